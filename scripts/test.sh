@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# Installs what is missing, builds, runs every test suite and ends with one
+# line `N passed, N failed`. Exits non-zero if anything failed.
+#
+# Each suite is a program that ends its output with `N passed, N failed`;
+# a suite that exits non-zero without such a line counts as one failure.
+set -uo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+
+bash scripts/setup.sh || { echo "setup failed"; echo "0 passed, 1 failed"; exit 1; }
+
+logs="$root/build/logs"
+mkdir -p "$logs"
+total_passed=0
+total_failed=0
+
+# run_suite NAME CMD...: runs CMD, logs to build/logs/NAME.log, adds its counts.
+run_suite() {
+  local name=$1; shift
+  local log="$logs/$name.log"
+  local start=$SECONDS
+  "$@" >"$log" 2>&1
+  local rc=$?
+  local line p f
+  line=$(grep -E '^([A-Za-z_-]+: )?[0-9]+ passed, [0-9]+ failed' "$log" | tail -n 1)
+  if [ -n "$line" ]; then
+    p=$(sed -E 's/^([A-Za-z_-]+: )?([0-9]+) passed.*/\2/' <<<"$line")
+    f=$(sed -E 's/^([A-Za-z_-]+: )?[0-9]+ passed, ([0-9]+) failed.*/\2/' <<<"$line")
+  else
+    p=0; f=0
+  fi
+  if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
+  total_passed=$((total_passed + p))
+  total_failed=$((total_failed + f))
+  printf '%-40s %5d passed %3d failed  %4ds%s\n' "$name" "$p" "$f" $((SECONDS - start)) \
+    "$([ "$f" -ne 0 ] && echo "   <- see $log")"
+  if [ "$f" -ne 0 ]; then tail -n 30 "$log" | sed 's/^/    /'; fi
+}
+
+# build DIR [meson options...]: configures once, then compiles.
+build() {
+  local dir=$1; shift
+  if [ ! -f "$dir/build.ninja" ]; then
+    meson setup "$dir" "$@" >"$logs/$(basename "$dir")-setup.log" 2>&1 || return 1
+  fi
+  ninja -C "$dir" >"$logs/$(basename "$dir")-build.log" 2>&1
+}
+
+# Release build with warnings as errors: the build the benchmarks and real peers use.
+if ! build build/release -Dwerror=true; then
+  tail -n 40 "$logs/release-build.log" "$logs/release-setup.log" 2>/dev/null
+  echo "0 passed, 1 failed"; exit 1
+fi
+for t in build/release/tests/test_*; do
+  [ -x "$t" ] && run_suite "unit/$(basename "$t")" "$t"
+done
+
+# The same unit tests under AddressSanitizer and UndefinedBehaviorSanitizer.
+if build build/asan -Dbuildtype=debugoptimized -Db_sanitize=address,undefined \
+     -Db_lundef=false -Dbenchmarks=false -Dwerror=true; then
+  for t in build/asan/tests/test_*; do
+    [ -x "$t" ] && UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+      run_suite "asan/$(basename "$t")" "$t"
+  done
+else
+  run_suite "asan/build" tail -n 40 "$logs/asan-build.log" false
+fi
+
+# libFuzzer targets, each for a short bounded time (scripts/fuzz.sh runs them longer).
+if CXX=clang++ build build/fuzz -Dfuzz=true -Dtests=false -Dbenchmarks=false \
+     -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debugoptimized; then
+  for t in build/fuzz/tests/fuzz/fuzz_*; do
+    [ -x "$t" ] && run_suite "fuzz/$(basename "$t")" tools/run_fuzzer.sh "$t" 20
+  done
+else
+  run_suite "fuzz/build" tail -n 40 "$logs/fuzz-build.log" false
+fi
+
+# Integration suites with real peers run here, against each backend.
+# (added by the server and peer-test work)
+
+echo "$total_passed passed, $total_failed failed"
+[ "$total_failed" -eq 0 ]
