@@ -8,7 +8,10 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 seeds="$root/tests/fuzz/corpus/$name"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-args=(-max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1)
+mkdir -p "$root/build/logs"
+# Crashing inputs land in build/logs; each one found becomes a named regression test.
+args=(-max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1
+      -artifact_prefix="$root/build/logs/$name-")
 if [ -d "$seeds" ]; then
   "$target" "${args[@]}" "$work" "$seeds"
 else
