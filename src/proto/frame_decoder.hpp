@@ -1,0 +1,288 @@
+// Incremental, in-place decoder of client-to-server frames (RFC 6455 §5),
+// with every rule a server must enforce.
+//
+// Non-minimal length encodings (e.g. a 5-byte payload sent with a 16-bit
+// length) are accepted: RFC 6455 §5.2 obliges the *sender* to use the minimal
+// form but names no receiver reaction, Autobahn does not fail it, and the
+// length is unambiguous either way. Every other violation fails the
+// connection with the close code the server contract lists.
+#pragma once
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <span>
+#include <string_view>
+
+#include "proto/close_code.hpp"
+#include "proto/opcode.hpp"
+#include "proto/unmask.hpp"
+#include "proto/utf8.hpp"
+
+namespace wsgate::proto {
+
+struct FrameDecoderConfig {
+    uint64_t max_message_bytes =
+        16 * 1024 * 1024;       // over → 1009 as soon as a frame header shows it
+    bool rsv1_allowed = false;  // true once permessage-deflate is negotiated
+};
+
+struct DataFrame {
+    Opcode message_opcode;    // text or binary: the message's kind, also for continuation frames
+    bool first;               // first frame of the message (opcode text/binary on the wire)
+    bool fin;                 // last frame of the message
+    bool rsv1;                // RSV1 of the message's first frame (compressed message)
+    uint64_t payload_length;  // this frame's payload length
+};
+
+struct DecodeResult {
+    size_t consumed;                    // bytes of data[0, len) used
+    CloseCode error = CloseCode::none;  // set: fail the connection with this code (1002/1007/1009)
+    bool closed = false;                // a close frame was received (after on_close)
+};
+
+// Handler (a template parameter, no virtual calls) must provide:
+//   void on_frame_begin(const DataFrame&);                 // a data frame's header is complete
+//   void on_frame_payload(std::span<uint8_t> chunk);       // unmasked IN PLACE in the caller's
+//                                                          // buffer; uncompressed text is
+//                                                          // already UTF-8 validated
+//   void on_frame_end(bool message_end);                   // this frame's payload is complete
+//   void on_ping(std::span<const uint8_t> payload);
+//   void on_pong(std::span<const uint8_t> payload);
+//   void on_close(uint16_t code, std::string_view reason);  // 1005 when the payload is empty
+// Views passed to the handler are valid only during the call.
+class FrameDecoder {
+  public:
+    explicit FrameDecoder(const FrameDecoderConfig& config = {}) : config_(config) {}
+
+    // Consumes data[0, len) (mutable: payload is unmasked in place), calling
+    // the handler as frames progress. A header or a control frame cut across
+    // calls is kept inside the decoder (≤ 14 and ≤ 125 bytes); data payload is
+    // never copied. Reads and writes only data[0, len).
+    // Returns consumed == len unless it stopped: at the first error (error set,
+    // consumed is how far it read; the rest is to be discarded) or right after
+    // a close frame (closed set, consumed ends with that frame). Once stopped,
+    // later calls deliver nothing and return the same verdict with consumed 0.
+    template <class Handler>
+    DecodeResult feed(uint8_t* data, size_t len, Handler& handler);
+
+    // Back to the start of a message stream (keeps the config).
+    void reset();
+
+    void set_config(const FrameDecoderConfig& config) { config_ = config; }
+
+  private:
+    enum class State : uint8_t { header, data_payload, control_payload, failed, closed };
+
+    // RFC 6455 §5.2: 2 bytes, up to 8 of extended length, 4 of masking key.
+    static constexpr size_t kMinFrameHeader = 2;
+    static constexpr size_t kMaxFrameHeader = 14;
+    static constexpr size_t kMaskKeyBytes = 4;
+    static constexpr size_t kMaxControlPayloadBytes = 125;  // RFC 6455 §5.5
+
+    // Header length announced by the second header byte.
+    static size_t header_size(uint8_t second_byte);
+
+    // Checks a complete header (header_size bytes) against the server rules and
+    // the message in progress; on success sets up the frame. Returns the error.
+    CloseCode begin_frame(const uint8_t* header);
+
+    // Parses a complete, unmasked close payload (RFC 6455 §5.5.1, §7.4).
+    static CloseCode parse_close(const uint8_t* payload, size_t len, uint16_t& code,
+                                 std::string_view& reason);
+
+    DecodeResult fail(CloseCode code, size_t consumed) {
+        state_ = State::failed;
+        error_ = code;
+        return DecodeResult{consumed, code, false};
+    }
+
+    DataFrame current_frame() const {
+        return DataFrame{message_opcode_, frame_first_, frame_fin_, message_rsv1_, frame_length_};
+    }
+
+    // Called when a data frame's payload is complete; ends the message on FIN.
+    template <class Handler>
+    CloseCode end_data_frame(Handler& handler);
+
+    // Delivers a whole, unmasked control frame. Returns the error, if any;
+    // leaves state_ closed after a close frame.
+    template <class Handler>
+    CloseCode deliver_control(uint8_t* payload, size_t len, Handler& handler);
+
+    FrameDecoderConfig config_;
+    State state_ = State::header;
+    CloseCode error_ = CloseCode::none;
+
+    // The header cut across feeds.
+    uint8_t header_stash_[kMaxFrameHeader] = {};
+    uint8_t header_stash_len_ = 0;
+
+    // The frame being decoded.
+    uint8_t frame_opcode_ = 0;
+    bool frame_fin_ = false;
+    bool frame_first_ = false;
+    uint64_t frame_length_ = 0;
+    uint64_t remaining_ = 0;
+    MaskKey key_ = 0;
+    size_t key_offset_ = 0;
+
+    // The control frame payload cut across feeds (still masked).
+    uint8_t control_stash_[kMaxControlPayloadBytes] = {};
+    uint8_t control_stash_len_ = 0;
+
+    // The data message in progress (from its first frame's header to the end
+    // of its FIN frame's payload).
+    bool in_message_ = false;
+    Opcode message_opcode_ = Opcode::binary;
+    bool message_rsv1_ = false;
+    bool validate_utf8_ = false;
+    uint64_t message_bytes_ = 0;
+    Utf8Validator utf8_;
+};
+
+template <class Handler>
+CloseCode FrameDecoder::end_data_frame(Handler& handler) {
+    if (!frame_fin_) {
+        state_ = State::header;
+        handler.on_frame_end(false);
+        return CloseCode::none;
+    }
+    // RFC 6455 §8.1: a text message must be valid UTF-8 as a whole, so it
+    // cannot end inside a code point.
+    if (validate_utf8_ && !utf8_.at_boundary()) return CloseCode::invalid_payload;
+    in_message_ = false;
+    validate_utf8_ = false;
+    message_bytes_ = 0;
+    utf8_.reset();
+    state_ = State::header;
+    handler.on_frame_end(true);
+    return CloseCode::none;
+}
+
+template <class Handler>
+CloseCode FrameDecoder::deliver_control(uint8_t* payload, size_t len, Handler& handler) {
+    state_ = State::header;
+    switch (static_cast<Opcode>(frame_opcode_)) {
+        case Opcode::ping:
+            handler.on_ping(std::span<const uint8_t>(payload, len));
+            return CloseCode::none;
+        case Opcode::pong:
+            handler.on_pong(std::span<const uint8_t>(payload, len));
+            return CloseCode::none;
+        default: {
+            uint16_t code = 0;
+            std::string_view reason;
+            CloseCode error = parse_close(payload, len, code, reason);
+            if (error != CloseCode::none) return error;
+            state_ = State::closed;
+            handler.on_close(code, reason);
+            return CloseCode::none;
+        }
+    }
+}
+
+template <class Handler>
+DecodeResult FrameDecoder::feed(uint8_t* data, size_t len, Handler& handler) {
+    if (state_ == State::failed) return DecodeResult{0, error_, false};
+    if (state_ == State::closed) return DecodeResult{0, CloseCode::none, true};
+    size_t pos = 0;
+    for (;;) {
+        switch (state_) {
+            case State::header: {
+                if (pos == len) return DecodeResult{pos};
+                const uint8_t* header;
+                size_t available = len - pos;
+                if (header_stash_len_ == 0 && available >= kMinFrameHeader &&
+                    available >= header_size(data[pos + 1])) {
+                    // Fast path: the whole header is in the buffer.
+                    header = data + pos;
+                    pos += header_size(data[pos + 1]);
+                } else {
+                    if (header_stash_len_ < kMinFrameHeader) {
+                        size_t take = std::min(kMinFrameHeader - header_stash_len_, available);
+                        std::memcpy(header_stash_ + header_stash_len_, data + pos, take);
+                        header_stash_len_ += static_cast<uint8_t>(take);
+                        pos += take;
+                        if (header_stash_len_ < kMinFrameHeader) return DecodeResult{pos};
+                    }
+                    size_t need = header_size(header_stash_[1]);
+                    size_t take = std::min(need - header_stash_len_, len - pos);
+                    std::memcpy(header_stash_ + header_stash_len_, data + pos, take);
+                    header_stash_len_ += static_cast<uint8_t>(take);
+                    pos += take;
+                    if (header_stash_len_ < need) return DecodeResult{pos};
+                    header = header_stash_;
+                    header_stash_len_ = 0;
+                }
+                CloseCode error = begin_frame(header);
+                if (error != CloseCode::none) return fail(error, pos);
+                if ((frame_opcode_ & kControlOpcodeBit) != 0) {
+                    if (len - pos >= remaining_) {
+                        // Whole control frame in the buffer: unmask in place, no copy.
+                        size_t n = static_cast<size_t>(remaining_);
+                        uint8_t* payload = data + pos;
+                        unmask(payload, n, key_, 0);
+                        pos += n;
+                        remaining_ = 0;
+                        error = deliver_control(payload, n, handler);
+                        if (error != CloseCode::none) return fail(error, pos);
+                        if (state_ == State::closed)
+                            return DecodeResult{pos, CloseCode::none, true};
+                    } else {
+                        control_stash_len_ = 0;
+                        state_ = State::control_payload;
+                    }
+                } else {
+                    state_ = State::data_payload;
+                    handler.on_frame_begin(current_frame());
+                    if (remaining_ == 0) {
+                        error = end_data_frame(handler);
+                        if (error != CloseCode::none) return fail(error, pos);
+                    }
+                }
+                break;
+            }
+            case State::data_payload: {
+                if (pos == len) return DecodeResult{pos};
+                size_t n = static_cast<size_t>(std::min<uint64_t>(remaining_, len - pos));
+                uint8_t* chunk = data + pos;
+                key_offset_ = unmask(chunk, n, key_, key_offset_);
+                pos += n;
+                remaining_ -= n;
+                // Fail fast (RFC 6455 §8.1): an invalid sequence is never delivered.
+                if (validate_utf8_ && !utf8_.feed(chunk, n)) {
+                    return fail(CloseCode::invalid_payload, pos);
+                }
+                handler.on_frame_payload(std::span<uint8_t>(chunk, n));
+                if (remaining_ == 0) {
+                    CloseCode error = end_data_frame(handler);
+                    if (error != CloseCode::none) return fail(error, pos);
+                }
+                break;
+            }
+            case State::control_payload: {
+                if (pos == len) return DecodeResult{pos};
+                size_t n = static_cast<size_t>(std::min<uint64_t>(remaining_, len - pos));
+                std::memcpy(control_stash_ + control_stash_len_, data + pos, n);
+                control_stash_len_ += static_cast<uint8_t>(n);
+                pos += n;
+                remaining_ -= n;
+                if (remaining_ == 0) {
+                    unmask(control_stash_, control_stash_len_, key_, 0);
+                    CloseCode error = deliver_control(control_stash_, control_stash_len_, handler);
+                    if (error != CloseCode::none) return fail(error, pos);
+                    if (state_ == State::closed) return DecodeResult{pos, CloseCode::none, true};
+                }
+                break;
+            }
+            case State::failed:
+                return DecodeResult{pos, error_, false};
+            case State::closed:
+                return DecodeResult{pos, CloseCode::none, true};
+        }
+    }
+}
+
+}  // namespace wsgate::proto
