@@ -1,0 +1,136 @@
+// Headless Chromium (Debian's /usr/bin/chromium) through playwright-core:
+// the demo page served by wsgate connects, echoes what is typed, and a
+// WebSocket opened in the page exchanges text and binary byte for byte
+// (empty, multi-byte UTF-8, 100 KB — Chromium fragments large text), then
+// closes cleanly with 1000. The negotiated extensions must be '' (Chromium
+// offers permessage-deflate; the server declines by not answering, RFC 7692 §5).
+import { createRequire } from 'node:module';
+
+const require = createRequire(import.meta.url);
+const { chromium } = require('playwright-core');
+
+const host = process.env.WSGATE_HOST || '127.0.0.1';
+const port = process.env.WSGATE_PORT || '8080';
+const origin = `http://${host}:${port}`;
+
+let passed = 0;
+let failed = 0;
+
+async function run(name, fn) {
+  const t0 = Date.now();
+  try {
+    await fn();
+    passed++;
+    console.log(`ok   chromium ${name} (${((Date.now() - t0) / 1000).toFixed(1)}s)`);
+  } catch (e) {
+    failed++;
+    console.log(`FAIL chromium ${name}: ${e && e.message ? e.message.split('\n')[0] : e}`);
+  }
+}
+
+function want(cond, what) {
+  if (!cond) throw new Error(what);
+}
+
+const browser = await chromium.launch({
+  executablePath: '/usr/bin/chromium',
+  args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+    '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  timeout: 30000,
+});
+try {
+  const page = await browser.newPage();
+  page.setDefaultTimeout(10000);
+  console.log(`chromium ${browser.version()} against ${origin}/`);
+
+  await run('demo page: status open', async () => {
+    const resp = await page.goto(`${origin}/`);
+    want(resp.status() === 200, `GET / status ${resp.status()}`);
+    const ct = resp.headers()['content-type'] || '';
+    want(ct.startsWith('text/html'), `content-type ${ct}`);
+    await page.waitForFunction(() => document.querySelector('#status')?.textContent === 'open');
+  });
+
+  await run('demo page: typed message echoed into #log', async () => {
+    for (const text of ['hello from chromium', 'héllo wörld — ☃ 𝄞 中文']) {
+      const before = await page.locator('#log > *').count();
+      await page.fill('#msg', text);
+      await page.click('#send');
+      await page.waitForFunction((n) => document.querySelectorAll('#log > *').length > n, before);
+      const got = await page.locator('#log > *').nth(before).textContent();
+      want(got === text, `#log got ${JSON.stringify(got)}, want ${JSON.stringify(text)}`);
+    }
+  });
+
+  let results;
+  await run('page WebSocket: open, extensions declined', async () => {
+    results = await page.evaluate(async () => {
+      const hex = async (buf) => Array.from(new Uint8Array(await crypto.subtle.digest('SHA-256', buf)))
+        .map((b) => b.toString(16).padStart(2, '0')).join('');
+      const enc = new TextEncoder();
+      const ws = new WebSocket((location.protocol === 'https:' ? 'wss://' : 'ws://') + location.host + '/');
+      ws.binaryType = 'arraybuffer';
+      const queue = [];
+      const waiters = [];
+      ws.onmessage = (e) => (waiters.length ? waiters.shift()(e.data) : queue.push(e.data));
+      const next = () => new Promise((resolve, reject) => {
+        if (queue.length) return resolve(queue.shift());
+        const t = setTimeout(() => reject(new Error('no echo within 10 s')), 10000);
+        waiters.push((d) => { clearTimeout(t); resolve(d); });
+      });
+      await new Promise((resolve, reject) => { ws.onopen = resolve; ws.onerror = () => reject(new Error('ws error')); });
+      const out = { extensions: ws.extensions, protocol: ws.protocol, cases: [] };
+      const big = 100 * 1024;
+      const texts = ['', 'héllo wörld — ☃ 𝄞 中文', 'ab☃𝄞x'.repeat(big / 10)];
+      for (const t of texts) {
+        ws.send(t);
+        const got = await next();
+        out.cases.push({ kind: 'text', sentBytes: enc.encode(t).length, type: typeof got,
+          ok: typeof got === 'string' && got === t,
+          sentHash: await hex(enc.encode(t)), gotHash: typeof got === 'string' ? await hex(enc.encode(got)) : '' });
+      }
+      const bins = [new Uint8Array(0), enc.encode('héllo wörld — ☃ 𝄞 中文'), new Uint8Array(big)];
+      for (let i = 0; i < big; i++) bins[2][i] = (i * 7 + (i >> 8)) & 0xff;
+      for (const b of bins) {
+        ws.send(b);
+        const got = await next();
+        const isBin = got instanceof ArrayBuffer;
+        out.cases.push({ kind: 'binary', sentBytes: b.length, type: isBin ? 'arraybuffer' : typeof got,
+          gotBytes: isBin ? got.byteLength : -1,
+          sentHash: await hex(b), gotHash: isBin ? await hex(got) : '' });
+        const last = out.cases[out.cases.length - 1];
+        last.ok = isBin && last.gotHash === last.sentHash && last.gotBytes === b.length;
+      }
+      const closed = await new Promise((resolve) => {
+        ws.onclose = (e) => resolve({ code: e.code, reason: e.reason, wasClean: e.wasClean });
+        ws.close(1000);
+      });
+      out.close = closed;
+      return out;
+    });
+    console.log(`     negotiated extensions ${JSON.stringify(results.extensions)}, protocol ${JSON.stringify(results.protocol)}`);
+    want(results.extensions === '', `server accepted extensions ${JSON.stringify(results.extensions)}`);
+    want(results.protocol === '', `server chose subprotocol ${JSON.stringify(results.protocol)}`);
+  });
+
+  if (results) {
+    for (const c of results.cases) {
+      await run(`page WebSocket: ${c.kind} ${c.sentBytes} bytes echoed`, async () => {
+        want(c.ok, `echo differs: ${JSON.stringify(c)}`);
+        want(c.gotHash === c.sentHash, 'hash differs');
+      });
+    }
+    await run('page WebSocket: clean close 1000', async () => {
+      want(results.close.code === 1000 && results.close.wasClean,
+        `close event ${JSON.stringify(results.close)}`);
+    });
+  } else {
+    failed++;
+    console.log('FAIL chromium page WebSocket: no results');
+  }
+  await page.close();
+} finally {
+  await browser.close();
+}
+console.log(`${passed} passed, ${failed} failed`);
+process.exit(failed ? 1 : 0);
