@@ -4,12 +4,19 @@
 
 #include <array>
 #include <cstdint>
+#include <ostream>
 #include <random>
 #include <vector>
 
 #include "guard_page.hpp"
 
 namespace wsgate::proto {
+
+// Names the kernel in GoogleTest's messages instead of "4-byte object".
+static void PrintTo(SimdLevel level, std::ostream* out) {
+    *out << simd_level_name(level);
+}
+
 namespace {
 
 using test::GuardedBuffer;
