@@ -151,7 +151,8 @@ class Conn:
         self.sock = socket.create_connection((host or HOST, port or PORT), timeout=timeout)
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.sock.settimeout(timeout)
-        self.buf = bytearray()
+        self.buf = bytearray()  # received bytes; those before self.pos are consumed
+        self.pos = 0
         self.port = port or PORT
 
     def close(self):
@@ -175,7 +176,14 @@ class Conn:
             if delay:
                 time.sleep(delay)
 
+    def pending(self):
+        """Received bytes not consumed yet."""
+        return bytes(self.buf[self.pos:])
+
     def _fill(self, timeout=None):
+        if self.pos:
+            del self.buf[:self.pos]
+            self.pos = 0
         if timeout is not None:
             self.sock.settimeout(timeout)
         try:
@@ -189,21 +197,21 @@ class Conn:
         self.buf += chunk
 
     def recv_exact(self, n):
-        while len(self.buf) < n:
+        while len(self.buf) - self.pos < n:
             self._fill()
-        out = bytes(self.buf[:n])
-        del self.buf[:n]
+        out = bytes(self.buf[self.pos:self.pos + n])
+        self.pos += n
         return out
 
     def read_http_head(self, limit=65536):
         """Bytes up to and including the first CRLFCRLF."""
         while True:
-            i = self.buf.find(b"\r\n\r\n")
+            i = self.buf.find(b"\r\n\r\n", self.pos)
             if i >= 0:
-                out = bytes(self.buf[:i + 4])
-                del self.buf[:i + 4]
+                out = bytes(self.buf[self.pos:i + 4])
+                self.pos = i + 4
                 return out
-            check(len(self.buf) < limit, "HTTP head too long")
+            check(len(self.buf) - self.pos < limit, "HTTP head too long")
             self._fill()
 
     def handshake(self, path="/", key=None, extra=()):
@@ -265,11 +273,11 @@ class Conn:
         eq(op, opcode, "echo opcode")
         eq(got, payload, "echo payload")
 
-    def expect_close(self, code, reply=True, timeout=IO_TIMEOUT):
+    def expect_close(self, code, reply=True, timeout=IO_TIMEOUT, strict=False):
         """Reads frames until the server's close; checks its code (None =
         empty payload), the reason's UTF-8, then completes the closing
         handshake and checks the server closes TCP. Data frames before the
-        close are skipped (the server may still be echoing)."""
+        close are skipped (the server may still be echoing) unless `strict`."""
         deadline = time.monotonic() + timeout
         while True:
             self.sock.settimeout(max(0.05, deadline - time.monotonic()))
@@ -279,6 +287,7 @@ class Conn:
                 raise Failure(f"TCP closed ({e}) without a close frame, want close {code}")
             if f.opcode == OP_CLOSE:
                 break
+            check(not strict, f"got {f!r} where only a close {code} was expected")
         self.sock.settimeout(IO_TIMEOUT)
         got = f.close_code()
         if code is None:
@@ -305,13 +314,12 @@ class Conn:
                 chunk = self.sock.recv(65536)
                 if not chunk:
                     break
-                if self.buf or chunk:
-                    raise Failure(f"data after close: {chunk[:32]!r}")
+                raise Failure(f"data after close: {chunk[:32]!r}")
         except ConnectionResetError:
             pass
         except socket.timeout:
             raise Failure(f"server did not close TCP within {timeout}s")
-        eq(bytes(self.buf), b"", "bytes after the close frame")
+        eq(self.pending(), b"", "bytes after the close frame")
 
 
 def check_101(head, key):
