@@ -1,0 +1,899 @@
+#include "client_loop.hpp"
+
+#include <arpa/inet.h>
+#include <liburing.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <ctime>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "client_codec.hpp"
+#include "payload_pool.hpp"
+
+#ifndef IP_BIND_ADDRESS_NO_PORT
+#define IP_BIND_ADDRESS_NO_PORT 24  // linux/in.h; glibc 2.36 does not export it
+#endif
+
+namespace wsgate::bench {
+namespace {
+
+constexpr unsigned kSqEntries = 4096;
+constexpr unsigned kCqEntries = 65536;  // multishot receives can post many completions per wait
+constexpr unsigned short kBufferGroup = 1;
+// Load modes stream data: larger buffers, fewer completions per message.
+constexpr std::uint32_t kLoadBufferSize = 16384, kLoadBufferCount = 4096;
+// Idle and connect modes only see handshakes and control frames.
+constexpr std::uint32_t kSmallBufferSize = 2048, kSmallBufferCount = 1024;
+constexpr std::uint64_t kNsPerSecond = 1'000'000'000;
+constexpr std::uint64_t kTickNs = 50'000'000;  // timers (pings, timeouts) checked this often
+constexpr std::uint64_t kHandshakeTimeoutNs = 10 * kNsPerSecond;
+constexpr std::uint64_t kCloseTimeoutNs =
+    3 * kNsPerSecond;  // after kStop, per connection and overall
+constexpr std::size_t kMaxHandshakeBytes = 16384;
+constexpr std::size_t kMaxControlPayload = 125;      // RFC 6455 §5.5
+constexpr std::uint32_t kLoopbackBase = 0x7F000001;  // 127.0.0.1
+
+enum class Op : std::uint8_t { kConnect = 1, kSend = 2, kRecv = 3 };
+
+// user_data: operation, the connection slot's generation (so completions that
+// arrive after a slot was closed and reused are recognised), and the slot.
+constexpr std::uint64_t pack(Op op, std::uint16_t gen, std::uint32_t index) {
+    return (std::uint64_t{static_cast<std::uint8_t>(op)} << 56) | (std::uint64_t{gen} << 32) |
+           index;
+}
+constexpr Op op_of(std::uint64_t data) {
+    return static_cast<Op>(data >> 56);
+}
+constexpr std::uint16_t gen_of(std::uint64_t data) {
+    return static_cast<std::uint16_t>(data >> 32);
+}
+constexpr std::uint32_t index_of(std::uint64_t data) {
+    return static_cast<std::uint32_t>(data);
+}
+
+std::uint64_t monotonic_ns() {
+    timespec ts{};
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return static_cast<std::uint64_t>(ts.tv_sec) * kNsPerSecond +
+           static_cast<std::uint64_t>(ts.tv_nsec);
+}
+
+std::uint64_t cpu_ns() {
+    rusage ru{};
+    getrusage(RUSAGE_SELF, &ru);
+    auto ns = [](const timeval& tv) {
+        return static_cast<std::uint64_t>(tv.tv_sec) * kNsPerSecond +
+               static_cast<std::uint64_t>(tv.tv_usec) * 1000;
+    };
+    return ns(ru.ru_utime) + ns(ru.ru_stime);
+}
+
+enum class ConnState : std::uint8_t { kUnused, kConnecting, kHandshaking, kOpen, kClosing, kDone };
+
+struct InFlight {
+    std::uint32_t variant = 0;
+    std::uint64_t sent_ns = 0;
+};
+
+struct Handshake {
+    std::string accept;
+    std::string received;
+};
+
+struct Conn {
+    int fd = -1;
+    std::uint16_t gen = 0;
+    ConnState state = ConnState::kUnused;
+    bool was_up = false;
+    bool send_busy = false;
+    bool sending_control = false;
+    bool close_sent = false;
+    bool shut_write = false;
+    bool in_message = false;     // a data message's first frame has arrived
+    bool control_frame = false;  // the frame being read is a control frame
+    std::uint8_t head = 0;       // in-flight FIFO: oldest entry
+    std::uint8_t count = 0;      // entries queued (sent or not)
+    std::uint8_t unsent = 0;     // of those, not yet fully written (the newest ones)
+    std::uint32_t send_done = 0;
+    std::uint32_t recv_pos = 0;  // payload bytes of the oldest message verified so far
+    std::uint64_t started_ns = 0;
+    std::uint64_t deadline_ns = 0;  // handshake/close timeout; idle: next ping
+    FrameReader reader;
+    std::unique_ptr<Handshake> handshake;
+    std::string control_out;      // control frames (and the upgrade request) waiting
+    std::string control_sending;  // the ones being written now
+    std::string control_in;       // payload of the control frame being read
+};
+
+class Worker {
+  public:
+    Worker(const Options& o, const WorkerPlan& plan, const SharedControl& control,
+           WorkerStats& stats)
+        : o_(o),
+          plan_(plan),
+          control_(control),
+          stats_(stats),
+          framed_(o.mode != Mode::kRaw),
+          pool_(o.payload_bytes, framed_, !o.binary, o.binary ? kOpBinary : kOpText),
+          conns_(plan.count),
+          in_flight_(loads() ? std::size_t{plan.count} * o.in_flight : 0) {
+        rng_ ^= std::uint64_t{plan.first_index} * 0x9E3779B97F4A7C15ull + 1;
+        dst_.sin_family = AF_INET;
+        dst_.sin_port = htons(o.target_port);
+        dst_.sin_addr.s_addr = htonl(o.target_ip);
+    }
+    ~Worker() {
+        if (ring_ready_) io_uring_queue_exit(&ring_);
+        if (buffers_) munmap(buffers_, std::size_t{buffer_size_} * buffer_count_);
+        if (buf_ring_) munmap(buf_ring_, buf_ring_bytes_);
+    }
+
+    int run();
+
+  private:
+    bool loads() const { return o_.mode == Mode::kEcho || o_.mode == Mode::kRaw; }
+    bool setup_ring();
+    io_uring_sqe* sqe();
+    void enter_phase(Phase p);
+    void open_more();
+    void tick();
+    void handle(const io_uring_cqe* cqe);
+
+    void start_connect(std::uint32_t i);
+    void on_connect(std::uint32_t i, int res);
+    void on_send(std::uint32_t i, int res);
+    void on_recv(std::uint32_t i, const io_uring_cqe* cqe);
+    void arm_recv(std::uint32_t i);
+    void flush_send(std::uint32_t i);
+    void consume(std::uint32_t i, std::span<const std::uint8_t> data);
+    void consume_handshake(std::uint32_t i, std::span<const std::uint8_t> data);
+    void consume_raw(std::uint32_t i, std::span<const std::uint8_t> data);
+    void consume_frames(std::uint32_t i, std::span<const std::uint8_t> data);
+    bool on_frame_header(std::uint32_t i);
+    void on_frame_end(std::uint32_t i);
+    void became_open(std::uint32_t i);
+    void queue_message(std::uint32_t i);
+    void complete_message(std::uint32_t i);
+    void begin_close(std::uint32_t i);
+    void drop_unsent(std::uint32_t i);
+    void finish(std::uint32_t i);
+    void fail(std::uint32_t i, ErrorKind kind);
+    void return_buffer(std::uint16_t bid);
+    InFlight& slot(std::uint32_t i, std::uint32_t k) {
+        return in_flight_[std::size_t{i} * o_.in_flight + (k % o_.in_flight)];
+    }
+    std::uint64_t next_random() {
+        rng_ ^= rng_ >> 12;
+        rng_ ^= rng_ << 25;
+        rng_ ^= rng_ >> 27;
+        return rng_ * 0x2545F4914F6CDD1Dull;
+    }
+
+    const Options& o_;
+    const WorkerPlan plan_;
+    const SharedControl& control_;
+    WorkerStats& stats_;
+    const bool framed_;
+    PayloadPool pool_;
+    std::vector<Conn> conns_;
+    std::vector<InFlight> in_flight_;
+    std::vector<std::uint32_t> rearm_;
+    std::vector<std::uint32_t> restart_;  // connect mode: slots to reopen at the next tick
+    sockaddr_in dst_{};
+    io_uring ring_{};
+    bool ring_ready_ = false;
+    io_uring_buf_ring* buf_ring_ = nullptr;
+    std::size_t buf_ring_bytes_ = 0;
+    std::uint8_t* buffers_ = nullptr;
+    std::uint32_t buffer_size_ = 0, buffer_count_ = 0;
+    int buffers_returned_ = 0;
+    std::uint64_t rng_ = 0x853C49E6748FEA9Bull;
+    std::uint64_t now_ = 0;
+    Phase phase_ = Phase::kBringUp;
+    bool measuring_ = false;
+    std::uint64_t cpu_at_measure_ = 0;
+    std::uint32_t next_to_open_ = 0;
+    std::uint32_t opening_ = 0;  // connecting or handshaking
+    std::uint32_t active_ = 0;   // not unused and not done
+    std::uint64_t stop_deadline_ = 0;
+};
+
+bool Worker::setup_ring() {
+    io_uring_params params{};
+    params.flags = IORING_SETUP_CQSIZE | IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN;
+    params.cq_entries = kCqEntries;
+    int rc = io_uring_queue_init_params(kSqEntries, &ring_, &params);
+    if (rc == -EINVAL) {  // SINGLE_ISSUER/DEFER_TASKRUN arrived in Linux 6.0/6.1
+        params = {};
+        params.flags = IORING_SETUP_CQSIZE;
+        params.cq_entries = kCqEntries;
+        rc = io_uring_queue_init_params(kSqEntries, &ring_, &params);
+    }
+    if (rc < 0) {
+        std::fprintf(stderr, "wsload: io_uring_queue_init: %s\n", std::strerror(-rc));
+        return false;
+    }
+    ring_ready_ = true;
+
+    buffer_size_ = loads() ? kLoadBufferSize : kSmallBufferSize;
+    buffer_count_ = loads() ? kLoadBufferCount : kSmallBufferCount;
+    buf_ring_bytes_ = sizeof(io_uring_buf) * buffer_count_;
+    void* ring_mem =
+        mmap(nullptr, buf_ring_bytes_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    void* buf_mem = mmap(nullptr, std::size_t{buffer_size_} * buffer_count_, PROT_READ | PROT_WRITE,
+                         MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (ring_mem == MAP_FAILED || buf_mem == MAP_FAILED) {
+        std::fprintf(stderr, "wsload: mmap of receive buffers failed\n");
+        return false;
+    }
+    buf_ring_ = static_cast<io_uring_buf_ring*>(ring_mem);
+    buffers_ = static_cast<std::uint8_t*>(buf_mem);
+    io_uring_buf_reg reg{};
+    reg.ring_addr = reinterpret_cast<std::uint64_t>(buf_ring_);
+    reg.ring_entries = buffer_count_;
+    reg.bgid = kBufferGroup;
+    rc = io_uring_register_buf_ring(&ring_, &reg, 0);  // Linux 5.19
+    if (rc < 0) {
+        std::fprintf(stderr, "wsload: io_uring_register_buf_ring: %s\n", std::strerror(-rc));
+        return false;
+    }
+    io_uring_buf_ring_init(buf_ring_);
+    const int mask = io_uring_buf_ring_mask(buffer_count_);
+    for (std::uint32_t b = 0; b < buffer_count_; ++b)
+        io_uring_buf_ring_add(buf_ring_, buffers_ + std::size_t{b} * buffer_size_, buffer_size_,
+                              static_cast<unsigned short>(b), mask, static_cast<int>(b));
+    io_uring_buf_ring_advance(buf_ring_, static_cast<int>(buffer_count_));
+    return true;
+}
+
+io_uring_sqe* Worker::sqe() {
+    io_uring_sqe* s = io_uring_get_sqe(&ring_);
+    while (s == nullptr) {  // submission queue full: hand it to the kernel and retry
+        io_uring_submit(&ring_);
+        s = io_uring_get_sqe(&ring_);
+    }
+    return s;
+}
+
+void Worker::return_buffer(std::uint16_t bid) {
+    io_uring_buf_ring_add(buf_ring_, buffers_ + std::size_t{bid} * buffer_size_, buffer_size_, bid,
+                          io_uring_buf_ring_mask(buffer_count_), buffers_returned_++);
+}
+
+int Worker::run() {
+    if (!setup_ring()) return 1;
+    stats_.assigned.store(plan_.count, std::memory_order_relaxed);
+    now_ = monotonic_ns();
+    std::uint64_t next_tick = now_ + kTickNs;
+    while (true) {
+        now_ = monotonic_ns();
+        const auto wanted = static_cast<Phase>(control_.phase.load(std::memory_order_acquire));
+        while (phase_ < wanted)
+            enter_phase(static_cast<Phase>(static_cast<int>(phase_) + 1));
+        open_more();
+        if (now_ >= next_tick) {
+            tick();
+            next_tick = now_ + kTickNs;
+        }
+        if (phase_ == Phase::kStop && (active_ == 0 || now_ >= stop_deadline_)) break;
+
+        __kernel_timespec timeout{};
+        timeout.tv_nsec = static_cast<long long>(kTickNs);
+        io_uring_cqe* first = nullptr;
+        const int rc = io_uring_submit_and_wait_timeout(&ring_, &first, 1, &timeout, nullptr);
+        if (rc < 0 && rc != -ETIME && rc != -EINTR && rc != -EBUSY) {
+            std::fprintf(stderr, "wsload: io_uring wait: %s\n", std::strerror(-rc));
+            return 1;
+        }
+        unsigned head = 0, seen = 0;
+        io_uring_cqe* cqe = nullptr;
+        io_uring_for_each_cqe(&ring_, head, cqe) {
+            now_ = monotonic_ns();
+            handle(cqe);
+            ++seen;
+        }
+        io_uring_cq_advance(&ring_, seen);
+        if (buffers_returned_ > 0) {
+            io_uring_buf_ring_advance(buf_ring_, buffers_returned_);
+            buffers_returned_ = 0;
+        }
+        // Receives that stopped for lack of buffers (ENOBUFS is flow control, not an
+        // error) or ended are re-armed only now, after this batch returned its buffers.
+        for (const std::uint32_t i : rearm_) {
+            const ConnState s = conns_[i].state;
+            if (s == ConnState::kHandshaking || s == ConnState::kOpen || s == ConnState::kClosing)
+                arm_recv(i);
+        }
+        rearm_.clear();
+    }
+    // Whatever did not close in time is counted and left to exit() to close.
+    for (auto& c : conns_)
+        if (c.state == ConnState::kClosing) add_relaxed(stats_.errors[int(ErrorKind::kTimeout)], 1);
+    return 0;
+}
+
+void Worker::enter_phase(Phase p) {
+    phase_ = p;
+    switch (p) {
+        case Phase::kBringUp:
+            break;
+        case Phase::kWarmup:
+            if (o_.mode == Mode::kConnect) {
+                for (std::uint32_t i = 0; i < plan_.count; ++i)
+                    start_connect(i);
+                break;
+            }
+            for (std::uint32_t i = 0; i < plan_.count; ++i) {
+                if (conns_[i].state != ConnState::kOpen) continue;
+                if (loads()) {
+                    for (std::uint32_t k = 0; k < o_.in_flight; ++k)
+                        queue_message(i);
+                } else {  // idle: spread the pings over one interval
+                    conns_[i].deadline_ns =
+                        now_ + next_random() %
+                                   static_cast<std::uint64_t>(o_.ping_interval_s * kNsPerSecond);
+                }
+            }
+            break;
+        case Phase::kMeasure:
+            measuring_ = true;
+            cpu_at_measure_ = cpu_ns();
+            break;
+        case Phase::kStop:
+            if (measuring_) stats_.cpu_measure_ns.store(cpu_ns() - cpu_at_measure_);
+            measuring_ = false;
+            stop_deadline_ = now_ + kCloseTimeoutNs;
+            for (std::uint32_t i = 0; i < plan_.count; ++i) {
+                Conn& c = conns_[i];
+                if (c.state == ConnState::kOpen) {
+                    begin_close(i);
+                } else if (c.state == ConnState::kConnecting ||
+                           c.state == ConnState::kHandshaking) {
+                    // Abandoned, not failed: the run is over.
+                    shutdown(c.fd, SHUT_RDWR);
+                    close(c.fd);
+                    c.fd = -1;
+                    c.state = ConnState::kDone;
+                    ++c.gen;
+                    --active_;
+                }
+            }
+            break;
+    }
+}
+
+void Worker::open_more() {
+    if (o_.mode == Mode::kConnect || phase_ != Phase::kBringUp) return;
+    while (next_to_open_ < plan_.count && opening_ < plan_.concurrency)
+        start_connect(next_to_open_++);
+}
+
+void Worker::tick() {
+    if (o_.mode == Mode::kConnect && (phase_ == Phase::kWarmup || phase_ == Phase::kMeasure)) {
+        for (const std::uint32_t i : restart_)
+            start_connect(i);
+    }
+    restart_.clear();
+    const auto ping_ns = static_cast<std::uint64_t>(o_.ping_interval_s * kNsPerSecond);
+    for (std::uint32_t i = 0; i < plan_.count; ++i) {
+        Conn& c = conns_[i];
+        switch (c.state) {
+            case ConnState::kConnecting:
+            case ConnState::kHandshaking:
+            case ConnState::kClosing:
+                if (now_ >= c.deadline_ns) fail(i, ErrorKind::kTimeout);
+                break;
+            case ConnState::kOpen:
+                if (o_.mode == Mode::kIdle && phase_ != Phase::kBringUp && now_ >= c.deadline_ns) {
+                    // The ping carries its send time; the pong brings it back (§5.5.3).
+                    std::uint8_t stamp[sizeof now_];
+                    std::memcpy(stamp, &now_, sizeof now_);
+                    c.control_out += make_masked_frame(kOpPing, stamp);
+                    c.deadline_ns = now_ + ping_ns;
+                    add_relaxed(stats_.pings_sent, 1);
+                    flush_send(i);
+                }
+                break;
+            default:
+                break;
+        }
+    }
+}
+
+void Worker::start_connect(std::uint32_t i) {
+    Conn& c = conns_[i];
+    const std::uint16_t gen = static_cast<std::uint16_t>(c.gen + 1);
+    c = Conn{};
+    c.gen = gen;
+    c.started_ns = now_;
+    c.deadline_ns = now_ + kHandshakeTimeoutNs;
+    c.state = ConnState::kConnecting;
+    ++active_;
+    ++opening_;
+    c.fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (c.fd < 0) {
+        fail(i, ErrorKind::kConnect);
+        return;
+    }
+    const int one = 1;
+    // Small echoes must not wait for Nagle's delayed-ACK interplay.
+    setsockopt(c.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    // Defer the port choice to connect(), so each source address offers its whole
+    // ephemeral range per destination instead of one global range.
+    setsockopt(c.fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
+    sockaddr_in src{};
+    src.sin_family = AF_INET;
+    src.sin_addr.s_addr = htonl(kLoopbackBase + (plan_.first_index + i) % plan_.sources);
+    if (bind(c.fd, reinterpret_cast<const sockaddr*>(&src), sizeof src) != 0) {
+        fail(i, ErrorKind::kConnect);
+        return;
+    }
+    io_uring_sqe* s = sqe();
+    io_uring_prep_connect(s, c.fd, reinterpret_cast<const sockaddr*>(&dst_), sizeof dst_);
+    io_uring_sqe_set_data64(s, pack(Op::kConnect, c.gen, i));
+}
+
+void Worker::handle(const io_uring_cqe* cqe) {
+    const std::uint64_t data = cqe->user_data;
+    const std::uint32_t i = index_of(data);
+    const bool current =
+        i < conns_.size() && conns_[i].gen == gen_of(data) && conns_[i].state != ConnState::kDone;
+    switch (op_of(data)) {
+        case Op::kConnect:
+            if (current) on_connect(i, cqe->res);
+            break;
+        case Op::kSend:
+            if (current) on_send(i, cqe->res);
+            break;
+        case Op::kRecv:
+            if (current) {
+                on_recv(i, cqe);
+            } else if (cqe->flags & IORING_CQE_F_BUFFER) {
+                return_buffer(static_cast<std::uint16_t>(cqe->flags >> IORING_CQE_BUFFER_SHIFT));
+            }
+            break;
+    }
+}
+
+void Worker::on_connect(std::uint32_t i, int res) {
+    Conn& c = conns_[i];
+    if (res < 0) {
+        fail(i, ErrorKind::kConnect);
+        return;
+    }
+    arm_recv(i);
+    if (!framed_) {
+        became_open(i);
+        return;
+    }
+    c.state = ConnState::kHandshaking;
+    c.handshake = std::make_unique<Handshake>();
+    c.control_out = make_upgrade_request(o_.host_header, o_.path, c.handshake->accept);
+    flush_send(i);
+}
+
+void Worker::arm_recv(std::uint32_t i) {
+    io_uring_sqe* s = sqe();
+    io_uring_prep_recv_multishot(s, conns_[i].fd, nullptr, 0, 0);  // Linux 6.0
+    s->flags |= IOSQE_BUFFER_SELECT;
+    s->buf_group = kBufferGroup;
+    io_uring_sqe_set_data64(s, pack(Op::kRecv, conns_[i].gen, i));
+}
+
+void Worker::flush_send(std::uint32_t i) {
+    Conn& c = conns_[i];
+    if (c.send_busy || c.fd < 0) return;
+    const std::uint8_t* ptr = nullptr;
+    std::size_t len = 0;
+    if (!c.control_out.empty()) {
+        c.control_sending.swap(c.control_out);
+        c.control_out.clear();
+        c.sending_control = true;
+        ptr = reinterpret_cast<const std::uint8_t*>(c.control_sending.data());
+        len = c.control_sending.size();
+    } else if (c.unsent > 0) {
+        c.sending_control = false;
+        const auto wire = pool_.wire(slot(i, c.head + c.count - c.unsent).variant);
+        ptr = wire.data();
+        len = wire.size();
+    } else {
+        if (!framed_ && c.state == ConnState::kClosing && !c.shut_write) {
+            c.shut_write = true;  // raw mode's "close": the echo server answers EOF with EOF
+            shutdown(c.fd, SHUT_WR);
+        }
+        return;
+    }
+    c.send_done = 0;
+    c.send_busy = true;
+    io_uring_sqe* s = sqe();
+    io_uring_prep_send(s, c.fd, ptr, len, MSG_NOSIGNAL);
+    io_uring_sqe_set_data64(s, pack(Op::kSend, c.gen, i));
+}
+
+void Worker::on_send(std::uint32_t i, int res) {
+    Conn& c = conns_[i];
+    c.send_busy = false;
+    if (res < 0) {
+        fail(i, ErrorKind::kSend);
+        return;
+    }
+    const std::uint8_t* ptr;
+    std::size_t len;
+    if (c.sending_control) {
+        ptr = reinterpret_cast<const std::uint8_t*>(c.control_sending.data());
+        len = c.control_sending.size();
+    } else {
+        const auto wire = pool_.wire(slot(i, c.head + c.count - c.unsent).variant);
+        ptr = wire.data();
+        len = wire.size();
+    }
+    c.send_done += static_cast<std::uint32_t>(res);
+    if (c.send_done < len) {  // short write: send the rest before anything else
+        c.send_busy = true;
+        io_uring_sqe* s = sqe();
+        io_uring_prep_send(s, c.fd, ptr + c.send_done, len - c.send_done, MSG_NOSIGNAL);
+        io_uring_sqe_set_data64(s, pack(Op::kSend, c.gen, i));
+        return;
+    }
+    if (c.sending_control)
+        c.control_sending.clear();
+    else
+        --c.unsent;
+    flush_send(i);
+}
+
+void Worker::on_recv(std::uint32_t i, const io_uring_cqe* cqe) {
+    Conn& c = conns_[i];
+    const bool more = (cqe->flags & IORING_CQE_F_MORE) != 0;
+    if (cqe->res < 0) {
+        if (cqe->res == -ENOBUFS)
+            rearm_.push_back(i);
+        else
+            fail(i, ErrorKind::kRecv);
+        return;
+    }
+    if (cqe->res == 0) {
+        // EOF. Expected once we are closing; otherwise the server went away.
+        if (c.state == ConnState::kClosing)
+            finish(i);
+        else
+            fail(i, ErrorKind::kUnexpectedClose);
+        return;
+    }
+    const auto bid = static_cast<std::uint16_t>(cqe->flags >> IORING_CQE_BUFFER_SHIFT);
+    consume(i, {buffers_ + std::size_t{bid} * buffer_size_, static_cast<std::size_t>(cqe->res)});
+    return_buffer(bid);
+    if (!more && c.state != ConnState::kDone) rearm_.push_back(i);
+}
+
+void Worker::consume(std::uint32_t i, std::span<const std::uint8_t> data) {
+    switch (conns_[i].state) {
+        case ConnState::kHandshaking:
+            consume_handshake(i, data);
+            break;
+        case ConnState::kOpen:
+        case ConnState::kClosing:
+            if (framed_)
+                consume_frames(i, data);
+            else
+                consume_raw(i, data);
+            break;
+        default:
+            break;
+    }
+}
+
+void Worker::consume_handshake(std::uint32_t i, std::span<const std::uint8_t> data) {
+    Conn& c = conns_[i];
+    std::string& got = c.handshake->received;
+    got.append(reinterpret_cast<const char*>(data.data()), data.size());
+    std::size_t header_end = 0;
+    switch (check_upgrade_response(got, c.handshake->accept, header_end)) {
+        case HandshakeResult::kIncomplete:
+            if (got.size() > kMaxHandshakeBytes) fail(i, ErrorKind::kHandshakeHeaders);
+            return;
+        case HandshakeResult::kBadStatus:
+            fail(i, ErrorKind::kHandshakeStatus);
+            return;
+        case HandshakeResult::kBadAccept:
+            fail(i, ErrorKind::kHandshakeAccept);
+            return;
+        case HandshakeResult::kBadHeaders:
+            fail(i, ErrorKind::kHandshakeHeaders);
+            return;
+        case HandshakeResult::kOk:
+            break;
+    }
+    const std::string rest = got.substr(header_end);
+    c.handshake.reset();
+    became_open(i);
+    if (!rest.empty() && c.state != ConnState::kDone)
+        consume_frames(i, {reinterpret_cast<const std::uint8_t*>(rest.data()), rest.size()});
+}
+
+void Worker::became_open(std::uint32_t i) {
+    Conn& c = conns_[i];
+    c.state = ConnState::kOpen;
+    c.was_up = true;
+    --opening_;
+    add_relaxed(stats_.connections_up, 1);
+    const auto up = stats_.connections_up.load(std::memory_order_relaxed);
+    if (up > stats_.peak_up.load(std::memory_order_relaxed))
+        stats_.peak_up.store(up, std::memory_order_relaxed);
+    if (o_.mode == Mode::kConnect) {
+        // A connect-mode cycle: handshake time recorded, then a proper close (§7.1.2).
+        const std::uint64_t took = now_ - c.started_ns;
+        stats_.latency_all.record(took);
+        if (measuring_) stats_.latency.record(took);
+        begin_close(i);
+        return;
+    }
+    add_relaxed(stats_.bringup_finished, 1);
+    if (phase_ == Phase::kWarmup || phase_ == Phase::kMeasure) {
+        if (loads()) {
+            for (std::uint32_t k = 0; k < o_.in_flight; ++k)
+                queue_message(i);
+        } else {
+            c.deadline_ns = now_ + static_cast<std::uint64_t>(o_.ping_interval_s * kNsPerSecond);
+        }
+    }
+}
+
+void Worker::queue_message(std::uint32_t i) {
+    Conn& c = conns_[i];
+    InFlight& f = slot(i, c.head + c.count);
+    f.variant = static_cast<std::uint32_t>(next_random() % pool_.variants());
+    f.sent_ns = now_;
+    ++c.count;
+    ++c.unsent;
+    flush_send(i);
+}
+
+void Worker::complete_message(std::uint32_t i) {
+    Conn& c = conns_[i];
+    const std::uint64_t rtt = now_ - slot(i, c.head).sent_ns;
+    c.head = static_cast<std::uint8_t>((c.head + 1) % o_.in_flight);
+    --c.count;
+    c.recv_pos = 0;
+    stats_.latency_all.record(rtt);
+    add_relaxed(stats_.messages_all, 1);
+    if (measuring_) {
+        stats_.latency.record(rtt);
+        add_relaxed(stats_.messages, 1);
+        add_relaxed(stats_.payload_bytes, pool_.payload_bytes());
+    }
+    if (c.state == ConnState::kOpen && (phase_ == Phase::kWarmup || phase_ == Phase::kMeasure))
+        queue_message(i);
+}
+
+void Worker::consume_raw(std::uint32_t i, std::span<const std::uint8_t> data) {
+    Conn& c = conns_[i];
+    const std::uint32_t size = pool_.payload_bytes();
+    while (!data.empty()) {
+        if (c.count == c.unsent) {  // bytes nobody asked for
+            fail(i, ErrorKind::kDataMismatch);
+            return;
+        }
+        const std::size_t n = std::min<std::size_t>(size - c.recv_pos, data.size());
+        if (std::memcmp(data.data(), pool_.expected(slot(i, c.head).variant) + c.recv_pos, n) !=
+            0) {
+            fail(i, ErrorKind::kDataMismatch);
+            return;
+        }
+        c.recv_pos += static_cast<std::uint32_t>(n);
+        data = data.subspan(n);
+        if (c.recv_pos == size) complete_message(i);
+    }
+}
+
+void Worker::consume_frames(std::uint32_t i, std::span<const std::uint8_t> data) {
+    Conn& c = conns_[i];
+    while (!data.empty() && c.state != ConnState::kDone) {
+        std::size_t used = 0;
+        std::span<const std::uint8_t> payload;
+        const auto status = c.reader.next(data, used, payload);
+        data = data.subspan(used);
+        switch (status) {
+            case FrameReader::Status::kNeedMore:
+                return;
+            case FrameReader::Status::kProtocolError:
+                fail(i, ErrorKind::kProtocol);
+                return;
+            case FrameReader::Status::kHeader:
+                if (!on_frame_header(i)) return;
+                break;
+            case FrameReader::Status::kPayload:
+                if (c.control_frame) {
+                    c.control_in.append(reinterpret_cast<const char*>(payload.data()),
+                                        payload.size());
+                } else {
+                    if (std::memcmp(payload.data(),
+                                    pool_.expected(slot(i, c.head).variant) + c.recv_pos,
+                                    payload.size()) != 0) {
+                        fail(i, ErrorKind::kDataMismatch);
+                        return;
+                    }
+                    c.recv_pos += static_cast<std::uint32_t>(payload.size());
+                }
+                break;
+        }
+        if (c.reader.at_frame_end()) on_frame_end(i);
+    }
+}
+
+// Checks a frame header against what may come (RFC 6455 §5.4, §5.5); false after
+// failing the connection.
+bool Worker::on_frame_header(std::uint32_t i) {
+    Conn& c = conns_[i];
+    const auto& h = c.reader.header();
+    if (h.opcode >= kOpClose) {
+        if (h.opcode > kOpPong || !h.fin || h.length > kMaxControlPayload) {
+            fail(i, ErrorKind::kProtocol);
+            return false;
+        }
+        c.control_frame = true;
+        c.control_in.clear();
+        return true;
+    }
+    c.control_frame = false;
+    if (h.opcode == kOpContinuation) {
+        if (!c.in_message) {
+            fail(i, ErrorKind::kProtocol);
+            return false;
+        }
+    } else if (h.opcode == kOpText || h.opcode == kOpBinary) {
+        if (c.in_message) {
+            fail(i, ErrorKind::kProtocol);
+            return false;
+        }
+        const std::uint8_t sent = o_.binary ? kOpBinary : kOpText;
+        if (h.opcode != sent || c.count == c.unsent || !loads()) {  // wrong type or unsolicited
+            fail(i, ErrorKind::kDataMismatch);
+            return false;
+        }
+        c.in_message = true;
+    } else {
+        fail(i, ErrorKind::kProtocol);
+        return false;
+    }
+    if (c.recv_pos + h.length > pool_.payload_bytes()) {
+        fail(i, ErrorKind::kDataMismatch);
+        return false;
+    }
+    return true;
+}
+
+void Worker::on_frame_end(std::uint32_t i) {
+    Conn& c = conns_[i];
+    const auto& h = c.reader.header();
+    if (!c.control_frame) {
+        if (!h.fin) return;
+        c.in_message = false;
+        if (c.recv_pos != pool_.payload_bytes()) {
+            fail(i, ErrorKind::kDataMismatch);
+            return;
+        }
+        complete_message(i);
+        return;
+    }
+    const auto* p = reinterpret_cast<const std::uint8_t*>(c.control_in.data());
+    switch (h.opcode) {
+        case kOpPing:  // §5.5.2: answer with a pong carrying the same payload
+            add_relaxed(stats_.server_pings, 1);
+            if (!c.close_sent) {
+                c.control_out += make_masked_frame(kOpPong, {p, c.control_in.size()});
+                flush_send(i);
+            }
+            break;
+        case kOpPong:
+            add_relaxed(stats_.pongs_received, 1);
+            if (o_.mode == Mode::kIdle && c.control_in.size() == sizeof(std::uint64_t)) {
+                std::uint64_t sent = 0;
+                std::memcpy(&sent, p, sizeof sent);
+                if (sent <= now_) {
+                    stats_.latency_all.record(now_ - sent);
+                    if (measuring_) stats_.latency.record(now_ - sent);
+                }
+            }
+            break;
+        case kOpClose:
+            if (c.close_sent) break;  // the answer to our close: now wait for the server's EOF
+            // The server closed first: echo its status code (§5.5.1), then wait for EOF.
+            if (phase_ != Phase::kStop)
+                add_relaxed(stats_.errors[int(ErrorKind::kUnexpectedClose)], 1);
+            drop_unsent(i);
+            c.control_out +=
+                make_masked_frame(kOpClose, {p, std::min<std::size_t>(2, c.control_in.size())});
+            c.close_sent = true;
+            if (c.state == ConnState::kOpen) {
+                c.state = ConnState::kClosing;
+                c.deadline_ns = now_ + kCloseTimeoutNs;
+            }
+            flush_send(i);
+            break;
+        default:
+            break;
+    }
+}
+
+void Worker::begin_close(std::uint32_t i) {
+    Conn& c = conns_[i];
+    drop_unsent(i);
+    c.state = ConnState::kClosing;
+    c.deadline_ns = now_ + kCloseTimeoutNs;
+    if (framed_) {
+        const std::uint8_t code[2] = {kCloseNormal >> 8, kCloseNormal & 0xFF};
+        c.control_out += make_masked_frame(kOpClose, code);
+        c.close_sent = true;
+    }
+    flush_send(i);
+}
+
+// Messages not yet written are dropped; those on the wire (including one being
+// written now) are still expected back and verified.
+void Worker::drop_unsent(std::uint32_t i) {
+    Conn& c = conns_[i];
+    const std::uint8_t keep = (c.send_busy && !c.sending_control && c.unsent > 0) ? 1 : 0;
+    c.count = static_cast<std::uint8_t>(c.count - (c.unsent - keep));
+    c.unsent = keep;
+}
+
+// A connection that closed properly: server's close (if framed) and EOF seen.
+void Worker::finish(std::uint32_t i) {
+    Conn& c = conns_[i];
+    close(c.fd);
+    c.fd = -1;
+    c.state = ConnState::kDone;
+    ++c.gen;
+    --active_;
+    if (c.was_up) sub_relaxed(stats_.connections_up, 1);
+    if (o_.mode == Mode::kConnect) {
+        if (measuring_) add_relaxed(stats_.handshakes, 1);
+        if (phase_ == Phase::kWarmup || phase_ == Phase::kMeasure) start_connect(i);
+    }
+}
+
+void Worker::fail(std::uint32_t i, ErrorKind kind) {
+    Conn& c = conns_[i];
+    add_relaxed(stats_.errors[static_cast<int>(kind)], 1);
+    if (c.fd >= 0) {
+        shutdown(c.fd, SHUT_RDWR);  // ends a still-armed multishot receive
+        close(c.fd);
+        c.fd = -1;
+    }
+    const bool bringing_up =
+        c.state == ConnState::kConnecting || c.state == ConnState::kHandshaking;
+    if (bringing_up) {
+        --opening_;
+        if (o_.mode != Mode::kConnect) add_relaxed(stats_.bringup_finished, 1);
+    }
+    if (c.was_up) sub_relaxed(stats_.connections_up, 1);
+    c.handshake.reset();
+    c.state = ConnState::kDone;
+    ++c.gen;
+    --active_;
+    // Connect mode retries at the next tick, so a refusing server is not hammered.
+    if (o_.mode == Mode::kConnect) restart_.push_back(i);
+}
+
+}  // namespace
+
+int run_worker(const Options& options, const WorkerPlan& plan, const SharedControl& control,
+               WorkerStats& stats) {
+    Worker worker(options, plan, control, stats);
+    const int rc = worker.run();
+    stats.exited.store(1, std::memory_order_release);
+    return rc;
+}
+
+}  // namespace wsgate::bench

@@ -1,0 +1,180 @@
+#include "options.hpp"
+
+#include <arpa/inet.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <string_view>
+
+namespace wsgate::bench {
+namespace {
+
+constexpr const char* kUsage =
+    "usage: wsload [options]\n"
+    "  --url ws://127.0.0.1:8080/     target (loopback only; tcp://HOST:PORT for --mode raw)\n"
+    "  --mode echo|idle|raw|connect   workload (default echo)\n"
+    "  -c, --connections N            connections (default 100)\n"
+    "  -s, --payload BYTES            message size (default 16)\n"
+    "  -d, --in-flight D              messages outstanding per connection (default 1, max 64)\n"
+    "  --text | --binary              message type (default binary)\n"
+    "  -t, --duration SECONDS         measured (or idle hold) time (default 5)\n"
+    "  --warmup SECONDS               unmeasured time before (default 1)\n"
+    "  --connect-timeout SECONDS      bound on bringing connections up (default 30)\n"
+    "  --concurrency N                handshakes in progress at once (default 512)\n"
+    "  --ping-interval SECONDS        idle mode: ping period per connection (default 10)\n"
+    "  --workers N                    worker processes (default: as few as the fd limit allows)\n"
+    "  --sources N                    source addresses 127.0.0.1.. (default: enough for N)\n"
+    "  --json FILE                    write results as JSON\n"
+    "  --ready-file FILE              idle: create FILE when all connections are up\n"
+    "  --label TEXT                   copied into the JSON\n"
+    "  --no-progress                  no per-second line on stderr\n";
+
+bool parse_number(const char* text, double& out) {
+    char* end = nullptr;
+    out = std::strtod(text, &end);
+    return end != text && *end == '\0' && out >= 0;
+}
+
+bool parse_count(const char* text, std::uint32_t& out, std::uint32_t max) {
+    double v = 0;
+    if (!parse_number(text, v) || v > max ||
+        v != static_cast<double>(static_cast<std::uint64_t>(v)))
+        return false;
+    out = static_cast<std::uint32_t>(v);
+    return true;
+}
+
+// Accepts ws://HOST:PORT/PATH or tcp://HOST:PORT with HOST in 127.0.0.0/8 or
+// "localhost": a load generator must never point at another machine.
+bool parse_url(std::string_view url, Options& o) {
+    std::string_view rest;
+    if (url.starts_with("ws://"))
+        rest = url.substr(5);
+    else if (url.starts_with("tcp://"))
+        rest = url.substr(6);
+    else
+        return false;
+    const std::size_t slash = rest.find('/');
+    const std::string_view authority = rest.substr(0, slash);
+    o.path = slash == std::string_view::npos ? "/" : std::string(rest.substr(slash));
+    const std::size_t colon = authority.rfind(':');
+    if (colon == std::string_view::npos) return false;
+    std::string host(authority.substr(0, colon));
+    const std::string port(authority.substr(colon + 1));
+    if (host == "localhost") host = "127.0.0.1";
+    in_addr addr{};
+    if (inet_pton(AF_INET, host.c_str(), &addr) != 1) {
+        std::fprintf(stderr, "wsload: target host must be an IPv4 loopback address\n");
+        return false;
+    }
+    o.target_ip = ntohl(addr.s_addr);
+    constexpr std::uint32_t kLoopbackNet = 0x7F000000, kLoopbackMask = 0xFF000000;
+    if ((o.target_ip & kLoopbackMask) != kLoopbackNet) {
+        std::fprintf(stderr, "wsload: refusing non-loopback target %s\n", host.c_str());
+        return false;
+    }
+    std::uint32_t p = 0;
+    if (!parse_count(port.c_str(), p, 65535) || p == 0) return false;
+    o.target_port = static_cast<std::uint16_t>(p);
+    o.host_header = std::string(authority);
+    return true;
+}
+
+}  // namespace
+
+const char* mode_name(Mode mode) {
+    switch (mode) {
+        case Mode::kEcho:
+            return "echo";
+        case Mode::kIdle:
+            return "idle";
+        case Mode::kRaw:
+            return "raw";
+        case Mode::kConnect:
+            return "connect";
+    }
+    return "?";
+}
+
+std::optional<Options> parse_options(int argc, char** argv) {
+    Options o;
+    auto fail = [](const char* what, const char* value) -> std::optional<Options> {
+        std::fprintf(stderr, "wsload: bad %s '%s'\n%s", what, value ? value : "", kUsage);
+        return std::nullopt;
+    };
+    for (int i = 1; i < argc; ++i) {
+        const std::string_view a = argv[i];
+        const char* v = i + 1 < argc ? argv[i + 1] : nullptr;
+        auto take = [&]() {
+            ++i;
+            return v;
+        };
+        double d = 0;
+        if (a == "-h" || a == "--help") {
+            std::fputs(kUsage, stdout);
+            std::exit(0);
+        } else if (a == "--text") {
+            o.binary = false;
+        } else if (a == "--binary") {
+            o.binary = true;
+        } else if (a == "--no-progress") {
+            o.progress = false;
+        } else if (v == nullptr) {
+            return fail("option (missing value?)", argv[i]);
+        } else if (a == "--url") {
+            if (!parse_url(take(), o)) return fail("url", v);
+        } else if (a == "--mode") {
+            const std::string_view m = take();
+            if (m == "echo")
+                o.mode = Mode::kEcho;
+            else if (m == "idle")
+                o.mode = Mode::kIdle;
+            else if (m == "raw")
+                o.mode = Mode::kRaw;
+            else if (m == "connect")
+                o.mode = Mode::kConnect;
+            else
+                return fail("mode", v);
+        } else if (a == "-c" || a == "--connections") {
+            if (!parse_count(take(), o.connections, kMaxConnections) || o.connections == 0)
+                return fail("connections", v);
+        } else if (a == "-s" || a == "--payload") {
+            if (!parse_count(take(), o.payload_bytes, kMaxPayload)) return fail("payload", v);
+        } else if (a == "-d" || a == "--in-flight") {
+            if (!parse_count(take(), o.in_flight, kMaxInFlight) || o.in_flight == 0)
+                return fail("in-flight", v);
+        } else if (a == "-t" || a == "--duration") {
+            if (!parse_number(take(), d) || d > kMaxDurationS) return fail("duration", v);
+            o.duration_s = d;
+        } else if (a == "--warmup") {
+            if (!parse_number(take(), d) || d > kMaxDurationS) return fail("warmup", v);
+            o.warmup_s = d;
+        } else if (a == "--connect-timeout") {
+            if (!parse_number(take(), d) || d > kMaxDurationS) return fail("connect-timeout", v);
+            o.connect_timeout_s = d;
+        } else if (a == "--ping-interval") {
+            if (!parse_number(take(), d) || d < 0.01 || d > kMaxDurationS)
+                return fail("ping-interval", v);
+            o.ping_interval_s = d;
+        } else if (a == "--concurrency") {
+            if (!parse_count(take(), o.connect_concurrency, kMaxConnections) ||
+                o.connect_concurrency == 0)
+                return fail("concurrency", v);
+        } else if (a == "--workers") {
+            if (!parse_count(take(), o.workers, 256)) return fail("workers", v);
+        } else if (a == "--sources") {
+            if (!parse_count(take(), o.sources, 250 * 250)) return fail("sources", v);
+        } else if (a == "--json") {
+            o.json_path = take();
+        } else if (a == "--ready-file") {
+            o.ready_file = take();
+        } else if (a == "--label") {
+            o.label = take();
+        } else {
+            return fail("option", argv[i]);
+        }
+    }
+    return o;
+}
+
+}  // namespace wsgate::bench

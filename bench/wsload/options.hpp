@@ -1,0 +1,47 @@
+#pragma once
+// wsload's command line: one struct with every default in one place.
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+namespace wsgate::bench {
+
+enum class Mode { kEcho, kIdle, kRaw, kConnect };
+
+struct Options {
+    Mode mode = Mode::kEcho;
+    // Target: IPv4 loopback only (refused otherwise), host order.
+    std::uint32_t target_ip = 0x7F000001;
+    std::uint16_t target_port = 8080;
+    std::string host_header = "127.0.0.1:8080";
+    std::string path = "/";
+
+    std::uint32_t connections = 100;
+    std::uint32_t payload_bytes = 16;
+    std::uint32_t in_flight = 1;  // messages outstanding per connection (echo, raw)
+    bool binary = true;
+    double duration_s = 5.0;  // measured time (echo, raw, connect) or hold time (idle)
+    double warmup_s = 1.0;
+    double connect_timeout_s = 30.0;          // bound on bringing all connections up
+    double ping_interval_s = 10.0;            // idle: each connection pings this often
+    std::uint32_t connect_concurrency = 512;  // handshakes in progress at once
+    std::uint32_t workers = 0;                // 0: as few as the fd limit allows
+    std::uint32_t sources = 0;                // source addresses 127.0.0.1..; 0: enough for N
+    std::string json_path;
+    std::string ready_file;  // idle: created once all connections are up (or given up)
+    std::string label;
+    bool progress = true;
+};
+
+inline constexpr std::uint32_t kMaxInFlight = 64;
+inline constexpr std::uint32_t kMaxConnections = 1'000'000;
+inline constexpr std::uint32_t kMaxPayload = 16u << 20;
+inline constexpr double kMaxDurationS = 3600;
+
+// Parses argv; prints usage or the reason to stderr and returns nullopt on error.
+std::optional<Options> parse_options(int argc, char** argv);
+
+const char* mode_name(Mode mode);
+
+}  // namespace wsgate::bench

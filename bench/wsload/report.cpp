@@ -1,0 +1,169 @@
+#include "report.hpp"
+
+#include <cstdio>
+
+namespace wsgate::bench {
+namespace {
+
+constexpr double kNsPerUs = 1e3;
+constexpr double kBytesPerMB = 1e6;
+
+double per_second(std::uint64_t n, double seconds) {
+    return seconds > 0 ? static_cast<double>(n) / seconds : 0;
+}
+
+struct Latencies {
+    double p50, p90, p99, p999, max;
+};
+Latencies latencies_us(const HistogramSnapshot& h) {
+    return {static_cast<double>(h.percentile(0.50)) / kNsPerUs,
+            static_cast<double>(h.percentile(0.90)) / kNsPerUs,
+            static_cast<double>(h.percentile(0.99)) / kNsPerUs,
+            static_cast<double>(h.percentile(0.999)) / kNsPerUs,
+            static_cast<double>(h.max) / kNsPerUs};
+}
+
+std::string json_escape(const std::string& s) {
+    std::string out;
+    for (const char ch : s) {
+        if (ch == '"' || ch == '\\') out += '\\';
+        if (static_cast<unsigned char>(ch) < 0x20) continue;
+        out += ch;
+    }
+    return out;
+}
+
+}  // namespace
+
+void add_worker(Summary& s, const WorkerStats& w) {
+    auto get = [](const std::atomic<std::uint64_t>& a) {
+        return a.load(std::memory_order_relaxed);
+    };
+    s.peak_up += get(w.peak_up);
+    s.messages += get(w.messages);
+    s.payload_bytes += get(w.payload_bytes);
+    s.handshakes += get(w.handshakes);
+    s.pings_sent += get(w.pings_sent);
+    s.pongs_received += get(w.pongs_received);
+    s.server_pings += get(w.server_pings);
+    for (std::size_t k = 0; k < s.errors.size(); ++k)
+        s.errors[k] += get(w.errors[k]);
+    s.latency.add(w.latency);
+    s.cpu_measure_s += static_cast<double>(get(w.cpu_measure_ns)) / 1e9;
+}
+
+void print_summary(const Options& o, const Summary& s) {
+    const Latencies l = latencies_us(s.latency);
+    std::printf(
+        "wsload %s: %u connections (%llu up at end, peak %llu), %u worker(s), %u source "
+        "address(es)\n",
+        mode_name(o.mode), o.connections, static_cast<unsigned long long>(s.up_at_end),
+        static_cast<unsigned long long>(s.peak_up), s.workers, s.sources);
+    std::printf("  bring-up %.2f s, window %.2f s\n", s.bringup_s, s.window_s);
+    if (o.mode == Mode::kEcho || o.mode == Mode::kRaw) {
+        std::printf("  %u B %s, %u in flight: %.0f msg/s, %.2f MB/s each way (%llu messages)\n",
+                    o.payload_bytes,
+                    o.mode == Mode::kRaw ? "raw"
+                    : o.binary           ? "binary"
+                                         : "text",
+                    o.in_flight, per_second(s.messages, s.window_s),
+                    per_second(s.payload_bytes, s.window_s) / kBytesPerMB,
+                    static_cast<unsigned long long>(s.messages));
+    } else if (o.mode == Mode::kConnect) {
+        std::printf("  %.0f handshakes/s (%llu full open-close cycles)\n",
+                    per_second(s.handshakes, s.window_s),
+                    static_cast<unsigned long long>(s.handshakes));
+    } else {
+        std::printf("  pings sent %llu, pongs %llu, server pings answered %llu\n",
+                    static_cast<unsigned long long>(s.pings_sent),
+                    static_cast<unsigned long long>(s.pongs_received),
+                    static_cast<unsigned long long>(s.server_pings));
+    }
+    std::printf(
+        "  latency us: p50 %.1f  p90 %.1f  p99 %.1f  p99.9 %.1f  max %.1f  (%llu samples)\n", l.p50,
+        l.p90, l.p99, l.p999, l.max, static_cast<unsigned long long>(s.latency.total));
+    std::printf(
+        "  wsload CPU in window: %.2f s = %.0f%% of one core; whole run user %.2f s sys %.2f s\n",
+        s.cpu_measure_s, s.window_s > 0 ? 100.0 * s.cpu_measure_s / s.window_s : 0.0, s.cpu_user_s,
+        s.cpu_sys_s);
+    std::uint64_t total_errors = 0;
+    std::printf("  errors:");
+    for (std::size_t k = 0; k < s.errors.size(); ++k) {
+        total_errors += s.errors[k];
+        if (s.errors[k])
+            std::printf(" %s=%llu", kErrorNames[k], static_cast<unsigned long long>(s.errors[k]));
+    }
+    std::printf("%s\n", total_errors ? "" : " none");
+}
+
+bool write_json(const Options& o, const Summary& s, const std::string& path) {
+    std::FILE* f = std::fopen(path.c_str(), "w");
+    if (f == nullptr) {
+        std::perror(path.c_str());
+        return false;
+    }
+    const Latencies l = latencies_us(s.latency);
+    std::fprintf(f, "{\n  \"label\": \"%s\",\n  \"mode\": \"%s\",\n", json_escape(o.label).c_str(),
+                 mode_name(o.mode));
+    std::fprintf(f, "  \"target\": \"%s%s\",\n", json_escape(o.host_header).c_str(),
+                 json_escape(o.path).c_str());
+    std::fprintf(f,
+                 "  \"connections\": %u,\n  \"up_at_end\": %llu,\n  \"peak_up\": %llu,\n"
+                 "  \"payload_bytes\": %u,\n  \"in_flight\": %u,\n  \"type\": \"%s\",\n",
+                 o.connections, static_cast<unsigned long long>(s.up_at_end),
+                 static_cast<unsigned long long>(s.peak_up), o.payload_bytes, o.in_flight,
+                 o.mode == Mode::kRaw ? "raw"
+                 : o.binary           ? "binary"
+                                      : "text");
+    std::fprintf(
+        f,
+        "  \"workers\": %u,\n  \"sources\": %u,\n  \"bringup_s\": %.3f,\n  \"window_s\": %.3f,\n",
+        s.workers, s.sources, s.bringup_s, s.window_s);
+    std::fprintf(f,
+                 "  \"messages\": %llu,\n  \"msg_per_s\": %.1f,\n  \"mb_per_s\": %.3f,\n"
+                 "  \"handshakes\": %llu,\n  \"handshakes_per_s\": %.1f,\n",
+                 static_cast<unsigned long long>(s.messages), per_second(s.messages, s.window_s),
+                 per_second(s.payload_bytes, s.window_s) / kBytesPerMB,
+                 static_cast<unsigned long long>(s.handshakes),
+                 per_second(s.handshakes, s.window_s));
+    std::fprintf(
+        f, "  \"pings_sent\": %llu,\n  \"pongs_received\": %llu,\n  \"server_pings\": %llu,\n",
+        static_cast<unsigned long long>(s.pings_sent),
+        static_cast<unsigned long long>(s.pongs_received),
+        static_cast<unsigned long long>(s.server_pings));
+    std::fprintf(f,
+                 "  \"latency_us\": {\"p50\": %.2f, \"p90\": %.2f, \"p99\": %.2f, \"p999\": %.2f, "
+                 "\"max\": %.2f, \"samples\": %llu},\n",
+                 l.p50, l.p90, l.p99, l.p999, l.max,
+                 static_cast<unsigned long long>(s.latency.total));
+    // The CDF for plots: cumulative fraction at each non-empty bucket's upper bound.
+    std::fprintf(f, "  \"latency_cdf\": [");
+    std::uint64_t seen = 0;
+    bool first = true;
+    for (std::size_t i = 0; i < Histogram::kBuckets; ++i) {
+        if (s.latency.counts[i] == 0) continue;
+        seen += s.latency.counts[i];
+        std::fprintf(f, "%s[%.2f, %.6f]", first ? "" : ", ",
+                     static_cast<double>(Histogram::upper_bound_of(i)) / kNsPerUs,
+                     static_cast<double>(seen) / static_cast<double>(s.latency.total));
+        first = false;
+    }
+    std::fprintf(f, "],\n  \"errors\": {");
+    std::uint64_t total_errors = 0;
+    for (std::size_t k = 0; k < s.errors.size(); ++k) {
+        total_errors += s.errors[k];
+        std::fprintf(f, "%s\"%s\": %llu", k ? ", " : "", kErrorNames[k],
+                     static_cast<unsigned long long>(s.errors[k]));
+    }
+    std::fprintf(f, "},\n  \"errors_total\": %llu,\n",
+                 static_cast<unsigned long long>(total_errors));
+    std::fprintf(
+        f,
+        "  \"cpu\": {\"window_s\": %.4f, \"window_percent_of_core\": %.1f, \"user_s\": %.3f, "
+        "\"sys_s\": %.3f}\n}\n",
+        s.cpu_measure_s, s.window_s > 0 ? 100.0 * s.cpu_measure_s / s.window_s : 0.0, s.cpu_user_s,
+        s.cpu_sys_s);
+    return std::fclose(f) == 0;
+}
+
+}  // namespace wsgate::bench

@@ -1,0 +1,72 @@
+#pragma once
+// What wsload's worker processes publish and the parent reads: one block of
+// MAP_SHARED memory made before fork(). Each worker writes only its own
+// WorkerStats; the parent writes only the phase. No locks: relaxed atomics and a
+// single writer per field.
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+
+#include "histogram.hpp"
+
+namespace wsgate::bench {
+
+// The run's phases, advanced only by the parent.
+enum class Phase : int {
+    kBringUp = 0,  // open and handshake every connection; no messages yet
+    kWarmup = 1,   // load runs, nothing is recorded
+    kMeasure = 2,  // load runs and is recorded
+    kStop = 3,     // no new messages; close every connection properly, then exit
+};
+
+enum class ErrorKind : int {
+    kConnect,           // connect() failed or was refused
+    kHandshakeStatus,   // answer was not "101"
+    kHandshakeAccept,   // Sec-WebSocket-Accept did not match the key (RFC 6455 §4.2.2)
+    kHandshakeHeaders,  // missing Upgrade/Connection or malformed header block
+    kProtocol,          // malformed frame from the server
+    kDataMismatch,      // an echoed byte, length or opcode differed from what was sent
+    kUnexpectedClose,   // server sent close or closed TCP during the run
+    kRecv,              // recv error
+    kSend,              // send error
+    kTimeout,           // handshake or close not finished in time
+    kCount
+};
+inline constexpr const char* kErrorNames[] = {
+    "connect",  "handshake_status", "handshake_accept", "handshake_headers",
+    "protocol", "data_mismatch",    "unexpected_close", "recv",
+    "send",     "timeout"};
+static_assert(std::size(kErrorNames) == static_cast<std::size_t>(ErrorKind::kCount));
+
+struct WorkerStats {
+    std::atomic<std::uint64_t> assigned{0};        // connections (or slots) this worker owns
+    std::atomic<std::uint64_t> connections_up{0};  // currently open after a good handshake
+    std::atomic<std::uint64_t> peak_up{0};
+    std::atomic<std::uint64_t> bringup_finished{0};  // connections that came up or failed
+    std::atomic<std::uint64_t> messages_all{0};      // verified echoes, every phase
+    std::atomic<std::uint64_t> messages{0};          // verified echoes while measuring
+    std::atomic<std::uint64_t> payload_bytes{0};     // their payload bytes
+    std::atomic<std::uint64_t> handshakes{0};        // connect mode: full cycles while measuring
+    std::atomic<std::uint64_t> pings_sent{0};
+    std::atomic<std::uint64_t> pongs_received{0};
+    std::atomic<std::uint64_t> server_pings{0};
+    std::array<std::atomic<std::uint64_t>, static_cast<std::size_t>(ErrorKind::kCount)> errors{};
+    std::atomic<std::uint64_t> cpu_measure_ns{0};  // worker CPU (user+sys) over the measured window
+    std::atomic<int> exited{0};
+    Histogram latency_all;  // every phase: the progress line's p99
+    Histogram latency;      // measured phase only: the report
+};
+
+struct SharedControl {
+    std::atomic<int> phase{static_cast<int>(Phase::kBringUp)};
+};
+
+inline void add_relaxed(std::atomic<std::uint64_t>& c, std::uint64_t by) {
+    c.store(c.load(std::memory_order_relaxed) + by, std::memory_order_relaxed);
+}
+inline void sub_relaxed(std::atomic<std::uint64_t>& c, std::uint64_t by) {
+    c.store(c.load(std::memory_order_relaxed) - by, std::memory_order_relaxed);
+}
+
+}  // namespace wsgate::bench
