@@ -1,0 +1,119 @@
+#include "gateway/config.hpp"
+
+#include <charconv>
+#include <cmath>
+#include <cstring>
+#include <string_view>
+
+namespace wsgate::gateway {
+
+namespace {
+
+constexpr double kMaxSeconds = 86400.0 * 365;
+constexpr uint32_t kMaxRecvBuffers = 32768;
+
+bool parse_u64(std::string_view s, uint64_t* out) {
+    auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), *out);
+    return ec == std::errc() && end == s.data() + s.size() && !s.empty();
+}
+
+bool parse_seconds(std::string_view s, double* out) {
+    std::string text(s);
+    char* end = nullptr;
+    double v = std::strtod(text.c_str(), &end);
+    if (text.empty() || end != text.c_str() + text.size() || !std::isfinite(v) || v <= 0 ||
+        v > kMaxSeconds) {
+        return false;
+    }
+    *out = v;
+    return true;
+}
+
+}  // namespace
+
+std::string config_help() {
+    return "usage: wsgate [flags]\n"
+           "  --listen ADDR:PORT         listen address, repeatable; IPv6 as [::1]:8080 "
+           "(default 0.0.0.0:8080)\n"
+           "  --threads N                event loops (default: number of cores)\n"
+           "  --backend auto|io_uring|epoll  (default auto: io_uring, else epoll)\n"
+           "  --mode echo                application (only echo for now)\n"
+           "  --max-message-bytes N      largest message accepted (default 16777216)\n"
+           "  --max-connections N        per process; more get 503 (default 100000)\n"
+           "  --idle-timeout SECONDS     ping after half, close 1001 after all (default 60)\n"
+           "  --handshake-timeout SECONDS  complete request head within (default 10)\n"
+           "  --close-timeout SECONDS    wait for the peer's close (default 5)\n"
+           "  --max-queued-bytes N       per-connection output cap before reading pauses "
+           "(default 1048576)\n"
+           "  --recv-buffers N           io_uring provided buffers per loop, power of two "
+           "(default 1024)\n"
+           "  --recv-buffer-bytes N      size of each receive buffer (default 16384)\n"
+           "  --trace                    log handshake bytes (CR as \u240D, LF as \u240A)\n"
+           "  --help                     this text\n";
+}
+
+std::string parse_config(int argc, const char* const* argv, Config* config) {
+    for (int i = 1; i < argc; ++i) {
+        std::string_view flag = argv[i];
+        std::string_view value;
+        size_t eq = flag.find('=');
+        bool has_inline = flag.starts_with("--") && eq != std::string_view::npos;
+        if (has_inline) {
+            value = flag.substr(eq + 1);
+            flag = flag.substr(0, eq);
+        }
+        if (flag == "--help" || flag == "-h") {
+            config->help = true;
+            continue;
+        }
+        if (flag == "--trace") {
+            config->trace = true;
+            continue;
+        }
+        if (!has_inline) {
+            if (i + 1 >= argc) return "missing value for " + std::string(flag);
+            value = argv[++i];
+        }
+        uint64_t n = 0;
+        auto bad = [&] { return "bad value for " + std::string(flag) + ": " + std::string(value); };
+        if (flag == "--listen") {
+            config->listen.emplace_back(value);
+        } else if (flag == "--threads") {
+            if (!parse_u64(value, &n) || n == 0 || n > 1024) return bad();
+            config->threads = static_cast<unsigned>(n);
+        } else if (flag == "--backend") {
+            if (!io::parse_backend_kind(value, &config->backend)) return bad();
+        } else if (flag == "--mode") {
+            if (value != "echo") return bad();
+            config->mode = value;
+        } else if (flag == "--max-message-bytes") {
+            if (!parse_u64(value, &n)) return bad();
+            config->max_message_bytes = n;
+        } else if (flag == "--max-connections") {
+            if (!parse_u64(value, &n) || n == 0 || n > UINT32_MAX / 2) return bad();
+            config->max_connections = static_cast<uint32_t>(n);
+        } else if (flag == "--idle-timeout") {
+            if (!parse_seconds(value, &config->idle_timeout_s)) return bad();
+        } else if (flag == "--handshake-timeout") {
+            if (!parse_seconds(value, &config->handshake_timeout_s)) return bad();
+        } else if (flag == "--close-timeout") {
+            if (!parse_seconds(value, &config->close_timeout_s)) return bad();
+        } else if (flag == "--max-queued-bytes") {
+            if (!parse_u64(value, &n) || n == 0) return bad();
+            config->max_queued_bytes = n;
+        } else if (flag == "--recv-buffers") {
+            if (!parse_u64(value, &n) || n == 0 || n > kMaxRecvBuffers || (n & (n - 1)) != 0) {
+                return bad();
+            }
+            config->recv_buffers = static_cast<uint32_t>(n);
+        } else if (flag == "--recv-buffer-bytes") {
+            if (!parse_u64(value, &n) || n < 256 || n > (1u << 20)) return bad();
+            config->recv_buffer_bytes = static_cast<uint32_t>(n);
+        } else {
+            return "unknown flag " + std::string(flag) + " (see --help)";
+        }
+    }
+    return {};
+}
+
+}  // namespace wsgate::gateway

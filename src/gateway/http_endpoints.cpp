@@ -1,0 +1,60 @@
+#include "gateway/http_endpoints.hpp"
+
+#include <cstdio>
+#include <string_view>
+
+#include "gateway/demo_page.hpp"
+#include "proto/http_response.hpp"
+
+namespace wsgate::gateway {
+
+namespace {
+
+constexpr size_t kHeadCap = 512;
+constexpr std::string_view kHealthBody = "ok\n";
+
+void respond(ws::Outbound& out, int status, std::string_view content_type, std::string_view body,
+             bool head_only, bool keep_alive) {
+    char head[kHeadCap];
+    size_t n = proto::write_http_response_head(head, sizeof(head), status, content_type,
+                                               body.size(), keep_alive);
+    out.send_raw({head, n});
+    if (!head_only) out.send_raw(body);
+}
+
+}  // namespace
+
+void serve_http(const proto::HttpRequest& request, bool keep_alive, ws::Outbound& out) {
+    std::string_view path = request.target.substr(0, request.target.find('?'));
+    std::string_view body;
+    std::string_view type;
+    if (path == "/") {
+        body = kDemoPage;
+        type = "text/html; charset=utf-8";
+    } else if (path == "/healthz") {
+        body = kHealthBody;
+        type = "text/plain";
+    } else {
+        respond(out, 404, "text/plain", "not found\n", request.method == "HEAD", keep_alive);
+        return;
+    }
+    bool head_only = request.method == "HEAD";
+    if (request.method != "GET" && !head_only) {
+        // RFC 9110 §15.5.6: a 405 lists the allowed methods.
+        std::string_view reason = "method not allowed\n";
+        char head[kHeadCap];
+        int n = std::snprintf(head, sizeof(head),
+                              "HTTP/1.1 405 Method Not Allowed\r\n"
+                              "Content-Type: text/plain\r\n"
+                              "Content-Length: %zu\r\n"
+                              "Allow: GET, HEAD\r\n"
+                              "Connection: %s\r\n\r\n",
+                              reason.size(), keep_alive ? "keep-alive" : "close");
+        out.send_raw({head, static_cast<size_t>(n)});
+        out.send_raw(reason);
+        return;
+    }
+    respond(out, 200, type, body, head_only, keep_alive);
+}
+
+}  // namespace wsgate::gateway

@@ -1,0 +1,264 @@
+// epoll event backend, for hosts where io_uring is unavailable. Same owner
+// interface and public methods as UringBackend (see uring_backend.hpp).
+// Connections are edge-triggered; a readable socket is read into one
+// per-loop scratch buffer (so idle connections hold no buffer) up to
+// kReadsPerTurn times per turn, then waits its turn again so one busy peer
+// cannot starve the others. Output is written with writev at the end of the
+// turn.
+#pragma once
+
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <span>
+#include <vector>
+
+#include "io/backend_options.hpp"
+#include "io/socket_state.hpp"
+#include "io/user_data.hpp"
+
+namespace wsgate::io {
+
+template <class Owner>
+class EpollBackend {
+  public:
+    static constexpr const char* kName = "epoll";
+    static constexpr int kReadsPerTurn = 4;
+    static constexpr int kMaxEvents = 256;
+
+    explicit EpollBackend(Owner& owner) : owner_(owner) {}
+    ~EpollBackend() {
+        if (epfd_ >= 0) ::close(epfd_);
+    }
+    EpollBackend(const EpollBackend&) = delete;
+    EpollBackend& operator=(const EpollBackend&) = delete;
+
+    int init(const BackendOptions& options, std::span<const int> listeners, int wake_fd) {
+        epfd_ = epoll_create1(EPOLL_CLOEXEC);
+        if (epfd_ < 0) return -errno;
+        scratch_.resize(options.recv_buffer_size);
+        listeners_.assign(listeners.begin(), listeners.end());
+        for (uint32_t i = 0; i < listeners_.size(); ++i) {
+            if (add(listeners_[i], EPOLLIN, pack_user_data(Op::accept, i, 0)) != 0) return -errno;
+        }
+        wake_fd_ = wake_fd;
+        if (add(wake_fd, EPOLLIN, pack_user_data(Op::wake, 0, 0)) != 0) return -errno;
+        return 0;
+    }
+
+    void start_socket(uint32_t index, uint32_t generation, SocketState& s) {
+        s.want_read = true;
+        s.writable = true;
+        if (add(s.fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET,
+                pack_user_data(Op::recv, index, generation)) != 0) {
+            owner_.on_io_error(index, -errno);
+            return;
+        }
+        s.recv_armed = true;
+        // Bytes may already be waiting (the edge happened before registration
+        // is not an issue for epoll, but reading now saves a turn).
+        s.readable = true;
+        list_ready(index, generation, s);
+    }
+
+    void set_reading(uint32_t index, uint32_t generation, SocketState& s, bool want) {
+        if (s.closing || s.want_read == want) return;
+        s.want_read = want;
+        // No new edge comes for bytes that arrived while paused: read them now.
+        if (want && s.readable) list_ready(index, generation, s);
+    }
+
+    void request_send(uint32_t index, uint32_t generation, SocketState& s) {
+        if (s.dirty_listed || s.closing) return;
+        s.dirty_listed = true;
+        dirty_.push_back({index, generation});
+    }
+
+    void shutdown_write(uint32_t, uint32_t, SocketState& s) {
+        if (s.shut_write || s.closing) return;
+        s.shut_write = true;
+        ::shutdown(s.fd, SHUT_WR);
+    }
+
+    void close_socket(uint32_t index, uint32_t generation, SocketState& s) {
+        if (s.closing) return;
+        s.closing = true;
+        ::close(s.fd);  // also removes it from the epoll set
+        s.fd = -1;
+        released_.push_back({index, generation});
+    }
+
+    void stop_accepting() {
+        for (int& fd : listeners_) {
+            if (fd >= 0) ::close(fd);
+            fd = -1;
+        }
+    }
+
+    void run_turn(int timeout_ms) {
+        epoll_event events[kMaxEvents];
+        int n = epoll_wait(epfd_, events, kMaxEvents, ready_.empty() ? timeout_ms : 0);
+        for (int i = 0; i < n; ++i)
+            dispatch(events[i]);
+        read_ready();
+        owner_.after_events();
+        flush_all();
+        for (size_t k = 0; k < released_.size(); ++k)
+            owner_.on_released(released_[k].index);
+        released_.clear();
+    }
+
+  private:
+    struct Ref {
+        uint32_t index;
+        uint32_t generation;
+    };
+
+    int add(int fd, uint32_t events, uint64_t data) {
+        epoll_event ev{};
+        ev.events = events;
+        ev.data.u64 = data;
+        return epoll_ctl(epfd_, EPOLL_CTL_ADD, fd, &ev);
+    }
+
+    void list_ready(uint32_t index, uint32_t generation, SocketState& s) {
+        if (s.ready_listed) return;
+        s.ready_listed = true;
+        ready_.push_back({index, generation});
+    }
+
+    void dispatch(const epoll_event& ev) {
+        UserData ud = unpack_user_data(ev.data.u64);
+        switch (ud.op) {
+            case Op::accept:
+                accept_all(ud.index);
+                break;
+            case Op::wake: {
+                uint64_t v;
+                while (::read(wake_fd_, &v, sizeof(v)) > 0) {
+                }
+                owner_.on_wake();
+                break;
+            }
+            case Op::recv: {
+                SocketState* s = owner_.socket(ud.index, ud.generation);
+                if (s == nullptr || s->closing) return;
+                if (ev.events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
+                    s->readable = true;
+                    list_ready(ud.index, ud.generation, *s);
+                }
+                if (ev.events & EPOLLOUT) {
+                    s->writable = true;
+                    request_send(ud.index, ud.generation, *s);
+                }
+                break;
+            }
+            default:
+                break;
+        }
+    }
+
+    void accept_all(uint32_t i) {
+        if (listeners_[i] < 0) return;
+        for (;;) {
+            int fd = accept4(listeners_[i], nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+            if (fd < 0) {
+                if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED) {
+                    std::fprintf(stderr, "wsgate: accept failed: %s\n", std::strerror(errno));
+                }
+                if (errno == EINTR || errno == ECONNABORTED) continue;
+                return;
+            }
+            owner_.on_accept(fd);
+        }
+    }
+
+    void read_ready() {
+        // Swap so sockets re-listed during this pass are read next turn.
+        pending_.swap(ready_);
+        for (Ref r : pending_) {
+            SocketState* s = owner_.socket(r.index, r.generation);
+            if (s == nullptr) continue;
+            s->ready_listed = false;
+            read_socket(r, s);
+        }
+        pending_.clear();
+    }
+
+    void read_socket(Ref r, SocketState* s) {
+        for (int k = 0; k < kReadsPerTurn; ++k) {
+            if (s->closing || !s->want_read) return;
+            ssize_t n = ::read(s->fd, scratch_.data(), scratch_.size());
+            if (n > 0) {
+                owner_.on_data(r.index, scratch_.data(), static_cast<size_t>(n));
+                s = owner_.socket(r.index, r.generation);
+                if (s == nullptr) return;
+                continue;
+            }
+            if (n == 0) {
+                s->readable = false;
+                owner_.on_eof(r.index);
+                return;
+            }
+            if (errno == EAGAIN) {
+                s->readable = false;
+                return;
+            }
+            if (errno == EINTR) continue;
+            s->readable = false;
+            owner_.on_io_error(r.index, -errno);
+            return;
+        }
+        list_ready(r.index, r.generation, *s);  // still readable: next turn
+    }
+
+    void flush_all() {
+        for (size_t k = 0; k < dirty_.size(); ++k) {
+            Ref r = dirty_[k];
+            SocketState* s = owner_.socket(r.index, r.generation);
+            if (s == nullptr) continue;
+            s->dirty_listed = false;
+            while (!s->closing && s->writable) {
+                iovec iov[kMaxSendIov];
+                size_t n = owner_.gather(r.index, iov, kMaxSendIov);
+                if (n == 0) break;
+                ssize_t w = ::writev(s->fd, iov, static_cast<int>(n));
+                if (w < 0) {
+                    if (errno == EAGAIN) {
+                        s->writable = false;  // EPOLLOUT edge re-lists it
+                    } else if (errno != EINTR) {
+                        owner_.on_io_error(r.index, -errno);
+                    }
+                    break;
+                }
+                size_t total = 0;
+                for (size_t i = 0; i < n; ++i)
+                    total += iov[i].iov_len;
+                // on_sent may re-request a send (listed again: fine) or close.
+                owner_.on_sent(r.index, static_cast<size_t>(w));
+                if (static_cast<size_t>(w) < total) {
+                    s->writable = false;
+                    break;
+                }
+            }
+        }
+        dirty_.clear();
+    }
+
+    Owner& owner_;
+    int epfd_ = -1;
+    int wake_fd_ = -1;
+    std::vector<int> listeners_;
+    std::vector<uint8_t> scratch_;
+    std::vector<Ref> ready_;
+    std::vector<Ref> pending_;
+    std::vector<Ref> dirty_;
+    std::vector<Ref> released_;
+};
+
+}  // namespace wsgate::io

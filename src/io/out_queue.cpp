@@ -1,0 +1,91 @@
+#include "io/out_queue.hpp"
+
+#include <algorithm>
+#include <cstring>
+
+namespace wsgate::io {
+
+ChunkPool::~ChunkPool() {
+    for (Chunk* c : free_)
+        delete c;
+}
+
+Chunk* ChunkPool::get() {
+    ++outstanding_;
+    if (free_.empty()) return new Chunk;
+    Chunk* c = free_.back();
+    free_.pop_back();
+    return c;
+}
+
+void ChunkPool::put(Chunk* c) {
+    --outstanding_;
+    if (free_.size() >= max_cached_) {
+        delete c;
+        return;
+    }
+    free_.push_back(c);
+}
+
+void OutQueue::append(ChunkPool& pool, std::span<const uint8_t> bytes) {
+    const uint8_t* p = bytes.data();
+    size_t left = bytes.size();
+    while (left != 0) {
+        if (tail_ == nullptr || tail_->end == sizeof(tail_->data)) {
+            Chunk* c = pool.get();
+            c->next = nullptr;
+            c->begin = c->end = 0;
+            if (tail_ != nullptr) {
+                tail_->next = c;
+            } else {
+                head_ = c;
+            }
+            tail_ = c;
+        }
+        size_t n = std::min(left, sizeof(tail_->data) - tail_->end);
+        std::memcpy(tail_->data + tail_->end, p, n);
+        tail_->end += static_cast<uint32_t>(n);
+        p += n;
+        left -= n;
+        bytes_ += n;
+    }
+}
+
+size_t OutQueue::gather(iovec* iov, size_t max) const {
+    size_t n = 0;
+    for (Chunk* c = head_; c != nullptr && n < max; c = c->next) {
+        if (c->end == c->begin) continue;
+        iov[n].iov_base = c->data + c->begin;
+        iov[n].iov_len = c->end - c->begin;
+        ++n;
+    }
+    return n;
+}
+
+void OutQueue::consume(ChunkPool& pool, size_t n) {
+    bytes_ -= n;
+    while (n != 0 && head_ != nullptr) {
+        size_t avail = head_->end - head_->begin;
+        size_t take = std::min(avail, n);
+        head_->begin += static_cast<uint32_t>(take);
+        n -= take;
+        if (head_->begin == head_->end) {
+            Chunk* done = head_;
+            head_ = head_->next;
+            if (head_ == nullptr) tail_ = nullptr;
+            pool.put(done);
+        }
+    }
+}
+
+void OutQueue::clear(ChunkPool& pool) {
+    while (head_ != nullptr) {
+        Chunk* next = head_->next;
+        pool.put(head_);
+        head_ = next;
+    }
+    tail_ = nullptr;
+    bytes_ = 0;
+}
+
+}  // namespace wsgate::io

@@ -1,0 +1,376 @@
+// io_uring event backend: multishot accept per listener, one multishot
+// receive per connection selecting buffers from the loop's BufferRing,
+// one gathered sendmsg per connection per turn, and one
+// io_uring_submit_and_wait_timeout per loop turn.
+//
+// Owner (a template parameter, no virtual calls) must provide:
+//   SocketState* socket(uint32_t index, uint32_t generation);  // nullptr when stale
+//   void on_accept(int fd);                                 // owner calls start_socket or closes
+//   fd void on_data(uint32_t index, uint8_t* data, size_t len);  // bytes are mutable, valid during
+//   the call void on_eof(uint32_t index);                            // peer sent FIN void
+//   on_io_error(uint32_t index, int err);              // err is -errno size_t gather(uint32_t
+//   index, iovec* iov, size_t max);  // queued output as iovecs void on_sent(uint32_t index, size_t
+//   bytes);             // the kernel took `bytes` void on_released(uint32_t index); // after
+//   close_socket: fd closed, nothing in flight void on_wake(); // the wake eventfd fired void
+//   after_events();                                    // once per turn after completions, before
+//   flushing
+#pragma once
+
+#include <liburing.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <memory>
+#include <span>
+#include <vector>
+
+#include "io/backend_options.hpp"
+#include "io/buffer_ring.hpp"
+#include "io/ring_setup.hpp"
+#include "io/socket_state.hpp"
+#include "io/user_data.hpp"
+
+namespace wsgate::io {
+
+struct SendContext {
+    msghdr msg;
+    iovec iov[kMaxSendIov];
+};
+
+template <class Owner>
+class UringBackend {
+  public:
+    static constexpr const char* kName = "io_uring";
+    static constexpr uint16_t kBufferGroup = 0;
+
+    explicit UringBackend(Owner& owner) : owner_(owner) {}
+    ~UringBackend() {
+        if (ring_ready_) {
+            buffers_.reset();
+            io_uring_queue_exit(&ring_);
+        }
+    }
+    UringBackend(const UringBackend&) = delete;
+    UringBackend& operator=(const UringBackend&) = delete;
+
+    // Creates the ring (in the calling thread, which must be the only one to
+    // use it), the buffer ring, and arms accept on every listener and a read
+    // on wake_fd. Returns 0 or -errno.
+    int init(const BackendOptions& options, std::span<const int> listeners, int wake_fd) {
+        unsigned flags = 0;
+        int rc = create_ring(ring_, options.ring_entries, &flags);
+        if (rc != 0) return rc;
+        ring_ready_ = true;
+        buffers_ = std::make_unique<BufferRing>();
+        rc = buffers_->init(ring_, kBufferGroup, options.recv_buffer_count,
+                            options.recv_buffer_size);
+        if (rc != 0) return rc;
+        kernel_buffers_ = options.recv_buffer_count;
+        listeners_.assign(listeners.begin(), listeners.end());
+        accept_armed_.assign(listeners_.size(), false);
+        for (uint32_t i = 0; i < listeners_.size(); ++i)
+            arm_accept(i);
+        wake_fd_ = wake_fd;
+        arm_wake();
+        return 0;
+    }
+
+    // Starts receiving on a socket whose fd the owner just stored.
+    void start_socket(uint32_t index, uint32_t generation, SocketState& s) {
+        s.want_read = true;
+        arm_recv(index, generation, s);
+    }
+
+    // Backpressure: want=false stops receiving (cancels the multishot
+    // receive; bytes already received are still delivered); want=true
+    // resumes. Bytes are never lost or reordered: a new receive is armed
+    // only after the previous one has completed for good.
+    void set_reading(uint32_t index, uint32_t generation, SocketState& s, bool want) {
+        if (s.closing || s.want_read == want) return;
+        s.want_read = want;
+        if (!want) {
+            if (s.recv_armed) {
+                io_uring_sqe* sqe = get_sqe();
+                io_uring_prep_cancel64(sqe, pack_user_data(Op::recv, index, generation), 0);
+                io_uring_sqe_set_data64(sqe, pack_user_data(Op::cancel, index, generation));
+            }
+        } else if (!s.recv_armed && !s.rearm_listed) {
+            arm_recv(index, generation, s);
+        }
+    }
+
+    // The owner has output queued; it is sent at the end of this turn.
+    void request_send(uint32_t index, uint32_t generation, SocketState& s) {
+        if (s.dirty_listed || s.closing) return;
+        s.dirty_listed = true;
+        dirty_.push_back({index, generation});
+    }
+
+    // Sends FIN. Call only when no output is queued or in flight.
+    void shutdown_write(uint32_t, uint32_t, SocketState& s) {
+        if (s.shut_write || s.closing) return;
+        s.shut_write = true;
+        ::shutdown(s.fd, SHUT_WR);
+    }
+
+    // Cancels everything in flight for the socket and closes it; the owner
+    // gets on_released(index) once no completion can refer to it any more.
+    void close_socket(uint32_t index, uint32_t generation, SocketState& s) {
+        if (s.closing) return;
+        s.closing = true;
+        if (s.inflight == 0) {
+            released_.push_back({index, generation});
+            return;
+        }
+        io_uring_sqe* sqe = get_sqe();
+        io_uring_prep_cancel_fd(sqe, s.fd, IORING_ASYNC_CANCEL_ALL);
+        io_uring_sqe_set_data64(sqe, pack_user_data(Op::cancel, index, generation));
+    }
+
+    // Stops accepting: cancels the multishot accepts and closes the listeners.
+    void stop_accepting() {
+        for (uint32_t i = 0; i < listeners_.size(); ++i) {
+            if (listeners_[i] < 0) continue;
+            io_uring_sqe* sqe = get_sqe();
+            io_uring_prep_cancel64(sqe, pack_user_data(Op::accept, i, 0), 0);
+            io_uring_sqe_set_data64(sqe, pack_user_data(Op::cancel, i, 0));
+            ::close(listeners_[i]);  // the pending accept holds its own reference until cancelled
+            listeners_[i] = -1;
+        }
+    }
+
+    // One loop turn: submit everything prepared, wait up to timeout_ms for a
+    // completion, dispatch all completions, let the owner run its timers,
+    // return buffers, re-arm receives, flush output.
+    void run_turn(int timeout_ms) {
+        __kernel_timespec ts{};
+        ts.tv_sec = timeout_ms / 1000;
+        ts.tv_nsec = static_cast<long long>(timeout_ms % 1000) * 1000000;
+        io_uring_cqe* cqe = nullptr;
+        io_uring_submit_and_wait_timeout(&ring_, &cqe, 1, &ts, nullptr);
+
+        unsigned head;
+        unsigned count = 0;
+        io_uring_for_each_cqe(&ring_, head, cqe) {
+            dispatch(*cqe);
+            ++count;
+        }
+        io_uring_cq_advance(&ring_, count);
+
+        owner_.after_events();
+        finish_turn();
+    }
+
+  private:
+    struct Ref {
+        uint32_t index;
+        uint32_t generation;
+    };
+
+    io_uring_sqe* get_sqe() {
+        io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
+        while (sqe == nullptr) {
+            io_uring_submit(&ring_);
+            sqe = io_uring_get_sqe(&ring_);
+        }
+        return sqe;
+    }
+
+    void arm_accept(uint32_t i) {
+        io_uring_sqe* sqe = get_sqe();
+        io_uring_prep_multishot_accept(sqe, listeners_[i], nullptr, nullptr, SOCK_CLOEXEC);
+        io_uring_sqe_set_data64(sqe, pack_user_data(Op::accept, i, 0));
+        accept_armed_[i] = true;
+    }
+
+    void arm_wake() {
+        io_uring_sqe* sqe = get_sqe();
+        io_uring_prep_read(sqe, wake_fd_, &wake_value_, sizeof(wake_value_), 0);
+        io_uring_sqe_set_data64(sqe, pack_user_data(Op::wake, 0, 0));
+    }
+
+    void arm_recv(uint32_t index, uint32_t generation, SocketState& s) {
+        io_uring_sqe* sqe = get_sqe();
+        io_uring_prep_recv_multishot(sqe, s.fd, nullptr, 0, 0);
+        sqe->flags |= IOSQE_BUFFER_SELECT;
+        sqe->buf_group = kBufferGroup;
+        io_uring_sqe_set_data64(sqe, pack_user_data(Op::recv, index, generation));
+        s.recv_armed = true;
+        ++s.inflight;
+    }
+
+    void dispatch(const io_uring_cqe& cqe) {
+        UserData ud = unpack_user_data(cqe.user_data);
+        switch (ud.op) {
+            case Op::recv:
+                on_recv(ud, cqe);
+                break;
+            case Op::send:
+                on_send(ud, cqe.res);
+                break;
+            case Op::accept:
+                on_accept(ud.index, cqe);
+                break;
+            case Op::wake:
+                owner_.on_wake();
+                arm_wake();
+                break;
+            case Op::cancel:
+            case Op::shutdown:
+            case Op::none:
+                break;
+        }
+    }
+
+    void on_accept(uint32_t i, const io_uring_cqe& cqe) {
+        if (cqe.res >= 0) {
+            owner_.on_accept(cqe.res);
+        } else if (cqe.res != -ECANCELED) {
+            // EMFILE/ENFILE: the accept stays queued in the kernel backlog and
+            // is retried when the multishot is re-armed next turn.
+            std::fprintf(stderr, "wsgate: accept failed: %s\n", std::strerror(-cqe.res));
+        }
+        if (!(cqe.flags & IORING_CQE_F_MORE)) {
+            accept_armed_[i] = false;
+            if (listeners_[i] >= 0) accept_rearm_ = true;
+        }
+    }
+
+    void on_recv(UserData ud, const io_uring_cqe& cqe) {
+        SocketState* s = owner_.socket(ud.index, ud.generation);
+        if (cqe.flags & IORING_CQE_F_BUFFER) {
+            uint16_t bid = static_cast<uint16_t>(cqe.flags >> IORING_CQE_BUFFER_SHIFT);
+            --kernel_buffers_;
+            if (s != nullptr && !s->closing && cqe.res > 0) {
+                owner_.on_data(ud.index, buffers_->buffer(bid), static_cast<size_t>(cqe.res));
+            }
+            // The owner copies what it keeps, so the buffer goes straight back.
+            buffers_->recycle(bid);
+        }
+        if (cqe.flags & IORING_CQE_F_MORE) return;
+        if (s == nullptr) return;
+        // The multishot receive has ended (EOF, error, ENOBUFS, cancel).
+        s->recv_armed = false;
+        --s->inflight;
+        if (s->closing) {
+            if (s->inflight == 0) released_.push_back({ud.index, ud.generation});
+            return;
+        }
+        if (cqe.res == 0) {
+            owner_.on_eof(ud.index);
+        } else if (cqe.res < 0 && cqe.res != -ENOBUFS && cqe.res != -ECANCELED) {
+            owner_.on_io_error(ud.index, cqe.res);
+        } else if (s->want_read && !s->closing && !s->rearm_listed) {
+            // ENOBUFS is flow control: wait until buffers are back in the ring.
+            s->rearm_listed = true;
+            rearm_.push_back({ud.index, ud.generation});
+        }
+    }
+
+    void on_send(UserData ud, int res) {
+        SocketState* s = owner_.socket(ud.index, ud.generation);
+        if (s == nullptr) return;
+        --s->inflight;
+        s->send_busy = false;
+        free_send_.push_back(s->send);
+        s->send = nullptr;
+        if (s->closing) {
+            if (s->inflight == 0) released_.push_back({ud.index, ud.generation});
+            return;
+        }
+        if (res < 0) {
+            owner_.on_io_error(ud.index, res);
+        } else {
+            owner_.on_sent(ud.index, static_cast<size_t>(res));
+        }
+    }
+
+    void finish_turn() {
+        kernel_buffers_ += buffers_->publish();
+        if (kernel_buffers_ > 0 && !rearm_.empty()) {
+            for (Ref r : rearm_) {
+                SocketState* s = owner_.socket(r.index, r.generation);
+                if (s == nullptr) continue;
+                s->rearm_listed = false;
+                if (!s->closing && s->want_read && !s->recv_armed) {
+                    arm_recv(r.index, r.generation, *s);
+                }
+            }
+            rearm_.clear();
+        }
+        if (accept_rearm_) {
+            accept_rearm_ = false;
+            for (uint32_t i = 0; i < listeners_.size(); ++i) {
+                if (listeners_[i] >= 0 && !accept_armed_[i]) arm_accept(i);
+            }
+        }
+        for (size_t k = 0; k < dirty_.size(); ++k) {
+            Ref r = dirty_[k];
+            SocketState* s = owner_.socket(r.index, r.generation);
+            if (s == nullptr) continue;
+            s->dirty_listed = false;
+            if (s->closing || s->send_busy) continue;  // on_sent re-requests
+            flush(r, *s);
+        }
+        dirty_.clear();
+        // Released last: owner_.on_released may free the slot.
+        for (size_t k = 0; k < released_.size(); ++k) {
+            Ref r = released_[k];
+            SocketState* s = owner_.socket(r.index, r.generation);
+            if (s == nullptr) continue;
+            ::close(s->fd);
+            s->fd = -1;
+            owner_.on_released(r.index);
+        }
+        released_.clear();
+    }
+
+    void flush(Ref r, SocketState& s) {
+        SendContext* ctx = take_send_context();
+        size_t n = owner_.gather(r.index, ctx->iov, kMaxSendIov);
+        if (n == 0) {
+            free_send_.push_back(ctx);
+            return;
+        }
+        std::memset(&ctx->msg, 0, sizeof(ctx->msg));
+        ctx->msg.msg_iov = ctx->iov;
+        ctx->msg.msg_iovlen = n;
+        io_uring_sqe* sqe = get_sqe();
+        io_uring_prep_sendmsg(sqe, s.fd, &ctx->msg, MSG_NOSIGNAL);
+        io_uring_sqe_set_data64(sqe, pack_user_data(Op::send, r.index, r.generation));
+        s.send = ctx;
+        s.send_busy = true;
+        ++s.inflight;
+    }
+
+    SendContext* take_send_context() {
+        if (free_send_.empty()) {
+            send_storage_.push_back(std::make_unique<SendContext>());
+            return send_storage_.back().get();
+        }
+        SendContext* c = free_send_.back();
+        free_send_.pop_back();
+        return c;
+    }
+
+    Owner& owner_;
+    io_uring ring_{};
+    bool ring_ready_ = false;
+    std::unique_ptr<BufferRing> buffers_;
+    long kernel_buffers_ = 0;  // buffers the kernel may still fill (estimate for re-arming)
+    std::vector<int> listeners_;
+    std::vector<bool> accept_armed_;
+    bool accept_rearm_ = false;
+    int wake_fd_ = -1;
+    uint64_t wake_value_ = 0;
+    std::vector<Ref> dirty_;
+    std::vector<Ref> rearm_;
+    std::vector<Ref> released_;
+    std::vector<std::unique_ptr<SendContext>> send_storage_;
+    std::vector<SendContext*> free_send_;
+};
+
+}  // namespace wsgate::io

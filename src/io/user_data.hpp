@@ -1,0 +1,39 @@
+// What an io_uring completion needs to find its owner, packed into the
+// 64-bit user_data of the submission (one helper, one switch on `op`).
+#pragma once
+
+#include <cstdint>
+
+namespace wsgate::io {
+
+enum class Op : uint8_t {
+    none = 0,
+    accept,    // index: listener
+    recv,      // index: connection
+    send,      // index: connection
+    cancel,    // completion of a cancel request; ignored
+    wake,      // the loop's eventfd
+    shutdown,  // IORING_OP_SHUTDOWN of a connection
+};
+
+struct UserData {
+    Op op;
+    uint32_t index;
+    uint32_t generation;  // low kGenerationBits bits of the slot generation
+};
+
+inline constexpr unsigned kGenerationBits = 24;
+inline constexpr uint32_t kGenerationMask = (1u << kGenerationBits) - 1;
+
+// Layout: op in bits 56..63, generation in bits 32..55, index in bits 0..31.
+constexpr uint64_t pack_user_data(Op op, uint32_t index, uint32_t generation) {
+    return (uint64_t{static_cast<uint8_t>(op)} << 56) |
+           (uint64_t{generation & kGenerationMask} << 32) | index;
+}
+
+constexpr UserData unpack_user_data(uint64_t v) {
+    return UserData{static_cast<Op>(v >> 56), static_cast<uint32_t>(v),
+                    static_cast<uint32_t>(v >> 32) & kGenerationMask};
+}
+
+}  // namespace wsgate::io

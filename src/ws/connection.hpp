@@ -1,0 +1,53 @@
+// One client connection's record, taken from the loop's SlotPool. Fixed
+// size; what only some connections need (a request cut across receive
+// buffers, queued output) lives outside it and only while needed.
+#pragma once
+
+#include <cstdint>
+
+#include "io/out_queue.hpp"
+#include "io/socket_state.hpp"
+#include "proto/frame_decoder.hpp"
+#include "proto/opcode.hpp"
+
+namespace wsgate::ws {
+
+// A request head cut across receive buffers is collected here (allocated
+// only for that case, freed once the head is complete). Heads larger than
+// kHandshakeBufferBytes are refused with 431.
+inline constexpr size_t kHandshakeBufferBytes = 8192;
+struct HandshakeBuffer {
+    size_t len = 0;
+    char data[kHandshakeBufferBytes];
+};
+
+enum class ConnState : uint8_t {
+    http,       // reading request heads (plain HTTP keep-alive, or before the upgrade)
+    open,       // WebSocket open
+    closing,    // our close frame is queued/sent; waiting for the peer's close
+    lingering,  // output done or being drained, then FIN; waiting for the peer's FIN
+};
+
+struct Connection {
+    explicit Connection(const proto::FrameDecoderConfig& config) : decoder(config) {}
+
+    io::SocketState sock;
+    io::OutQueue out;
+    HandshakeBuffer* handshake = nullptr;
+    proto::FrameDecoder decoder;
+    uint64_t frame_remaining = 0;  // payload bytes of the current incoming data frame still due
+    uint32_t last_rx_tick = 0;
+    ConnState state = ConnState::http;
+    proto::Opcode message_opcode = proto::Opcode::binary;  // incoming message's kind
+    bool frame_fin = false;       // the current incoming frame ends its message
+    bool out_in_message = false;  // an outgoing fragmented message is unfinished
+    bool counted = false;         // counted in LoopShared::connections
+    bool ping_sent = false;       // idle ping sent, no byte received since
+    bool close_sent = false;
+    bool fin_after_drain = false;  // send FIN once the output queue is empty
+};
+
+// The idle cost of a connection in this process (the kernel's socket is extra).
+static_assert(sizeof(Connection) <= 320, "Connection record grew: check the idle memory budget");
+
+}  // namespace wsgate::ws

@@ -1,0 +1,32 @@
+// What every per-core server loop needs to know, fixed at start-up, and the
+// little state the loops of one process share.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+
+#include "io/backend_options.hpp"
+
+namespace wsgate::ws {
+
+inline constexpr uint32_t kTickMs = 100;  // timer resolution
+
+struct LoopShared {
+    std::atomic<uint32_t> connections{0};  // WebSocket/HTTP connections counted against the limit
+    std::atomic<bool> stopping{false};
+};
+
+struct LoopSettings {
+    io::BackendOptions backend;
+    uint64_t max_message_bytes = 16 * 1024 * 1024;
+    uint32_t max_connections = 100000;
+    uint32_t handshake_timeout_ticks = 100;
+    uint32_t idle_timeout_ticks = 600;
+    uint32_t close_timeout_ticks = 50;
+    // Above this many queued outgoing bytes a connection stops being read;
+    // reading resumes when the queue is back under half of it.
+    size_t max_queued_bytes = 1024 * 1024;
+    bool trace = false;
+};
+
+}  // namespace wsgate::ws

@@ -1,0 +1,514 @@
+// One per-core server loop: owns a backend (io_uring or epoll, a template
+// parameter), the connection pool, the timer wheel and the output chunks of
+// its connections (shared-nothing). Drives each connection through
+//   http (request heads) -> open (WebSocket) -> closing -> lingering -> released.
+//
+// App (a template parameter, no virtual calls) must provide:
+//   void on_message_piece(Outbound& out, proto::Opcode opcode,
+//                         std::span<const uint8_t> piece, bool last);
+//       the next piece of an incoming text/binary message, in order; `last`
+//       on the final piece (which may be empty). Text is valid UTF-8 so far.
+//   void on_http_request(const proto::HttpRequest& request, bool keep_alive, Outbound& out);
+//       a plain HTTP request (no Upgrade); the app queues a complete response.
+#pragma once
+
+#include <time.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstring>
+#include <span>
+#include <string_view>
+#include <vector>
+
+#include "io/out_queue.hpp"
+#include "io/slot_pool.hpp"
+#include "io/socket_state.hpp"
+#include "io/timer_wheel.hpp"
+#include "proto/close_code.hpp"
+#include "proto/frame_writer.hpp"
+#include "proto/http_request.hpp"
+#include "proto/http_response.hpp"
+#include "proto/upgrade_request.hpp"
+#include "ws/connection.hpp"
+#include "ws/loop_settings.hpp"
+#include "ws/outbound.hpp"
+#include "ws/trace_escape.hpp"
+
+namespace wsgate::ws {
+
+// Connections accepted beyond max_connections still get a slot, so they can
+// be answered 503 cleanly instead of being reset.
+inline constexpr uint32_t kRefusalSlots = 1024;
+
+template <template <class> class Backend, class App>
+class ServerLoop {
+  public:
+    using Self = ServerLoop<Backend, App>;
+
+    // wake_fd: an eventfd (owned by the caller) that other threads write to
+    // make the loop look at LoopShared::stopping.
+    ServerLoop(const LoopSettings& settings, LoopShared& shared, App& app, int wake_fd)
+        : settings_(settings),
+          shared_(shared),
+          app_(app),
+          pool_(settings.max_connections + kRefusalSlots),
+          backend_(*this) {
+        decoder_config_.max_message_bytes = settings.max_message_bytes;
+        wake_fd_ = wake_fd;
+        clock_gettime(CLOCK_MONOTONIC, &start_);
+    }
+    ~ServerLoop() {
+        pool_.for_each([this](uint32_t, Connection& c) {
+            if (c.sock.fd >= 0) ::close(c.sock.fd);
+            drop_buffers(c);
+        });
+    }
+    ServerLoop(const ServerLoop&) = delete;
+    ServerLoop& operator=(const ServerLoop&) = delete;
+
+    // Sets up the backend in the calling thread. Returns 0 or -errno.
+    int init(std::span<const int> listeners) {
+        return backend_.init(settings_.backend, listeners, wake_fd_);
+    }
+
+    // Runs until shutdown has been requested and every connection is gone.
+    void run() {
+        while (!(stopping_ && pool_.size() == 0)) {
+            backend_.run_turn(ms_to_next_tick());
+        }
+    }
+
+    // ---- backend owner interface (see io/uring_backend.hpp) ----
+
+    io::SocketState* socket(uint32_t index, uint32_t generation) {
+        Connection* c = pool_.find(index, generation);
+        return c == nullptr ? nullptr : &c->sock;
+    }
+
+    void on_accept(int fd) {
+        if (stopping_) {
+            ::close(fd);
+            return;
+        }
+        uint32_t index = pool_.allocate(decoder_config_);
+        if (index == io::SlotPool<Connection>::kNone) {
+            ::close(fd);
+            return;
+        }
+        Connection& c = pool_[index];
+        c.sock.fd = fd;
+        c.last_rx_tick = now_;
+        bool admitted =
+            shared_.connections.fetch_add(1, std::memory_order_relaxed) < settings_.max_connections;
+        if (admitted) {
+            c.counted = true;
+        } else {
+            shared_.connections.fetch_sub(1, std::memory_order_relaxed);
+        }
+        backend_.start_socket(index, pool_.generation(index), c.sock);
+        if (!admitted) {
+            refuse(index, c, 503, "too many connections");
+            after_output(index, c);
+            return;
+        }
+        timers_.schedule(index, now_ + settings_.handshake_timeout_ticks);
+    }
+
+    void on_data(uint32_t index, uint8_t* data, size_t len) {
+        Connection& c = pool_[index];
+        c.last_rx_tick = now_;
+        consume_input(index, c, data, len);
+        after_output(index, c);
+    }
+
+    void on_eof(uint32_t index) { close_now(index, pool_[index]); }
+
+    void on_io_error(uint32_t index, int) { close_now(index, pool_[index]); }
+
+    size_t gather(uint32_t index, iovec* iov, size_t max) {
+        return pool_[index].out.gather(iov, max);
+    }
+
+    void on_sent(uint32_t index, size_t bytes) {
+        Connection& c = pool_[index];
+        c.out.consume(chunks_, bytes);
+        if (!c.out.empty()) {
+            backend_.request_send(index, pool_.generation(index), c.sock);
+        } else if (c.fin_after_drain) {
+            send_fin(index, c);
+        }
+        if (!c.sock.want_read && c.out.size() <= settings_.max_queued_bytes / 2) {
+            backend_.set_reading(index, pool_.generation(index), c.sock, true);
+        }
+    }
+
+    void on_released(uint32_t index) {
+        Connection& c = pool_[index];
+        timers_.cancel(index);
+        drop_buffers(c);
+        if (c.counted) shared_.connections.fetch_sub(1, std::memory_order_relaxed);
+        pool_.release(index);
+    }
+
+    void on_wake() {
+        if (shared_.stopping.load() && !stopping_) begin_shutdown();
+    }
+
+    void after_events() {
+        now_ = current_tick();
+        timers_.advance(now_, [this](uint32_t index) { on_timer(index); });
+    }
+
+  private:
+    // Calls from the frame decoder for one connection (one feed() at a time).
+    struct FrameSink {
+        Self& loop;
+        uint32_t index;
+        Connection& c;
+
+        void on_frame_begin(const proto::DataFrame& f) {
+            c.frame_fin = f.fin;
+            c.frame_remaining = f.payload_length;
+            c.message_opcode = f.message_opcode;
+        }
+        void on_frame_payload(std::span<uint8_t> chunk) {
+            c.frame_remaining -= chunk.size();
+            if (c.state != ConnState::open) return;
+            if (c.frame_remaining == 0 && c.frame_fin) {
+                // Held until on_frame_end(true): the decoder may still find the
+                // message invalid (text ending inside a code point), and an
+                // invalid message must not be echoed as complete.
+                loop.last_piece_ = chunk;
+                return;
+            }
+            Outbound out = loop.outbound(c);
+            loop.app_.on_message_piece(out, c.message_opcode, chunk, false);
+        }
+        void on_frame_end(bool message_end) {
+            if (!message_end || c.state != ConnState::open) return;
+            Outbound out = loop.outbound(c);
+            loop.app_.on_message_piece(out, c.message_opcode, loop.last_piece_, true);
+            loop.last_piece_ = {};
+        }
+        void on_ping(std::span<const uint8_t> payload) {
+            // RFC 6455 §5.5.2: answer with the same payload, unless we are closing.
+            if (c.close_sent) return;
+            uint8_t frame[proto::kMaxServerFrameHeader + proto::kMaxControlPayload];
+            size_t n = proto::write_control_frame(frame, proto::Opcode::pong, payload);
+            c.out.append(loop.chunks_, frame, n);
+        }
+        void on_pong(std::span<const uint8_t>) {}
+        void on_close(uint16_t code, std::string_view) {
+            if (!c.close_sent) {
+                // RFC 6455 §5.5.1: echo the status code; no code received
+                // (1005) -> empty close payload.
+                uint16_t reply =
+                    code == static_cast<uint16_t>(proto::CloseCode::no_status) ? 0 : code;
+                loop.queue_close(c, reply, {});
+            }
+            loop.begin_linger(index, c);
+        }
+    };
+
+    Outbound outbound(Connection& c) { return Outbound(c.out, chunks_, c.out_in_message); }
+
+    uint32_t generation(uint32_t index) const { return pool_.generation(index); }
+
+    uint32_t current_tick() const {
+        timespec t;
+        clock_gettime(CLOCK_MONOTONIC, &t);
+        int64_t ms = (t.tv_sec - start_.tv_sec) * 1000 + (t.tv_nsec - start_.tv_nsec) / 1000000;
+        return static_cast<uint32_t>(ms / kTickMs);
+    }
+    int ms_to_next_tick() const {
+        timespec t;
+        clock_gettime(CLOCK_MONOTONIC, &t);
+        int64_t ms = (t.tv_sec - start_.tv_sec) * 1000 + (t.tv_nsec - start_.tv_nsec) / 1000000;
+        return static_cast<int>(kTickMs - ms % kTickMs);
+    }
+
+    void drop_buffers(Connection& c) {
+        c.out.clear(chunks_);
+        delete c.handshake;
+        c.handshake = nullptr;
+    }
+
+    // Requests a send when output is queued and applies backpressure.
+    void after_output(uint32_t index, Connection& c) {
+        if (c.sock.closing) return;
+        if (!c.out.empty()) backend_.request_send(index, generation(index), c.sock);
+        if (c.out.size() > settings_.max_queued_bytes && c.sock.want_read) {
+            backend_.set_reading(index, generation(index), c.sock, false);
+        }
+    }
+
+    void consume_input(uint32_t index, Connection& c, uint8_t* data, size_t len) {
+        while (len > 0 && !c.sock.closing) {
+            switch (c.state) {
+                case ConnState::http: {
+                    size_t n = handshake_step(index, c, data, len);
+                    data += n;
+                    len -= n;
+                    break;
+                }
+                case ConnState::open:
+                case ConnState::closing:
+                    feed_frames(index, c, data, len);
+                    return;
+                case ConnState::lingering:
+                    return;  // discarded: the peer's data no longer matters
+            }
+        }
+    }
+
+    // Parses request-head bytes in place when a head fits in one receive
+    // buffer, else collects them in the connection's HandshakeBuffer.
+    // Returns how many of data[0, len) were used.
+    size_t handshake_step(uint32_t index, Connection& c, uint8_t* data, size_t len) {
+        proto::HttpRequest request;
+        if (c.handshake == nullptr) {
+            auto r =
+                proto::parse_http_request(reinterpret_cast<const char*>(data), len, 0, request);
+            if (r.status == proto::ParseStatus::complete) {
+                handle_request(index, c, request,
+                               {reinterpret_cast<const char*>(data), r.consumed});
+                return r.consumed;
+            }
+            if (r.status == proto::ParseStatus::error) {
+                refuse(index, c, r.http_status, r.reason);
+                return len;
+            }
+            if (len > kHandshakeBufferBytes) {
+                refuse(index, c, 431, "request head too large");
+                return len;
+            }
+            c.handshake = new HandshakeBuffer;
+            std::memcpy(c.handshake->data, data, len);
+            c.handshake->len = len;
+            return len;
+        }
+        HandshakeBuffer& hb = *c.handshake;
+        size_t old_len = hb.len;
+        size_t n = std::min(len, kHandshakeBufferBytes - old_len);
+        std::memcpy(hb.data + old_len, data, n);
+        hb.len += n;
+        auto r = proto::parse_http_request(hb.data, hb.len, old_len, request);
+        if (r.status == proto::ParseStatus::complete) {
+            handle_request(index, c, request, {hb.data, r.consumed});
+            delete c.handshake;
+            c.handshake = nullptr;
+            return r.consumed - old_len;
+        }
+        if (r.status == proto::ParseStatus::error) {
+            refuse(index, c, r.http_status, r.reason);
+            return len;
+        }
+        if (hb.len == kHandshakeBufferBytes) {
+            refuse(index, c, 431, "request head too large");
+            return len;
+        }
+        return n;
+    }
+
+    void trace(const Connection& c, const char* what, std::string_view bytes) {
+        if (!settings_.trace) return;
+        std::fprintf(stderr, "wsgate: trace fd %d %s %s\n", c.sock.fd, what,
+                     trace_escape(bytes).c_str());
+    }
+
+    static bool wants_close(const proto::HttpRequest& request) {
+        // RFC 9112 §9.3: HTTP/1.1 is persistent unless "Connection: close".
+        if (request.minor_version < 1) return true;
+        std::string_view v = request.header("Connection");
+        for (size_t i = 0; i + 5 <= v.size(); ++i) {
+            if (strncasecmp(v.data() + i, "close", 5) == 0) return true;
+        }
+        return false;
+    }
+
+    void handle_request(uint32_t index, Connection& c, const proto::HttpRequest& request,
+                        std::string_view head) {
+        trace(c, "request", head);
+        if (!proto::is_upgrade_request(request)) {
+            bool keep_alive = !wants_close(request);
+            size_t before = c.out.size();
+            Outbound out = outbound(c);
+            app_.on_http_request(request, keep_alive, out);
+            if (settings_.trace) trace_queued(c, before);
+            if (keep_alive) {
+                timers_.schedule(index, now_ + settings_.handshake_timeout_ticks);
+            } else {
+                begin_linger(index, c);
+            }
+            return;
+        }
+        proto::UpgradeRequest upgrade;
+        proto::HandshakeError err = proto::validate_upgrade(request, upgrade);
+        if (err.status != 0) {
+            refuse(index, c, err.status, err.reason);
+            return;
+        }
+        char response[kResponseCap];
+        size_t n = proto::write_upgrade_response(response, sizeof(response), upgrade.key);
+        c.out.append(chunks_, response, n);
+        trace(c, "response", {response, n});
+        c.state = ConnState::open;
+        c.last_rx_tick = now_;
+        timers_.schedule(index, now_ + idle_half());
+    }
+
+    // Traces what the app queued since `before` bytes (slow path: --trace only).
+    void trace_queued(Connection& c, size_t before) {
+        iovec iov[io::kMaxSendIov];
+        size_t n = c.out.gather(iov, io::kMaxSendIov);
+        std::string bytes;
+        for (size_t i = 0; i < n; ++i)
+            bytes.append(static_cast<char*>(iov[i].iov_base), iov[i].iov_len);
+        if (before < bytes.size()) trace(c, "response", std::string_view(bytes).substr(before));
+    }
+
+    // Answers a request with an error status and closes after it (FIN, then
+    // waits for the peer's FIN so unread request bytes do not turn into RST).
+    void refuse(uint32_t index, Connection& c, int status, std::string_view reason) {
+        char response[kResponseCap];
+        size_t n = proto::write_http_error(response, sizeof(response), status, reason);
+        std::fprintf(stderr, "wsgate: refused fd %d: %d %.*s\n", c.sock.fd, status,
+                     static_cast<int>(reason.size()), reason.data());
+        c.out.append(chunks_, response, n);
+        trace(c, "response", {response, n});
+        begin_linger(index, c);
+    }
+
+    void feed_frames(uint32_t index, Connection& c, uint8_t* data, size_t len) {
+        FrameSink sink{*this, index, c};
+        proto::DecodeResult r = c.decoder.feed(data, len, sink);
+        last_piece_ = {};
+        if (r.error == proto::CloseCode::none) return;
+        if (c.state == ConnState::open) {
+            fail(index, c, r.error, reason_for(r.error));
+        } else {
+            close_now(index, c);  // a broken frame while closing: nothing left to say
+        }
+    }
+
+    static std::string_view reason_for(proto::CloseCode code) {
+        switch (code) {
+            case proto::CloseCode::protocol_error:
+                return "protocol error";
+            case proto::CloseCode::invalid_payload:
+                return "invalid UTF-8";
+            case proto::CloseCode::message_too_big:
+                return "message too big";
+            default:
+                return "error";
+        }
+    }
+
+    void queue_close(Connection& c, uint16_t code, std::string_view reason) {
+        uint8_t frame[proto::kMaxServerFrameHeader + proto::kMaxControlPayload];
+        size_t n = proto::write_close_frame(frame, code, reason);
+        c.out.append(chunks_, frame, n);
+        c.close_sent = true;
+    }
+
+    // Starts the closing handshake from our side (RFC 6455 §7.1.7): close
+    // frame, then wait for the peer's close up to the close timeout.
+    void fail(uint32_t index, Connection& c, proto::CloseCode code, std::string_view reason) {
+        queue_close(c, static_cast<uint16_t>(code), reason);
+        c.state = ConnState::closing;
+        timers_.schedule(index, now_ + settings_.close_timeout_ticks);
+        after_output(index, c);
+    }
+
+    // After the last response/close frame: FIN once the output is sent, then
+    // wait (bounded by the close timeout) for the peer to close its side.
+    void begin_linger(uint32_t index, Connection& c) {
+        c.state = ConnState::lingering;
+        c.fin_after_drain = true;
+        timers_.schedule(index, now_ + settings_.close_timeout_ticks);
+        if (c.out.empty() && !c.sock.send_busy) send_fin(index, c);
+    }
+
+    void send_fin(uint32_t index, Connection& c) {
+        c.fin_after_drain = false;
+        backend_.shutdown_write(index, generation(index), c.sock);
+        // Keep reading so the peer's FIN (or its leftover bytes) is seen.
+        backend_.set_reading(index, generation(index), c.sock, true);
+    }
+
+    void close_now(uint32_t index, Connection& c) {
+        timers_.cancel(index);
+        backend_.close_socket(index, generation(index), c.sock);
+    }
+
+    uint32_t idle_half() const {
+        uint32_t half = settings_.idle_timeout_ticks / 2;
+        return half == 0 ? 1 : half;
+    }
+
+    void on_timer(uint32_t index) {
+        Connection& c = pool_[index];
+        if (c.sock.closing) return;
+        switch (c.state) {
+            case ConnState::http:
+                refuse(index, c, 408, "request timeout");
+                after_output(index, c);
+                return;
+            case ConnState::open: {
+                uint32_t quiet = now_ - c.last_rx_tick;
+                if (quiet < idle_half()) {
+                    c.ping_sent = false;
+                    timers_.schedule(index, c.last_rx_tick + idle_half());
+                } else if (!c.ping_sent) {
+                    uint8_t frame[proto::kMaxServerFrameHeader];
+                    size_t n = proto::write_control_frame(frame, proto::Opcode::ping, {});
+                    c.out.append(chunks_, frame, n);
+                    c.ping_sent = true;
+                    timers_.schedule(index, c.last_rx_tick + settings_.idle_timeout_ticks);
+                    after_output(index, c);
+                } else if (quiet >= settings_.idle_timeout_ticks) {
+                    fail(index, c, proto::CloseCode::going_away, "idle timeout");
+                } else {
+                    timers_.schedule(index, c.last_rx_tick + settings_.idle_timeout_ticks);
+                }
+                return;
+            }
+            case ConnState::closing:
+            case ConnState::lingering:
+                close_now(index, c);
+                return;
+        }
+    }
+
+    void begin_shutdown() {
+        stopping_ = true;
+        backend_.stop_accepting();
+        pool_.for_each([this](uint32_t index, Connection& c) {
+            if (c.sock.closing) return;
+            if (c.state == ConnState::open) {
+                fail(index, c, proto::CloseCode::going_away, "server shutting down");
+            } else if (c.state == ConnState::http && c.out.empty()) {
+                close_now(index, c);
+            }
+        });
+    }
+
+    static constexpr size_t kResponseCap = 1024;
+
+    const LoopSettings& settings_;
+    LoopShared& shared_;
+    App& app_;
+    proto::FrameDecoderConfig decoder_config_;
+    io::SlotPool<Connection> pool_;
+    io::TimerWheel timers_;
+    io::ChunkPool chunks_;
+    Backend<Self> backend_;
+    std::span<uint8_t> last_piece_;
+    timespec start_{};
+    uint32_t now_ = 0;
+    int wake_fd_ = -1;
+    bool stopping_ = false;
+};
+
+}  // namespace wsgate::ws
