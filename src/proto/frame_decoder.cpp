@@ -13,21 +13,10 @@ constexpr uint8_t kMaskBit = 0x80;
 constexpr uint8_t kLength7Bits = 0x7F;
 constexpr uint8_t kLength16Marker = 126;
 constexpr uint8_t kLength64Marker = 127;
-constexpr size_t kLength16Bytes = 2;
-constexpr size_t kLength64Bytes = 8;
 // RFC 6455 §5.2: "the most significant bit MUST be 0" in a 64-bit length.
 constexpr uint64_t kLength64TopBit = uint64_t{1} << 63;
 constexpr size_t kCloseCodeLength = 2;
 }  // namespace
-
-size_t FrameDecoder::header_size(uint8_t second_byte) {
-    size_t size = kMinFrameHeader;
-    uint8_t length7 = second_byte & kLength7Bits;
-    if (length7 == kLength16Marker) size += kLength16Bytes;
-    if (length7 == kLength64Marker) size += kLength64Bytes;
-    if ((second_byte & kMaskBit) != 0) size += kMaskKeyBytes;
-    return size;
-}
 
 CloseCode FrameDecoder::begin_frame(const uint8_t* header) {
     const uint8_t first = header[0];

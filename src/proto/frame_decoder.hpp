@@ -79,10 +79,23 @@ class FrameDecoder {
     static constexpr size_t kMinFrameHeader = 2;
     static constexpr size_t kMaxFrameHeader = 14;
     static constexpr size_t kMaskKeyBytes = 4;
+    static constexpr size_t kLength16Bytes = 2;
+    static constexpr size_t kLength64Bytes = 8;
     static constexpr size_t kMaxControlPayloadBytes = 125;  // RFC 6455 §5.5
 
-    // Header length announced by the second header byte.
-    static size_t header_size(uint8_t second_byte);
+    // Header length announced by the second header byte (RFC 6455 §5.2):
+    // 7-bit length 126 adds 2 bytes, 127 adds 8; the MASK bit adds the key.
+    static constexpr size_t header_size(uint8_t second_byte) {
+        constexpr uint8_t kMaskBit = 0x80;
+        constexpr uint8_t kLength7Bits = 0x7F;
+        constexpr uint8_t kLength16Marker = 126;
+        constexpr uint8_t kLength64Marker = 127;
+        const uint8_t length7 = second_byte & kLength7Bits;
+        size_t size = kMinFrameHeader + ((second_byte & kMaskBit) != 0 ? kMaskKeyBytes : 0);
+        if (length7 == kLength16Marker) size += kLength16Bytes;
+        if (length7 == kLength64Marker) size += kLength64Bytes;
+        return size;
+    }
 
     // Checks a complete header (header_size bytes) against the server rules and
     // the message in progress; on success sets up the frame. Returns the error.
@@ -105,6 +118,11 @@ class FrameDecoder {
     // Called when a data frame's payload is complete; ends the message on FIN.
     template <class Handler>
     CloseCode end_data_frame(Handler& handler);
+
+    // Unmasks and delivers the data payload available in data[pos, len),
+    // advancing pos; ends the frame when its payload is complete.
+    template <class Handler>
+    CloseCode consume_data(uint8_t* data, size_t len, size_t& pos, Handler& handler);
 
     // Delivers a whole, unmasked control frame. Returns the error, if any;
     // leaves state_ closed after a close frame.
@@ -162,6 +180,22 @@ CloseCode FrameDecoder::end_data_frame(Handler& handler) {
 }
 
 template <class Handler>
+CloseCode FrameDecoder::consume_data(uint8_t* data, size_t len, size_t& pos, Handler& handler) {
+    const size_t n = static_cast<size_t>(std::min<uint64_t>(remaining_, len - pos));
+    if (n > 0) {
+        uint8_t* chunk = data + pos;
+        key_offset_ = unmask(chunk, n, key_, key_offset_);
+        pos += n;
+        remaining_ -= n;
+        // Fail fast (RFC 6455 §8.1): an invalid sequence is never delivered.
+        if (validate_utf8_ && !utf8_.feed(chunk, n)) return CloseCode::invalid_payload;
+        handler.on_frame_payload(std::span<uint8_t>(chunk, n));
+    }
+    if (remaining_ == 0) return end_data_frame(handler);
+    return CloseCode::none;
+}
+
+template <class Handler>
 CloseCode FrameDecoder::deliver_control(uint8_t* payload, size_t len, Handler& handler) {
     state_ = State::header;
     switch (static_cast<Opcode>(frame_opcode_)) {
@@ -194,11 +228,12 @@ DecodeResult FrameDecoder::feed(uint8_t* data, size_t len, Handler& handler) {
                 if (pos == len) return DecodeResult{pos};
                 const uint8_t* header;
                 size_t available = len - pos;
+                size_t size = 0;
                 if (header_stash_len_ == 0 && available >= kMinFrameHeader &&
-                    available >= header_size(data[pos + 1])) {
+                    available >= (size = header_size(data[pos + 1]))) {
                     // Fast path: the whole header is in the buffer.
                     header = data + pos;
-                    pos += header_size(data[pos + 1]);
+                    pos += size;
                 } else {
                     if (header_stash_len_ < kMinFrameHeader) {
                         size_t take = std::min(kMinFrameHeader - header_stash_len_, available);
@@ -237,29 +272,16 @@ DecodeResult FrameDecoder::feed(uint8_t* data, size_t len, Handler& handler) {
                 } else {
                     state_ = State::data_payload;
                     handler.on_frame_begin(current_frame());
-                    if (remaining_ == 0) {
-                        error = end_data_frame(handler);
-                        if (error != CloseCode::none) return fail(error, pos);
-                    }
+                    // Straight on to the payload: small frames pass the loop once.
+                    error = consume_data(data, len, pos, handler);
+                    if (error != CloseCode::none) return fail(error, pos);
                 }
                 break;
             }
             case State::data_payload: {
                 if (pos == len) return DecodeResult{pos};
-                size_t n = static_cast<size_t>(std::min<uint64_t>(remaining_, len - pos));
-                uint8_t* chunk = data + pos;
-                key_offset_ = unmask(chunk, n, key_, key_offset_);
-                pos += n;
-                remaining_ -= n;
-                // Fail fast (RFC 6455 §8.1): an invalid sequence is never delivered.
-                if (validate_utf8_ && !utf8_.feed(chunk, n)) {
-                    return fail(CloseCode::invalid_payload, pos);
-                }
-                handler.on_frame_payload(std::span<uint8_t>(chunk, n));
-                if (remaining_ == 0) {
-                    CloseCode error = end_data_frame(handler);
-                    if (error != CloseCode::none) return fail(error, pos);
-                }
+                CloseCode error = consume_data(data, len, pos, handler);
+                if (error != CloseCode::none) return fail(error, pos);
                 break;
             }
             case State::control_payload: {
