@@ -17,16 +17,38 @@ constexpr char kBase64Alphabet[] =
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 constexpr uint32_t kSextet = 0x3F;
 
-void hash_slow(std::string_view client_key, uint8_t digest[kSha1DigestLength]) {
-    EVP_MD_CTX* ctx = EVP_MD_CTX_new();
-    if (ctx == nullptr || EVP_DigestInit_ex(ctx, EVP_sha1(), nullptr) != 1 ||
-        EVP_DigestUpdate(ctx, client_key.data(), client_key.size()) != 1 ||
-        EVP_DigestUpdate(ctx, kWebSocketGuid.data(), kWebSocketGuid.size()) != 1 ||
-        EVP_DigestFinal_ex(ctx, digest, nullptr) != 1) {
-        std::abort();  // only on allocation failure inside OpenSSL
+// OpenSSL 3 resolves EVP_sha1() through a provider lookup at every init;
+// an explicitly fetched EVP_MD and a reused context skip that.
+class Sha1Hasher {
+  public:
+    Sha1Hasher() : ctx_(EVP_MD_CTX_new()) {
+        if (ctx_ == nullptr) std::abort();
     }
-    EVP_MD_CTX_free(ctx);
-}
+    Sha1Hasher(const Sha1Hasher&) = delete;
+    Sha1Hasher& operator=(const Sha1Hasher&) = delete;
+    ~Sha1Hasher() { EVP_MD_CTX_free(ctx_); }
+
+    void hash(std::string_view a, std::string_view b, uint8_t digest[kSha1DigestLength]) {
+        if (EVP_DigestInit_ex2(ctx_, sha1(), nullptr) != 1 ||
+            EVP_DigestUpdate(ctx_, a.data(), a.size()) != 1 ||
+            EVP_DigestUpdate(ctx_, b.data(), b.size()) != 1 ||
+            EVP_DigestFinal_ex(ctx_, digest, nullptr) != 1) {
+            std::abort();  // SHA-1 is always available in libcrypto's default provider
+        }
+    }
+
+  private:
+    static const EVP_MD* sha1() {
+        static const EVP_MD* md = [] {
+            const EVP_MD* fetched = EVP_MD_fetch(nullptr, "SHA1", nullptr);
+            if (fetched == nullptr) std::abort();
+            return fetched;
+        }();
+        return md;
+    }
+
+    EVP_MD_CTX* ctx_;
+};
 
 }  // namespace
 
@@ -55,16 +77,9 @@ void base64_digest_evp(const uint8_t digest[kSha1DigestLength], char out[kAccept
 }
 
 void compute_accept_key(std::string_view client_key, char out[kAcceptKeyLength]) {
+    thread_local Sha1Hasher hasher;
     uint8_t digest[kSha1DigestLength];
-    if (client_key.size() <= kMaxFastKeyLength) {
-        char input[kMaxFastKeyLength + kWebSocketGuid.size()];
-        if (!client_key.empty()) std::memcpy(input, client_key.data(), client_key.size());
-        std::memcpy(input + client_key.size(), kWebSocketGuid.data(), kWebSocketGuid.size());
-        SHA1(reinterpret_cast<const unsigned char*>(input),
-             client_key.size() + kWebSocketGuid.size(), digest);
-    } else {
-        hash_slow(client_key, digest);
-    }
+    hasher.hash(client_key, kWebSocketGuid, digest);
     base64_digest(digest, out);
 }
 

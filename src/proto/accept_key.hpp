@@ -13,10 +13,11 @@ inline constexpr size_t kSha1DigestLength = 20;
 inline constexpr size_t kAcceptKeyLength = 28;  // base64 of the 20-byte SHA-1 digest
 
 // Writes base64(SHA-1(client_key + kWebSocketGuid)) to out (exactly 28 bytes,
-// no terminator). SHA-1 is OpenSSL's (SHA-NI where the CPU has it). Keys up to
-// kMaxFastKeyLength bytes (every valid key is 24) are hashed from a stack
-// buffer; longer ones go through an EVP context, which allocates.
-inline constexpr size_t kMaxFastKeyLength = 64;
+// no terminator), for a key of any length. SHA-1 is OpenSSL's (SHA-NI where
+// the CPU has it) through a per-thread EVP context and a digest fetched once:
+// the one-shot SHA1() of OpenSSL 3 looks the algorithm up on every call and
+// measured about 3x slower (bench/bench_handshake.cpp). Allocates only on a
+// thread's first call.
 void compute_accept_key(std::string_view client_key, char out[kAcceptKeyLength]);
 
 // Base64 (RFC 4648 §4, with padding) of a SHA-1 digest into 28 bytes. Two

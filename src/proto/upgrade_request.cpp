@@ -1,5 +1,7 @@
 #include "proto/upgrade_request.hpp"
 
+#include <array>
+
 #include "proto/http_token.hpp"
 
 namespace wsgate::proto {
@@ -18,9 +20,20 @@ constexpr std::string_view kKey = "Sec-WebSocket-Key";
 constexpr std::string_view kVersion = "Sec-WebSocket-Version";
 constexpr std::string_view kProtocol = "Sec-WebSocket-Protocol";
 
+constexpr std::array<bool, 256> make_base64_table() {
+    std::array<bool, 256> table{};
+    for (char c :
+         std::string_view("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/")) {
+        table[static_cast<unsigned char>(c)] = true;
+    }
+    return table;
+}
+
+// RFC 4648 §4 alphabet.
+constexpr std::array<bool, 256> kBase64Table = make_base64_table();
+
 bool is_base64_char(char c) {
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+' ||
-           c == '/';
+    return kBase64Table[static_cast<unsigned char>(c)];
 }
 
 // The header fields the handshake looks at, collected in one pass.
@@ -35,22 +48,40 @@ HandshakeFields collect(const HttpRequest& request) {
     for (size_t i = 0; i < request.header_count; ++i) {
         std::string_view name = request.headers[i].name;
         std::string_view value = request.headers[i].value;
-        if (ascii_iequals(name, kHost)) {
-            if (f.host_count++ == 0) f.host = value;
-        } else if (ascii_iequals(name, kUpgrade)) {
-            // Several lines of a list header form one list (RFC 9110 §5.3).
-            f.upgrade_websocket |= list_contains_token(value, "websocket");
-        } else if (ascii_iequals(name, kConnection)) {
-            f.connection_upgrade |= list_contains_token(value, "upgrade");
-        } else if (ascii_iequals(name, kKey)) {
-            if (f.key_count++ == 0) f.key = value;
-        } else if (ascii_iequals(name, kVersion)) {
-            if (f.version_count++ == 0) f.version = value;
-        } else if (ascii_iequals(name, kOrigin)) {
-            if (f.origin.empty()) f.origin = value;
-        } else if (ascii_iequals(name, kProtocol)) {
-            if (!f.has_protocols) f.protocols = value;
-            f.has_protocols = true;
+        // Dispatch on length first: most of a browser's headers match no name
+        // here, and the names below all differ in length.
+        switch (name.size()) {
+            case kHost.size():
+                if (ascii_iequals(name, kHost) && f.host_count++ == 0) f.host = value;
+                break;
+            case kUpgrade.size():
+                // Several lines of a list header form one list (RFC 9110 §5.3).
+                if (ascii_iequals(name, kUpgrade)) {
+                    f.upgrade_websocket |= list_contains_token(value, "websocket");
+                }
+                break;
+            case kConnection.size():
+                if (ascii_iequals(name, kConnection)) {
+                    f.connection_upgrade |= list_contains_token(value, "upgrade");
+                }
+                break;
+            case kKey.size():
+                if (ascii_iequals(name, kKey) && f.key_count++ == 0) f.key = value;
+                break;
+            case kVersion.size():
+                if (ascii_iequals(name, kVersion) && f.version_count++ == 0) f.version = value;
+                break;
+            case kOrigin.size():
+                if (ascii_iequals(name, kOrigin) && f.origin.empty()) f.origin = value;
+                break;
+            case kProtocol.size():
+                if (ascii_iequals(name, kProtocol) && !f.has_protocols) {
+                    f.protocols = value;
+                    f.has_protocols = true;
+                }
+                break;
+            default:
+                break;
         }
     }
     return f;
