@@ -1,0 +1,94 @@
+#include <gtest/gtest.h>
+
+#include <vector>
+
+#include "gateway/config.hpp"
+#include "io/listener.hpp"
+
+using wsgate::gateway::Config;
+using wsgate::gateway::parse_config;
+
+namespace {
+std::string parse(std::vector<const char*> args, Config* c) {
+    args.insert(args.begin(), "wsgate");
+    return parse_config(static_cast<int>(args.size()), args.data(), c);
+}
+}  // namespace
+
+TEST(Config, Defaults) {
+    Config c;
+    EXPECT_EQ(parse({}, &c), "");
+    EXPECT_TRUE(c.listen.empty());
+    EXPECT_EQ(c.max_message_bytes, 16u * 1024 * 1024);
+    EXPECT_EQ(c.max_connections, 100000u);
+    EXPECT_EQ(c.idle_timeout_s, 60);
+    EXPECT_EQ(c.handshake_timeout_s, 10);
+    EXPECT_EQ(c.close_timeout_s, 5);
+    EXPECT_EQ(c.backend, wsgate::io::BackendKind::auto_select);
+}
+
+TEST(Config, ParsesEveryFlag) {
+    Config c;
+    EXPECT_EQ(parse({"--listen",
+                     "127.0.0.1:1",
+                     "--listen=[::1]:2",
+                     "--threads",
+                     "3",
+                     "--backend",
+                     "epoll",
+                     "--mode",
+                     "echo",
+                     "--max-message-bytes",
+                     "5",
+                     "--max-connections",
+                     "7",
+                     "--idle-timeout",
+                     "0.5",
+                     "--handshake-timeout=2",
+                     "--close-timeout",
+                     "1.25",
+                     "--trace",
+                     "--recv-buffers",
+                     "64",
+                     "--max-queued-bytes",
+                     "9"},
+                    &c),
+              "");
+    ASSERT_EQ(c.listen.size(), 2u);
+    EXPECT_EQ(c.listen[1], "[::1]:2");
+    EXPECT_EQ(c.threads, 3u);
+    EXPECT_EQ(c.backend, wsgate::io::BackendKind::epoll);
+    EXPECT_EQ(c.max_message_bytes, 5u);
+    EXPECT_EQ(c.max_connections, 7u);
+    EXPECT_DOUBLE_EQ(c.idle_timeout_s, 0.5);
+    EXPECT_DOUBLE_EQ(c.handshake_timeout_s, 2);
+    EXPECT_DOUBLE_EQ(c.close_timeout_s, 1.25);
+    EXPECT_TRUE(c.trace);
+    EXPECT_EQ(c.recv_buffers, 64u);
+    EXPECT_EQ(c.max_queued_bytes, 9u);
+}
+
+TEST(Config, RejectsBadValues) {
+    Config c;
+    EXPECT_NE(parse({"--threads", "0"}, &c), "");
+    EXPECT_NE(parse({"--backend", "kqueue"}, &c), "");
+    EXPECT_NE(parse({"--idle-timeout", "-1"}, &c), "");
+    EXPECT_NE(parse({"--idle-timeout", "abc"}, &c), "");
+    EXPECT_NE(parse({"--recv-buffers", "100"}, &c), "");  // not a power of two
+    EXPECT_NE(parse({"--mode", "proxy"}, &c), "");
+    EXPECT_NE(parse({"--bogus"}, &c), "");
+    EXPECT_NE(parse({"--listen"}, &c), "");
+}
+
+TEST(Endpoint, ParsesAndFormatsV4AndV6) {
+    auto v4 = wsgate::io::parse_endpoint("127.0.0.1:8080");
+    ASSERT_TRUE(v4);
+    EXPECT_EQ(wsgate::io::format_endpoint(*v4), "127.0.0.1:8080");
+    auto v6 = wsgate::io::parse_endpoint("[::1]:9");
+    ASSERT_TRUE(v6);
+    EXPECT_EQ(wsgate::io::format_endpoint(*v6), "[::1]:9");
+    EXPECT_FALSE(wsgate::io::parse_endpoint("localhost:80"));
+    EXPECT_FALSE(wsgate::io::parse_endpoint("1.2.3.4"));
+    EXPECT_FALSE(wsgate::io::parse_endpoint("1.2.3.4:70000"));
+    EXPECT_FALSE(wsgate::io::parse_endpoint("[::1:80"));
+}

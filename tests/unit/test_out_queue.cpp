@@ -1,0 +1,64 @@
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "io/out_queue.hpp"
+
+using wsgate::io::ChunkPool;
+using wsgate::io::OutQueue;
+
+namespace {
+std::string gathered(const OutQueue& q) {
+    iovec iov[64];
+    size_t n = q.gather(iov, 64);
+    std::string s;
+    for (size_t i = 0; i < n; ++i)
+        s.append(static_cast<char*>(iov[i].iov_base), iov[i].iov_len);
+    return s;
+}
+}  // namespace
+
+TEST(OutQueue, KeepsOrderAcrossChunks) {
+    ChunkPool pool;
+    OutQueue q;
+    std::string expect;
+    for (int i = 0; i < 5000; ++i) {
+        std::string piece = std::to_string(i) + ",";
+        q.append(pool, piece.data(), piece.size());
+        expect += piece;
+    }
+    std::string big(40000, 'z');
+    q.append(pool, big.data(), big.size());
+    expect += big;
+    EXPECT_EQ(q.size(), expect.size());
+    EXPECT_EQ(gathered(q), expect);
+    EXPECT_GT(pool.outstanding(), 2u);
+}
+
+TEST(OutQueue, ConsumePartialThenAllReturnsChunks) {
+    ChunkPool pool;
+    OutQueue q;
+    std::string data(50000, 'a');
+    for (size_t i = 0; i < data.size(); ++i)
+        data[i] = static_cast<char>('a' + i % 26);
+    q.append(pool, data.data(), data.size());
+    q.consume(pool, 17000);
+    EXPECT_EQ(gathered(q), data.substr(17000));
+    q.consume(pool, q.size());
+    EXPECT_TRUE(q.empty());
+    EXPECT_EQ(pool.outstanding(), 0u);
+    q.append(pool, "x", 1);
+    EXPECT_EQ(gathered(q), "x");
+    q.clear(pool);
+    EXPECT_EQ(pool.outstanding(), 0u);
+}
+
+TEST(OutQueue, GatherStopsAtMax) {
+    ChunkPool pool;
+    OutQueue q;
+    std::string data(3 * wsgate::io::kChunkBytes, 'q');
+    q.append(pool, data.data(), data.size());
+    iovec iov[2];
+    EXPECT_EQ(q.gather(iov, 2), 2u);
+}
