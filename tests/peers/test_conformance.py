@@ -47,8 +47,49 @@ def F(opcode, payload=b"", **kw):
     return frame(opcode, payload, **kw)
 
 
+def read_group(c, group):
+    """Reads until every expected pong and message of `group` has arrived,
+    in order within each kind. Pongs may come between the frames of an echo
+    (control frames may be interleaved with fragments, RFC 6455 §5.4) and
+    the server may stream an echo's first fragments before the message is
+    complete: those frames are carried in c.carry to the next group."""
+    pongs = [s.payload for s in group if isinstance(s, Pong)]
+    msgs = [(s.opcode, s.payload) for s in group if isinstance(s, Echo)]
+    while pongs or msgs:
+        f = c.read_frame()
+        if f.opcode == OP_PONG:
+            check(pongs, f"unexpected pong {f!r}")
+            eq(f.payload, pongs.pop(0), "pong payload")
+        elif f.opcode in (OP_TEXT, OP_BINARY, OP_CONT):
+            if c.carry:
+                eq(f.opcode, OP_CONT, f"frame inside the echo of a message ({f!r})")
+            else:
+                check(f.opcode != OP_CONT, f"echo starts with a continuation {f!r}")
+            c.carry.append(f)
+            if f.fin:
+                got = (c.carry[0].opcode, b"".join(x.payload for x in c.carry))
+                c.carry = []
+                check(msgs, f"unexpected message {got[0]} {wsraw._short(got[1])}")
+                want = msgs.pop(0)
+                eq(got[0], want[0], "echo opcode")
+                eq(got[1], want[1], "echo payload")
+        else:
+            raise wsraw.Failure(f"unexpected {f!r}" + (
+                f" code {f.close_code()}" if f.opcode == OP_CLOSE else ""))
+
+
 def run_steps(c, steps):
-    for s in steps:
+    c.carry = []
+    group = []
+    for s in steps + [None]:
+        if isinstance(s, (Echo, Pong)):
+            group.append(s)
+            continue
+        if group:
+            read_group(c, group)
+            group = []
+        if s is None:
+            break
         if isinstance(s, bytes):
             s = Send(s)
         if isinstance(s, Send):
@@ -59,14 +100,6 @@ def run_steps(c, steps):
                     c.send(s.data)
             except OSError:
                 pass  # the server may already be failing the connection
-        elif isinstance(s, Echo):
-            op, got = c.read_message()
-            eq(op, s.opcode, "echo opcode")
-            eq(got, s.payload, "echo payload")
-        elif isinstance(s, Pong):
-            f = c.read_frame()
-            eq(f.opcode, OP_PONG, f"frame type (got {f!r})")
-            eq(f.payload, s.payload, "pong payload")
         elif isinstance(s, Sleep):
             time.sleep(s.seconds)
         else:
@@ -356,7 +389,8 @@ def big_then_close():
     with Conn() as c:
         c.handshake()
         big = blob(256 * 1024)
-        c.send(F(OP_BINARY, big) + F(OP_PING, b"p") + F(OP_CLOSE, close_payload(1000)))
+        sender = c.send_in_background(F(OP_BINARY, big) + F(OP_PING, b"p") +
+                                      F(OP_CLOSE, close_payload(1000)))
         # The pong may overtake the echo (control frames can be sent between
         # the frames of a message, §5.4); both must come before the close.
         data, pongs = [], []
@@ -418,12 +452,10 @@ def one_frame(op, data, piece=None):
     def body():
         with Conn(timeout=20) as c:
             c.handshake()
-            fr = F(op, data)
-            if piece:
-                c.send_pieces(fr, piece)
-            else:
-                c.send(fr)
+            sender = c.send_in_background(F(op, data), piece)
             got_op, got = c.read_message()
+            sender.join(5)
+            check(c.send_error is None, f"send failed: {c.send_error}")
             eq(got_op, op, "opcode")
             eq(got, data, "payload")
             c.send(F(OP_CLOSE, close_payload(1000)))
@@ -437,9 +469,12 @@ def fragmented(op, data, size):
         with Conn(timeout=20) as c:
             c.handshake()
             parts = [data[i:i + size] for i in range(0, len(data), size)]
-            c.send(b"".join(F(op if i == 0 else OP_CONT, p, fin=(i == len(parts) - 1))
-                            for i, p in enumerate(parts)))
+            sender = c.send_in_background(b"".join(
+                F(op if i == 0 else OP_CONT, p, fin=(i == len(parts) - 1))
+                for i, p in enumerate(parts)))
             got_op, got = c.read_message()
+            sender.join(5)
+            check(c.send_error is None, f"send failed: {c.send_error}")
             eq((got_op, got), (op, data), "reassembled echo")
             c.send(F(OP_CLOSE, close_payload(1000)))
             c.expect_close(1000, reply=False, strict=True)
@@ -470,11 +505,12 @@ def many(op, size, count=1000):
         with Conn(timeout=20) as c:
             c.handshake()
             msg = big_text(size) if op == OP_TEXT else big_binary(size)
-            c.send(b"".join(F(op, msg) for _ in range(count)))
+            sender = c.send_in_background(b"".join(F(op, msg) for _ in range(count)))
             for k in range(count):
                 got = c.read_message()
                 if got != (op, msg):
                     raise wsraw.Failure(f"message {k} of {count} differs")
+            sender.join(5)
             c.send(F(OP_CLOSE, close_payload(1000)))
             c.expect_close(1000, reply=False, strict=True)
 
