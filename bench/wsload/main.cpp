@@ -20,6 +20,7 @@
 #include "client_loop.hpp"
 #include "options.hpp"
 #include "report.hpp"
+#include "server_probe.hpp"
 #include "shared_stats.hpp"
 
 using namespace wsgate::bench;
@@ -29,7 +30,8 @@ namespace {
 constexpr rlim_t kFdReserve = 64;                  // per worker: ring, stdio, the odd file
 constexpr std::uint32_t kPerSourceTarget = 20000;  // under one address's ~28k ephemeral ports
 constexpr auto kPollInterval = std::chrono::milliseconds(100);
-constexpr double kExitGraceS = 10.0;  // after kStop, workers get this long before SIGKILL
+constexpr std::uint64_t kGiveUpErrors = 100;  // bring-up failures tolerated (or 1 % of N)
+constexpr double kExitGraceS = 10.0;          // after kStop, workers get this long before SIGKILL
 
 volatile sig_atomic_t g_interrupted = 0;
 void on_signal(int) {
@@ -180,6 +182,7 @@ int main(int argc, char** argv) {
         sh.control->phase.store(static_cast<int>(phase), std::memory_order_release);
     }
     Summary summary;
+    summary.server_before = sample_server(o.server_pid);
     summary.workers = static_cast<std::uint32_t>(pids.size());
     summary.sources = sources;
     double next_progress = 1.0;
@@ -198,13 +201,23 @@ int main(int argc, char** argv) {
         if (t.exited == pids.size()) break;
         if (g_interrupted && phase != Phase::kStop) {
             summary.window_s = phase == Phase::kMeasure ? in_phase : 0;
+            summary.server_window_end = sample_server(o.server_pid);
             summary.up_at_end = t.up;
             set_phase(Phase::kStop);
         }
         switch (phase) {
-            case Phase::kBringUp:
-                if (t.bringup_finished >= o.connections || in_phase >= o.connect_timeout_s) {
+            case Phase::kBringUp: {
+                // Give up early when the server refuses in bulk (e.g. out of fds):
+                // waiting for every handshake timeout would only stretch the run.
+                const bool give_up =
+                    t.errors > std::max<std::uint64_t>(kGiveUpErrors, o.connections / 100);
+                if (give_up)
+                    std::fprintf(stderr, "wsload: %llu connection failures; bring-up stopped\n",
+                                 static_cast<unsigned long long>(t.errors));
+                if (t.bringup_finished >= o.connections || in_phase >= o.connect_timeout_s ||
+                    give_up) {
                     summary.bringup_s = in_phase;
+                    summary.server_up = sample_server(o.server_pid);
                     std::fprintf(stderr, "wsload: %llu/%u connections up after %.2f s%s\n",
                                  static_cast<unsigned long long>(t.up), o.connections, in_phase,
                                  t.up < o.connections ? " (not all: see errors)" : "");
@@ -214,14 +227,20 @@ int main(int argc, char** argv) {
                             std::fclose(f);
                         }
                     }
+                    if (o.warmup_s <= 0) summary.server_window_start = sample_server(o.server_pid);
                     set_phase(o.warmup_s > 0 ? Phase::kWarmup : Phase::kMeasure);
                 }
                 break;
+            }
             case Phase::kWarmup:
-                if (in_phase >= o.warmup_s) set_phase(Phase::kMeasure);
+                if (in_phase >= o.warmup_s) {
+                    summary.server_window_start = sample_server(o.server_pid);
+                    set_phase(Phase::kMeasure);
+                }
                 break;
             case Phase::kMeasure:
                 if (in_phase >= o.duration_s) {
+                    summary.server_window_end = sample_server(o.server_pid);
                     summary.window_s = in_phase;
                     summary.up_at_end = t.up;
                     set_phase(Phase::kStop);

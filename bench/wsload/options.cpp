@@ -27,6 +27,7 @@ constexpr const char* kUsage =
     "  --json FILE                    write results as JSON\n"
     "  --ready-file FILE              idle: create FILE when all connections are up\n"
     "  --label TEXT                   copied into the JSON\n"
+    "  --server-pid PID               report the server's CPU time in the window and its RSS\n"
     "  --no-progress                  no per-second line on stderr\n";
 
 bool parse_number(const char* text, double& out) {
@@ -168,6 +169,10 @@ std::optional<Options> parse_options(int argc, char** argv) {
             o.json_path = take();
         } else if (a == "--ready-file") {
             o.ready_file = take();
+        } else if (a == "--server-pid") {
+            std::uint32_t pid = 0;
+            if (!parse_count(take(), pid, 1u << 30) || pid == 0) return fail("server-pid", v);
+            o.server_pid = static_cast<int>(pid);
         } else if (a == "--label") {
             o.label = take();
         } else {

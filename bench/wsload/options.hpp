@@ -31,6 +31,7 @@ struct Options {
     std::string json_path;
     std::string ready_file;  // idle: created once all connections are up (or given up)
     std::string label;
+    int server_pid = 0;  // when set: report that process's CPU and RSS (/proc)
     bool progress = true;
 };
 

@@ -52,6 +52,46 @@ void add_worker(Summary& s, const WorkerStats& w) {
     s.cpu_measure_s += static_cast<double>(get(w.cpu_measure_ns)) / 1e9;
 }
 
+namespace {
+
+struct ServerFigures {
+    bool valid = false;
+    double cpu_s = 0, cpu_percent = 0;
+    long long rss_before_kb = 0, rss_up_kb = 0, rss_end_kb = 0;
+    double rss_per_conn_up_b = 0, rss_per_conn_end_b = 0;
+    long long tcp_mem_delta_pages = 0;
+    double tcp_mem_per_conn_b = 0;
+};
+
+ServerFigures server_figures(const Summary& s) {
+    ServerFigures f;
+    if (!s.server_before.valid) return f;
+    f.valid = true;
+    if (s.server_window_start.valid && s.server_window_end.valid) {
+        f.cpu_s = s.server_window_end.cpu_s - s.server_window_start.cpu_s;
+        f.cpu_percent = s.window_s > 0 ? 100.0 * f.cpu_s / s.window_s : 0;
+    }
+    f.rss_before_kb = static_cast<long long>(s.server_before.rss_kb);
+    f.rss_up_kb = static_cast<long long>(s.server_up.rss_kb);
+    f.rss_end_kb = static_cast<long long>(s.server_window_end.rss_kb);
+    const double up = static_cast<double>(s.peak_up ? s.peak_up : 1);
+    constexpr double kKiB = 1024, kPage = 4096;
+    if (s.server_up.valid)
+        f.rss_per_conn_up_b = static_cast<double>(f.rss_up_kb - f.rss_before_kb) * kKiB / up;
+    if (s.server_window_end.valid)
+        f.rss_per_conn_end_b = static_cast<double>(f.rss_end_kb - f.rss_before_kb) * kKiB / up;
+    // Kernel socket buffers of both ends (client and server sockets share the
+    // machine-wide count), so per connection this is per pair of sockets.
+    if (s.server_up.valid) {
+        f.tcp_mem_delta_pages = static_cast<long long>(s.server_up.tcp_mem_pages) -
+                                static_cast<long long>(s.server_before.tcp_mem_pages);
+        f.tcp_mem_per_conn_b = static_cast<double>(f.tcp_mem_delta_pages) * kPage / up;
+    }
+    return f;
+}
+
+}  // namespace
+
 void print_summary(const Options& o, const Summary& s) {
     const Latencies l = latencies_us(s.latency);
     std::printf(
@@ -86,6 +126,21 @@ void print_summary(const Options& o, const Summary& s) {
         "  wsload CPU in window: %.2f s = %.0f%% of one core; whole run user %.2f s sys %.2f s\n",
         s.cpu_measure_s, s.window_s > 0 ? 100.0 * s.cpu_measure_s / s.window_s : 0.0, s.cpu_user_s,
         s.cpu_sys_s);
+    if (const ServerFigures f = server_figures(s); f.valid) {
+        std::printf("  server pid %d: CPU in window %.2f s (%.0f%% of one core)", o.server_pid,
+                    f.cpu_s, f.cpu_percent);
+        if (s.messages)
+            std::printf(", %.2f s per million messages",
+                        f.cpu_s * 1e6 / static_cast<double>(s.messages));
+        std::printf("\n");
+        if (s.server_up.valid)
+            std::printf(
+                "  server RSS kB: before %lld, all up %lld, end %lld -> %.0f B per connection "
+                "(all up), %.0f B (end); kernel TCP buffer mem %+lld pages = %.0f B per "
+                "connection pair\n",
+                f.rss_before_kb, f.rss_up_kb, f.rss_end_kb, f.rss_per_conn_up_b,
+                f.rss_per_conn_end_b, f.tcp_mem_delta_pages, f.tcp_mem_per_conn_b);
+    }
     std::uint64_t total_errors = 0;
     std::printf("  errors:");
     for (std::size_t k = 0; k < s.errors.size(); ++k) {
@@ -157,6 +212,19 @@ bool write_json(const Options& o, const Summary& s, const std::string& path) {
     }
     std::fprintf(f, "},\n  \"errors_total\": %llu,\n",
                  static_cast<unsigned long long>(total_errors));
+    if (const ServerFigures sf = server_figures(s); sf.valid) {
+        std::fprintf(
+            f,
+            "  \"server\": {\"pid\": %d, \"cpu_window_s\": %.4f, \"cpu_percent_of_core\": %.1f, "
+            "\"cpu_s_per_million_messages\": %.4f, \"rss_before_kb\": %lld, \"rss_up_kb\": %lld, "
+            "\"rss_end_kb\": %lld, \"rss_per_connection_up_b\": %.1f, "
+            "\"rss_per_connection_end_b\": %.1f, \"tcp_mem_delta_pages\": %lld, "
+            "\"tcp_mem_per_connection_pair_b\": %.1f},\n",
+            o.server_pid, sf.cpu_s, sf.cpu_percent,
+            s.messages ? sf.cpu_s * 1e6 / static_cast<double>(s.messages) : 0.0, sf.rss_before_kb,
+            sf.rss_up_kb, sf.rss_end_kb, sf.rss_per_conn_up_b, sf.rss_per_conn_end_b,
+            sf.tcp_mem_delta_pages, sf.tcp_mem_per_conn_b);
+    }
     std::fprintf(
         f,
         "  \"cpu\": {\"window_s\": %.4f, \"window_percent_of_core\": %.1f, \"user_s\": %.3f, "

@@ -7,6 +7,7 @@
 
 #include "histogram.hpp"
 #include "options.hpp"
+#include "server_probe.hpp"
 #include "shared_stats.hpp"
 
 namespace wsgate::bench {
@@ -26,6 +27,8 @@ struct Summary {
     HistogramSnapshot latency;
     double cpu_measure_s = 0;              // workers' CPU time within the window
     double cpu_user_s = 0, cpu_sys_s = 0;  // whole run, parent and workers
+    // --server-pid: before bring-up, after it, and at the window's start and end.
+    ServerSample server_before, server_up, server_window_start, server_window_end;
 };
 
 // Adds one worker's published counters to `s`.

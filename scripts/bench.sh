@@ -1,0 +1,182 @@
+#!/usr/bin/env bash
+# One command, one run, side by side: the raw TCP echo reference (the kernel's
+# loopback limit), wsgate on io_uring and wsgate on epoll, one server at a time,
+# each pinned to its own core away from the load generator. Prints a table and
+# writes JSON, a Markdown table and PNG plots. Bounded: the full run takes about
+# 6-8 minutes, --quick about one.
+#
+# usage: scripts/bench.sh [--quick] [--also ws://127.0.0.1:9001/]... [--text]
+#                         [--build-dir DIR] [--out DIR] [--no-memory] [--no-setup]
+# BUILD_DIR in the environment sets the default build directory (build/release).
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+
+quick=0 memory=1 setup=1 type_flag=--binary
+build_dir=${BUILD_DIR:-build/release}
+out=""
+also=()
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --quick) quick=1 ;;
+    --also) also+=("$2"); shift ;;
+    --text) type_flag=--text ;;
+    --build-dir) build_dir=$2; shift ;;
+    --out) out=$2; shift ;;
+    --no-memory) memory=0 ;;
+    --no-setup) setup=0 ;;
+    -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
+    *) echo "bench: unknown option $1" >&2; exit 2 ;;
+  esac
+  shift
+done
+
+if [ "$quick" = 1 ]; then
+  conns=(100 1000); payloads=(16 1024); deep=(1000 16 8)
+  duration=1 warmup=0.5 connect_duration=1 idle_sizes=(2000)
+else
+  conns=(100 1000 10000); payloads=(16 1024 65536); deep=(10000 16 8)
+  duration=5 warmup=1 connect_duration=3 idle_sizes=(10000 100000)
+fi
+idle_hold=3
+connect_slots=32
+port_raw=9301 port_uring=9302 port_epoll=9303 port_mem=9304
+
+[ "$setup" = 1 ] && scripts/setup.sh
+if [ ! -f "$build_dir/build.ninja" ]; then
+  meson setup "$build_dir" --buildtype=release >/dev/null
+fi
+ninja -C "$build_dir" -j2 src/gateway/wsgate bench/wsload bench/raw_echo_server >/dev/null
+wsgate=$build_dir/src/gateway/wsgate
+wsload=$build_dir/bench/wsload
+raw_server=$build_dir/bench/raw_echo_server
+
+out=${out:-$build_dir/bench-results/$(date +%Y%m%d-%H%M%S)}
+mkdir -p "$out/json" "$out/logs"
+ulimit -n "$(ulimit -Hn)"  # servers and wsload inherit the highest fd limit allowed
+
+# Two cores here: the server gets core 1, wsload core 0. On one core nothing is pinned.
+if [ "$(nproc)" -ge 2 ]; then
+  pin_server=(taskset -c 1) pin_load=(taskset -c 0)
+else
+  pin_server=() pin_load=()
+fi
+
+server_pid=""
+start_server() {  # name port command...
+  local name=$1 port=$2; shift 2
+  "${pin_server[@]}" "$@" >>"$out/logs/$name.log" 2>&1 &
+  server_pid=$!
+  for _ in $(seq 50); do
+    grep -q "listening on" "$out/logs/$name.log" 2>/dev/null && return 0
+    kill -0 "$server_pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  echo "bench: $name did not start (see $out/logs/$name.log)" >&2
+  stop_server
+  return 1
+}
+stop_server() {
+  [ -n "$server_pid" ] || return 0
+  kill -TERM "$server_pid" 2>/dev/null || true
+  for _ in $(seq 100); do  # wsgate sends close 1001 and waits up to its close timeout
+    kill -0 "$server_pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  kill -KILL "$server_pid" 2>/dev/null || true
+  wait "$server_pid" 2>/dev/null || true
+  server_pid=""
+}
+trap stop_server EXIT INT TERM
+
+summary() {  # json file -> one line
+  /usr/bin/python3 - "$1" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+s = r.get("server") or {}
+if r["mode"] == "idle":
+    print(f"    {r['peak_up']}/{r['connections']} up, server RSS {s.get('rss_per_connection_up_b', 0):.0f} B/conn, errors {r['errors_total']}")
+elif r["mode"] == "connect":
+    print(f"    {r['handshakes_per_s']:,.0f} handshakes/s, p99 {r['latency_us']['p99']:.0f} us, errors {r['errors_total']}")
+else:
+    print(f"    {r['msg_per_s']:>10,.0f} msg/s  p50 {r['latency_us']['p50']:>8.0f} us  p99 {r['latency_us']['p99']:>8.0f} us"
+          f"  server {s.get('cpu_percent_of_core', 0):3.0f}%  wsload {r['cpu']['window_percent_of_core']:3.0f}%  errors {r['errors_total']}")
+PY
+}
+
+run_load() {  # name kind url pid extra-args...
+  local name=$1 kind=$2 url=$3 pid=$4; shift 4
+  local tag
+  tag=$(echo "$*" | tr -d ' -' | tr '/' '_')
+  local json="$out/json/$name-$kind-$tag.json"
+  local pid_args=()
+  [ -n "$pid" ] && pid_args=(--server-pid "$pid")
+  echo "  $name $kind $*"
+  if "${pin_load[@]}" "$wsload" --url "$url" --label "$name/$kind" --json "$json" "${pid_args[@]}" \
+      "$@" >>"$out/logs/wsload.txt" 2>>"$out/logs/wsload-progress.log"; then
+    summary "$json"
+  else
+    echo "    wsload failed (see $out/logs/wsload-progress.log)"
+    rm -f "$json"
+  fi
+}
+
+echo_matrix() {  # name url pid [raw]
+  local name=$1 url=$2 pid=$3 mode=${4:-echo}
+  local c s
+  for c in "${conns[@]}"; do
+    for s in "${payloads[@]}"; do
+      run_load "$name" echo "$url" "$pid" --mode "$mode" -c "$c" -s "$s" -d 1 -t "$duration" \
+        --warmup "$warmup" $type_flag --no-progress
+    done
+  done
+  run_load "$name" echo "$url" "$pid" --mode "$mode" -c "${deep[0]}" -s "${deep[1]}" -d "${deep[2]}" \
+    -t "$duration" --warmup "$warmup" $type_flag --no-progress
+  if [ "$mode" = echo ]; then
+    run_load "$name" connect "$url" "$pid" --mode connect -c "$connect_slots" -t "$connect_duration" \
+      --warmup 0.5 --no-progress
+  fi
+}
+
+cut -d' ' -f1-3 /proc/loadavg >"$out/loadavg.txt"
+wsgate_flags=(--threads 1 --idle-timeout 120 --max-connections 200000)
+echo "bench: results in $out (server on core 1, wsload on core 0; machine: $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg))"
+
+echo "raw TCP echo (reference)"
+start_server raw "$port_raw" "$raw_server" --listen "127.0.0.1:$port_raw" --max-seconds 900
+echo_matrix raw "tcp://127.0.0.1:$port_raw" "$server_pid" raw
+stop_server
+
+echo "wsgate io_uring"
+start_server wsgate-uring "$port_uring" "$wsgate" --listen "127.0.0.1:$port_uring" --backend io_uring "${wsgate_flags[@]}"
+echo_matrix wsgate-uring "ws://127.0.0.1:$port_uring/" "$server_pid"
+stop_server
+
+echo "wsgate epoll"
+start_server wsgate-epoll "$port_epoll" "$wsgate" --listen "127.0.0.1:$port_epoll" --backend epoll "${wsgate_flags[@]}"
+echo_matrix wsgate-epoll "ws://127.0.0.1:$port_epoll/" "$server_pid"
+stop_server
+
+for url in "${also[@]}"; do
+  port=${url##*:}; port=${port%%/*}
+  # Not ours to pin or stop; its CPU is read if the listening process can be found.
+  pid=$(ss -ltnpH "sport = :$port" 2>/dev/null | grep -o 'pid=[0-9]*' | head -1 | cut -d= -f2 || true)
+  name="also-$port"
+  echo "$name ($url${pid:+, pid $pid})"
+  echo_matrix "$name" "$url" "$pid"
+done
+
+if [ "$memory" = 1 ]; then
+  echo "idle connections: wsgate io_uring memory (fresh server for each size)"
+  for n in "${idle_sizes[@]}"; do
+    start_server "wsgate-mem-$n" "$port_mem" "$wsgate" --listen "127.0.0.1:$port_mem" --backend io_uring "${wsgate_flags[@]}"
+    sleep 0.5  # let start-up allocations settle before the "before" sample
+    run_load wsgate-uring idle "ws://127.0.0.1:$port_mem/" "$server_pid" --mode idle -c "$n" \
+      -t "$idle_hold" --ping-interval 5 --connect-timeout 60 --no-progress
+    stop_server
+  done
+fi
+
+echo " / $(cut -d' ' -f1-3 /proc/loadavg)" >>"$out/loadavg.txt"
+/usr/bin/python3 scripts/bench_report.py "$out"

@@ -1,0 +1,236 @@
+#!/usr/bin/python3
+"""Turns one scripts/bench.sh run (a folder of wsload JSON files) into the side-by-side
+table, the target checks, results.json and PNG plots (gnuplot).
+
+usage: bench_report.py OUT_DIR
+"""
+import glob
+import json
+import os
+import subprocess
+import sys
+
+SERVERS = ["raw", "wsgate-uring", "wsgate-epoll"]  # then any --also servers
+SATURATED_PERCENT = 90.0  # a process above this share of its core is the bottleneck
+
+
+def load_runs(out):
+    runs = []
+    for path in sorted(glob.glob(os.path.join(out, "json", "*.json"))):
+        with open(path) as f:
+            try:
+                r = json.load(f)
+            except json.JSONDecodeError:
+                continue
+        # wsload's "server" object is the probe of the server process; the label names it.
+        r["server_info"] = r.pop("server", None) or {}
+        server, _, kind = r["label"].partition("/")
+        r["server"], r["kind"] = server, kind
+        runs.append(r)
+    return runs
+
+
+def server_order(runs):
+    names = [s for s in SERVERS if any(r["server"] == s for r in runs)]
+    return names + sorted({r["server"] for r in runs} - set(names))
+
+
+def key(r):
+    return (r["connections"], r["payload_bytes"], r["in_flight"])
+
+
+def fmt_us(v):
+    return f"{v / 1000:.2f} ms" if v >= 10000 else f"{v:.0f} us"
+
+
+def echo_table(runs, servers):
+    echo = [r for r in runs if r["kind"] == "echo"]
+    raw = {key(r): r for r in echo if r["server"] == "raw"}
+    lines = ["| server | conns | payload | in flight | msg/s | MB/s | p50 | p99 | server CPU s / M msg "
+             "| server CPU % | wsload CPU % | vs raw TCP | errors |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in sorted(echo, key=lambda r: (key(r), servers.index(r["server"]))):
+        s = r.get("server_info", {})
+        base = raw.get(key(r))
+        ratio = (f"{r['msg_per_s'] / base['msg_per_s']:.2f}" if base and base["msg_per_s"] > 0 and r["server"] != "raw"
+                 else "1.00" if r["server"] == "raw" else "n/a")
+        cpu_m = f"{s['cpu_s_per_million_messages']:.2f}" if s else "n/a"
+        cpu_p = f"{s['cpu_percent_of_core']:.0f}" if s else "n/a"
+        lines.append(f"| {r['server']} | {r['connections']} | {r['payload_bytes']} B | {r['in_flight']} | "
+                     f"{r['msg_per_s']:,.0f} | {r['mb_per_s']:.1f} | {fmt_us(r['latency_us']['p50'])} | "
+                     f"{fmt_us(r['latency_us']['p99'])} | {cpu_m} | {cpu_p} | "
+                     f"{r['cpu']['window_percent_of_core']:.0f} | {ratio} | {r['errors_total']} |")
+    return lines
+
+
+def find(runs, server, kind, conns, payload, in_flight=1):
+    for r in runs:
+        if (r["server"], r["kind"], r["connections"], r["payload_bytes"], r["in_flight"]) == \
+                (server, kind, conns, payload, in_flight):
+            return r
+    return None
+
+
+def targets(runs):
+    out = []
+    for n in (1000, 10000):
+        u, raw = find(runs, "wsgate-uring", "echo", n, 16), find(runs, "raw", "echo", n, 16)
+        if u and raw and raw["msg_per_s"] > 0:
+            ratio = u["msg_per_s"] / raw["msg_per_s"]
+            out.append({"target": f"io_uring 16 B at {n} conns >= 85% of raw TCP", "value": round(ratio, 3),
+                        "met": ratio >= 0.85})
+        else:
+            out.append({"target": f"io_uring 16 B at {n} conns >= 85% of raw TCP", "value": None,
+                        "met": None, "why": "not measured in this run"})
+    u, e = find(runs, "wsgate-uring", "echo", 10000, 16), find(runs, "wsgate-epoll", "echo", 10000, 16)
+    if u and e and e["msg_per_s"] > 0:
+        ratio = u["msg_per_s"] / e["msg_per_s"]
+        out.append({"target": "io_uring >= 1.3x epoll at 10000 conns, 16 B", "value": round(ratio, 3),
+                    "met": ratio >= 1.3})
+    else:
+        out.append({"target": "io_uring >= 1.3x epoll at 10000 conns, 16 B", "value": None, "met": None,
+                    "why": "not measured in this run"})
+    mem = sorted((r for r in runs if r["kind"] == "idle"), key=lambda r: r["connections"])
+    if mem:
+        big = mem[-1]
+        s = big.get("server_info", {})
+        per = s.get("rss_per_connection_up_b")
+        reached = big["peak_up"]
+        t = {"target": f"{big['connections']} idle connections at <= 256 B user-space each",
+             "value": per, "reached": reached}
+        if reached < big["connections"]:
+            t["met"] = False
+            t["why"] = (f"only {reached} of {big['connections']} connections came up; errors: "
+                        + ", ".join(f"{k}={v}" for k, v in big["errors"].items() if v))
+        else:
+            t["met"] = per is not None and per <= 256
+        out.append(t)
+    return out
+
+
+def generator_check(runs):
+    notes = []
+    for r in runs:
+        if r["kind"] != "echo":
+            continue
+        w = r["cpu"]["window_percent_of_core"]
+        s = r.get("server_info", {}).get("cpu_percent_of_core")
+        if w < SATURATED_PERCENT and s is not None and s < SATURATED_PERCENT:
+            notes.append(f"{r['server']} c={r['connections']} s={r['payload_bytes']} d={r['in_flight']}: "
+                         f"neither saturated (wsload {w:.0f}%, server {s:.0f}% of its core): "
+                         "the cores were shared with other work, so this run measures contention")
+            continue
+        if w >= SATURATED_PERCENT and (s is None or s < SATURATED_PERCENT):
+            notes.append(f"{r['server']} c={r['connections']} s={r['payload_bytes']} d={r['in_flight']}: "
+                         f"wsload at {w:.0f}% of its core, server at "
+                         f"{'n/a' if s is None else f'{s:.0f}%'}: the load generator is the bottleneck")
+    contended = [n for n in notes if "neither saturated" in n]
+    if len(contended) > 3:  # one line, not one per run
+        notes = [n for n in notes if "neither saturated" not in n]
+        notes.append(f"{len(contended)} of {sum(r['kind'] == 'echo' for r in runs)} echo runs had neither "
+                     "wsload nor the server near 100% of its core: the cores were shared with other work "
+                     "(see the load average), so absolute numbers measure contention; compare ratios only")
+    return notes
+
+
+def plots(out, runs, servers):
+    echo = [r for r in runs if r["kind"] == "echo" and r["payload_bytes"] == 16 and r["in_flight"] == 1]
+    conns = sorted({r["connections"] for r in echo})
+    with open(os.path.join(out, "throughput.dat"), "w") as f:
+        f.write("# connections " + " ".join(servers) + "\n")
+        for n in conns:
+            row = [str(n)]
+            for s in servers:
+                r = find(runs, s, "echo", n, 16)
+                row.append(f"{r['msg_per_s']:.0f}" if r else "NaN")
+            f.write(" ".join(row) + "\n")
+    n_cdf = max(conns) if conns else 0
+    cdf_files = []
+    for s in servers:
+        r = find(runs, s, "echo", n_cdf, 16)
+        if not r or not r.get("latency_cdf"):
+            continue
+        path = os.path.join(out, f"cdf-{s}.dat")
+        with open(path, "w") as f:
+            for us, frac in r["latency_cdf"]:
+                f.write(f"{us} {frac}\n")
+        cdf_files.append((s, path))
+    script = [
+        "set terminal pngcairo size 900,540 font ',10'",
+        f"set output '{os.path.join(out, 'throughput.png')}'",
+        "set title 'Echo throughput, 16 B messages, 1 in flight per connection'",
+        "set xlabel 'connections'", "set ylabel 'messages / s'", "set logscale x", "set grid",
+        "set key left bottom", "set yrange [0:*]",
+        "plot " + ", ".join(f"'{os.path.join(out, 'throughput.dat')}' using 1:{i + 2} with linespoints "
+                            f"lw 2 title '{s}'" for i, s in enumerate(servers)),
+    ]
+    if cdf_files:
+        script += [
+            f"set output '{os.path.join(out, 'latency_cdf.png')}'",
+            f"set title 'Round-trip latency CDF, {n_cdf} connections, 16 B, 1 in flight'",
+            "set xlabel 'round-trip latency (us)'", "set ylabel 'fraction of messages'",
+            "set logscale x", "set yrange [0:1]", "set key right bottom",
+            "plot " + ", ".join(f"'{p}' using 1:2 with steps lw 2 title '{s}'" for s, p in cdf_files),
+        ]
+    try:
+        subprocess.run(["gnuplot"], input="\n".join(script) + "\n", text=True, check=True)
+        return True
+    except (OSError, subprocess.CalledProcessError) as e:
+        print(f"bench: plots skipped ({e})", file=sys.stderr)
+        return False
+
+
+def main():
+    out = sys.argv[1]
+    runs = load_runs(out)
+    servers = server_order(runs)
+    load = open(os.path.join(out, "loadavg.txt")).read().strip() if os.path.exists(
+        os.path.join(out, "loadavg.txt")) else "unknown"
+    lines = [f"## Echo (one run; {len(runs)} measurements; load average before/after: {load})", ""]
+    lines += echo_table(runs, servers)
+
+    conn = [r for r in runs if r["kind"] == "connect"]
+    if conn:
+        lines += ["", "## Handshake rate (open, 101, close 1000, server closes TCP)", "",
+                  "| server | concurrent | handshakes/s | p50 | p99 | server CPU % | wsload CPU % | errors |",
+                  "|---|---:|---:|---:|---:|---:|---:|---:|"]
+        for r in conn:
+            s = r.get("server_info", {})
+            lines.append(f"| {r['server']} | {r['connections']} | {r['handshakes_per_s']:,.0f} | "
+                         f"{fmt_us(r['latency_us']['p50'])} | {fmt_us(r['latency_us']['p99'])} | "
+                         f"{s.get('cpu_percent_of_core', float('nan')):.0f} | "
+                         f"{r['cpu']['window_percent_of_core']:.0f} | {r['errors_total']} |")
+    mem = sorted((r for r in runs if r["kind"] == "idle"), key=lambda r: r["connections"])
+    if mem:
+        lines += ["", "## Idle connections: memory", "",
+                  "| server | asked | up | server RSS before | RSS all up | user-space B / conn | "
+                  "kernel TCP buffer pages (delta) | ping p99 | errors |",
+                  "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+        for r in mem:
+            s = r.get("server_info", {})
+            lines.append(f"| {r['server']} | {r['connections']} | {r['peak_up']} | {s.get('rss_before_kb', 0)} kB | "
+                         f"{s.get('rss_up_kb', 0)} kB | {s.get('rss_per_connection_up_b', float('nan')):.0f} | "
+                         f"{s.get('tcp_mem_delta_pages', 0)} | {fmt_us(r['latency_us']['p99'])} | "
+                         f"{r['errors_total']} |")
+    t = targets(runs)
+    lines += ["", "## Targets", ""]
+    for x in t:
+        verdict = "MET" if x["met"] else "not measured" if x["met"] is None else "MISSED"
+        lines.append(f"- {x['target']}: {verdict} (value {x['value']}){' - ' + x['why'] if 'why' in x else ''}")
+    notes = generator_check(runs)
+    lines += ["", "## Load generator", ""]
+    lines += [f"- {n}" for n in notes] or ["- wsload stayed below "
+                                            f"{SATURATED_PERCENT:.0f}% of its core in every echo run "
+                                            "(it was not the bottleneck)"]
+    text = "\n".join(lines) + "\n"
+    with open(os.path.join(out, "table.md"), "w") as f:
+        f.write(text)
+    with open(os.path.join(out, "results.json"), "w") as f:
+        json.dump({"runs": runs, "targets": t, "generator_notes": notes}, f, indent=1)
+    plotted = plots(out, runs, servers)
+    print(text)
+    print(f"bench: wrote {out}/table.md, results.json" + (", throughput.png, latency_cdf.png" if plotted else ""))
+
+
+if __name__ == "__main__":
+    main()
