@@ -85,6 +85,25 @@ def top_bit_length(c):
 
 suite.run("64-bit length with top bit set -> 1002", violation(top_bit_length, 1002))
 
+
+
+def bytes_after_failure(c):
+    # The failing header (continuation without start) in one write, then the
+    # rest of its payload one byte per write: the bytes that arrive while the
+    # server is closing must not make it drop its queued close frame.
+    fr = frame(OP_CONT, b"non-continuation payload", fin=False)
+    c.send(fr[:6])
+    for i in range(6, len(fr)):
+        try:
+            c.send(fr[i:i + 1])
+        except OSError:
+            break
+
+
+for attempt in range(1, 6):
+    suite.run(f"bytes after a failing frame keep the close frame ({attempt}/5) -> 1002",
+              violation(bytes_after_failure, 1002))
+
 # --- close codes (§7.4) ------------------------------------------------------
 for code in (0, 999, 1004, 1005, 1006, 1012, 1015, 1016, 1100, 2000, 2999, 5000, 65535):
     suite.run(f"close code {code} -> 1002", violation(frame(OP_CLOSE, close_payload(code)), 1002))
