@@ -49,6 +49,9 @@ std::string config_help() {
            "(default 1024)\n"
            "  --recv-buffer-bytes N      size of each receive buffer (default 16384)\n"
            "  --trace                    log handshake bytes (CR as \u240D, LF as \u240A)\n"
+           "  --direct-descriptors       io_uring: accept into a registered file table; each\n"
+           "                             loop then holds up to RLIMIT_NOFILE connections\n"
+           "                             without using process descriptors\n"
            "  --help                     this text\n";
 }
 
@@ -68,6 +71,10 @@ std::string parse_config(int argc, const char* const* argv, Config* config) {
         }
         if (flag == "--trace") {
             config->trace = true;
+            continue;
+        }
+        if (flag == "--direct-descriptors") {
+            config->direct_descriptors = true;
             continue;
         }
         if (!has_inline) {

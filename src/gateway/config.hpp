@@ -23,6 +23,7 @@ struct Config {
     uint32_t recv_buffers = 1024;  // per loop, power of two
     uint32_t recv_buffer_bytes = 16384;
     bool trace = false;
+    bool direct_descriptors = false;  // io_uring: connections in a registered file table
     bool help = false;
 };
 

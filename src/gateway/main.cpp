@@ -3,6 +3,7 @@
 #include <mimalloc-new-delete.h>  // mimalloc for new/delete (linked first for malloc)
 #include <signal.h>
 #include <sys/eventfd.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <cmath>
@@ -41,6 +42,8 @@ ws::LoopSettings loop_settings(const Config& config) {
     s.close_timeout_ticks = to_ticks(config.close_timeout_s);
     s.max_queued_bytes = config.max_queued_bytes;
     s.trace = config.trace;
+    s.backend.direct_descriptors = config.direct_descriptors;
+    s.backend.fixed_files = config.max_connections + ws::kRefusalSlots;
     return s;
 }
 
@@ -73,6 +76,13 @@ int run(int argc, char** argv) {
         return 0;
     }
     if (config.listen.empty()) config.listen.emplace_back(kDefaultListen);
+    // Every connection is a descriptor (or, with --direct-descriptors, a
+    // fixed-file slot, whose table size RLIMIT_NOFILE caps): use the hard limit.
+    rlimit lim{};
+    if (getrlimit(RLIMIT_NOFILE, &lim) == 0 && lim.rlim_cur < lim.rlim_max) {
+        lim.rlim_cur = lim.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &lim);
+    }
     unsigned threads = config.threads;
     if (threads == 0) threads = std::max(1u, std::thread::hardware_concurrency());
 

@@ -9,6 +9,11 @@ struct BackendOptions {
     unsigned ring_entries = 1024;       // io_uring SQ size (CQ is 4x)
     uint32_t recv_buffer_count = 1024;  // provided buffers per loop (power of two)
     uint32_t recv_buffer_size = 16384;  // bytes each; also the epoll scratch buffer size
+    // io_uring: accept straight into a sparse registered file table (kernel
+    // 5.19) so connections use no process descriptors; each ring then holds
+    // up to `fixed_files` connections (at most RLIMIT_NOFILE, a kernel rule).
+    bool direct_descriptors = false;
+    uint32_t fixed_files = 0;  // 0: the RLIMIT_NOFILE soft limit
 };
 
 // Gather at most this many iovecs into one sendmsg/writev.

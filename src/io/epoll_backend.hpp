@@ -93,6 +93,13 @@ class EpollBackend {
         released_.push_back({index, generation});
     }
 
+    void close_unadopted(int fd) { ::close(fd); }
+
+    void forget(SocketState& s) {
+        if (s.fd >= 0) ::close(s.fd);
+        s.fd = -1;
+    }
+
     void stop_accepting() {
         for (int& fd : listeners_) {
             if (fd >= 0) ::close(fd);

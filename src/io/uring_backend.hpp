@@ -17,7 +17,9 @@
 #pragma once
 
 #include <liburing.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -69,6 +71,15 @@ class UringBackend {
                             options.recv_buffer_size);
         if (rc != 0) return rc;
         kernel_buffers_ = options.recv_buffer_count;
+        if (options.direct_descriptors) {
+            uint32_t files = options.fixed_files;
+            rlimit lim{};
+            getrlimit(RLIMIT_NOFILE, &lim);
+            if (files == 0 || files > lim.rlim_cur) files = static_cast<uint32_t>(lim.rlim_cur);
+            rc = io_uring_register_files_sparse(&ring_, files);
+            if (rc != 0) return rc;
+            direct_ = true;
+        }
         listeners_.assign(listeners.begin(), listeners.end());
         accept_armed_.assign(listeners_.size(), false);
         for (uint32_t i = 0; i < listeners_.size(); ++i)
@@ -110,10 +121,26 @@ class UringBackend {
     }
 
     // Sends FIN. Call only when no output is queued or in flight.
-    void shutdown_write(uint32_t, uint32_t, SocketState& s) {
+    void shutdown_write(uint32_t index, uint32_t generation, SocketState& s) {
         if (s.shut_write || s.closing) return;
         s.shut_write = true;
-        ::shutdown(s.fd, SHUT_WR);
+        if (!direct_) {
+            ::shutdown(s.fd, SHUT_WR);
+            return;
+        }
+        io_uring_sqe* sqe = get_sqe();
+        io_uring_prep_shutdown(sqe, s.fd, SHUT_WR);
+        sqe->flags |= IOSQE_FIXED_FILE;
+        io_uring_sqe_set_data64(sqe, pack_user_data(Op::shutdown, index, generation));
+    }
+
+    // Closes a descriptor from on_accept that the owner did not adopt.
+    void close_unadopted(int fd) { close_descriptor(fd); }
+
+    // At exit: closes a socket's descriptor without any ceremony.
+    void forget(SocketState& s) {
+        if (!direct_ && s.fd >= 0) ::close(s.fd);  // direct ones go with the ring
+        s.fd = -1;
     }
 
     // Cancels everything in flight for the socket and closes it; the owner
@@ -126,7 +153,8 @@ class UringBackend {
             return;
         }
         io_uring_sqe* sqe = get_sqe();
-        io_uring_prep_cancel_fd(sqe, s.fd, IORING_ASYNC_CANCEL_ALL);
+        io_uring_prep_cancel_fd(
+            sqe, s.fd, IORING_ASYNC_CANCEL_ALL | (direct_ ? IORING_ASYNC_CANCEL_FD_FIXED : 0));
         io_uring_sqe_set_data64(sqe, pack_user_data(Op::cancel, index, generation));
     }
 
@@ -181,7 +209,11 @@ class UringBackend {
 
     void arm_accept(uint32_t i) {
         io_uring_sqe* sqe = get_sqe();
-        io_uring_prep_multishot_accept(sqe, listeners_[i], nullptr, nullptr, SOCK_CLOEXEC);
+        if (direct_) {
+            io_uring_prep_multishot_accept_direct(sqe, listeners_[i], nullptr, nullptr, 0);
+        } else {
+            io_uring_prep_multishot_accept(sqe, listeners_[i], nullptr, nullptr, SOCK_CLOEXEC);
+        }
         io_uring_sqe_set_data64(sqe, pack_user_data(Op::accept, i, 0));
         accept_armed_[i] = true;
     }
@@ -195,7 +227,7 @@ class UringBackend {
     void arm_recv(uint32_t index, uint32_t generation, SocketState& s) {
         io_uring_sqe* sqe = get_sqe();
         io_uring_prep_recv_multishot(sqe, s.fd, nullptr, 0, 0);
-        sqe->flags |= IOSQE_BUFFER_SELECT;
+        sqe->flags |= IOSQE_BUFFER_SELECT | (direct_ ? IOSQE_FIXED_FILE : 0);
         sqe->buf_group = kBufferGroup;
         io_uring_sqe_set_data64(sqe, pack_user_data(Op::recv, index, generation));
         s.recv_armed = true;
@@ -228,9 +260,15 @@ class UringBackend {
     void on_accept(uint32_t i, const io_uring_cqe& cqe) {
         if (cqe.res >= 0) {
             owner_.on_accept(cqe.res);
+        } else if (cqe.res == -EMFILE || cqe.res == -ENFILE) {
+            // Out of descriptors (or fixed-file slots): the connection waits in
+            // the listen backlog; retry later instead of spinning.
+            if (!accept_backoff_) {
+                std::fprintf(stderr, "wsgate: accept paused: %s\n", std::strerror(-cqe.res));
+            }
+            accept_backoff_ = true;
+            accept_retry_ms_ = monotonic_ms() + kAcceptRetryMs;
         } else if (cqe.res != -ECANCELED) {
-            // EMFILE/ENFILE: the accept stays queued in the kernel backlog and
-            // is retried when the multishot is re-armed next turn.
             std::fprintf(stderr, "wsgate: accept failed: %s\n", std::strerror(-cqe.res));
         }
         if (!(cqe.flags & IORING_CQE_F_MORE)) {
@@ -301,8 +339,9 @@ class UringBackend {
             }
             rearm_.clear();
         }
-        if (accept_rearm_) {
+        if (accept_rearm_ && (!accept_backoff_ || monotonic_ms() >= accept_retry_ms_)) {
             accept_rearm_ = false;
+            accept_backoff_ = false;
             for (uint32_t i = 0; i < listeners_.size(); ++i) {
                 if (listeners_[i] >= 0 && !accept_armed_[i]) arm_accept(i);
             }
@@ -321,7 +360,7 @@ class UringBackend {
             Ref r = released_[k];
             SocketState* s = owner_.socket(r.index, r.generation);
             if (s == nullptr) continue;
-            ::close(s->fd);
+            close_descriptor(s->fd);
             s->fd = -1;
             owner_.on_released(r.index);
         }
@@ -340,10 +379,27 @@ class UringBackend {
         ctx->msg.msg_iovlen = n;
         io_uring_sqe* sqe = get_sqe();
         io_uring_prep_sendmsg(sqe, s.fd, &ctx->msg, MSG_NOSIGNAL);
+        if (direct_) sqe->flags |= IOSQE_FIXED_FILE;
         io_uring_sqe_set_data64(sqe, pack_user_data(Op::send, r.index, r.generation));
         s.send = ctx;
         s.send_busy = true;
         ++s.inflight;
+    }
+
+    void close_descriptor(int fd) {
+        if (!direct_) {
+            ::close(fd);
+            return;
+        }
+        io_uring_sqe* sqe = get_sqe();
+        io_uring_prep_close_direct(sqe, static_cast<unsigned>(fd));
+        io_uring_sqe_set_data64(sqe, pack_user_data(Op::cancel, 0, 0));
+    }
+
+    static int64_t monotonic_ms() {
+        timespec t;
+        clock_gettime(CLOCK_MONOTONIC_COARSE, &t);
+        return int64_t{t.tv_sec} * 1000 + t.tv_nsec / 1000000;
     }
 
     SendContext* take_send_context() {
@@ -364,6 +420,10 @@ class UringBackend {
     std::vector<int> listeners_;
     std::vector<bool> accept_armed_;
     bool accept_rearm_ = false;
+    bool accept_backoff_ = false;
+    int64_t accept_retry_ms_ = 0;
+    bool direct_ = false;
+    static constexpr int64_t kAcceptRetryMs = 100;
     int wake_fd_ = -1;
     uint64_t wake_value_ = 0;
     std::vector<Ref> dirty_;

@@ -60,7 +60,7 @@ class ServerLoop {
     }
     ~ServerLoop() {
         pool_.for_each([this](uint32_t, Connection& c) {
-            if (c.sock.fd >= 0) ::close(c.sock.fd);
+            backend_.forget(c.sock);
             drop_buffers(c);
         });
     }
@@ -88,12 +88,12 @@ class ServerLoop {
 
     void on_accept(int fd) {
         if (stopping_) {
-            ::close(fd);
+            backend_.close_unadopted(fd);
             return;
         }
         uint32_t index = pool_.allocate(decoder_config_);
         if (index == io::SlotPool<Connection>::kNone) {
-            ::close(fd);
+            backend_.close_unadopted(fd);
             return;
         }
         Connection& c = pool_[index];
