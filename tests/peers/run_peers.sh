@@ -4,9 +4,10 @@
 #   tests/peers/run_peers.sh WSGATE_BINARY BACKEND
 #
 # WSGATE_BINARY may be `standin` to use tests/peers/standin_server.py (for
-# developing the suites only). Starts two servers on free loopback ports:
+# developing the suites only). Starts three servers on free loopback ports:
 #   main:  --threads 2 --handshake-timeout 2 --idle-timeout 30 --close-timeout 2
 #   small: the same plus --max-connections 50 --max-message-bytes 65536
+#   idle:  the same but --idle-timeout 2 (idle ping/close timing)
 # waits for GET /healthz, runs each suite under `timeout`, checks the servers
 # are still alive after each suite (a crash is a failure, and the server is
 # restarted so later suites still mean something), and finally checks that
@@ -32,13 +33,15 @@ declare -A pid port
 # Timing flags shared with the suites (they read them from the environment).
 export WSGATE_HOST=127.0.0.1
 export WSGATE_HANDSHAKE_TIMEOUT=2 WSGATE_IDLE_TIMEOUT=30 WSGATE_CLOSE_TIMEOUT=2
-export WSGATE_SMALL_MAX_CONN=50 WSGATE_SMALL_MAX_MESSAGE=65536
+export WSGATE_SMALL_MAX_CONN=50 WSGATE_SMALL_MAX_MESSAGE=65536 WSGATE_IDLE_SHORT=2
 common_flags=(--backend "$backend" --threads 2 --handshake-timeout "$WSGATE_HANDSHAKE_TIMEOUT"
   --idle-timeout "$WSGATE_IDLE_TIMEOUT" --close-timeout "$WSGATE_CLOSE_TIMEOUT")
 declare -A extra_flags=(
   [main]=""
   [small]="--max-connections $WSGATE_SMALL_MAX_CONN --max-message-bytes $WSGATE_SMALL_MAX_MESSAGE"
+  [idle]="--idle-timeout $WSGATE_IDLE_SHORT"
 )
+servers=(main small idle)
 
 cleanup() {
   for name in "${!pid[@]}"; do
@@ -87,14 +90,21 @@ start_server() {
   return 1
 }
 
-for name in main small; do
+for name in "${servers[@]}"; do
   if ! start_server "$name"; then
     echo "0 passed, 1 failed"
     exit 1
   fi
 done
-export WSGATE_PORT=${port[main]} WSGATE_PORT_SMALL=${port[small]}
-echo "run_peers: $bin backend=$backend main=:$WSGATE_PORT small=:$WSGATE_PORT_SMALL"
+# The server's own PID (a child of `timeout`), for memory checks.
+server_pid() { cat "/proc/${pid[main]}/task/${pid[main]}/children" 2>/dev/null | awk '{print $1}'; }
+export_ports() {
+  export WSGATE_PORT=${port[main]} WSGATE_PORT_SMALL=${port[small]} WSGATE_PORT_IDLE=${port[idle]}
+  WSGATE_PID=$(server_pid)
+  export WSGATE_PID
+}
+export_ports
+echo "run_peers: $bin backend=$backend main=:$WSGATE_PORT small=:$WSGATE_PORT_SMALL idle=:$WSGATE_PORT_IDLE"
 head -n 3 "$work/main.log"
 
 add_counts() { # add_counts PASSED FAILED
@@ -123,7 +133,7 @@ run() {
     echo "FAIL $suite: exit status $rc without a failure count"
     f=$((f + 1))
   fi
-  for name in main small; do
+  for name in "${servers[@]}"; do
     if ! kill -0 "${pid[$name]}" 2>/dev/null; then
       wait "${pid[$name]}"
       echo "FAIL $suite: server $name died (status $?); its log ends:"
@@ -132,7 +142,7 @@ run() {
       start_server "$name" || exit 1
     fi
   done
-  export WSGATE_PORT=${port[main]} WSGATE_PORT_SMALL=${port[small]}
+  export_ports
   echo "$suite: $p passed, $f failed ($((SECONDS - start))s)"
   add_counts "$p" "$f"
 }
@@ -144,11 +154,12 @@ run tshark 60 "$py" "$here/test_tshark.py"
 run violations 120 "$py" "$here/test_violations.py"
 run conformance 120 "$py" "$here/test_conformance.py"
 run concurrency 90 "$py" "$here/test_concurrency.py"
+run timeouts 60 "$py" "$here/test_timeouts.py"
 
 # Graceful shutdown (contract: SIGTERM → close 1001 to every client, wait for
 # their close or --close-timeout, exit 0), for both instances.
 echo "=== shutdown"
-for name in main small; do
+for name in "${servers[@]}"; do
   p=${pid[$name]}
   WSGATE_PORT=${port[$name]} timeout -k 2 20 "$py" "$here/test_shutdown.py" "$p" \
     >"$work/shutdown-$name.log" 2>&1
