@@ -36,6 +36,7 @@ fi
 
 # Node's ws and playwright-core live in a project-local folder.
 root=$(cd "$(dirname "$0")/.." && pwd)
-if [ -f "$root/tests/peers/package.json" ] && [ ! -d "$root/tests/peers/node_modules/ws" ]; then
+if [ -f "$root/tests/peers/package.json" ] && { [ ! -d "$root/tests/peers/node_modules/ws" ] ||
+     [ ! -d "$root/tests/peers/node_modules/playwright-core" ]; }; then
   (cd "$root/tests/peers" && npm install --no-audit --no-fund --silent)
 fi

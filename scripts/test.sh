@@ -79,6 +79,14 @@ fi
 
 # Integration suites with real peers run here, against each backend.
 # (added by the server and peer-test work)
+# Real peers (python3-websockets, Node ws, headless Chromium, tshark, raw-socket
+# violation/conformance/concurrency/timeout suites) against the release binary.
+if [ -x build/release/src/gateway/wsgate ]; then
+  run_suite "peers/io_uring" tests/peers/run_peers.sh build/release/src/gateway/wsgate io_uring
+  run_suite "peers/epoll" tests/peers/run_peers.sh build/release/src/gateway/wsgate epoll
+else
+  run_suite "peers/build" false
+fi
 
 echo "$total_passed passed, $total_failed failed"
 [ "$total_failed" -eq 0 ]
