@@ -6,6 +6,7 @@
 #include <cstdint>
 
 #include "proto/simd_level.hpp"
+#include "proto/utf8_kernels.hpp"  // utf8_valid_scalar/sse2/avx2/avx512
 
 namespace wsgate::proto {
 
@@ -14,11 +15,7 @@ namespace wsgate::proto {
 // sequence at the end). Reads only data[0, len).
 using Utf8Kernel = bool (*)(const uint8_t* data, size_t len);
 
-bool utf8_valid_scalar(const uint8_t* data, size_t len);
-bool utf8_valid_sse2(const uint8_t* data, size_t len);
-bool utf8_valid_avx2(const uint8_t* data, size_t len);
-bool utf8_valid_avx512(const uint8_t* data, size_t len);
-
+// The kernel for `level` (declared in utf8_kernels.hpp).
 Utf8Kernel utf8_kernel(SimdLevel level);
 
 // Whole-buffer validation with the kernel of active_simd_level().
@@ -31,7 +28,7 @@ bool utf8_valid(const uint8_t* data, size_t len);
 // without waiting for the end of the message. Holds no pointer to the
 // caller's bytes between calls; a few bytes of state, no allocation.
 class Utf8Validator {
-public:
+  public:
     // Validates the next piece. After it returns false the validator stays
     // failed until reset().
     bool feed(const uint8_t* data, size_t len);
@@ -47,7 +44,7 @@ public:
         failed_ = false;
     }
 
-private:
+  private:
     // The start of a code point that the last piece cut off (at most 3 bytes).
     uint8_t pending_[4] = {};
     uint8_t pending_len_ = 0;
