@@ -118,6 +118,7 @@ class ServerLoop {
     void on_data(uint32_t index, uint8_t* data, size_t len) {
         Connection& c = pool_[index];
         c.last_rx_tick = now_;
+        c.ping_sent = false;  // any byte answers the idle ping
         consume_input(index, c, data, len);
         after_output(index, c);
     }
@@ -385,11 +386,12 @@ class ServerLoop {
         proto::DecodeResult r = c.decoder.feed(data, len, sink);
         last_piece_ = {};
         if (r.error == proto::CloseCode::none) return;
-        if (c.state == ConnState::open) {
-            fail(index, c, r.error, reason_for(r.error));
-        } else {
-            close_now(index, c);  // a broken frame while closing: nothing left to say
-        }
+        // RFC 6455 §7.1.7: send a close frame, then close. The byte stream can
+        // no longer be parsed, so the peer's close frame cannot be recognised:
+        // FIN once our close frame is out, then read (and drop) until the
+        // peer's FIN or the close timeout, so its unread bytes cause no RST.
+        if (!c.close_sent) queue_close(c, static_cast<uint16_t>(r.error), reason_for(r.error));
+        begin_linger(index, c);
     }
 
     static std::string_view reason_for(proto::CloseCode code) {
