@@ -17,10 +17,13 @@ static_assert(std::endian::native == std::endian::little,
 // F5..FF) and the range of the second byte. Later bytes are always 80..BF.
 // The narrow second-byte ranges exclude overlongs (E0, F0), surrogates (ED)
 // and code points above U+10FFFF (F4).
-struct LeadByte {
-    uint8_t length = 0;
-    uint8_t second_min = 0;
-    uint8_t second_max = 0;
+// Three parallel arrays rather than an array of structs: GCC copied the
+// 3-byte struct through the stack, which cost a store-forwarding stall per
+// code point.
+struct LeadBytes {
+    std::array<uint8_t, 256> length{};
+    std::array<uint8_t, 256> second_min{};
+    std::array<uint8_t, 256> second_max{};
 };
 
 constexpr uint8_t kAsciiEnd = 0x80;
@@ -29,25 +32,32 @@ constexpr uint8_t kContinuationMax = 0xBF;
 constexpr uint8_t kContinuationTagMask = 0xC0;
 constexpr uint8_t kContinuationTag = 0x80;
 constexpr size_t kMaxSequence = 4;
+constexpr uint8_t kTwoByteLeadMin = 0xC2;
+constexpr uint8_t kThreeByteLeadMin = 0xE0;
+constexpr uint8_t kFourByteLeadMin = 0xF0;
+constexpr uint8_t kLastFourByteLead = 0xF4;
 
-constexpr std::array<LeadByte, 256> make_lead_bytes() {
-    std::array<LeadByte, 256> table{};
-    for (unsigned b = 0x00; b <= 0x7F; ++b)
-        table[b] = {1, 0, 0};
-    for (unsigned b = 0xC2; b <= 0xDF; ++b)
-        table[b] = {2, kContinuationMin, kContinuationMax};
-    for (unsigned b = 0xE0; b <= 0xEF; ++b)
-        table[b] = {3, kContinuationMin, kContinuationMax};
-    for (unsigned b = 0xF0; b <= 0xF4; ++b)
-        table[b] = {4, kContinuationMin, kContinuationMax};
-    table[0xE0].second_min = 0xA0;  // E0 80..9F would encode U+0000..U+07FF: overlong
-    table[0xED].second_max = 0x9F;  // ED A0..BF would encode U+D800..U+DFFF: surrogates
-    table[0xF0].second_min = 0x90;  // F0 80..8F would encode U+0000..U+FFFF: overlong
-    table[0xF4].second_max = 0x8F;  // F4 90..BF would encode U+110000 and above
-    return table;
+constexpr LeadBytes make_lead_bytes() {
+    LeadBytes t;
+    auto set = [&t](unsigned first, unsigned last, uint8_t length) {
+        for (unsigned b = first; b <= last; ++b) {
+            t.length[b] = length;
+            t.second_min[b] = kContinuationMin;
+            t.second_max[b] = kContinuationMax;
+        }
+    };
+    set(0x00, 0x7F, 1);
+    set(kTwoByteLeadMin, kThreeByteLeadMin - 1, 2);
+    set(kThreeByteLeadMin, kFourByteLeadMin - 1, 3);
+    set(kFourByteLeadMin, kLastFourByteLead, 4);
+    t.second_min[0xE0] = 0xA0;  // E0 80..9F would encode U+0000..U+07FF: overlong
+    t.second_max[0xED] = 0x9F;  // ED A0..BF would encode U+D800..U+DFFF: surrogates
+    t.second_min[0xF0] = 0x90;  // F0 80..8F would encode U+0000..U+FFFF: overlong
+    t.second_max[0xF4] = 0x8F;  // F4 90..BF would encode U+110000 and above
+    return t;
 }
 
-constexpr std::array<LeadByte, 256> kLeadBytes = make_lead_bytes();
+constexpr LeadBytes kLeadBytes = make_lead_bytes();
 
 bool is_continuation(uint8_t byte) {
     return (byte & kContinuationTagMask) == kContinuationTag;
@@ -61,9 +71,11 @@ constexpr uint64_t kHighBits = 0x8080808080808080ULL;
 // become a valid code point: a valid first byte, a second byte in range, a
 // third byte that is a continuation.
 bool incomplete_sequence_ok(const uint8_t* p, size_t n) {
-    const LeadByte lead = kLeadBytes[p[0]];
-    if (lead.length <= n) return false;
-    if (n >= 2 && (p[1] < lead.second_min || p[1] > lead.second_max)) return false;
+    const uint8_t first = p[0];
+    if (kLeadBytes.length[first] <= n) return false;
+    if (n >= 2 && (p[1] < kLeadBytes.second_min[first] || p[1] > kLeadBytes.second_max[first])) {
+        return false;
+    }
     if (n >= 3 && !is_continuation(p[2])) return false;
     return true;
 }
@@ -75,7 +87,7 @@ size_t incomplete_tail_length(const uint8_t* data, size_t len) {
     const size_t lookback = len < kMaxSequence - 1 ? len : kMaxSequence - 1;
     for (size_t k = 1; k <= lookback; ++k) {
         const uint8_t byte = data[len - k];
-        if (!is_continuation(byte)) return kLeadBytes[byte].length > k ? k : 0;
+        if (!is_continuation(byte)) return kLeadBytes.length[byte] > k ? k : 0;
     }
     return 0;
 }
@@ -99,19 +111,36 @@ size_t utf8_validate_scalar_prefix(const uint8_t* data, size_t len, size_t at_le
             }
             i += static_cast<size_t>(std::countr_zero(high)) / 8;
         }
-        const uint8_t first = data[i];
-        if (first < kAsciiEnd) {
-            ++i;
-            continue;
-        }
-        const LeadByte lead = kLeadBytes[first];
-        if (lead.length == 0 || len - i < lead.length) return kUtf8Invalid;
-        const uint8_t second = data[i + 1];
-        if (second < lead.second_min || second > lead.second_max) return kUtf8Invalid;
-        for (size_t k = 2; k < lead.length; ++k) {
-            if (!is_continuation(data[i + k])) return kUtf8Invalid;
-        }
-        i += lead.length;
+        // Whole code points one at a time until ASCII comes back, so text
+        // without ASCII does not pay for the word test on every character.
+        do {
+            const uint8_t first = data[i];
+            if (first < kAsciiEnd) {
+                ++i;
+                break;
+            }
+            // One branch per length, each adding a constant to i: a length
+            // loaded from a table would chain every code point's loads.
+            if (len - i < 2) return kUtf8Invalid;  // every non-ASCII sequence has 2+ bytes
+            const uint8_t second = data[i + 1];
+            const bool second_ok =
+                second >= kLeadBytes.second_min[first] && second <= kLeadBytes.second_max[first];
+            if (first < kThreeByteLeadMin) {
+                if (first < kTwoByteLeadMin || !second_ok) return kUtf8Invalid;
+                i += 2;
+            } else if (first < kFourByteLeadMin) {
+                if (len - i < 3 || !second_ok || !is_continuation(data[i + 2])) {
+                    return kUtf8Invalid;
+                }
+                i += 3;
+            } else {
+                if (first > kLastFourByteLead || len - i < 4 || !second_ok ||
+                    !is_continuation(data[i + 2]) || !is_continuation(data[i + 3])) {
+                    return kUtf8Invalid;
+                }
+                i += 4;
+            }
+        } while (i < len && i < at_least);
     }
     return i;
 }
@@ -144,7 +173,7 @@ bool Utf8Validator::feed(const uint8_t* data, size_t len) {
     if (pending_len_ > 0) {
         // Finish the code point the previous piece cut off, byte by byte.
         // pending_ only ever holds a valid incomplete prefix, so 2 <= need <= 4.
-        const size_t need = kLeadBytes[pending_[0]].length;
+        const size_t need = kLeadBytes.length[pending_[0]];
         const size_t missing = need > pending_len_ ? need - pending_len_ : 0;
         const size_t take = missing < len ? missing : len;
         std::memcpy(pending_ + pending_len_, data, take);

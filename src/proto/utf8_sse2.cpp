@@ -14,6 +14,9 @@ namespace wsgate::proto {
 
 namespace {
 constexpr size_t kBlock = sizeof(__m128i);
+// Non-ASCII text tends to come in runs: once the scalar code has a non-ASCII
+// block, it goes on this far before the ASCII test is tried again.
+constexpr size_t kScalarStretch = 4 * kBlock;
 }  // namespace
 
 bool utf8_valid_sse2(const uint8_t* data, size_t len) {
@@ -31,8 +34,8 @@ bool utf8_valid_sse2(const uint8_t* data, size_t len) {
         }
         if (i == len) break;
         // i is a code point boundary: after ASCII, or where the scalar
-        // validator stopped. Validate at least one block's worth there.
-        const size_t done = utf8_validate_scalar_prefix(data + i, len - i, kBlock);
+        // validator stopped.
+        const size_t done = utf8_validate_scalar_prefix(data + i, len - i, kScalarStretch);
         if (done == kUtf8Invalid) return false;
         i += done;
     }
