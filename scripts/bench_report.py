@@ -100,8 +100,10 @@ def targets(runs):
              "value": per, "reached": reached}
         if reached < big["connections"]:
             t["met"] = False
-            t["why"] = (f"only {reached} of {big['connections']} connections came up; errors: "
-                        + ", ".join(f"{k}={v}" for k, v in big["errors"].items() if v))
+            errs = ", ".join(f"{k}={v}" for k, v in big["errors"].items() if v)
+            t["why"] = (f"only {reached} of {big['connections']} connections came up in "
+                        f"{big['bringup_s']:.0f} s; " + (f"errors: {errs}" if errs else
+                                                        "no failures: bring-up hit --connect-timeout"))
         else:
             t["met"] = per is not None and per <= 256
         out.append(t)

@@ -318,7 +318,8 @@ int Worker::run() {
     }
     // Whatever did not close in time is counted and left to exit() to close.
     for (auto& c : conns_)
-        if (c.state == ConnState::kClosing) add_relaxed(stats_.errors[int(ErrorKind::kTimeout)], 1);
+        if (c.state == ConnState::kClosing)
+            add_relaxed(stats_.errors[int(ErrorKind::kCloseTimeout)], 1);
     return 0;
 }
 
@@ -390,8 +391,10 @@ void Worker::tick() {
         switch (c.state) {
             case ConnState::kConnecting:
             case ConnState::kHandshaking:
-            case ConnState::kClosing:
                 if (now_ >= c.deadline_ns) fail(i, ErrorKind::kTimeout);
+                break;
+            case ConnState::kClosing:
+                if (now_ >= c.deadline_ns) fail(i, ErrorKind::kCloseTimeout);
                 break;
             case ConnState::kOpen:
                 if (o_.mode == Mode::kIdle && phase_ != Phase::kBringUp && now_ >= c.deadline_ns) {

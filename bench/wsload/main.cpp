@@ -27,8 +27,9 @@ using namespace wsgate::bench;
 
 namespace {
 
-constexpr rlim_t kFdReserve = 64;                  // per worker: ring, stdio, the odd file
-constexpr std::uint32_t kPerSourceTarget = 20000;  // under one address's ~28k ephemeral ports
+constexpr rlim_t kFdReserve = 64;  // per worker: ring, stdio, the odd file
+constexpr std::uint32_t kPerSourceTarget =
+    5000;  // connect() slows as a source address's ~28k ports fill
 constexpr auto kPollInterval = std::chrono::milliseconds(100);
 constexpr std::uint64_t kGiveUpErrors = 100;  // bring-up failures tolerated (or 1 % of N)
 constexpr double kExitGraceS = 10.0;          // after kStop, workers get this long before SIGKILL

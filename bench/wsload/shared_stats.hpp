@@ -30,13 +30,14 @@ enum class ErrorKind : int {
     kUnexpectedClose,   // server sent close or closed TCP during the run
     kRecv,              // recv error
     kSend,              // send error
-    kTimeout,           // handshake or close not finished in time
+    kTimeout,           // handshake not finished in time
+    kCloseTimeout,      // closing handshake not finished in time (run already over)
     kCount
 };
 inline constexpr const char* kErrorNames[] = {
     "connect",  "handshake_status", "handshake_accept", "handshake_headers",
     "protocol", "data_mismatch",    "unexpected_close", "recv",
-    "send",     "timeout"};
+    "send",     "timeout",          "close_timeout"};
 static_assert(std::size(kErrorNames) == static_cast<std::size_t>(ErrorKind::kCount));
 
 struct WorkerStats {
