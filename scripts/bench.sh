@@ -170,7 +170,17 @@ done
 if [ "$memory" = 1 ]; then
   echo "idle connections: wsgate io_uring memory (fresh server for each size)"
   for n in "${idle_sizes[@]}"; do
-    start_server "wsgate-mem-$n" "$port_mem" "$wsgate" --listen "127.0.0.1:$port_mem" --backend io_uring "${wsgate_flags[@]}"
+    mem_flags=(--threads 1)
+    # Past one process's fd limit wsgate needs io_uring direct descriptors, whose
+    # table per loop is also capped by RLIMIT_NOFILE: one loop per fd-limit's worth.
+    if "$wsgate" --help 2>&1 | grep -q -- --direct-descriptors; then
+      per_loop=$(( $(ulimit -Hn) - 256 ))
+      mem_flags=(--direct-descriptors --threads $(( (n + per_loop - 1) / per_loop )))
+    elif [ "$n" -ge "$(ulimit -Hn)" ]; then
+      echo "    wsgate has no --direct-descriptors: it cannot hold $n connections under fd limit $(ulimit -Hn)"
+    fi
+    start_server "wsgate-mem-$n" "$port_mem" "$wsgate" --listen "127.0.0.1:$port_mem" --backend io_uring \
+      --idle-timeout 120 --max-connections 200000 "${mem_flags[@]}"
     sleep 0.5  # let start-up allocations settle before the "before" sample
     run_load wsgate-uring idle "ws://127.0.0.1:$port_mem/" "$server_pid" --mode idle -c "$n" \
       -t "$idle_hold" --ping-interval 5 --connect-timeout 60 --no-progress
