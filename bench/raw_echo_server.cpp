@@ -282,8 +282,14 @@ int main(int argc, char** argv) {
     std::uint32_t ip = INADDR_LOOPBACK;
     std::uint16_t port = 9100;
     double max_seconds = kDefaultMaxSeconds;
-    for (int i = 1; i + 1 < argc; i += 2) {
+    constexpr const char* kUsage =
+        "usage: raw_echo_server [--listen 127.0.0.1:9100] [--max-seconds N]\n";
+    for (int i = 1; i < argc; i += 2) {
         const std::string flag = argv[i];
+        if (i + 1 >= argc) {  // --help, or a flag without its value: never start by mistake
+            std::fputs(kUsage, flag == "--help" || flag == "-h" ? stdout : stderr);
+            return flag == "--help" || flag == "-h" ? 0 : 2;
+        }
         const std::string value = argv[i + 1];
         if (flag == "--listen") {
             const auto colon = value.rfind(':');
