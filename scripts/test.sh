@@ -18,7 +18,7 @@ total_failed=0
 # run_suite NAME CMD...: runs CMD, logs to build/logs/NAME.log, adds its counts.
 run_suite() {
   local name=$1; shift
-  local log="$logs/$name.log"
+  local log="$logs/${name//\//_}.log"
   local start=$SECONDS
   "$@" >"$log" 2>&1
   local rc=$?
@@ -53,14 +53,14 @@ if ! build build/release -Dwerror=true; then
   echo "0 passed, 1 failed"; exit 1
 fi
 for t in build/release/tests/test_*; do
-  [ -x "$t" ] && run_suite "unit/$(basename "$t")" "$t"
+  [ -f "$t" ] && [ -x "$t" ] && run_suite "unit/$(basename "$t")" "$t"
 done
 
 # The same unit tests under AddressSanitizer and UndefinedBehaviorSanitizer.
 if build build/asan -Dbuildtype=debugoptimized -Db_sanitize=address,undefined \
      -Db_lundef=false -Dbenchmarks=false -Dwerror=true; then
   for t in build/asan/tests/test_*; do
-    [ -x "$t" ] && UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+    [ -f "$t" ] && [ -x "$t" ] && UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
       run_suite "asan/$(basename "$t")" "$t"
   done
 else
@@ -71,7 +71,7 @@ fi
 if CXX=clang++ build build/fuzz -Dfuzz=true -Dtests=false -Dbenchmarks=false \
      -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debugoptimized; then
   for t in build/fuzz/tests/fuzz/fuzz_*; do
-    [ -x "$t" ] && run_suite "fuzz/$(basename "$t")" tools/run_fuzzer.sh "$t" 20
+    [ -f "$t" ] && [ -x "$t" ] && run_suite "fuzz/$(basename "$t")" tools/run_fuzzer.sh "$t" 20
   done
 else
   run_suite "fuzz/build" tail -n 40 "$logs/fuzz-build.log" false
