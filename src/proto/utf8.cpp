@@ -176,7 +176,7 @@ bool Utf8Validator::feed(const uint8_t* data, size_t len) {
         const size_t need = kLeadBytes.length[pending_[0]];
         const size_t missing = need > pending_len_ ? need - pending_len_ : 0;
         const size_t take = missing < len ? missing : len;
-        std::memcpy(pending_ + pending_len_, data, take);
+        if (take > 0) std::memcpy(pending_ + pending_len_, data, take);
         pending_len_ = static_cast<uint8_t>(pending_len_ + take);
         data += take;
         len -= take;
@@ -195,7 +195,7 @@ bool Utf8Validator::feed(const uint8_t* data, size_t len) {
         failed_ = true;
         return false;
     }
-    std::memcpy(pending_, data + whole, tail);
+    if (tail > 0) std::memcpy(pending_, data + whole, tail);  // data may be null when len == 0
     pending_len_ = static_cast<uint8_t>(tail);
     return true;
 }
