@@ -158,7 +158,9 @@ InflateResult MessageInflater::run(std::span<const uint8_t> in, std::span<uint8_
         if (rc == Z_OK && result.consumed < in.size() && result.produced < out_cap) continue;
         break;
     }
-    if (result.status == InflateStatus::ok && result.produced > allowance) {
+    // Checked whatever else happened: zlib may fill the last allowed byte
+    // and hit corrupt data in the same call; the limit was crossed first.
+    if (result.produced > allowance) {
         result.produced = static_cast<size_t>(allowance);
         result.status = InflateStatus::too_big;
     }
@@ -204,7 +206,7 @@ InflateResult MessageInflater::finish(std::span<uint8_t> out) {
     result.produced = clamp_uint(out_cap) - z.avail_out;
     if (rc == Z_DATA_ERROR || rc == Z_NEED_DICT) result.status = InflateStatus::invalid_data;
     if (rc == Z_MEM_ERROR || rc == Z_STREAM_ERROR) result.status = InflateStatus::error;
-    if (result.status == InflateStatus::ok && result.produced > allowance) {
+    if (result.produced > allowance) {  // as in run()
         result.produced = static_cast<size_t>(allowance);
         result.status = InflateStatus::too_big;
     }

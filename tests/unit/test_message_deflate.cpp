@@ -475,6 +475,32 @@ TEST(MessageDeflate, LimitIsInclusive) {
     EXPECT_EQ(inflate_message(inf, kHelloCompressed, 1, 1).status, InflateStatus::too_big);
 }
 
+// Found by fuzz_inflate: the call that produced the 301st byte also hit
+// corrupt data, and the limit check was skipped; the limit is checked first.
+TEST(MessageDeflate, RegressionLimitCrossedThenCorruptData) {
+    auto from_hex = [](std::string_view h) {
+        Bytes b;
+        for (size_t i = 0; i + 1 < h.size(); i += 2)
+            b.push_back(static_cast<uint8_t>(std::stoi(std::string(h.substr(i, 2)), nullptr, 16)));
+        return b;
+    };
+    const std::vector<Bytes> frames = {
+        from_hex("aa56ca4c51b2323255b2121212121212121212121212121212121212121212121212121212121226"
+                 "12121212121212121a"),
+        from_hex("121212121212121212121212121212121212"),
+        from_hex("121212120100333333333333333333333333"),
+        from_hex("333333333333333333333333333333333300"),
+    };
+    InflaterSettings is;
+    is.window_bits = 9;
+    is.no_context_takeover = true;
+    is.max_message_bytes = 300;
+    MessageInflater inf(is);
+    Inflated r = inflate_frames(inf, frames, SIZE_MAX, 32);
+    EXPECT_EQ(r.status, InflateStatus::too_big);
+    EXPECT_EQ(r.data.size(), 300u);
+}
+
 TEST(MessageDeflate, CorruptInputIsInvalidData) {
     const Bytes cases[] = {
         hex({0xff, 0xff, 0xff, 0xff}),              // BTYPE=11 (reserved)
