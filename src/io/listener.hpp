@@ -22,8 +22,8 @@ std::optional<Endpoint> parse_endpoint(std::string_view text);
 // "1.2.3.4:PORT" / "[::1]:PORT".
 std::string format_endpoint(const Endpoint& ep);
 
-// Opens a non-blocking listening socket with SO_REUSEADDR and SO_REUSEPORT
-// (IPV6_V6ONLY for IPv6) bound to ep. Returns the fd or -errno.
+// Opens a non-blocking listening socket with SO_REUSEADDR, SO_REUSEPORT and
+// TCP_NODELAY (IPV6_V6ONLY for IPv6) bound to ep. Returns the fd or -errno.
 int open_listener(const Endpoint& ep, int backlog);
 
 // The address a socket is bound to (resolves port 0).
