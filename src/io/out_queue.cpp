@@ -5,36 +5,51 @@
 
 namespace wsgate::io {
 
+namespace {
+constexpr uint32_t kSmallPayload = kSmallChunkBytes - sizeof(Chunk);
+constexpr uint32_t kLargePayload = kLargeChunkBytes - sizeof(Chunk);
+}  // namespace
+
 ChunkPool::~ChunkPool() {
-    for (Chunk* c : free_)
-        delete c;
+    for (Chunk* c : free_small_)
+        ::operator delete(c);
+    for (Chunk* c : free_large_)
+        ::operator delete(c);
 }
 
-Chunk* ChunkPool::get() {
+Chunk* ChunkPool::get(size_t min_payload) {
     ++outstanding_;
-    if (free_.empty()) return new Chunk;
-    Chunk* c = free_.back();
-    free_.pop_back();
+    bool small = min_payload <= kSmallPayload;
+    std::vector<Chunk*>& list = small ? free_small_ : free_large_;
+    Chunk* c;
+    if (list.empty()) {
+        c = static_cast<Chunk*>(::operator new(small ? kSmallChunkBytes : kLargeChunkBytes));
+        c->capacity = small ? kSmallPayload : kLargePayload;
+    } else {
+        c = list.back();
+        list.pop_back();
+    }
+    c->next = nullptr;
+    c->begin = c->end = 0;
     return c;
 }
 
 void ChunkPool::put(Chunk* c) {
     --outstanding_;
-    if (free_.size() >= max_cached_) {
-        delete c;
+    std::vector<Chunk*>& list = c->capacity == kSmallPayload ? free_small_ : free_large_;
+    if (list.size() >= max_cached_) {
+        ::operator delete(c);
         return;
     }
-    free_.push_back(c);
+    list.push_back(c);
 }
 
 void OutQueue::append(ChunkPool& pool, std::span<const uint8_t> bytes) {
     const uint8_t* p = bytes.data();
     size_t left = bytes.size();
     while (left != 0) {
-        if (tail_ == nullptr || tail_->end == sizeof(tail_->data)) {
-            Chunk* c = pool.get();
-            c->next = nullptr;
-            c->begin = c->end = 0;
+        if (tail_ == nullptr || tail_->end == tail_->capacity) {
+            Chunk* c = pool.get(left);
             if (tail_ != nullptr) {
                 tail_->next = c;
             } else {
@@ -42,8 +57,8 @@ void OutQueue::append(ChunkPool& pool, std::span<const uint8_t> bytes) {
             }
             tail_ = c;
         }
-        size_t n = std::min(left, sizeof(tail_->data) - tail_->end);
-        std::memcpy(tail_->data + tail_->end, p, n);
+        size_t n = std::min<size_t>(left, tail_->capacity - tail_->end);
+        std::memcpy(tail_->data() + tail_->end, p, n);
         tail_->end += static_cast<uint32_t>(n);
         p += n;
         left -= n;
@@ -55,7 +70,7 @@ size_t OutQueue::gather(iovec* iov, size_t max) const {
     size_t n = 0;
     for (Chunk* c = head_; c != nullptr && n < max; c = c->next) {
         if (c->end == c->begin) continue;
-        iov[n].iov_base = c->data + c->begin;
+        iov[n].iov_base = c->data() + c->begin;
         iov[n].iov_len = c->end - c->begin;
         ++n;
     }

@@ -13,32 +13,40 @@
 
 namespace wsgate::io {
 
-inline constexpr size_t kChunkBytes = 16 * 1024;
+// Two chunk sizes: a small one for control frames, handshake responses and
+// short messages (so a tick that pings thousands of idle connections does
+// not take a 16 KiB chunk for each 2-byte ping), a large one for bulk data.
+inline constexpr size_t kSmallChunkBytes = 512;
+inline constexpr size_t kLargeChunkBytes = 16 * 1024;
 
 struct Chunk {
     Chunk* next = nullptr;
-    uint32_t begin = 0;  // first unsent byte
-    uint32_t end = 0;    // one past the last queued byte
-    uint8_t data[kChunkBytes - 2 * sizeof(uint32_t) - sizeof(Chunk*)];
+    uint32_t begin = 0;     // first unsent byte
+    uint32_t end = 0;       // one past the last queued byte
+    uint32_t capacity = 0;  // payload bytes after the header
+    uint8_t* data() { return reinterpret_cast<uint8_t*>(this + 1); }
 };
-static_assert(sizeof(Chunk) == kChunkBytes);
+static_assert(sizeof(Chunk) == 24);
 
-// Per-loop cache of free chunks (not thread-safe). Keeps at most max_cached
-// free chunks; beyond that they go back to the allocator.
+// Per-loop cache of free chunks of both sizes (not thread-safe). Keeps at
+// most max_cached free chunks of each size; beyond that they go back to
+// the allocator.
 class ChunkPool {
   public:
-    explicit ChunkPool(size_t max_cached = 256) : max_cached_(max_cached) {}
+    explicit ChunkPool(size_t max_cached = 64) : max_cached_(max_cached) {}
     ~ChunkPool();
     ChunkPool(const ChunkPool&) = delete;
     ChunkPool& operator=(const ChunkPool&) = delete;
 
-    Chunk* get();
+    // A chunk whose capacity is at least min_payload when that fits a small
+    // chunk, else a large one.
+    Chunk* get(size_t min_payload);
     void put(Chunk* c);
-    size_t cached() const { return free_.size(); }
     size_t outstanding() const { return outstanding_; }
 
   private:
-    std::vector<Chunk*> free_;
+    std::vector<Chunk*> free_small_;
+    std::vector<Chunk*> free_large_;
     size_t max_cached_;
     size_t outstanding_ = 0;
 };

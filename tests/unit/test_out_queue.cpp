@@ -57,8 +57,22 @@ TEST(OutQueue, ConsumePartialThenAllReturnsChunks) {
 TEST(OutQueue, GatherStopsAtMax) {
     ChunkPool pool;
     OutQueue q;
-    std::string data(3 * wsgate::io::kChunkBytes, 'q');
+    std::string data(3 * wsgate::io::kLargeChunkBytes, 'q');
     q.append(pool, data.data(), data.size());
     iovec iov[2];
     EXPECT_EQ(q.gather(iov, 2), 2u);
+}
+
+TEST(OutQueue, SmallAppendThenBulkKeepsBytesInOrder) {
+    ChunkPool pool;
+    OutQueue q;
+    std::string header = "\x82\x7e";
+    std::string bulk(20000, 'b');
+    q.append(pool, header.data(), header.size());
+    q.append(pool, bulk.data(), bulk.size());
+    EXPECT_EQ(gathered(q), header + bulk);
+    q.consume(pool, 1);
+    EXPECT_EQ(gathered(q), (header + bulk).substr(1));
+    q.clear(pool);
+    EXPECT_EQ(pool.outstanding(), 0u);
 }
