@@ -23,10 +23,10 @@ run_suite() {
   "$@" >"$log" 2>&1
   local rc=$?
   local line p f
-  line=$(grep -E '^([A-Za-z_-]+: )?[0-9]+ passed, [0-9]+ failed' "$log" | tail -n 1)
+  line=$(grep -E '^([A-Za-z0-9_.-]+: )?[0-9]+ passed, [0-9]+ failed' "$log" | tail -n 1)
   if [ -n "$line" ]; then
-    p=$(sed -E 's/^([A-Za-z_-]+: )?([0-9]+) passed.*/\2/' <<<"$line")
-    f=$(sed -E 's/^([A-Za-z_-]+: )?[0-9]+ passed, ([0-9]+) failed.*/\2/' <<<"$line")
+    p=$(sed -E 's/^([A-Za-z0-9_.-]+: )?([0-9]+) passed.*/\2/' <<<"$line")
+    f=$(sed -E 's/^([A-Za-z0-9_.-]+: )?[0-9]+ passed, ([0-9]+) failed.*/\2/' <<<"$line")
   else
     p=0; f=0
   fi
