@@ -3,7 +3,7 @@
 # line `N passed, N failed`. Exits non-zero if anything failed.
 #
 # Each suite is a program that ends its output with `N passed, N failed`;
-# a suite that exits non-zero without such a line counts as one failure.
+# a suite that exits non-zero, or ends without such a line, counts as one failure.
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -28,7 +28,8 @@ run_suite() {
     p=$(sed -E 's/^([A-Za-z0-9_.-]+: )?([0-9]+) passed.*/\2/' <<<"$line")
     f=$(sed -E 's/^([A-Za-z0-9_.-]+: )?[0-9]+ passed, ([0-9]+) failed.*/\2/' <<<"$line")
   else
-    p=0; f=0
+    # A suite that does not say what it ran counts as a failure.
+    p=0; f=1
   fi
   if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
   total_passed=$((total_passed + p))
