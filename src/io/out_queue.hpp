@@ -51,6 +51,8 @@ class ChunkPool {
     size_t outstanding_ = 0;
 };
 
+// The owner must clear() a non-empty queue before dropping it (the queue
+// holds no pointer to its pool, to stay small in every connection record).
 class OutQueue {
   public:
     // Appends bytes (copied).

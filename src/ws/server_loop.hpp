@@ -74,10 +74,17 @@ class ServerLoop {
 
     // Runs until shutdown has been requested and every connection is gone.
     void run() {
-        while (!(stopping_ && pool_.size() == 0)) {
+        while (!done())
             backend_.run_turn(ms_to_next_tick());
-        }
     }
+
+    // One loop turn waiting at most timeout_ms (tests drive the loop with it).
+    void turn(int timeout_ms) { backend_.run_turn(timeout_ms); }
+    bool done() const { return stopping_ && pool_.size() == 0; }
+
+    // Observability for tests and stats.
+    uint32_t connection_count() const { return pool_.size(); }
+    size_t output_chunks() const { return chunks_.outstanding(); }
 
     // ---- backend owner interface (see io/uring_backend.hpp) ----
 

@@ -34,6 +34,8 @@ TEST(OutQueue, KeepsOrderAcrossChunks) {
     EXPECT_EQ(q.size(), expect.size());
     EXPECT_EQ(gathered(q), expect);
     EXPECT_GT(pool.outstanding(), 2u);
+    q.clear(pool);
+    EXPECT_EQ(pool.outstanding(), 0u);
 }
 
 TEST(OutQueue, ConsumePartialThenAllReturnsChunks) {
@@ -61,6 +63,7 @@ TEST(OutQueue, GatherStopsAtMax) {
     q.append(pool, data.data(), data.size());
     iovec iov[2];
     EXPECT_EQ(q.gather(iov, 2), 2u);
+    q.clear(pool);
 }
 
 TEST(OutQueue, SmallAppendThenBulkKeepsBytesInOrder) {
