@@ -45,6 +45,7 @@ struct Connection {
     bool ping_sent = false;       // idle ping sent, no byte received since
     bool close_sent = false;
     bool fin_after_drain = false;  // send FIN once the output queue is empty
+    bool served = false;           // a plain HTTP request was answered (keep-alive)
 };
 
 // The idle cost of a connection in this process (the kernel's socket is extra).

@@ -328,6 +328,12 @@ class ServerLoop {
     static bool wants_close(const proto::HttpRequest& request) {
         // RFC 9112 §9.3: HTTP/1.1 is persistent unless "Connection: close".
         if (request.minor_version < 1) return true;
+        // A body is never read by the gateway's endpoints: close after the
+        // response rather than parse the body as the next request.
+        if (!request.header("Content-Length").empty() && request.header("Content-Length") != "0") {
+            return true;
+        }
+        if (!request.header("Transfer-Encoding").empty()) return true;
         std::string_view v = request.header("Connection");
         for (size_t i = 0; i + 5 <= v.size(); ++i) {
             if (strncasecmp(v.data() + i, "close", 5) == 0) return true;
@@ -345,6 +351,7 @@ class ServerLoop {
             app_.on_http_request(request, keep_alive, out);
             if (settings_.trace) trace_queued(c, before);
             if (keep_alive) {
+                c.served = true;
                 timers_.schedule(index, now_ + settings_.handshake_timeout_ticks);
             } else {
                 begin_linger(index, c);
@@ -461,7 +468,11 @@ class ServerLoop {
         if (c.sock.closing) return;
         switch (c.state) {
             case ConnState::http:
-                refuse(index, c, 408, "request timeout");
+                if (c.served && c.handshake == nullptr && c.out.empty()) {
+                    begin_linger(index, c);  // idle keep-alive: close quietly (RFC 9112 §9.5)
+                } else {
+                    refuse(index, c, 408, "request timeout");
+                }
                 after_output(index, c);
                 return;
             case ConnState::open: {
