@@ -36,6 +36,8 @@ std::string config_help() {
            "  --listen ADDR:PORT         listen address, repeatable; IPv6 as [::1]:8080 "
            "(default 0.0.0.0:8080)\n"
            "  --threads N                event loops (default: number of cores)\n"
+           "  --workers N                processes sharing the port, each with --threads loops\n"
+           "                             and its own --max-connections (default 1)\n"
            "  --backend auto|io_uring|epoll  (default auto: io_uring, else epoll)\n"
            "  --mode echo                application (only echo for now)\n"
            "  --max-message-bytes N      largest message accepted (default 16777216)\n"
@@ -88,6 +90,9 @@ std::string parse_config(int argc, const char* const* argv, Config* config) {
         } else if (flag == "--threads") {
             if (!parse_u64(value, &n) || n == 0 || n > 1024) return bad();
             config->threads = static_cast<unsigned>(n);
+        } else if (flag == "--workers") {
+            if (!parse_u64(value, &n) || n == 0 || n > 256) return bad();
+            config->workers = static_cast<unsigned>(n);
         } else if (flag == "--backend") {
             if (!io::parse_backend_kind(value, &config->backend)) return bad();
         } else if (flag == "--mode") {

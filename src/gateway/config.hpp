@@ -12,6 +12,7 @@ namespace wsgate::gateway {
 struct Config {
     std::vector<std::string> listen;  // empty: kDefaultListen
     unsigned threads = 0;             // 0: number of cores
+    unsigned workers = 1;             // processes sharing the port (SO_REUSEPORT)
     io::BackendKind backend = io::BackendKind::auto_select;
     std::string mode = "echo";
     uint64_t max_message_bytes = 16 * 1024 * 1024;

@@ -1,13 +1,16 @@
 // wsgate: parses flags, opens the listeners, runs one event loop per thread
 // and shuts down cleanly on SIGINT/SIGTERM.
+#include <fcntl.h>
 #include <mimalloc-new-delete.h>  // mimalloc for new/delete (linked first for malloc)
 #include <signal.h>
 #include <sys/eventfd.h>
 #include <sys/resource.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 #include <thread>
@@ -64,6 +67,162 @@ void run_loop(const ws::LoopSettings& settings, ws::LoopShared& shared, std::vec
     loop.run();
 }
 
+// Opens one SO_REUSEPORT socket per loop per address (slots loops in all);
+// port 0 resolves on the first. Fills listeners[slot] and the printable
+// names. Returns 0, or the exit status on failure.
+int open_listeners(const Config& config, unsigned slots, std::vector<std::vector<int>>* listeners,
+                   std::vector<std::string>* names) {
+    listeners->assign(slots, {});
+    for (const std::string& text : config.listen) {
+        auto ep = io::parse_endpoint(text);
+        if (!ep) {
+            std::fprintf(stderr, "wsgate: bad --listen address %s\n", text.c_str());
+            return 2;
+        }
+        for (unsigned t = 0; t < slots; ++t) {
+            int fd = io::open_listener(*ep, kListenBacklog);
+            if (fd < 0) {
+                std::fprintf(stderr, "wsgate: cannot listen on %s: %s\n", text.c_str(),
+                             std::strerror(-fd));
+                return 1;
+            }
+            if (t == 0) *ep = io::local_endpoint(fd);
+            (*listeners)[t].push_back(fd);
+        }
+        names->push_back(io::format_endpoint(*ep));
+    }
+    return 0;
+}
+
+void print_listening(const std::vector<std::string>& names, io::BackendKind backend,
+                     const Config& config, unsigned threads) {
+    std::string backend_text(io::backend_name(backend));
+    std::string workers;
+    if (config.workers > 1) workers = std::to_string(config.workers) + " workers, ";
+    for (const std::string& name : names) {
+        std::fprintf(stderr, "wsgate: listening on %s (%s, %s%u thread%s)\n", name.c_str(),
+                     backend_text.c_str(), workers.c_str(), threads, threads == 1 ? "" : "s");
+    }
+}
+
+// One process: a loop per thread until SIGINT/SIGTERM (blocked, taken here
+// with sigwait). ready_fd >= 0 (a worker): one byte is written to it once
+// every loop is up; otherwise the listening lines are printed.
+int serve(const Config& config, io::BackendKind backend,
+          const std::vector<std::vector<int>>& listeners, const std::vector<std::string>& names,
+          const sigset_t& signals, int ready_fd) {
+    unsigned threads = static_cast<unsigned>(listeners.size());
+    ws::LoopSettings settings = loop_settings(config);
+    ws::LoopShared shared;
+    std::vector<int> wake_fds;
+    std::vector<ThreadStart> starts(threads);
+    std::vector<std::thread> loops;
+    for (unsigned t = 0; t < threads; ++t) {
+        int wake = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+        wake_fds.push_back(wake);
+        if (backend == io::BackendKind::io_uring) {
+            loops.emplace_back(run_loop<io::UringBackend>, std::cref(settings), std::ref(shared),
+                               listeners[t], wake, std::ref(starts[t]));
+        } else {
+            loops.emplace_back(run_loop<io::EpollBackend>, std::cref(settings), std::ref(shared),
+                               listeners[t], wake, std::ref(starts[t]));
+        }
+    }
+    bool ok = true;
+    for (ThreadStart& s : starts) {
+        s.result.wait(1);
+        if (s.result.load() != 0) {
+            std::fprintf(stderr, "wsgate: event loop setup failed: %s\n",
+                         std::strerror(-s.result.load()));
+            ok = false;
+        }
+    }
+    if (ok) {
+        if (ready_fd >= 0) {
+            char byte = 1;
+            if (write(ready_fd, &byte, 1) != 1) ok = false;
+            close(ready_fd);
+        } else {
+            print_listening(names, backend, config, threads);
+        }
+    }
+    if (ok) {
+        int sig = 0;
+        sigwait(&signals, &sig);
+        if (ready_fd < 0) {
+            std::fprintf(stderr, "wsgate: %s, shutting down\n",
+                         sig == SIGINT ? "SIGINT" : "SIGTERM");
+        }
+    }
+    shared.stopping.store(true);
+    for (int fd : wake_fds) {
+        uint64_t one = 1;
+        if (write(fd, &one, sizeof(one)) < 0) std::perror("wsgate: wake");
+    }
+    for (std::thread& t : loops)
+        t.join();
+    for (int fd : wake_fds)
+        close(fd);
+    return ok ? 0 : 1;
+}
+
+// --workers N: forks N processes sharing the listening port (each gets its
+// own SO_REUSEPORT sockets, so the kernel spreads connections), forwards
+// SIGINT/SIGTERM to them and exits 0 when every worker did.
+int supervise(const Config& config, io::BackendKind backend,
+              const std::vector<std::vector<int>>& listeners, const std::vector<std::string>& names,
+              const sigset_t& signals, unsigned threads) {
+    std::vector<pid_t> children;
+    std::vector<int> ready;
+    for (unsigned w = 0; w < config.workers; ++w) {
+        int pipe_fds[2];
+        if (pipe2(pipe_fds, O_CLOEXEC) != 0) return 1;
+        pid_t pid = fork();
+        if (pid < 0) return 1;
+        if (pid == 0) {
+            close(pipe_fds[0]);
+            std::vector<std::vector<int>> mine;
+            for (unsigned slot = 0; slot < listeners.size(); ++slot) {
+                if (slot / threads == w) {
+                    mine.push_back(listeners[slot]);
+                } else {
+                    for (int fd : listeners[slot])
+                        close(fd);
+                }
+            }
+            std::_Exit(serve(config, backend, mine, names, signals, pipe_fds[1]));
+        }
+        close(pipe_fds[1]);
+        children.push_back(pid);
+        ready.push_back(pipe_fds[0]);
+    }
+    for (const auto& slot : listeners) {
+        for (int fd : slot)
+            close(fd);
+    }
+    bool ok = true;
+    for (int fd : ready) {
+        char byte = 0;
+        if (read(fd, &byte, 1) != 1) ok = false;  // the worker failed before it was up
+        close(fd);
+    }
+    if (ok) {
+        print_listening(names, backend, config, threads);
+        int sig = 0;
+        sigwait(&signals, &sig);
+        std::fprintf(stderr, "wsgate: %s, shutting down\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
+    }
+    for (pid_t pid : children)
+        kill(pid, SIGTERM);
+    int result = ok ? 0 : 1;
+    for (pid_t pid : children) {
+        int status = 0;
+        waitpid(pid, &status, 0);
+        if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) result = 1;
+    }
+    return result;
+}
+
 int run(int argc, char** argv) {
     Config config;
     std::string error = parse_config(argc, argv, &config);
@@ -91,29 +250,12 @@ int run(int argc, char** argv) {
     if (!message.empty()) std::fprintf(stderr, "wsgate: %s\n", message.c_str());
     if (config.backend == io::BackendKind::io_uring && !message.empty()) return 1;
 
-    // One SO_REUSEPORT socket per thread per address; port 0 resolves once.
-    std::vector<std::vector<int>> listeners(threads);
+    std::vector<std::vector<int>> listeners;
     std::vector<std::string> names;
-    for (const std::string& text : config.listen) {
-        auto ep = io::parse_endpoint(text);
-        if (!ep) {
-            std::fprintf(stderr, "wsgate: bad --listen address %s\n", text.c_str());
-            return 2;
-        }
-        for (unsigned t = 0; t < threads; ++t) {
-            int fd = io::open_listener(*ep, kListenBacklog);
-            if (fd < 0) {
-                std::fprintf(stderr, "wsgate: cannot listen on %s: %s\n", text.c_str(),
-                             std::strerror(-fd));
-                return 1;
-            }
-            if (t == 0) *ep = io::local_endpoint(fd);
-            listeners[t].push_back(fd);
-        }
-        names.push_back(io::format_endpoint(*ep));
-    }
+    int rc = open_listeners(config, threads * config.workers, &listeners, &names);
+    if (rc != 0) return rc;
 
-    // Signals are taken synchronously by main; loop threads never see them.
+    // Signals are taken synchronously with sigwait; loop threads never see them.
     sigset_t signals;
     sigemptyset(&signals);
     sigaddset(&signals, SIGINT);
@@ -121,53 +263,8 @@ int run(int argc, char** argv) {
     pthread_sigmask(SIG_BLOCK, &signals, nullptr);
     signal(SIGPIPE, SIG_IGN);
 
-    ws::LoopSettings settings = loop_settings(config);
-    ws::LoopShared shared;
-    std::vector<int> wake_fds;
-    std::vector<ThreadStart> starts(threads);
-    std::vector<std::thread> workers;
-    for (unsigned t = 0; t < threads; ++t) {
-        int wake = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-        wake_fds.push_back(wake);
-        if (backend == io::BackendKind::io_uring) {
-            workers.emplace_back(run_loop<io::UringBackend>, std::cref(settings), std::ref(shared),
-                                 listeners[t], wake, std::ref(starts[t]));
-        } else {
-            workers.emplace_back(run_loop<io::EpollBackend>, std::cref(settings), std::ref(shared),
-                                 listeners[t], wake, std::ref(starts[t]));
-        }
-    }
-    bool ok = true;
-    for (ThreadStart& s : starts) {
-        s.result.wait(1);
-        if (s.result.load() != 0) {
-            std::fprintf(stderr, "wsgate: event loop setup failed: %s\n",
-                         std::strerror(-s.result.load()));
-            ok = false;
-        }
-    }
-    if (ok) {
-        std::string backend_text(io::backend_name(backend));
-        for (const std::string& name : names) {
-            std::fprintf(stderr, "wsgate: listening on %s (%s, %u thread%s)\n", name.c_str(),
-                         backend_text.c_str(), threads, threads == 1 ? "" : "s");
-        }
-        int sig = 0;
-        sigwait(&signals, &sig);
-        std::fprintf(stderr, "wsgate: %s, shutting down\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
-    }
-    shared.stopping.store(true);
-    for (int fd : wake_fds) {
-        uint64_t one = 1;
-        if (write(fd, &one, sizeof(one)) < 0) {
-            std::perror("wsgate: wake");
-        }
-    }
-    for (std::thread& w : workers)
-        w.join();
-    for (int fd : wake_fds)
-        close(fd);
-    return ok ? 0 : 1;
+    if (config.workers > 1) return supervise(config, backend, listeners, names, signals, threads);
+    return serve(config, backend, listeners, names, signals, -1);
 }
 
 }  // namespace
