@@ -46,6 +46,7 @@ struct Connection {
     bool close_sent = false;
     bool fin_after_drain = false;  // send FIN once the output queue is empty
     bool served = false;           // a plain HTTP request was answered (keep-alive)
+    bool peer_eof = false;         // the peer sent FIN; close once our output is out
 };
 
 // The idle cost of a connection in this process (the kernel's socket is extra).

@@ -130,7 +130,17 @@ class ServerLoop {
         after_output(index, c);
     }
 
-    void on_eof(uint32_t index) { close_now(index, pool_[index]); }
+    // The peer sent FIN. A response or close frame still queued is sent
+    // first (a client may half-close right after its request).
+    void on_eof(uint32_t index) {
+        Connection& c = pool_[index];
+        if (c.out.empty()) {
+            close_now(index, c);
+            return;
+        }
+        c.peer_eof = true;
+        begin_linger(index, c);
+    }
 
     void on_io_error(uint32_t index, int) { close_now(index, pool_[index]); }
 
@@ -144,6 +154,10 @@ class ServerLoop {
         if (!c.out.empty()) {
             backend_.request_send(index, pool_.generation(index), c.sock);
         } else if (c.fin_after_drain) {
+            if (c.peer_eof) {
+                close_now(index, c);
+                return;
+            }
             send_fin(index, c);
         }
         if (!c.sock.want_read && c.out.size() <= settings_.max_queued_bytes / 2) {
@@ -325,6 +339,16 @@ class ServerLoop {
                      trace_escape(bytes).c_str());
     }
 
+    static bool has_header(const proto::HttpRequest& request, std::string_view name) {
+        for (size_t i = 0; i < request.header_count; ++i) {
+            const std::string_view n = request.headers[i].name;
+            if (n.size() == name.size() && strncasecmp(n.data(), name.data(), n.size()) == 0) {
+                return true;
+            }
+        }
+        return false;
+    }
+
     static bool wants_close(const proto::HttpRequest& request) {
         // RFC 9112 §9.3: HTTP/1.1 is persistent unless "Connection: close".
         if (request.minor_version < 1) return true;
@@ -345,6 +369,11 @@ class ServerLoop {
                         std::string_view head) {
         trace(c, "request", head);
         if (!proto::is_upgrade_request(request)) {
+            // RFC 9112 §3.2: an HTTP/1.1 request without Host gets 400.
+            if (request.minor_version >= 1 && !has_header(request, "Host")) {
+                refuse(index, c, 400, "missing Host header");
+                return;
+            }
             bool keep_alive = !wants_close(request);
             size_t before = c.out.size();
             Outbound out = outbound(c);
@@ -443,7 +472,13 @@ class ServerLoop {
         c.state = ConnState::lingering;
         c.fin_after_drain = true;
         timers_.schedule(index, now_ + settings_.close_timeout_ticks);
-        if (c.out.empty() && !c.sock.send_busy) send_fin(index, c);
+        if (c.out.empty() && !c.sock.send_busy) {
+            if (c.peer_eof) {
+                close_now(index, c);
+            } else {
+                send_fin(index, c);
+            }
+        }
     }
 
     void send_fin(uint32_t index, Connection& c) {

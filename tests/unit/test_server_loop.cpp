@@ -171,6 +171,20 @@ TYPED_TEST(ServerLoopTest, HealthzKeepAliveThenUpgradeEcho) {
     EXPECT_EQ(this->loop_->connection_count(), 2u);
 }
 
+TYPED_TEST(ServerLoopTest, HalfClosedClientStillGetsItsResponse) {
+    int fd = this->connect_client();
+    this->send_all(fd, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+    shutdown(fd, SHUT_WR);
+    bool eof = false;
+    std::string r = this->receive(fd, 1000, 500, &eof);
+    EXPECT_EQ(r.rfind("HTTP/1.1 200 OK\r\n", 0), 0u) << r;
+    EXPECT_EQ(r.substr(r.size() - 3), "ok\n");
+    EXPECT_TRUE(eof);
+    for (int i = 0; i < 100 && this->loop_->connection_count() != 0; ++i)
+        this->spin(1);
+    EXPECT_EQ(this->loop_->connection_count(), 0u);
+}
+
 TYPED_TEST(ServerLoopTest, UpgradeRequestTrickledByteByByte) {
     int fd = this->connect_client();
     std::string req = std::string(kUpgrade) + masked_frame(0x82, "bin");
