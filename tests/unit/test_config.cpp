@@ -66,6 +66,11 @@ TEST(Config, ParsesEveryFlag) {
     EXPECT_TRUE(c.trace);
     EXPECT_EQ(c.recv_buffers, 64u);
     EXPECT_EQ(c.max_queued_bytes, 9u);
+    EXPECT_FALSE(c.direct_descriptors);
+    EXPECT_EQ(parse({"--workers", "4", "--direct-descriptors"}, &c), "");
+    EXPECT_EQ(c.workers, 4u);
+    EXPECT_TRUE(c.direct_descriptors);
+    EXPECT_NE(parse({"--workers", "0"}, &c), "");
 }
 
 TEST(Config, RejectsBadValues) {
