@@ -48,6 +48,8 @@ build() {
   ninja -C "$dir" >"$logs/$(basename "$dir")-build.log" 2>&1
 }
 
+run_suite "style/clang-format" tools/check_format.sh
+
 # Release build with warnings as errors: the build the benchmarks and real peers use.
 if ! build build/release -Dwerror=true; then
   tail -n 40 "$logs/release-build.log" "$logs/release-setup.log" 2>/dev/null

@@ -8,10 +8,14 @@ namespace wsgate::proto {
 
 std::string_view simd_level_name(SimdLevel level) {
     switch (level) {
-        case SimdLevel::scalar: return "scalar";
-        case SimdLevel::sse2: return "sse2";
-        case SimdLevel::avx2: return "avx2";
-        case SimdLevel::avx512: return "avx512";
+        case SimdLevel::scalar:
+            return "scalar";
+        case SimdLevel::sse2:
+            return "sse2";
+        case SimdLevel::avx2:
+            return "avx2";
+        case SimdLevel::avx512:
+            return "avx512";
     }
     return "unknown";
 }

@@ -15,7 +15,7 @@
 namespace wsgate::test {
 
 class GuardedBuffer {
-public:
+  public:
     // Copies `bytes` so that they end exactly at the guard page.
     explicit GuardedBuffer(std::string_view bytes) : GuardedBuffer(bytes.data(), bytes.size()) {}
 
@@ -23,8 +23,8 @@ public:
         size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
         size_t data_pages = (len + page - 1) / page;
         map_len_ = (data_pages + 1) * page;
-        void* map = mmap(nullptr, map_len_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
-                         -1, 0);
+        void* map =
+            mmap(nullptr, map_len_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
         if (map == MAP_FAILED) std::abort();
         map_ = static_cast<uint8_t*>(map);
         if (mprotect(map_ + data_pages * page, page, PROT_NONE) != 0) std::abort();
@@ -40,7 +40,7 @@ public:
     const char* chars() const { return reinterpret_cast<const char*>(data_); }
     size_t size() const { return len_; }
 
-private:
+  private:
     uint8_t* map_ = nullptr;
     size_t map_len_ = 0;
     uint8_t* data_ = nullptr;

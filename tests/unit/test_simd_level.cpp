@@ -14,7 +14,8 @@ TEST(SimdLevel, SupportedLevelsStartWithScalarAndEndWithDetected) {
 TEST(SimdLevel, ActiveLevelIsSupported) {
     SimdLevel active = active_simd_level();
     bool found = false;
-    for (SimdLevel level : supported_simd_levels()) found |= level == active;
+    for (SimdLevel level : supported_simd_levels())
+        found |= level == active;
     EXPECT_TRUE(found) << simd_level_name(active);
 }
 
