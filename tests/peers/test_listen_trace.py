@@ -1,0 +1,297 @@
+#!/usr/bin/python3
+"""Command-line behaviour of wsgate, on instances this suite starts itself.
+
+  test_listen_trace.py WSGATE_BINARY BACKEND [CASE-FILTER...]
+
+- two listeners (127.0.0.1:P and [::1]:P): python-websockets echoes over
+  IPv4 and IPv6, the startup log names both listeners and the backend;
+- --trace: the exact request bytes and the exact 101 bytes appear in stderr
+  with CR as ␍ and LF as ␊;
+- --backend epoll / io_uring name themselves in the startup log;
+- --workers 2: two worker processes each listen on the port, 200 connections
+  spread over both all get echoes, SIGTERM to the parent closes every client
+  with 1001 and ends parent and workers with exit 0;
+- bad flags exit non-zero with one line on stderr; --help exits 0 listing
+  every flag.
+"""
+
+import asyncio
+import re
+import socket
+import sys
+import time
+
+import websockets
+
+import wsraw
+from wsgate_proc import Server, free_port, run_flags
+from wsraw import OP_CLOSE, OP_TEXT, Conn, check, close_payload, eq, frame
+
+if len(sys.argv) < 3:
+    print("usage: test_listen_trace.py WSGATE_BINARY BACKEND", file=sys.stderr)
+    print("0 passed, 1 failed")
+    sys.exit(2)
+BIN, BACKEND = sys.argv[1], sys.argv[2]
+del sys.argv[1:3]  # the rest filters cases (wsraw.Suite)
+suite = wsraw.Suite("listen_trace")
+BASE_FLAGS = ["--backend", BACKEND, "--threads", "2", "--handshake-timeout", "2",
+              "--close-timeout", "2", "--idle-timeout", "30"]
+STOP_TIMEOUT = wsraw.CLOSE_TIMEOUT + 5
+
+
+def listening_line(log, endpoint, backend):
+    """The startup line for `endpoint`, checked to name `backend`."""
+    m = re.search(r"^wsgate: listening on " + re.escape(endpoint) + r" \(([^,)]+)[,)].*$", log,
+                  re.M)
+    check(m, f"no 'listening on {endpoint}' line in {log!r}")
+    eq(m.group(1), backend, f"backend named for {endpoint}")
+    return m.group(0)
+
+
+def graceful_stop(srv):
+    rc = srv.terminate(STOP_TIMEOUT)
+    eq(rc, 0, "exit status after SIGTERM")
+
+
+async def websockets_echo(uri, texts):
+    async with websockets.connect(uri, open_timeout=5, close_timeout=5, ping_interval=None) as ws:
+        for t in texts:
+            await ws.send(t)
+            got = await asyncio.wait_for(ws.recv(), 5)
+            eq(got, t, f"echo over {uri}")
+        await ws.send(b"\x00\xff binary")
+        eq(await asyncio.wait_for(ws.recv(), 5), b"\x00\xff binary", f"binary echo over {uri}")
+    eq(ws.close_code, 1000, f"close code over {uri}")
+
+
+def ipv4_and_ipv6():
+    port = free_port((socket.AF_INET, socket.AF_INET6))
+    v4, v6 = f"127.0.0.1:{port}", f"[::1]:{port}"
+    with Server(BIN, ["--listen", v4, "--listen", v6] + BASE_FLAGS, wait_lines=2) as srv:
+        log = srv.log()
+        listening_line(log, v4, BACKEND)
+        listening_line(log, v6, BACKEND)
+        asyncio.run(websockets_echo(f"ws://{v6}/", ["over IPv6", "ü ☃ 𝄞"]))
+        asyncio.run(websockets_echo(f"ws://{v4}/", ["over IPv4", "ü ☃ 𝄞"]))
+        # A raw IPv6 client too: the strict 101 check and a clean close.
+        with Conn(port=port, host="::1") as c:
+            c.port = port
+            key = wsraw.new_key()
+            c.send(wsraw.build_upgrade("/", key, v6))
+            wsraw.check_101(c.read_http_head(), key)
+            c.echo(OP_TEXT, "raw over IPv6")
+            c.send(frame(OP_CLOSE, close_payload(1000)))
+            c.expect_close(1000, reply=False, strict=True)
+        graceful_stop(srv)
+
+
+def escape(data):
+    return data.decode("latin-1").replace("\r", "\u240d").replace("\n", "\u240a")
+
+
+def trace():
+    port = free_port()
+    with Server(BIN, ["--listen", f"127.0.0.1:{port}", "--trace"] + BASE_FLAGS) as srv:
+        key = wsraw.new_key()
+        request = wsraw.build_upgrade("/traced?x=1", key, f"127.0.0.1:{port}",
+                                      extra=("User-Agent: trace-test/1.0",))
+        with Conn(port=port) as c:
+            c.send(request)
+            head = c.read_http_head()
+            wsraw.check_101(head, key)
+            log = srv.wait_for(lambda t: " response HTTP/1.1 101" in t, 5, "the traced 101")
+            req = re.search(r"^wsgate: trace fd (\d+) request (.*)$", log, re.M)
+            check(req, f"no traced request in {log!r}")
+            eq(req.group(2), escape(request), "traced request text")
+            check("\r" not in log and "\n" not in req.group(2), "raw CR in the trace")
+            resp = re.search(r"^wsgate: trace fd (\d+) response (.*)$", log, re.M)
+            check(resp, f"no traced response in {log!r}")
+            eq(resp.group(1), req.group(1), "request and response traced for the same fd")
+            check(resp.group(2).endswith("\u240d\u240a\u240d\u240a"),
+                  f"traced 101 does not end with ␍␊␍␊: {resp.group(2)!r}")
+            eq(resp.group(2), escape(head), "traced 101 is the bytes the client received")
+            c.echo(OP_TEXT, "after the trace")
+            c.send(frame(OP_CLOSE, close_payload(1000)))
+            c.expect_close(1000, reply=False, strict=True)
+        # Frames are not handshake bytes: exactly one request and one response traced.
+        log = srv.log()
+        eq(len(re.findall(r"^wsgate: trace ", log, re.M)), 2, f"trace lines in {log!r}")
+        graceful_stop(srv)
+
+
+def backend_named(backend):
+    port = free_port()
+    flags = ["--listen", f"127.0.0.1:{port}", "--backend", backend, "--threads", "1",
+             "--close-timeout", "2"]
+    with Server(BIN, flags) as srv:
+        line = listening_line(srv.log(), f"127.0.0.1:{port}", backend)
+        check("1 thread)" in line, f"thread count in {line!r}")
+        with Conn(port=port) as c:
+            c.handshake()
+            c.echo(OP_TEXT, f"served by {backend}")
+            c.send(frame(OP_CLOSE, close_payload(1000)))
+            c.expect_close(1000, reply=False, strict=True)
+        graceful_stop(srv)
+
+
+def listening_inodes(port):
+    """Socket inodes in LISTEN state on `port` (IPv4, /proc/net/tcp)."""
+    out = set()
+    with open("/proc/net/tcp") as f:
+        next(f)
+        for line in f:
+            cols = line.split()
+            if int(cols[1].split(":")[1], 16) == port and cols[3] == "0A":
+                out.add(cols[9])
+    return out
+
+
+def established_inodes(port):
+    out = set()
+    with open("/proc/net/tcp") as f:
+        next(f)
+        for line in f:
+            cols = line.split()
+            if int(cols[1].split(":")[1], 16) == port and cols[3] == "01":
+                out.add(cols[9])
+    return out
+
+
+def socket_inodes(pid):
+    out = set()
+    fd_dir = f"/proc/{pid}/fd"
+    import os
+    for fd in os.listdir(fd_dir):
+        try:
+            target = os.readlink(f"{fd_dir}/{fd}")
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            out.add(target[8:-1])
+    return out
+
+
+def alive(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(") ")[1][0] != "Z"
+    except OSError:
+        return False
+
+
+N_WORKER_CONNS = 200
+
+
+async def worker_clients(port, srv):
+    conns = []
+    sem = asyncio.Semaphore(100)
+
+    async def open_one(i):
+        async with sem:
+            r, w = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", port), 10)
+            conns.append((r, w))
+            key = wsraw.new_key()
+            w.write(wsraw.build_upgrade("/", key, f"127.0.0.1:{port}"))
+            wsraw.check_101(await asyncio.wait_for(r.readuntil(b"\r\n\r\n"), 10), key)
+            msg = f"worker echo {i}".encode()
+            w.write(frame(OP_TEXT, msg))
+            eq(await asyncio.wait_for(r.readexactly(2 + len(msg)), 10),
+               bytes([0x81, len(msg)]) + msg, f"echo on connection {i}")
+            return r, w
+
+    results = await asyncio.gather(*[open_one(i) for i in range(N_WORKER_CONNS)],
+                                   return_exceptions=True)
+    try:
+        errors = [e for e in results if isinstance(e, BaseException)]
+        check(not errors, f"{len(errors)} of {N_WORKER_CONNS} connections failed, first: "
+                          f"{errors[:1]!r}")
+        # Every connection is open now: which worker holds which?
+        est = established_inodes(port)
+        per_worker = {k: len(socket_inodes(k) & est) for k in srv.children()}
+        print(f"     connections per worker: {per_worker}", flush=True)
+        eq(sum(per_worker.values()), N_WORKER_CONNS, "server-side connections over all workers")
+        check(all(n > 0 for n in per_worker.values()), f"a worker got no connection: {per_worker}")
+        # SIGTERM to the parent: every client gets close 1001 from its worker.
+        import signal
+        srv.proc.send_signal(signal.SIGTERM)
+
+        async def closed_by_server(r, w):
+            h = await asyncio.wait_for(r.readexactly(2), wsraw.CLOSE_TIMEOUT + 5)
+            eq(h[0], 0x80 | OP_CLOSE, "first byte after SIGTERM")
+            payload = await r.readexactly(h[1] & 0x7F)
+            eq(payload[:2], (1001).to_bytes(2, "big"), "close code after SIGTERM")
+            w.write(frame(OP_CLOSE, close_payload(1001)))
+            eq(await asyncio.wait_for(r.read(), 5), b"", "EOF after the closing handshake")
+
+        res = await asyncio.gather(*[closed_by_server(r, w) for r, w in results],
+                                   return_exceptions=True)
+        errors = [e for e in res if isinstance(e, BaseException)]
+        check(not errors, f"{len(errors)} clients not closed with 1001, first: {errors[:1]!r}")
+    finally:
+        for _, w in conns:
+            w.close()
+
+
+def workers():
+    port = free_port()
+    flags = ["--listen", f"127.0.0.1:{port}", "--workers", "2", "--backend", BACKEND,
+             "--threads", "1", "--close-timeout", "2", "--handshake-timeout", "5"]
+    with Server(BIN, flags) as srv:
+        line = listening_line(srv.log(), f"127.0.0.1:{port}", BACKEND)
+        check("2 workers" in line, f"workers not named in {line!r}")
+        kids = srv.children()
+        eq(len(kids), 2, f"worker processes of {srv.pid}")
+        listen = listening_inodes(port)
+        for k in kids:
+            check(socket_inodes(k) & listen, f"worker {k} holds no listening socket on {port}")
+        check(not (socket_inodes(srv.pid) & listen), "the parent still holds a listening socket")
+        asyncio.run(worker_clients(port, srv))
+        try:
+            rc = srv.proc.wait(STOP_TIMEOUT)
+        except Exception:  # noqa: BLE001
+            raise wsraw.Failure(f"parent still running {STOP_TIMEOUT}s after SIGTERM")
+        eq(rc, 0, "parent exit status after SIGTERM")
+        deadline = time.monotonic() + 2
+        while any(alive(k) for k in kids) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        check(not any(alive(k) for k in kids),
+              f"workers still alive: {[k for k in kids if alive(k)]}")
+
+
+def bad_flag(args, must_mention):
+    rc, out, err = run_flags(BIN, args)
+    check(rc != 0, f"wsgate {' '.join(args)} exited 0")
+    eq(out, "", "stdout")
+    check(err.endswith("\n") and err.count("\n") == 1, f"want one line on stderr, got {err!r}")
+    check(must_mention in err, f"error {err!r} does not mention {must_mention!r}")
+    check("listening" not in err, "started anyway")
+
+
+ALL_FLAGS = ["--listen", "--threads", "--workers", "--backend", "--mode", "--max-message-bytes",
+             "--max-connections", "--idle-timeout", "--handshake-timeout", "--close-timeout",
+             "--max-queued-bytes", "--recv-buffers", "--recv-buffer-bytes", "--trace",
+             "--direct-descriptors", "--help"]
+
+
+def help_text():
+    rc, out, err = run_flags(BIN, ["--help"])
+    eq(rc, 0, "--help exit status")
+    eq(err, "", "--help stderr")
+    for f in ALL_FLAGS:
+        check(re.search(r"^\s+" + re.escape(f) + r"\b", out, re.M), f"--help does not list {f}")
+
+
+suite.run("--listen 127.0.0.1:P --listen [::1]:P: websockets echo on both, both logged",
+          ipv4_and_ipv6)
+suite.run("--trace: exact request and 101 bytes with ␍ ␊", trace)
+suite.run("--backend epoll names itself", backend_named, "epoll")
+suite.run("--backend io_uring names itself", backend_named, "io_uring")
+suite.run("--workers 2: both listen, 200 echoes, SIGTERM closes all with 1001, exit 0", workers)
+suite.run("--threads 0 refused", bad_flag, ["--threads", "0"], "--threads")
+suite.run("--listen nonsense refused", bad_flag, ["--listen", "nonsense"], "nonsense")
+suite.run("unknown flag with a value refused", bad_flag, ["--no-such-flag", "1"],
+          "unknown flag --no-such-flag")
+suite.run("unknown flag alone refused", bad_flag, ["--no-such-flag"], "--no-such-flag")
+suite.run("--backend nonsense refused", bad_flag, ["--backend", "nonsense"], "--backend")
+suite.run("--help exits 0 listing every flag", help_text)
+suite.finish()
