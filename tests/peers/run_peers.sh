@@ -155,6 +155,12 @@ run violations 120 "$py" "$here/test_violations.py"
 run conformance 120 "$py" "$here/test_conformance.py"
 run concurrency 90 "$py" "$here/test_concurrency.py"
 run timeouts 60 "$py" "$here/test_timeouts.py"
+run handshake_bytes 60 "$py" "$here/test_handshake_bytes.py"
+# These two start (and stop, by PID) wsgate instances of their own.
+if [ "$bin" != standin ]; then
+  run listen_trace 60 "$py" "$here/test_listen_trace.py" "$bin" "$backend"
+  run slow_readers 90 "$py" "$here/test_slow_readers.py" "$bin" "$backend"
+fi
 
 # Graceful shutdown (contract: SIGTERM → close 1001 to every client, wait for
 # their close or --close-timeout, exit 0), for both instances.
