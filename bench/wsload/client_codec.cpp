@@ -61,17 +61,20 @@ void random_bytes(std::uint8_t* out, std::size_t length) {
     }
 }
 
-std::string make_upgrade_request(std::string_view host_port, std::string_view path,
-                                 std::string& expected_accept) {
-    std::uint8_t nonce[kKeyBytes];
-    random_bytes(nonce, sizeof nonce);
-    const std::string key = base64(nonce, sizeof nonce);
-
-    std::string keyed = key;
+std::string accept_for_key(std::string_view key) {
+    std::string keyed(key);
     keyed += kAcceptGuid;
     std::uint8_t digest[SHA_DIGEST_LENGTH];
     SHA1(reinterpret_cast<const unsigned char*>(keyed.data()), keyed.size(), digest);
-    expected_accept = base64(digest, sizeof digest);
+    return base64(digest, sizeof digest);
+}
+
+std::string make_upgrade_request(std::string_view host_port, std::string_view path,
+                                 std::string& expected_accept, std::string_view extensions) {
+    std::uint8_t nonce[kKeyBytes];
+    random_bytes(nonce, sizeof nonce);
+    const std::string key = base64(nonce, sizeof nonce);
+    expected_accept = accept_for_key(key);
 
     std::string request;
     request.reserve(192);
@@ -81,12 +84,18 @@ std::string make_upgrade_request(std::string_view host_port, std::string_view pa
     request += host_port;
     request += "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ";
     request += key;
-    request += "\r\nSec-WebSocket-Version: 13\r\n\r\n";
+    request += "\r\nSec-WebSocket-Version: 13\r\n";
+    if (!extensions.empty()) {
+        request += "Sec-WebSocket-Extensions: ";
+        request += extensions;
+        request += "\r\n";
+    }
+    request += "\r\n";
     return request;
 }
 
 HandshakeResult check_upgrade_response(std::string_view received, std::string_view expected_accept,
-                                       std::size_t& header_end) {
+                                       std::size_t& header_end, std::string* extensions) {
     const std::size_t end = received.find("\r\n\r\n");
     if (end == std::string_view::npos) return HandshakeResult::kIncomplete;
     header_end = end + 4;
@@ -99,6 +108,7 @@ HandshakeResult check_upgrade_response(std::string_view received, std::string_vi
         return HandshakeResult::kBadStatus;
 
     bool upgrade = false, connection = false, accept_ok = false;
+    if (extensions != nullptr) extensions->clear();
     std::string_view rest =
         first_eol == std::string_view::npos ? std::string_view{} : head.substr(first_eol + 2);
     while (!rest.empty()) {
@@ -112,18 +122,23 @@ HandshakeResult check_upgrade_response(std::string_view received, std::string_vi
         if (iequals(name, "Upgrade")) upgrade = iequals(value, "websocket");
         if (iequals(name, "Connection")) connection = has_token(value, "upgrade");
         if (iequals(name, "Sec-WebSocket-Accept")) accept_ok = value == expected_accept;
+        if (extensions != nullptr && iequals(name, "Sec-WebSocket-Extensions") && !value.empty()) {
+            if (!extensions->empty()) *extensions += ", ";
+            *extensions += value;
+        }
     }
     if (!upgrade || !connection) return HandshakeResult::kBadHeaders;
     return accept_ok ? HandshakeResult::kOk : HandshakeResult::kBadAccept;
 }
 
 std::size_t write_client_header(std::uint8_t* out, std::uint8_t opcode,
-                                std::uint64_t payload_length, const std::uint8_t mask[4]) {
-    constexpr std::uint8_t kFin = 0x80, kMaskBit = 0x80;
+                                std::uint64_t payload_length, const std::uint8_t mask[4],
+                                bool compressed) {
+    constexpr std::uint8_t kFin = 0x80, kRsv1 = 0x40, kMaskBit = 0x80;
     constexpr std::uint64_t kMax7 = 125, kMax16 = 0xFFFF;
     constexpr std::uint8_t kLen16 = 126, kLen64 = 127;
     std::size_t n = 0;
-    out[n++] = static_cast<std::uint8_t>(kFin | opcode);
+    out[n++] = static_cast<std::uint8_t>(kFin | (compressed ? kRsv1 : 0) | opcode);
     // §5.2: the shortest length encoding.
     if (payload_length <= kMax7) {
         out[n++] = static_cast<std::uint8_t>(kMaskBit | payload_length);
@@ -171,11 +186,20 @@ FrameReader::Status FrameReader::next(std::span<const std::uint8_t> data, std::s
             if (pending_length_ < 2) continue;
             const std::uint8_t b0 = pending_[0], b1 = pending_[1];
             if (b1 & 0x80) return Status::kProtocolError;  // §5.1: server frames are unmasked
-            if (b0 & 0x70) return Status::kProtocolError;  // §5.2: no extension negotiated
+            constexpr std::uint8_t kRsv1 = 0x40, kRsv23 = 0x30, kControlBit = 0x08;
+            // §5.2: RSV2/RSV3 belong to no extension wsload offers; RSV1 only with
+            // permessage-deflate, and never on a control frame or a continuation
+            // (RFC 7692 §6).
+            if (b0 & kRsv23) return Status::kProtocolError;
+            const bool rsv1 = (b0 & kRsv1) != 0;
+            if (rsv1 &&
+                (!allow_compressed_ || (b0 & kControlBit) || (b0 & 0x0F) == kOpContinuation))
+                return Status::kProtocolError;
             const std::uint8_t len7 = b1 & 0x7F;
             const std::size_t need = len7 == 126 ? 4 : len7 == 127 ? kMaxServerHeader : 2;
             if (pending_length_ < need) continue;
             header_.fin = (b0 & 0x80) != 0;
+            header_.compressed = rsv1;
             header_.opcode = b0 & 0x0F;
             if (len7 < 126) {
                 header_.length = len7;

@@ -9,6 +9,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <array>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -18,6 +20,9 @@
 #include <vector>
 
 #include "client_codec.hpp"
+#include "compressed_frames.hpp"
+#include "deflate_client.hpp"
+#include "echo_reader.hpp"
 #include "payload_pool.hpp"
 
 #ifndef IP_BIND_ADDRESS_NO_PORT
@@ -40,7 +45,7 @@ constexpr std::uint64_t kHandshakeTimeoutNs = 10 * kNsPerSecond;
 constexpr std::uint64_t kCloseTimeoutNs =
     3 * kNsPerSecond;  // after kStop, per connection and overall
 constexpr std::size_t kMaxHandshakeBytes = 16384;
-constexpr std::size_t kMaxControlPayload = 125;      // RFC 6455 §5.5
+constexpr std::size_t kInflateScratch = 16384;       // inflated bytes checked per step
 constexpr std::uint32_t kLoopbackBase = 0x7F000001;  // 127.0.0.1
 
 enum class Op : std::uint8_t { kConnect = 1, kSend = 2, kRecv = 3 };
@@ -99,20 +104,19 @@ struct Conn {
     bool sending_control = false;
     bool close_sent = false;
     bool shut_write = false;
-    bool in_message = false;     // a data message's first frame has arrived
-    bool control_frame = false;  // the frame being read is a control frame
-    std::uint8_t head = 0;       // in-flight FIFO: oldest entry
-    std::uint8_t count = 0;      // entries queued (sent or not)
-    std::uint8_t unsent = 0;     // of those, not yet fully written (the newest ones)
+    std::uint8_t head = 0;    // in-flight FIFO: oldest entry
+    std::uint8_t count = 0;   // entries queued (sent or not)
+    std::uint8_t unsent = 0;  // of those, not yet fully written (the newest ones)
     std::uint32_t send_done = 0;
-    std::uint32_t recv_pos = 0;  // payload bytes of the oldest message verified so far
+    std::uint32_t recv_pos = 0;  // raw mode: bytes of the oldest message verified so far
     std::uint64_t started_ns = 0;
     std::uint64_t deadline_ns = 0;  // handshake/close timeout; idle: next ping
-    FrameReader reader;
+    // permessage-deflate negotiated: messages go out from these frames (null: plain).
+    const CompressedFrames* compressed = nullptr;
+    EchoReader reader;
     std::unique_ptr<Handshake> handshake;
     std::string control_out;      // control frames (and the upgrade request) waiting
     std::string control_sending;  // the ones being written now
-    std::string control_in;       // payload of the control frame being read
 };
 
 class Worker {
@@ -124,9 +128,14 @@ class Worker {
           control_(control),
           stats_(stats),
           framed_(o.mode != Mode::kRaw),
-          pool_(o.payload_bytes, framed_, !o.binary, o.binary ? kOpBinary : kOpText),
+          pool_(o.payload_bytes, framed_, !o.binary, o.binary ? kOpBinary : kOpText,
+                o.payload_kind),
           conns_(plan.count),
-          in_flight_(loads() ? std::size_t{plan.count} * o.in_flight : 0) {
+          in_flight_(sends() ? std::size_t{plan.count} * o.in_flight : 0) {
+        if (o.deflate) {
+            offer_value_ = deflate_offer_value(o.deflate_offer);
+            inflate_scratch_.resize(kInflateScratch);
+        }
         rng_ ^= std::uint64_t{plan.first_index} * 0x9E3779B97F4A7C15ull + 1;
         dst_.sin_family = AF_INET;
         dst_.sin_port = htons(o.target_port);
@@ -142,6 +151,8 @@ class Worker {
 
   private:
     bool loads() const { return o_.mode == Mode::kEcho || o_.mode == Mode::kRaw; }
+    // Modes that send data messages: the loads, and idle with --idle-message.
+    bool sends() const { return loads() || (o_.mode == Mode::kIdle && o_.idle_message); }
     bool setup_ring();
     io_uring_sqe* sqe();
     void enter_phase(Phase p);
@@ -159,8 +170,10 @@ class Worker {
     void consume_handshake(std::uint32_t i, std::span<const std::uint8_t> data);
     void consume_raw(std::uint32_t i, std::span<const std::uint8_t> data);
     void consume_frames(std::uint32_t i, std::span<const std::uint8_t> data);
-    bool on_frame_header(std::uint32_t i);
-    void on_frame_end(std::uint32_t i);
+    Expected expected(std::uint32_t i);
+    void on_control(std::uint32_t i);
+    bool accept_extensions(std::uint32_t i, std::string_view extensions);
+    std::span<const std::uint8_t> message_wire(const Conn& c, std::uint32_t variant) const;
     void became_open(std::uint32_t i);
     void queue_message(std::uint32_t i);
     void complete_message(std::uint32_t i);
@@ -185,6 +198,11 @@ class Worker {
     WorkerStats& stats_;
     const bool framed_;
     PayloadPool pool_;
+    // permessage-deflate: the offer, and compressed frames per agreed client
+    // window (built when the first connection agrees on it).
+    std::string offer_value_;
+    std::array<std::unique_ptr<CompressedFrames>, proto::kMaxWindowBits + 1> compressed_;
+    std::vector<std::uint8_t> inflate_scratch_;
     std::vector<Conn> conns_;
     std::vector<InFlight> in_flight_;
     std::vector<std::uint32_t> rearm_;
@@ -481,7 +499,8 @@ void Worker::on_connect(std::uint32_t i, int res) {
     }
     c.state = ConnState::kHandshaking;
     c.handshake = std::make_unique<Handshake>();
-    c.control_out = make_upgrade_request(o_.host_header, o_.path, c.handshake->accept);
+    c.control_out =
+        make_upgrade_request(o_.host_header, o_.path, c.handshake->accept, offer_value_);
     flush_send(i);
 }
 
@@ -506,7 +525,7 @@ void Worker::flush_send(std::uint32_t i) {
         len = c.control_sending.size();
     } else if (c.unsent > 0) {
         c.sending_control = false;
-        const auto wire = pool_.wire(slot(i, c.head + c.count - c.unsent).variant);
+        const auto wire = message_wire(c, slot(i, c.head + c.count - c.unsent).variant);
         ptr = wire.data();
         len = wire.size();
     } else {
@@ -536,7 +555,7 @@ void Worker::on_send(std::uint32_t i, int res) {
         ptr = reinterpret_cast<const std::uint8_t*>(c.control_sending.data());
         len = c.control_sending.size();
     } else {
-        const auto wire = pool_.wire(slot(i, c.head + c.count - c.unsent).variant);
+        const auto wire = message_wire(c, slot(i, c.head + c.count - c.unsent).variant);
         ptr = wire.data();
         len = wire.size();
     }
@@ -601,7 +620,8 @@ void Worker::consume_handshake(std::uint32_t i, std::span<const std::uint8_t> da
     std::string& got = c.handshake->received;
     got.append(reinterpret_cast<const char*>(data.data()), data.size());
     std::size_t header_end = 0;
-    switch (check_upgrade_response(got, c.handshake->accept, header_end)) {
+    std::string extensions;
+    switch (check_upgrade_response(got, c.handshake->accept, header_end, &extensions)) {
         case HandshakeResult::kIncomplete:
             if (got.size() > kMaxHandshakeBytes) fail(i, ErrorKind::kHandshakeHeaders);
             return;
@@ -617,6 +637,7 @@ void Worker::consume_handshake(std::uint32_t i, std::span<const std::uint8_t> da
         case HandshakeResult::kOk:
             break;
     }
+    if (!accept_extensions(i, extensions)) return;
     const std::string rest = got.substr(header_end);
     c.handshake.reset();
     became_open(i);
@@ -641,6 +662,11 @@ void Worker::became_open(std::uint32_t i) {
         begin_close(i);
         return;
     }
+    if (o_.mode == Mode::kIdle && o_.idle_message) {
+        // Up (for the bring-up count) only once this message's echo is verified.
+        queue_message(i);
+        return;
+    }
     add_relaxed(stats_.bringup_finished, 1);
     if (phase_ == Phase::kWarmup || phase_ == Phase::kMeasure) {
         if (loads()) {
@@ -655,7 +681,8 @@ void Worker::became_open(std::uint32_t i) {
 void Worker::queue_message(std::uint32_t i) {
     Conn& c = conns_[i];
     InFlight& f = slot(i, c.head + c.count);
-    f.variant = static_cast<std::uint32_t>(next_random() % pool_.variants());
+    const std::uint32_t variants = c.compressed ? c.compressed->variants() : pool_.variants();
+    f.variant = static_cast<std::uint32_t>(next_random() % variants);
     f.sent_ns = now_;
     ++c.count;
     ++c.unsent;
@@ -664,7 +691,8 @@ void Worker::queue_message(std::uint32_t i) {
 
 void Worker::complete_message(std::uint32_t i) {
     Conn& c = conns_[i];
-    const std::uint64_t rtt = now_ - slot(i, c.head).sent_ns;
+    const InFlight done = slot(i, c.head);
+    const std::uint64_t rtt = now_ - done.sent_ns;
     c.head = static_cast<std::uint8_t>((c.head + 1) % o_.in_flight);
     --c.count;
     c.recv_pos = 0;
@@ -674,6 +702,17 @@ void Worker::complete_message(std::uint32_t i) {
         stats_.latency.record(rtt);
         add_relaxed(stats_.messages, 1);
         add_relaxed(stats_.payload_bytes, pool_.payload_bytes());
+        add_relaxed(stats_.sent_wire_bytes, c.compressed
+                                                ? c.compressed->payload_wire_bytes(done.variant)
+                                                : pool_.payload_bytes());
+        add_relaxed(stats_.recv_wire_bytes,
+                    framed_ ? c.reader.message_wire_bytes() : pool_.payload_bytes());
+        if (c.compressed) add_relaxed(stats_.sent_compressed, 1);
+        if (framed_ && c.reader.message_compressed()) add_relaxed(stats_.recv_compressed, 1);
+    }
+    if (o_.mode == Mode::kIdle) {  // --idle-message: its one echo is back; now it idles
+        add_relaxed(stats_.bringup_finished, 1);
+        return;
     }
     if (c.state == ConnState::kOpen && (phase_ == Phase::kWarmup || phase_ == Phase::kMeasure))
         queue_message(i);
@@ -703,104 +742,101 @@ void Worker::consume_frames(std::uint32_t i, std::span<const std::uint8_t> data)
     Conn& c = conns_[i];
     while (!data.empty() && c.state != ConnState::kDone) {
         std::size_t used = 0;
-        std::span<const std::uint8_t> payload;
-        const auto status = c.reader.next(data, used, payload);
+        const EchoReader::Status status = c.reader.next(data, used, expected(i));
         data = data.subspan(used);
         switch (status) {
-            case FrameReader::Status::kNeedMore:
+            case EchoReader::Status::kNeedMore:
                 return;
-            case FrameReader::Status::kProtocolError:
+            case EchoReader::Status::kMessage:
+                complete_message(i);
+                break;
+            case EchoReader::Status::kControl:
+                on_control(i);
+                break;
+            case EchoReader::Status::kMismatch:
+                fail(i, ErrorKind::kDataMismatch);
+                return;
+            case EchoReader::Status::kProtocol:
                 fail(i, ErrorKind::kProtocol);
                 return;
-            case FrameReader::Status::kHeader:
-                if (!on_frame_header(i)) return;
-                break;
-            case FrameReader::Status::kPayload:
-                if (c.control_frame) {
-                    c.control_in.append(reinterpret_cast<const char*>(payload.data()),
-                                        payload.size());
-                } else {
-                    if (std::memcmp(payload.data(),
-                                    pool_.expected(slot(i, c.head).variant) + c.recv_pos,
-                                    payload.size()) != 0) {
-                        fail(i, ErrorKind::kDataMismatch);
-                        return;
-                    }
-                    c.recv_pos += static_cast<std::uint32_t>(payload.size());
-                }
-                break;
+            case EchoReader::Status::kBadDeflate:
+                fail(i, ErrorKind::kInflate);
+                return;
         }
-        if (c.reader.at_frame_end()) on_frame_end(i);
     }
 }
 
-// Checks a frame header against what may come (RFC 6455 §5.4, §5.5); false after
-// failing the connection.
-bool Worker::on_frame_header(std::uint32_t i) {
+// The echo the server owes next: the oldest queued message once it is on the
+// wire — fully written, or being written now (a server echoing piece by piece
+// may answer before the send completes).
+Expected Worker::expected(std::uint32_t i) {
+    const Conn& c = conns_[i];
+    Expected e;
+    e.opcode = o_.binary ? kOpBinary : kOpText;
+    const bool on_wire = c.count > c.unsent || (c.count > 0 && c.send_busy && !c.sending_control);
+    if (sends() && on_wire) {
+        e.bytes = pool_.expected(slot(i, c.head).variant);
+        e.length = pool_.payload_bytes();
+    }
+    return e;
+}
+
+std::span<const std::uint8_t> Worker::message_wire(const Conn& c, std::uint32_t variant) const {
+    return c.compressed ? c.compressed->wire(variant) : pool_.wire(variant);
+}
+
+// Judges the server's Sec-WebSocket-Extensions answer and, when permessage-deflate
+// was agreed, switches the connection to compressed frames and inflated echoes.
+// False after failing the connection.
+bool Worker::accept_extensions(std::uint32_t i, std::string_view extensions) {
     Conn& c = conns_[i];
-    const auto& h = c.reader.header();
-    if (h.opcode >= kOpClose) {
-        if (h.opcode > kOpPong || !h.fin || h.length > kMaxControlPayload) {
-            fail(i, ErrorKind::kProtocol);
+    proto::DeflateAgreement agreed;
+    switch (check_deflate_answer(extensions, o_.deflate ? &o_.deflate_offer : nullptr, agreed)) {
+        case DeflateAnswer::kNone:
+            return true;
+        case DeflateAnswer::kInvalid:
+            fail(i, ErrorKind::kHandshakeExtensions);
             return false;
-        }
-        c.control_frame = true;
-        c.control_in.clear();
-        return true;
+        case DeflateAnswer::kAccepted:
+            break;
     }
-    c.control_frame = false;
-    if (h.opcode == kOpContinuation) {
-        if (!c.in_message) {
-            fail(i, ErrorKind::kProtocol);
-            return false;
-        }
-    } else if (h.opcode == kOpText || h.opcode == kOpBinary) {
-        if (c.in_message) {
-            fail(i, ErrorKind::kProtocol);
-            return false;
-        }
-        const std::uint8_t sent = o_.binary ? kOpBinary : kOpText;
-        if (h.opcode != sent || c.count == c.unsent || !loads()) {  // wrong type or unsolicited
-            fail(i, ErrorKind::kDataMismatch);
-            return false;
-        }
-        c.in_message = true;
-    } else {
-        fail(i, ErrorKind::kProtocol);
+    auto& frames = compressed_[agreed.client_max_window_bits];
+    if (!frames) {
+        frames = std::make_unique<CompressedFrames>(pool_, agreed.client_max_window_bits,
+                                                    o_.binary ? kOpBinary : kOpText,
+                                                    proto::kDefaultDeflateLevel);
+    }
+    if (!frames->ok()) {
+        fail(i, ErrorKind::kInflate);
         return false;
     }
-    if (c.recv_pos + h.length > pool_.payload_bytes()) {
-        fail(i, ErrorKind::kDataMismatch);
-        return false;
-    }
+    c.compressed = frames.get();
+    proto::InflaterSettings settings;
+    // The server compresses with at most its agreed window; inflating with just
+    // that window also checks it keeps to it (a longer distance is invalid data).
+    settings.window_bits = std::max(agreed.server_max_window_bits, proto::kMinZlibWindowBits);
+    settings.no_context_takeover = agreed.server_no_context_takeover;
+    settings.max_message_bytes = pool_.payload_bytes();
+    c.reader.enable_inflate(settings, inflate_scratch_);
+    add_relaxed(stats_.deflate_up, 1);
     return true;
 }
 
-void Worker::on_frame_end(std::uint32_t i) {
+void Worker::on_control(std::uint32_t i) {
     Conn& c = conns_[i];
-    const auto& h = c.reader.header();
-    if (!c.control_frame) {
-        if (!h.fin) return;
-        c.in_message = false;
-        if (c.recv_pos != pool_.payload_bytes()) {
-            fail(i, ErrorKind::kDataMismatch);
-            return;
-        }
-        complete_message(i);
-        return;
-    }
-    const auto* p = reinterpret_cast<const std::uint8_t*>(c.control_in.data());
-    switch (h.opcode) {
+    const std::string& payload = c.reader.control_payload();
+    const auto* p = reinterpret_cast<const std::uint8_t*>(payload.data());
+    switch (c.reader.control_opcode()) {
         case kOpPing:  // §5.5.2: answer with a pong carrying the same payload
             add_relaxed(stats_.server_pings, 1);
             if (!c.close_sent) {
-                c.control_out += make_masked_frame(kOpPong, {p, c.control_in.size()});
+                c.control_out += make_masked_frame(kOpPong, {p, payload.size()});
                 flush_send(i);
             }
             break;
         case kOpPong:
             add_relaxed(stats_.pongs_received, 1);
-            if (o_.mode == Mode::kIdle && c.control_in.size() == sizeof(std::uint64_t)) {
+            if (o_.mode == Mode::kIdle && payload.size() == sizeof(std::uint64_t)) {
                 std::uint64_t sent = 0;
                 std::memcpy(&sent, p, sizeof sent);
                 if (sent <= now_) {
@@ -816,7 +852,7 @@ void Worker::on_frame_end(std::uint32_t i) {
                 add_relaxed(stats_.errors[int(ErrorKind::kUnexpectedClose)], 1);
             drop_unsent(i);
             c.control_out +=
-                make_masked_frame(kOpClose, {p, std::min<std::size_t>(2, c.control_in.size())});
+                make_masked_frame(kOpClose, {p, std::min<std::size_t>(2, payload.size())});
             c.close_sent = true;
             if (c.state == ConnState::kOpen) {
                 c.state = ConnState::kClosing;

@@ -120,7 +120,10 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "wsload: raw mode needs --payload >= 1\n");
         return 2;
     }
-    if (o.mode == Mode::kIdle) o.warmup_s = 0;  // idle holds; nothing to warm up
+    if (o.mode == Mode::kIdle) {
+        o.warmup_s = 0;   // idle holds; nothing to warm up
+        o.in_flight = 1;  // --idle-message: one message per connection
+    }
 
     const rlim_t fd_limit = raise_fd_limit();
     if (fd_limit <= kFdReserve * 2) {

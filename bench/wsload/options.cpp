@@ -17,6 +17,14 @@ constexpr const char* kUsage =
     "  -s, --payload BYTES            message size (default 16)\n"
     "  -d, --in-flight D              messages outstanding per connection (default 1, max 64)\n"
     "  --text | --binary              message type (default binary)\n"
+    "  --payload-kind random|json     message content: random bytes (default) or JSON-like\n"
+    "                                 records that compress well\n"
+    "  --deflate                      offer permessage-deflate (client_max_window_bits); compress\n"
+    "                                 every message, inflate and verify compressed echoes\n"
+    "  --deflate-params 'P; P'        extra offer parameters: server_no_context_takeover,\n"
+    "                                 client_no_context_takeover, server_max_window_bits=N,\n"
+    "                                 client_max_window_bits=N (implies --deflate)\n"
+    "  --idle-message                 idle mode: one message per connection after its handshake\n"
     "  -t, --duration SECONDS         measured (or idle hold) time (default 5)\n"
     "  --warmup SECONDS               unmeasured time before (default 1)\n"
     "  --connect-timeout SECONDS      bound on bringing connections up (default 30)\n"
@@ -83,6 +91,10 @@ bool parse_url(std::string_view url, Options& o) {
 
 }  // namespace
 
+const char* payload_kind_name(PayloadKind kind) {
+    return kind == PayloadKind::kJson ? "json" : "random";
+}
+
 const char* mode_name(Mode mode) {
     switch (mode) {
         case Mode::kEcho:
@@ -120,10 +132,25 @@ std::optional<Options> parse_options(int argc, char** argv) {
             o.binary = true;
         } else if (a == "--no-progress") {
             o.progress = false;
+        } else if (a == "--deflate") {
+            o.deflate = true;
+        } else if (a == "--idle-message") {
+            o.idle_message = true;
         } else if (v == nullptr) {
             return fail("option (missing value?)", argv[i]);
         } else if (a == "--url") {
             if (!parse_url(take(), o)) return fail("url", v);
+        } else if (a == "--payload-kind") {
+            const std::string_view k = take();
+            if (k == "random")
+                o.payload_kind = PayloadKind::kRandom;
+            else if (k == "json")
+                o.payload_kind = PayloadKind::kJson;
+            else
+                return fail("payload-kind", v);
+        } else if (a == "--deflate-params") {
+            if (!parse_deflate_params(take(), o.deflate_offer)) return fail("deflate-params", v);
+            o.deflate = true;
         } else if (a == "--mode") {
             const std::string_view m = take();
             if (m == "echo")

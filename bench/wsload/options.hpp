@@ -5,9 +5,12 @@
 #include <optional>
 #include <string>
 
+#include "deflate_client.hpp"
+
 namespace wsgate::bench {
 
 enum class Mode { kEcho, kIdle, kRaw, kConnect };
+enum class PayloadKind { kRandom, kJson };
 
 struct Options {
     Mode mode = Mode::kEcho;
@@ -21,6 +24,14 @@ struct Options {
     std::uint32_t payload_bytes = 16;
     std::uint32_t in_flight = 1;  // messages outstanding per connection (echo, raw)
     bool binary = true;
+    PayloadKind payload_kind = PayloadKind::kRandom;
+    // permessage-deflate (RFC 7692): offered only when set, so runs without it
+    // stay comparable with earlier ones.
+    bool deflate = false;
+    DeflateOffer deflate_offer;
+    // idle: each connection sends one message right after its handshake and counts
+    // as up only once the echo is verified (the memory a used connection keeps).
+    bool idle_message = false;
     double duration_s = 5.0;  // measured time (echo, raw, connect) or hold time (idle)
     double warmup_s = 1.0;
     double connect_timeout_s = 30.0;          // bound on bringing all connections up
@@ -44,5 +55,6 @@ inline constexpr double kMaxDurationS = 3600;
 std::optional<Options> parse_options(int argc, char** argv);
 
 const char* mode_name(Mode mode);
+const char* payload_kind_name(PayloadKind kind);
 
 }  // namespace wsgate::bench

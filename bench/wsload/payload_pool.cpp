@@ -1,6 +1,7 @@
 #include "payload_pool.hpp"
 
 #include <algorithm>
+#include <cstdio>
 #include <cstring>
 
 #include "client_codec.hpp"
@@ -8,7 +9,6 @@
 namespace wsgate::bench {
 namespace {
 
-constexpr std::uint32_t kOffsetSpan = 4096;      // variants start within this many bytes
 constexpr std::size_t kFrameBudget = 16u << 20;  // bytes of pre-masked frames
 constexpr std::size_t kMinVariants = 16;
 constexpr std::size_t kMaxVariants = 4096;
@@ -25,22 +25,67 @@ struct PatternRng {
     }
 };
 
+// Appends one record; field values vary the way a ticker feed's do (a few
+// symbols, prices near each other, rising timestamps).
+void append_json_record(std::vector<std::uint8_t>& out, PatternRng& rng, std::uint64_t id,
+                        std::uint64_t& ts) {
+    static constexpr const char* kSymbols[] = {"ABC",  "XYZ",  "QQQ",  "MSFT", "AAPL", "GOOG",
+                                               "AMZN", "NVDA", "TSLA", "META", "IBM",  "ORCL"};
+    static constexpr const char* kSides[] = {"buy", "sell"};
+    static constexpr const char* kVenues[] = {"XNAS", "XNYS", "ARCX", "BATS"};
+    constexpr std::uint64_t kPriceCents = 100'000, kMinPrice = 1000, kLots = 50, kLot = 100;
+    constexpr std::uint64_t kMaxTickMs = 40;
+    ts += rng.next() % kMaxTickMs;
+    const std::uint64_t cents = kMinPrice + rng.next() % kPriceCents;
+    char record[256];
+    const int n = std::snprintf(
+        record, sizeof record,
+        "{\"id\":%llu,\"symbol\":\"%s\",\"price\":%llu.%02llu,\"qty\":%llu,\"side\":\"%s\","
+        "\"venue\":\"%s\",\"ts\":%llu}\n",
+        static_cast<unsigned long long>(id), kSymbols[rng.next() % std::size(kSymbols)],
+        static_cast<unsigned long long>(cents / 100), static_cast<unsigned long long>(cents % 100),
+        static_cast<unsigned long long>((1 + rng.next() % kLots) * kLot),
+        kSides[rng.next() % std::size(kSides)], kVenues[rng.next() % std::size(kVenues)],
+        static_cast<unsigned long long>(ts));
+    out.insert(out.end(), record, record + n);
+}
+
 }  // namespace
 
-PayloadPool::PayloadPool(std::uint32_t payload_bytes, bool framed, bool text, std::uint8_t opcode)
-    : payload_bytes_(payload_bytes), framed_(framed) {
+void fill_pattern(std::vector<std::uint8_t>& out, std::size_t length, PayloadKind kind, bool text) {
     PatternRng rng;
-    pattern_.resize(std::size_t{payload_bytes} + kOffsetSpan);
-    for (auto& b : pattern_) {
+    out.clear();
+    out.reserve(length + 256);
+    if (kind == PayloadKind::kJson) {
+        constexpr std::uint64_t kFirstId = 100'000, kFirstTs = 1'700'000'000'000;
+        std::uint64_t ts = kFirstTs;
+        for (std::uint64_t id = kFirstId; out.size() < length; ++id)
+            append_json_record(out, rng, id, ts);
+        out.resize(length);
+        return;
+    }
+    out.resize(length);
+    for (auto& b : out) {
         const auto r = static_cast<std::uint8_t>(rng.next() >> 56);
         b = text ? static_cast<std::uint8_t>(kFirstPrintable + r % kPrintableCount) : r;
     }
+}
+
+PayloadPool::PayloadPool(std::uint32_t payload_bytes, bool framed, bool text, std::uint8_t opcode,
+                         PayloadKind kind)
+    : payload_bytes_(payload_bytes), framed_(framed) {
     const std::size_t frame_max = std::size_t{payload_bytes} + kMaxClientHeader;
-    const std::size_t count =
-        framed ? std::clamp(kFrameBudget / frame_max, kMinVariants, kMaxVariants) : kMaxVariants;
+    const std::size_t count = std::clamp(kFrameBudget / frame_max, kMinVariants, kMaxVariants);
+    // Variants are consecutive, non-overlapping slices (as far as the budget
+    // allows), so no message repeats another: with permessage-deflate's context
+    // takeover an echo would otherwise compress against the earlier messages
+    // still in the LZ77 window, far better than real traffic does.
+    const std::size_t stride =
+        std::max<std::size_t>(1, std::min<std::size_t>(payload_bytes, kFrameBudget / count));
+    fill_pattern(pattern_, stride * (count - 1) + payload_bytes, kind, text);
     offsets_.resize(count);
-    for (auto& off : offsets_)
-        off = static_cast<std::uint32_t>(rng.next() % kOffsetSpan);
+    for (std::size_t v = 0; v < count; ++v)
+        offsets_[v] = static_cast<std::uint32_t>(v * stride);
     if (!framed) return;
 
     frame_stride_ = frame_max;

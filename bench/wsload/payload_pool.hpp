@@ -1,7 +1,8 @@
 #pragma once
-// The bytes wsload sends. Every message is a slice of one pseudo-random pattern at
-// one of a few thousand offsets ("variants"), so an echo can be checked byte by
-// byte against the pattern without keeping a copy of what was sent.
+// The bytes wsload sends. Every message is a slice of one deterministic pattern
+// (pseudo-random bytes or JSON-like records) at one of up to 4096 offsets
+// ("variants", consecutive slices of at most 16 MiB in all), so an echo can be
+// checked byte by byte against the pattern without keeping a copy of what was sent.
 //
 // WebSocket frames are masked once, at start-up, each variant with its own random
 // key (RFC 6455 §5.3), and then sent as they are: the server still unmasks every
@@ -13,13 +14,22 @@
 #include <span>
 #include <vector>
 
+#include "options.hpp"
+
 namespace wsgate::bench {
+
+// Fills `out` with the kind's deterministic pattern: kRandom pseudo-random bytes
+// (printable ASCII when `text`), kJson newline-separated JSON records such as
+// {"id":123,"symbol":"ABC","price":101.25,"qty":300,...} (always ASCII), which
+// compress several times over like real market-data or chat traffic.
+void fill_pattern(std::vector<std::uint8_t>& out, std::size_t length, PayloadKind kind, bool text);
 
 class PayloadPool {
   public:
     // `framed`: build masked WebSocket frames of `opcode`; otherwise raw slices.
-    // `text`: pattern bytes are printable ASCII (valid UTF-8).
-    PayloadPool(std::uint32_t payload_bytes, bool framed, bool text, std::uint8_t opcode);
+    // `text`: random pattern bytes are printable ASCII (valid UTF-8).
+    PayloadPool(std::uint32_t payload_bytes, bool framed, bool text, std::uint8_t opcode,
+                PayloadKind kind = PayloadKind::kRandom);
 
     std::uint32_t variants() const { return static_cast<std::uint32_t>(offsets_.size()); }
     // The bytes to put on the wire for variant v.

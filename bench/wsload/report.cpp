@@ -23,6 +23,11 @@ Latencies latencies_us(const HistogramSnapshot& h) {
             static_cast<double>(h.max) / kNsPerUs};
 }
 
+// Wire bytes per payload byte (1 without compression; 0 when nothing was sent).
+double wire_fraction(std::uint64_t wire, std::uint64_t payload) {
+    return payload ? static_cast<double>(wire) / static_cast<double>(payload) : 0;
+}
+
 std::string json_escape(const std::string& s) {
     std::string out;
     for (const char ch : s) {
@@ -42,6 +47,11 @@ void add_worker(Summary& s, const WorkerStats& w) {
     s.peak_up += get(w.peak_up);
     s.messages += get(w.messages);
     s.payload_bytes += get(w.payload_bytes);
+    s.sent_wire_bytes += get(w.sent_wire_bytes);
+    s.recv_wire_bytes += get(w.recv_wire_bytes);
+    s.sent_compressed += get(w.sent_compressed);
+    s.recv_compressed += get(w.recv_compressed);
+    s.deflate_up += get(w.deflate_up);
     s.handshakes += get(w.handshakes);
     s.pings_sent += get(w.pings_sent);
     s.pongs_received += get(w.pongs_received);
@@ -119,6 +129,21 @@ void print_summary(const Options& o, const Summary& s) {
                     static_cast<unsigned long long>(s.pongs_received),
                     static_cast<unsigned long long>(s.server_pings));
     }
+    if (o.deflate) {
+        std::printf("  permessage-deflate offered (%s): negotiated on %llu connection(s)\n",
+                    deflate_offer_value(o.deflate_offer).c_str(),
+                    static_cast<unsigned long long>(s.deflate_up));
+    }
+    if (s.messages && (o.deflate || o.payload_kind != PayloadKind::kRandom)) {
+        std::printf(
+            "  %s payload on the wire: sent %.3f of %llu B (%llu compressed msgs), echoed %.3f "
+            "(%llu compressed msgs)\n",
+            payload_kind_name(o.payload_kind), wire_fraction(s.sent_wire_bytes, s.payload_bytes),
+            static_cast<unsigned long long>(s.payload_bytes),
+            static_cast<unsigned long long>(s.sent_compressed),
+            wire_fraction(s.recv_wire_bytes, s.payload_bytes),
+            static_cast<unsigned long long>(s.recv_compressed));
+    }
     std::printf(
         "  latency us: p50 %.1f  p90 %.1f  p99 %.1f  p99.9 %.1f  max %.1f  (%llu samples)\n", l.p50,
         l.p90, l.p99, l.p999, l.max, static_cast<unsigned long long>(s.latency.total));
@@ -181,6 +206,24 @@ bool write_json(const Options& o, const Summary& s, const std::string& path) {
                  per_second(s.payload_bytes, s.window_s) / kBytesPerMB,
                  static_cast<unsigned long long>(s.handshakes),
                  per_second(s.handshakes, s.window_s));
+    std::fprintf(f,
+                 "  \"payload_kind\": \"%s\",\n  \"deflate\": {\"offered\": %s, \"offer\": \"%s\", "
+                 "\"negotiated_connections\": %llu},\n",
+                 payload_kind_name(o.payload_kind), o.deflate ? "true" : "false",
+                 o.deflate ? json_escape(deflate_offer_value(o.deflate_offer)).c_str() : "",
+                 static_cast<unsigned long long>(s.deflate_up));
+    std::fprintf(f,
+                 "  \"wire\": {\"payload_bytes\": %llu, \"sent_wire_bytes\": %llu, "
+                 "\"recv_wire_bytes\": %llu, \"sent_wire_fraction\": %.4f, "
+                 "\"recv_wire_fraction\": %.4f, \"sent_compressed_messages\": %llu, "
+                 "\"recv_compressed_messages\": %llu},\n",
+                 static_cast<unsigned long long>(s.payload_bytes),
+                 static_cast<unsigned long long>(s.sent_wire_bytes),
+                 static_cast<unsigned long long>(s.recv_wire_bytes),
+                 wire_fraction(s.sent_wire_bytes, s.payload_bytes),
+                 wire_fraction(s.recv_wire_bytes, s.payload_bytes),
+                 static_cast<unsigned long long>(s.sent_compressed),
+                 static_cast<unsigned long long>(s.recv_compressed));
     std::fprintf(
         f, "  \"pings_sent\": %llu,\n  \"pongs_received\": %llu,\n  \"server_pings\": %llu,\n",
         static_cast<unsigned long long>(s.pings_sent),

@@ -21,6 +21,9 @@ struct Summary {
     std::uint64_t peak_up = 0;
     std::uint64_t messages = 0;
     std::uint64_t payload_bytes = 0;
+    std::uint64_t sent_wire_bytes = 0, recv_wire_bytes = 0;  // data frames' payload on the wire
+    std::uint64_t sent_compressed = 0, recv_compressed = 0;  // messages with RSV1 each way
+    std::uint64_t deflate_up = 0;  // connections that negotiated permessage-deflate
     std::uint64_t handshakes = 0;
     std::uint64_t pings_sent = 0, pongs_received = 0, server_pings = 0;
     std::array<std::uint64_t, static_cast<std::size_t>(ErrorKind::kCount)> errors{};

@@ -21,23 +21,26 @@ enum class Phase : int {
 };
 
 enum class ErrorKind : int {
-    kConnect,           // connect() failed or was refused
-    kHandshakeStatus,   // answer was not "101"
-    kHandshakeAccept,   // Sec-WebSocket-Accept did not match the key (RFC 6455 §4.2.2)
-    kHandshakeHeaders,  // missing Upgrade/Connection or malformed header block
-    kProtocol,          // malformed frame from the server
-    kDataMismatch,      // an echoed byte, length or opcode differed from what was sent
-    kUnexpectedClose,   // server sent close or closed TCP during the run
-    kRecv,              // recv error
-    kSend,              // send error
-    kTimeout,           // handshake not finished in time
-    kCloseTimeout,      // closing handshake not finished in time (run already over)
+    kConnect,              // connect() failed or was refused
+    kHandshakeStatus,      // answer was not "101"
+    kHandshakeAccept,      // Sec-WebSocket-Accept did not match the key (RFC 6455 §4.2.2)
+    kHandshakeHeaders,     // missing Upgrade/Connection or malformed header block
+    kProtocol,             // malformed frame from the server
+    kDataMismatch,         // an echoed byte, length or opcode differed from what was sent
+    kUnexpectedClose,      // server sent close or closed TCP during the run
+    kRecv,                 // recv error
+    kSend,                 // send error
+    kTimeout,              // handshake not finished in time
+    kCloseTimeout,         // closing handshake not finished in time (run already over)
+    kHandshakeExtensions,  // Sec-WebSocket-Extensions answer invalid or not offered (RFC 7692 §7)
+    kInflate,              // a compressed echo did not inflate (RFC 7692 §8.2)
     kCount
 };
 inline constexpr const char* kErrorNames[] = {
     "connect",  "handshake_status", "handshake_accept", "handshake_headers",
     "protocol", "data_mismatch",    "unexpected_close", "recv",
-    "send",     "timeout",          "close_timeout"};
+    "send",     "timeout",          "close_timeout",    "handshake_extensions",
+    "inflate"};
 static_assert(std::size(kErrorNames) == static_cast<std::size_t>(ErrorKind::kCount));
 
 struct WorkerStats {
@@ -48,7 +51,14 @@ struct WorkerStats {
     std::atomic<std::uint64_t> messages_all{0};      // verified echoes, every phase
     std::atomic<std::uint64_t> messages{0};          // verified echoes while measuring
     std::atomic<std::uint64_t> payload_bytes{0};     // their payload bytes
-    std::atomic<std::uint64_t> handshakes{0};        // connect mode: full cycles while measuring
+    // While measuring, per verified echo: payload bytes of its data frames as
+    // they went over the wire each way (compressed or not; headers excluded).
+    std::atomic<std::uint64_t> sent_wire_bytes{0};
+    std::atomic<std::uint64_t> recv_wire_bytes{0};
+    std::atomic<std::uint64_t> sent_compressed{0};  // messages sent with RSV1
+    std::atomic<std::uint64_t> recv_compressed{0};  // echoes that came back with RSV1
+    std::atomic<std::uint64_t> deflate_up{0};  // connections that negotiated permessage-deflate
+    std::atomic<std::uint64_t> handshakes{0};  // connect mode: full cycles while measuring
     std::atomic<std::uint64_t> pings_sent{0};
     std::atomic<std::uint64_t> pongs_received{0};
     std::atomic<std::uint64_t> server_pings{0};
