@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "proto/case_folded_literal.hpp"
 #include "proto/http_scan.hpp"
 #include "proto/http_token.hpp"
 
@@ -31,6 +32,66 @@ HttpParseResult error(int status, std::string_view reason) {
 // "HTTP/1.x" CR LF, RFC 9112 §2.3.
 constexpr std::string_view kHttpName = "HTTP/";
 constexpr size_t kVersionLength = 8;  // "HTTP/1.1"
+
+// The known header names with their colon: a line that starts with one of
+// these is that header (the colon proves the name ended there).
+constexpr CaseFoldedLiteral kHostField("host:");
+constexpr CaseFoldedLiteral kUpgradeField("upgrade:");
+constexpr CaseFoldedLiteral kConnectionField("connection:");
+constexpr CaseFoldedLiteral kOriginField("origin:");
+constexpr CaseFoldedLiteral kKeyField("sec-websocket-key:");
+constexpr CaseFoldedLiteral kVersionField("sec-websocket-version:");
+constexpr CaseFoldedLiteral kProtocolField("sec-websocket-protocol:");
+constexpr CaseFoldedLiteral kExtensionsField("sec-websocket-extensions:");
+constexpr size_t kSecWebSocketPrefix = 14;  // "sec-websocket-": the next letter tells them apart
+constexpr char kCaseBit = 0x20;
+
+struct KnownName {
+    size_t length = 0;  // of the name without its colon; 0 when the line holds no known name
+    KnownHeader id = KnownHeader::host;
+};
+
+// A template so each comparison is unrolled with its constants.
+template <const auto& field, KnownHeader id>
+KnownName known_if(const char* p, const char* end) {
+    if (static_cast<size_t>(end - p) >= field.size() && field.matches(p)) {
+        return {field.size() - 1, id};
+    }
+    return {};
+}
+
+// Recognises a known header name followed by its colon at p, reading at most
+// up to end. The first letter (and for the Sec-WebSocket-* names the letter
+// after the common prefix) picks the one candidate to compare.
+KnownName match_known_name(const char* p, const char* end) {
+    switch (p[0] | kCaseBit) {
+        case 'h':
+            return known_if<kHostField, KnownHeader::host>(p, end);
+        case 'u':
+            return known_if<kUpgradeField, KnownHeader::upgrade>(p, end);
+        case 'c':
+            return known_if<kConnectionField, KnownHeader::connection>(p, end);
+        case 'o':
+            return known_if<kOriginField, KnownHeader::origin>(p, end);
+        case 's':
+            if (end - p <= static_cast<ptrdiff_t>(kSecWebSocketPrefix)) return {};
+            switch (p[kSecWebSocketPrefix] | kCaseBit) {
+                case 'k':
+                    return known_if<kKeyField, KnownHeader::sec_websocket_key>(p, end);
+                case 'v':
+                    return known_if<kVersionField, KnownHeader::sec_websocket_version>(p, end);
+                case 'p':
+                    return known_if<kProtocolField, KnownHeader::sec_websocket_protocol>(p, end);
+                case 'e':
+                    return known_if<kExtensionsField, KnownHeader::sec_websocket_extensions>(p,
+                                                                                             end);
+                default:
+                    return {};
+            }
+        default:
+            return {};
+    }
+}
 
 // Parses the complete head buf[0, head_len), which ends with CR LF CR LF and
 // holds no bare LF and no forbidden control byte (scan_request_head checked).
@@ -73,6 +134,7 @@ HttpParseResult parse_head(const char* buf, size_t head_len, size_t len, HttpReq
     out.minor_version = p[2] - '0';
     p += 5;
 
+    out.known_lines = {};
     size_t count = 0;
     while (true) {
         if (*p == '\r') {
@@ -84,17 +146,25 @@ HttpParseResult parse_head(const char* buf, size_t head_len, size_t len, HttpReq
         if (count == max_headers) return error(kHeaderFieldsTooLarge, "too many header fields");
 
         const char* name = p;
-        while (is_tchar(*p))
-            ++p;
-        if (*p != ':') {
-            if (is_ows(*p) && p != name) {
-                return error(kBadRequest, "whitespace before colon");  // RFC 9112 §5.1
+        size_t name_len;
+        if (KnownName known = match_known_name(p, readable_end); known.length != 0) {
+            // A known name is a token, and its colon matched too.
+            name_len = known.length;
+            out.known_lines[static_cast<size_t>(known.id)] |= HeaderLineSet{1} << count;
+            p += name_len;
+        } else {
+            while (is_tchar(*p))
+                ++p;
+            if (*p != ':') {
+                if (is_ows(*p) && p != name) {
+                    return error(kBadRequest, "whitespace before colon");  // RFC 9112 §5.1
+                }
+                if (*p == '\r') return error(kBadRequest, "missing colon in header field");
+                return error(kBadRequest, "invalid header field name");
             }
-            if (*p == '\r') return error(kBadRequest, "missing colon in header field");
-            return error(kBadRequest, "invalid header field name");
+            if (p == name) return error(kBadRequest, "empty header field name");
+            name_len = static_cast<size_t>(p - name);
         }
-        if (p == name) return error(kBadRequest, "empty header field name");
-        size_t name_len = static_cast<size_t>(p - name);
         ++p;
         while (is_ows(*p))
             ++p;

@@ -13,7 +13,9 @@
 #pragma once
 
 #include <array>
+#include <bit>
 #include <cstddef>
+#include <cstdint>
 #include <string_view>
 
 namespace wsgate::proto {
@@ -26,6 +28,25 @@ struct HttpHeader {
 inline constexpr size_t kMaxHttpHeaders = 64;
 inline constexpr size_t kDefaultMaxHeaderBytes = 8192;
 
+// Header fields the WebSocket handshake looks at (RFC 6455 §4.2.1, §9.1). The
+// parser recognises these names (case-insensitively, RFC 9110 §5.1) while it
+// scans each line, so the handshake checks never compare header names.
+enum class KnownHeader : uint8_t {
+    host,
+    upgrade,
+    connection,
+    origin,
+    sec_websocket_key,
+    sec_websocket_version,
+    sec_websocket_protocol,
+    sec_websocket_extensions,
+};
+inline constexpr size_t kKnownHeaderCount = 8;
+
+// One bit per header line: known_lines can describe every line.
+using HeaderLineSet = uint64_t;
+static_assert(kMaxHttpHeaders <= sizeof(HeaderLineSet) * 8);
+
 struct HttpLimits {
     size_t max_header_bytes = kDefaultMaxHeaderBytes;
     size_t max_headers = kMaxHttpHeaders;  // values above kMaxHttpHeaders act as kMaxHttpHeaders
@@ -36,9 +57,26 @@ struct HttpRequest {
     int minor_version = 0;  // HTTP/1.<minor>
     std::array<HttpHeader, kMaxHttpHeaders> headers;
     size_t header_count = 0;
+    // Bit i of known_lines[h] is set when headers[i].name is the name of h.
+    std::array<HeaderLineSet, kKnownHeaderCount> known_lines{};
 
     // Value of the first header with that name (case-insensitive), or empty.
     std::string_view header(std::string_view name) const;
+
+    // The lines whose name is `h` (bit i = headers[i]).
+    HeaderLineSet lines(KnownHeader h) const { return known_lines[static_cast<size_t>(h)]; }
+    // How many lines have the name `h`.
+    int count(KnownHeader h) const { return std::popcount(lines(h)); }
+    // count(h) == 1, without a popcount call on CPUs before POPCNT.
+    bool has_one(KnownHeader h) const {
+        HeaderLineSet set = lines(h);
+        return set != 0 && (set & (set - 1)) == 0;
+    }
+    // Value of the first line named `h`, or empty when there is none.
+    std::string_view first_value(KnownHeader h) const {
+        HeaderLineSet set = lines(h);
+        return set == 0 ? std::string_view{} : headers[std::countr_zero(set)].value;
+    }
 };
 
 enum class ParseStatus { complete, need_more, error };

@@ -1,7 +1,9 @@
 #include "proto/upgrade_request.hpp"
 
 #include <array>
+#include <bit>
 
+#include "proto/case_folded_literal.hpp"
 #include "proto/http_token.hpp"
 
 namespace wsgate::proto {
@@ -11,14 +13,6 @@ namespace {
 constexpr int kBadRequest = 400;
 constexpr int kMethodNotAllowed = 405;
 constexpr int kUpgradeRequired = 426;
-
-constexpr std::string_view kHost = "Host";
-constexpr std::string_view kUpgrade = "Upgrade";
-constexpr std::string_view kConnection = "Connection";
-constexpr std::string_view kOrigin = "Origin";
-constexpr std::string_view kKey = "Sec-WebSocket-Key";
-constexpr std::string_view kVersion = "Sec-WebSocket-Version";
-constexpr std::string_view kProtocol = "Sec-WebSocket-Protocol";
 
 constexpr std::array<bool, 256> make_base64_table() {
     std::array<bool, 256> table{};
@@ -36,55 +30,20 @@ bool is_base64_char(char c) {
     return kBase64Table[static_cast<unsigned char>(c)];
 }
 
-// The header fields the handshake looks at, collected in one pass.
-struct HandshakeFields {
-    std::string_view host, origin, key, version, protocols;
-    int host_count = 0, key_count = 0, version_count = 0;
-    bool upgrade_websocket = false, connection_upgrade = false, has_protocols = false;
-};
+constexpr CaseFoldedLiteral kWebSocketToken("websocket");
+constexpr CaseFoldedLiteral kUpgradeToken("upgrade");
 
-HandshakeFields collect(const HttpRequest& request) {
-    HandshakeFields f;
-    for (size_t i = 0; i < request.header_count; ++i) {
-        std::string_view name = request.headers[i].name;
-        std::string_view value = request.headers[i].value;
-        // Dispatch on length first: most of a browser's headers match no name
-        // here, and the names below all differ in length.
-        switch (name.size()) {
-            case kHost.size():
-                if (ascii_iequals(name, kHost) && f.host_count++ == 0) f.host = value;
-                break;
-            case kUpgrade.size():
-                // Several lines of a list header form one list (RFC 9110 §5.3).
-                if (ascii_iequals(name, kUpgrade)) {
-                    f.upgrade_websocket |= list_contains_token(value, "websocket");
-                }
-                break;
-            case kConnection.size():
-                if (ascii_iequals(name, kConnection)) {
-                    f.connection_upgrade |= list_contains_token(value, "upgrade");
-                }
-                break;
-            case kKey.size():
-                if (ascii_iequals(name, kKey) && f.key_count++ == 0) f.key = value;
-                break;
-            case kVersion.size():
-                if (ascii_iequals(name, kVersion) && f.version_count++ == 0) f.version = value;
-                break;
-            case kOrigin.size():
-                if (ascii_iequals(name, kOrigin) && f.origin.empty()) f.origin = value;
-                break;
-            case kProtocol.size():
-                if (ascii_iequals(name, kProtocol) && !f.has_protocols) {
-                    f.protocols = value;
-                    f.has_protocols = true;
-                }
-                break;
-            default:
-                break;
-        }
+// True when one of the `lines` of `request` lists `token` (several lines of a
+// list header form one list, RFC 9110 §5.3). A value that is exactly the
+// token, as browsers send it, is recognised without splitting the list.
+template <size_t N>
+bool lines_list_token(const HttpRequest& request, HeaderLineSet lines,
+                      const CaseFoldedLiteral<N>& token, std::string_view lower_token) {
+    for (; lines != 0; lines &= lines - 1) {
+        std::string_view value = request.headers[std::countr_zero(lines)].value;
+        if (token.equals(value) || list_contains_token(value, lower_token)) return true;
     }
-    return f;
+    return false;
 }
 
 }  // namespace
@@ -99,32 +58,48 @@ bool is_valid_websocket_key(std::string_view key) {
 }
 
 bool is_upgrade_request(const HttpRequest& request) {
-    for (size_t i = 0; i < request.header_count; ++i) {
-        std::string_view name = request.headers[i].name;
-        if (ascii_iequals(name, kUpgrade) || ascii_iequals(name, kKey)) return true;
-    }
-    return false;
+    return (request.lines(KnownHeader::upgrade) | request.lines(KnownHeader::sec_websocket_key)) !=
+           0;
 }
 
 HandshakeError validate_upgrade(const HttpRequest& request, UpgradeRequest& out) {
     if (request.method != "GET") return {kMethodNotAllowed, "WebSocket upgrade needs GET"};
     if (request.minor_version < 1) return {kBadRequest, "WebSocket upgrade needs HTTP/1.1"};
-    HandshakeFields f = collect(request);
-    if (f.host_count != 1) return {kBadRequest, "exactly one Host header required"};
-    if (!f.upgrade_websocket) return {kBadRequest, "Upgrade: websocket required"};
-    if (!f.connection_upgrade) return {kBadRequest, "Connection: Upgrade required"};
-    if (f.version_count != 1 || f.version != kWebSocketVersion) {
+    if (!request.has_one(KnownHeader::host)) {
+        return {kBadRequest, "exactly one Host header required"};
+    }
+    if (!lines_list_token(request, request.lines(KnownHeader::upgrade), kWebSocketToken,
+                          "websocket")) {
+        return {kBadRequest, "Upgrade: websocket required"};
+    }
+    if (!lines_list_token(request, request.lines(KnownHeader::connection), kUpgradeToken,
+                          "upgrade")) {
+        return {kBadRequest, "Connection: Upgrade required"};
+    }
+    if (!request.has_one(KnownHeader::sec_websocket_version) ||
+        request.first_value(KnownHeader::sec_websocket_version) != kWebSocketVersion) {
         return {kUpgradeRequired, "unsupported Sec-WebSocket-Version"};
     }
-    if (f.key_count != 1) return {kBadRequest, "exactly one Sec-WebSocket-Key required"};
-    if (!is_valid_websocket_key(f.key)) return {kBadRequest, "invalid Sec-WebSocket-Key"};
+    if (!request.has_one(KnownHeader::sec_websocket_key)) {
+        return {kBadRequest, "exactly one Sec-WebSocket-Key required"};
+    }
+    std::string_view key = request.first_value(KnownHeader::sec_websocket_key);
+    if (!is_valid_websocket_key(key)) return {kBadRequest, "invalid Sec-WebSocket-Key"};
 
     out.target = request.target;
-    out.host = f.host;
-    out.origin = f.origin;
-    out.key = f.key;
-    out.protocols = f.protocols;
-    if (!parse_extension_offers(request, out.extensions)) out.extensions.count = 0;
+    out.host = request.first_value(KnownHeader::host);
+    out.origin = request.first_value(KnownHeader::origin);
+    out.key = key;
+    out.protocols = request.first_value(KnownHeader::sec_websocket_protocol);
+    // Every Sec-WebSocket-Extensions line, in order, as one list (RFC 9110 §5.3).
+    out.extensions.count = 0;
+    for (HeaderLineSet lines = request.lines(KnownHeader::sec_websocket_extensions); lines != 0;
+         lines &= lines - 1) {
+        if (!parse_extension_list(request.headers[std::countr_zero(lines)].value, out.extensions)) {
+            out.extensions.count = 0;
+            break;
+        }
+    }
     return {};
 }
 

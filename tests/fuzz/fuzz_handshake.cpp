@@ -10,11 +10,13 @@
 #include <cstring>
 #include <memory>
 #include <string_view>
+#include <utility>
 
 #include "proto/accept_key.hpp"
 #include "proto/extension_offer.hpp"
 #include "proto/http_request.hpp"
 #include "proto/http_response.hpp"
+#include "proto/http_token.hpp"
 #include "proto/upgrade_request.hpp"
 
 namespace {
@@ -54,7 +56,29 @@ void check_same_request(const HttpRequest& a, const char* a_buf, const HttpReque
     }
 }
 
+// The parser's known-header line sets agree with comparing every name.
+void check_known_headers(const HttpRequest& req) {
+    constexpr std::pair<KnownHeader, std::string_view> kNames[] = {
+        {KnownHeader::host, "host"},
+        {KnownHeader::upgrade, "upgrade"},
+        {KnownHeader::connection, "connection"},
+        {KnownHeader::origin, "origin"},
+        {KnownHeader::sec_websocket_key, "sec-websocket-key"},
+        {KnownHeader::sec_websocket_version, "sec-websocket-version"},
+        {KnownHeader::sec_websocket_protocol, "sec-websocket-protocol"},
+        {KnownHeader::sec_websocket_extensions, "sec-websocket-extensions"},
+    };
+    for (const auto& [id, name] : kNames) {
+        HeaderLineSet expected = 0;
+        for (size_t i = 0; i < req.header_count; ++i) {
+            if (ascii_iequals(req.headers[i].name, name)) expected |= HeaderLineSet{1} << i;
+        }
+        check(req.lines(id) == expected);
+    }
+}
+
 void check_complete(const HttpRequest& req, const char* buf, size_t len) {
+    check_known_headers(req);
     check_inside(req.method, buf, len);
     check_inside(req.target, buf, len);
     check(req.header_count <= kMaxHttpHeaders);

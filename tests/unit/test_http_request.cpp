@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include <bit>
 #include <random>
 #include <string>
 #include <vector>
@@ -7,6 +8,7 @@
 #include "http_test_input.hpp"
 #include "proto/http_request.hpp"
 #include "proto/http_scan.hpp"
+#include "proto/http_token.hpp"
 
 namespace wsgate::proto {
 namespace {
@@ -111,6 +113,67 @@ TEST(HttpRequest, ResumesNearScannedInsteadOfRescanning) {
     std::string input = "GET / HTTP/1.1\r\nX-A: a\nb\r\nX-B: " + std::string(100, 'x');
     EXPECT_EQ(parse_guarded(input).result.status, ParseStatus::error);
     EXPECT_EQ(parse_guarded(input, {}, input.size()).result.status, ParseStatus::need_more);
+}
+
+// The parser's known-header sets must agree with a plain case-insensitive
+// comparison of every name, whatever the case and whatever looks alike.
+TEST(HttpRequest, KnownHeadersMatchCaseInsensitiveNames) {
+    const std::pair<KnownHeader, std::string_view> names[] = {
+        {KnownHeader::host, "host"},
+        {KnownHeader::upgrade, "upgrade"},
+        {KnownHeader::connection, "connection"},
+        {KnownHeader::origin, "origin"},
+        {KnownHeader::sec_websocket_key, "sec-websocket-key"},
+        {KnownHeader::sec_websocket_version, "sec-websocket-version"},
+        {KnownHeader::sec_websocket_protocol, "sec-websocket-protocol"},
+        {KnownHeader::sec_websocket_extensions, "sec-websocket-extensions"},
+    };
+    std::string input = chromium_request();
+    input.resize(input.size() - 2);  // reopen the head for more lines
+    input +=
+        "HOST: second\r\nuPgRaDe:x\r\nConnection-X: no\r\nHosts: no\r\nOrigin2: no\r\n"
+        "Sec-WebSocket-Keys: no\r\nSec-WebSocket-Ke: no\r\nsec-websocket-protocol: chat\r\n"
+        "Sec-WebSocket-Versio: no\r\nSEC-WEBSOCKET-EXTENSIONS: x\r\nSec_WebSocket-Key: no\r\n"
+        "Sec-WebSocket-Version:13\r\nO: no\r\nH: no\r\nS: no\r\n\r\n";
+    auto p = parse_guarded(input);
+    ASSERT_EQ(p.result.status, ParseStatus::complete) << p.result.reason;
+    for (const auto& [id, name] : names) {
+        HeaderLineSet expected = 0;
+        for (size_t i = 0; i < p.request.header_count; ++i) {
+            if (ascii_iequals(p.request.headers[i].name, name)) expected |= HeaderLineSet{1} << i;
+        }
+        EXPECT_EQ(p.request.lines(id), expected) << name;
+        EXPECT_EQ(p.request.count(id), std::popcount(expected)) << name;
+        EXPECT_EQ(p.request.has_one(id), std::popcount(expected) == 1) << name;
+        EXPECT_EQ(p.request.first_value(id), p.request.header(name)) << name;
+    }
+    EXPECT_EQ(p.request.count(KnownHeader::host), 2);
+    EXPECT_EQ(p.request.count(KnownHeader::sec_websocket_version), 2);
+    EXPECT_EQ(p.request.count(KnownHeader::sec_websocket_protocol), 1);
+}
+
+TEST(HttpRequest, KnownNameFollowedByWhitespaceIsStillAnError) {
+    EXPECT_EQ(error_status(simple_request("Upgrade : websocket\r\n")), 400);
+    EXPECT_EQ(error_status(simple_request("Sec-WebSocket-Key\r\n")), 400);
+}
+
+// Lines that end (at the guard page) inside a known name or right after it:
+// the name comparison reads 8 bytes at a time and must stay inside the input.
+TEST(HttpRequest, KnownNamePrefixesAtTheEndOfTheBuffer) {
+    for (std::string_view name : {"Host:", "Sec-WebSocket-Extensions:", "Sec-WebSocket-Key:",
+                                  "Origin:", "Connection:", "Upgrade:"}) {
+        for (size_t n = 1; n <= name.size(); ++n) {
+            std::string line(name.substr(0, n));
+            auto p = parse_guarded("GET / HTTP/1.1\r\n" + line + "\r\n\r\n");
+            if (n == name.size()) {
+                ASSERT_EQ(p.result.status, ParseStatus::complete) << line;
+                EXPECT_EQ(p.request.header_count, 1u);
+                EXPECT_EQ(p.request.headers[0].value, "");
+            } else {
+                EXPECT_EQ(p.result.status, ParseStatus::error) << line;
+            }
+        }
+    }
 }
 
 TEST(HttpRequest, ConsumedStopsAtEndOfHead) {
