@@ -1,6 +1,68 @@
 #include "proto/frame_decoder.hpp"
 
+#include <new>
+#include <vector>
+
 namespace wsgate::proto {
+
+// Room for the longer of a cut header (≤ 14 bytes) and a cut control
+// payload (≤ 125); the two are never held at once.
+struct FrameDecoder::FrameStash {
+    uint8_t bytes[kMaxControlPayloadBytes];
+};
+
+namespace {
+
+// Free stashes of this thread (the server's loops are per thread, so this
+// is a per-loop pool). A few are kept so that a client trickling frames byte
+// by byte costs no allocation per frame; beyond that they are freed.
+constexpr size_t kMaxCachedStashes = 64;
+
+template <class T>
+class StashCache {
+  public:
+    ~StashCache() {
+        for (T* s : free_)
+            delete s;
+    }
+    T* take() {
+        if (free_.empty()) return new T;
+        T* s = free_.back();
+        free_.pop_back();
+        return s;
+    }
+    void give(T* s) {
+        if (free_.size() >= kMaxCachedStashes) {
+            delete s;
+            return;
+        }
+        free_.push_back(s);
+    }
+
+  private:
+    std::vector<T*> free_;
+};
+
+template <class T>
+StashCache<T>& stash_cache() {
+    thread_local StashCache<T> cache;
+    return cache;
+}
+
+}  // namespace
+
+FrameDecoder::FrameStash* FrameDecoder::take_stash() {
+    return stash_cache<FrameStash>().take();
+}
+
+void FrameDecoder::give_stash(FrameStash* stash) {
+    stash_cache<FrameStash>().give(stash);
+}
+
+uint8_t* FrameDecoder::stash_bytes() {
+    if (stash_ == nullptr) stash_ = take_stash();
+    return stash_->bytes;
+}
 
 namespace {
 // First header byte (RFC 6455 §5.2).
@@ -35,7 +97,7 @@ CloseCode FrameDecoder::begin_frame(const uint8_t* header) {
     if ((second & kMaskBit) == 0) return CloseCode::protocol_error;
     // RFC 7692 §6.1: RSV1 marks the first frame of a compressed message only —
     // never a continuation or a control frame.
-    if (rsv1 && (!config_.rsv1_allowed || control || opcode == 0)) {
+    if (rsv1 && (!rsv1_allowed_ || control || opcode == 0)) {
         return CloseCode::protocol_error;
     }
 
@@ -66,7 +128,7 @@ CloseCode FrameDecoder::begin_frame(const uint8_t* header) {
         // until the fragmented one ends.
         if (first_frame == in_message_) return CloseCode::protocol_error;
         const uint64_t so_far = first_frame ? 0 : message_bytes_;
-        if (length > config_.max_message_bytes - so_far) return CloseCode::message_too_big;
+        if (length > max_message_bytes_ - so_far) return CloseCode::message_too_big;
         if (first_frame) {
             in_message_ = true;
             message_opcode_ = static_cast<Opcode>(opcode);
@@ -81,7 +143,6 @@ CloseCode FrameDecoder::begin_frame(const uint8_t* header) {
 
     frame_opcode_ = opcode;
     frame_fin_ = fin;
-    frame_length_ = length;
     remaining_ = length;
     key_ = load_mask_key(rest);
     key_offset_ = 0;
@@ -108,7 +169,10 @@ CloseCode FrameDecoder::parse_close(const uint8_t* payload, size_t len, uint16_t
 }
 
 void FrameDecoder::reset() {
-    *this = FrameDecoder(config_);
+    drop_stash();
+    const FrameDecoderConfig config{max_message_bytes_, rsv1_allowed_};
+    this->~FrameDecoder();
+    new (this) FrameDecoder(config);
 }
 
 }  // namespace wsgate::proto

@@ -52,9 +52,20 @@ struct DecodeResult {
 //   void on_pong(std::span<const uint8_t> payload);
 //   void on_close(uint16_t code, std::string_view reason);  // 1005 when the payload is empty
 // Views passed to the handler are valid only during the call.
+//
+// Idle cost: 56 bytes (static_assert below). A header or control frame cut
+// across feeds is collected in a FrameStash taken from a per-thread cache
+// only while the cut is pending (rare: a client would have to split a
+// header or a ≤ 125-byte control frame across TCP segments), so a decoder
+// between frames holds no buffer. A decoder must be fed and destroyed on one
+// thread (the server's loops are per thread).
 class FrameDecoder {
   public:
-    explicit FrameDecoder(const FrameDecoderConfig& config = {}) : config_(config) {}
+    explicit FrameDecoder(const FrameDecoderConfig& config = {})
+        : max_message_bytes_(config.max_message_bytes), rsv1_allowed_(config.rsv1_allowed) {}
+    ~FrameDecoder() { drop_stash(); }
+    FrameDecoder(const FrameDecoder&) = delete;
+    FrameDecoder& operator=(const FrameDecoder&) = delete;
 
     // Consumes data[0, len) (mutable: payload is unmasked in place), calling
     // the handler as frames progress. A header or a control frame cut across
@@ -70,7 +81,28 @@ class FrameDecoder {
     // Back to the start of a message stream (keeps the config).
     void reset();
 
-    void set_config(const FrameDecoderConfig& config) { config_ = config; }
+    void set_config(const FrameDecoderConfig& config) {
+        max_message_bytes_ = config.max_message_bytes;
+        rsv1_allowed_ = config.rsv1_allowed;
+    }
+
+    // The current data frame, for a handler inside on_frame_payload /
+    // on_frame_end (so it need not keep copies of its own):
+    // payload bytes still due after the chunk being delivered,
+    uint64_t payload_remaining() const { return remaining_; }
+    // whether the frame ends its message,
+    bool frame_fin() const { return frame_fin_; }
+    // the message's kind (text or binary).
+    Opcode message_opcode() const { return message_opcode_; }
+    // Inside on_frame_payload: how many bytes right before the chunk, in the
+    // same caller buffer, held this frame's header (0 when the header came
+    // in an earlier feed, or for a later chunk of the frame). The decoder no
+    // longer needs them: a server may build its own frame header there and
+    // send header and payload as one contiguous piece.
+    size_t payload_headroom() const { return headroom_; }
+
+    // True while a cut header or control frame is held (a stash is taken).
+    bool holds_stash() const { return stash_ != nullptr; }
 
   private:
     enum class State : uint8_t { header, data_payload, control_payload, failed, closed };
@@ -108,11 +140,24 @@ class FrameDecoder {
     DecodeResult fail(CloseCode code, size_t consumed) {
         state_ = State::failed;
         error_ = code;
+        drop_stash();
         return DecodeResult{consumed, code, false};
     }
 
+    // Right after begin_frame no payload has been consumed yet.
     DataFrame current_frame() const {
-        return DataFrame{message_opcode_, frame_first_, frame_fin_, message_rsv1_, frame_length_};
+        return DataFrame{message_opcode_, frame_first_, frame_fin_, message_rsv1_, remaining_};
+    }
+
+    // The per-thread stash cache (frame_decoder.cpp).
+    struct FrameStash;
+    static FrameStash* take_stash();
+    static void give_stash(FrameStash* stash);
+    uint8_t* stash_bytes();
+    void drop_stash() {
+        if (stash_ != nullptr) give_stash(stash_);
+        stash_ = nullptr;
+        stash_len_ = 0;
     }
 
     // Called when a data frame's payload is complete; ends the message on FIN.
@@ -129,36 +174,34 @@ class FrameDecoder {
     template <class Handler>
     CloseCode deliver_control(uint8_t* payload, size_t len, Handler& handler);
 
-    FrameDecoderConfig config_;
-    State state_ = State::header;
+    // Wider fields first: no padding holes (see the size check below).
+    uint64_t max_message_bytes_;
+    uint64_t remaining_ = 0;      // payload bytes of the current frame still due
+    uint64_t message_bytes_ = 0;  // payload bytes of the data message so far
+    // A header (≤ 14 bytes), then a control payload (≤ 125, still masked),
+    // cut across feeds; nullptr unless such a cut is pending.
+    FrameStash* stash_ = nullptr;
+    MaskKey key_ = 0;
     CloseCode error_ = CloseCode::none;
-
-    // The header cut across feeds.
-    uint8_t header_stash_[kMaxFrameHeader] = {};
-    uint8_t header_stash_len_ = 0;
-
-    // The frame being decoded.
+    Utf8Validator utf8_;
+    State state_ = State::header;
+    uint8_t stash_len_ = 0;
+    uint8_t key_offset_ = 0;  // 0..3: where the mask key continues
+    uint8_t headroom_ = 0;    // see payload_headroom()
     uint8_t frame_opcode_ = 0;
     bool frame_fin_ = false;
     bool frame_first_ = false;
-    uint64_t frame_length_ = 0;
-    uint64_t remaining_ = 0;
-    MaskKey key_ = 0;
-    size_t key_offset_ = 0;
-
-    // The control frame payload cut across feeds (still masked).
-    uint8_t control_stash_[kMaxControlPayloadBytes] = {};
-    uint8_t control_stash_len_ = 0;
-
+    bool rsv1_allowed_;
     // The data message in progress (from its first frame's header to the end
     // of its FIN frame's payload).
     bool in_message_ = false;
-    Opcode message_opcode_ = Opcode::binary;
     bool message_rsv1_ = false;
     bool validate_utf8_ = false;
-    uint64_t message_bytes_ = 0;
-    Utf8Validator utf8_;
+    Opcode message_opcode_ = Opcode::binary;
 };
+
+// What every idle connection pays for its decoder (the server's memory budget).
+static_assert(sizeof(FrameDecoder) <= 56, "FrameDecoder grew: check the idle memory budget");
 
 template <class Handler>
 CloseCode FrameDecoder::end_data_frame(Handler& handler) {
@@ -184,12 +227,13 @@ CloseCode FrameDecoder::consume_data(uint8_t* data, size_t len, size_t& pos, Han
     const size_t n = static_cast<size_t>(std::min<uint64_t>(remaining_, len - pos));
     if (n > 0) {
         uint8_t* chunk = data + pos;
-        key_offset_ = unmask(chunk, n, key_, key_offset_);
+        key_offset_ = static_cast<uint8_t>(unmask(chunk, n, key_, key_offset_));
         pos += n;
         remaining_ -= n;
         // Fail fast (RFC 6455 §8.1): an invalid sequence is never delivered.
         if (validate_utf8_ && !utf8_.feed(chunk, n)) return CloseCode::invalid_payload;
         handler.on_frame_payload(std::span<uint8_t>(chunk, n));
+        headroom_ = 0;
     }
     if (remaining_ == 0) return end_data_frame(handler);
     return CloseCode::none;
@@ -229,30 +273,34 @@ DecodeResult FrameDecoder::feed(uint8_t* data, size_t len, Handler& handler) {
                 const uint8_t* header;
                 size_t available = len - pos;
                 size_t size = 0;
-                if (header_stash_len_ == 0 && available >= kMinFrameHeader &&
+                if (stash_len_ == 0 && available >= kMinFrameHeader &&
                     available >= (size = header_size(data[pos + 1]))) {
                     // Fast path: the whole header is in the buffer.
                     header = data + pos;
                     pos += size;
+                    headroom_ = static_cast<uint8_t>(size);
                 } else {
-                    if (header_stash_len_ < kMinFrameHeader) {
-                        size_t take = std::min(kMinFrameHeader - header_stash_len_, available);
-                        std::memcpy(header_stash_ + header_stash_len_, data + pos, take);
-                        header_stash_len_ += static_cast<uint8_t>(take);
+                    uint8_t* stash = stash_bytes();
+                    if (stash_len_ < kMinFrameHeader) {
+                        size_t take = std::min(kMinFrameHeader - stash_len_, available);
+                        std::memcpy(stash + stash_len_, data + pos, take);
+                        stash_len_ += static_cast<uint8_t>(take);
                         pos += take;
-                        if (header_stash_len_ < kMinFrameHeader) return DecodeResult{pos};
+                        if (stash_len_ < kMinFrameHeader) return DecodeResult{pos};
                     }
-                    size_t need = header_size(header_stash_[1]);
-                    size_t take = std::min(need - header_stash_len_, len - pos);
-                    std::memcpy(header_stash_ + header_stash_len_, data + pos, take);
-                    header_stash_len_ += static_cast<uint8_t>(take);
+                    size_t need = header_size(stash[1]);
+                    size_t take = std::min(need - stash_len_, len - pos);
+                    std::memcpy(stash + stash_len_, data + pos, take);
+                    stash_len_ += static_cast<uint8_t>(take);
                     pos += take;
-                    if (header_stash_len_ < need) return DecodeResult{pos};
-                    header = header_stash_;
-                    header_stash_len_ = 0;
+                    if (stash_len_ < need) return DecodeResult{pos};
+                    header = stash;
+                    stash_len_ = 0;
+                    headroom_ = 0;
                 }
                 CloseCode error = begin_frame(header);
                 if (error != CloseCode::none) return fail(error, pos);
+                drop_stash();  // the header is parsed; a cut control payload takes one again
                 if ((frame_opcode_ & kControlOpcodeBit) != 0) {
                     if (len - pos >= remaining_) {
                         // Whole control frame in the buffer: unmask in place, no copy.
@@ -266,7 +314,7 @@ DecodeResult FrameDecoder::feed(uint8_t* data, size_t len, Handler& handler) {
                         if (state_ == State::closed)
                             return DecodeResult{pos, CloseCode::none, true};
                     } else {
-                        control_stash_len_ = 0;
+                        stash_len_ = 0;  // the payload continues in later feeds
                         state_ = State::control_payload;
                     }
                 } else {
@@ -287,13 +335,15 @@ DecodeResult FrameDecoder::feed(uint8_t* data, size_t len, Handler& handler) {
             case State::control_payload: {
                 if (pos == len) return DecodeResult{pos};
                 size_t n = static_cast<size_t>(std::min<uint64_t>(remaining_, len - pos));
-                std::memcpy(control_stash_ + control_stash_len_, data + pos, n);
-                control_stash_len_ += static_cast<uint8_t>(n);
+                uint8_t* stash = stash_bytes();
+                std::memcpy(stash + stash_len_, data + pos, n);
+                stash_len_ += static_cast<uint8_t>(n);
                 pos += n;
                 remaining_ -= n;
                 if (remaining_ == 0) {
-                    unmask(control_stash_, control_stash_len_, key_, 0);
-                    CloseCode error = deliver_control(control_stash_, control_stash_len_, handler);
+                    unmask(stash, stash_len_, key_, 0);
+                    CloseCode error = deliver_control(stash, stash_len_, handler);
+                    drop_stash();
                     if (error != CloseCode::none) return fail(error, pos);
                     if (state_ == State::closed) return DecodeResult{pos, CloseCode::none, true};
                 }

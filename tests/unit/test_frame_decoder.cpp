@@ -652,5 +652,98 @@ TEST(FrameDecoder, GuardPageBytewise) {
     EXPECT_EQ(rec.events.back(), "close 3000 end \xC3\xA9");
 }
 
+// ---- idle memory: the stash for cut headers/control frames ----
+
+// Records what the decoder reports about the current frame from inside the
+// payload callback (accessors the server uses instead of keeping copies).
+struct FrameProbe {
+    const FrameDecoder* decoder = nullptr;
+    std::vector<uint64_t> remaining;
+    std::vector<size_t> headroom;
+    std::vector<bool> fin;
+    std::vector<Opcode> opcode;
+    void on_frame_begin(const DataFrame&) {}
+    void on_frame_payload(std::span<uint8_t>) {
+        remaining.push_back(decoder->payload_remaining());
+        headroom.push_back(decoder->payload_headroom());
+        fin.push_back(decoder->frame_fin());
+        opcode.push_back(decoder->message_opcode());
+    }
+    void on_frame_end(bool) {}
+    void on_ping(std::span<const uint8_t>) {}
+    void on_pong(std::span<const uint8_t>) {}
+    void on_close(uint16_t, std::string_view) {}
+};
+
+TEST(FrameDecoder, StashIsHeldOnlyWhileAHeaderIsCut) {
+    const Bytes masked = client_frame(0x82, std::string(300, 'x'));  // 8-byte header
+    for (size_t cut = 1; cut < 8; ++cut) {
+        Bytes wire = masked;  // unmasked in place: a fresh copy each time
+        FrameDecoder decoder;
+        Recorder rec;
+        EXPECT_FALSE(decoder.holds_stash());
+        decoder.feed(wire.data(), cut, rec);
+        EXPECT_TRUE(decoder.holds_stash()) << cut;
+        decoder.feed(wire.data() + cut, 8 - cut + 10, rec);  // rest of header + some payload
+        EXPECT_FALSE(decoder.holds_stash()) << cut;
+        decoder.feed(wire.data() + 18, wire.size() - 18, rec);
+        EXPECT_FALSE(decoder.holds_stash());
+        EXPECT_EQ(rec.payload, std::string(300, 'x'));
+    }
+}
+
+TEST(FrameDecoder, StashIsHeldOnlyWhileAControlFrameIsCut) {
+    Bytes wire = concat({client_frame(0x89, std::string(100, 'p')), client_frame(0x82, "ab")});
+    FrameDecoder decoder;
+    Recorder rec;
+    decoder.feed(wire.data(), 40, rec);  // header + part of the ping payload
+    EXPECT_TRUE(decoder.holds_stash());
+    decoder.feed(wire.data() + 40, 106 - 40, rec);  // rest of the ping
+    EXPECT_FALSE(decoder.holds_stash());
+    EXPECT_EQ(rec.events, (Events{"ping " + std::string(100, 'p')}));
+    decoder.feed(wire.data() + 106, wire.size() - 106, rec);
+    EXPECT_FALSE(decoder.holds_stash());
+    EXPECT_EQ(rec.payload, "ab");
+}
+
+TEST(FrameDecoder, ResetAndErrorsGiveTheStashBack) {
+    Bytes wire = client_frame(0x89, "ping");
+    FrameDecoder decoder;
+    Recorder rec;
+    decoder.feed(wire.data(), 1, rec);
+    EXPECT_TRUE(decoder.holds_stash());
+    decoder.reset();
+    EXPECT_FALSE(decoder.holds_stash());
+    Bytes bad = client_frame(0x83, "x");  // reserved opcode, header cut after 1 byte
+    decoder.feed(bad.data(), 1, rec);
+    EXPECT_TRUE(decoder.holds_stash());
+    DecodeResult r = decoder.feed(bad.data() + 1, bad.size() - 1, rec);
+    EXPECT_EQ(r.error, CloseCode::protocol_error);
+    EXPECT_FALSE(decoder.holds_stash());
+}
+
+TEST(FrameDecoder, FrameAccessorsInsideThePayloadCallback) {
+    // A 200-byte text frame (8-byte header), then a 5-byte binary frame
+    // (6-byte header) whose header is cut across feeds.
+    Bytes wire = concat({client_frame(0x81, std::string(200, 't')), client_frame(0x82, "hello")});
+    FrameDecoder decoder;
+    FrameProbe probe;
+    probe.decoder = &decoder;
+    decoder.feed(wire.data(), 108, probe);            // header + first 100 payload bytes
+    decoder.feed(wire.data() + 108, 100 + 3, probe);  // rest + 3 bytes of the next header
+    decoder.feed(wire.data() + 211, wire.size() - 211, probe);
+    EXPECT_EQ(probe.remaining, (std::vector<uint64_t>{100, 0, 0}));
+    EXPECT_EQ(probe.headroom, (std::vector<size_t>{8, 0, 0}));
+    EXPECT_EQ(probe.fin, (std::vector<bool>{true, true, true}));
+    EXPECT_EQ(probe.opcode, (std::vector<Opcode>{Opcode::text, Opcode::text, Opcode::binary}));
+    // Whole frames in one buffer: the headroom is each frame's own header.
+    FrameDecoder whole;
+    FrameProbe p2;
+    p2.decoder = &whole;
+    Bytes two = concat({client_frame(0x82, "ab"), client_frame(0x82, std::string(130, 'z'))});
+    whole.feed(two.data(), two.size(), p2);
+    EXPECT_EQ(p2.headroom, (std::vector<size_t>{6, 8}));
+}
+
 }  // namespace
 }  // namespace wsgate::proto
