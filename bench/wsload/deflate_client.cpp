@@ -35,6 +35,8 @@ std::uint8_t window_value(std::string_view v) {
 }  // namespace
 
 bool parse_deflate_params(std::string_view text, DeflateOffer& out) {
+    // Parameters of one offer only: a ',' would start another element.
+    if (text.find(',') != std::string_view::npos) return false;
     // Reuse the server's extension grammar by parsing it as an offer's parameters.
     std::string list(proto::kPermessageDeflate);
     if (!text.empty()) {
