@@ -11,6 +11,8 @@ namespace {
 
 constexpr double kMaxSeconds = 86400.0 * 365;
 constexpr uint32_t kMaxRecvBuffers = 32768;
+constexpr uint64_t kMaxDeflateLevel = 9;  // zlib's levels are 0..9
+constexpr uint64_t kMaxMemLevel = 9;      // zlib's MAX_MEM_LEVEL
 
 bool parse_u64(std::string_view s, uint64_t* out) {
     auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), *out);
@@ -54,6 +56,18 @@ std::string config_help() {
            "  --direct-descriptors       io_uring: accept into a registered file table; each\n"
            "                             loop then holds up to RLIMIT_NOFILE connections\n"
            "                             without using process descriptors\n"
+           "  --deflate on|off           permessage-deflate (RFC 7692) (default on)\n"
+           "  --deflate-window-bits N    window the server compresses with, 9..15 (default 15)\n"
+           "  --deflate-client-window-bits N  largest window a client may use, 8..15; below\n"
+           "                             15 only clients offering client_max_window_bits are\n"
+           "                             accepted (default 15)\n"
+           "  --deflate-no-context-takeover both|server|client|none  which side resets its\n"
+           "                             window after each message; with both, idle\n"
+           "                             connections hold no zlib memory (default both)\n"
+           "  --deflate-level N          zlib level 0..9 (default 3)\n"
+           "  --deflate-mem-level N      zlib memLevel 1..9 (default 8)\n"
+           "  --deflate-min-bytes N      messages shorter than this are sent uncompressed "
+           "(default 128)\n"
            "  --help                     this text\n";
 }
 
@@ -121,6 +135,32 @@ std::string parse_config(int argc, const char* const* argv, Config* config) {
         } else if (flag == "--recv-buffer-bytes") {
             if (!parse_u64(value, &n) || n < 256 || n > (1u << 20)) return bad();
             config->recv_buffer_bytes = static_cast<uint32_t>(n);
+        } else if (flag == "--deflate") {
+            if (value != "on" && value != "off") return bad();
+            config->deflate.enabled = value == "on";
+        } else if (flag == "--deflate-window-bits") {
+            // zlib cannot compress raw deflate with an 8-bit window.
+            if (!parse_u64(value, &n) || n < proto::kMinZlibWindowBits || n > proto::kMaxWindowBits)
+                return bad();
+            config->deflate.server_max_window_bits = static_cast<uint8_t>(n);
+        } else if (flag == "--deflate-client-window-bits") {
+            if (!parse_u64(value, &n) || n < proto::kMinWindowBits || n > proto::kMaxWindowBits)
+                return bad();
+            config->deflate.client_max_window_bits = static_cast<uint8_t>(n);
+        } else if (flag == "--deflate-no-context-takeover") {
+            if (value != "both" && value != "server" && value != "client" && value != "none")
+                return bad();
+            config->deflate.server_no_context_takeover = value == "both" || value == "server";
+            config->deflate.client_no_context_takeover = value == "both" || value == "client";
+        } else if (flag == "--deflate-level") {
+            if (!parse_u64(value, &n) || n > kMaxDeflateLevel) return bad();
+            config->deflate.level = static_cast<int8_t>(n);
+        } else if (flag == "--deflate-mem-level") {
+            if (!parse_u64(value, &n) || n < 1 || n > kMaxMemLevel) return bad();
+            config->deflate.mem_level = static_cast<uint8_t>(n);
+        } else if (flag == "--deflate-min-bytes") {
+            if (!parse_u64(value, &n)) return bad();
+            config->deflate.min_message_bytes = static_cast<size_t>(n);
         } else {
             return "unknown flag " + std::string(flag) + " (see --help)";
         }

@@ -45,6 +45,7 @@ ws::LoopSettings loop_settings(const Config& config) {
     s.close_timeout_ticks = to_ticks(config.close_timeout_s);
     s.max_queued_bytes = config.max_queued_bytes;
     s.trace = config.trace;
+    s.deflate = config.deflate;
     s.backend.direct_descriptors = config.direct_descriptors;
     s.backend.fixed_files = config.max_connections + ws::kRefusalSlots;
     return s;

@@ -9,6 +9,7 @@
 #include "io/socket_state.hpp"
 #include "proto/frame_decoder.hpp"
 #include "proto/opcode.hpp"
+#include "ws/compression_state.hpp"
 
 namespace wsgate::ws {
 
@@ -34,6 +35,7 @@ struct Connection {
     io::SocketState sock;
     io::OutQueue out;
     HandshakeBuffer* handshake = nullptr;
+    CompressionSlot compression;  // permessage-deflate: see ws/compression_state.hpp
     proto::FrameDecoder decoder;
     uint64_t frame_remaining = 0;  // payload bytes of the current incoming data frame still due
     uint32_t last_rx_tick = 0;

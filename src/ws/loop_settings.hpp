@@ -6,6 +6,7 @@
 #include <cstdint>
 
 #include "io/backend_options.hpp"
+#include "proto/deflate_negotiation.hpp"
 
 namespace wsgate::ws {
 
@@ -27,6 +28,7 @@ struct LoopSettings {
     // reading resumes when the queue is back under half of it.
     size_t max_queued_bytes = 1024 * 1024;
     bool trace = false;
+    proto::DeflateConfig deflate;  // permessage-deflate (RFC 7692); off unless enabled
 };
 
 }  // namespace wsgate::ws

@@ -9,19 +9,31 @@
 #include "io/out_queue.hpp"
 #include "proto/frame_writer.hpp"
 #include "proto/opcode.hpp"
+#include "ws/loop_compression.hpp"
 
 namespace wsgate::ws {
 
 class Outbound {
   public:
-    Outbound(io::OutQueue& queue, io::ChunkPool& pool, bool& in_message)
-        : queue_(queue), pool_(pool), in_message_(in_message) {}
+    // compression/slot: set for a connection that negotiated permessage-deflate.
+    Outbound(io::OutQueue& queue, io::ChunkPool& pool, bool& in_message,
+             LoopCompression* compression = nullptr, CompressionSlot* slot = nullptr)
+        : queue_(queue),
+          pool_(pool),
+          in_message_(in_message),
+          compression_(compression),
+          slot_(slot) {}
 
     // Queues the next piece of an outgoing text/binary message as one frame
     // (RFC 6455 §5.4: the first frame carries the opcode, later ones are
     // continuations, the last has FIN). An empty piece that is not the last
-    // is skipped.
+    // is skipped. With permessage-deflate the message may instead go out
+    // compressed, framed by LoopCompression::send_piece.
     void send_message_piece(proto::Opcode opcode, std::span<const uint8_t> piece, bool last) {
+        if (compression_ != nullptr &&
+            compression_->send_piece(*slot_, queue_, pool_, in_message_, opcode, piece, last)) {
+            return;
+        }
         if (piece.empty() && !last) return;
         uint8_t header[proto::kMaxServerFrameHeader];
         size_t n = proto::write_frame_header(
@@ -38,6 +50,8 @@ class Outbound {
     io::OutQueue& queue_;
     io::ChunkPool& pool_;
     bool& in_message_;
+    LoopCompression* compression_;
+    CompressionSlot* slot_;
 };
 
 }  // namespace wsgate::ws

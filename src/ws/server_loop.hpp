@@ -31,6 +31,7 @@
 #include "proto/http_response.hpp"
 #include "proto/upgrade_request.hpp"
 #include "ws/connection.hpp"
+#include "ws/loop_compression.hpp"
 #include "ws/loop_settings.hpp"
 #include "ws/outbound.hpp"
 #include "ws/trace_escape.hpp"
@@ -53,6 +54,7 @@ class ServerLoop {
           shared_(shared),
           app_(app),
           pool_(settings.max_connections + kRefusalSlots),
+          compression_(settings.deflate, settings.max_message_bytes),
           backend_(*this) {
         decoder_config_.max_message_bytes = settings.max_message_bytes;
         wake_fd_ = wake_fd;
@@ -193,10 +195,18 @@ class ServerLoop {
             c.frame_fin = f.fin;
             c.frame_remaining = f.payload_length;
             c.message_opcode = f.message_opcode;
+            // RFC 7692 §6.1: RSV1 on a message's first frame marks it compressed.
+            if (f.first && f.rsv1 && c.state == ConnState::open) {
+                loop.compression_.begin_incoming(c.compression, f.message_opcode);
+            }
         }
         void on_frame_payload(std::span<uint8_t> chunk) {
             c.frame_remaining -= chunk.size();
             if (c.state != ConnState::open) return;
+            if (LoopCompression::receiving(c.compression)) {
+                loop.inflate_piece(index, c, chunk);
+                return;
+            }
             if (c.frame_remaining == 0 && c.frame_fin) {
                 // Held until on_frame_end(true): the decoder may still find the
                 // message invalid (text ending inside a code point), and an
@@ -209,6 +219,10 @@ class ServerLoop {
         }
         void on_frame_end(bool message_end) {
             if (!message_end || c.state != ConnState::open) return;
+            if (LoopCompression::receiving(c.compression)) {
+                loop.finish_inflate(index, c);
+                return;
+            }
             Outbound out = loop.outbound(c);
             loop.app_.on_message_piece(out, c.message_opcode, loop.last_piece_, true);
             loop.last_piece_ = {};
@@ -233,7 +247,41 @@ class ServerLoop {
         }
     };
 
-    Outbound outbound(Connection& c) { return Outbound(c.out, chunks_, c.out_in_message); }
+    Outbound outbound(Connection& c) {
+        if (!c.compression.negotiated()) return Outbound(c.out, chunks_, c.out_in_message);
+        return Outbound(c.out, chunks_, c.out_in_message, &compression_, &c.compression);
+    }
+
+    // A chunk of a compressed incoming message (RFC 7692 §7.2.2): inflated
+    // into the loop's scratch space and handed to the app in pieces.
+    void inflate_piece(uint32_t index, Connection& c, std::span<const uint8_t> chunk) {
+        bool ends_next = c.frame_remaining == 0 && c.frame_fin;
+        InflateFailure f =
+            compression_.inflate_chunk(c.compression, chunk, ends_next, [&](auto piece) {
+                Outbound out = outbound(c);
+                app_.on_message_piece(out, c.message_opcode, piece, false);
+            });
+        after_compressed(index, c, f);
+    }
+
+    void finish_inflate(uint32_t index, Connection& c) {
+        InflateFailure f = compression_.finish_incoming(c.compression, [&](auto piece, bool last) {
+            Outbound out = outbound(c);
+            app_.on_message_piece(out, c.message_opcode, piece, last);
+        });
+        after_compressed(index, c, f);
+    }
+
+    // Fails the connection when inflating (1007/1009/1011) or compressing
+    // the echo (1011) went wrong; the closing handshake proceeds as usual.
+    void after_compressed(uint32_t index, Connection& c, const InflateFailure& f) {
+        if (c.state != ConnState::open) return;
+        if (f.code != proto::CloseCode::none) {
+            fail(index, c, f.code, f.reason);
+        } else if (LoopCompression::send_failed(c.compression)) {
+            fail(index, c, proto::CloseCode::internal_error, "compression failed");
+        }
+    }
 
     uint32_t generation(uint32_t index) const { return pool_.generation(index); }
 
@@ -251,6 +299,7 @@ class ServerLoop {
     }
 
     void drop_buffers(Connection& c) {
+        compression_.release(c.compression);
         c.out.clear(chunks_);
         delete c.handshake;
         c.handshake = nullptr;
@@ -393,8 +442,17 @@ class ServerLoop {
             refuse(index, c, err.status, err.reason);
             return;
         }
+        // RFC 7692 §5: accept the first acceptable permessage-deflate offer
+        // (an unusable offer is declined by not answering it, never refused).
+        std::string_view extensions = compression_.negotiate(upgrade.extensions, c.compression);
+        if (c.compression.negotiated()) {
+            proto::FrameDecoderConfig config = decoder_config_;
+            config.rsv1_allowed = true;
+            c.decoder.set_config(config);
+        }
         char response[kResponseCap];
-        size_t n = proto::write_upgrade_response(response, sizeof(response), upgrade.key);
+        size_t n =
+            proto::write_upgrade_response(response, sizeof(response), upgrade.key, {}, extensions);
         c.out.append(chunks_, response, n);
         trace(c, "response", {response, n});
         c.state = ConnState::open;
@@ -558,6 +616,7 @@ class ServerLoop {
     io::SlotPool<Connection> pool_;
     io::TimerWheel timers_;
     io::ChunkPool chunks_;
+    LoopCompression compression_;
     Backend<Self> backend_;
     std::span<uint8_t> last_piece_;
     timespec start_{};

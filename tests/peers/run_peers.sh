@@ -8,6 +8,8 @@
 #   main:  --threads 2 --handshake-timeout 2 --idle-timeout 30 --close-timeout 2
 #   small: the same plus --max-connections 50 --max-message-bytes 65536
 #   idle:  the same but --idle-timeout 2 (idle ping/close timing)
+#   takeover:  main's flags plus --deflate-no-context-takeover none
+#   nodeflate: main's flags plus --deflate off
 # waits for GET /healthz, runs each suite under `timeout`, checks the servers
 # are still alive after each suite (a crash is a failure, and the server is
 # restarted so later suites still mean something), and finally checks that
@@ -34,14 +36,17 @@ declare -A pid port
 export WSGATE_HOST=127.0.0.1
 export WSGATE_HANDSHAKE_TIMEOUT=2 WSGATE_IDLE_TIMEOUT=30 WSGATE_CLOSE_TIMEOUT=2
 export WSGATE_SMALL_MAX_CONN=50 WSGATE_SMALL_MAX_MESSAGE=65536 WSGATE_IDLE_SHORT=2
+export WSGATE_DEFLATE_MIN_BYTES=128 # wsgate's default --deflate-min-bytes
 common_flags=(--backend "$backend" --threads 2 --handshake-timeout "$WSGATE_HANDSHAKE_TIMEOUT"
   --idle-timeout "$WSGATE_IDLE_TIMEOUT" --close-timeout "$WSGATE_CLOSE_TIMEOUT")
 declare -A extra_flags=(
   [main]=""
   [small]="--max-connections $WSGATE_SMALL_MAX_CONN --max-message-bytes $WSGATE_SMALL_MAX_MESSAGE"
   [idle]="--idle-timeout $WSGATE_IDLE_SHORT"
+  [takeover]="--deflate-no-context-takeover none"
+  [nodeflate]="--deflate off"
 )
-servers=(main small idle)
+servers=(main small idle takeover nodeflate)
 
 cleanup() {
   for name in "${!pid[@]}"; do
@@ -97,11 +102,13 @@ for name in "${servers[@]}"; do
   fi
 done
 # The server's own PID (a child of `timeout`), for memory checks.
-server_pid() { cat "/proc/${pid[main]}/task/${pid[main]}/children" 2>/dev/null | awk '{print $1}'; }
+server_pid() { cat "/proc/${pid[${1:-main}]}/task/${pid[${1:-main}]}/children" 2>/dev/null | awk '{print $1}'; }
 export_ports() {
   export WSGATE_PORT=${port[main]} WSGATE_PORT_SMALL=${port[small]} WSGATE_PORT_IDLE=${port[idle]}
+  export WSGATE_PORT_TAKEOVER=${port[takeover]} WSGATE_PORT_NODEFLATE=${port[nodeflate]}
   WSGATE_PID=$(server_pid)
-  export WSGATE_PID
+  WSGATE_PID_SMALL=$(server_pid small)
+  export WSGATE_PID WSGATE_PID_SMALL
 }
 export_ports
 echo "run_peers: $bin backend=$backend main=:$WSGATE_PORT small=:$WSGATE_PORT_SMALL idle=:$WSGATE_PORT_IDLE"
@@ -155,6 +162,9 @@ run violations 120 "$py" "$here/test_violations.py"
 run conformance 120 "$py" "$here/test_conformance.py"
 run concurrency 90 "$py" "$here/test_concurrency.py"
 run timeouts 60 "$py" "$here/test_timeouts.py"
+run deflate_conformance 90 "$py" "$here/test_deflate_conformance.py"
+run deflate_python 90 "$py" "$here/test_deflate_python.py"
+run deflate_node 60 node "$here/test_deflate_node.mjs"
 run handshake_bytes 60 "$py" "$here/test_handshake_bytes.py"
 # These two start (and stop, by PID) wsgate instances of their own.
 if [ "$bin" != standin ]; then

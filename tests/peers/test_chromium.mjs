@@ -2,8 +2,11 @@
 // the demo page served by wsgate connects, echoes what is typed, and a
 // WebSocket opened in the page exchanges text and binary byte for byte
 // (empty, multi-byte UTF-8, 100 KB — Chromium fragments large text), then
-// closes cleanly with 1000. The negotiated extensions must be '' (Chromium
-// offers permessage-deflate; the server declines by not answering, RFC 7692 §5).
+// closes cleanly with 1000. Chromium offers permessage-deflate
+// (client_max_window_bits); the server's default answer is asserted exactly,
+// and compressible (JSON) and incompressible (random) 100 KB messages go
+// through it byte for byte. Against a second instance with --deflate off the
+// offer must be declined (extensions '', RFC 7692 §5).
 import { createRequire } from 'node:module';
 
 const require = createRequire(import.meta.url);
@@ -12,6 +15,8 @@ const { chromium } = require('playwright-core');
 const host = process.env.WSGATE_HOST || '127.0.0.1';
 const port = process.env.WSGATE_PORT || '8080';
 const origin = `http://${host}:${port}`;
+const portNoDeflate = process.env.WSGATE_PORT_NODEFLATE || '';
+const wantExtensions = 'permessage-deflate; server_no_context_takeover; client_no_context_takeover';
 
 let passed = 0;
 let failed = 0;
@@ -63,7 +68,7 @@ try {
   });
 
   let results;
-  await run('page WebSocket: open, extensions declined', async () => {
+  await run('page WebSocket: open, permessage-deflate negotiated', async () => {
     results = await page.evaluate(async () => {
       const hex = async (buf) => Array.from(new Uint8Array(await crypto.subtle.digest('SHA-256', buf)))
         .map((b) => b.toString(16).padStart(2, '0')).join('');
@@ -89,7 +94,22 @@ try {
           ok: typeof got === 'string' && got === t,
           sentHash: await hex(enc.encode(t)), gotHash: typeof got === 'string' ? await hex(enc.encode(got)) : '' });
       }
-      const bins = [new Uint8Array(0), enc.encode('héllo wörld — ☃ 𝄞 中文'), new Uint8Array(big)];
+      // Compressible: repeated JSON records (text and binary); incompressible: random bytes.
+      const records = [];
+      for (let i = 0; records.join(',').length < big; i++) {
+        records.push(JSON.stringify({ id: i, user: `user${i % 97}`, price: (i * 37) % 1000 + 0.25,
+          tags: ['a', 'bc', 'déf'], text: 'ümlaut ☃ 𝄞' }));
+      }
+      const json = records.join(',');
+      ws.send(json);
+      const gotJson = await next();
+      out.cases.push({ kind: 'text (JSON)', sentBytes: enc.encode(json).length, type: typeof gotJson,
+        ok: gotJson === json, sentHash: await hex(enc.encode(json)),
+        gotHash: typeof gotJson === 'string' ? await hex(enc.encode(gotJson)) : '' });
+      const random = new Uint8Array(big);
+      for (let i = 0; i < big; i += 65536) crypto.getRandomValues(random.subarray(i, i + 65536));
+      const bins = [new Uint8Array(0), enc.encode('héllo wörld — ☃ 𝄞 中文'), new Uint8Array(big),
+        enc.encode(json), random];
       for (let i = 0; i < big; i++) bins[2][i] = (i * 7 + (i >> 8)) & 0xff;
       for (const b of bins) {
         ws.send(b);
@@ -109,7 +129,8 @@ try {
       return out;
     });
     console.log(`     negotiated extensions ${JSON.stringify(results.extensions)}, protocol ${JSON.stringify(results.protocol)}`);
-    want(results.extensions === '', `server accepted extensions ${JSON.stringify(results.extensions)}`);
+    want(results.extensions === wantExtensions,
+      `extensions ${JSON.stringify(results.extensions)}, want ${JSON.stringify(wantExtensions)}`);
     want(results.protocol === '', `server chose subprotocol ${JSON.stringify(results.protocol)}`);
   });
 
@@ -128,6 +149,22 @@ try {
     failed++;
     console.log('FAIL chromium page WebSocket: no results');
   }
+
+  await run('--deflate off instance: permessage-deflate declined, echo works', async () => {
+    want(portNoDeflate !== '', 'WSGATE_PORT_NODEFLATE not set');
+    const r = await page.evaluate(async (url) => {
+      const ws = new WebSocket(url);
+      await new Promise((resolve, reject) => { ws.onopen = resolve; ws.onerror = () => reject(new Error('ws error')); });
+      const text = 'plain {"a":1} '.repeat(1000);
+      const echoed = await new Promise((resolve) => { ws.onmessage = (e) => resolve(e.data); ws.send(text); });
+      const ext = ws.extensions;
+      ws.close(1000);
+      return { extensions: ext, ok: echoed === text };
+    }, `ws://${host}:${portNoDeflate}/`);
+    console.log(`     --deflate off: negotiated extensions ${JSON.stringify(r.extensions)}`);
+    want(r.extensions === '', `extensions ${JSON.stringify(r.extensions)}, want ''`);
+    want(r.ok, 'echo differs');
+  });
   await page.close();
 } finally {
   await browser.close();

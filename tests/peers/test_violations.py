@@ -164,6 +164,8 @@ suite.run("64-bit length of 16 GiB on main instance -> 1009 before payload",
 # --- handshake ---------------------------------------------------------------
 CHROMIUM = open(os.path.join(wsraw.DATA_DIR, "chromium-156-upgrade-request.bin"), "rb").read()
 CHROMIUM_KEY = "EibSFDGYNGf4NOFS0ZrIaw=="
+# wsgate's default answer to Chromium's "permessage-deflate; client_max_window_bits".
+CHROMIUM_EXTENSIONS = "permessage-deflate; server_no_context_takeover; client_no_context_takeover"
 
 
 def upgrade_in_pieces(splits, delay):
@@ -177,7 +179,7 @@ def upgrade_in_pieces(splits, delay):
             if delay:
                 time.sleep(delay)
         head = c.read_http_head()
-        wsraw.check_101(head, CHROMIUM_KEY)
+        wsraw.check_101(head, CHROMIUM_KEY, CHROMIUM_EXTENSIONS)
         eq(c.pending(), b"", "bytes after the 101")
         return c, head
     except BaseException:

@@ -344,9 +344,10 @@ class Conn:
         eq(self.pending(), b"", "bytes after the close frame")
 
 
-def check_101(head, key):
+def check_101(head, key, extensions=None):
     """The 101 response (§4.2.2 step 5): exact status line, the required
-    headers with exact values, the right accept key, nothing else agreed."""
+    headers with exact values, the right accept key, no subprotocol and
+    exactly `extensions` as Sec-WebSocket-Extensions (None: absent)."""
     text = head.decode("latin-1")
     check(text.endswith("\r\n\r\n"), "101 does not end with CRLFCRLF")
     lines = text[:-4].split("\r\n")
@@ -365,7 +366,7 @@ def check_101(head, key):
     eq(hdrs.get("sec-websocket-accept"), accept_key(key), "Sec-WebSocket-Accept")
     check(f"\r\nSec-WebSocket-Accept: {accept_key(key)}\r\n".lower() in text.lower(),
           "accept header bytes")
-    check("sec-websocket-extensions" not in hdrs, "server accepted an extension")
+    eq(hdrs.get("sec-websocket-extensions"), extensions, "Sec-WebSocket-Extensions")
     check("sec-websocket-protocol" not in hdrs, "server chose a subprotocol")
     return hdrs
 

@@ -1,0 +1,152 @@
+#include "ws/loop_compression.hpp"
+
+#include "proto/frame_writer.hpp"
+
+namespace wsgate::ws {
+
+LoopCompression::LoopCompression(const proto::DeflateConfig& config, uint64_t max_message_bytes)
+    : config_(config), max_message_bytes_(max_message_bytes) {}
+
+LoopCompression::~LoopCompression() = default;
+
+std::string_view LoopCompression::negotiate(const proto::ExtensionOffers& offers,
+                                            CompressionSlot& slot) {
+    slot.clear();
+    if (!config_.enabled || offers.count == 0) return {};
+    proto::DeflateNegotiation n =
+        proto::negotiate_permessage_deflate(offers, config_, response_, sizeof(response_));
+    if (!n.accepted) return {};
+    slot.set_agreement(n.agreed);
+    return {response_, n.response_length};
+}
+
+CompressionState* LoopCompression::state_for(CompressionSlot& slot) {
+    if (CompressionState* s = slot.state()) return s;
+    const proto::DeflateAgreement agreed = slot.agreement();
+    std::unique_ptr<CompressionState> s;
+    if (!spares_.empty()) {
+        s = std::move(spares_.back());
+        spares_.pop_back();
+    } else {
+        s = std::make_unique<CompressionState>();
+    }
+    s->agreed = agreed;
+    s->deflater = proto::MessageDeflater(proto::deflater_settings(agreed, config_));
+    s->inflater = proto::MessageInflater(proto::inflater_settings(agreed, max_message_bytes_));
+    s->receiving = s->validate_utf8 = s->sending = s->send_failed = false;
+    CompressionState* raw = s.release();
+    slot.set_state(raw);
+    return raw;
+}
+
+void LoopCompression::park(CompressionSlot& slot) {
+    CompressionState* s = slot.state();
+    if (s == nullptr || !s->parkable()) return;
+    slot.set_agreement(s->agreed);
+    std::unique_ptr<CompressionState> owned(s);
+    if (spares_.size() < kMaxSpareCompressionStates) spares_.push_back(std::move(owned));
+}
+
+void LoopCompression::release(CompressionSlot& slot) {
+    if (CompressionState* s = slot.state()) {
+        s->deflater.release();
+        s->inflater.release();
+        s->receiving = s->sending = s->send_failed = false;
+        park(slot);  // now always parkable
+    }
+    slot.clear();
+}
+
+InflateFailure LoopCompression::begin_incoming(CompressionSlot& slot, proto::Opcode opcode) {
+    CompressionState* s = state_for(slot);
+    s->receiving = true;
+    s->validate_utf8 = opcode == proto::Opcode::text;
+    s->utf8.reset();
+    in_fill_ = 0;
+    return {};
+}
+
+InflateFailure LoopCompression::fail_incoming(CompressionSlot& slot, proto::InflateStatus status) {
+    CompressionState& s = *slot.state();
+    s.inflater.release();
+    s.receiving = false;
+    s.validate_utf8 = false;
+    in_fill_ = 0;
+    switch (status) {
+        case proto::InflateStatus::too_big:
+            return {proto::CloseCode::message_too_big, "message too big"};
+        case proto::InflateStatus::invalid_data:
+            // Corrupt DEFLATE data or invalid UTF-8 after inflating: data not
+            // consistent with the message type (RFC 6455 §7.4.1).
+            return {proto::CloseCode::invalid_payload, "invalid compressed data"};
+        default:
+            return {proto::CloseCode::internal_error, "decompression failed"};
+    }
+}
+
+void LoopCompression::emit_frame(io::OutQueue& queue, io::ChunkPool& pool, bool& in_message,
+                                 proto::Opcode opcode, size_t fill, bool fin) {
+    uint8_t header[proto::kMaxServerFrameHeader];
+    const bool first = !in_message;
+    // RFC 7692 §6.1: RSV1 on the first frame of a compressed message only.
+    size_t n = proto::write_frame_header(header, first ? opcode : proto::Opcode::continuation, fin,
+                                         first, fill);
+    queue.append(pool, header, n);
+    queue.append(pool, scratch_out_, fill);
+    in_message = !fin;
+}
+
+bool LoopCompression::send_piece(CompressionSlot& slot, io::OutQueue& queue, io::ChunkPool& pool,
+                                 bool& in_message, proto::Opcode opcode,
+                                 std::span<const uint8_t> piece, bool last) {
+    if (!slot.negotiated()) return false;
+    CompressionState* s = slot.state();
+    // A compressed message may have emitted no frame yet (zlib holds its
+    // output back), so `sending`, not in_message, tells whether one is open.
+    if (s == nullptr || !s->sending) {
+        if (in_message) return false;  // a message that started plain stays plain
+        if (last && piece.size() < config_.min_message_bytes) return false;
+        s = state_for(slot);
+        s->sending = true;
+    }
+    size_t fill = 0;
+    auto room = [&] {
+        return std::span<uint8_t>(scratch_out_ + fill, sizeof(scratch_out_) - fill);
+    };
+    auto fail = [&] {
+        s->deflater.release();
+        s->sending = false;
+        s->send_failed = true;
+        return true;  // nothing more is sent on this message
+    };
+    while (!piece.empty()) {
+        if (room().size() < proto::kMinDeflateOutput) {
+            emit_frame(queue, pool, in_message, opcode, fill, false);
+            fill = 0;
+        }
+        proto::DeflateResult r = s->deflater.compress(piece, room());
+        if (r.status == proto::DeflateStatus::error) return fail();
+        fill += r.produced;
+        piece = piece.subspan(r.consumed);
+    }
+    if (!last) {
+        if (fill > 0) emit_frame(queue, pool, in_message, opcode, fill, false);
+        return true;
+    }
+    for (;;) {
+        if (room().size() < proto::kMinDeflateOutput) {
+            emit_frame(queue, pool, in_message, opcode, fill, false);
+            fill = 0;
+        }
+        proto::DeflateResult r = s->deflater.finish(room());
+        if (r.status == proto::DeflateStatus::error) return fail();
+        fill += r.produced;
+        if (r.status == proto::DeflateStatus::done) break;
+    }
+    emit_frame(queue, pool, in_message, opcode, fill, true);
+    s->sending = false;
+    park(slot);
+    return true;
+}
+
+}  // namespace wsgate::ws

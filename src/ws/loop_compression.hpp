@@ -1,0 +1,190 @@
+// permessage-deflate (RFC 7692) for one server loop: negotiation at the
+// upgrade, inflating incoming compressed messages into bounded scratch
+// space, and compressing outgoing messages straight into the output queue.
+// Owns the loop's two scratch buffers and a few spare CompressionState
+// objects; every connection's state hangs off its CompressionSlot.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string_view>
+#include <vector>
+
+#include "io/out_queue.hpp"
+#include "proto/close_code.hpp"
+#include "proto/deflate_negotiation.hpp"
+#include "proto/extension_offer.hpp"
+#include "proto/opcode.hpp"
+#include "ws/compression_state.hpp"
+
+namespace wsgate::ws {
+
+// Inflated bytes are handed to the app at most this many at a time, and
+// compressed output is framed in pieces of at most this size: the only
+// per-loop buffers compression adds, whatever the message size.
+inline constexpr size_t kCompressionScratchBytes = 16 * 1024;
+// Parked CompressionState objects kept per loop for reuse, so that
+// no_context_takeover connections do not allocate per message.
+inline constexpr size_t kMaxSpareCompressionStates = 256;
+
+// Why a compressed incoming message failed the connection.
+struct InflateFailure {
+    proto::CloseCode code = proto::CloseCode::none;  // none: no failure
+    std::string_view reason;
+};
+
+class LoopCompression {
+  public:
+    LoopCompression(const proto::DeflateConfig& config, uint64_t max_message_bytes);
+    ~LoopCompression();
+    LoopCompression(const LoopCompression&) = delete;
+    LoopCompression& operator=(const LoopCompression&) = delete;
+
+    bool enabled() const { return config_.enabled; }
+
+    // Handshake (RFC 7692 §5): negotiates from the client's offers. When one
+    // is accepted, stores the agreement in `slot` and returns the
+    // Sec-WebSocket-Extensions value (a view into this object, valid until
+    // the next call); else returns an empty view and leaves `slot` cleared.
+    std::string_view negotiate(const proto::ExtensionOffers& offers, CompressionSlot& slot);
+
+    // ---- receiving (slot negotiated) ----
+
+    // The first frame of an incoming message had RSV1: starts inflating it.
+    // Returns a failure when no state could be allocated.
+    InflateFailure begin_incoming(CompressionSlot& slot, proto::Opcode opcode);
+
+    // True while an incoming compressed message is being inflated.
+    static bool receiving(const CompressionSlot& slot) {
+        const CompressionState* s = slot.state();
+        return s != nullptr && s->receiving;
+    }
+
+    // Inflates one chunk of the message's compressed payload. Calls
+    // deliver(std::span<const uint8_t> piece) with plain bytes (valid UTF-8
+    // so far for text) whenever the scratch buffer fills and, unless
+    // `message_ends_next` (the chunk ends the message and finish_incoming()
+    // follows before anything else uses this loop), before returning.
+    // Stops at the first failure: 1007 for invalid data or UTF-8, 1009 as
+    // soon as the inflated size crosses max_message_bytes.
+    template <class Deliver>
+    InflateFailure inflate_chunk(CompressionSlot& slot, std::span<const uint8_t> chunk,
+                                 bool message_ends_next, Deliver&& deliver);
+
+    // Ends the incoming message: drains the inflater and calls
+    // deliver_last(std::span<const uint8_t> piece, bool last) with the
+    // remaining bytes, the final call with last set (exactly once on success).
+    template <class Deliver>
+    InflateFailure finish_incoming(CompressionSlot& slot, Deliver&& deliver);
+
+    // ---- sending ----
+
+    // Queues the next piece of an outgoing message compressed, when the
+    // slot is negotiated and the message is compressed: a message is
+    // compressed unless it is known whole (first piece is also the last) and
+    // shorter than min_message_bytes. Frames: RSV1 on the first one only
+    // (RFC 7692 §6), opcode then continuations, FIN on the last; each at
+    // most kCompressionScratchBytes of payload. Returns false when the piece
+    // must be sent plain instead (nothing queued). in_message as in Outbound.
+    bool send_piece(CompressionSlot& slot, io::OutQueue& queue, io::ChunkPool& pool,
+                    bool& in_message, proto::Opcode opcode, std::span<const uint8_t> piece,
+                    bool last);
+
+    // zlib failed while compressing for this connection (fail it with 1011).
+    static bool send_failed(const CompressionSlot& slot) {
+        const CompressionState* s = slot.state();
+        return s != nullptr && s->send_failed;
+    }
+
+    // Frees everything the connection holds (connection released).
+    void release(CompressionSlot& slot);
+
+    size_t spare_states() const { return spares_.size(); }
+    const proto::DeflateConfig& config() const { return config_; }
+
+  private:
+    // The slot's state object, created from its packed agreement when needed.
+    CompressionState* state_for(CompressionSlot& slot);
+    // Gives the object back when it holds nothing worth keeping.
+    void park(CompressionSlot& slot);
+    InflateFailure fail_incoming(CompressionSlot& slot, proto::InflateStatus status);
+    // Queues scratch_out_[0, fill) as one frame.
+    void emit_frame(io::OutQueue& queue, io::ChunkPool& pool, bool& in_message,
+                    proto::Opcode opcode, size_t fill, bool fin);
+
+    proto::DeflateConfig config_;
+    uint64_t max_message_bytes_;
+    char response_[proto::kMaxDeflateResponseLength];
+    std::vector<std::unique_ptr<CompressionState>> spares_;
+    // Inflated bytes of the connection being fed (only within one feed()).
+    size_t in_fill_ = 0;
+    uint8_t scratch_in_[kCompressionScratchBytes];
+    uint8_t scratch_out_[kCompressionScratchBytes];
+};
+
+template <class Deliver>
+InflateFailure LoopCompression::inflate_chunk(CompressionSlot& slot, std::span<const uint8_t> chunk,
+                                              bool message_ends_next, Deliver&& deliver) {
+    CompressionState& s = *slot.state();
+    for (;;) {
+        if (in_fill_ == kCompressionScratchBytes) {
+            deliver(std::span<const uint8_t>(scratch_in_, in_fill_));
+            in_fill_ = 0;
+        }
+        uint8_t* out = scratch_in_ + in_fill_;
+        proto::InflateResult r =
+            s.inflater.inflate(chunk, std::span<uint8_t>(out, kCompressionScratchBytes - in_fill_));
+        // Fail fast (RFC 6455 §8.1) on the bytes just produced, before any
+        // of them can be delivered.
+        if (s.validate_utf8 && !s.utf8.feed(out, r.produced)) {
+            return fail_incoming(slot, proto::InflateStatus::invalid_data);
+        }
+        in_fill_ += r.produced;
+        if (r.status != proto::InflateStatus::ok) return fail_incoming(slot, r.status);
+        chunk = chunk.subspan(r.consumed);
+        // Input used up and output space left over: zlib holds nothing more
+        // that this input can produce.
+        if (chunk.empty() && in_fill_ < kCompressionScratchBytes) break;
+    }
+    if (!message_ends_next && in_fill_ > 0) {
+        deliver(std::span<const uint8_t>(scratch_in_, in_fill_));
+        in_fill_ = 0;
+    }
+    return {};
+}
+
+template <class Deliver>
+InflateFailure LoopCompression::finish_incoming(CompressionSlot& slot, Deliver&& deliver) {
+    CompressionState& s = *slot.state();
+    for (;;) {
+        if (in_fill_ == kCompressionScratchBytes) {
+            deliver(std::span<const uint8_t>(scratch_in_, in_fill_), false);
+            in_fill_ = 0;
+        }
+        uint8_t* out = scratch_in_ + in_fill_;
+        proto::InflateResult r =
+            s.inflater.finish(std::span<uint8_t>(out, kCompressionScratchBytes - in_fill_));
+        if (s.validate_utf8 && !s.utf8.feed(out, r.produced)) {
+            return fail_incoming(slot, proto::InflateStatus::invalid_data);
+        }
+        in_fill_ += r.produced;
+        if (r.status == proto::InflateStatus::done) break;
+        if (r.status != proto::InflateStatus::ok) return fail_incoming(slot, r.status);
+    }
+    // RFC 6455 §8.1: a text message cannot end inside a code point.
+    if (s.validate_utf8 && !s.utf8.at_boundary()) {
+        return fail_incoming(slot, proto::InflateStatus::invalid_data);
+    }
+    s.receiving = false;
+    s.validate_utf8 = false;
+    size_t n = in_fill_;
+    in_fill_ = 0;
+    deliver(std::span<const uint8_t>(scratch_in_, n), true);
+    // The app may have sent (and so changed the slot); park only afterwards.
+    park(slot);
+    return {};
+}
+
+}  // namespace wsgate::ws
