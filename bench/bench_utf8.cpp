@@ -3,6 +3,9 @@
 // (German/French/Polish letters, about 10% two-byte characters) and CJK
 // (three-byte characters). Names: Utf8_<text>_<kernel>, kernel one of
 // bytewise, scalar and every SIMD level this CPU supports.
+// Utf8Small_<text>_<kernel>/<bytes>: short messages (16, 64, 125 bytes, cut
+// back to whole code points) taken one after another from the same text, a
+// different message each iteration; kernel "dispatched" is utf8_valid().
 #include <benchmark/benchmark.h>
 
 #include <cstdlib>
@@ -130,6 +133,50 @@ void validate(benchmark::State& state, const Text* text, Utf8Kernel kernel) {
     state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * text->size()));
 }
 
+constexpr int64_t kSmallSizes[] = {16, 64, 125};
+
+// The text cut into consecutive messages of at most `size` bytes, each ending
+// on a code point boundary.
+struct Messages {
+    std::vector<const uint8_t*> begin;
+    std::vector<size_t> length;
+    size_t bytes = 0;
+};
+
+Messages cut_messages(const Text& text, size_t size) {
+    Messages m;
+    size_t at = 0;
+    while (at + size <= text.size()) {
+        size_t n = size;
+        while (n > 0 && (text[at + n] & 0xC0) == 0x80)  // text[at + n] starts the next one
+            --n;
+        m.begin.push_back(text.data() + at);
+        m.length.push_back(n);
+        m.bytes += n;
+        at += n;
+    }
+    return m;
+}
+
+void validate_small(benchmark::State& state, const Text* text, Utf8Kernel kernel) {
+    const Messages m = cut_messages(*text, static_cast<size_t>(state.range(0)));
+    for (size_t i = 0; i < m.begin.size(); ++i) {
+        if (!kernel(m.begin[i], m.length[i])) {
+            state.SkipWithError("benchmark message is not valid UTF-8");
+            return;
+        }
+    }
+    size_t i = 0;
+    int64_t bytes = 0;
+    for (auto _ : state) {
+        bool ok = kernel(m.begin[i], m.length[i]);
+        benchmark::DoNotOptimize(ok);
+        bytes += static_cast<int64_t>(m.length[i]);
+        i = i + 1 == m.begin.size() ? 0 : i + 1;
+    }
+    state.SetBytesProcessed(bytes);
+}
+
 bool register_utf8_benchmarks() {
     static const Text ascii = ascii_text();
     static const Text european = european_text();
@@ -144,6 +191,19 @@ bool register_utf8_benchmarks() {
             benchmark::RegisterBenchmark((prefix + std::string(simd_level_name(level))).c_str(),
                                          validate, text, utf8_kernel(level));
         }
+    }
+    for (const auto& [text_name, text] : texts) {
+        const std::string prefix = std::string("Utf8Small_") + text_name + "_";
+        auto add = [&](const std::string& name, Utf8Kernel kernel) {
+            auto* b =
+                benchmark::RegisterBenchmark((prefix + name).c_str(), validate_small, text, kernel);
+            for (int64_t size : kSmallSizes)
+                b->Arg(size);
+        };
+        add("bytewise", &bytewise_utf8_valid);
+        for (SimdLevel level : supported_simd_levels())
+            add(std::string(simd_level_name(level)), utf8_kernel(level));
+        add("dispatched", &utf8_valid);
     }
     return true;
 }

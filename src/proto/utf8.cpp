@@ -169,6 +169,11 @@ bool utf8_valid(const uint8_t* data, size_t len) {
 }
 
 bool Utf8Validator::feed(const uint8_t* data, size_t len) {
+    static const Utf8Kernel kernel = choose_active_kernel();
+    return feed(data, len, kernel);
+}
+
+bool Utf8Validator::feed(const uint8_t* data, size_t len, Utf8Kernel kernel) {
     if (failed_) return false;
     if (pending_len_ > 0) {
         // Finish the code point the previous piece cut off, byte by byte.
@@ -191,7 +196,7 @@ bool Utf8Validator::feed(const uint8_t* data, size_t len) {
     }
     const size_t tail = incomplete_tail_length(data, len);
     const size_t whole = len - tail;
-    if (!utf8_valid(data, whole) || (tail > 0 && !incomplete_sequence_ok(data + whole, tail))) {
+    if (!kernel(data, whole) || (tail > 0 && !incomplete_sequence_ok(data + whole, tail))) {
         failed_ = true;
         return false;
     }

@@ -33,6 +33,12 @@ class Utf8Validator {
     // failed until reset().
     bool feed(const uint8_t* data, size_t len);
 
+    // feed() with the whole code points of the piece checked by `kernel`
+    // instead of the dispatched one (tests and benchmarks compare kernels).
+    // A parameter rather than a member keeps the validator small (it lives in
+    // every connection's frame decoder).
+    bool feed(const uint8_t* data, size_t len, Utf8Kernel kernel);
+
     // True when everything fed so far is valid and ends on a code point
     // boundary: a message may end here.
     bool at_boundary() const { return !failed_ && pending_len_ == 0; }
@@ -50,5 +56,6 @@ class Utf8Validator {
     uint8_t pending_len_ = 0;
     bool failed_ = false;
 };
+static_assert(sizeof(Utf8Validator) <= 8, "Utf8Validator is part of every connection");
 
 }  // namespace wsgate::proto

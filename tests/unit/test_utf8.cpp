@@ -382,22 +382,23 @@ TEST_P(Utf8Kernel, ReadsNothingPastTheEnd) {
 // rest, and checks fail-fast: every piece before the one holding the first
 // invalid byte is accepted, that piece is refused; at the end, at_boundary()
 // equals whole-buffer validity.
-void expect_incremental_matches_reference(const Bytes& bytes, const std::vector<size_t>& cuts) {
+void expect_incremental_matches_reference(proto::Utf8Kernel kernel, const Bytes& bytes,
+                                          const std::vector<size_t>& cuts) {
     const auto reference = reference_utf8_check(bytes.data(), bytes.size());
-    ASSERT_EQ(utf8_valid(bytes.data(), bytes.size()), reference.valid);
+    ASSERT_EQ(kernel(bytes.data(), bytes.size()), reference.valid);
     Utf8Validator validator;
     size_t start = 0;
     std::vector<size_t> ends = cuts;
     ends.push_back(bytes.size());
     for (size_t end : ends) {
-        const bool accepted = validator.feed(bytes.data() + start, end - start);
+        const bool accepted = validator.feed(bytes.data() + start, end - start, kernel);
         const bool holds_first_invalid = reference.first_invalid < end;
         ASSERT_EQ(accepted, !holds_first_invalid)
             << "piece [" << start << ", " << end << ") of " << bytes.size()
             << ", first invalid byte at " << reference.first_invalid;
         if (!accepted) {
             EXPECT_TRUE(validator.failed());
-            EXPECT_FALSE(validator.feed(bytes.data(), 0)) << "must stay failed";
+            EXPECT_FALSE(validator.feed(bytes.data(), 0, kernel)) << "must stay failed";
             return;
         }
         start = end;
@@ -427,38 +428,60 @@ std::vector<Bytes> validator_inputs() {
     return inputs;
 }
 
-TEST(Utf8Validator, EveryTwoWaySplitMatchesWholeValidation) {
+// The validator over every kernel this CPU supports (feed with an explicit
+// kernel); Utf8Dispatch below checks the plain feed() uses the active one.
+class Utf8ValidatorKernel : public ::testing::TestWithParam<SimdLevel> {
+  protected:
+    void expect_incremental(const Bytes& bytes, const std::vector<size_t>& cuts) {
+        expect_incremental_matches_reference(kernel_, bytes, cuts);
+    }
+    bool feed(Utf8Validator& v, std::string_view piece) const {
+        return v.feed(reinterpret_cast<const uint8_t*>(piece.data()), piece.size(), kernel_);
+    }
+    bool feed(Utf8Validator& v, const uint8_t* data, size_t len) const {
+        return v.feed(data, len, kernel_);
+    }
+
+    proto::Utf8Kernel kernel_ = utf8_kernel(GetParam());
+};
+
+INSTANTIATE_TEST_SUITE_P(Kernels, Utf8ValidatorKernel, ::testing::ValuesIn(all_supported_levels()),
+                         [](const ::testing::TestParamInfo<SimdLevel>& info) {
+                             return std::string(simd_level_name(info.param));
+                         });
+
+TEST_P(Utf8ValidatorKernel, EveryTwoWaySplitMatchesWholeValidation) {
     for (const Bytes& input : validator_inputs()) {
         for (size_t cut = 0; cut <= input.size(); ++cut) {
-            expect_incremental_matches_reference(input, {cut});
+            expect_incremental(input, {cut});
             if (HasFatalFailure()) return;
         }
     }
 }
 
-TEST(Utf8Validator, EveryThreeWaySplitOfShortInputs) {
+TEST_P(Utf8ValidatorKernel, EveryThreeWaySplitOfShortInputs) {
     for (const Bytes& input : validator_inputs()) {
         if (input.size() > 40) continue;
         for (size_t a = 0; a <= input.size(); ++a) {
             for (size_t b = a; b <= input.size(); ++b) {
-                expect_incremental_matches_reference(input, {a, b});
+                expect_incremental(input, {a, b});
                 if (HasFatalFailure()) return;
             }
         }
     }
 }
 
-TEST(Utf8Validator, ByteAtATime) {
+TEST_P(Utf8ValidatorKernel, ByteAtATime) {
     for (const Bytes& input : validator_inputs()) {
         std::vector<size_t> cuts;
         for (size_t k = 1; k < input.size(); ++k)
             cuts.push_back(k);
-        expect_incremental_matches_reference(input, cuts);
+        expect_incremental(input, cuts);
         if (HasFatalFailure()) return;
     }
 }
 
-TEST(Utf8Validator, RandomPieceSizes) {
+TEST_P(Utf8ValidatorKernel, RandomPieceSizes) {
     std::mt19937 rng(5);
     for (int round = 0; round < (kSanitized ? 300 : 2000); ++round) {
         Bytes text = random_valid_text(rng, rng() % 2000);
@@ -468,16 +491,12 @@ TEST(Utf8Validator, RandomPieceSizes) {
         std::vector<size_t> cuts;
         for (size_t at = rng() % 70; at < text.size(); at += rng() % 70)
             cuts.push_back(at);
-        expect_incremental_matches_reference(text, cuts);
+        expect_incremental(text, cuts);
         if (HasFatalFailure()) return;
     }
 }
 
-bool feed(Utf8Validator& v, std::string_view piece) {
-    return v.feed(reinterpret_cast<const uint8_t*>(piece.data()), piece.size());
-}
-
-TEST(Utf8Validator, FailsAtThePieceWithTheFirstInvalidByte) {
+TEST_P(Utf8ValidatorKernel, FailsAtThePieceWithTheFirstInvalidByte) {
     Utf8Validator v;
     EXPECT_TRUE(feed(v, "h\xC3\xA9llo "));
     EXPECT_TRUE(v.at_boundary());
@@ -489,7 +508,7 @@ TEST(Utf8Validator, FailsAtThePieceWithTheFirstInvalidByte) {
     EXPECT_TRUE(v.at_boundary());
 }
 
-TEST(Utf8Validator, IncompleteButPossiblyValidTailIsAccepted) {
+TEST_P(Utf8ValidatorKernel, IncompleteButPossiblyValidTailIsAccepted) {
     Utf8Validator v;
     EXPECT_TRUE(feed(v, "ab\xE2\x82"));  // start of U+20AC
     EXPECT_FALSE(v.at_boundary());
@@ -505,19 +524,19 @@ TEST(Utf8Validator, IncompleteButPossiblyValidTailIsAccepted) {
     EXPECT_TRUE(v.at_boundary());
 }
 
-TEST(Utf8Validator, EmptyPiecesChangeNothing) {
+TEST_P(Utf8ValidatorKernel, EmptyPiecesChangeNothing) {
     Utf8Validator v;
-    EXPECT_TRUE(v.feed(nullptr, 0));
+    EXPECT_TRUE(feed(v, nullptr, 0));
     EXPECT_TRUE(v.at_boundary());
     EXPECT_TRUE(feed(v, "\xE2"));
-    EXPECT_TRUE(v.feed(nullptr, 0));
+    EXPECT_TRUE(feed(v, nullptr, 0));
     EXPECT_FALSE(v.at_boundary());
     EXPECT_TRUE(feed(v, "\x82\xAC"));
     EXPECT_TRUE(v.at_boundary());
     EXPECT_TRUE(utf8_valid(nullptr, 0));
 }
 
-TEST(Utf8Validator, RefusesImpossiblePrefixesAtOnce) {
+TEST_P(Utf8ValidatorKernel, RefusesImpossiblePrefixesAtOnce) {
     const std::string_view first_pieces[] = {"\xC0", "\xC1", "\xF5", "\xFF", "\x80"};
     for (std::string_view piece : first_pieces) {
         Utf8Validator v;
@@ -548,15 +567,15 @@ TEST(Utf8Validator, RefusesImpossiblePrefixesAtOnce) {
     }
 }
 
-TEST(Utf8Validator, PiecesAtGuardPage) {
+TEST_P(Utf8ValidatorKernel, PiecesAtGuardPage) {
     std::mt19937 rng(9);
     const Bytes text = random_valid_text(rng, 400);
     for (size_t cut = 0; cut <= text.size(); cut += 3) {
         GuardedBuffer first(text.data(), cut);
         GuardedBuffer second(text.data() + cut, text.size() - cut);
         Utf8Validator v;
-        EXPECT_TRUE(v.feed(first.data(), first.size()));
-        EXPECT_TRUE(v.feed(second.data(), second.size()));
+        EXPECT_TRUE(feed(v, first.data(), first.size()));
+        EXPECT_TRUE(feed(v, second.data(), second.size()));
         EXPECT_TRUE(v.at_boundary()) << cut;
     }
 }
@@ -568,6 +587,18 @@ TEST(Utf8Dispatch, ActiveKernelMatchesLevel) {
     EXPECT_TRUE(utf8_valid(good.data(), good.size()));
     EXPECT_FALSE(utf8_valid(bad.data(), bad.size()));
     EXPECT_TRUE(utf8_kernel(active_simd_level())(good.data(), good.size()));
+}
+
+// The plain feed() (dispatched kernel) agrees with the reference too.
+TEST(Utf8Dispatch, ValidatorWithoutKernelArgument) {
+    for (const Bytes& input : validator_inputs()) {
+        const auto reference = reference_utf8_check(input.data(), input.size());
+        for (size_t cut = 0; cut <= input.size(); ++cut) {
+            Utf8Validator v;
+            bool ok = v.feed(input.data(), cut) && v.feed(input.data() + cut, input.size() - cut);
+            EXPECT_EQ(ok && v.at_boundary(), reference.valid) << cut;
+        }
+    }
 }
 
 }  // namespace
