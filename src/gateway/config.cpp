@@ -56,6 +56,9 @@ std::string config_help() {
            "  --direct-descriptors       io_uring: accept into a registered file table; each\n"
            "                             loop then holds up to RLIMIT_NOFILE connections\n"
            "                             without using process descriptors\n"
+           "  --zero-copy-min-bytes N    io_uring: echo pieces of N bytes or more straight\n"
+           "                             from the receive buffer, without a copy (default:\n"
+           "                             off, always copy)\n"
            "  --deflate on|off           permessage-deflate (RFC 7692) (default on)\n"
            "  --deflate-window-bits N    window the server compresses with, 9..15 (default 15)\n"
            "  --deflate-client-window-bits N  largest window a client may use, 8..15; below\n"
@@ -135,6 +138,9 @@ std::string parse_config(int argc, const char* const* argv, Config* config) {
         } else if (flag == "--recv-buffer-bytes") {
             if (!parse_u64(value, &n) || n < 256 || n > (1u << 20)) return bad();
             config->recv_buffer_bytes = static_cast<uint32_t>(n);
+        } else if (flag == "--zero-copy-min-bytes") {
+            if (!parse_u64(value, &n)) return bad();
+            config->zero_copy_min_bytes = n;
         } else if (flag == "--deflate") {
             if (value != "on" && value != "off") return bad();
             config->deflate.enabled = value == "on";

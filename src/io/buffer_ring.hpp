@@ -10,6 +10,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <vector>
 
 namespace wsgate::io {
 
@@ -34,6 +35,23 @@ class BufferRing {
         io_uring_buf_ring_add(ring_, buffer(id), size_, id, mask_, pending_);
         ++pending_;
     }
+    // Reference counting for buffers lent out after delivery (zero-copy
+    // sends): delivered() when the kernel hands buffer `id` over (one
+    // reference: the delivery), hold() for each extra user, release() for
+    // each; the last release recycles it.
+    void delivered(uint16_t id) { refs_[id] = 1; }
+    void hold(uint16_t id) { ++refs_[id]; }
+    void release(uint16_t id) {
+        if (--refs_[id] == 0) recycle(id);
+    }
+    // Buffers out of the ring with a reference (O(count): tests and stats).
+    uint32_t held() const {
+        uint32_t n = 0;
+        for (uint16_t r : refs_)
+            n += r != 0;
+        return n;
+    }
+
     // Makes every recycled buffer available to the kernel; returns how many.
     int publish() {
         int n = pending_;
@@ -51,6 +69,7 @@ class BufferRing {
     int mask_ = 0;
     int pending_ = 0;
     uint16_t group_id_ = 0;
+    std::vector<uint16_t> refs_;  // per buffer: references while out of the ring
 };
 
 }  // namespace wsgate::io

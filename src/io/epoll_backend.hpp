@@ -93,6 +93,13 @@ class EpollBackend {
         released_.push_back({index, generation});
     }
 
+    // Zero-copy: nothing to lend (bytes are read into one scratch buffer
+    // that the next read overwrites).
+    static constexpr uint32_t kNoBuffer = UINT32_MAX;
+    uint32_t hold_buffer() { return kNoBuffer; }
+    void release_buffer(uint32_t) {}
+    uint32_t held_buffers() const { return 0; }
+
     void close_unadopted(int fd) { ::close(fd); }
 
     void forget(SocketState& s) {
@@ -110,6 +117,7 @@ class EpollBackend {
     void run_turn(int timeout_ms) {
         epoll_event events[kMaxEvents];
         int n = epoll_wait(epfd_, events, kMaxEvents, ready_.empty() ? timeout_ms : 0);
+        owner_.before_events();
         for (int i = 0; i < n; ++i)
             dispatch(events[i]);
         read_ready();

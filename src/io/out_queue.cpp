@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <new>
 
 namespace wsgate::io {
 
@@ -15,6 +16,8 @@ ChunkPool::~ChunkPool() {
         ::operator delete(c);
     for (Chunk* c : free_large_)
         ::operator delete(c);
+    for (Chunk* c : free_lent_)
+        delete c;
 }
 
 Chunk* ChunkPool::get(size_t min_payload) {
@@ -23,7 +26,8 @@ Chunk* ChunkPool::get(size_t min_payload) {
     std::vector<Chunk*>& list = small ? free_small_ : free_large_;
     Chunk* c;
     if (list.empty()) {
-        c = static_cast<Chunk*>(::operator new(small ? kSmallChunkBytes : kLargeChunkBytes));
+        c = new (::operator new(small ? kSmallChunkBytes : kLargeChunkBytes)) Chunk;
+        c->base = reinterpret_cast<uint8_t*>(c + 1);
         c->capacity = small ? kSmallPayload : kLargePayload;
     } else {
         c = list.back();
@@ -34,8 +38,34 @@ Chunk* ChunkPool::get(size_t min_payload) {
     return c;
 }
 
+Chunk* ChunkPool::get_lent(uint8_t* data, uint32_t len, uint32_t id) {
+    ++outstanding_;
+    Chunk* c;
+    if (free_lent_.empty()) {
+        c = new Chunk;
+    } else {
+        c = free_lent_.back();
+        free_lent_.pop_back();
+    }
+    c->next = nullptr;
+    c->base = data;
+    c->begin = 0;
+    c->end = c->capacity = len;
+    c->lent = id;
+    return c;
+}
+
 void ChunkPool::put(Chunk* c) {
     --outstanding_;
+    if (c->lent != kOwnedChunk) {
+        release_.fn(release_.context, c->lent);
+        if (free_lent_.size() >= max_cached_) {
+            delete c;
+        } else {
+            free_lent_.push_back(c);
+        }
+        return;
+    }
     std::vector<Chunk*>& list = c->capacity == kSmallPayload ? free_small_ : free_large_;
     if (list.size() >= max_cached_) {
         ::operator delete(c);
@@ -48,15 +78,7 @@ void OutQueue::append(ChunkPool& pool, std::span<const uint8_t> bytes) {
     const uint8_t* p = bytes.data();
     size_t left = bytes.size();
     while (left != 0) {
-        if (tail_ == nullptr || tail_->end == tail_->capacity) {
-            Chunk* c = pool.get(left);
-            if (tail_ != nullptr) {
-                tail_->next = c;
-            } else {
-                head_ = c;
-            }
-            tail_ = c;
-        }
+        if (tail_ == nullptr || tail_->end == tail_->capacity) link(pool.get(left));
         size_t n = std::min<size_t>(left, tail_->capacity - tail_->end);
         std::memcpy(tail_->data() + tail_->end, p, n);
         tail_->end += static_cast<uint32_t>(n);
@@ -64,6 +86,21 @@ void OutQueue::append(ChunkPool& pool, std::span<const uint8_t> bytes) {
         left -= n;
         bytes_ += n;
     }
+}
+
+void OutQueue::append_lent(ChunkPool& pool, uint8_t* data, size_t len, uint32_t id) {
+    link(pool.get_lent(data, static_cast<uint32_t>(len), id));
+    bytes_ += len;
+    ++lent_;
+}
+
+void OutQueue::link(Chunk* c) {
+    if (tail_ != nullptr) {
+        tail_->next = c;
+    } else {
+        head_ = c;
+    }
+    tail_ = c;
 }
 
 size_t OutQueue::gather(iovec* iov, size_t max) const {
@@ -88,6 +125,7 @@ void OutQueue::consume(ChunkPool& pool, size_t n) {
             Chunk* done = head_;
             head_ = head_->next;
             if (head_ == nullptr) tail_ = nullptr;
+            if (done->lent != kOwnedChunk) --lent_;
             pool.put(done);
         }
     }
@@ -101,6 +139,7 @@ void OutQueue::clear(ChunkPool& pool) {
     }
     tail_ = nullptr;
     bytes_ = 0;
+    lent_ = 0;
 }
 
 }  // namespace wsgate::io

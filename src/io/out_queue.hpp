@@ -19,14 +19,28 @@ namespace wsgate::io {
 inline constexpr size_t kSmallChunkBytes = 512;
 inline constexpr size_t kLargeChunkBytes = 16 * 1024;
 
+// A chunk either owns its bytes (they follow the header) or, for zero-copy
+// sends, refers to bytes lent by someone else (a receive buffer), identified
+// by `lent` and given back through the pool's LendRelease once sent.
+inline constexpr uint32_t kOwnedChunk = UINT32_MAX;
+
 struct Chunk {
     Chunk* next = nullptr;
-    uint32_t begin = 0;     // first unsent byte
-    uint32_t end = 0;       // one past the last queued byte
-    uint32_t capacity = 0;  // payload bytes after the header
-    uint8_t* data() { return reinterpret_cast<uint8_t*>(this + 1); }
+    uint8_t* base = nullptr;  // owned: right after this header; lent: the lender's bytes
+    uint32_t begin = 0;       // first unsent byte
+    uint32_t end = 0;         // one past the last queued byte
+    uint32_t capacity = 0;    // owned: payload bytes after the header; lent: == end (full)
+    uint32_t lent = kOwnedChunk;
+    uint8_t* data() { return base; }
 };
-static_assert(sizeof(Chunk) == 24);
+static_assert(sizeof(Chunk) == 32);
+
+// Gives lent bytes back (e.g. a receive buffer to its ring) once no queued
+// chunk refers to them any more: called once per lent chunk.
+struct LendRelease {
+    void (*fn)(void* context, uint32_t id) = nullptr;
+    void* context = nullptr;
+};
 
 // Per-loop cache of free chunks of both sizes (not thread-safe). Keeps at
 // most max_cached free chunks of each size; beyond that they go back to
@@ -41,12 +55,19 @@ class ChunkPool {
     // A chunk whose capacity is at least min_payload when that fits a small
     // chunk, else a large one.
     Chunk* get(size_t min_payload);
+    // A chunk referring to data[0, len) lent under `id` (not copied).
+    Chunk* get_lent(uint8_t* data, uint32_t len, uint32_t id);
+    // Returns a chunk; a lent one's bytes go back through the LendRelease.
     void put(Chunk* c);
     size_t outstanding() const { return outstanding_; }
+
+    void set_lend_release(LendRelease release) { release_ = release; }
 
   private:
     std::vector<Chunk*> free_small_;
     std::vector<Chunk*> free_large_;
+    std::vector<Chunk*> free_lent_;  // bare headers
+    LendRelease release_;
     size_t max_cached_;
     size_t outstanding_ = 0;
 };
@@ -60,6 +81,9 @@ class OutQueue {
     void append(ChunkPool& pool, const void* data, size_t len) {
         append(pool, std::span<const uint8_t>(static_cast<const uint8_t*>(data), len));
     }
+    // Appends lent bytes by reference (no copy): the lender must keep
+    // data[0, len) unchanged until the pool's LendRelease gives `id` back.
+    void append_lent(ChunkPool& pool, uint8_t* data, size_t len, uint32_t id);
     // Fills up to max iovecs with the queued bytes in order; returns how many.
     size_t gather(iovec* iov, size_t max) const;
     // Drops the first n queued bytes (n <= size()).
@@ -67,11 +91,17 @@ class OutQueue {
     void clear(ChunkPool& pool);
     size_t size() const { return bytes_; }
     bool empty() const { return bytes_ == 0; }
+    // Lent chunks queued (a cap on what one slow reader may hold).
+    uint32_t lent_chunks() const { return lent_; }
 
   private:
+    void link(Chunk* c);
+
     Chunk* head_ = nullptr;
     Chunk* tail_ = nullptr;
     size_t bytes_ = 0;
+    uint32_t lent_ = 0;
 };
+static_assert(sizeof(OutQueue) <= 32, "OutQueue is in every connection record");
 
 }  // namespace wsgate::io

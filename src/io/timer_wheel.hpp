@@ -42,6 +42,14 @@ class TimerWheel {
     uint32_t now() const { return now_; }
     size_t pending() const { return pending_; }
 
+    // The earliest tick at or after now() whose slot holds a timer, or
+    // kNoTimer when none is scheduled. A slot may also hold deadlines of
+    // later rounds, so this is a lower bound on the next deadline: a loop
+    // that sleeps until then (instead of waking every tick) wakes at worst
+    // once per wheel turn for nothing. O(slot_count / 64).
+    static constexpr uint32_t kNoTimer = UINT32_MAX;
+    uint32_t next_busy_tick() const;
+
   private:
     static constexpr uint32_t kNil = UINT32_MAX;
     enum class State : uint8_t { idle, scheduled, firing };
@@ -55,12 +63,14 @@ class TimerWheel {
     void unlink(uint32_t id);
     void collect_expired(uint32_t now_tick);
 
-    std::vector<uint32_t> slots_;  // head id of each slot's list
-    std::vector<Node> nodes_;      // grown on demand to the highest id used
+    std::vector<uint32_t> slots_;     // head id of each slot's list
+    std::vector<uint64_t> occupied_;  // bit per slot: its list is not empty
+    std::vector<Node> nodes_;         // grown on demand to the highest id used
     std::vector<uint32_t> expired_;
     uint32_t mask_;
     uint32_t now_ = 0;
     size_t pending_ = 0;
+    bool due_now_ = false;  // a timer was scheduled at or before now_ since the last advance
 };
 
 }  // namespace wsgate::io

@@ -4,16 +4,21 @@
 // io_uring_submit_and_wait_timeout per loop turn.
 //
 // Owner (a template parameter, no virtual calls) must provide:
-//   SocketState* socket(uint32_t index, uint32_t generation);  // nullptr when stale
-//   void on_accept(int fd);                                 // owner calls start_socket or closes
-//   fd void on_data(uint32_t index, uint8_t* data, size_t len);  // bytes are mutable, valid during
-//   the call void on_eof(uint32_t index);                            // peer sent FIN void
-//   on_io_error(uint32_t index, int err);              // err is -errno size_t gather(uint32_t
-//   index, iovec* iov, size_t max);  // queued output as iovecs void on_sent(uint32_t index, size_t
-//   bytes);             // the kernel took `bytes` void on_released(uint32_t index); // after
-//   close_socket: fd closed, nothing in flight void on_wake(); // the wake eventfd fired void
-//   after_events();                                    // once per turn after completions, before
-//   flushing
+//   SocketState* socket(uint32_t index, uint32_t generation);
+//       nullptr when stale
+//   void on_accept(int fd);
+//       the owner calls start_socket or close_unadopted
+//   void on_data(uint32_t index, uint8_t* data, size_t len);
+//       bytes are mutable and valid during the call (hold_buffer() keeps them)
+//   void on_eof(uint32_t index);                 the peer sent FIN
+//   void on_io_error(uint32_t index, int err);   err is -errno
+//   size_t gather(uint32_t index, iovec* iov, size_t max);
+//       queued output as iovecs
+//   void on_sent(uint32_t index, size_t bytes);  the kernel took `bytes`
+//   void on_released(uint32_t index);            after close_socket: fd closed, nothing in flight
+//   void on_wake();                              the wake eventfd fired
+//   void before_events();  once per turn after the wait, before completions
+//   void after_events();   once per turn after completions, before flushing
 #pragma once
 
 #include <liburing.h>
@@ -134,6 +139,20 @@ class UringBackend {
         io_uring_sqe_set_data64(sqe, pack_user_data(Op::shutdown, index, generation));
     }
 
+    // Zero-copy sends. Inside on_data: keeps the receive buffer being
+    // delivered out of the ring (the owner may queue a send that refers to
+    // its bytes) until release_buffer(id). Returns its id, or kNoBuffer when
+    // nothing is being delivered.
+    static constexpr uint32_t kNoBuffer = UINT32_MAX;
+    uint32_t hold_buffer() {
+        if (delivering_ == kNoBuffer) return kNoBuffer;
+        buffers_->hold(static_cast<uint16_t>(delivering_));
+        return delivering_;
+    }
+    void release_buffer(uint32_t id) { buffers_->release(static_cast<uint16_t>(id)); }
+    // Receive buffers held out of the ring (tests and stats).
+    uint32_t held_buffers() const { return buffers_->held(); }
+
     // Closes a descriptor from on_accept that the owner did not adopt.
     void close_unadopted(int fd) { close_descriptor(fd); }
 
@@ -170,15 +189,20 @@ class UringBackend {
         }
     }
 
-    // One loop turn: submit everything prepared, wait up to timeout_ms for a
-    // completion, dispatch all completions, let the owner run its timers,
-    // return buffers, re-arm receives, flush output.
+    // One loop turn: submit everything prepared, wait up to timeout_ms (-1:
+    // no limit) for a completion, dispatch all completions, let the owner
+    // run its timers, return buffers, re-arm receives, flush output.
     void run_turn(int timeout_ms) {
+        // A paused accept is retried from finish_turn: wake up for it.
+        if (accept_rearm_ && (timeout_ms < 0 || timeout_ms > kAcceptRetryMs)) {
+            timeout_ms = static_cast<int>(kAcceptRetryMs);
+        }
         __kernel_timespec ts{};
         ts.tv_sec = timeout_ms / 1000;
         ts.tv_nsec = static_cast<long long>(timeout_ms % 1000) * 1000000;
         io_uring_cqe* cqe = nullptr;
-        io_uring_submit_and_wait_timeout(&ring_, &cqe, 1, &ts, nullptr);
+        io_uring_submit_and_wait_timeout(&ring_, &cqe, 1, timeout_ms < 0 ? nullptr : &ts, nullptr);
+        owner_.before_events();
 
         unsigned head;
         unsigned count = 0;
@@ -282,11 +306,14 @@ class UringBackend {
         if (cqe.flags & IORING_CQE_F_BUFFER) {
             uint16_t bid = static_cast<uint16_t>(cqe.flags >> IORING_CQE_BUFFER_SHIFT);
             --kernel_buffers_;
+            buffers_->delivered(bid);
             if (s != nullptr && !s->closing && cqe.res > 0) {
+                delivering_ = bid;
                 owner_.on_data(ud.index, buffers_->buffer(bid), static_cast<size_t>(cqe.res));
+                delivering_ = kNoBuffer;
             }
-            // The owner copies what it keeps, so the buffer goes straight back.
-            buffers_->recycle(bid);
+            // Back to the ring now unless the owner holds it for a send.
+            buffers_->release(bid);
         }
         if (cqe.flags & IORING_CQE_F_MORE) return;
         if (s == nullptr) return;
@@ -416,7 +443,8 @@ class UringBackend {
     io_uring ring_{};
     bool ring_ready_ = false;
     std::unique_ptr<BufferRing> buffers_;
-    long kernel_buffers_ = 0;  // buffers the kernel may still fill (estimate for re-arming)
+    long kernel_buffers_ = 0;          // buffers the kernel may still fill (estimate for re-arming)
+    uint32_t delivering_ = kNoBuffer;  // the buffer on_data is looking at
     std::vector<int> listeners_;
     std::vector<bool> accept_armed_;
     bool accept_rearm_ = false;

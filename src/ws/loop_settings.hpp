@@ -27,6 +27,9 @@ struct LoopSettings {
     // Above this many queued outgoing bytes a connection stops being read;
     // reading resumes when the queue is back under half of it.
     size_t max_queued_bytes = 1024 * 1024;
+    // Echo pieces of at least this many bytes are sent from the receive
+    // buffer without a copy (io_uring only); SIZE_MAX: always copy.
+    size_t zero_copy_min_bytes = SIZE_MAX;
     bool trace = false;
     proto::DeflateConfig deflate;  // permessage-deflate (RFC 7692); off unless enabled
 };

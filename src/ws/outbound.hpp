@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <cstring>
 #include <span>
 #include <string_view>
 
@@ -12,6 +13,19 @@
 #include "ws/loop_compression.hpp"
 
 namespace wsgate::ws {
+
+// Zero-copy echo: the piece being delivered lies in a receive buffer that
+// the backend can lend to the output queue instead of the bytes being copied.
+struct LendOffer {
+    uint8_t* data = nullptr;  // the piece's first byte
+    size_t headroom = 0;      // bytes right before `data` free to overwrite (a parsed header)
+    uint32_t (*lend)(void* context) = nullptr;  // holds the buffer: its id, or kNoLend
+    void* context = nullptr;
+};
+inline constexpr uint32_t kNoLend = UINT32_MAX;
+// Buffers one connection may hold lent (one slow reader must not drain the
+// receive ring); beyond, pieces are copied.
+inline constexpr uint32_t kMaxLentChunks = 8;
 
 class Outbound {
   public:
@@ -38,20 +52,46 @@ class Outbound {
         uint8_t header[proto::kMaxServerFrameHeader];
         size_t n = proto::write_frame_header(
             header, in_message_ ? proto::Opcode::continuation : opcode, last, false, piece.size());
-        queue_.append(pool_, header, n);
-        queue_.append(pool_, piece);
+        if (!(offer_ != nullptr && send_lent(piece, header, n))) {
+            queue_.append(pool_, header, n);
+            queue_.append(pool_, piece);
+        }
         in_message_ = !last;
     }
+
+    // The next send_message_piece of exactly offer.data may refer to the
+    // receive buffer instead of copying (nullptr: always copy).
+    void set_lend_offer(const LendOffer* offer) { offer_ = offer; }
 
     // Queues raw bytes (HTTP responses before any upgrade).
     void send_raw(std::string_view bytes) { queue_.append(pool_, bytes.data(), bytes.size()); }
 
   private:
+    // Queues header + piece by reference to the lent receive buffer: one
+    // contiguous iovec when the header fits in the headroom (written over
+    // the client's parsed header), else the header copied and the piece
+    // referenced. False: not lendable, nothing queued.
+    bool send_lent(std::span<const uint8_t> piece, const uint8_t* header, size_t n) {
+        if (piece.data() != offer_->data || queue_.lent_chunks() >= kMaxLentChunks) return false;
+        uint32_t id = offer_->lend(offer_->context);
+        if (id == kNoLend) return false;
+        if (offer_->headroom >= n) {
+            uint8_t* start = offer_->data - n;
+            std::memcpy(start, header, n);
+            queue_.append_lent(pool_, start, n + piece.size(), id);
+        } else {
+            queue_.append(pool_, header, n);
+            queue_.append_lent(pool_, offer_->data, piece.size(), id);
+        }
+        return true;
+    }
+
     io::OutQueue& queue_;
     io::ChunkPool& pool_;
     bool& in_message_;
     LoopCompression* compression_;
     CompressionSlot* slot_;
+    const LendOffer* offer_ = nullptr;
 };
 
 }  // namespace wsgate::ws

@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 #include <span>
@@ -57,6 +58,7 @@ class ServerLoop {
           compression_(settings.deflate, settings.max_message_bytes),
           backend_(*this) {
         decoder_config_.max_message_bytes = settings.max_message_bytes;
+        chunks_.set_lend_release({&release_lent, this});
         wake_fd_ = wake_fd;
         clock_gettime(CLOCK_MONOTONIC, &start_);
     }
@@ -77,7 +79,7 @@ class ServerLoop {
     // Runs until shutdown has been requested and every connection is gone.
     void run() {
         while (!done())
-            backend_.run_turn(ms_to_next_tick());
+            backend_.run_turn(ms_to_next_timer());
     }
 
     // One loop turn waiting at most timeout_ms (tests drive the loop with it).
@@ -87,6 +89,7 @@ class ServerLoop {
     // Observability for tests and stats.
     uint32_t connection_count() const { return pool_.size(); }
     size_t output_chunks() const { return chunks_.outstanding(); }
+    uint32_t held_receive_buffers() const { return backend_.held_buffers(); }
 
     // ---- backend owner interface (see io/uring_backend.hpp) ----
 
@@ -179,8 +182,11 @@ class ServerLoop {
         if (shared_.stopping.load() && !stopping_) begin_shutdown();
     }
 
+    // The loop may have slept for long (no timer due): deadlines set while
+    // handling this turn's events count from now, not from before the wait.
+    void before_events() { now_ = current_tick(); }
+
     void after_events() {
-        now_ = current_tick();
         timers_.advance(now_, [this](uint32_t index) { on_timer(index); });
     }
 
@@ -212,9 +218,12 @@ class ServerLoop {
                 // message invalid (text ending inside a code point), and an
                 // invalid message must not be echoed as complete.
                 loop.last_piece_ = chunk;
+                loop.last_headroom_ = c.decoder.payload_headroom();
                 return;
             }
             Outbound out = loop.outbound(c);
+            LendOffer offer = loop.lend_offer(chunk, c.decoder.payload_headroom());
+            if (offer.data != nullptr) out.set_lend_offer(&offer);
             loop.app_.on_message_piece(out, c.message_opcode, chunk, false);
         }
         void on_frame_end(bool message_end) {
@@ -224,6 +233,8 @@ class ServerLoop {
                 return;
             }
             Outbound out = loop.outbound(c);
+            LendOffer offer = loop.lend_offer(loop.last_piece_, loop.last_headroom_);
+            if (offer.data != nullptr) out.set_lend_offer(&offer);
             loop.app_.on_message_piece(out, c.message_opcode, loop.last_piece_, true);
             loop.last_piece_ = {};
         }
@@ -283,20 +294,43 @@ class ServerLoop {
         }
     }
 
+    // Zero-copy echo (issue 3): a piece of at least zero_copy_min_bytes may
+    // be sent straight from its receive buffer, which the backend then keeps
+    // out of its ring until the send is done. Smaller pieces are copied: the
+    // copy is cheaper than holding a whole receive buffer for them.
+    LendOffer lend_offer(std::span<uint8_t> piece, size_t headroom) {
+        if (piece.size() < settings_.zero_copy_min_bytes) return {};
+        return LendOffer{piece.data(), headroom, &lend_buffer, this};
+    }
+    static uint32_t lend_buffer(void* self) {
+        uint32_t id = static_cast<Self*>(self)->backend_.hold_buffer();
+        return id == Backend<Self>::kNoBuffer ? kNoLend : id;
+    }
+    static void release_lent(void* self, uint32_t id) {
+        static_cast<Self*>(self)->backend_.release_buffer(id);
+    }
+
     uint32_t generation(uint32_t index) const { return pool_.generation(index); }
 
-    uint32_t current_tick() const {
+    int64_t elapsed_ms() const {
         timespec t;
         clock_gettime(CLOCK_MONOTONIC, &t);
-        int64_t ms = (t.tv_sec - start_.tv_sec) * 1000 + (t.tv_nsec - start_.tv_nsec) / 1000000;
-        return static_cast<uint32_t>(ms / kTickMs);
+        return (t.tv_sec - start_.tv_sec) * 1000 + (t.tv_nsec - start_.tv_nsec) / 1000000;
     }
-    int ms_to_next_tick() const {
-        timespec t;
-        clock_gettime(CLOCK_MONOTONIC, &t);
-        int64_t ms = (t.tv_sec - start_.tv_sec) * 1000 + (t.tv_nsec - start_.tv_nsec) / 1000000;
-        return static_cast<int>(kTickMs - ms % kTickMs);
+    uint32_t current_tick() const { return static_cast<uint32_t>(elapsed_ms() / kTickMs); }
+
+    // How long the loop may sleep: until the nearest timer slot in use, or
+    // for ever (-1) when no timer is pending, so an idle server does not
+    // wake every tick (the wake eventfd and the backend's own retries cut a
+    // sleep short).
+    int ms_to_next_timer() const {
+        uint32_t tick = timers_.next_busy_tick();
+        if (tick == io::TimerWheel::kNoTimer) return -1;
+        int64_t due = int64_t{tick} * kTickMs - elapsed_ms();
+        if (due <= 0) return 0;
+        return static_cast<int>(std::min<int64_t>(due, kMaxSleepMs));
     }
+    static constexpr int64_t kMaxSleepMs = 3600 * 1000;
 
     void drop_buffers(Connection& c) {
         compression_.release(c.compression);
@@ -619,6 +653,7 @@ class ServerLoop {
     LoopCompression compression_;
     Backend<Self> backend_;
     std::span<uint8_t> last_piece_;
+    size_t last_headroom_ = 0;
     timespec start_{};
     uint32_t now_ = 0;
     int wake_fd_ = -1;

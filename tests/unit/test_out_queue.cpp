@@ -79,3 +79,40 @@ TEST(OutQueue, SmallAppendThenBulkKeepsBytesInOrder) {
     q.clear(pool);
     EXPECT_EQ(pool.outstanding(), 0u);
 }
+
+namespace {
+struct Released {
+    std::vector<uint32_t> ids;
+    static void release(void* self, uint32_t id) {
+        static_cast<Released*>(self)->ids.push_back(id);
+    }
+};
+}  // namespace
+
+TEST(OutQueue, LentBytesAreReferencedInOrderAndGivenBackOnceSent) {
+    ChunkPool pool;
+    Released released;
+    pool.set_lend_release({&Released::release, &released});
+    OutQueue q;
+    std::string lent1 = "LENT-ONE";
+    std::string lent2 = "lent-two!";
+    q.append(pool, "h1", 2);
+    q.append_lent(pool, reinterpret_cast<uint8_t*>(lent1.data()), lent1.size(), 7);
+    q.append(pool, "h2", 2);  // after a lent chunk: a new owned chunk, order kept
+    q.append_lent(pool, reinterpret_cast<uint8_t*>(lent2.data()), lent2.size(), 9);
+    EXPECT_EQ(q.lent_chunks(), 2u);
+    EXPECT_EQ(gathered(q), "h1LENT-ONEh2lent-two!");
+    iovec iov[8];
+    ASSERT_EQ(q.gather(iov, 8), 4u);
+    EXPECT_EQ(iov[1].iov_base, lent1.data());  // referenced, not copied
+    q.consume(pool, 5);                        // part of the first lent chunk
+    EXPECT_TRUE(released.ids.empty());
+    EXPECT_EQ(gathered(q), "T-ONEh2lent-two!");
+    q.consume(pool, 5);
+    EXPECT_EQ(released.ids, std::vector<uint32_t>{7});
+    EXPECT_EQ(q.lent_chunks(), 1u);
+    q.clear(pool);  // a dropped connection gives back what it still held
+    EXPECT_EQ(released.ids, (std::vector<uint32_t>{7, 9}));
+    EXPECT_EQ(q.lent_chunks(), 0u);
+    EXPECT_EQ(pool.outstanding(), 0u);
+}

@@ -293,3 +293,27 @@ TYPED_TEST(ServerLoopTest, ClientThatNeverReadsHasBoundedQueue) {
 }
 
 }  // namespace
+
+// Zero-copy echo (io_uring lends receive buffers to the output queue; epoll
+// always copies): every echo is byte-exact and every lent buffer goes back.
+TYPED_TEST(ServerLoopTest, ZeroCopyEchoIsExactAndGivesBuffersBack) {
+    this->settings_.zero_copy_min_bytes = 0;  // the loop reads its settings live
+    int ws = this->upgraded_client();
+    for (size_t size : {size_t{1}, size_t{125}, size_t{126}, size_t{1000}, size_t{5000}}) {
+        std::string payload(size, '\0');
+        for (size_t i = 0; i < size; ++i)
+            payload[i] = static_cast<char>(i * 13 + size);
+        this->send_all(ws, masked_frame(0x82, payload));
+        std::string header = size < 126 ? std::string{'\x82', static_cast<char>(size)}
+                                        : std::string{'\x82', '\x7e', static_cast<char>(size >> 8),
+                                                      static_cast<char>(size & 0xFF)};
+        std::string want = header + payload;
+        EXPECT_EQ(this->receive(ws, want.size()), want) << size;
+    }
+    // Two frames in one send: two lent pieces of the same buffer.
+    this->send_all(ws, masked_frame(0x81, "first") + masked_frame(0x82, "second"));
+    EXPECT_EQ(this->receive(ws, 15), std::string("\x81\x05") + "first" + "\x82\x06" + "second");
+    this->spin(3);
+    EXPECT_EQ(this->loop_->held_receive_buffers(), 0u);
+    EXPECT_EQ(this->loop_->output_chunks(), 0u);
+}

@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <vector>
 
 #include "io/timer_wheel.hpp"
@@ -75,4 +76,48 @@ TEST(TimerWheel, FireMayRescheduleItselfAndCancelOthers) {
     ASSERT_EQ(fired.size(), 1u);  // the first fired cancelled the other
     EXPECT_TRUE(w.scheduled(fired[0]));
     EXPECT_EQ(advance(w, 4), fired);
+}
+
+TEST(TimerWheel, NextBusyTickIsTheNearestScheduledSlot) {
+    TimerWheel w(128);  // two bitmap words
+    EXPECT_EQ(w.next_busy_tick(), TimerWheel::kNoTimer);
+    w.schedule(1, 100);
+    EXPECT_EQ(w.next_busy_tick(), 100u);
+    w.schedule(2, 70);
+    EXPECT_EQ(w.next_busy_tick(), 70u);
+    w.cancel(2);
+    EXPECT_EQ(w.next_busy_tick(), 100u);
+    EXPECT_TRUE(advance(w, 90).empty());
+    EXPECT_EQ(w.next_busy_tick(), 100u);
+    w.schedule(3, 200);  // slot 72, after the wheel wraps
+    EXPECT_EQ(advance(w, 100), std::vector<uint32_t>{1});
+    EXPECT_EQ(w.next_busy_tick(), 200u);
+    EXPECT_EQ(advance(w, 200), std::vector<uint32_t>{3});
+    EXPECT_EQ(w.next_busy_tick(), TimerWheel::kNoTimer);
+}
+
+TEST(TimerWheel, NextBusyTickIsALowerBoundForLaterRounds) {
+    TimerWheel w(8);
+    w.schedule(1, 21);  // slot 5, two rounds ahead
+    EXPECT_EQ(w.next_busy_tick(), 5u);
+    EXPECT_TRUE(advance(w, 5).empty());
+    EXPECT_EQ(w.next_busy_tick(), 13u);
+    EXPECT_TRUE(advance(w, 13).empty());
+    EXPECT_EQ(w.next_busy_tick(), 21u);
+    w.schedule(2, 3);  // in the past: due now
+    EXPECT_EQ(w.next_busy_tick(), 13u);
+    EXPECT_EQ(advance(w, 13), std::vector<uint32_t>{2});
+    EXPECT_EQ(w.next_busy_tick(), 21u);  // the current slot's timer is next round's
+}
+
+TEST(TimerWheel, NextBusyTickAgreesWithAScanAtEveryPosition) {
+    for (uint32_t now = 0; now < 300; now += 7) {
+        for (uint32_t ahead = 0; ahead <= 256; ahead += 4) {
+            TimerWheel w(256);
+            advance(w, now);
+            w.schedule(9, now + ahead);
+            w.schedule(8, now + 255);
+            EXPECT_EQ(w.next_busy_tick(), now + std::min(ahead, 255u)) << now << " " << ahead;
+        }
+    }
 }
