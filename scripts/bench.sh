@@ -7,13 +7,14 @@
 #
 # usage: scripts/bench.sh [--quick] [--also ws://127.0.0.1:9001/]... [--text]
 #                         [--build-dir DIR] [--out DIR] [--no-memory] [--no-setup]
+#                         [--no-deflate]
 # BUILD_DIR in the environment sets the default build directory (build/release).
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 
-quick=0 memory=1 setup=1 type_flag=--binary
+quick=0 memory=1 setup=1 deflate=1 type_flag=--binary
 build_dir=${BUILD_DIR:-build/release}
 out=""
 also=()
@@ -26,7 +27,8 @@ while [ $# -gt 0 ]; do
     --out) out=$2; shift ;;
     --no-memory) memory=0 ;;
     --no-setup) setup=0 ;;
-    -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
+    --no-deflate) deflate=0 ;;
+    -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
     *) echo "bench: unknown option $1" >&2; exit 2 ;;
   esac
   shift
@@ -39,6 +41,14 @@ else
   conns=(100 1000 10000); payloads=(16 1024 65536); deep=(10000 16 8)
   duration=5 warmup=1 connect_duration=3 idle_sizes=(10000 100000)
 fi
+# permessage-deflate section: echo with compression on and off against the same
+# server, then the memory a connection keeps with compression negotiated.
+if [ "$quick" = 1 ]; then
+  deflate_conns=200 deflate_payloads=(1024) deflate_mem_conns=1000
+else
+  deflate_conns=1000 deflate_payloads=(1024 16384) deflate_mem_conns=1000
+fi
+port_deflate=9305
 idle_hold=3
 connect_slots=32
 port_raw=9301 port_uring=9302 port_epoll=9303 port_mem=9304
@@ -100,8 +110,11 @@ if r["mode"] == "idle":
 elif r["mode"] == "connect":
     print(f"    {r['handshakes_per_s']:,.0f} handshakes/s, p99 {r['latency_us']['p99']:.0f} us, errors {r['errors_total']}")
 else:
+    w = r.get("wire") or {}
+    wire = (f"  wire/payload sent {w['sent_wire_fraction']:.3f} echoed {w['recv_wire_fraction']:.3f}"
+            if (r.get("deflate") or {}).get("offered") else "")
     print(f"    {r['msg_per_s']:>10,.0f} msg/s  p50 {r['latency_us']['p50']:>8.0f} us  p99 {r['latency_us']['p99']:>8.0f} us"
-          f"  server {s.get('cpu_percent_of_core', 0):3.0f}%  wsload {r['cpu']['window_percent_of_core']:3.0f}%  errors {r['errors_total']}")
+          f"  server {s.get('cpu_percent_of_core', 0):3.0f}%  wsload {r['cpu']['window_percent_of_core']:3.0f}%  errors {r['errors_total']}{wire}")
 PY
 }
 
@@ -167,6 +180,55 @@ for url in "${also[@]}"; do
   echo_matrix "$name" "$url" "$pid"
 done
 
+# ---- permessage-deflate (RFC 7692): wsload --deflate against wsgate's deflate flags ----
+if [ "$deflate" = 1 ] && "$wsgate" --help 2>&1 | grep -q -- '--deflate '; then
+  # wsgate's own deflate defaults (no context takeover either way, level 3, min 128 B).
+  echo "wsgate io_uring, permessage-deflate on (wsload offers it or not: compression on/off)"
+  start_server wsgate-deflate "$port_deflate" "$wsgate" --listen "127.0.0.1:$port_deflate" \
+    --backend io_uring "${wsgate_flags[@]}" --deflate on
+  for kind in json random; do
+    # JSON-like records go as text (the server validates the inflated UTF-8), random bytes as binary.
+    kind_flags=(--payload-kind "$kind" --binary)
+    [ "$kind" = json ] && kind_flags=(--payload-kind "$kind" --text)
+    for s in "${deflate_payloads[@]}"; do
+      for comp in off on; do
+        comp_flags=()
+        [ "$comp" = on ] && comp_flags=(--deflate)
+        run_load wsgate-deflate deflate-echo "ws://127.0.0.1:$port_deflate/" "$server_pid" --mode echo \
+          -c "$deflate_conns" -s "$s" -d 1 -t "$duration" --warmup "$warmup" "${kind_flags[@]}" \
+          "${comp_flags[@]}" --no-progress
+      done
+    done
+  done
+  stop_server
+  if [ "$memory" = 1 ]; then
+    echo "connections with permessage-deflate: wsgate io_uring memory (fresh server each)"
+    # name | wsgate flags | wsload flags. "used": one 1 KiB JSON message echoed per
+    # connection, so the server's zlib streams were needed; with context takeover
+    # it must keep them (RFC 7692 §7.2.1), without it they go back to its pool.
+    msg="--idle-message -s 1024 --payload-kind json --text"
+    mem_cases=(
+      "plain-used|--deflate on|$msg"
+      "negotiated-unused|--deflate on|--deflate"
+      "takeover-used|--deflate on --deflate-no-context-takeover none|--deflate $msg"
+      "no-takeover-used|--deflate on --deflate-no-context-takeover both|--deflate $msg"
+    )
+    for c in "${mem_cases[@]}"; do
+      IFS='|' read -r name server_flags load_flags <<<"$c"
+      # shellcheck disable=SC2086  # the flag strings are word lists on purpose
+      start_server "wsgate-deflate-mem-$name" "$port_deflate" "$wsgate" --listen "127.0.0.1:$port_deflate" \
+        --backend io_uring --threads 1 --idle-timeout 120 $server_flags
+      sleep 0.5  # let start-up allocations settle before the "before" sample
+      # shellcheck disable=SC2086
+      run_load "$name" deflate-idle "ws://127.0.0.1:$port_deflate/" "$server_pid" --mode idle \
+        -c "$deflate_mem_conns" -t 1 --ping-interval 5 --connect-timeout 60 $load_flags --no-progress
+      stop_server
+    done
+  fi
+elif [ "$deflate" = 1 ]; then
+  echo "permessage-deflate rows skipped: this wsgate has no --deflate flag"
+fi
+
 if [ "$memory" = 1 ]; then
   echo "idle connections: wsgate io_uring memory (fresh server for each size)"
   for n in "${idle_sizes[@]}"; do
@@ -175,7 +237,10 @@ if [ "$memory" = 1 ]; then
     # table per loop is also capped by RLIMIT_NOFILE: one loop per fd-limit's worth.
     if "$wsgate" --help 2>&1 | grep -q -- --direct-descriptors; then
       per_loop=$(( $(ulimit -Hn) - 256 ))
-      mem_flags=(--direct-descriptors --threads $(( (n + per_loop - 1) / per_loop )))
+      # Every size gets the loop count of the largest, so per-loop fixed costs
+      # (receive buffer pages) cancel in the per-connection slope.
+      max_n=${idle_sizes[${#idle_sizes[@]}-1]}
+      mem_flags=(--direct-descriptors --threads $(( (max_n + per_loop - 1) / per_loop )))
     elif [ "$n" -ge "$(ulimit -Hn)" ]; then
       echo "    wsgate has no --direct-descriptors: it cannot hold $n connections under fd limit $(ulimit -Hn)"
     fi

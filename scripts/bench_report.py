@@ -107,7 +107,22 @@ def targets(runs):
         else:
             t["met"] = per is not None and per <= 256
         out.append(t)
+        slope = idle_slope(mem)
+        if slope is not None:
+            out.append({"target": f"idle connections: slope of server RSS {mem[0]['connections']} -> "
+                                  f"{big['connections']} (per-loop fixed costs cancel) <= 256 B each",
+                        "value": round(slope, 1), "met": slope <= 256})
     return out
+
+
+def idle_slope(mem):
+    """(RSS(largest) - RSS(smallest)) / (difference in connections), both all up."""
+    if len(mem) < 2 or any(r["peak_up"] < r["connections"] for r in (mem[0], mem[-1])):
+        return None
+    lo, hi = mem[0].get("server_info", {}), mem[-1].get("server_info", {})
+    if "rss_up_kb" not in lo or "rss_up_kb" not in hi:
+        return None
+    return (hi["rss_up_kb"] - lo["rss_up_kb"]) * 1024 / (mem[-1]["connections"] - mem[0]["connections"])
 
 
 def generator_check(runs):
@@ -133,6 +148,74 @@ def generator_check(runs):
                      "wsload nor the server near 100% of its core: the cores were shared with other work "
                      "(see the load average), so absolute numbers measure contention; compare ratios only")
     return notes
+
+
+DEFLATE_MEM_ORDER = ["plain-used", "negotiated-unused", "takeover-used", "no-takeover-used"]
+DEFLATE_MEM_WHAT = {
+    "plain-used": "no compression offered; one 1 KiB message echoed each",
+    "negotiated-unused": "permessage-deflate negotiated, nothing sent",
+    "takeover-used": "negotiated with context takeover both ways (--deflate-no-context-takeover none), "
+                     "one 1 KiB JSON message echoed each",
+    "no-takeover-used": "negotiated without context takeover (--deflate-no-context-takeover both, "
+                        "wsgate's default), one 1 KiB JSON message echoed each",
+}
+
+
+def compression(runs):
+    """The permessage-deflate section: echo on vs off per payload, and memory per connection."""
+    echo = [r for r in runs if r["kind"] == "deflate-echo"]
+    mem = [r for r in runs if r["kind"] == "deflate-idle"]
+    rows, lines = [], []
+    if echo:
+        def ekey(r):
+            return (r.get("payload_kind", "random"), r["payload_bytes"], r["connections"])
+        off = {ekey(r): r for r in echo if not (r.get("deflate") or {}).get("offered")}
+        lines += ["", "## Compression (permessage-deflate), wsgate io_uring with --deflate on (its defaults)", "",
+                  "Compression off = wsload does not offer it. wire/payload = data frames' payload bytes "
+                  "on the wire per message byte (headers excluded), each way.", "",
+                  "| payload | size | conns | deflate | msg/s | MB/s | p50 | p99 | sent wire/payload | "
+                  "echo wire/payload | server CPU s / M msg | server CPU % | wsload CPU % | on/off msg/s | errors |",
+                  "|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+        for r in sorted(echo, key=lambda r: (ekey(r), bool((r.get("deflate") or {}).get("offered")))):
+            on = bool((r.get("deflate") or {}).get("offered"))
+            s = r.get("server_info", {})
+            w = r.get("wire") or {}
+            base = off.get(ekey(r))
+            ratio = (f"{r['msg_per_s'] / base['msg_per_s']:.2f}" if on and base and base["msg_per_s"] > 0
+                     else "" if on else "1.00")
+            deflate = "on" if on else "off"
+            if on and r["deflate"].get("negotiated_connections", 0) < r["peak_up"]:
+                deflate += f" ({r['deflate'].get('negotiated_connections', 0)}/{r['peak_up']} negotiated)"
+            lines.append(f"| {r.get('payload_kind', 'random')} | {r['payload_bytes']} B | {r['connections']} | "
+                         f"{deflate} | {r['msg_per_s']:,.0f} | {r['mb_per_s']:.1f} | "
+                         f"{fmt_us(r['latency_us']['p50'])} | {fmt_us(r['latency_us']['p99'])} | "
+                         f"{w.get('sent_wire_fraction', 0):.3f} | {w.get('recv_wire_fraction', 0):.3f} | "
+                         f"{s.get('cpu_s_per_million_messages', float('nan')):.2f} | "
+                         f"{s.get('cpu_percent_of_core', float('nan')):.0f} | "
+                         f"{r['cpu']['window_percent_of_core']:.0f} | {ratio} | {r['errors_total']} |")
+            rows.append({"payload_kind": r.get("payload_kind"), "payload_bytes": r["payload_bytes"],
+                         "connections": r["connections"], "deflate": on, "msg_per_s": r["msg_per_s"],
+                         "sent_wire_fraction": w.get("sent_wire_fraction"),
+                         "recv_wire_fraction": w.get("recv_wire_fraction"),
+                         "on_off_msg_ratio": float(ratio) if on and ratio else None,
+                         "errors": r["errors_total"]})
+    if mem:
+        order = {n: i for i, n in enumerate(DEFLATE_MEM_ORDER)}
+        lines += ["", "## Compression: server memory per connection (fresh server each; RSS when all "
+                  "were up and, where a message was sent, echoed)", "",
+                  "| case | conns | up | deflate negotiated | RSS before | RSS all up | user-space B / conn | "
+                  "errors |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
+        for r in sorted(mem, key=lambda r: order.get(r["server"], 99)):
+            s = r.get("server_info", {})
+            what = DEFLATE_MEM_WHAT.get(r["server"], r["server"])
+            lines.append(f"| {r['server']}: {what} | {r['connections']} | {r['peak_up']} | "
+                         f"{(r.get('deflate') or {}).get('negotiated_connections', 0)} | "
+                         f"{s.get('rss_before_kb', 0)} kB | {s.get('rss_up_kb', 0)} kB | "
+                         f"{s.get('rss_per_connection_up_b', float('nan')):,.0f} | {r['errors_total']} |")
+            rows.append({"case": r["server"], "connections": r["connections"], "up": r["peak_up"],
+                         "rss_per_connection_up_b": s.get("rss_per_connection_up_b"),
+                         "errors": r["errors_total"]})
+    return lines, rows
 
 
 def plots(out, runs, servers):
@@ -185,7 +268,7 @@ def plots(out, runs, servers):
 def main():
     out = sys.argv[1]
     runs = load_runs(out)
-    servers = server_order(runs)
+    servers = server_order([r for r in runs if not r["kind"].startswith("deflate")])
     load = open(os.path.join(out, "loadavg.txt")).read().strip() if os.path.exists(
         os.path.join(out, "loadavg.txt")) else "unknown"
     lines = [f"## Echo (one run; {len(runs)} measurements; load average before/after: {load})", ""]
@@ -214,6 +297,12 @@ def main():
                          f"{s.get('rss_up_kb', 0)} kB | {s.get('rss_per_connection_up_b', float('nan')):.0f} | "
                          f"{s.get('tcp_mem_delta_pages', 0)} | {fmt_us(r['latency_us']['p99'])} | "
                          f"{r['errors_total']} |")
+        slope = idle_slope(mem)
+        if slope is not None:
+            lines += ["", f"Slope between {mem[0]['connections']:,} and {mem[-1]['connections']:,} "
+                          f"idle connections (same loop count): {slope:,.0f} B of server RSS per connection."]
+    deflate_lines, deflate_rows = compression(runs)
+    lines += deflate_lines
     t = targets(runs)
     lines += ["", "## Targets", ""]
     for x in t:
@@ -228,7 +317,8 @@ def main():
     with open(os.path.join(out, "table.md"), "w") as f:
         f.write(text)
     with open(os.path.join(out, "results.json"), "w") as f:
-        json.dump({"runs": runs, "targets": t, "generator_notes": notes}, f, indent=1)
+        json.dump({"runs": runs, "targets": t, "generator_notes": notes, "compression": deflate_rows}, f,
+                  indent=1)
     plotted = plots(out, runs, servers)
     print(text)
     print(f"bench: wrote {out}/table.md, results.json" + (", throughput.png, latency_cdf.png" if plotted else ""))
