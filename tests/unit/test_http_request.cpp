@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "http_test_input.hpp"
+#include "proto/case_folded_literal.hpp"
 #include "proto/http_request.hpp"
 #include "proto/http_scan.hpp"
 #include "proto/http_token.hpp"
@@ -150,6 +151,38 @@ TEST(HttpRequest, KnownHeadersMatchCaseInsensitiveNames) {
     EXPECT_EQ(p.request.count(KnownHeader::host), 2);
     EXPECT_EQ(p.request.count(KnownHeader::sec_websocket_version), 2);
     EXPECT_EQ(p.request.count(KnownHeader::sec_websocket_protocol), 1);
+}
+
+// Only letters are folded: bytes that differ from the literal by 0x20 in a
+// non-letter position ('-' vs CR, ':' vs 0x1A, digits) must not match.
+TEST(CaseFoldedLiteral, FoldsLettersOnly) {
+    constexpr CaseFoldedLiteral kLong("sec-websocket-key:");
+    EXPECT_TRUE(kLong.equals("Sec-WebSocket-Key:"));
+    EXPECT_TRUE(kLong.equals("SEC-WEBSOCKET-KEY:"));
+    EXPECT_FALSE(kLong.equals("Sec\rWebSocket-Key:"));
+    EXPECT_FALSE(kLong.equals("Sec-WebSocket-Key\x1a"));
+    EXPECT_FALSE(kLong.equals("Sec-WebSocket-Kez:"));
+    EXPECT_FALSE(kLong.equals("Sec-WebSocket-Key"));
+    constexpr CaseFoldedLiteral kShort("h1-:");  // 4 bytes: one narrow chunk
+    EXPECT_TRUE(kShort.equals("H1-:"));
+    EXPECT_FALSE(kShort.equals("H\x11-:"));
+    EXPECT_FALSE(kShort.equals("h1\r:"));
+    constexpr CaseFoldedLiteral kNine("websocket");  // chunks overlap
+    EXPECT_TRUE(kNine.equals("WebSocket"));
+    EXPECT_FALSE(kNine.equals("WebSocke"));
+    EXPECT_FALSE(kNine.equals("WebSocket "));
+    // Every single-byte change of every position is refused unless it only
+    // changes the case of a letter.
+    const std::string base = "sec-websocket-extensions:";
+    constexpr CaseFoldedLiteral kExtensions("sec-websocket-extensions:");
+    for (size_t i = 0; i < base.size(); ++i) {
+        for (int c = 0; c < 256; ++c) {
+            std::string changed = base;
+            changed[i] = static_cast<char>(c);
+            const bool same = ascii_lower(changed[i]) == base[i];
+            EXPECT_EQ(kExtensions.equals(changed), same) << i << " " << c;
+        }
+    }
 }
 
 TEST(HttpRequest, KnownNameFollowedByWhitespaceIsStillAnError) {
