@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # One command, one run, side by side: the raw TCP echo reference (the kernel's
 # loopback limit), wsgate on io_uring and wsgate on epoll, one server at a time,
-# each pinned to its own core away from the load generator. Prints a table and
-# writes JSON, a Markdown table and PNG plots. Bounded: the full run takes about
-# 6-8 minutes, --quick about one.
+# each pinned to its own core away from the load generator; then wsgate with
+# permessage-deflate on and off. Prints a table and writes JSON, a Markdown table
+# and PNG plots. Bounded: the full run takes about 5-9 minutes, --quick about one.
 #
 # usage: scripts/bench.sh [--quick] [--also ws://127.0.0.1:9001/]... [--text]
 #                         [--build-dir DIR] [--out DIR] [--no-memory] [--no-setup]
