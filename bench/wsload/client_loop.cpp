@@ -104,9 +104,10 @@ struct Conn {
     bool sending_control = false;
     bool close_sent = false;
     bool shut_write = false;
-    std::uint8_t head = 0;    // in-flight FIFO: oldest entry
-    std::uint8_t count = 0;   // entries queued (sent or not)
-    std::uint8_t unsent = 0;  // of those, not yet fully written (the newest ones)
+    bool idle_echo_pending = false;  // --idle-message: up, but its echo not yet verified
+    std::uint8_t head = 0;           // in-flight FIFO: oldest entry
+    std::uint8_t count = 0;          // entries queued (sent or not)
+    std::uint8_t unsent = 0;         // of those, not yet fully written (the newest ones)
     std::uint32_t send_done = 0;
     std::uint32_t recv_pos = 0;  // raw mode: bytes of the oldest message verified so far
     std::uint64_t started_ns = 0;
@@ -664,6 +665,7 @@ void Worker::became_open(std::uint32_t i) {
     }
     if (o_.mode == Mode::kIdle && o_.idle_message) {
         // Up (for the bring-up count) only once this message's echo is verified.
+        c.idle_echo_pending = true;
         queue_message(i);
         return;
     }
@@ -711,6 +713,7 @@ void Worker::complete_message(std::uint32_t i) {
         if (framed_ && c.reader.message_compressed()) add_relaxed(stats_.recv_compressed, 1);
     }
     if (o_.mode == Mode::kIdle) {  // --idle-message: its one echo is back; now it idles
+        c.idle_echo_pending = false;
         add_relaxed(stats_.bringup_finished, 1);
         return;
     }
@@ -896,6 +899,8 @@ void Worker::finish(std::uint32_t i) {
     ++c.gen;
     --active_;
     if (c.was_up) sub_relaxed(stats_.connections_up, 1);
+    if (c.idle_echo_pending) add_relaxed(stats_.bringup_finished, 1);  // closed before its echo
+    c.idle_echo_pending = false;
     if (o_.mode == Mode::kConnect) {
         if (measuring_) add_relaxed(stats_.handshakes, 1);
         if (phase_ == Phase::kWarmup || phase_ == Phase::kMeasure) start_connect(i);
@@ -917,6 +922,8 @@ void Worker::fail(std::uint32_t i, ErrorKind kind) {
         if (o_.mode != Mode::kConnect) add_relaxed(stats_.bringup_finished, 1);
     }
     if (c.was_up) sub_relaxed(stats_.connections_up, 1);
+    if (c.idle_echo_pending) add_relaxed(stats_.bringup_finished, 1);  // failed before its echo
+    c.idle_echo_pending = false;
     c.handshake.reset();
     c.state = ConnState::kDone;
     ++c.gen;
