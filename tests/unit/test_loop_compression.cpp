@@ -377,6 +377,11 @@ TEST_F(Receiver, FailsInvalidDataUtf8AndSize) {
     EXPECT_EQ(f.code, CloseCode::message_too_big);
     EXPECT_LE(got.size(), 100000u);
     EXPECT_EQ(lasts, 0);
+    // A failed message leaves its state with the connection until the server
+    // drops the connection, as it does after any failure.
+    EXPECT_NE(slot.state(), nullptr);
+    lc.release(slot);
+    EXPECT_EQ(slot.state(), nullptr);
 }
 
 TEST(LoopCompressionMemory, PerConnectionBytesInBothModes) {
