@@ -42,8 +42,8 @@ struct Config {
     double handshake_timeout_s = 10;
     double close_timeout_s = 5;
     uint64_t max_queued_bytes = 1024 * 1024;
-    uint64_t zero_copy_min_bytes = UINT64_MAX;  // echo without copy from this size (io_uring)
-    uint32_t recv_buffers = 1024;               // per loop, power of two
+    uint64_t zero_copy_min_bytes = 8192;  // echo without copy from this size (io_uring)
+    uint32_t recv_buffers = 1024;         // per loop, power of two
     uint32_t recv_buffer_bytes = 16384;
     bool trace = false;
     bool direct_descriptors = false;  // io_uring: connections in a registered file table
