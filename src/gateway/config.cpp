@@ -96,13 +96,17 @@ std::string parse_config(int argc, const char* const* argv, Config* config) {
             config->direct_descriptors = true;
             continue;
         }
-        if (!has_inline) {
-            if (i + 1 >= argc) return "missing value for " + std::string(flag);
-            value = argv[++i];
-        }
+        // A value flag at the end of argv is only reported as missing its value once the
+        // chain below has recognised it: an unknown last flag must say "unknown flag".
+        bool missing = !has_inline && i + 1 >= argc;
+        if (!has_inline && !missing) value = argv[++i];
         uint64_t n = 0;
-        auto bad = [&] { return "bad value for " + std::string(flag) + ": " + std::string(value); };
+        auto bad = [&] {
+            if (missing) return "missing value for " + std::string(flag);
+            return "bad value for " + std::string(flag) + ": " + std::string(value);
+        };
         if (flag == "--listen") {
+            if (missing) return bad();  // the only flag that takes any text, even empty
             config->listen.emplace_back(value);
         } else if (flag == "--threads") {
             if (!parse_u64(value, &n) || n == 0 || n > 1024) return bad();

@@ -291,7 +291,8 @@ suite.run("--threads 0 refused", bad_flag, ["--threads", "0"], "--threads")
 suite.run("--listen nonsense refused", bad_flag, ["--listen", "nonsense"], "nonsense")
 suite.run("unknown flag with a value refused", bad_flag, ["--no-such-flag", "1"],
           "unknown flag --no-such-flag")
-suite.run("unknown flag alone refused", bad_flag, ["--no-such-flag"], "--no-such-flag")
+suite.run("unknown flag alone refused as unknown", bad_flag, ["--no-such-flag"],
+          "unknown flag --no-such-flag")
 suite.run("--backend nonsense refused", bad_flag, ["--backend", "nonsense"], "--backend")
 suite.run("--help exits 0 listing every flag", help_text)
 suite.finish()

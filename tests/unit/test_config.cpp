@@ -85,6 +85,35 @@ TEST(Config, RejectsBadValues) {
     EXPECT_NE(parse({"--listen"}, &c), "");
 }
 
+TEST(Config, UnknownLastFlagIsReportedAsUnknown) {
+    Config c;
+    EXPECT_EQ(parse({"--no-such-flag"}, &c), "unknown flag --no-such-flag (see --help)");
+    EXPECT_EQ(parse({"--threads", "2", "--no-such-flag"}, &c),
+              "unknown flag --no-such-flag (see --help)");
+    EXPECT_EQ(parse({"--no-such-flag=1"}, &c), "unknown flag --no-such-flag (see --help)");
+}
+
+// Every flag the help text shows with a value ("  --threads N") reports a missing value
+// when it ends argv, so the check cannot drift from the flags the parser knows.
+TEST(Config, EveryValueFlagAtTheEndReportsMissingValue) {
+    std::string help = wsgate::gateway::config_help();
+    size_t checked = 0;
+    size_t pos = 0;
+    while ((pos = help.find("\n  --", pos)) != std::string::npos) {
+        size_t start = pos + 3;
+        size_t end = help.find(' ', start);
+        ASSERT_NE(end, std::string::npos);
+        pos = end;
+        bool takes_value = end + 1 < help.size() && help[end + 1] != ' ';
+        if (!takes_value) continue;
+        std::string flag = help.substr(start, end - start);
+        Config c;
+        EXPECT_EQ(parse({flag.c_str()}, &c), "missing value for " + flag);
+        ++checked;
+    }
+    EXPECT_GE(checked, 20u);  // the help lists over twenty value flags
+}
+
 TEST(Endpoint, ParsesAndFormatsV4AndV6) {
     auto v4 = wsgate::io::parse_endpoint("127.0.0.1:8080");
     ASSERT_TRUE(v4);
