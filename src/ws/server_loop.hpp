@@ -32,6 +32,7 @@
 #include "proto/http_response.hpp"
 #include "proto/upgrade_request.hpp"
 #include "ws/connection.hpp"
+#include "ws/log_throttle.hpp"
 #include "ws/loop_compression.hpp"
 #include "ws/loop_settings.hpp"
 #include "ws/outbound.hpp"
@@ -120,7 +121,9 @@ class ServerLoop {
         }
         backend_.start_socket(index, pool_.generation(index), c.sock);
         if (!admitted) {
-            refuse(index, c, 503, "too many connections");
+            // Overload can refuse thousands per second: throttled log, not a line each.
+            respond_error(index, c, kOverloadStatus, "too many connections");
+            log_overload_refusals(overload_log_.note(elapsed_ms()));
             after_output(index, c);
             return;
         }
@@ -506,11 +509,16 @@ class ServerLoop {
 
     // Answers a request with an error status and closes after it (FIN, then
     // waits for the peer's FIN so unread request bytes do not turn into RST).
+    // Bad input gets one log line per connection (each costs the peer a request).
     void refuse(uint32_t index, Connection& c, int status, std::string_view reason) {
-        char response[kResponseCap];
-        size_t n = proto::write_http_error(response, sizeof(response), status, reason);
         std::fprintf(stderr, "wsgate: refused fd %d: %d %.*s\n", c.sock.fd, status,
                      static_cast<int>(reason.size()), reason.data());
+        respond_error(index, c, status, reason);
+    }
+
+    void respond_error(uint32_t index, Connection& c, int status, std::string_view reason) {
+        char response[kResponseCap];
+        size_t n = proto::write_http_error(response, sizeof(response), status, reason);
         c.out.append(chunks_, response, n);
         trace(c, "response", {response, n});
         begin_linger(index, c);
@@ -628,8 +636,27 @@ class ServerLoop {
         }
     }
 
+    void log_overload_refusals(uint64_t count) {
+        if (count == 0) return;
+        int64_t covered_ms = overload_log_.covered_ms();
+        if (covered_ms == 0) {
+            std::fprintf(stderr,
+                         "wsgate: refused %llu connection%s over --max-connections (%d); further "
+                         "refusals are logged at most once per second\n",
+                         static_cast<unsigned long long>(count), count == 1 ? "" : "s",
+                         kOverloadStatus);
+            return;
+        }
+        std::fprintf(stderr,
+                     "wsgate: refused %llu connection%s over --max-connections (%d) in the last "
+                     "%.1f s\n",
+                     static_cast<unsigned long long>(count), count == 1 ? "" : "s", kOverloadStatus,
+                     static_cast<double>(covered_ms) / 1000.0);
+    }
+
     void begin_shutdown() {
         stopping_ = true;
+        log_overload_refusals(overload_log_.take(elapsed_ms()));
         backend_.stop_accepting();
         pool_.for_each([this](uint32_t index, Connection& c) {
             if (c.sock.closing) return;
@@ -642,6 +669,8 @@ class ServerLoop {
     }
 
     static constexpr size_t kResponseCap = 1024;
+    static constexpr int kOverloadStatus = 503;
+    static constexpr int64_t kOverloadLogIntervalMs = 1000;
 
     const LoopSettings& settings_;
     LoopShared& shared_;
@@ -658,6 +687,7 @@ class ServerLoop {
     uint32_t now_ = 0;
     int wake_fd_ = -1;
     bool stopping_ = false;
+    LogThrottle overload_log_{kOverloadLogIntervalMs};
 };
 
 }  // namespace wsgate::ws
