@@ -40,7 +40,9 @@ void serve_http(const proto::HttpRequest& request, bool keep_alive, ws::Outbound
     }
     bool head_only = request.method == "HEAD";
     if (request.method != "GET" && !head_only) {
-        // RFC 9110 §15.5.6: a 405 lists the allowed methods.
+        // RFC 9110 §15.5.6: a 405 lists the allowed methods, those that would succeed
+        // for this request: the plain endpoints answer GET and HEAD. (A 405 to a
+        // WebSocket upgrade says "Allow: GET": only GET upgrades, RFC 6455 §4.1.)
         std::string_view reason = "method not allowed\n";
         char head[kHeadCap];
         int n = std::snprintf(head, sizeof(head),

@@ -112,6 +112,9 @@ size_t write_http_error(char* out, size_t cap, int status, std::string_view reas
     w.put_number(reason.size() + 1);
     w.put(kCrlf);
     w.header("Connection", "close");
+    // Allow names the methods that would succeed for this request. Errors written
+    // here answer WebSocket upgrades, and only GET upgrades (RFC 6455 §4.1): a HEAD
+    // upgrade told "Allow: GET, HEAD" would be told its own method works.
     if (status == kMethodNotAllowed) w.header("Allow", "GET");
     if (status == kUpgradeRequired) {
         w.header("Upgrade", "websocket");

@@ -22,7 +22,9 @@ size_t write_upgrade_response(char* out, size_t cap, std::string_view client_key
 // A complete error response:
 //   HTTP/1.1 <status> <text> CRLF Content-Type: text/plain CRLF
 //   Content-Length: <n> CRLF Connection: close CRLF [extra] CRLF <reason> LF
-// extra for 405: "Allow: GET" (RFC 9110 §15.5.6 requires Allow); for 426:
+// extra for 405: "Allow: GET" (RFC 9110 §15.5.6 requires Allow; this writer
+// answers upgrade requests, which only GET can make, RFC 6455 §4.1 — plain
+// endpoints answer their own 405 with "Allow: GET, HEAD"); for 426:
 // "Upgrade: websocket" (RFC 9110 §15.5.22 requires Upgrade) and
 // "Sec-WebSocket-Version: 13" (RFC 6455 §4.4). Returns 0 also when reason
 // holds CR or LF.

@@ -275,7 +275,14 @@ suite.run("Sec-WebSocket-Key not 16 bytes -> 400",
           http_error(upgrade_lines(H, U, C, "Sec-WebSocket-Key: c2hvcnQ=", V), 400))
 suite.run("missing Host -> 400", http_error(upgrade_lines(U, C, K, V), 400))
 suite.run("Upgrade: h2c with key -> 400", http_error(upgrade_lines(H, "Upgrade: h2c", C, K, V), 400))
-suite.run("POST upgrade -> 405", http_error(upgrade_lines(H, U, C, K, V, method="POST"), 405))
+# Allow names the methods that would succeed for that request: an upgrade only with GET
+# (RFC 6455 §4.1), a plain request to an endpoint also with HEAD (post_healthz below).
+suite.run("POST upgrade -> 405 with Allow: GET",
+          http_error(upgrade_lines(H, U, C, K, V, method="POST"), 405,
+                     check_headers=lambda h, b: eq(h.get("allow"), "GET", "405 Allow header")))
+suite.run("HEAD upgrade -> 405 with Allow: GET",
+          http_error(upgrade_lines(H, U, C, K, V, method="HEAD"), 405,
+                     check_headers=lambda h, b: eq(h.get("allow"), "GET", "405 Allow header")))
 suite.run("HTTP/1.0 upgrade -> 400", http_error(upgrade_lines(H, U, C, K, V, http="HTTP/1.0"), 400))
 suite.run("HTTP/2.0 upgrade -> 505", http_error(upgrade_lines(H, U, C, K, V, http="HTTP/2.0"), 505))
 suite.run("garbage request line -> 400", http_error(b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\r\n\r\n",
