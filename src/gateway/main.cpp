@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -168,12 +169,32 @@ int serve(const Config& config, io::BackendKind backend,
     return ok ? 0 : 1;
 }
 
+void log_worker_exit(pid_t pid, int status) {
+    if (WIFSIGNALED(status)) {
+        std::fprintf(stderr, "wsgate: worker %d killed by signal %d (%s)\n", static_cast<int>(pid),
+                     WTERMSIG(status), strsignal(WTERMSIG(status)));
+    } else {
+        std::fprintf(stderr, "wsgate: worker %d exited with status %d\n", static_cast<int>(pid),
+                     WEXITSTATUS(status));
+    }
+}
+
 // --workers N: forks N processes sharing the listening port (each gets its
 // own SO_REUSEPORT sockets, so the kernel spreads connections), forwards
-// SIGINT/SIGTERM to them and exits 0 when every worker did.
+// SIGINT/SIGTERM to them and exits 0 when every worker did. A worker that
+// dies on its own is logged, the others are stopped and the parent exits 1:
+// its listening sockets are gone, so the kernel would keep sending that
+// worker's share of new connections nowhere useful; restarting one worker
+// is left to a supervisor (systemd Restart=) restarting the whole set, which
+// keeps this parent simple.
 int supervise(const Config& config, io::BackendKind backend,
               const std::vector<std::vector<int>>& listeners, const std::vector<std::string>& names,
               const sigset_t& signals, unsigned threads) {
+    // SIGCHLD blocked before the first fork so no death goes unnoticed; it
+    // is ignored by default and the workers have no children of their own.
+    sigset_t parent_signals = signals;
+    sigaddset(&parent_signals, SIGCHLD);
+    pthread_sigmask(SIG_BLOCK, &parent_signals, nullptr);
     std::vector<pid_t> children;
     std::vector<int> ready;
     for (unsigned w = 0; w < config.workers; ++w) {
@@ -208,18 +229,38 @@ int supervise(const Config& config, io::BackendKind backend,
         if (read(fd, &byte, 1) != 1) ok = false;  // the worker failed before it was up
         close(fd);
     }
+    int result = ok ? 0 : 1;
+    std::vector<bool> reaped(children.size(), false);
     if (ok) {
         print_listening(names, backend, config, threads);
-        int sig = 0;
-        sigwait(&signals, &sig);
-        std::fprintf(stderr, "wsgate: %s, shutting down\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
+        for (bool running = true; running;) {
+            int sig = 0;
+            sigwait(&parent_signals, &sig);
+            if (sig != SIGCHLD) {
+                std::fprintf(stderr, "wsgate: %s, shutting down\n",
+                             sig == SIGINT ? "SIGINT" : "SIGTERM");
+                break;
+            }
+            for (size_t i = 0; i < children.size(); ++i) {
+                int status = 0;
+                if (reaped[i] || waitpid(children[i], &status, WNOHANG) != children[i]) continue;
+                reaped[i] = true;
+                log_worker_exit(children[i], status);
+                running = false;
+            }
+        }
+        if (std::find(reaped.begin(), reaped.end(), true) != reaped.end()) {
+            std::fprintf(stderr, "wsgate: a worker died, stopping the others\n");
+            result = 1;
+        }
     }
-    for (pid_t pid : children)
-        kill(pid, SIGTERM);
-    int result = ok ? 0 : 1;
-    for (pid_t pid : children) {
+    for (size_t i = 0; i < children.size(); ++i) {
+        if (!reaped[i]) kill(children[i], SIGTERM);
+    }
+    for (size_t i = 0; i < children.size(); ++i) {
+        if (reaped[i]) continue;
         int status = 0;
-        waitpid(pid, &status, 0);
+        waitpid(children[i], &status, 0);
         if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) result = 1;
     }
     return result;

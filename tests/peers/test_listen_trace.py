@@ -16,7 +16,9 @@
 """
 
 import asyncio
+import os
 import re
+import signal
 import socket
 import sys
 import time
@@ -258,6 +260,30 @@ def workers():
               f"workers still alive: {[k for k in kids if alive(k)]}")
 
 
+def worker_killed():
+    port = free_port()
+    flags = ["--listen", f"127.0.0.1:{port}", "--workers", "2", "--backend", BACKEND,
+             "--threads", "1", "--close-timeout", "2"]
+    with Server(BIN, flags) as srv:
+        listening_line(srv.log(), f"127.0.0.1:{port}", BACKEND)
+        kids = srv.children()
+        eq(len(kids), 2, f"worker processes of {srv.pid}")
+        os.kill(kids[0], signal.SIGKILL)
+        try:
+            rc = srv.proc.wait(STOP_TIMEOUT)
+        except Exception:  # noqa: BLE001
+            raise wsraw.Failure(f"parent still running {STOP_TIMEOUT}s after a worker died")
+        check(rc != 0, "parent exited 0 after a worker was killed")
+        log = srv.log()
+        check(re.search(rf"worker {kids[0]} killed by signal {int(signal.SIGKILL)}\b", log),
+              f"the worker's death is not logged: {log[-400:]!r}")
+        deadline = time.monotonic() + 2
+        while any(alive(k) for k in kids) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        check(not any(alive(k) for k in kids),
+              f"workers still alive: {[k for k in kids if alive(k)]}")
+
+
 def bad_flag(args, must_mention):
     rc, out, err = run_flags(BIN, args)
     check(rc != 0, f"wsgate {' '.join(args)} exited 0")
@@ -287,6 +313,8 @@ suite.run("--trace: exact request and 101 bytes with ␍ ␊", trace)
 suite.run("--backend epoll names itself", backend_named, "epoll")
 suite.run("--backend io_uring names itself", backend_named, "io_uring")
 suite.run("--workers 2: both listen, 200 echoes, SIGTERM closes all with 1001, exit 0", workers)
+suite.run("--workers 2: kill -9 one, the parent logs it, stops the other, exits non-zero",
+          worker_killed)
 suite.run("--threads 0 refused", bad_flag, ["--threads", "0"], "--threads")
 suite.run("--listen nonsense refused", bad_flag, ["--listen", "nonsense"], "nonsense")
 suite.run("unknown flag with a value refused", bad_flag, ["--no-such-flag", "1"],
