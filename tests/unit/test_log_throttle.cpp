@@ -14,7 +14,8 @@ TEST(LogThrottle, FloodWithinIntervalGivesOneLineWithTheCount) {
     LogThrottle t(1000);
     EXPECT_EQ(t.note(0), 1u);
     int lines = 0;
-    for (int64_t ms = 1; ms < 1000; ++ms) lines += t.note(ms) != 0;
+    for (int64_t ms = 1; ms < 1000; ++ms)
+        lines += t.note(ms) != 0;
     EXPECT_EQ(lines, 0);
     EXPECT_EQ(t.note(1000), 1000u);  // 999 held back + this one
     EXPECT_EQ(t.covered_ms(), 1000);
