@@ -15,6 +15,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <ctime>
 #include <span>
 #include <vector>
 
@@ -115,8 +116,12 @@ class EpollBackend {
     }
 
     void run_turn(int timeout_ms) {
+        if (accept_paused_ && (timeout_ms < 0 || timeout_ms > kAcceptRetryMs)) {
+            timeout_ms = static_cast<int>(kAcceptRetryMs);
+        }
         epoll_event events[kMaxEvents];
         int n = epoll_wait(epfd_, events, kMaxEvents, ready_.empty() ? timeout_ms : 0);
+        if (accept_paused_ && monotonic_ms() >= accept_retry_ms_) watch_listeners(EPOLLIN);
         owner_.before_events();
         for (int i = 0; i < n; ++i)
             dispatch(events[i]);
@@ -179,18 +184,53 @@ class EpollBackend {
     }
 
     void accept_all(uint32_t i) {
-        if (listeners_[i] < 0) return;
+        if (listeners_[i] < 0 || accept_paused_) return;
         for (;;) {
             int fd = accept4(listeners_[i], nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
             if (fd < 0) {
+                if (errno == EMFILE || errno == ENFILE) {
+                    pause_accepting(errno);
+                    return;
+                }
                 if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED) {
                     std::fprintf(stderr, "wsgate: accept failed: %s\n", std::strerror(errno));
                 }
                 if (errno == EINTR || errno == ECONNABORTED) continue;
                 return;
             }
+            pause_logged_ = false;
             owner_.on_accept(fd);
         }
+    }
+
+    // Out of descriptors: the connection stays in the listen backlog, and the
+    // level-triggered listener would wake every epoll_wait at once (a busy
+    // loop, a log line each turn). Stop watching the listeners and retry
+    // after kAcceptRetryMs; log once until an accept succeeds again.
+    void pause_accepting(int error) {
+        if (!pause_logged_) {
+            std::fprintf(stderr, "wsgate: accept paused: %s\n", std::strerror(error));
+            pause_logged_ = true;
+        }
+        watch_listeners(0);
+        accept_retry_ms_ = monotonic_ms() + kAcceptRetryMs;
+    }
+
+    void watch_listeners(uint32_t events) {
+        accept_paused_ = events == 0;
+        for (uint32_t i = 0; i < listeners_.size(); ++i) {
+            if (listeners_[i] < 0) continue;
+            epoll_event ev{};
+            ev.events = events;
+            ev.data.u64 = pack_user_data(Op::accept, i, 0);
+            epoll_ctl(epfd_, EPOLL_CTL_MOD, listeners_[i], &ev);
+        }
+    }
+
+    static int64_t monotonic_ms() {
+        timespec t;
+        clock_gettime(CLOCK_MONOTONIC, &t);
+        return int64_t{t.tv_sec} * 1000 + t.tv_nsec / 1000000;
     }
 
     void read_ready() {
@@ -274,6 +314,10 @@ class EpollBackend {
     std::vector<Ref> pending_;
     std::vector<Ref> dirty_;
     std::vector<Ref> released_;
+    bool accept_paused_ = false;
+    bool pause_logged_ = false;
+    int64_t accept_retry_ms_ = 0;
+    static constexpr int64_t kAcceptRetryMs = 100;  // as UringBackend
 };
 
 }  // namespace wsgate::io

@@ -283,12 +283,15 @@ class UringBackend {
 
     void on_accept(uint32_t i, const io_uring_cqe& cqe) {
         if (cqe.res >= 0) {
+            pause_logged_ = false;
             owner_.on_accept(cqe.res);
         } else if (cqe.res == -EMFILE || cqe.res == -ENFILE) {
             // Out of descriptors (or fixed-file slots): the connection waits in
-            // the listen backlog; retry later instead of spinning.
-            if (!accept_backoff_) {
+            // the listen backlog; retry later instead of spinning. Logged once
+            // until an accept succeeds, not at every retry.
+            if (!pause_logged_) {
                 std::fprintf(stderr, "wsgate: accept paused: %s\n", std::strerror(-cqe.res));
+                pause_logged_ = true;
             }
             accept_backoff_ = true;
             accept_retry_ms_ = monotonic_ms() + kAcceptRetryMs;
@@ -449,6 +452,7 @@ class UringBackend {
     std::vector<bool> accept_armed_;
     bool accept_rearm_ = false;
     bool accept_backoff_ = false;
+    bool pause_logged_ = false;
     int64_t accept_retry_ms_ = 0;
     bool direct_ = false;
     static constexpr int64_t kAcceptRetryMs = 100;
