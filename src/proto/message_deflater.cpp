@@ -71,10 +71,7 @@ void MessageDeflater::release() {
     if (stream_ != nullptr) {
         // Only a message abandoned midway leaves a pooled stream here; the
         // pool's reset discards its half-built block.
-        if (settings_.no_context_takeover)
-            release_pooled_zstream(stream_);
-        else
-            ZStream::destroy(stream_);
+        give_back_zstream(stream_, settings_.no_context_takeover);
         stream_ = nullptr;
     }
     phase_ = Phase::idle;
@@ -85,8 +82,7 @@ bool MessageDeflater::begin_message() {
     if (stream_ == nullptr) {
         // Lazy: a connection that never sends a compressed message never
         // pays for a deflate stream (~256 KiB at window 15, memLevel 8).
-        stream_ = settings_.no_context_takeover ? acquire_pooled_zstream(stream_params(settings_))
-                                                : ZStream::create(stream_params(settings_));
+        stream_ = obtain_zstream(stream_params(settings_), settings_.no_context_takeover);
         if (stream_ == nullptr) return false;
     }
     phase_ = Phase::compressing;

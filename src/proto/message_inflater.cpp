@@ -70,10 +70,7 @@ size_t MessageInflater::memory_bytes() const {
 void MessageInflater::release() {
     if (stream_ != nullptr) {
         // The pool resets the stream, whatever state a failed message left.
-        if (settings_.no_context_takeover)
-            release_pooled_zstream(stream_);
-        else
-            ZStream::destroy(stream_);
+        give_back_zstream(stream_, settings_.no_context_takeover);
         stream_ = nullptr;
     }
     phase_ = Phase::idle;
@@ -87,8 +84,7 @@ bool MessageInflater::begin_message() {
     if (stream_ == nullptr) {
         // Lazy: a connection that never receives a compressed message never
         // pays for an inflate stream.
-        stream_ = settings_.no_context_takeover ? acquire_pooled_zstream(stream_params(settings_))
-                                                : ZStream::create(stream_params(settings_));
+        stream_ = obtain_zstream(stream_params(settings_), settings_.no_context_takeover);
         if (stream_ == nullptr) return false;
     }
     phase_ = Phase::inflating;

@@ -51,6 +51,17 @@ ZStream* acquire_pooled_zstream(const ZStreamParams& params) {
     return ZStream::create(params);
 }
 
+ZStream* obtain_zstream(const ZStreamParams& params, bool pooled) {
+    return pooled ? acquire_pooled_zstream(params) : ZStream::create(params);
+}
+
+void give_back_zstream(ZStream* stream, bool pooled) {
+    if (pooled)
+        release_pooled_zstream(stream);
+    else
+        ZStream::destroy(stream);
+}
+
 void release_pooled_zstream(ZStream* stream) {
     if (stream == nullptr) return;
     Pool& pool = t_pool;

@@ -27,6 +27,11 @@ ZStream* acquire_pooled_zstream(const ZStreamParams& params);
 // Gives `stream` back (nullptr is ignored): it is reset and kept when the
 // pool has room, the oldest idle stream is destroyed to make room otherwise.
 void release_pooled_zstream(ZStream* stream);
+// A stream for one message from the pool when `pooled` (no_context_takeover),
+// else a new one the caller keeps for the connection's lifetime; and its
+// matching release. The deflater and the inflater both go through these.
+ZStream* obtain_zstream(const ZStreamParams& params, bool pooled);
+void give_back_zstream(ZStream* stream, bool pooled);
 // At most kMaxZStreamPoolCapacity; idle streams beyond it are destroyed.
 void set_zstream_pool_capacity(size_t capacity);
 // Destroys every idle stream of this thread (tests, shutdown).
