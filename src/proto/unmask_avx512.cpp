@@ -7,13 +7,14 @@
 // 8 ns, twice AVX2). A server unmasks a new buffer each time: with a new
 // buffer per call (bench UnmaskPool_*) the masked tail measured faster than
 // unmasked 32/16/8/4-byte pieces (16 B: 2.8 vs 3.5 ns, 125 B: 4.4 vs 5.2 ns),
-// so the tail stays masked. Compiled with -mavx512bw -mbmi2; includes
-// nothing but intrinsics (see meson.build).
+// so the tail stays masked. Compiled with -mavx512bw -mbmi2; includes only
+// intrinsics and headers with no external-linkage inline code (see meson.build).
 #include <immintrin.h>
 
 #include <cstddef>
 #include <cstdint>
 
+#include "proto/unmask_kernel_parts.hpp"
 #include "proto/unmask_kernels.hpp"
 
 namespace wsgate::proto {
@@ -24,12 +25,6 @@ constexpr size_t kVectorBytes = 64;
 constexpr size_t kUnroll = 4;
 // Below this, aligning the start costs more than the split loads it saves.
 constexpr size_t kAlignFrom = 256;
-
-// The key after `n` payload bytes: wire byte n % 4 moves to the bottom.
-uint32_t advance_key(uint32_t key, size_t n) {
-    unsigned shift = static_cast<unsigned>(n % 4) * 8;
-    return shift == 0 ? key : (key >> shift) | (key << (32 - shift));
-}
 
 // Mask of the first n (0..64) bytes of a vector.
 __mmask64 first_bytes(size_t n) {

@@ -1,11 +1,13 @@
 // SSE2 unmask kernel (RFC 6455 §5.3): 16-byte vectors, 4 per loop turn.
 // Compiled with -msse2 only; includes only intrinsics and
-// proto/unmask_kernels.hpp, which has no inline code (see meson.build).
+// proto/unmask_kernels.hpp (no inline code) and unmask_kernel_parts.hpp
+// (internal linkage only; see meson.build).
 #include <immintrin.h>
 
 #include <cstddef>
 #include <cstdint>
 
+#include "proto/unmask_kernel_parts.hpp"
 #include "proto/unmask_kernels.hpp"
 
 namespace wsgate::proto {
@@ -16,32 +18,6 @@ constexpr size_t kVectorBytes = 16;
 constexpr size_t kUnroll = 4;
 // Below this, aligning the start costs more than the split loads it saves.
 constexpr size_t kAlignFrom = 256;
-
-// The key after `n` payload bytes: wire byte n % 4 moves to the bottom.
-uint32_t advance_key(uint32_t key, size_t n) {
-    unsigned shift = static_cast<unsigned>(n % 4) * 8;
-    return shift == 0 ? key : (key >> shift) | (key << (32 - shift));
-}
-
-// XORs n < 4 bytes with the key's low bytes.
-void xor_bytes(uint8_t* p, size_t n, uint32_t key) {
-    for (size_t i = 0; i < n; ++i)
-        p[i] ^= static_cast<uint8_t>(key >> (8 * i));
-}
-
-void xor4(uint8_t* p, __m128i k) {
-    _mm_storeu_si32(p, _mm_xor_si128(_mm_loadu_si32(p), k));
-}
-
-void xor8(uint8_t* p, __m128i k) {
-    auto* v = reinterpret_cast<__m128i*>(p);
-    _mm_storel_epi64(v, _mm_xor_si128(_mm_loadl_epi64(v), k));
-}
-
-void xor16(uint8_t* p, __m128i k) {
-    auto* v = reinterpret_cast<__m128i*>(p);
-    _mm_storeu_si128(v, _mm_xor_si128(_mm_loadu_si128(v), k));
-}
 
 }  // namespace
 
