@@ -4,11 +4,9 @@
 // sides) and one keeping context. The negotiated header is asserted
 // exactly; text and binary, compressible and random, 0 B .. 4 MiB, and
 // fragmented sends ({fin:false}) echo byte for byte. Prints `N passed, N failed`.
-import { createHash, randomBytes } from 'node:crypto';
-import { createRequire } from 'node:module';
+import { randomBytes } from 'node:crypto';
 
-const require = createRequire(import.meta.url);
-const WebSocket = require('ws');
+import { inbox, openClient, sha, wsVersion } from './node_ws_client.mjs';
 
 const host = process.env.WSGATE_HOST || '127.0.0.1';
 const portMain = process.env.WSGATE_PORT || '8080';
@@ -19,27 +17,8 @@ const mainHeader = 'permessage-deflate; server_no_context_takeover; client_no_co
 let passed = 0;
 let failed = 0;
 
-const sha = (b) => createHash('sha1').update(b).digest('hex').slice(0, 12);
-
 function open(port, perMessageDeflate) {
-  return new Promise((resolve, reject) => {
-    const ws = new WebSocket(`ws://${host}:${port}/`, { perMessageDeflate, maxPayload: 32 << 20 });
-    ws.binaryType = 'nodebuffer';
-    ws.once('upgrade', (res) => { ws.extHeader = res.headers['sec-websocket-extensions']; });
-    ws.once('open', () => resolve(ws));
-    ws.once('error', reject);
-  });
-}
-
-function inbox(ws) {
-  const queue = [];
-  const waiters = [];
-  ws.on('message', (data, isBinary) => {
-    const m = { data: Buffer.from(data), isBinary };
-    if (waiters.length) waiters.shift()(m);
-    else queue.push(m);
-  });
-  return () => (queue.length ? Promise.resolve(queue.shift()) : new Promise((r) => waiters.push(r)));
+  return openClient(`ws://${host}:${port}/`, perMessageDeflate);
 }
 
 function jsonBytes(n, seed) {
@@ -113,7 +92,7 @@ async function echoes(port, pmd, header) {
   await closeClean(ws);
 }
 
-console.log(`ws ${require('ws/package.json').version}`);
+console.log(`ws ${wsVersion}`);
 await run('perMessageDeflate: true, main server', () => echoes(portMain, true, mainHeader));
 await run('perMessageDeflate: true, takeover server', () => echoes(portTakeover, true, 'permessage-deflate'));
 await run('clientNoContextTakeover, takeover server',

@@ -1,11 +1,9 @@
 // Echo through Node's `ws` client: text and binary byte for byte (empty to
 // 16 MiB), ping/pong payloads, close 1000, and fragmented sends ({fin:false},
 // RFC 6455 §5.4). Prints `N passed, N failed` last.
-import { createHash, randomBytes } from 'node:crypto';
-import { createRequire } from 'node:module';
+import { randomBytes } from 'node:crypto';
 
-const require = createRequire(import.meta.url);
-const WebSocket = require('ws');
+import { inbox, openClient, sha, wsVersion } from './node_ws_client.mjs';
 
 const host = process.env.WSGATE_HOST || '127.0.0.1';
 const port = process.env.WSGATE_PORT || '8080';
@@ -15,29 +13,8 @@ const caseTimeoutMs = 30000;
 let passed = 0;
 let failed = 0;
 
-function sha(b) {
-  return createHash('sha1').update(b).digest('hex').slice(0, 12);
-}
-
 function open() {
-  return new Promise((resolve, reject) => {
-    const ws = new WebSocket(url, { perMessageDeflate: false, maxPayload: 32 << 20 });
-    ws.binaryType = 'nodebuffer';
-    ws.once('open', () => resolve(ws));
-    ws.once('error', reject);
-  });
-}
-
-// A queue of received messages so a test can await them in order.
-function inbox(ws) {
-  const queue = [];
-  const waiters = [];
-  ws.on('message', (data, isBinary) => {
-    const m = { data: Buffer.from(data), isBinary };
-    if (waiters.length) waiters.shift()(m);
-    else queue.push(m);
-  });
-  return () => (queue.length ? Promise.resolve(queue.shift()) : new Promise((r) => waiters.push(r)));
+  return openClient(url, false);
 }
 
 function assertEcho(got, sent, isBinary) {
@@ -128,7 +105,7 @@ async function run(name, fn) {
   }
 }
 
-console.log(`node ${process.version}, ws ${require('ws/package.json').version} against ${url}`);
+console.log(`node ${process.version}, ws ${wsVersion} against ${url}`);
 await run('text+binary sizes 0..16MiB', sizes);
 await run('ping payloads', pings);
 await run('fragmented sends', fragmented);
