@@ -53,6 +53,8 @@ std::string config_help() {
            "(default 1024)\n"
            "  --recv-buffer-bytes N      size of each receive buffer (default 16384)\n"
            "  --trace                    log handshake bytes (CR as \u240D, LF as \u240A)\n"
+           "  --io-stats                 at exit, each loop prints its system calls, io_uring\n"
+           "                             submissions and completions, and per message\n"
            "  --direct-descriptors       io_uring: accept into a registered file table; each\n"
            "                             loop then holds up to RLIMIT_NOFILE connections\n"
            "                             without using process descriptors\n"
@@ -90,6 +92,10 @@ std::string parse_config(int argc, const char* const* argv, Config* config) {
         }
         if (flag == "--trace") {
             config->trace = true;
+            continue;
+        }
+        if (flag == "--io-stats") {
+            config->io_stats = true;
             continue;
         }
         if (flag == "--direct-descriptors") {

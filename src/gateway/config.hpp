@@ -46,6 +46,7 @@ struct Config {
     uint32_t recv_buffers = 1024;         // per loop, power of two
     uint32_t recv_buffer_bytes = 16384;
     bool trace = false;
+    bool io_stats = false;            // each loop prints its system call counters at exit
     bool direct_descriptors = false;  // io_uring: connections in a registered file table
     // permessage-deflate (RFC 7692); defaults from default_deflate_config().
     proto::DeflateConfig deflate = default_deflate_config();

@@ -47,6 +47,7 @@ ws::LoopSettings loop_settings(const Config& config) {
     s.max_queued_bytes = config.max_queued_bytes;
     s.zero_copy_min_bytes = static_cast<size_t>(config.zero_copy_min_bytes);
     s.trace = config.trace;
+    s.io_stats = config.io_stats;
     s.deflate = config.deflate;
     s.backend.direct_descriptors = config.direct_descriptors;
     s.backend.fixed_files = config.max_connections + ws::kRefusalSlots;
@@ -60,7 +61,7 @@ struct ThreadStart {
 
 template <template <class> class Backend>
 void run_loop(const ws::LoopSettings& settings, ws::LoopShared& shared, std::vector<int> listeners,
-              int wake_fd, ThreadStart& start) {
+              int wake_fd, unsigned number, ThreadStart& start) {
     EchoApp app;
     ws::ServerLoop<Backend, EchoApp> loop(settings, shared, app, wake_fd);
     int rc = loop.init(listeners);
@@ -68,6 +69,10 @@ void run_loop(const ws::LoopSettings& settings, ws::LoopShared& shared, std::vec
     start.result.notify_all();
     if (rc != 0) return;
     loop.run();
+    if (settings.io_stats) {
+        using Loop = ws::ServerLoop<Backend, EchoApp>;
+        loop.io_counters().print(stderr, Backend<Loop>::kName, number);
+    }
 }
 
 // Opens one SO_REUSEPORT socket per loop per address (slots loops in all);
@@ -125,10 +130,10 @@ int serve(const Config& config, io::BackendKind backend,
         wake_fds.push_back(wake);
         if (backend == io::BackendKind::io_uring) {
             loops.emplace_back(run_loop<io::UringBackend>, std::cref(settings), std::ref(shared),
-                               listeners[t], wake, std::ref(starts[t]));
+                               listeners[t], wake, t, std::ref(starts[t]));
         } else {
             loops.emplace_back(run_loop<io::EpollBackend>, std::cref(settings), std::ref(shared),
-                               listeners[t], wake, std::ref(starts[t]));
+                               listeners[t], wake, t, std::ref(starts[t]));
         }
     }
     bool ok = true;

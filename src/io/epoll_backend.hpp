@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "io/backend_options.hpp"
+#include "io/loop_counters.hpp"
 #include "io/socket_state.hpp"
 #include "io/user_data.hpp"
 
@@ -101,6 +102,8 @@ class EpollBackend {
     void release_buffer(uint32_t) {}
     uint32_t held_buffers() const { return 0; }
 
+    LoopCounters& counters() { return counters_; }
+
     void close_unadopted(int fd) { ::close(fd); }
 
     void forget(SocketState& s) {
@@ -120,6 +123,8 @@ class EpollBackend {
             timeout_ms = static_cast<int>(kAcceptRetryMs);
         }
         epoll_event events[kMaxEvents];
+        ++counters_.turns;
+        ++counters_.waits;
         int n = epoll_wait(epfd_, events, kMaxEvents, ready_.empty() ? timeout_ms : 0);
         if (accept_paused_ && monotonic_ms() >= accept_retry_ms_) watch_listeners(EPOLLIN);
         owner_.before_events();
@@ -199,6 +204,7 @@ class EpollBackend {
                 return;
             }
             pause_logged_ = false;
+            ++counters_.accepts;
             owner_.on_accept(fd);
         }
     }
@@ -249,6 +255,7 @@ class EpollBackend {
         for (int k = 0; k < kReadsPerTurn; ++k) {
             if (s->closing || !s->want_read) return;
             ssize_t n = ::read(s->fd, scratch_.data(), scratch_.size());
+            ++counters_.reads;
             if (n > 0) {
                 owner_.on_data(r.index, scratch_.data(), static_cast<size_t>(n));
                 s = owner_.socket(r.index, r.generation);
@@ -261,6 +268,7 @@ class EpollBackend {
                 return;
             }
             if (errno == EAGAIN) {
+                ++counters_.empty_reads;
                 s->readable = false;
                 return;
             }
@@ -283,6 +291,7 @@ class EpollBackend {
                 size_t n = owner_.gather(r.index, iov, kMaxSendIov);
                 if (n == 0) break;
                 ssize_t w = ::writev(s->fd, iov, static_cast<int>(n));
+                ++counters_.sends;
                 if (w < 0) {
                     if (errno == EAGAIN) {
                         s->writable = false;  // EPOLLOUT edge re-lists it
@@ -318,6 +327,7 @@ class EpollBackend {
     bool pause_logged_ = false;
     int64_t accept_retry_ms_ = 0;
     static constexpr int64_t kAcceptRetryMs = 100;  // as UringBackend
+    LoopCounters counters_;
 };
 
 }  // namespace wsgate::io

@@ -36,6 +36,7 @@
 
 #include "io/backend_options.hpp"
 #include "io/buffer_ring.hpp"
+#include "io/loop_counters.hpp"
 #include "io/ring_setup.hpp"
 #include "io/socket_state.hpp"
 #include "io/user_data.hpp"
@@ -153,6 +154,9 @@ class UringBackend {
     // Receive buffers held out of the ring (tests and stats).
     uint32_t held_buffers() const { return buffers_->held(); }
 
+    // What this loop asked of the kernel (see loop_counters.hpp).
+    LoopCounters& counters() { return counters_; }
+
     // Closes a descriptor from on_accept that the owner did not adopt.
     void close_unadopted(int fd) { close_descriptor(fd); }
 
@@ -201,6 +205,9 @@ class UringBackend {
         ts.tv_sec = timeout_ms / 1000;
         ts.tv_nsec = static_cast<long long>(timeout_ms % 1000) * 1000000;
         io_uring_cqe* cqe = nullptr;
+        ++counters_.turns;
+        ++counters_.waits;
+        counters_.sqes += io_uring_sq_ready(&ring_);
         io_uring_submit_and_wait_timeout(&ring_, &cqe, 1, timeout_ms < 0 ? nullptr : &ts, nullptr);
         owner_.before_events();
 
@@ -211,6 +218,7 @@ class UringBackend {
             ++count;
         }
         io_uring_cq_advance(&ring_, count);
+        counters_.cqes += count;
 
         owner_.after_events();
         finish_turn();
@@ -225,7 +233,9 @@ class UringBackend {
     io_uring_sqe* get_sqe() {
         io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
         while (sqe == nullptr) {
-            io_uring_submit(&ring_);
+            ++counters_.forced_submits;
+            int n = io_uring_submit(&ring_);
+            if (n > 0) counters_.sqes += static_cast<unsigned>(n);
             sqe = io_uring_get_sqe(&ring_);
         }
         return sqe;
@@ -283,6 +293,7 @@ class UringBackend {
 
     void on_accept(uint32_t i, const io_uring_cqe& cqe) {
         if (cqe.res >= 0) {
+            ++counters_.accepts;
             pause_logged_ = false;
             owner_.on_accept(cqe.res);
         } else if (cqe.res == -EMFILE || cqe.res == -ENFILE) {
@@ -309,6 +320,7 @@ class UringBackend {
         if (cqe.flags & IORING_CQE_F_BUFFER) {
             uint16_t bid = static_cast<uint16_t>(cqe.flags >> IORING_CQE_BUFFER_SHIFT);
             --kernel_buffers_;
+            ++counters_.recv_cqes;
             buffers_->delivered(bid);
             if (s != nullptr && !s->closing && cqe.res > 0) {
                 delivering_ = bid;
@@ -339,6 +351,7 @@ class UringBackend {
     }
 
     void on_send(UserData ud, int res) {
+        ++counters_.send_cqes;
         SocketState* s = owner_.socket(ud.index, ud.generation);
         if (s == nullptr) return;
         --s->inflight;
@@ -409,6 +422,7 @@ class UringBackend {
         ctx->msg.msg_iovlen = n;
         io_uring_sqe* sqe = get_sqe();
         io_uring_prep_sendmsg(sqe, s.fd, &ctx->msg, MSG_NOSIGNAL);
+        ++counters_.sends;
         if (direct_) sqe->flags |= IOSQE_FIXED_FILE;
         io_uring_sqe_set_data64(sqe, pack_user_data(Op::send, r.index, r.generation));
         s.send = ctx;
@@ -463,6 +477,7 @@ class UringBackend {
     std::vector<Ref> released_;
     std::vector<std::unique_ptr<SendContext>> send_storage_;
     std::vector<SendContext*> free_send_;
+    LoopCounters counters_;
 };
 
 }  // namespace wsgate::io

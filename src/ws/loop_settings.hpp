@@ -31,6 +31,7 @@ struct LoopSettings {
     // buffer without a copy (io_uring only); SIZE_MAX: always copy.
     size_t zero_copy_min_bytes = SIZE_MAX;
     bool trace = false;
+    bool io_stats = false;         // print the loop's io::LoopCounters when it ends
     proto::DeflateConfig deflate;  // permessage-deflate (RFC 7692); off unless enabled
 };
 

@@ -91,6 +91,8 @@ class ServerLoop {
     uint32_t connection_count() const { return pool_.size(); }
     size_t output_chunks() const { return chunks_.outstanding(); }
     uint32_t held_receive_buffers() const { return backend_.held_buffers(); }
+    // System calls, submissions and completions of this loop (--io-stats).
+    io::LoopCounters& io_counters() { return backend_.counters(); }
 
     // ---- backend owner interface (see io/uring_backend.hpp) ----
 
@@ -231,6 +233,7 @@ class ServerLoop {
         }
         void on_frame_end(bool message_end) {
             if (!message_end || c.state != ConnState::open) return;
+            ++loop.backend_.counters().messages;
             if (LoopCompression::receiving(c.compression)) {
                 loop.finish_inflate(index, c);
                 return;

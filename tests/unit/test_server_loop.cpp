@@ -185,6 +185,36 @@ TYPED_TEST(ServerLoopTest, HalfClosedClientStillGetsItsResponse) {
     EXPECT_EQ(this->loop_->connection_count(), 0u);
 }
 
+// --io-stats: the loop counts messages and the kernel work they cost, so a
+// benchmark can divide one by the other.
+TYPED_TEST(ServerLoopTest, IoCountersCountMessagesAndKernelWork) {
+    int ws = this->upgraded_client();
+    const wsgate::io::LoopCounters before = this->loop_->io_counters();
+    EXPECT_EQ(before.accepts, 1u);
+    EXPECT_EQ(before.messages, 0u);
+    for (int i = 0; i < 10; ++i) {
+        this->send_all(ws, masked_frame(0x82, "ping-" + std::to_string(i)));
+        EXPECT_EQ(this->receive(ws, 8).size(), 8u);
+    }
+    const wsgate::io::LoopCounters& after = this->loop_->io_counters();
+    EXPECT_EQ(after.messages, 10u);
+    EXPECT_GE(after.sends - before.sends, 10u);  // one echo each, not merged: sent one at a time
+    EXPECT_GT(after.waits, before.waits);
+    EXPECT_EQ(after.waits, after.turns);
+    if (TypeParam::kUring) {
+        EXPECT_GE(after.recv_cqes - before.recv_cqes, 10u);
+        EXPECT_GE(after.send_cqes - before.send_cqes, 10u);
+        EXPECT_GE(after.sqes - before.sqes, after.sends - before.sends);
+        EXPECT_GE(after.cqes - before.cqes,
+                  (after.recv_cqes - before.recv_cqes) + (after.send_cqes - before.send_cqes));
+        EXPECT_EQ(after.reads, 0u);
+    } else {
+        EXPECT_GE(after.reads - before.reads, 10u);
+        EXPECT_EQ(after.sqes, 0u);
+        EXPECT_EQ(after.cqes, 0u);
+    }
+}
+
 TYPED_TEST(ServerLoopTest, UpgradeRequestTrickledByteByByte) {
     int fd = this->connect_client();
     std::string req = std::string(kUpgrade) + masked_frame(0x82, "bin");
