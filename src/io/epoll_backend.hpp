@@ -101,6 +101,7 @@ class EpollBackend {
     uint32_t hold_buffer() { return kNoBuffer; }
     void release_buffer(uint32_t) {}
     uint32_t held_buffers() const { return 0; }
+    uint32_t lent_buffers() const { return 0; }
 
     LoopCounters& counters() { return counters_; }
 

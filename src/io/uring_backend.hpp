@@ -77,6 +77,7 @@ class UringBackend {
                             options.recv_buffer_size);
         if (rc != 0) return rc;
         kernel_buffers_ = options.recv_buffer_count;
+        lend_budget_ = options.recv_buffer_count / kLendShare;
         if (options.direct_descriptors) {
             uint32_t files = options.fixed_files;
             rlimit lim{};
@@ -143,16 +144,27 @@ class UringBackend {
     // Zero-copy sends. Inside on_data: keeps the receive buffer being
     // delivered out of the ring (the owner may queue a send that refers to
     // its bytes) until release_buffer(id). Returns its id, or kNoBuffer when
-    // nothing is being delivered.
+    // nothing is being delivered or the loop's lending budget is spent: the
+    // owner then copies. The budget (a quarter of the ring) is what peers
+    // that never read can keep out of the ring all together; without it a
+    // few of them hold every buffer and the loop's other connections get
+    // ENOBUFS until those peers time out.
     static constexpr uint32_t kNoBuffer = UINT32_MAX;
     uint32_t hold_buffer() {
-        if (delivering_ == kNoBuffer) return kNoBuffer;
+        if (delivering_ == kNoBuffer || lent_ >= lend_budget_) return kNoBuffer;
         buffers_->hold(static_cast<uint16_t>(delivering_));
+        ++lent_;
         return delivering_;
     }
-    void release_buffer(uint32_t id) { buffers_->release(static_cast<uint16_t>(id)); }
-    // Receive buffers held out of the ring (tests and stats).
+    void release_buffer(uint32_t id) {
+        --lent_;
+        buffers_->release(static_cast<uint16_t>(id));
+    }
+    // Receive buffers held out of the ring (O(ring): tests and stats), and
+    // how many holds are lent out now / at most.
     uint32_t held_buffers() const { return buffers_->held(); }
+    uint32_t lent_buffers() const { return lent_; }
+    uint32_t lend_budget() const { return lend_budget_; }
 
     // What this loop asked of the kernel (see loop_counters.hpp).
     LoopCounters& counters() { return counters_; }
@@ -462,6 +474,10 @@ class UringBackend {
     std::unique_ptr<BufferRing> buffers_;
     long kernel_buffers_ = 0;          // buffers the kernel may still fill (estimate for re-arming)
     uint32_t delivering_ = kNoBuffer;  // the buffer on_data is looking at
+    // Zero-copy lending: at most 1/kLendShare of the ring lent at once.
+    static constexpr uint32_t kLendShare = 4;
+    uint32_t lend_budget_ = 0;
+    uint32_t lent_ = 0;
     std::vector<int> listeners_;
     std::vector<bool> accept_armed_;
     bool accept_rearm_ = false;

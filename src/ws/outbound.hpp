@@ -24,7 +24,8 @@ struct LendOffer {
 };
 inline constexpr uint32_t kNoLend = UINT32_MAX;
 // Buffers one connection may hold lent (one slow reader must not drain the
-// receive ring); beyond, pieces are copied.
+// receive ring); beyond, pieces are copied. The backend also caps what all
+// connections of a loop hold together (UringBackend::hold_buffer).
 inline constexpr uint32_t kMaxLentChunks = 8;
 
 class Outbound {

@@ -93,6 +93,7 @@ class ServerLoop {
     uint32_t held_receive_buffers() const { return backend_.held_buffers(); }
     // System calls, submissions and completions of this loop (--io-stats).
     io::LoopCounters& io_counters() { return backend_.counters(); }
+    uint32_t lent_receive_buffers() const { return backend_.lent_buffers(); }
 
     // ---- backend owner interface (see io/uring_backend.hpp) ----
 

@@ -166,10 +166,11 @@ run deflate_conformance 90 "$py" "$here/test_deflate_conformance.py"
 run deflate_python 90 "$py" "$here/test_deflate_python.py"
 run deflate_node 60 node "$here/test_deflate_node.mjs"
 run handshake_bytes 60 "$py" "$here/test_handshake_bytes.py"
-# These two start (and stop, by PID) wsgate instances of their own.
+# These start (and stop, by PID) wsgate instances of their own.
 if [ "$bin" != standin ]; then
   run listen_trace 60 "$py" "$here/test_listen_trace.py" "$bin" "$backend"
   run slow_readers 90 "$py" "$here/test_slow_readers.py" "$bin" "$backend"
+  run hostile_peers 120 "$py" "$here/test_hostile_peers.py" "$bin" "$backend"
 fi
 
 # Graceful shutdown (contract: SIGTERM → close 1001 to every client, wait for
