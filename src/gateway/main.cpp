@@ -1,11 +1,9 @@
 // wsgate: parses flags, opens the listeners, runs one event loop per thread
 // and shuts down cleanly on SIGINT/SIGTERM.
-#include <fcntl.h>
 #include <mimalloc-new-delete.h>  // mimalloc for new/delete (linked first for malloc)
 #include <signal.h>
 #include <sys/eventfd.h>
 #include <sys/resource.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -19,6 +17,7 @@
 
 #include "gateway/config.hpp"
 #include "gateway/echo_app.hpp"
+#include "gateway/worker_supervisor.hpp"
 #include "io/backend_kind.hpp"
 #include "io/epoll_backend.hpp"
 #include "io/listener.hpp"
@@ -174,99 +173,37 @@ int serve(const Config& config, io::BackendKind backend,
     return ok ? 0 : 1;
 }
 
-void log_worker_exit(pid_t pid, int status) {
-    if (WIFSIGNALED(status)) {
-        std::fprintf(stderr, "wsgate: worker %d killed by signal %d (%s)\n", static_cast<int>(pid),
-                     WTERMSIG(status), strsignal(WTERMSIG(status)));
-    } else {
-        std::fprintf(stderr, "wsgate: worker %d exited with status %d\n", static_cast<int>(pid),
-                     WEXITSTATUS(status));
-    }
-}
+// A worker that dies is restarted; more deaths than this within the window
+// mean restarting does not help (see RestartBudget).
+constexpr uint32_t kMaxWorkerRestarts = 5;
+constexpr int64_t kWorkerRestartWindowMs = 30 * 1000;
 
-// --workers N: forks N processes sharing the listening port (each gets its
-// own SO_REUSEPORT sockets, so the kernel spreads connections), forwards
-// SIGINT/SIGTERM to them and exits 0 when every worker did. A worker that
-// dies on its own is logged, the others are stopped and the parent exits 1:
-// its listening sockets are gone, so the kernel would keep sending that
-// worker's share of new connections nowhere useful; restarting one worker
-// is left to a supervisor (systemd Restart=) restarting the whole set, which
-// keeps this parent simple.
+// --workers N: N processes, each with `threads` loops on its own SO_REUSEPORT
+// sockets (listeners[w * threads + t]), so the kernel spreads connections
+// over them. The parent keeps every worker's listening sockets open: while a
+// dead worker is being restarted, its share of new connections waits in its
+// sockets' accept queues for the new worker instead of being refused.
 int supervise(const Config& config, io::BackendKind backend,
               const std::vector<std::vector<int>>& listeners, const std::vector<std::string>& names,
               const sigset_t& signals, unsigned threads) {
-    // SIGCHLD blocked before the first fork so no death goes unnoticed; it
-    // is ignored by default and the workers have no children of their own.
-    sigset_t parent_signals = signals;
-    sigaddset(&parent_signals, SIGCHLD);
-    pthread_sigmask(SIG_BLOCK, &parent_signals, nullptr);
-    std::vector<pid_t> children;
-    std::vector<int> ready;
-    for (unsigned w = 0; w < config.workers; ++w) {
-        int pipe_fds[2];
-        if (pipe2(pipe_fds, O_CLOEXEC) != 0) return 1;
-        pid_t pid = fork();
-        if (pid < 0) return 1;
-        if (pid == 0) {
-            close(pipe_fds[0]);
-            std::vector<std::vector<int>> mine;
-            for (unsigned slot = 0; slot < listeners.size(); ++slot) {
-                if (slot / threads == w) {
-                    mine.push_back(listeners[slot]);
-                } else {
-                    for (int fd : listeners[slot])
-                        close(fd);
-                }
+    RunWorker run_worker = [&](unsigned w, int ready_fd) {
+        std::vector<std::vector<int>> mine;
+        for (unsigned slot = 0; slot < listeners.size(); ++slot) {
+            if (slot / threads == w) {
+                mine.push_back(listeners[slot]);
+            } else {
+                for (int fd : listeners[slot])
+                    close(fd);
             }
-            std::_Exit(serve(config, backend, mine, names, signals, pipe_fds[1]));
         }
-        close(pipe_fds[1]);
-        children.push_back(pid);
-        ready.push_back(pipe_fds[0]);
-    }
+        return serve(config, backend, mine, names, signals, ready_fd);
+    };
+    int result = supervise_workers(
+        config.workers, RestartBudget(kMaxWorkerRestarts, kWorkerRestartWindowMs), signals,
+        run_worker, [&] { print_listening(names, backend, config, threads); });
     for (const auto& slot : listeners) {
         for (int fd : slot)
             close(fd);
-    }
-    bool ok = true;
-    for (int fd : ready) {
-        char byte = 0;
-        if (read(fd, &byte, 1) != 1) ok = false;  // the worker failed before it was up
-        close(fd);
-    }
-    int result = ok ? 0 : 1;
-    std::vector<bool> reaped(children.size(), false);
-    if (ok) {
-        print_listening(names, backend, config, threads);
-        for (bool running = true; running;) {
-            int sig = 0;
-            sigwait(&parent_signals, &sig);
-            if (sig != SIGCHLD) {
-                std::fprintf(stderr, "wsgate: %s, shutting down\n",
-                             sig == SIGINT ? "SIGINT" : "SIGTERM");
-                break;
-            }
-            for (size_t i = 0; i < children.size(); ++i) {
-                int status = 0;
-                if (reaped[i] || waitpid(children[i], &status, WNOHANG) != children[i]) continue;
-                reaped[i] = true;
-                log_worker_exit(children[i], status);
-                running = false;
-            }
-        }
-        if (std::find(reaped.begin(), reaped.end(), true) != reaped.end()) {
-            std::fprintf(stderr, "wsgate: a worker died, stopping the others\n");
-            result = 1;
-        }
-    }
-    for (size_t i = 0; i < children.size(); ++i) {
-        if (!reaped[i]) kill(children[i], SIGTERM);
-    }
-    for (size_t i = 0; i < children.size(); ++i) {
-        if (reaped[i]) continue;
-        int status = 0;
-        waitpid(children[i], &status, 0);
-        if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) result = 1;
     }
     return result;
 }

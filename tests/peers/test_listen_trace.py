@@ -10,7 +10,10 @@
 - --backend epoll / io_uring name themselves in the startup log;
 - --workers 2: two worker processes each listen on the port, 200 connections
   spread over both all get echoes, SIGTERM to the parent closes every client
-  with 1001 and ends parent and workers with exit 0;
+  with 1001 and ends parent and workers with exit 0; a worker killed with
+  SIGKILL is logged and replaced by one that serves; a crash loop stops the
+  parent with a non-zero status; a parent killed with SIGKILL takes its
+  workers with it within a second;
 - bad flags exit non-zero with one line on stderr; --help exits 0 listing
   every flag.
 """
@@ -246,7 +249,8 @@ def workers():
         listen = listening_inodes(port)
         for k in kids:
             check(socket_inodes(k) & listen, f"worker {k} holds no listening socket on {port}")
-        check(not (socket_inodes(srv.pid) & listen), "the parent still holds a listening socket")
+        # The parent keeps them too, so a restarted worker takes over its sockets.
+        check(socket_inodes(srv.pid) & listen, "the parent holds no listening socket")
         asyncio.run(worker_clients(port, srv))
         try:
             rc = srv.proc.wait(STOP_TIMEOUT)
@@ -260,28 +264,104 @@ def workers():
               f"workers still alive: {[k for k in kids if alive(k)]}")
 
 
-def worker_killed():
+def worker_pids(srv, count, what, timeout=5.0):
+    """The parent's `count` live worker PIDs, waiting up to `timeout` for them."""
+    deadline = time.monotonic() + timeout
+    while True:
+        kids = [k for k in srv.children() if alive(k)]
+        if len(kids) == count:
+            return kids
+        check(srv.proc.poll() is None, f"parent exited ({srv.proc.returncode}) {what}")
+        check(time.monotonic() < deadline, f"{len(kids)} workers, not {count}, {what}")
+        time.sleep(0.05)
+
+
+def serving_worker(port, kids):
+    """Upgrades, echoes, and says which worker holds the connection."""
+    with Conn(port=port) as c:
+        c.handshake()
+        c.echo(OP_TEXT, "which worker?")
+        local = c.sock.getsockname()
+        # The server side of this connection is the established socket whose
+        # remote end is our local address: find which worker holds its inode.
+        inode = None
+        with open("/proc/net/tcp") as f:
+            next(f)
+            for line in f:
+                cols = line.split()
+                rport = int(cols[2].split(":")[1], 16)
+                if int(cols[1].split(":")[1], 16) == port and rport == local[1] and cols[3] == "01":
+                    inode = cols[9]
+        holder = next((k for k in kids if inode and inode in socket_inodes(k)), None)
+        c.send(frame(OP_CLOSE, close_payload(1000)))
+        c.expect_close(1000, reply=False, strict=True)
+        return holder
+
+
+def worker_restarted():
     port = free_port()
     flags = ["--listen", f"127.0.0.1:{port}", "--workers", "2", "--backend", BACKEND,
              "--threads", "1", "--close-timeout", "2"]
     with Server(BIN, flags) as srv:
         listening_line(srv.log(), f"127.0.0.1:{port}", BACKEND)
-        kids = srv.children()
-        eq(len(kids), 2, f"worker processes of {srv.pid}")
+        kids = worker_pids(srv, 2, "at start")
         os.kill(kids[0], signal.SIGKILL)
+        log = srv.wait_for(lambda t: "serves again" in t, 5, "the restarted worker")
+        check(re.search(rf"worker {kids[0]} killed by signal {int(signal.SIGKILL)}\b", log),
+              f"the worker's death is not logged: {log[-400:]!r}")
+        new_kids = worker_pids(srv, 2, "after the restart")
+        check(kids[0] not in new_kids and kids[1] in new_kids,
+              f"workers {kids} -> {new_kids}: want the killed one replaced, the other kept")
+        # The kernel spreads connections over both workers' sockets by
+        # address hash: connect until each worker has echoed at least once.
+        answered = set()
+        for _ in range(200):
+            answered.add(serving_worker(port, new_kids))
+            if answered >= set(new_kids):
+                break
+        check(answered >= set(new_kids), f"workers that answered: {answered}, want {new_kids}")
+        check(srv.proc.poll() is None, "the parent exited")
+        graceful_stop(srv)
+
+
+def crash_loop():
+    port = free_port()
+    flags = ["--listen", f"127.0.0.1:{port}", "--workers", "2", "--backend", BACKEND,
+             "--threads", "1", "--close-timeout", "2"]
+    with Server(BIN, flags) as srv:
+        killed = set()
+        deadline = time.monotonic() + 15
+        while srv.proc.poll() is None and time.monotonic() < deadline:
+            for k in srv.children():
+                if k not in killed and alive(k):
+                    os.kill(k, signal.SIGKILL)
+                    killed.add(k)
+            time.sleep(0.02)
         try:
             rc = srv.proc.wait(STOP_TIMEOUT)
         except Exception:  # noqa: BLE001
-            raise wsraw.Failure(f"parent still running {STOP_TIMEOUT}s after a worker died")
-        check(rc != 0, "parent exited 0 after a worker was killed")
+            raise wsraw.Failure(f"parent still running after {len(killed)} worker kills")
+        check(rc != 0, f"parent exited {rc} after a crash loop")
         log = srv.log()
-        check(re.search(rf"worker {kids[0]} killed by signal {int(signal.SIGKILL)}\b", log),
-              f"the worker's death is not logged: {log[-400:]!r}")
-        deadline = time.monotonic() + 2
+        check("crash loop" in log, f"the crash loop is not logged: {log[-600:]!r}")
+        print(f"     stopped after {len(killed)} kills, exit status {rc}", flush=True)
+
+
+def parent_killed():
+    port = free_port()
+    flags = ["--listen", f"127.0.0.1:{port}", "--workers", "2", "--backend", BACKEND,
+             "--threads", "1", "--close-timeout", "2"]
+    with Server(BIN, flags) as srv:
+        kids = worker_pids(srv, 2, "at start")
+        srv.proc.kill()
+        srv.proc.wait(5)
+        deadline = time.monotonic() + 1
         while any(alive(k) for k in kids) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        check(not any(alive(k) for k in kids),
-              f"workers still alive: {[k for k in kids if alive(k)]}")
+            time.sleep(0.02)
+        left = [k for k in kids if alive(k)]
+        for k in left:
+            os.kill(k, signal.SIGKILL)
+        check(not left, f"workers {left} still alive 1 s after the parent was killed")
 
 
 def bad_flag(args, must_mention):
@@ -313,8 +393,9 @@ suite.run("--trace: exact request and 101 bytes with ␍ ␊", trace)
 suite.run("--backend epoll names itself", backend_named, "epoll")
 suite.run("--backend io_uring names itself", backend_named, "io_uring")
 suite.run("--workers 2: both listen, 200 echoes, SIGTERM closes all with 1001, exit 0", workers)
-suite.run("--workers 2: kill -9 one, the parent logs it, stops the other, exits non-zero",
-          worker_killed)
+suite.run("--workers 2: kill -9 one, the parent logs it, a new worker serves", worker_restarted)
+suite.run("--workers 2: a crash loop stops the parent with a non-zero status", crash_loop)
+suite.run("--workers 2: SIGKILL to the parent, the workers are gone within 1 s", parent_killed)
 suite.run("--threads 0 refused", bad_flag, ["--threads", "0"], "--threads")
 suite.run("--listen nonsense refused", bad_flag, ["--listen", "nonsense"], "nonsense")
 suite.run("unknown flag with a value refused", bad_flag, ["--no-such-flag", "1"],
