@@ -38,15 +38,16 @@ Chunk* ChunkPool::get(size_t min_payload) {
     return c;
 }
 
-Chunk* ChunkPool::get_lent(uint8_t* data, uint32_t len, uint32_t id) {
+Chunk* ChunkPool::get_header() {
     ++outstanding_;
-    Chunk* c;
-    if (free_lent_.empty()) {
-        c = new Chunk;
-    } else {
-        c = free_lent_.back();
-        free_lent_.pop_back();
-    }
+    if (free_lent_.empty()) return new Chunk;
+    Chunk* c = free_lent_.back();
+    free_lent_.pop_back();
+    return c;
+}
+
+Chunk* ChunkPool::get_lent(uint8_t* data, uint32_t len, uint32_t id) {
+    Chunk* c = get_header();
     c->next = nullptr;
     c->base = data;
     c->begin = 0;
@@ -55,10 +56,25 @@ Chunk* ChunkPool::get_lent(uint8_t* data, uint32_t len, uint32_t id) {
     return c;
 }
 
+Chunk* ChunkPool::get_shared(SharedBytes& bytes) {
+    bytes.retain();
+    Chunk* c = get_header();
+    c->next = nullptr;
+    c->base = bytes.data();
+    c->begin = 0;
+    c->end = c->capacity = bytes.size();
+    c->lent = kSharedChunk;
+    return c;
+}
+
 void ChunkPool::put(Chunk* c) {
     --outstanding_;
     if (c->lent != kOwnedChunk) {
-        release_.fn(release_.context, c->lent);
+        if (c->lent == kSharedChunk) {
+            SharedBytes::from_data(c->base)->release();
+        } else {
+            release_.fn(release_.context, c->lent);
+        }
         if (free_lent_.size() >= max_cached_) {
             delete c;
         } else {
@@ -94,6 +110,12 @@ void OutQueue::append_lent(ChunkPool& pool, uint8_t* data, size_t len, uint32_t 
     ++lent_;
 }
 
+void OutQueue::append_shared(ChunkPool& pool, SharedBytes& bytes) {
+    if (bytes.size() == 0) return;  // nothing to send: no chunk to drop later
+    link(pool.get_shared(bytes));
+    bytes_ += bytes.size();
+}
+
 void OutQueue::link(Chunk* c) {
     if (tail_ != nullptr) {
         tail_->next = c;
@@ -125,7 +147,7 @@ void OutQueue::consume(ChunkPool& pool, size_t n) {
             Chunk* done = head_;
             head_ = head_->next;
             if (head_ == nullptr) tail_ = nullptr;
-            if (done->lent != kOwnedChunk) --lent_;
+            if (done->lent_buffer()) --lent_;
             pool.put(done);
         }
     }

@@ -11,6 +11,8 @@
 #include <span>
 #include <vector>
 
+#include "io/shared_bytes.hpp"
+
 namespace wsgate::io {
 
 // Two chunk sizes: a small one for control frames, handshake responses and
@@ -20,18 +22,26 @@ inline constexpr size_t kSmallChunkBytes = 512;
 inline constexpr size_t kLargeChunkBytes = 16 * 1024;
 
 // A chunk either owns its bytes (they follow the header) or, for zero-copy
-// sends, refers to bytes lent by someone else (a receive buffer), identified
-// by `lent` and given back through the pool's LendRelease once sent.
+// sends, refers to bytes owned elsewhere; `lent` says by whom:
+//   kOwnedChunk   the chunk's own bytes
+//   kSharedChunk  a SharedBytes (io/shared_bytes.hpp) whose bytes start at
+//                 `base`; the chunk holds one reference to it
+//   anything else the id of a receive buffer lent by the loop's backend,
+//                 given back through the pool's LendRelease
+// Whatever the owner, ChunkPool::put is the one place the bytes are given
+// back, once the chunk is sent or its queue is cleared.
 inline constexpr uint32_t kOwnedChunk = UINT32_MAX;
+inline constexpr uint32_t kSharedChunk = UINT32_MAX - 1;
 
 struct Chunk {
     Chunk* next = nullptr;
     uint8_t* base = nullptr;  // owned: right after this header; lent: the lender's bytes
     uint32_t begin = 0;       // first unsent byte
     uint32_t end = 0;         // one past the last queued byte
-    uint32_t capacity = 0;    // owned: payload bytes after the header; lent: == end (full)
+    uint32_t capacity = 0;    // owned: payload bytes after the header; otherwise == end (full)
     uint32_t lent = kOwnedChunk;
     uint8_t* data() { return base; }
+    bool lent_buffer() const { return lent != kOwnedChunk && lent != kSharedChunk; }
 };
 static_assert(sizeof(Chunk) == 32);
 
@@ -57,7 +67,10 @@ class ChunkPool {
     Chunk* get(size_t min_payload);
     // A chunk referring to data[0, len) lent under `id` (not copied).
     Chunk* get_lent(uint8_t* data, uint32_t len, uint32_t id);
-    // Returns a chunk; a lent one's bytes go back through the LendRelease.
+    // A chunk referring to all of `bytes` (not copied); takes a reference.
+    Chunk* get_shared(SharedBytes& bytes);
+    // Returns a chunk; a lent one's bytes go back through the LendRelease,
+    // a shared one drops its reference.
     void put(Chunk* c);
     size_t outstanding() const { return outstanding_; }
 
@@ -66,7 +79,8 @@ class ChunkPool {
   private:
     std::vector<Chunk*> free_small_;
     std::vector<Chunk*> free_large_;
-    std::vector<Chunk*> free_lent_;  // bare headers
+    Chunk* get_header();
+    std::vector<Chunk*> free_lent_;  // bare headers (lent and shared chunks)
     LendRelease release_;
     size_t max_cached_;
     size_t outstanding_ = 0;
@@ -84,6 +98,9 @@ class OutQueue {
     // Appends lent bytes by reference (no copy): the lender must keep
     // data[0, len) unchanged until the pool's LendRelease gives `id` back.
     void append_lent(ChunkPool& pool, uint8_t* data, size_t len, uint32_t id);
+    // Appends all of `bytes` by reference (no copy): the queue holds a
+    // reference until those bytes are sent or the queue is cleared.
+    void append_shared(ChunkPool& pool, SharedBytes& bytes);
     // Fills up to max iovecs with the queued bytes in order; returns how many.
     size_t gather(iovec* iov, size_t max) const;
     // Drops the first n queued bytes (n <= size()).
@@ -91,7 +108,8 @@ class OutQueue {
     void clear(ChunkPool& pool);
     size_t size() const { return bytes_; }
     bool empty() const { return bytes_ == 0; }
-    // Lent chunks queued (a cap on what one slow reader may hold).
+    // Lent receive-buffer chunks queued (a cap on what one slow reader may
+    // hold of the receive ring; shared chunks hold no receive buffer).
     uint32_t lent_chunks() const { return lent_; }
 
   private:

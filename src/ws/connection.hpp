@@ -37,11 +37,11 @@ struct Connection {
     HandshakeBuffer* handshake = nullptr;
     CompressionSlot compression;  // permessage-deflate: see ws/compression_state.hpp
     proto::FrameDecoder decoder;
-    uint64_t frame_remaining = 0;  // payload bytes of the current incoming data frame still due
+    // One word the application keeps per connection (a pointer or an index
+    // of its own); the loop never reads it. Zero when the connection opens.
+    uint64_t app_state = 0;
     uint32_t last_rx_tick = 0;
     ConnState state = ConnState::http;
-    proto::Opcode message_opcode = proto::Opcode::binary;  // incoming message's kind
-    bool frame_fin = false;       // the current incoming frame ends its message
     bool out_in_message = false;  // an outgoing fragmented message is unfinished
     bool counted = false;         // counted in LoopShared::connections
     bool ping_sent = false;       // idle ping sent, no byte received since

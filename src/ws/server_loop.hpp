@@ -204,22 +204,18 @@ class ServerLoop {
         Connection& c;
 
         void on_frame_begin(const proto::DataFrame& f) {
-            c.frame_fin = f.fin;
-            c.frame_remaining = f.payload_length;
-            c.message_opcode = f.message_opcode;
             // RFC 7692 §6.1: RSV1 on a message's first frame marks it compressed.
             if (f.first && f.rsv1 && c.state == ConnState::open) {
                 loop.compression_.begin_incoming(c.compression, f.message_opcode);
             }
         }
         void on_frame_payload(std::span<uint8_t> chunk) {
-            c.frame_remaining -= chunk.size();
             if (c.state != ConnState::open) return;
             if (LoopCompression::receiving(c.compression)) {
                 loop.inflate_piece(index, c, chunk);
                 return;
             }
-            if (c.frame_remaining == 0 && c.frame_fin) {
+            if (c.decoder.payload_remaining() == 0 && c.decoder.frame_fin()) {
                 // Held until on_frame_end(true): the decoder may still find the
                 // message invalid (text ending inside a code point), and an
                 // invalid message must not be echoed as complete.
@@ -230,7 +226,7 @@ class ServerLoop {
             Outbound out = loop.outbound(c);
             LendOffer offer = loop.lend_offer(chunk, c.decoder.payload_headroom());
             if (offer.data != nullptr) out.set_lend_offer(&offer);
-            loop.app_.on_message_piece(out, c.message_opcode, chunk, false);
+            loop.app_.on_message_piece(out, c.decoder.message_opcode(), chunk, false);
         }
         void on_frame_end(bool message_end) {
             if (!message_end || c.state != ConnState::open) return;
@@ -242,7 +238,7 @@ class ServerLoop {
             Outbound out = loop.outbound(c);
             LendOffer offer = loop.lend_offer(loop.last_piece_, loop.last_headroom_);
             if (offer.data != nullptr) out.set_lend_offer(&offer);
-            loop.app_.on_message_piece(out, c.message_opcode, loop.last_piece_, true);
+            loop.app_.on_message_piece(out, c.decoder.message_opcode(), loop.last_piece_, true);
             loop.last_piece_ = {};
         }
         void on_ping(std::span<const uint8_t> payload) {
@@ -273,11 +269,11 @@ class ServerLoop {
     // A chunk of a compressed incoming message (RFC 7692 §7.2.2): inflated
     // into the loop's scratch space and handed to the app in pieces.
     void inflate_piece(uint32_t index, Connection& c, std::span<const uint8_t> chunk) {
-        bool ends_next = c.frame_remaining == 0 && c.frame_fin;
+        bool ends_next = c.decoder.payload_remaining() == 0 && c.decoder.frame_fin();
         InflateFailure f =
             compression_.inflate_chunk(c.compression, chunk, ends_next, [&](auto piece) {
                 Outbound out = outbound(c);
-                app_.on_message_piece(out, c.message_opcode, piece, false);
+                app_.on_message_piece(out, c.decoder.message_opcode(), piece, false);
             });
         after_compressed(index, c, f);
     }
@@ -285,7 +281,7 @@ class ServerLoop {
     void finish_inflate(uint32_t index, Connection& c) {
         InflateFailure f = compression_.finish_incoming(c.compression, [&](auto piece, bool last) {
             Outbound out = outbound(c);
-            app_.on_message_piece(out, c.message_opcode, piece, last);
+            app_.on_message_piece(out, c.decoder.message_opcode(), piece, last);
         });
         after_compressed(index, c, f);
     }
