@@ -135,10 +135,16 @@ class UringBackend {
             ::shutdown(s.fd, SHUT_WR);
             return;
         }
+        // A direct descriptor has no process fd, so the FIN goes through the
+        // ring. IORING_OP_SHUTDOWN always runs from io-wq and looks the fixed
+        // file up only there, possibly long after this call: it counts as in
+        // flight, so the slot (and its registered-file index, which the next
+        // accept reuses at once) is released only after it has completed.
         io_uring_sqe* sqe = get_sqe();
         io_uring_prep_shutdown(sqe, s.fd, SHUT_WR);
         sqe->flags |= IOSQE_FIXED_FILE;
         io_uring_sqe_set_data64(sqe, pack_user_data(Op::shutdown, index, generation));
+        ++s.inflight;
     }
 
     // Zero-copy sends. Inside on_data: keeps the receive buffer being
@@ -296,8 +302,10 @@ class UringBackend {
                 owner_.on_wake();
                 arm_wake();
                 break;
-            case Op::cancel:
             case Op::shutdown:
+                on_shutdown(ud);
+                break;
+            case Op::cancel:
             case Op::none:
                 break;
         }
@@ -379,6 +387,15 @@ class UringBackend {
         } else {
             owner_.on_sent(ud.index, static_cast<size_t>(res));
         }
+    }
+
+    // A failed half-close (the peer already reset the connection) needs no
+    // answer: the receive sees the reset or EOF and the owner closes.
+    void on_shutdown(UserData ud) {
+        SocketState* s = owner_.socket(ud.index, ud.generation);
+        if (s == nullptr) return;
+        --s->inflight;
+        if (s->closing && s->inflight == 0) released_.push_back({ud.index, ud.generation});
     }
 
     void finish_turn() {
