@@ -170,14 +170,12 @@ class ConnectionChurnTest : public ::testing::Test {
         // Let the last connections go, then nothing may be left behind.
         for (int t = 0; t < kTurnsPerStep && loop_->connection_count() != 0; ++t)
             loop_->turn(1);
-        std::printf("churn: %llu cycles: %llu clean, %llu cut before 101, %llu cut after 101, "
-                    "%llu wrong bytes, %llu stalled\n",
-                    static_cast<unsigned long long>(cycles),
-                    static_cast<unsigned long long>(counts[0]),
-                    static_cast<unsigned long long>(counts[1]),
-                    static_cast<unsigned long long>(counts[2]),
-                    static_cast<unsigned long long>(counts[3]),
-                    static_cast<unsigned long long>(counts[4]));
+        std::printf(
+            "churn: %llu cycles: %llu clean, %llu cut before 101, %llu cut after 101, "
+            "%llu wrong bytes, %llu stalled\n",
+            static_cast<unsigned long long>(cycles), static_cast<unsigned long long>(counts[0]),
+            static_cast<unsigned long long>(counts[1]), static_cast<unsigned long long>(counts[2]),
+            static_cast<unsigned long long>(counts[3]), static_cast<unsigned long long>(counts[4]));
         EXPECT_EQ(counts[static_cast<int>(Cut::none)], cycles);
         EXPECT_EQ(loop_->connection_count(), 0u);
     }
@@ -194,6 +192,8 @@ class ConnectionChurnTest : public ::testing::Test {
 using Backends = ::testing::Types<UringDirect, UringPlain, Epoll>;
 TYPED_TEST_SUITE(ConnectionChurnTest, Backends);
 
-TYPED_TEST(ConnectionChurnTest, EveryCycleCompletesItsHandshakes) { this->churn(); }
+TYPED_TEST(ConnectionChurnTest, EveryCycleCompletesItsHandshakes) {
+    this->churn();
+}
 
 }  // namespace
