@@ -75,6 +75,9 @@ std::string config_help() {
            "  --deflate-mem-level N      zlib memLevel 1..9 (default 8)\n"
            "  --deflate-min-bytes N      messages shorter than this are sent uncompressed "
            "(default 128)\n"
+           "  --features                 print the io_uring features this kernel offers\n"
+           "                             (probed; the backend uses them) and exit\n"
+           "  --version                  print the version, kernel and io_uring features\n"
            "  --help                     this text\n";
 }
 
@@ -90,6 +93,14 @@ std::string parse_config(int argc, const char* const* argv, Config* config) {
         }
         if (flag == "--help" || flag == "-h") {
             config->help = true;
+            continue;
+        }
+        if (flag == "--version") {
+            config->version = true;
+            continue;
+        }
+        if (flag == "--features") {
+            config->features = true;
             continue;
         }
         if (flag == "--trace") {

@@ -51,6 +51,8 @@ struct Config {
     // permessage-deflate (RFC 7692); defaults from default_deflate_config().
     proto::DeflateConfig deflate = default_deflate_config();
     bool help = false;
+    bool version = false;   // print the version, kernel and io_uring features, exit
+    bool features = false;  // print the io_uring feature line, exit
 };
 
 inline constexpr const char* kDefaultListen = "0.0.0.0:8080";

@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <sys/eventfd.h>
 #include <sys/resource.h>
+#include <sys/utsname.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -219,6 +220,16 @@ int run(int argc, char** argv) {
         std::fputs(config_help().c_str(), stdout);
         return 0;
     }
+    if (config.version || config.features) {
+        if (config.version) {
+            utsname host{};
+            uname(&host);
+            std::printf("wsgate %s\nkernel %s %s\n", WSGATE_VERSION, host.sysname, host.release);
+        }
+        std::printf("io_uring features: %s\n",
+                    io::describe_uring_features(io::uring_features()).c_str());
+        return 0;
+    }
     if (config.listen.empty()) config.listen.emplace_back(kDefaultListen);
     // Every connection is a descriptor (or, with --direct-descriptors, a
     // fixed-file slot, whose table size RLIMIT_NOFILE caps): use the hard limit.
@@ -231,7 +242,8 @@ int run(int argc, char** argv) {
     if (threads == 0) threads = std::max(1u, std::thread::hardware_concurrency());
 
     std::string message;
-    io::BackendKind backend = io::choose_backend(config.backend, &message);
+    io::BackendKind backend = io::choose_backend(config.backend, io::uring_features(),
+                                                 config.direct_descriptors, &message);
     if (!message.empty()) std::fprintf(stderr, "wsgate: %s\n", message.c_str());
     if (config.backend == io::BackendKind::io_uring && !message.empty()) return 1;
 
@@ -239,6 +251,11 @@ int run(int argc, char** argv) {
     std::vector<std::string> names;
     int rc = open_listeners(config, threads * config.workers, &listeners, &names);
     if (rc != 0) return rc;
+    if (config.backend != io::BackendKind::epoll) {
+        // Probed once, before any worker or loop exists; every ring reuses it.
+        std::fprintf(stderr, "wsgate: io_uring features: %s\n",
+                     io::describe_uring_features(io::uring_features()).c_str());
+    }
 
     // Signals are taken synchronously with sigwait; loop threads never see them.
     sigset_t signals;

@@ -1,9 +1,5 @@
 #include "io/backend_kind.hpp"
 
-#include <cstring>
-
-#include "io/ring_setup.hpp"
-
 namespace wsgate::io {
 
 bool parse_backend_kind(std::string_view text, BackendKind* out) {
@@ -31,16 +27,16 @@ std::string_view backend_name(BackendKind kind) {
     return "?";
 }
 
-BackendKind choose_backend(BackendKind requested, std::string* message) {
+BackendKind choose_backend(BackendKind requested, const UringFeatures& features, bool direct,
+                           std::string* message) {
     if (requested == BackendKind::epoll) return requested;
-    int err = 0;
-    if (probe_io_uring(&err)) return BackendKind::io_uring;
-    std::string why = std::strerror(-err);
+    std::string missing = missing_uring_requirement(features, direct);
+    if (missing.empty()) return BackendKind::io_uring;
     if (requested == BackendKind::io_uring) {
-        *message = "io_uring unavailable: " + why;
+        *message = "io_uring unavailable: " + missing;
         return requested;
     }
-    *message = "io_uring unavailable (" + why + "), using epoll";
+    *message = "io_uring unavailable (" + missing + "), using epoll";
     return BackendKind::epoll;
 }
 

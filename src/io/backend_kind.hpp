@@ -5,6 +5,8 @@
 #include <string>
 #include <string_view>
 
+#include "io/uring_features.hpp"
+
 namespace wsgate::io {
 
 enum class BackendKind { auto_select, io_uring, epoll };
@@ -13,9 +15,12 @@ enum class BackendKind { auto_select, io_uring, epoll };
 bool parse_backend_kind(std::string_view text, BackendKind* out);
 std::string_view backend_name(BackendKind kind);
 
-// Resolves auto_select by probing io_uring; a forced io_uring that cannot
-// work is reported in *message and returned unchanged (the caller fails).
-// For auto with io_uring unavailable, *message is the one log line to print.
-BackendKind choose_backend(BackendKind requested, std::string* message);
+// Resolves auto_select from the probed io_uring `features`: io_uring when
+// every feature the backend needs is there (with `direct`, direct descriptors
+// too), else epoll with *message the one log line to print, naming what is
+// missing. A forced io_uring that cannot work is reported in *message and
+// returned unchanged (the caller fails).
+BackendKind choose_backend(BackendKind requested, const UringFeatures& features, bool direct,
+                           std::string* message);
 
 }  // namespace wsgate::io

@@ -3,17 +3,24 @@
 #include <cerrno>
 #include <cstring>
 
-#include "io/setup_buf_ring.hpp"
+#include "io/uring_features.hpp"
 
 namespace wsgate::io {
 
 namespace {
-constexpr unsigned kCqFactor = 4;  // multishot receives complete many times per submission
+constexpr unsigned kCqFactor = 4;
 constexpr unsigned kProbeEntries = 8;
-constexpr uint32_t kProbeBuffers = 8;
 }  // namespace
 
-int create_ring(io_uring& ring, unsigned entries, unsigned* flags_used) {
+int create_ring_with_flags(io_uring& ring, unsigned entries, unsigned flags) {
+    io_uring_params p;
+    std::memset(&p, 0, sizeof(p));
+    p.flags = flags | kAlwaysSetupFlags;
+    p.cq_entries = entries * kCqFactor;
+    return io_uring_queue_init_params(entries, &ring, &p);
+}
+
+unsigned settle_setup_flags(int* err) {
     static constexpr unsigned kFlagSets[] = {
         IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN,
         IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_COOP_TASKRUN,
@@ -22,33 +29,34 @@ int create_ring(io_uring& ring, unsigned entries, unsigned* flags_used) {
     };
     int rc = -EINVAL;
     for (unsigned flags : kFlagSets) {
-        io_uring_params p;
-        std::memset(&p, 0, sizeof(p));
-        p.flags = flags | IORING_SETUP_CQSIZE | IORING_SETUP_SUBMIT_ALL;
-        p.cq_entries = entries * kCqFactor;
-        rc = io_uring_queue_init_params(entries, &ring, &p);
+        io_uring ring;
+        rc = create_ring_with_flags(ring, kProbeEntries, flags);
         if (rc == 0) {
-            *flags_used = flags;
-            return 0;
+            io_uring_queue_exit(&ring);
+            *err = 0;
+            return flags;
         }
-        if (rc != -EINVAL) return rc;
+        if (rc != -EINVAL) break;  // EPERM, ENOSYS, ENOMEM: no flag set will help
     }
-    return rc;
+    *err = rc;
+    return 0;
+}
+
+int create_ring(io_uring& ring, unsigned entries, unsigned* flags_used) {
+    const UringFeatures& features = uring_features();
+    if (features.error != 0) return features.error;
+    *flags_used = features.setup_flags;
+    return create_ring_with_flags(ring, entries, features.setup_flags);
 }
 
 bool probe_io_uring(int* err) {
-    io_uring ring;
-    unsigned flags = 0;
-    int rc = create_ring(ring, kProbeEntries, &flags);
-    if (rc != 0) {
-        *err = rc;
+    const UringFeatures& features = uring_features();
+    if (features.error != 0) {
+        *err = features.error;
         return false;
     }
-    io_uring_buf_ring* br = setup_buf_ring(ring, kProbeBuffers, 0, &rc);
-    if (br != nullptr) free_buf_ring(ring, br, kProbeBuffers, 0);
-    io_uring_queue_exit(&ring);
-    *err = rc;
-    return rc == 0;
+    *err = missing_uring_requirement(features, false).empty() ? 0 : -EINVAL;
+    return *err == 0;
 }
 
 }  // namespace wsgate::io

@@ -15,7 +15,11 @@
   parent with a non-zero status; a parent killed with SIGKILL takes its
   workers with it within a second;
 - bad flags exit non-zero with one line on stderr; --help exits 0 listing
-  every flag.
+  every flag;
+- --features prints one line of probed io_uring features (on a kernel of
+  6.1 or later: DEFER_TASKRUN in the ring set-up, multishot receive), the
+  same line --version prints after the version and kernel, and the line the
+  server logs at start-up when it considers io_uring.
 """
 
 import asyncio
@@ -376,7 +380,7 @@ def bad_flag(args, must_mention):
 ALL_FLAGS = ["--listen", "--threads", "--workers", "--backend", "--mode", "--max-message-bytes",
              "--max-connections", "--idle-timeout", "--handshake-timeout", "--close-timeout",
              "--max-queued-bytes", "--recv-buffers", "--recv-buffer-bytes", "--trace",
-             "--direct-descriptors", "--help"]
+             "--direct-descriptors", "--features", "--version", "--help"]
 
 
 def help_text():
@@ -385,6 +389,48 @@ def help_text():
     eq(err, "", "--help stderr")
     for f in ALL_FLAGS:
         check(re.search(r"^\s+" + re.escape(f) + r"\b", out, re.M), f"--help does not list {f}")
+
+
+def kernel_at_least(major, minor):
+    m = re.match(r"(\d+)\.(\d+)", os.uname().release)
+    return m is not None and (int(m.group(1)), int(m.group(2))) >= (major, minor)
+
+
+FEATURES_LINE = re.compile(r"^io_uring features: (setup=\S+(?: [a-z_]+)*; missing: (?:none|[a-z_ ]+)"
+                           r"|unavailable: .+)$")
+
+
+def features():
+    rc, out, err = run_flags(BIN, ["--features"])
+    eq(rc, 0, "--features exit status")
+    eq(err, "", "--features stderr")
+    lines = out.splitlines()
+    eq(len(lines), 1, f"--features prints one line: {out!r}")
+    check(FEATURES_LINE.match(lines[0]), f"--features line {lines[0]!r}")
+    if kernel_at_least(6, 1) and "unavailable" not in lines[0]:
+        present = lines[0].split(";")[0].split()
+        check("DEFER_TASKRUN" in present[2].split("|"), f"DEFER_TASKRUN not in use: {lines[0]!r}")
+        for name in ("multishot_recv", "multishot_accept", "buf_ring", "defer_taskrun"):
+            check(name in present, f"{name} missing on kernel {os.uname().release}: {lines[0]!r}")
+
+    rc, version, err = run_flags(BIN, ["--version"])
+    eq(rc, 0, "--version exit status")
+    eq(err, "", "--version stderr")
+    vlines = version.splitlines()
+    eq(len(vlines), 3, f"--version lines: {version!r}")
+    check(re.match(r"^wsgate \d+\.\d+\.\d+$", vlines[0]), f"version line {vlines[0]!r}")
+    eq(vlines[1], f"kernel {os.uname().sysname} {os.uname().release}", "kernel line")
+    eq(vlines[2], lines[0], "--version features line")
+
+    port = free_port()
+    with Server(BIN, ["--listen", f"127.0.0.1:{port}", "--backend", BACKEND, "--threads", "1"]) as srv:
+        listening_line(srv.log(), f"127.0.0.1:{port}", BACKEND)
+        logged = [l for l in srv.log().splitlines() if "io_uring features" in l]
+        if BACKEND == "epoll":
+            eq(logged, [], "an epoll-only server probes nothing")
+        else:
+            eq(logged, ["wsgate: " + lines[0]], "start-up features line")
+        graceful_stop(srv)
 
 
 suite.run("--listen 127.0.0.1:P --listen [::1]:P: websockets echo on both, both logged",
@@ -404,4 +450,5 @@ suite.run("unknown flag alone refused as unknown", bad_flag, ["--no-such-flag"],
           "unknown flag --no-such-flag")
 suite.run("--backend nonsense refused", bad_flag, ["--backend", "nonsense"], "--backend")
 suite.run("--help exits 0 listing every flag", help_text)
+suite.run("--features / --version / start-up log: the probed io_uring features", features)
 suite.finish()
