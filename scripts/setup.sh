@@ -6,7 +6,7 @@ set -euo pipefail
 packages=(
   meson ninja-build pkg-config g++ clang clang-format libclang-rt-14-dev
   liburing-dev libxxhash-dev libmimalloc-dev libbenchmark-dev libgtest-dev
-  libssl-dev zlib1g-dev
+  libssl-dev zlib1g-dev libsimdjson-dev
   python3 python3-websockets gnuplot-nox
   chromium tshark
   nodejs npm
@@ -34,9 +34,16 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-# Node's ws and playwright-core live in a project-local folder.
+# Node's ws, playwright-core and centrifuge live in a project-local folder;
+# a package added to package.json since the last install installs it again.
 root=$(cd "$(dirname "$0")/.." && pwd)
-if [ -f "$root/tests/peers/package.json" ] && { [ ! -d "$root/tests/peers/node_modules/ws" ] ||
-     [ ! -d "$root/tests/peers/node_modules/playwright-core" ]; }; then
-  (cd "$root/tests/peers" && npm install --no-audit --no-fund --silent)
+peers="$root/tests/peers"
+if [ -f "$peers/package.json" ]; then
+  need_install=0
+  for module in ws playwright-core centrifuge; do
+    [ -d "$peers/node_modules/$module" ] || need_install=1
+  done
+  if [ $need_install = 1 ]; then
+    (cd "$peers" && npm install --no-audit --no-fund --silent)
+  fi
 fi
