@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
 # One command, one run, side by side: the raw TCP echo reference (the kernel's
-# loopback limit), wsgate on io_uring and wsgate on epoll, one server at a time,
-# each pinned to its own core away from the load generator; then wsgate with
-# permessage-deflate on and off. Prints a table and writes JSON, a Markdown table
-# and PNG plots. Bounded: the full run takes about 5-9 minutes, --quick about one.
+# loopback limit), wsgate on io_uring and wsgate on epoll, pinned to their own
+# core away from the load generator; then wsgate with permessage-deflate on and
+# off. Each measurement point runs every server in turn, a fresh server for each
+# (so the servers of one point see the same moment of a shared machine, and each
+# wsgate's --io-stats counters cover that point alone); --repeat N runs each
+# point N times, interleaved, and the report gives medians and the spread.
+# Prints a table and writes JSON, a Markdown table and PNG plots. Bounded: the
+# full run takes about 6-10 minutes per repeat, --quick about one.
 #
-# usage: scripts/bench.sh [--quick] [--also ws://127.0.0.1:9001/]... [--text]
+# usage: scripts/bench.sh [--quick] [--repeat N] [--also ws://127.0.0.1:9001/]... [--text]
 #                         [--build-dir DIR] [--out DIR] [--no-memory] [--no-setup]
 #                         [--no-deflate]
 # BUILD_DIR in the environment sets the default build directory (build/release).
@@ -14,7 +18,7 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 
-quick=0 memory=1 setup=1 deflate=1 type_flag=--binary
+quick=0 memory=1 setup=1 deflate=1 type_flag=--binary repeat=1
 build_dir=${BUILD_DIR:-build/release}
 out=""
 also=()
@@ -22,23 +26,25 @@ while [ $# -gt 0 ]; do
   case "$1" in
     --quick) quick=1 ;;
     --also) also+=("$2"); shift ;;
+    --repeat) repeat=$2; shift ;;
     --text) type_flag=--text ;;
     --build-dir) build_dir=$2; shift ;;
     --out) out=$2; shift ;;
     --no-memory) memory=0 ;;
     --no-setup) setup=0 ;;
     --no-deflate) deflate=0 ;;
-    -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
     *) echo "bench: unknown option $1" >&2; exit 2 ;;
   esac
   shift
 done
 
+# deep: "connections payload in-flight" points with several messages in flight.
 if [ "$quick" = 1 ]; then
-  conns=(100 1000); payloads=(16 1024); deep=(1000 16 8)
+  conns=(100 1000); payloads=(16 1024); deep=("1000 16 8")
   duration=1 warmup=0.5 connect_duration=1 idle_sizes=(2000)
 else
-  conns=(100 1000 10000); payloads=(16 1024 65536); deep=(10000 16 8)
+  conns=(100 1000 10000); payloads=(16 1024 65536); deep=("1000 16 8" "10000 16 8")
   duration=5 warmup=1 connect_duration=3 idle_sizes=(10000 100000)
 fi
 # permessage-deflate section: echo with compression on and off against the same
@@ -73,17 +79,17 @@ else
   pin_server=() pin_load=()
 fi
 
-server_pid=""
-start_server() {  # name port command...
-  local name=$1 port=$2; shift 2
-  "${pin_server[@]}" "$@" >>"$out/logs/$name.log" 2>&1 &
+server_pid="" last_json="" rep=1
+start_server() {  # name log command...
+  local name=$1 log=$2; shift 2
+  "${pin_server[@]}" "$@" >>"$log" 2>&1 &
   server_pid=$!
   for _ in $(seq 50); do
-    grep -q "listening on" "$out/logs/$name.log" 2>/dev/null && return 0
+    grep -q "listening on" "$log" 2>/dev/null && return 0
     kill -0 "$server_pid" 2>/dev/null || break
     sleep 0.1
   done
-  echo "bench: $name did not start (see $out/logs/$name.log)" >&2
+  echo "bench: $name did not start (see $log)" >&2
   stop_server
   return 1
 }
@@ -122,69 +128,93 @@ run_load() {  # name kind url pid extra-args...
   local name=$1 kind=$2 url=$3 pid=$4; shift 4
   local tag
   tag=$(echo "$*" | tr -d ' -' | tr '/' '_')
-  local json="$out/json/$name-$kind-$tag.json"
+  last_json="$out/json/$name-$kind-$tag-r$rep.json"
   local pid_args=()
   [ -n "$pid" ] && pid_args=(--server-pid "$pid")
   echo "  $name $kind $*"
-  if "${pin_load[@]}" "$wsload" --url "$url" --label "$name/$kind" --json "$json" "${pid_args[@]}" \
+  if "${pin_load[@]}" "$wsload" --url "$url" --label "$name/$kind" --json "$last_json" "${pid_args[@]}" \
       "$@" >>"$out/logs/wsload.txt" 2>>"$out/logs/wsload-progress.log"; then
-    summary "$json"
+    summary "$last_json"
   else
     echo "    wsload failed (see $out/logs/wsload-progress.log)"
-    rm -f "$json"
+    rm -f "$last_json"
+    last_json=""
   fi
 }
 
-echo_matrix() {  # name url pid [raw]
-  local name=$1 url=$2 pid=$3 mode=${4:-echo}
-  local c s
-  for c in "${conns[@]}"; do
-    for s in "${payloads[@]}"; do
-      run_load "$name" echo "$url" "$pid" --mode "$mode" -c "$c" -s "$s" -d 1 -t "$duration" \
-        --warmup "$warmup" $type_flag --no-progress
-    done
+# Adds the last "wsgate: io stats" line of a server log (printed at exit with
+# --io-stats) to a wsload report as "server_io": the loop's counters.
+attach_io_stats() {  # log json
+  [ -n "$2" ] && [ -f "$2" ] || return 0
+  /usr/bin/python3 - "$1" "$2" <<'PY'
+import json, re, sys
+lines = [l for l in open(sys.argv[1], errors="replace") if "io stats" in l]
+if lines:
+    counts = lines[-1].split(":", 2)[2].split(";")[0]
+    io = {k: int(v) for k, v in re.findall(r"(\w+) (\d+)", counts)}
+    r = json.load(open(sys.argv[2]))
+    r["server_io"] = io
+    json.dump(r, open(sys.argv[2], "w"))
+PY
+}
+
+# One measurement point against every server in turn, each a fresh server.
+point() {  # kind wsload-args...
+  local kind=$1; shift
+  local name b url log mode_args port
+  for name in raw wsgate-uring wsgate-epoll; do
+    if [ "$name" = raw ]; then
+      [ "$kind" = echo ] || continue  # the raw echo has no WebSocket handshake
+      log="$out/logs/raw-$(echo "$*" | tr -d ' -' | tr '/' '_')-r$rep.log"
+      start_server raw "$log" "$raw_server" --listen "127.0.0.1:$port_raw" --max-seconds 900 || continue
+      run_load raw echo "tcp://127.0.0.1:$port_raw" "$server_pid" --mode raw "$@"
+      stop_server
+      continue
+    fi
+    b=io_uring port=$port_uring
+    [ "$name" = wsgate-epoll ] && b=epoll port=$port_epoll
+    url="ws://127.0.0.1:$port/"
+    log="$out/logs/$name-$kind-$(echo "$*" | tr -d ' -' | tr '/' '_')-r$rep.log"
+    start_server "$name" "$log" "$wsgate" --listen "127.0.0.1:$port" --backend "$b" "${wsgate_flags[@]}" \
+      || continue
+    mode_args=()
+    [ "$kind" = echo ] && mode_args=(--mode echo)
+    run_load "$name" "$kind" "$url" "$server_pid" "${mode_args[@]}" "$@"
+    stop_server
+    attach_io_stats "$log" "$last_json"
   done
-  run_load "$name" echo "$url" "$pid" --mode "$mode" -c "${deep[0]}" -s "${deep[1]}" -d "${deep[2]}" \
-    -t "$duration" --warmup "$warmup" $type_flag --no-progress
-  if [ "$mode" = echo ]; then
-    run_load "$name" connect "$url" "$pid" --mode connect -c "$connect_slots" -t "$connect_duration" \
-      --warmup 0.5 --no-progress
-  fi
+  for url in "${also[@]}"; do
+    port=${url##*:}; port=${port%%/*}
+    # Not ours to pin or stop; its CPU is read if the listening process can be found.
+    pid=$(ss -ltnpH "sport = :$port" 2>/dev/null | grep -o 'pid=[0-9]*' | head -1 | cut -d= -f2 || true)
+    run_load "also-$port" "$kind" "$url" "$pid" "$@"
+  done
 }
 
 cut -d' ' -f1-3 /proc/loadavg >"$out/loadavg.txt"
-wsgate_flags=(--threads 1 --idle-timeout 120 --max-connections 200000)
+wsgate_flags=(--threads 1 --idle-timeout 120 --max-connections 200000 --io-stats)
 echo "bench: results in $out (server on core 1, wsload on core 0; machine: $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg))"
 
-echo "raw TCP echo (reference)"
-start_server raw "$port_raw" "$raw_server" --listen "127.0.0.1:$port_raw" --max-seconds 900
-echo_matrix raw "tcp://127.0.0.1:$port_raw" "$server_pid" raw
-stop_server
-
-echo "wsgate io_uring"
-start_server wsgate-uring "$port_uring" "$wsgate" --listen "127.0.0.1:$port_uring" --backend io_uring "${wsgate_flags[@]}"
-echo_matrix wsgate-uring "ws://127.0.0.1:$port_uring/" "$server_pid"
-stop_server
-
-echo "wsgate epoll"
-start_server wsgate-epoll "$port_epoll" "$wsgate" --listen "127.0.0.1:$port_epoll" --backend epoll "${wsgate_flags[@]}"
-echo_matrix wsgate-epoll "ws://127.0.0.1:$port_epoll/" "$server_pid"
-stop_server
-
-for url in "${also[@]}"; do
-  port=${url##*:}; port=${port%%/*}
-  # Not ours to pin or stop; its CPU is read if the listening process can be found.
-  pid=$(ss -ltnpH "sport = :$port" 2>/dev/null | grep -o 'pid=[0-9]*' | head -1 | cut -d= -f2 || true)
-  name="also-$port"
-  echo "$name ($url${pid:+, pid $pid})"
-  echo_matrix "$name" "$url" "$pid"
+echo "echo: raw TCP (reference), wsgate io_uring, wsgate epoll${also:+, ${also[*]}} at each point, $repeat time(s)"
+for rep in $(seq "$repeat"); do
+  for c in "${conns[@]}"; do
+    for s in "${payloads[@]}"; do
+      point echo -c "$c" -s "$s" -d 1 -t "$duration" --warmup "$warmup" $type_flag --no-progress
+    done
+  done
+  for d in "${deep[@]}"; do
+    read -r c s n <<<"$d"
+    point echo -c "$c" -s "$s" -d "$n" -t "$duration" --warmup "$warmup" $type_flag --no-progress
+  done
+  point connect --mode connect -c "$connect_slots" -t "$connect_duration" --warmup 0.5 --no-progress
 done
+rep=1
 
 # ---- permessage-deflate (RFC 7692): wsload --deflate against wsgate's deflate flags ----
 if [ "$deflate" = 1 ] && "$wsgate" --help 2>&1 | grep -q -- '--deflate '; then
   # wsgate's own deflate defaults (no context takeover either way, level 3, min 128 B).
   echo "wsgate io_uring, permessage-deflate on (wsload offers it or not: compression on/off)"
-  start_server wsgate-deflate "$port_deflate" "$wsgate" --listen "127.0.0.1:$port_deflate" \
+  start_server wsgate-deflate "$out/logs/wsgate-deflate.log" "$wsgate" --listen "127.0.0.1:$port_deflate" \
     --backend io_uring "${wsgate_flags[@]}" --deflate on
   for kind in json random; do
     # JSON-like records go as text (the server validates the inflated UTF-8), random bytes as binary.
@@ -216,7 +246,7 @@ if [ "$deflate" = 1 ] && "$wsgate" --help 2>&1 | grep -q -- '--deflate '; then
     for c in "${mem_cases[@]}"; do
       IFS='|' read -r name server_flags load_flags <<<"$c"
       # shellcheck disable=SC2086  # the flag strings are word lists on purpose
-      start_server "wsgate-deflate-mem-$name" "$port_deflate" "$wsgate" --listen "127.0.0.1:$port_deflate" \
+      start_server "wsgate-deflate-mem-$name" "$out/logs/wsgate-deflate-mem-$name.log" "$wsgate" --listen "127.0.0.1:$port_deflate" \
         --backend io_uring --threads 1 --idle-timeout 120 $server_flags
       sleep 0.5  # let start-up allocations settle before the "before" sample
       # shellcheck disable=SC2086
@@ -244,7 +274,7 @@ if [ "$memory" = 1 ]; then
     elif [ "$n" -ge "$(ulimit -Hn)" ]; then
       echo "    wsgate has no --direct-descriptors: it cannot hold $n connections under fd limit $(ulimit -Hn)"
     fi
-    start_server "wsgate-mem-$n" "$port_mem" "$wsgate" --listen "127.0.0.1:$port_mem" --backend io_uring \
+    start_server "wsgate-mem-$n" "$out/logs/wsgate-mem-$n.log" "$wsgate" --listen "127.0.0.1:$port_mem" --backend io_uring \
       --idle-timeout 120 --max-connections 200000 "${mem_flags[@]}"
     sleep 0.5  # let start-up allocations settle before the "before" sample
     run_load wsgate-uring idle "ws://127.0.0.1:$port_mem/" "$server_pid" --mode idle -c "$n" \

@@ -30,6 +30,66 @@ def load_runs(out):
     return runs
 
 
+def median(values):
+    v = sorted(values)
+    n = len(v)
+    return v[n // 2] if n % 2 else (v[n // 2 - 1] + v[n // 2]) / 2
+
+
+def merge_repeats(runs):
+    """bench.sh --repeat N measures each point N times, interleaved: one row per point with
+    the medians of msg/s, handshakes/s and server CPU per message, and their spread."""
+    groups = {}
+    for r in runs:
+        if r["kind"] in ("echo", "connect"):
+            groups.setdefault((r["server"], r["kind"], key(r)), []).append(r)
+        else:
+            groups[id(r)] = [r]
+    merged = []
+    for rs in groups.values():
+        if len(rs) == 1:
+            rs[0]["repeats"] = 1
+            merged.append(rs[0])
+            continue
+        rate = "handshakes_per_s" if rs[0]["kind"] == "connect" else "msg_per_s"
+        rs.sort(key=lambda r: r[rate])
+        m = dict(rs[len(rs) // 2])  # the median run for latencies and the rest
+        m[rate] = median([r[rate] for r in rs])
+        m["repeats"] = len(rs)
+        m["spread"] = {rate: [rs[0][rate], rs[-1][rate]]}
+        cpus = [r["server_info"].get("cpu_s_per_million_messages") for r in rs if r.get("server_info")]
+        cpus = [c for c in cpus if c]
+        if cpus:
+            m["server_info"] = dict(m["server_info"])
+            m["server_info"]["cpu_s_per_million_messages"] = median(cpus)
+            m["spread"]["cpu_s_per_million_messages"] = [min(cpus), max(cpus)]
+        merged.append(m)
+    return merged
+
+
+def cpu_per_unit(r):
+    """Server CPU seconds per million messages (echo) or per million handshakes (connect)."""
+    s = r.get("server_info") or {}
+    if r["kind"] == "connect":
+        n = r.get("handshakes") or 0
+        return s.get("cpu_window_s", 0) / n * 1e6 if n and s.get("cpu_window_s") else None
+    return s.get("cpu_s_per_million_messages") or None
+
+
+def io_per_message(r):
+    """The wsgate loop's kernel work per message (per handshake in connect runs), from --io-stats."""
+    io = r.get("server_io")
+    if not io:
+        return ""
+    n = io.get("accepts") if r["kind"] == "connect" else io.get("messages")
+    if not n:
+        return ""
+    if io.get("sqes"):
+        return (f"{io['waits'] / n:.3f} waits, {io['sqes'] / n:.2f} SQE, {io['cqes'] / n:.2f} CQE")
+    return (f"{io['waits'] / n:.3f} waits, {io['reads'] / n:.2f} reads "
+            f"({io['empty_reads'] / n:.2f} EAGAIN), {io['sends'] / n:.2f} writev")
+
+
 def server_order(runs):
     names = [s for s in SERVERS if any(r["server"] == s for r in runs)]
     return names + sorted({r["server"] for r in runs} - set(names))
@@ -47,20 +107,63 @@ def echo_table(runs, servers):
     echo = [r for r in runs if r["kind"] == "echo"]
     raw = {key(r): r for r in echo if r["server"] == "raw"}
     lines = ["| server | conns | payload | in flight | msg/s | MB/s | p50 | p99 | server CPU s / M msg "
-             "| server CPU % | wsload CPU % | vs raw TCP | errors |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+             "| server CPU % | wsload CPU % | vs raw TCP | kernel work / msg | errors |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|"]
     for r in sorted(echo, key=lambda r: (key(r), servers.index(r["server"]))):
         s = r.get("server_info", {})
         base = raw.get(key(r))
         ratio = (f"{r['msg_per_s'] / base['msg_per_s']:.2f}" if base and base["msg_per_s"] > 0 and r["server"] != "raw"
                  else "1.00" if r["server"] == "raw" else "n/a")
         cpu_m = f"{s['cpu_s_per_million_messages']:.2f}" if s else "n/a"
+        spread = r.get("spread", {})
+        if "cpu_s_per_million_messages" in spread:
+            lo, hi = spread["cpu_s_per_million_messages"]
+            cpu_m += f" ({lo:.2f}-{hi:.2f})"
+        rate = f"{r['msg_per_s']:,.0f}"
+        if "msg_per_s" in spread:
+            rate += f" ({spread['msg_per_s'][0]:,.0f}-{spread['msg_per_s'][1]:,.0f})"
         cpu_p = f"{s['cpu_percent_of_core']:.0f}" if s else "n/a"
         lines.append(f"| {r['server']} | {r['connections']} | {r['payload_bytes']} B | {r['in_flight']} | "
-                     f"{r['msg_per_s']:,.0f} | {r['mb_per_s']:.1f} | {fmt_us(r['latency_us']['p50'])} | "
+                     f"{rate} | {r['mb_per_s']:.1f} | {fmt_us(r['latency_us']['p50'])} | "
                      f"{fmt_us(r['latency_us']['p99'])} | {cpu_m} | {cpu_p} | "
-                     f"{r['cpu']['window_percent_of_core']:.0f} | {ratio} | {r['errors_total']} |")
+                     f"{r['cpu']['window_percent_of_core']:.0f} | {ratio} | {io_per_message(r)} | "
+                     f"{r['errors_total']} |")
     return lines
+
+
+def uring_ratios(runs):
+    """io_uring against epoll (messages per server CPU-second, handshakes/s) and against the
+    raw TCP echo (msg/s, CPU per message), point by point."""
+    lines = ["| point | io_uring / epoll, msg per CPU-s | io_uring / raw, msg/s | "
+             "io_uring / raw, CPU per msg |", "|---|---:|---:|---:|"]
+    rows = []
+    echo = sorted({key(r) for r in runs if r["kind"] == "echo" and r["server"] == "wsgate-uring"})
+    for k in echo:
+        u, e, raw = (find(runs, s, "echo", *k) for s in ("wsgate-uring", "wsgate-epoll", "raw"))
+        cu, ce, cr = (cpu_per_unit(x) if x else None for x in (u, e, raw))
+        row = {"connections": k[0], "payload_bytes": k[1], "in_flight": k[2],
+               "uring_vs_epoll_msg_per_cpu_s": round(ce / cu, 3) if cu and ce else None,
+               "uring_vs_raw_msg_per_s": round(u["msg_per_s"] / raw["msg_per_s"], 3)
+               if raw and raw["msg_per_s"] > 0 else None,
+               "uring_vs_raw_cpu_per_msg": round(cu / cr, 3) if cu and cr else None}
+        rows.append(row)
+        cell = [f"{row[x]:.2f}" if row[x] is not None else "n/a" for x in
+                ("uring_vs_epoll_msg_per_cpu_s", "uring_vs_raw_msg_per_s", "uring_vs_raw_cpu_per_msg")]
+        lines.append(f"| {k[0]} x {k[1]} B, {k[2]} in flight | " + " | ".join(cell) + " |")
+    u, e = find_connect(runs, "wsgate-uring"), find_connect(runs, "wsgate-epoll")
+    if u and e and e["handshakes_per_s"] > 0:
+        cu, ce = cpu_per_unit(u), cpu_per_unit(e)
+        rows.append({"handshakes": True,
+                     "uring_vs_epoll_handshakes_per_s": round(u["handshakes_per_s"] / e["handshakes_per_s"], 3),
+                     "uring_vs_epoll_handshakes_per_cpu_s": round(ce / cu, 3) if cu and ce else None})
+        per_cpu = f"{ce / cu:.2f}" if cu and ce else "n/a"
+        lines.append(f"| handshakes: io_uring / epoll, handshakes/s "
+                     f"{u['handshakes_per_s'] / e['handshakes_per_s']:.2f}, per CPU-s {per_cpu} | | | |")
+    return lines, rows
+
+
+def find_connect(runs, server):
+    return next((r for r in runs if r["server"] == server and r["kind"] == "connect"), None)
 
 
 def find(runs, server, kind, conns, payload, in_flight=1):
@@ -82,14 +185,7 @@ def targets(runs):
         else:
             out.append({"target": f"io_uring 16 B at {n} conns >= 85% of raw TCP", "value": None,
                         "met": None, "why": "not measured in this run"})
-    u, e = find(runs, "wsgate-uring", "echo", 10000, 16), find(runs, "wsgate-epoll", "echo", 10000, 16)
-    if u and e and e["msg_per_s"] > 0:
-        ratio = u["msg_per_s"] / e["msg_per_s"]
-        out.append({"target": "io_uring >= 1.3x epoll at 10000 conns, 16 B", "value": round(ratio, 3),
-                    "met": ratio >= 1.3})
-    else:
-        out.append({"target": "io_uring >= 1.3x epoll at 10000 conns, 16 B", "value": None, "met": None,
-                    "why": "not measured in this run"})
+    out += uring_targets(runs)
     mem = sorted((r for r in runs if r["kind"] == "idle"), key=lambda r: r["connections"])
     if mem:
         big = mem[-1]
@@ -112,6 +208,47 @@ def targets(runs):
             out.append({"target": f"idle connections: slope of server RSS {mem[0]['connections']} -> "
                                   f"{big['connections']} (per-loop fixed costs cancel) <= 256 B each",
                         "value": round(slope, 1), "met": slope <= 256})
+    return out
+
+
+def uring_targets(runs):
+    out = []
+    for n in (1000, 10000):
+        for d in (1, 8):
+            name = f"io_uring >= 1.3x epoll in messages per server CPU-second, {n} x 16 B, {d} in flight"
+            u, e = find(runs, "wsgate-uring", "echo", n, 16, d), find(runs, "wsgate-epoll", "echo", n, 16, d)
+            cu, ce = (cpu_per_unit(u) if u else None), (cpu_per_unit(e) if e else None)
+            if cu and ce:
+                out.append({"target": name, "value": round(ce / cu, 3), "met": ce / cu >= 1.3})
+            else:
+                out.append({"target": name, "value": None, "met": None, "why": "not measured in this run"})
+    u, e = find_connect(runs, "wsgate-uring"), find_connect(runs, "wsgate-epoll")
+    name = "io_uring >= epoll in handshakes/s"
+    if u and e and e["handshakes_per_s"] > 0:
+        v = u["handshakes_per_s"] / e["handshakes_per_s"]
+        out.append({"target": name, "value": round(v, 3), "met": v >= 1.0})
+    else:
+        out.append({"target": name, "value": None, "met": None, "why": "not measured in this run"})
+    pts = sorted({key(r) for r in runs if r["kind"] == "echo" and r["server"] == "wsgate-uring"})
+    worst = None
+    for k in pts:
+        u, raw = find(runs, "wsgate-uring", "echo", *k), find(runs, "raw", "echo", *k)
+        if u and raw and raw["msg_per_s"] > 0:
+            v = u["msg_per_s"] / raw["msg_per_s"]
+            if worst is None or v < worst[0]:
+                worst = (v, k)
+    name = "io_uring >= 0.9x raw TCP msg/s at every point"
+    if worst:
+        out.append({"target": name, "value": round(worst[0], 3), "met": worst[0] >= 0.9,
+                    "why": f"lowest at {worst[1][0]} x {worst[1][1]} B, {worst[1][2]} in flight"})
+    else:
+        out.append({"target": name, "value": None, "met": None, "why": "not measured in this run"})
+    for n in sorted({k[0] for k in pts if k[1] == 65536}):
+        u, raw = find(runs, "wsgate-uring", "echo", n, 65536), find(runs, "raw", "echo", n, 65536)
+        cu, cr = (cpu_per_unit(u) if u else None), (cpu_per_unit(raw) if raw else None)
+        if cu and cr:
+            out.append({"target": f"64 KiB at {n} conns: io_uring server CPU per message <= 1.1x raw TCP",
+                        "value": round(cu / cr, 3), "met": cu / cr <= 1.1})
     return out
 
 
@@ -267,7 +404,7 @@ def plots(out, runs, servers):
 
 def main():
     out = sys.argv[1]
-    runs = load_runs(out)
+    runs = merge_repeats(load_runs(out))
     servers = server_order([r for r in runs if not r["kind"].startswith("deflate")])
     load = open(os.path.join(out, "loadavg.txt")).read().strip() if os.path.exists(
         os.path.join(out, "loadavg.txt")) else "unknown"
@@ -301,6 +438,9 @@ def main():
         if slope is not None:
             lines += ["", f"Slope between {mem[0]['connections']:,} and {mem[-1]['connections']:,} "
                           f"idle connections (same loop count): {slope:,.0f} B of server RSS per connection."]
+    ratio_lines, ratio_rows = uring_ratios(runs)
+    if ratio_rows:
+        lines += ["", "## io_uring ratios (medians when repeated)", ""] + ratio_lines
     deflate_lines, deflate_rows = compression(runs)
     lines += deflate_lines
     t = targets(runs)
@@ -317,7 +457,8 @@ def main():
     with open(os.path.join(out, "table.md"), "w") as f:
         f.write(text)
     with open(os.path.join(out, "results.json"), "w") as f:
-        json.dump({"runs": runs, "targets": t, "generator_notes": notes, "compression": deflate_rows}, f,
+        json.dump({"runs": runs, "targets": t, "generator_notes": notes, "compression": deflate_rows,
+                   "uring_ratios": ratio_rows}, f,
                   indent=1)
     plotted = plots(out, runs, servers)
     print(text)
