@@ -49,6 +49,7 @@ struct Connection {
     bool fin_after_drain = false;  // send FIN once the output queue is empty
     bool served = false;           // a plain HTTP request was answered (keep-alive)
     bool peer_eof = false;         // the peer sent FIN; close once our output is out
+    bool input_parked = false;     // received input waits in the loop's ParkedInput
 };
 
 // The idle cost of a connection in this process (the kernel's socket is

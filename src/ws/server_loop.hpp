@@ -36,6 +36,7 @@
 #include "ws/loop_compression.hpp"
 #include "ws/loop_settings.hpp"
 #include "ws/outbound.hpp"
+#include "ws/parked_input.hpp"
 #include "ws/trace_escape.hpp"
 
 namespace wsgate::ws {
@@ -64,9 +65,9 @@ class ServerLoop {
         clock_gettime(CLOCK_MONOTONIC, &start_);
     }
     ~ServerLoop() {
-        pool_.for_each([this](uint32_t, Connection& c) {
+        pool_.for_each([this](uint32_t index, Connection& c) {
             backend_.forget(c.sock);
-            drop_buffers(c);
+            drop_buffers(index, c);
         });
     }
     ServerLoop(const ServerLoop&) = delete;
@@ -94,6 +95,10 @@ class ServerLoop {
     // System calls, submissions and completions of this loop (--io-stats).
     io::LoopCounters& io_counters() { return backend_.counters(); }
     uint32_t lent_receive_buffers() const { return backend_.lent_buffers(); }
+    // The largest output queue any connection of this loop has had, in bytes
+    // (the --max-queued-bytes guarantee, see config.cpp), and input parked now.
+    size_t peak_queued_bytes() const { return peak_queued_; }
+    size_t parked_input_bytes() const { return parked_.bytes(); }
 
     // ---- backend owner interface (see io/uring_backend.hpp) ----
 
@@ -133,18 +138,31 @@ class ServerLoop {
         timers_.schedule(index, now_ + settings_.handshake_timeout_ticks);
     }
 
+    // Called for every receive completion, so the output cap holds per
+    // completion: input that arrives while the queue is over the cap, or
+    // behind input parked earlier, is parked instead of processed.
     void on_data(uint32_t index, uint8_t* data, size_t len) {
         Connection& c = pool_[index];
         c.last_rx_tick = now_;
         c.ping_sent = false;  // any byte answers the idle ping
-        consume_input(index, c, data, len);
+        if (c.input_parked) {
+            parked_.park(index, {data, len});
+            return;
+        }
+        size_t used = consume_input(index, c, data, len);
+        if (used < len) park_input(index, c, {data + used, len - used});
         after_output(index, c);
     }
 
     // The peer sent FIN. A response or close frame still queued is sent
-    // first (a client may half-close right after its request).
+    // first (a client may half-close right after its request); parked
+    // requests and frames are processed first.
     void on_eof(uint32_t index) {
         Connection& c = pool_[index];
+        if (c.input_parked) {
+            parked_.note_eof(index);
+            return;
+        }
         if (c.out.empty()) {
             close_now(index, c);
             return;
@@ -172,14 +190,18 @@ class ServerLoop {
             send_fin(index, c);
         }
         if (!c.sock.want_read && c.out.size() <= settings_.max_queued_bytes / 2) {
-            backend_.set_reading(index, pool_.generation(index), c.sock, true);
+            if (c.input_parked) {
+                parked_.schedule(index, generation(index));  // reading resumes once it is used
+            } else {
+                backend_.set_reading(index, generation(index), c.sock, true);
+            }
         }
     }
 
     void on_released(uint32_t index) {
         Connection& c = pool_[index];
         timers_.cancel(index);
-        drop_buffers(c);
+        drop_buffers(index, c);
         if (c.counted) shared_.connections.fetch_sub(1, std::memory_order_relaxed);
         pool_.release(index);
     }
@@ -193,6 +215,10 @@ class ServerLoop {
     void before_events() { now_ = current_tick(); }
 
     void after_events() {
+        parked_.run_scheduled([this](uint32_t index, uint32_t gen) {
+            Connection* c = pool_.find(index, gen);
+            if (c != nullptr && c->input_parked && !c->sock.closing) process_parked(index, *c);
+        });
         timers_.advance(now_, [this](uint32_t index) { on_timer(index); });
     }
 
@@ -327,6 +353,7 @@ class ServerLoop {
     // wake every tick (the wake eventfd and the backend's own retries cut a
     // sleep short).
     int ms_to_next_timer() const {
+        if (parked_.any_scheduled()) return 0;
         uint32_t tick = timers_.next_busy_tick();
         if (tick == io::TimerWheel::kNoTimer) return -1;
         int64_t due = int64_t{tick} * kTickMs - elapsed_ms();
@@ -335,7 +362,9 @@ class ServerLoop {
     }
     static constexpr int64_t kMaxSleepMs = 3600 * 1000;
 
-    void drop_buffers(Connection& c) {
+    void drop_buffers(uint32_t index, Connection& c) {
+        if (c.input_parked) parked_.drop(index);
+        c.input_parked = false;
         compression_.release(c.compression);
         c.out.clear(chunks_);
         delete c.handshake;
@@ -344,6 +373,7 @@ class ServerLoop {
 
     // Requests a send when output is queued and applies backpressure.
     void after_output(uint32_t index, Connection& c) {
+        peak_queued_ = std::max(peak_queued_, c.out.size());
         if (c.sock.closing) return;
         if (!c.out.empty()) backend_.request_send(index, generation(index), c.sock);
         if (c.out.size() > settings_.max_queued_bytes && c.sock.want_read) {
@@ -351,23 +381,68 @@ class ServerLoop {
         }
     }
 
-    void consume_input(uint32_t index, Connection& c, uint8_t* data, size_t len) {
-        while (len > 0 && !c.sock.closing) {
+    bool over_cap(const Connection& c) const { return c.out.size() > settings_.max_queued_bytes; }
+
+    // Processes data[0, len) while the output queue is within the cap: each
+    // request head, or the whole buffer of frames (its echo adds at most the
+    // buffer's bytes and one frame header), is processed only if the queue
+    // is not over the cap before it. Returns how many bytes were used; the
+    // rest is to be parked. Bytes after a close or failure are used (dropped).
+    size_t consume_input(uint32_t index, Connection& c, uint8_t* data, size_t len) {
+        size_t used = 0;
+        while (used < len && !c.sock.closing) {
             switch (c.state) {
-                case ConnState::http: {
-                    size_t n = handshake_step(index, c, data, len);
-                    data += n;
-                    len -= n;
+                case ConnState::http:
+                    if (over_cap(c)) return used;
+                    used += handshake_step(index, c, data + used, len - used);
                     break;
-                }
                 case ConnState::open:
                 case ConnState::closing:
-                    feed_frames(index, c, data, len);
-                    return;
+                    if (over_cap(c)) return used;
+                    feed_frames(index, c, data + used, len - used);
+                    return len;
                 case ConnState::lingering:
-                    return;  // discarded: the peer's data no longer matters
+                    return len;  // discarded: the peer's data no longer matters
             }
         }
+        return len;
+    }
+
+    // Keeps input for later (see ws/parked_input.hpp) and stops reading
+    // until it has been processed.
+    void park_input(uint32_t index, Connection& c, std::span<const uint8_t> bytes) {
+        c.input_parked = true;
+        parked_.park(index, bytes);
+        backend_.set_reading(index, generation(index), c.sock, false);
+    }
+
+    // Processes parked input in order while the queue is within the cap;
+    // once all of it is used, acts on a parked FIN or resumes reading.
+    void process_parked(uint32_t index, Connection& c) {
+        while (!c.sock.closing) {
+            std::span<uint8_t> bytes = parked_.front(index);
+            if (bytes.empty()) break;
+            size_t used = consume_input(index, c, bytes.data(), bytes.size());
+            parked_.consume(index, used);
+            if (used < bytes.size()) break;  // over the cap again: on_sent reschedules
+        }
+        bool eof = false;
+        if (c.sock.closing) {
+            parked_.drop(index);
+            c.input_parked = false;
+            return;
+        }
+        if (parked_.drained(index, eof)) {
+            c.input_parked = false;
+            if (eof) {
+                on_eof(index);
+                return;
+            }
+            if (c.out.size() <= settings_.max_queued_bytes / 2) {
+                backend_.set_reading(index, generation(index), c.sock, true);
+            }
+        }
+        after_output(index, c);
     }
 
     // Parses request-head bytes in place when a head fits in one receive
@@ -679,6 +754,8 @@ class ServerLoop {
     io::SlotPool<Connection> pool_;
     io::TimerWheel timers_;
     io::ChunkPool chunks_;
+    ParkedInput parked_{chunks_};
+    size_t peak_queued_ = 0;
     LoopCompression compression_;
     Backend<Self> backend_;
     std::span<uint8_t> last_piece_;

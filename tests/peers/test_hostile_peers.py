@@ -14,14 +14,27 @@ Each case starts an instance of its own with one loop (--threads 1):
   within CANARY_MAX_MS, and new clients must still upgrade and echo.
   By hand, the issue's scale: WSGATE_HOSTILE_CLIENTS=1000
   WSGATE_HOSTILE_RING=1024 (ulimit -n must allow it).
+- http: N clients (WSGATE_HTTP_CLIENTS, default 50) pipeline `GET /` (a
+  1.3 KB page each) and never read; the server's RSS, sampled all along,
+  must grow by at most N x (--max-queued-bytes + one response + the input
+  parked per connection) + the receive ring + slack.
+- deflate: N clients (WSGATE_DEFLATE_CLIENTS, default 10) send compressed
+  messages the server must inflate and re-compress, and never read: the
+  same bound plus each connection's zlib streams.
+The parked input a connection may hold is what was delivered to it in the
+turn it went over the cap: on io_uring up to a multishot burst per receive
+(PARKED_BUFFERS receive buffers), on epoll one read.
 """
 
 import os
+import random
 import selectors
 import socket
 import statistics
 import sys
+import threading
 import time
+import zlib
 
 import wsraw
 from wsgate_proc import Server, free_port, rss_kib
@@ -46,6 +59,14 @@ CANARY_ECHOES = 50
 CANARY_GAP = 0.02
 CANARY_MAX_MS = 50.0
 NEW_CLIENTS = 5
+N_HTTP = int(os.environ.get("WSGATE_HTTP_CLIENTS", "50"))
+N_DEFLATE = int(os.environ.get("WSGATE_DEFLATE_CLIENTS", "10"))
+RECV_BUFFER = 16 << 10  # --recv-buffer-bytes (default)
+DEFAULT_RING = 1024  # --recv-buffers (default), touched as data flows
+RESPONSE = 2 << 10  # one demo-page response with its head
+PARKED_BUFFERS = 64 if BACKEND == "io_uring" else 1
+ZLIB_KIB = 400  # one connection's inflater + deflater while a message is in progress
+SLACK_KIB = 12 << 10  # allocator and chunk-cache noise on top of the base
 
 
 def start(extra):
@@ -70,6 +91,15 @@ def open_ws(port, rcvbuf=None):
     c.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     c.handshake()
     return c
+
+
+def rss_sampler(pid, stop, out):
+    while not stop.is_set():
+        try:
+            out.append(rss_kib(pid))
+        except (OSError, wsraw.Failure):
+            return
+        time.sleep(0.02)
 
 
 def flood_until_stuck(conns, payload_frame):
@@ -166,6 +196,95 @@ def ring_starvation():
         srv.stop()
 
 
+def rss_bounded_flood(name, n, extra_per_conn_kib, connect, stream_bytes):
+    """Starts an instance with the default ring, connects n clients with
+    connect(port), floods them with stream_bytes (never reading) while
+    sampling RSS, and checks the growth against the bound."""
+    srv, port = start([])
+    conns = []
+    try:
+        for _ in range(n):
+            conns.append(connect(port))
+        base = rss_kib(srv.pid)
+        stop, samples = threading.Event(), []
+        sampler = threading.Thread(target=rss_sampler, args=(srv.pid, stop, samples), daemon=True)
+        sampler.start()
+        try:
+            secs, sent = flood_until_stuck(conns, stream_bytes)
+            time.sleep(0.3)
+        finally:
+            stop.set()
+            sampler.join(2)
+        peak = max(samples + [rss_kib(srv.pid)])
+        per_conn = (MAX_QUEUED + RESPONSE + PARKED_BUFFERS * RECV_BUFFER) // 1024 \
+            + extra_per_conn_kib
+        ring_kib = DEFAULT_RING * RECV_BUFFER // 1024 if BACKEND == "io_uring" else 0
+        bound = n * per_conn + ring_kib + SLACK_KIB
+        print(f"     {name}: {n} non-readers stuck after {secs:.1f}s having sent "
+              f"{sum(sent) >> 20} MiB; RSS base {base >> 10} MiB, peak {peak >> 10} MiB "
+              f"(+{(peak - base) >> 10} MiB; bound +{bound >> 10} MiB)", flush=True)
+        stuck = sum(1 for x in sent if x < SEND_LIMIT)
+        check(stuck == n, f"only {stuck} of {n} clients got stuck")
+        check(peak - base <= bound,
+              f"server RSS grew {(peak - base) >> 10} MiB, bound {bound >> 10} MiB")
+        reset_all(conns)
+        conns = []
+        time.sleep(0.2)
+        wsraw.fresh_echo(port=port)
+        check(srv.terminate(wsraw.CLOSE_TIMEOUT + 5) == 0, "exit status after SIGTERM")
+    finally:
+        reset_all(conns)
+        srv.stop()
+
+
+def raw_client(port):
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16 << 10)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 16 << 10)
+    s.connect(("127.0.0.1", port))
+    c = Conn.__new__(Conn)
+    c.sock, c.buf, c.pos, c.port = s, bytearray(), 0, port
+    return c
+
+
+def pipelined_http():
+    request = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
+    rss_bounded_flood("pipelined GET /", N_HTTP, 0, raw_client, request * 2000)
+
+
+DEFLATE_OFFER = "Sec-WebSocket-Extensions: permessage-deflate; client_no_context_takeover"
+
+
+def deflate_client(port):
+    c = raw_client(port)
+    c.sock.settimeout(10)
+    key = wsraw.new_key()
+    c.send(wsraw.build_upgrade("/", key, f"127.0.0.1:{port}", [DEFLATE_OFFER]))
+    head = c.read_http_head()
+    check(b" 101 " in head and b"permessage-deflate" in head, f"no deflate agreed: {head!r}")
+    return c
+
+
+def compressed_message(size):
+    """A text message of words (compresses ~3:1), compressed per RFC 7692 §7.2.1."""
+    rnd = random.Random(size)
+    words = [bytes(rnd.choice(b"abcdefghijklmnopqrstuvwxyz") for _ in range(rnd.randint(2, 9)))
+             for _ in range(2000)]
+    text = b" ".join(rnd.choice(words) for _ in range(size // 6))[:size]
+    z = zlib.compressobj(wbits=-15)
+    body = z.compress(text) + z.flush(zlib.Z_SYNC_FLUSH)
+    return frame(OP_TEXT, body[:-4], rsv=4)
+
+
+def compressed_echo():
+    rss_bounded_flood("compressed echo", N_DEFLATE, ZLIB_KIB, deflate_client,
+                      compressed_message(256 << 10) * 8)
+
+
 suite.run(f"{N_HOSTILE} non-readers with 64 KiB messages vs a {RING}-buffer ring: canary "
           f"echoes < {CANARY_MAX_MS:.0f} ms, new clients upgrade", ring_starvation)
+suite.run(f"{N_HTTP} clients pipelining GET / and never reading: RSS bounded by the cap",
+          pipelined_http)
+suite.run(f"{N_DEFLATE} clients sending compressed messages and never reading: RSS bounded "
+          f"by the cap", compressed_echo)
 suite.finish()

@@ -8,7 +8,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <optional>
 #include <string>
@@ -134,6 +136,21 @@ class ServerLoopTest : public ::testing::Test {
             }
         }
         return got;
+    }
+    // What --max-queued-bytes guarantees for plain (uncompressed) echo: the
+    // cap plus the echo of one receive buffer (its bytes and one frame header).
+    size_t queue_bound() const {
+        return settings_.max_queued_bytes + settings_.backend.recv_buffer_size +
+               wsgate::proto::kMaxServerFrameHeader;
+    }
+    // A fresh loop (peaks start at zero) with the current settings.
+    void restart_loop() {
+        for (int fd : clients_)
+            close(fd);
+        clients_.clear();
+        loop_.reset();
+        loop_.emplace(settings_, shared_, app_, wake_);
+        ASSERT_EQ(loop_->init(std::span<const int>(&listener_, 1)), 0);
     }
     int upgraded_client() {
         int fd = connect_client();
@@ -312,14 +329,166 @@ TYPED_TEST(ServerLoopTest, ClientThatNeverReadsHasBoundedQueue) {
     }
     // Reading stopped: the client could not push everything it offered.
     EXPECT_LT(off, stream.size());
-    // Queue bound: max_queued_bytes (256 KiB) plus what one turn can add;
-    // far below the 16 MiB offered.
+    // The --max-queued-bytes guarantee: the cap plus one receive buffer's echo.
+    EXPECT_LE(this->loop_->peak_queued_bytes(), this->queue_bound());
+    // Parked input is kept in output chunks too; all of it stays far below the 16 MiB offered.
     EXPECT_LE(max_chunks * wsgate::io::kLargeChunkBytes, 2u * 1024 * 1024);
 
     // A second client is still served meanwhile.
     int other = this->upgraded_client();
     this->send_all(other, masked_frame(0x81, "still here"));
     EXPECT_EQ(this->receive(other, 12), std::string("\x81\x0astill here", 12));
+}
+
+// The output cap is hard on both backends, checked per receive completion:
+// a client that sends messages of various sizes and never reads makes the
+// server queue at most cap + one receive buffer's echo, whatever the kernel
+// delivered in the same turn; what arrived beyond is parked, not dropped:
+// once the client reads, every byte it sent comes back, in order.
+TYPED_TEST(ServerLoopTest, OutputCapIsHardPerCompletionAndParkedInputIsKept) {
+    for (size_t zero_copy : {size_t{SIZE_MAX}, size_t{8192}}) {
+        for (size_t cap : {size_t{64 * 1024}, size_t{256 * 1024}}) {
+            for (size_t size :
+                 {size_t{1000}, size_t{16 * 1024 + 5}, size_t{64 * 1024}, size_t{300 * 1024}}) {
+                SCOPED_TRACE(testing::Message() << "cap " << cap << " message " << size
+                                                << " zero-copy from " << zero_copy);
+                this->settings_.max_queued_bytes = cap;
+                this->settings_.zero_copy_min_bytes = zero_copy;
+                this->restart_loop();
+                int ws = this->upgraded_client();
+                // Small enough that the server's queue fills; not so small that
+                // loopback segments no longer fit and get dropped (then the
+                // drain below crawls through retransmission back-off).
+                int small = 64 * 1024;
+                setsockopt(ws, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+                std::string payload(size, '\0');
+                for (size_t i = 0; i < size; ++i)
+                    payload[i] = static_cast<char>(i * 7 + size);
+                std::string frame = masked_frame(0x82, payload);
+                std::string stream;
+                while (stream.size() < 24 * 1024 * 1024)
+                    stream += frame;
+                size_t off = 0;
+                int idle_rounds = 0;  // no progress: the server stopped reading
+                for (int round = 0; round < 2000 && off < stream.size() && idle_rounds < 50;
+                     ++round) {
+                    ssize_t n = send(ws, stream.data() + off, stream.size() - off,
+                                     MSG_NOSIGNAL | MSG_DONTWAIT);
+                    idle_rounds = n > 0 ? 0 : idle_rounds + 1;
+                    if (n > 0) off += static_cast<size_t>(n);
+                    this->spin(1);
+                }
+                EXPECT_LT(off, stream.size()) << "reading never paused";
+                size_t peak = this->loop_->peak_queued_bytes();
+                std::printf(
+                    "    %-8s cap %4zu KiB, %6zu-byte messages, zero-copy %s: peak queued "
+                    "%zu bytes (cap + %zd)\n",
+                    TypeParam::kUring ? "io_uring" : "epoll", cap >> 10, size,
+                    zero_copy == SIZE_MAX ? "off" : "on", peak,
+                    static_cast<ssize_t>(peak) - static_cast<ssize_t>(cap));
+                EXPECT_GE(peak, cap) << "the queue never reached the cap: nothing measured";
+                EXPECT_LE(peak, this->queue_bound());
+
+                // Now read everything: the echo is the payload of every byte
+                // sent (complete frames, then the part of the last one).
+                size_t whole = off / frame.size();
+                size_t part = off % frame.size();
+                size_t header = frame.size() - size;
+                size_t want = whole * size + (part > header ? part - header : 0);
+                std::string echoed;
+                std::string got;
+                size_t pos = 0;
+                char buf[65536];
+                for (int t = 0; t < 20000 && echoed.size() < want; ++t) {
+                    this->spin(1);
+                    ssize_t n;
+                    while ((n = recv(ws, buf, sizeof(buf), MSG_DONTWAIT)) > 0)
+                        got.append(buf, static_cast<size_t>(n));
+                    while (got.size() - pos >= 2) {
+                        size_t len = static_cast<uint8_t>(got[pos + 1]) & 0x7F;
+                        size_t h = 2;
+                        if (len == 126 || len == 127) {
+                            h = len == 126 ? 4 : 10;
+                            if (got.size() - pos < h) break;
+                            len = 0;
+                            for (size_t i = 2; i < h; ++i)
+                                len = (len << 8) | static_cast<uint8_t>(got[pos + i]);
+                        }
+                        if (got.size() - pos < h + len) break;
+                        echoed.append(got, pos + h, len);
+                        pos += h + len;
+                    }
+                    if (pos > (1u << 20)) {
+                        got.erase(0, pos);
+                        pos = 0;
+                    }
+                }
+                ASSERT_EQ(echoed.size(), want);
+                for (size_t k = 0; k < want; k += size) {
+                    size_t n = std::min(size, want - k);
+                    ASSERT_EQ(echoed.compare(k, n, payload, 0, n), 0) << "at byte " << k;
+                }
+                EXPECT_EQ(this->loop_->parked_input_bytes(), 0u);
+            }
+        }
+    }
+}
+
+// The same cap on the plain HTTP path, checked per request: pipelined GET /
+// (a 1.3 KB demo page each) from a client that never reads queue at most
+// cap + one response, though one receive buffer holds ~400 requests; every
+// request is answered once the client reads.
+TYPED_TEST(ServerLoopTest, PipelinedRequestsFromANonReaderAreCappedAndAllAnswered) {
+    const std::string request = "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+    const size_t kOneResponse = 2048;  // the demo page with its head
+    for (size_t cap : {size_t{64 * 1024}, size_t{256 * 1024}}) {
+        SCOPED_TRACE(testing::Message() << "cap " << cap);
+        this->settings_.max_queued_bytes = cap;
+        this->restart_loop();
+        int fd = this->connect_client();
+        int small = 64 * 1024;
+        setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+        std::string stream;
+        while (stream.size() < 24 * 1024 * 1024)
+            stream += request;
+        size_t off = 0;
+        int idle_rounds = 0;
+        for (int round = 0; round < 2000 && off < stream.size() && idle_rounds < 50; ++round) {
+            ssize_t n =
+                send(fd, stream.data() + off, stream.size() - off, MSG_NOSIGNAL | MSG_DONTWAIT);
+            idle_rounds = n > 0 ? 0 : idle_rounds + 1;
+            if (n > 0) off += static_cast<size_t>(n);
+            this->spin(1);
+        }
+        EXPECT_LT(off, stream.size()) << "reading never paused";
+        size_t peak = this->loop_->peak_queued_bytes();
+        std::printf("    %-8s cap %4zu KiB, pipelined GET /: peak queued %zu bytes (cap + %zd)\n",
+                    TypeParam::kUring ? "io_uring" : "epoll", cap >> 10, peak,
+                    static_cast<ssize_t>(peak) - static_cast<ssize_t>(cap));
+        EXPECT_GE(peak, cap) << "the queue never reached the cap: nothing measured";
+        EXPECT_LE(peak, cap + kOneResponse);
+
+        size_t want = off / request.size();
+        size_t answered = 0;
+        std::string got;
+        char buf[65536];
+        const std::string status = "HTTP/1.1 200 OK\r\n";
+        for (int t = 0; t < 20000 && answered < want; ++t) {
+            this->spin(1);
+            ssize_t n;
+            while ((n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT)) > 0)
+                got.append(buf, static_cast<size_t>(n));
+            size_t pos = 0;
+            size_t at;
+            while ((at = got.find(status, pos)) != std::string::npos) {
+                ++answered;
+                pos = at + status.size();
+            }
+            got.erase(0, pos);
+        }
+        EXPECT_EQ(answered, want);
+        EXPECT_EQ(this->loop_->parked_input_bytes(), 0u);
+    }
 }
 
 }  // namespace
