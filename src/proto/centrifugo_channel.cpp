@@ -14,11 +14,13 @@ ChannelCheck check_channel(std::string_view channel) {
 
 ErrorCode channel_error(ChannelCheck check) {
     switch (check) {
-        case ChannelCheck::private_channel: return ErrorCode::permission_denied;
+        case ChannelCheck::private_channel:
+            return ErrorCode::permission_denied;
         case ChannelCheck::ok:
         case ChannelCheck::empty:
         case ChannelCheck::too_long:
-        case ChannelCheck::not_ascii: break;
+        case ChannelCheck::not_ascii:
+            break;
     }
     return ErrorCode::bad_request;
 }

@@ -17,9 +17,9 @@ inline constexpr size_t kMaxChannelBytes = 255;
 
 enum class ChannelCheck : uint8_t {
     ok,
-    empty,        // answered like a missing channel: disconnect 3501
-    too_long,     // more than kMaxChannelBytes: error 107 (centrifuge: "channel too long")
-    not_ascii,    // a byte outside printable ASCII 0x21-0x7E: error 107
+    empty,            // answered like a missing channel: disconnect 3501
+    too_long,         // more than kMaxChannelBytes: error 107 (centrifuge: "channel too long")
+    not_ascii,        // a byte outside printable ASCII 0x21-0x7E: error 107
     private_channel,  // `$...`: needs a subscription token this server does not issue: 103
 };
 

@@ -126,7 +126,9 @@ void begin_subscribe_reply(JsonOut& out, uint32_t id, const SubscribeResult& res
     out.raw('[');
 }
 
-void end_subscribe_reply(JsonOut& out) { out.raw("]}}"); }
+void end_subscribe_reply(JsonOut& out) {
+    out.raw("]}}");
+}
 
 void begin_history_reply(JsonOut& out, uint32_t id) {
     begin_reply(out, id, "history");

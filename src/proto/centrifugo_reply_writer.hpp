@@ -39,8 +39,8 @@ void write_error_reply(JsonOut& out, uint32_t id, ErrorCode code);
 void write_empty_reply(JsonOut& out, uint32_t id, Method method);
 
 struct ConnectResult {
-    std::string_view client;   // the connection's id (the SDK shows it as ctx.client)
-    std::string_view version;  // the server's version
+    std::string_view client;    // the connection's id (the SDK shows it as ctx.client)
+    std::string_view version;   // the server's version
     uint32_t ping_seconds = 0;  // server ping interval; 0 = no pings
     bool pong = false;          // the client answers pings with `{}`
     uint32_t ttl_seconds = 0;   // > 0: the connection expires (token exp) after ttl
@@ -60,10 +60,10 @@ void write_presence_stats_reply(JsonOut& out, uint32_t id, uint32_t num_clients,
                                 uint32_t num_users);
 
 struct SubscribeResult {
-    bool recoverable = false;  // the channel keeps history: the SDK recovers from it
-    bool positioned = false;   // the SDK tracks offset and epoch
-    std::string_view epoch;    // with recoverable or positioned
-    uint64_t offset = 0;       // the channel's top offset (or the recovery start)
+    bool recoverable = false;     // the channel keeps history: the SDK recovers from it
+    bool positioned = false;      // the SDK tracks offset and epoch
+    std::string_view epoch;       // with recoverable or positioned
+    uint64_t offset = 0;          // the channel's top offset (or the recovery start)
     bool was_recovering = false;  // the subscribe asked to recover
     bool recovered = false;       // ... and every missed publication follows
 };

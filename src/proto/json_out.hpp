@@ -43,6 +43,8 @@ class JsonOut {
 
 // The longest JSON string `s` can become: every byte escaped as \u00XX, plus
 // the two quotes.
-constexpr size_t json_string_bound(std::string_view s) { return 6 * s.size() + 2; }
+constexpr size_t json_string_bound(std::string_view s) {
+    return 6 * s.size() + 2;
+}
 
 }  // namespace wsgate::proto

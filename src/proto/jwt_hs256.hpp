@@ -23,17 +23,19 @@ inline constexpr size_t kMaxTokenBytes = 8192;
 
 enum class JwtError : uint8_t {
     none,
-    malformed,          // not three base64url parts of JSON objects, or a claim of the wrong type
-    unsupported_alg,    // alg other than HS256 (none included), or a `crit` header
-    bad_signature,      // the HMAC does not match
-    expired,            // now >= exp (RFC 7519 §4.1.4)
-    not_yet_valid,      // now < nbf (RFC 7519 §4.1.5)
+    malformed,        // not three base64url parts of JSON objects, or a claim of the wrong type
+    unsupported_alg,  // alg other than HS256 (none included), or a `crit` header
+    bad_signature,    // the HMAC does not match
+    expired,          // now >= exp (RFC 7519 §4.1.4)
+    not_yet_valid,    // now < nbf (RFC 7519 §4.1.5)
 };
 
 std::string_view jwt_error_text(JwtError error);
 
 // True for the one failure answered with error 109 instead of disconnect 3500.
-constexpr bool is_token_expired(JwtError error) { return error == JwtError::expired; }
+constexpr bool is_token_expired(JwtError error) {
+    return error == JwtError::expired;
+}
 
 struct Claims {
     std::string_view sub;   // the user id; "" for an anonymous token

@@ -165,6 +165,14 @@ run timeouts 60 "$py" "$here/test_timeouts.py"
 run deflate_conformance 90 "$py" "$here/test_deflate_conformance.py"
 run deflate_python 90 "$py" "$here/test_deflate_python.py"
 run deflate_node 60 node "$here/test_deflate_node.mjs"
+# The Centrifugo SDK against the bytes of wsgate's Centrifugo writers, from a
+# helper built next to the binary (no wsgate process involved).
+samples=$(dirname "$bin")/../../tests/centrifugo_reply_samples
+if [ -x "$samples" ]; then
+  run centrifuge_codec 60 node "$here/test_centrifuge_codec.mjs" "$samples"
+else
+  echo "=== centrifuge_codec: skipped (no $samples)"
+fi
 run handshake_bytes 60 "$py" "$here/test_handshake_bytes.py"
 # These start (and stop, by PID) wsgate instances of their own.
 if [ "$bin" != standin ]; then

@@ -85,16 +85,16 @@ TEST(CentrifugoCodes, ErrorMessagesAndTemporaryFlags) {
 
 TEST(CentrifugoCodes, DisconnectReasonsFitACloseFrame) {
     const DisconnectCode codes[] = {
-        DisconnectCode::connection_closed, DisconnectCode::shutdown,
-        DisconnectCode::server_error,      DisconnectCode::expired,
+        DisconnectCode::connection_closed,    DisconnectCode::shutdown,
+        DisconnectCode::server_error,         DisconnectCode::expired,
         DisconnectCode::subscription_expired, DisconnectCode::slow,
-        DisconnectCode::write_error,       DisconnectCode::insufficient_state,
-        DisconnectCode::force_reconnect,   DisconnectCode::no_pong,
-        DisconnectCode::too_many_requests, DisconnectCode::invalid_token,
-        DisconnectCode::bad_request,       DisconnectCode::stale,
-        DisconnectCode::force_no_reconnect, DisconnectCode::connection_limit,
-        DisconnectCode::channel_limit,     DisconnectCode::inappropriate_protocol,
-        DisconnectCode::permission_denied, DisconnectCode::not_available,
+        DisconnectCode::write_error,          DisconnectCode::insufficient_state,
+        DisconnectCode::force_reconnect,      DisconnectCode::no_pong,
+        DisconnectCode::too_many_requests,    DisconnectCode::invalid_token,
+        DisconnectCode::bad_request,          DisconnectCode::stale,
+        DisconnectCode::force_no_reconnect,   DisconnectCode::connection_limit,
+        DisconnectCode::channel_limit,        DisconnectCode::inappropriate_protocol,
+        DisconnectCode::permission_denied,    DisconnectCode::not_available,
         DisconnectCode::too_many_errors,
     };
     for (DisconnectCode c : codes) {

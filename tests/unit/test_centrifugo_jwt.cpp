@@ -52,7 +52,8 @@ constexpr int64_t kNow = 1800000000;
 // signed with kSecret.
 constexpr std::string_view kPythonToken =
     "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9."
-    "eyJzdWIiOiI0MiIsImV4cCI6MjAwMDAwMDAwMCwiaWF0IjoxNzAwMDAwMDAwLCJpbmZvIjp7Im5hbWUiOiJBbGljZSJ9fQ."
+    "eyJzdWIiOiI0MiIsImV4cCI6MjAwMDAwMDAwMCwiaWF0IjoxNzAwMDAwMDAwLCJpbmZvIjp7Im5hbWUiOiJBbGljZSJ9fQ"
+    "."
     "v4pCZ3KFpVL5L-qS7jkcAAGSWePO4aYbA84T6O4CaBk";
 
 TEST(Jwt, TokenMadeByPython) {
@@ -64,10 +65,11 @@ TEST(Jwt, TokenMadeByPython) {
     EXPECT_EQ(c.iat, 1700000000);
     EXPECT_EQ(c.info, R"({"name":"Alice"})");
     // The helper makes the same bytes.
-    EXPECT_EQ(make_token(R"({"alg":"HS256","typ":"JWT"})",
-                         R"({"sub":"42","exp":2000000000,"iat":1700000000,"info":{"name":"Alice"}})",
-                         kSecret),
-              kPythonToken);
+    EXPECT_EQ(
+        make_token(R"({"alg":"HS256","typ":"JWT"})",
+                   R"({"sub":"42","exp":2000000000,"iat":1700000000,"info":{"name":"Alice"}})",
+                   kSecret),
+        kPythonToken);
 }
 
 // RFC 7515 Appendix A.1: the HS256 example, its key given as a JWK.
@@ -76,7 +78,8 @@ TEST(Jwt, Rfc7515AppendixA1) {
         "AyM1SysPpbyDfgZld3umj1qzKObwVMkoqQ-EstJQLr_T-1qS0gZH75aKtMN3Yj0iPS4hcgUuTwjAzZr1Z9CAow";
     constexpr std::string_view kToken =
         "eyJ0eXAiOiJKV1QiLA0KICJhbGciOiJIUzI1NiJ9."
-        "eyJpc3MiOiJqb2UiLA0KICJleHAiOjEzMDA4MTkzODAsDQogImh0dHA6Ly9leGFtcGxlLmNvbS9pc19yb290Ijp0cnVlfQ."
+        "eyJpc3MiOiJqb2UiLA0KICJleHAiOjEzMDA4MTkzODAsDQogImh0dHA6Ly9leGFtcGxlLmNvbS9pc19yb290Ijp0cn"
+        "VlfQ."
         "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
     std::vector<uint8_t> key(64);
     long n = base64url_decode(kKey, key);
@@ -118,8 +121,7 @@ TEST(Jwt, WrongSecretAndTamperedParts) {
     // Claims swapped for another user, signature kept.
     size_t dot1 = good.find('.');
     size_t dot2 = good.rfind('.');
-    std::string forged =
-        good.substr(0, dot1 + 1) + base64url(R"({"sub":"1"})") + good.substr(dot2);
+    std::string forged = good.substr(0, dot1 + 1) + base64url(R"({"sub":"1"})") + good.substr(dot2);
     EXPECT_EQ(v.verify(forged, kNow, c), JwtError::bad_signature);
     // Every single-character change of the signature.
     for (size_t i = dot2 + 1; i < good.size(); ++i) {
@@ -147,8 +149,7 @@ TEST(Jwt, AlgorithmIsPinned) {
               JwtError::unsupported_alg);
     EXPECT_EQ(v.verify(make_token(R"({"typ":"JWT"})", R"({"sub":"42"})", kSecret), kNow, c),
               JwtError::unsupported_alg);
-    EXPECT_EQ(v.verify(make_token(R"({"alg":"HS256","crit":["exp"]})", R"({"sub":"42"})",
-                                  kSecret),
+    EXPECT_EQ(v.verify(make_token(R"({"alg":"HS256","crit":["exp"]})", R"({"sub":"42"})", kSecret),
                        kNow, c),
               JwtError::unsupported_alg);
     EXPECT_EQ(v.verify(make_token(R"({"alg":5})", R"({"sub":"42"})", kSecret), kNow, c),
@@ -196,10 +197,10 @@ TEST(Jwt, Base64urlDecoding) {
     EXPECT_EQ(base64url_decode("-_8", out), 2);
     EXPECT_EQ(out[0], 0xfb);
     EXPECT_EQ(out[1], 0xff);
-    EXPECT_EQ(base64url_decode("Z", out), -1);      // 4n+1 characters
-    EXPECT_EQ(base64url_decode("Zh", out), -1);     // leftover bits not zero
-    EXPECT_EQ(base64url_decode("Zg==", out), -1);   // padding is not base64url of JWS
-    EXPECT_EQ(base64url_decode("Zm+v", out), -1);   // '+' is standard base64, not base64url
+    EXPECT_EQ(base64url_decode("Z", out), -1);     // 4n+1 characters
+    EXPECT_EQ(base64url_decode("Zh", out), -1);    // leftover bits not zero
+    EXPECT_EQ(base64url_decode("Zg==", out), -1);  // padding is not base64url of JWS
+    EXPECT_EQ(base64url_decode("Zm+v", out), -1);  // '+' is standard base64, not base64url
     EXPECT_EQ(base64url_decode("Zm9vYmFyYmF6", std::span<uint8_t>(out, 8)), -1);  // 9 > 8
 }
 

@@ -34,8 +34,9 @@ std::string written(Write write, size_t capacity = 4096) {
 TEST(CentrifugoReplyWriter, ErrorReplies) {
     EXPECT_EQ(written([](JsonOut& o) { write_error_reply(o, 2, ErrorCode::permission_denied); }),
               R"({"id":2,"error":{"code":103,"message":"permission denied"}})");
-    EXPECT_EQ(written([](JsonOut& o) { write_error_reply(o, 7, ErrorCode::internal); }),
-              R"({"id":7,"error":{"code":100,"message":"internal server error","temporary":true}})");
+    EXPECT_EQ(
+        written([](JsonOut& o) { write_error_reply(o, 7, ErrorCode::internal); }),
+        R"({"id":7,"error":{"code":100,"message":"internal server error","temporary":true}})");
     EXPECT_EQ(written([](JsonOut& o) { write_error_reply(o, 1, ErrorCode::token_expired); }),
               R"({"id":1,"error":{"code":109,"message":"token expired"}})");
     EXPECT_EQ(written([](JsonOut& o) { write_error_reply(o, 9, ErrorCode::too_many_requests); }),
@@ -62,9 +63,8 @@ TEST(CentrifugoReplyWriter, ConnectReply) {
     r.ttl_seconds = 3600;
     r.data = R"({"motd":"hi"})";
     std::string s = written([&](JsonOut& o) { write_connect_reply(o, 1, r); });
-    EXPECT_EQ(s,
-              R"({"id":1,"connect":{"client":"c-1","version":"0.1.0","expires":true,"ttl":3600,)"
-              R"("data":{"motd":"hi"},"ping":25,"pong":true}})");
+    EXPECT_EQ(s, R"({"id":1,"connect":{"client":"c-1","version":"0.1.0","expires":true,"ttl":3600,)"
+                 R"("data":{"motd":"hi"},"ping":25,"pong":true}})");
     expect_json_line(s);
 }
 
@@ -83,9 +83,8 @@ TEST(CentrifugoReplyWriter, PublicationPushEncodedOnceServesPushAndHistory) {
     EncodedPublication e = write_publication_push(out, "news:sport", pub);
     ASSERT_TRUE(out.ok());
     std::string_view push = out.view().substr(e.begin, e.end - e.begin);
-    EXPECT_EQ(push,
-              R"({"push":{"channel":"news:sport","pub":{"data":{"text":"hi"},)"
-              R"("info":{"user":"42","client":"c-9"},"offset":17}}})");
+    EXPECT_EQ(push, R"({"push":{"channel":"news:sport","pub":{"data":{"text":"hi"},)"
+                    R"("info":{"user":"42","client":"c-9"},"offset":17}}})");
     expect_json_line(push);
     std::string_view object = out.view().substr(e.object_begin, e.object_end - e.object_begin);
     EXPECT_EQ(object, R"({"data":{"text":"hi"},"info":{"user":"42","client":"c-9"},"offset":17})");
@@ -97,9 +96,8 @@ TEST(CentrifugoReplyWriter, PublicationPushEncodedOnceServesPushAndHistory) {
         add_publication(o, object);
         end_history_reply(o, "e1", 17);
     });
-    EXPECT_EQ(history, std::string(R"({"id":4,"history":{"publications":[)") +
-                           std::string(object) + "," + std::string(object) +
-                           R"(],"epoch":"e1","offset":17}})");
+    EXPECT_EQ(history, std::string(R"({"id":4,"history":{"publications":[)") + std::string(object) +
+                           "," + std::string(object) + R"(],"epoch":"e1","offset":17}})");
     expect_json_line(history);
 }
 
@@ -144,18 +142,18 @@ TEST(CentrifugoReplyWriter, SubscribeReplies) {
         add_publication(o, R"({"data":"y","offset":5})");
         end_subscribe_reply(o);
     });
-    EXPECT_EQ(s,
-              R"({"id":2,"subscribe":{"recoverable":true,"epoch":"ab","offset":5,)"
-              R"("positioned":true,"was_recovering":true,"recovered":true,"publications":[)"
-              R"({"data":"x","offset":4},{"data":"y","offset":5}]}})");
+    EXPECT_EQ(s, R"({"id":2,"subscribe":{"recoverable":true,"epoch":"ab","offset":5,)"
+                 R"("positioned":true,"was_recovering":true,"recovered":true,"publications":[)"
+                 R"({"data":"x","offset":4},{"data":"y","offset":5}]}})");
     expect_json_line(s);
 }
 
 TEST(CentrifugoReplyWriter, UnsubscribeAndDisconnectPushes) {
-    EXPECT_EQ(written([](JsonOut& o) {
-                  write_unsubscribe_push(o, "news", UnsubscribeCode::insufficient_state);
-              }),
-              R"({"push":{"channel":"news","unsubscribe":{"code":2500,"reason":"insufficient state"}}})");
+    EXPECT_EQ(
+        written([](JsonOut& o) {
+            write_unsubscribe_push(o, "news", UnsubscribeCode::insufficient_state);
+        }),
+        R"({"push":{"channel":"news","unsubscribe":{"code":2500,"reason":"insufficient state"}}})");
     EXPECT_EQ(written([](JsonOut& o) { write_disconnect_push(o, DisconnectCode::slow); }),
               R"({"push":{"disconnect":{"code":3008,"reason":"slow"}}})");
     EXPECT_EQ(written([](JsonOut& o) { write_disconnect_push(o, DisconnectCode::bad_request); }),
@@ -193,7 +191,8 @@ TEST(CentrifugoReplyWriter, DataRoundTripsThroughParserAndPush) {
     ASSERT_EQ(parser.next(c), ParseStatus::command);
     Publication pub{c.data, 1, nullptr};
     std::string push = written([&](JsonOut& o) { write_publication_push(o, c.channel, pub); });
-    EXPECT_EQ(push, R"({"push":{"channel":"c","pub":{"data":{"k" : [1, 2.50, "\u00e9"] },"offset":1}}})");
+    EXPECT_EQ(push,
+              R"({"push":{"channel":"c","pub":{"data":{"k" : [1, 2.50, "\u00e9"] },"offset":1}}})");
 }
 
 TEST(CentrifugoReplyWriter, OverflowStopsCleanly) {
@@ -206,7 +205,8 @@ TEST(CentrifugoReplyWriter, OverflowStopsCleanly) {
         write_publication_push(out, "chan", pub);
         EXPECT_FALSE(out.ok()) << cap;
         EXPECT_LE(out.size(), cap);
-        for (size_t i = cap; i < buffer.size(); ++i) ASSERT_EQ(buffer[i], '#') << cap;
+        for (size_t i = cap; i < buffer.size(); ++i)
+            ASSERT_EQ(buffer[i], '#') << cap;
     }
 }
 
