@@ -66,6 +66,14 @@ if build build/asan -Dbuildtype=debugoptimized -Db_sanitize=address,undefined \
     [ -f "$t" ] && [ -x "$t" ] && UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
       run_suite "asan/$(basename "$t")" "$t"
   done
+  # The server itself under the sanitizers (built without mimalloc, so they see
+  # every allocation), against the fast real-peer suites on the primary backend;
+  # a sanitizer report kills the server, which the suite counts as a failure,
+  # and LeakSanitizer makes the final SIGTERM exit non-zero.
+  run_suite "asan/allocator" tools/check_sanitizer_allocator.sh build/asan/src/gateway/wsgate
+  UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 run_suite "asan/peers/io_uring" \
+    tests/peers/run_peers.sh build/asan/src/gateway/wsgate io_uring \
+    violations conformance concurrency deflate_conformance
 else
   run_suite "asan/build" tail -n 40 "$logs/asan-build.log" false
 fi

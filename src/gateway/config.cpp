@@ -49,6 +49,9 @@ std::string config_help() {
            "  --idle-timeout SECONDS     ping after half, close 1001 after all (default 60)\n"
            "  --handshake-timeout SECONDS  complete request head within (default 10)\n"
            "  --close-timeout SECONDS    wait for the peer's close (default 5)\n"
+           "  --memory-release-delay SECONDS  once a loop's connections and queued output\n"
+           "                             fell to half of their peak, free memory goes back\n"
+           "                             to the OS this long after (default 5)\n"
            "  --max-queued-bytes N       per-connection output cap (default 1048576): above it\n"
            "                             reading pauses, and input already received waits\n"
            "                             unprocessed (never dropped) until the queue is under\n"
@@ -155,6 +158,8 @@ std::string parse_config(int argc, const char* const* argv, Config* config) {
             if (!parse_seconds(value, &config->handshake_timeout_s)) return bad();
         } else if (flag == "--close-timeout") {
             if (!parse_seconds(value, &config->close_timeout_s)) return bad();
+        } else if (flag == "--memory-release-delay") {
+            if (!parse_seconds(value, &config->memory_release_delay_s)) return bad();
         } else if (flag == "--max-queued-bytes") {
             if (!parse_u64(value, &n) || n == 0) return bad();
             config->max_queued_bytes = n;

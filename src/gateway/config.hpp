@@ -41,6 +41,7 @@ struct Config {
     double idle_timeout_s = 60;
     double handshake_timeout_s = 10;
     double close_timeout_s = 5;
+    double memory_release_delay_s = 5;  // after a loop's load halved (ws::MemoryReleaseTimer)
     uint64_t max_queued_bytes = 1024 * 1024;
     uint64_t zero_copy_min_bytes = 8192;  // echo without copy from this size (io_uring)
     uint32_t recv_buffers = 1024;         // per loop, power of two

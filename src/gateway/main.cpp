@@ -1,6 +1,5 @@
 // wsgate: parses flags, opens the listeners, runs one event loop per thread
 // and shuts down cleanly on SIGINT/SIGTERM.
-#include <mimalloc-new-delete.h>  // mimalloc for new/delete (linked first for malloc)
 #include <signal.h>
 #include <sys/eventfd.h>
 #include <sys/resource.h>
@@ -16,6 +15,7 @@
 #include <thread>
 #include <vector>
 
+#include "gateway/allocator.hpp"
 #include "gateway/config.hpp"
 #include "gateway/echo_app.hpp"
 #include "gateway/worker_supervisor.hpp"
@@ -51,6 +51,8 @@ ws::LoopSettings loop_settings(const Config& config) {
     s.deflate = config.deflate;
     s.backend.direct_descriptors = config.direct_descriptors;
     s.backend.fixed_files = config.max_connections + ws::kRefusalSlots;
+    s.memory_release_delay_ticks = to_ticks(config.memory_release_delay_s);
+    s.release_memory = release_free_memory;
     return s;
 }
 

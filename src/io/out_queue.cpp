@@ -12,12 +12,20 @@ constexpr uint32_t kLargePayload = kLargeChunkBytes - sizeof(Chunk);
 }  // namespace
 
 ChunkPool::~ChunkPool() {
+    trim();
+}
+
+void ChunkPool::trim() {
     for (Chunk* c : free_small_)
         ::operator delete(c);
     for (Chunk* c : free_large_)
         ::operator delete(c);
     for (Chunk* c : free_lent_)
         delete c;
+    // swap, not clear: the vectors' own arrays go back too.
+    std::vector<Chunk*>().swap(free_small_);
+    std::vector<Chunk*>().swap(free_large_);
+    std::vector<Chunk*>().swap(free_lent_);
 }
 
 Chunk* ChunkPool::get(size_t min_payload) {

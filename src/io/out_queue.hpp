@@ -73,6 +73,10 @@ class ChunkPool {
     // a shared one drops its reference.
     void put(Chunk* c);
     size_t outstanding() const { return outstanding_; }
+    // Chunks kept for reuse (not outstanding).
+    size_t cached() const { return free_small_.size() + free_large_.size() + free_lent_.size(); }
+    // Frees every cached chunk (a loop that went quiet after a peak).
+    void trim();
 
     void set_lend_release(LendRelease release) { release_ = release; }
 

@@ -31,7 +31,12 @@ struct LoopSettings {
     // buffer without a copy (io_uring only); SIZE_MAX: always copy.
     size_t zero_copy_min_bytes = SIZE_MAX;
     bool trace = false;
-    bool io_stats = false;         // print the loop's io::LoopCounters when it ends
+    bool io_stats = false;  // print the loop's io::LoopCounters when it ends
+    // A loop whose connections and queued output fell to half of their peak
+    // frees its caches this long after (MemoryReleaseTimer) and then calls
+    // release_memory (on its own thread) to give free pages back to the OS.
+    uint32_t memory_release_delay_ticks = 50;
+    void (*release_memory)() = nullptr;
     proto::DeflateConfig deflate;  // permessage-deflate (RFC 7692); off unless enabled
 };
 

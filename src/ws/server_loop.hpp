@@ -35,6 +35,7 @@
 #include "ws/log_throttle.hpp"
 #include "ws/loop_compression.hpp"
 #include "ws/loop_settings.hpp"
+#include "ws/memory_release.hpp"
 #include "ws/outbound.hpp"
 #include "ws/parked_input.hpp"
 #include "ws/trace_escape.hpp"
@@ -220,6 +221,9 @@ class ServerLoop {
             if (c != nullptr && c->input_parked && !c->sock.closing) process_parked(index, *c);
         });
         timers_.advance(now_, [this](uint32_t index) { on_timer(index); });
+        if (release_timer_.note(uint64_t{pool_.size()} + chunks_.outstanding(), now_)) {
+            release_memory();
+        }
     }
 
   private:
@@ -354,13 +358,21 @@ class ServerLoop {
     // sleep short).
     int ms_to_next_timer() const {
         if (parked_.any_scheduled()) return 0;
-        uint32_t tick = timers_.next_busy_tick();
+        uint32_t tick = std::min(timers_.next_busy_tick(), release_timer_.due_tick());
+        static_assert(io::TimerWheel::kNoTimer == MemoryReleaseTimer::kNotDue);
         if (tick == io::TimerWheel::kNoTimer) return -1;
         int64_t due = int64_t{tick} * kTickMs - elapsed_ms();
         if (due <= 0) return 0;
         return static_cast<int>(std::min<int64_t>(due, kMaxSleepMs));
     }
     static constexpr int64_t kMaxSleepMs = 3600 * 1000;
+
+    // The loop went quiet after a peak: its cached output chunks and the
+    // pages the allocator keeps for this thread go back to the OS.
+    void release_memory() {
+        chunks_.trim();
+        if (settings_.release_memory != nullptr) settings_.release_memory();
+    }
 
     void drop_buffers(uint32_t index, Connection& c) {
         if (c.input_parked) parked_.drop(index);
@@ -743,6 +755,9 @@ class ServerLoop {
         });
     }
 
+    // Connections plus output chunks (up to 16 KiB each) that must be gone
+    // before a release is worth a walk over the allocator's pages.
+    static constexpr uint64_t kMinReleaseDrop = 64;
     static constexpr size_t kResponseCap = 1024;
     static constexpr int kOverloadStatus = 503;
     static constexpr int64_t kOverloadLogIntervalMs = 1000;
@@ -756,6 +771,7 @@ class ServerLoop {
     io::ChunkPool chunks_;
     ParkedInput parked_{chunks_};
     size_t peak_queued_ = 0;
+    MemoryReleaseTimer release_timer_{settings_.memory_release_delay_ticks, kMinReleaseDrop};
     LoopCompression compression_;
     Backend<Self> backend_;
     std::span<uint8_t> last_piece_;

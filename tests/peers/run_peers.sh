@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # Runs every real-peer suite against one wsgate binary and backend.
 #
-#   tests/peers/run_peers.sh WSGATE_BINARY BACKEND
+#   tests/peers/run_peers.sh WSGATE_BINARY BACKEND [SUITE...]
 #
+# With SUITE names (e.g. violations conformance) only those suites run, then
+# the shutdown checks (scripts/test.sh runs a few this way against the
+# sanitizer build).
 # WSGATE_BINARY may be `standin` to use tests/peers/standin_server.py (for
 # developing the suites only). Starts three servers on free loopback ports:
 #   main:  --threads 2 --handshake-timeout 2 --idle-timeout 30 --close-timeout 2
@@ -17,13 +20,14 @@
 # Every suite prints its own `N passed, N failed`; the last line is the sum.
 set -uo pipefail
 
-if [ $# -ne 2 ]; then
-  echo "usage: $0 WSGATE_BINARY BACKEND" >&2
+if [ $# -lt 2 ]; then
+  echo "usage: $0 WSGATE_BINARY BACKEND [SUITE...]" >&2
   echo "0 passed, 1 failed"
   exit 2
 fi
 bin=$1
 backend=$2
+only=" ${*:3} "
 here=$(cd "$(dirname "$0")" && pwd)
 py=/usr/bin/python3 # Debian's python, which has python3-websockets
 work=$(mktemp -d /tmp/wsgate-peers.XXXXXX)
@@ -122,6 +126,7 @@ add_counts() { # add_counts PASSED FAILED
 # run SUITE SECONDS CMD...: runs one suite, adds its counts, checks servers.
 run() {
   local suite=$1 secs=$2; shift 2
+  if [ "$only" != "  " ] && [[ "$only" != *" $suite "* ]]; then return 0; fi
   local log="$work/suite-$suite.log" start=$SECONDS
   echo "=== $suite"
   timeout -k 5 "$secs" "$@" >"$log" 2>&1
@@ -178,6 +183,7 @@ run handshake_bytes 60 "$py" "$here/test_handshake_bytes.py"
 if [ "$bin" != standin ]; then
   run listen_trace 60 "$py" "$here/test_listen_trace.py" "$bin" "$backend"
   run slow_readers 90 "$py" "$here/test_slow_readers.py" "$bin" "$backend"
+  run memory_release 60 "$py" "$here/test_memory_release.py" "$bin" "$backend"
   run hostile_peers 120 "$py" "$here/test_hostile_peers.py" "$bin" "$backend"
 fi
 

@@ -379,6 +379,7 @@ def bad_flag(args, must_mention):
 
 ALL_FLAGS = ["--listen", "--threads", "--workers", "--backend", "--mode", "--max-message-bytes",
              "--max-connections", "--idle-timeout", "--handshake-timeout", "--close-timeout",
+             "--memory-release-delay",
              "--max-queued-bytes", "--recv-buffers", "--recv-buffer-bytes", "--trace",
              "--direct-descriptors", "--features", "--version", "--help"]
 
