@@ -45,7 +45,7 @@ SEND_LIMIT = 32 << 20  # per client: far more than the queue and socket buffers 
 STUCK_AFTER = 2.0  # seconds without send progress from any client = all stuck
 FILL_TIMEOUT = 60.0
 RING_KIB = THREADS * RECV_BUFFERS * RECV_BUFFER // 1024
-SLACK_KIB = 8 << 10
+SLACK_KIB = 16 << 10  # allocator residue (live blocks pin parts of its segments), stacks
 MIN_GROWTH_KIB = N_ATTACK * MAX_QUEUED // 1024 // 2  # the attack must have held memory
 
 
