@@ -243,9 +243,12 @@ int run(int argc, char** argv) {
     unsigned threads = config.threads;
     if (threads == 0) threads = std::max(1u, std::thread::hardware_concurrency());
 
+    // A forced epoll never touches io_uring (a seccomp filter may kill on it).
     std::string message;
-    io::BackendKind backend = io::choose_backend(config.backend, io::uring_features(),
-                                                 config.direct_descriptors, &message);
+    io::BackendKind backend = config.backend == io::BackendKind::epoll
+                                  ? io::BackendKind::epoll
+                                  : io::choose_backend(config.backend, io::uring_features(),
+                                                       config.direct_descriptors, &message);
     if (!message.empty()) std::fprintf(stderr, "wsgate: %s\n", message.c_str());
     if (config.backend == io::BackendKind::io_uring && !message.empty()) return 1;
 
