@@ -43,7 +43,9 @@ constexpr UringFeatureInfo kFeatures[] = {
 // A probe ring with the settled flags, torn down on scope exit.
 class ProbeRing {
   public:
-    explicit ProbeRing(unsigned flags) { ok_ = create_ring_with_flags(ring_, kEntries, flags) == 0; }
+    explicit ProbeRing(unsigned flags) {
+        ok_ = create_ring_with_flags(ring_, kEntries, flags) == 0;
+    }
     ~ProbeRing() {
         if (ok_) io_uring_queue_exit(&ring_);
     }
@@ -167,7 +169,8 @@ bool try_multishot_recv(unsigned flags) {
     io_uring_cqe cqe{};
     for (int k = 0; k < 2; ++k) {
         if (write(peer.get(), "x", 1) != 1 || !next_cqe(ring.get(), &cqe)) return false;
-        if (cqe.res != 1 || !(cqe.flags & IORING_CQE_F_BUFFER) || !(cqe.flags & IORING_CQE_F_MORE)) {
+        if (cqe.res != 1 || !(cqe.flags & IORING_CQE_F_BUFFER) ||
+            !(cqe.flags & IORING_CQE_F_MORE)) {
             return false;
         }
     }
@@ -285,7 +288,9 @@ void read_kernel_tables(unsigned flags, UringFeatures* f) {
 
 }  // namespace
 
-std::span<const UringFeatureInfo> uring_feature_table() { return kFeatures; }
+std::span<const UringFeatureInfo> uring_feature_table() {
+    return kFeatures;
+}
 
 UringFeatures probe_uring_features() {
     UringFeatures f;
@@ -343,8 +348,10 @@ std::string describe_uring_features(const UringFeatures& features) {
         unsigned flag;
         const char* name;
     } kSetupNames[] = {
-        {IORING_SETUP_SINGLE_ISSUER, "SINGLE_ISSUER"}, {IORING_SETUP_DEFER_TASKRUN, "DEFER_TASKRUN"},
-        {IORING_SETUP_COOP_TASKRUN, "COOP_TASKRUN"},   {IORING_SETUP_SUBMIT_ALL, "SUBMIT_ALL"},
+        {IORING_SETUP_SINGLE_ISSUER, "SINGLE_ISSUER"},
+        {IORING_SETUP_DEFER_TASKRUN, "DEFER_TASKRUN"},
+        {IORING_SETUP_COOP_TASKRUN, "COOP_TASKRUN"},
+        {IORING_SETUP_SUBMIT_ALL, "SUBMIT_ALL"},
         {IORING_SETUP_CQSIZE, "CQSIZE"},
     };
     const unsigned used = features.setup_flags | kAlwaysSetupFlags;

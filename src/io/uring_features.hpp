@@ -14,22 +14,22 @@
 namespace wsgate::io {
 
 struct UringFeatures {
-    int error = 0;             // -errno when no ring could be created at all
-    unsigned setup_flags = 0;  // the flag set create_ring uses (see ring_setup.hpp)
-    bool single_issuer = false;        // IORING_SETUP_SINGLE_ISSUER (6.0)
-    bool defer_taskrun = false;        // IORING_SETUP_DEFER_TASKRUN (6.1)
-    bool coop_taskrun = false;         // IORING_SETUP_COOP_TASKRUN (5.19)
-    bool no_sqarray = false;           // IORING_SETUP_NO_SQARRAY (6.6), accepted by io_uring_setup
-    bool buf_ring = false;             // provided buffer ring (5.19)
-    bool buf_ring_inc = false;         // IOU_PBUF_RING_INC incremental buffers (6.12)
-    bool multishot_accept = false;     // IORING_ACCEPT_MULTISHOT (5.19), seen accepting
-    bool multishot_recv = false;       // IORING_RECV_MULTISHOT (6.0), seen receiving twice
-    bool direct_descriptors = false;   // sparse file table + accept into it + close_direct (5.19)
-    bool msg_ring = false;             // IORING_OP_MSG_RING (5.18), seen between two rings
-    bool cqe_skip_success = false;     // IOSQE_CQE_SKIP_SUCCESS (5.17), seen skipping
-    bool recvsend_bundle = false;      // IORING_RECVSEND_BUNDLE (6.10)
-    bool registered_ring_fd = false;   // io_uring_register_ring_fd (5.18)
-    bool shutdown_op = false;          // IORING_OP_SHUTDOWN (5.11), FIN for direct descriptors
+    int error = 0;                    // -errno when no ring could be created at all
+    unsigned setup_flags = 0;         // the flag set create_ring uses (see ring_setup.hpp)
+    bool single_issuer = false;       // IORING_SETUP_SINGLE_ISSUER (6.0)
+    bool defer_taskrun = false;       // IORING_SETUP_DEFER_TASKRUN (6.1)
+    bool coop_taskrun = false;        // IORING_SETUP_COOP_TASKRUN (5.19)
+    bool no_sqarray = false;          // IORING_SETUP_NO_SQARRAY (6.6), accepted by io_uring_setup
+    bool buf_ring = false;            // provided buffer ring (5.19)
+    bool buf_ring_inc = false;        // IOU_PBUF_RING_INC incremental buffers (6.12)
+    bool multishot_accept = false;    // IORING_ACCEPT_MULTISHOT (5.19), seen accepting
+    bool multishot_recv = false;      // IORING_RECV_MULTISHOT (6.0), seen receiving twice
+    bool direct_descriptors = false;  // sparse file table + accept into it + close_direct (5.19)
+    bool msg_ring = false;            // IORING_OP_MSG_RING (5.18), seen between two rings
+    bool cqe_skip_success = false;    // IOSQE_CQE_SKIP_SUCCESS (5.17), seen skipping
+    bool recvsend_bundle = false;     // IORING_RECVSEND_BUNDLE (6.10)
+    bool registered_ring_fd = false;  // io_uring_register_ring_fd (5.18)
+    bool shutdown_op = false;         // IORING_OP_SHUTDOWN (5.11), FIN for direct descriptors
 };
 
 // One named feature, for reports and tests: the kernel that brought it

@@ -46,12 +46,13 @@ TEST(UringFeatures, ProbeFindsEveryFeatureOfTheRunningKernel) {
     UringFeatures f = wsgate::io::probe_uring_features();
     if (f.error != 0) GTEST_SKIP() << "io_uring unavailable: " << describe_uring_features(f);
     KernelVersion kernel = running_kernel();
-    std::printf("kernel %u.%u: %s\n", kernel.major, kernel.minor, describe_uring_features(f).c_str());
+    std::printf("kernel %u.%u: %s\n", kernel.major, kernel.minor,
+                describe_uring_features(f).c_str());
     // A feature may be backported to an older kernel, never missing from a newer one.
     for (const auto& info : uring_feature_table()) {
         if (kernel.at_least(info.kernel_major, info.kernel_minor)) {
-            EXPECT_TRUE(f.*info.member) << info.name << " (kernel " << info.kernel_major << "."
-                                        << info.kernel_minor << ")";
+            EXPECT_TRUE(f.*info.member)
+                << info.name << " (kernel " << info.kernel_major << "." << info.kernel_minor << ")";
         }
     }
     if (kernel.at_least(6, 1)) {
@@ -81,7 +82,10 @@ TEST(UringFeatures, OneProbePerProcessAndRingsUseItsFlags) {
 TEST(UringFeatures, DescribeListsSetupPresentAndMissing) {
     UringFeatures f = everything();
     std::string all = describe_uring_features(f);
-    EXPECT_EQ(all.rfind("setup=SINGLE_ISSUER|DEFER_TASKRUN|SUBMIT_ALL|CQSIZE single_issuer defer_taskrun ", 0), 0u)
+    EXPECT_EQ(
+        all.rfind(
+            "setup=SINGLE_ISSUER|DEFER_TASKRUN|SUBMIT_ALL|CQSIZE single_issuer defer_taskrun ", 0),
+        0u)
         << all;
     EXPECT_EQ(all.substr(all.size() - 15), "; missing: none");
 
