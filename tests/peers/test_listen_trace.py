@@ -19,7 +19,10 @@
 - --features prints one line of probed io_uring features (on a kernel of
   6.1 or later: DEFER_TASKRUN in the ring set-up, multishot receive), the
   same line --version prints after the version and kernel, and the line the
-  server logs at start-up when it considers io_uring.
+  server logs at start-up when it considers io_uring;
+- with io_uring switched off (a seccomp filter failing io_uring_setup with
+  EPERM, as container runtimes do): --features says unavailable, auto logs why
+  and serves on epoll, a forced io_uring exits 1 with one line.
 """
 
 import asyncio
@@ -434,6 +437,33 @@ def features():
         graceful_stop(srv)
 
 
+WITHOUT_IO_URING = [os.path.join(os.path.dirname(os.path.abspath(__file__)), "without_io_uring.py"),
+                    BIN]
+
+
+def io_uring_switched_off():
+    rc, out, err = run_flags(sys.executable, WITHOUT_IO_URING + ["--features"])
+    eq((rc, out, err), (0, "io_uring features: unavailable: Operation not permitted\n", ""),
+       "--features without io_uring")
+
+    rc, out, err = run_flags(sys.executable, WITHOUT_IO_URING + ["--backend", "io_uring"])
+    eq((rc, err), (1, "wsgate: io_uring unavailable: Operation not permitted\n"),
+       "forced io_uring without io_uring")
+
+    port = free_port()
+    flags = ["--listen", f"127.0.0.1:{port}", "--threads", "1", "--close-timeout", "2"]
+    with Server(sys.executable, WITHOUT_IO_URING + flags) as srv:
+        listening_line(srv.log(), f"127.0.0.1:{port}", "epoll")
+        check("wsgate: io_uring unavailable (Operation not permitted), using epoll\n" in srv.log(),
+              f"no fallback line in {srv.log()!r}")
+        with Conn(port=port) as c:
+            c.handshake()
+            c.echo(OP_TEXT, "served by epoll, io_uring refused")
+            c.send(frame(OP_CLOSE, close_payload(1000)))
+            c.expect_close(1000, reply=False, strict=True)
+        graceful_stop(srv)
+
+
 suite.run("--listen 127.0.0.1:P --listen [::1]:P: websockets echo on both, both logged",
           ipv4_and_ipv6)
 suite.run("--trace: exact request and 101 bytes with ␍ ␊", trace)
@@ -452,4 +482,6 @@ suite.run("unknown flag alone refused as unknown", bad_flag, ["--no-such-flag"],
 suite.run("--backend nonsense refused", bad_flag, ["--backend", "nonsense"], "--backend")
 suite.run("--help exits 0 listing every flag", help_text)
 suite.run("--features / --version / start-up log: the probed io_uring features", features)
+suite.run("io_uring switched off by seccomp: auto logs why and serves on epoll",
+          io_uring_switched_off)
 suite.finish()
