@@ -103,7 +103,8 @@ size_t write_upgrade_response(char* out, size_t cap, std::string_view client_key
     return w.finish_head();
 }
 
-size_t write_http_error(char* out, size_t cap, int status, std::string_view reason) {
+size_t write_http_error(char* out, size_t cap, int status, std::string_view reason,
+                        bool head_request) {
     if (status < kMinStatus || status > kMaxStatus || has_line_break(reason)) return 0;
     Writer w(out, cap);
     status_line(w, status);
@@ -120,6 +121,7 @@ size_t write_http_error(char* out, size_t cap, int status, std::string_view reas
         w.header("Upgrade", "websocket");
         w.header("Sec-WebSocket-Version", "13");
     }
+    if (head_request) return w.finish_head();
     w.finish_head();
     w.put(reason);
     w.put("\n");

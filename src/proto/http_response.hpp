@@ -26,9 +26,12 @@ size_t write_upgrade_response(char* out, size_t cap, std::string_view client_key
 // answers upgrade requests, which only GET can make, RFC 6455 §4.1 — plain
 // endpoints answer their own 405 with "Allow: GET, HEAD"); for 426:
 // "Upgrade: websocket" (RFC 9110 §15.5.22 requires Upgrade) and
-// "Sec-WebSocket-Version: 13" (RFC 6455 §4.4). Returns 0 also when reason
-// holds CR or LF.
-size_t write_http_error(char* out, size_t cap, int status, std::string_view reason);
+// "Sec-WebSocket-Version: 13" (RFC 6455 §4.4). head_request: the answer to a
+// HEAD request ends with the head (RFC 9110 §9.3.2: a response to HEAD has no
+// content; Content-Length still gives the size a GET would get, §8.6).
+// Returns 0 also when reason holds CR or LF.
+size_t write_http_error(char* out, size_t cap, int status, std::string_view reason,
+                        bool head_request = false);
 
 // Head of a response whose body the caller sends separately (gather write):
 //   HTTP/1.1 <status> <text> CRLF Content-Type: <content_type> CRLF

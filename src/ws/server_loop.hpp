@@ -544,7 +544,7 @@ class ServerLoop {
         if (!proto::is_upgrade_request(request)) {
             // RFC 9112 §3.2: an HTTP/1.1 request without Host gets 400.
             if (request.minor_version >= 1 && !has_header(request, "Host")) {
-                refuse(index, c, 400, "missing Host header");
+                refuse(index, c, 400, "missing Host header", request.method == "HEAD");
                 return;
             }
             bool keep_alive = !wants_close(request);
@@ -563,7 +563,7 @@ class ServerLoop {
         proto::UpgradeRequest upgrade;
         proto::HandshakeError err = proto::validate_upgrade(request, upgrade);
         if (err.status != 0) {
-            refuse(index, c, err.status, err.reason);
+            refuse(index, c, err.status, err.reason, request.method == "HEAD");
             return;
         }
         // RFC 7692 §5: accept the first acceptable permessage-deflate offer
@@ -597,15 +597,19 @@ class ServerLoop {
     // Answers a request with an error status and closes after it (FIN, then
     // waits for the peer's FIN so unread request bytes do not turn into RST).
     // Bad input gets one log line per connection (each costs the peer a request).
-    void refuse(uint32_t index, Connection& c, int status, std::string_view reason) {
+    // head_request: the request was a HEAD, whose answer has no body.
+    void refuse(uint32_t index, Connection& c, int status, std::string_view reason,
+                bool head_request = false) {
         std::fprintf(stderr, "wsgate: refused fd %d: %d %.*s\n", c.sock.fd, status,
                      static_cast<int>(reason.size()), reason.data());
-        respond_error(index, c, status, reason);
+        respond_error(index, c, status, reason, head_request);
     }
 
-    void respond_error(uint32_t index, Connection& c, int status, std::string_view reason) {
+    void respond_error(uint32_t index, Connection& c, int status, std::string_view reason,
+                       bool head_request = false) {
         char response[kResponseCap];
-        size_t n = proto::write_http_error(response, sizeof(response), status, reason);
+        size_t n =
+            proto::write_http_error(response, sizeof(response), status, reason, head_request);
         c.out.append(chunks_, response, n);
         trace(c, "response", {response, n});
         begin_linger(index, c);

@@ -280,9 +280,24 @@ suite.run("Upgrade: h2c with key -> 400", http_error(upgrade_lines(H, "Upgrade: 
 suite.run("POST upgrade -> 405 with Allow: GET",
           http_error(upgrade_lines(H, U, C, K, V, method="POST"), 405,
                      check_headers=lambda h, b: eq(h.get("allow"), "GET", "405 Allow header")))
-suite.run("HEAD upgrade -> 405 with Allow: GET",
-          http_error(upgrade_lines(H, U, C, K, V, method="HEAD"), 405,
-                     check_headers=lambda h, b: eq(h.get("allow"), "GET", "405 Allow header")))
+
+
+def head_upgrade():
+    # RFC 9110 §9.3.2: the 405 to a HEAD has no content, whatever its Content-Length says.
+    c = Conn()
+    try:
+        c.send(upgrade_lines(H, U, C, K, V, method="HEAD"))
+        status, hdrs, _ = wsraw.read_http_response(c, read_body=False)
+        eq(status, 405, "HTTP status")
+        eq(hdrs.get("allow"), "GET", "405 Allow header")
+        eq(bytes(c.buf[c.pos:]), b"", "bytes after the 405 head")
+        c.expect_eof(wsraw.IO_TIMEOUT)  # fails on any later byte
+    finally:
+        c.close()
+    fresh_echo()
+
+
+suite.run("HEAD upgrade -> 405 with Allow: GET and no body", head_upgrade)
 suite.run("HTTP/1.0 upgrade -> 400", http_error(upgrade_lines(H, U, C, K, V, http="HTTP/1.0"), 400))
 suite.run("HTTP/2.0 upgrade -> 505", http_error(upgrade_lines(H, U, C, K, V, http="HTTP/2.0"), 505))
 suite.run("garbage request line -> 400", http_error(b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\r\n\r\n",

@@ -165,6 +165,18 @@ TEST(HttpError, MethodNotAllowedNamesGet) {
               "x\n");
 }
 
+TEST(HttpError, AnswerToHeadHasNoBody) {
+    char out[512];
+    size_t n = write_http_error(out, sizeof(out), 405, "HEAD cannot upgrade", true);
+    EXPECT_EQ(std::string(out, n),
+              "HTTP/1.1 405 Method Not Allowed\r\n"
+              "Content-Type: text/plain\r\n"
+              "Content-Length: 20\r\n"
+              "Connection: close\r\n"
+              "Allow: GET\r\n"
+              "\r\n");
+}
+
 TEST(HttpError, OtherStatusesAndLimits) {
     EXPECT_TRUE(http_error(431, "too many header fields")
                     .starts_with("HTTP/1.1 431 Request Header Fields Too Large\r\n"));
