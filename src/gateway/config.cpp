@@ -144,8 +144,12 @@ std::string parse_config(int argc, const char* const* argv, Config* config) {
         } else if (flag == "--backend") {
             if (!io::parse_backend_kind(value, &config->backend)) return bad();
         } else if (flag == "--mode") {
-            if (value != "echo") return bad();
-            config->mode = value;
+            // The only application there is; the flag stays so scripts that
+            // name it keep working, and other modes say plainly they are not here.
+            if (missing) return bad();
+            if (value != "echo") {
+                return "--mode " + std::string(value) + ": not available, the only mode is echo";
+            }
         } else if (flag == "--max-message-bytes") {
             if (!parse_u64(value, &n)) return bad();
             config->max_message_bytes = n;

@@ -480,6 +480,8 @@ suite.run("unknown flag with a value refused", bad_flag, ["--no-such-flag", "1"]
 suite.run("unknown flag alone refused as unknown", bad_flag, ["--no-such-flag"],
           "unknown flag --no-such-flag")
 suite.run("--backend nonsense refused", bad_flag, ["--backend", "nonsense"], "--backend")
+suite.run("--mode pubsub refused: only echo", bad_flag, ["--mode", "pubsub"],
+          "--mode pubsub: not available, the only mode is echo")
 suite.run("--help exits 0 listing every flag", help_text)
 suite.run("--features / --version / start-up log: the probed io_uring features", features)
 suite.run("io_uring switched off by seccomp: auto logs why and serves on epoll",

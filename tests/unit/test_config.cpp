@@ -80,7 +80,7 @@ TEST(Config, RejectsBadValues) {
     EXPECT_NE(parse({"--idle-timeout", "-1"}, &c), "");
     EXPECT_NE(parse({"--idle-timeout", "abc"}, &c), "");
     EXPECT_NE(parse({"--recv-buffers", "100"}, &c), "");  // not a power of two
-    EXPECT_NE(parse({"--mode", "proxy"}, &c), "");
+    EXPECT_EQ(parse({"--mode", "proxy"}, &c), "--mode proxy: not available, the only mode is echo");
     EXPECT_NE(parse({"--bogus"}, &c), "");
     EXPECT_NE(parse({"--listen"}, &c), "");
 }
