@@ -100,6 +100,7 @@ class ServerLoop {
     // (the --max-queued-bytes guarantee, see config.cpp), and input parked now.
     size_t peak_queued_bytes() const { return peak_queued_; }
     size_t parked_input_bytes() const { return parked_.bytes(); }
+    size_t peak_parked_input_bytes() const { return parked_.peak_connection_bytes(); }
 
     // ---- backend owner interface (see io/uring_backend.hpp) ----
 

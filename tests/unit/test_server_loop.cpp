@@ -382,10 +382,11 @@ TYPED_TEST(ServerLoopTest, OutputCapIsHardPerCompletionAndParkedInputIsKept) {
                 size_t peak = this->loop_->peak_queued_bytes();
                 std::printf(
                     "    %-8s cap %4zu KiB, %6zu-byte messages, zero-copy %s: peak queued "
-                    "%zu bytes (cap + %zd)\n",
+                    "%zu bytes (cap + %zd), most parked %zu\n",
                     TypeParam::kUring ? "io_uring" : "epoll", cap >> 10, size,
                     zero_copy == SIZE_MAX ? "off" : "on", peak,
-                    static_cast<ssize_t>(peak) - static_cast<ssize_t>(cap));
+                    static_cast<ssize_t>(peak) - static_cast<ssize_t>(cap),
+                    this->loop_->peak_parked_input_bytes());
                 EXPECT_GE(peak, cap) << "the queue never reached the cap: nothing measured";
                 EXPECT_LE(peak, this->queue_bound());
 
@@ -462,9 +463,12 @@ TYPED_TEST(ServerLoopTest, PipelinedRequestsFromANonReaderAreCappedAndAllAnswere
         }
         EXPECT_LT(off, stream.size()) << "reading never paused";
         size_t peak = this->loop_->peak_queued_bytes();
-        std::printf("    %-8s cap %4zu KiB, pipelined GET /: peak queued %zu bytes (cap + %zd)\n",
-                    TypeParam::kUring ? "io_uring" : "epoll", cap >> 10, peak,
-                    static_cast<ssize_t>(peak) - static_cast<ssize_t>(cap));
+        std::printf(
+            "    %-8s cap %4zu KiB, pipelined GET /: peak queued %zu bytes (cap + %zd), "
+            "most parked %zu\n",
+            TypeParam::kUring ? "io_uring" : "epoll", cap >> 10, peak,
+            static_cast<ssize_t>(peak) - static_cast<ssize_t>(cap),
+            this->loop_->peak_parked_input_bytes());
         EXPECT_GE(peak, cap) << "the queue never reached the cap: nothing measured";
         EXPECT_LE(peak, cap + kOneResponse);
 
