@@ -2,8 +2,10 @@
 # Installs what is missing, builds, runs every test suite and ends with one
 # line `N passed, N failed`. Exits non-zero if anything failed.
 #
-# Each suite is a program that ends its output with `N passed, N failed`;
-# a suite that exits non-zero, or ends without such a line, counts as one failure.
+# Each suite is a program that ends its output with `N passed, N failed`
+# (GoogleTest binaries add `, N skipped`); a suite that exits non-zero, or ends
+# without such a line, counts as one failure. Skipped cases are summed and
+# reported on their own line just before the final one.
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -14,6 +16,7 @@ logs="$root/build/logs"
 mkdir -p "$logs"
 total_passed=0
 total_failed=0
+total_skipped=0
 
 # run_suite NAME CMD...: runs CMD, logs to build/logs/NAME.log, adds its counts.
 run_suite() {
@@ -22,20 +25,23 @@ run_suite() {
   local start=$SECONDS
   "$@" >"$log" 2>&1
   local rc=$?
-  local line p f
+  local line p f s
   line=$(grep -E '^([A-Za-z0-9_.-]+: )?[0-9]+ passed, [0-9]+ failed' "$log" | tail -n 1)
   if [ -n "$line" ]; then
     p=$(sed -E 's/^([A-Za-z0-9_.-]+: )?([0-9]+) passed.*/\2/' <<<"$line")
     f=$(sed -E 's/^([A-Za-z0-9_.-]+: )?[0-9]+ passed, ([0-9]+) failed.*/\2/' <<<"$line")
+    s=$(sed -nE 's/^([A-Za-z0-9_.-]+: )?[0-9]+ passed, [0-9]+ failed, ([0-9]+) skipped.*/\2/p' <<<"$line")
+    s=${s:-0}
   else
     # A suite that does not say what it ran counts as a failure.
-    p=0; f=1
+    p=0; f=1; s=0
   fi
   if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
   total_passed=$((total_passed + p))
   total_failed=$((total_failed + f))
-  printf '%-40s %5d passed %3d failed  %4ds%s\n' "$name" "$p" "$f" $((SECONDS - start)) \
-    "$([ "$f" -ne 0 ] && echo "   <- see $log")"
+  total_skipped=$((total_skipped + s))
+  printf '%-40s %5d passed %3d failed  %4ds%s%s\n' "$name" "$p" "$f" $((SECONDS - start)) \
+    "$([ "$s" -ne 0 ] && echo "   ($s skipped)")" "$([ "$f" -ne 0 ] && echo "   <- see $log")"
   if [ "$f" -ne 0 ]; then tail -n 30 "$log" | sed 's/^/    /'; fi
 }
 
@@ -99,5 +105,6 @@ else
   run_suite "peers/build" false
 fi
 
+echo "$total_skipped skipped (counted in neither passed nor failed)"
 echo "$total_passed passed, $total_failed failed"
 [ "$total_failed" -eq 0 ]
