@@ -849,7 +849,15 @@ void Worker::on_control(std::uint32_t i) {
             }
             break;
         case kOpClose:
-            if (c.close_sent) break;  // the answer to our close: now wait for the server's EOF
+            if (c.close_sent) {
+                // The answer to our close: wait for the server's EOF, or with
+                // --close-early count the cycle done and close now.
+                if (o_.close_early && o_.mode == Mode::kConnect && c.state == ConnState::kClosing) {
+                    shutdown(c.fd, SHUT_RDWR);  // ends the still-armed multishot receive
+                    finish(i);
+                }
+                break;
+            }
             // The server closed first: echo its status code (§5.5.1), then wait for EOF.
             if (phase_ != Phase::kStop)
                 add_relaxed(stats_.errors[int(ErrorKind::kUnexpectedClose)], 1);

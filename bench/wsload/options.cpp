@@ -25,6 +25,8 @@ constexpr const char* kUsage =
     "                                 client_no_context_takeover, server_max_window_bits=N,\n"
     "                                 client_max_window_bits=N (implies --deflate)\n"
     "  --idle-message                 idle mode: one message per connection after its handshake\n"
+    "  --close-early                  connect mode: close right after the server's close frame,\n"
+    "                                 without waiting for its FIN\n"
     "  -t, --duration SECONDS         measured (or idle hold) time (default 5)\n"
     "  --warmup SECONDS               unmeasured time before (default 1)\n"
     "  --connect-timeout SECONDS      bound on bringing connections up (default 30)\n"
@@ -136,6 +138,8 @@ std::optional<Options> parse_options(int argc, char** argv) {
             o.deflate = true;
         } else if (a == "--idle-message") {
             o.idle_message = true;
+        } else if (a == "--close-early") {
+            o.close_early = true;
         } else if (v == nullptr) {
             return fail("option (missing value?)", argv[i]);
         } else if (a == "--url") {

@@ -32,6 +32,10 @@ struct Options {
     // idle: each connection sends one message right after its handshake and counts
     // as up only once the echo is verified (the memory a used connection keeps).
     bool idle_message = false;
+    // connect: close the socket as soon as the server's close frame is in,
+    // without waiting for its FIN (as browsers may), so the server's
+    // half-close can still be on its way when the next connection arrives.
+    bool close_early = false;
     double duration_s = 5.0;  // measured time (echo, raw, connect) or hold time (idle)
     double warmup_s = 1.0;
     double connect_timeout_s = 30.0;          // bound on bringing all connections up
