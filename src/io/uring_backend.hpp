@@ -39,6 +39,7 @@
 #include "io/loop_counters.hpp"
 #include "io/ring_setup.hpp"
 #include "io/socket_state.hpp"
+#include "io/uring_features.hpp"
 #include "io/user_data.hpp"
 
 namespace wsgate::io {
@@ -77,6 +78,7 @@ class UringBackend {
                             options.recv_buffer_size);
         if (rc != 0) return rc;
         kernel_buffers_ = options.recv_buffer_count;
+        recv_limit_ = uring_features().recv_total_limit ? kRecvBytesPerArm : 0;
         lend_budget_ = options.recv_buffer_count / kLendShare;
         if (options.direct_descriptors) {
             uint32_t files = options.fixed_files;
@@ -156,6 +158,15 @@ class UringBackend {
     // few of them hold every buffer and the loop's other connections get
     // ENOBUFS until those peers time out.
     static constexpr uint32_t kNoBuffer = UINT32_MAX;
+
+    // What one armed receive may deliver before it ends and waits for the
+    // next turn's re-arm (kernel 6.17; unlimited before). A connection whose
+    // owner stops reading mid-turn has then been handed at most this much
+    // more (otherwise whatever its socket held, up to the whole ring), and
+    // one busy connection cannot take the whole ring in one turn.
+    static constexpr uint32_t kRecvBytesPerArm = 256 * 1024;
+    uint32_t recv_limit() const { return recv_limit_; }
+
     uint32_t hold_buffer() {
         if (delivering_ == kNoBuffer || lent_ >= lend_budget_) return kNoBuffer;
         buffers_->hold(static_cast<uint16_t>(delivering_));
@@ -281,6 +292,10 @@ class UringBackend {
         io_uring_prep_recv_multishot(sqe, s.fd, nullptr, 0, 0);
         sqe->flags |= IOSQE_BUFFER_SELECT | (direct_ ? IOSQE_FIXED_FILE : 0);
         sqe->buf_group = kBufferGroup;
+        // The total limit (sqe->optlen, which is file_index's place in
+        // liburing 2.3's headers): the receive ends after that many bytes
+        // and is re-armed at the end of the turn.
+        if (recv_limit_ != 0) sqe->file_index = recv_limit_;
         io_uring_sqe_set_data64(sqe, pack_user_data(Op::recv, index, generation));
         s.recv_armed = true;
         ++s.inflight;
@@ -501,6 +516,7 @@ class UringBackend {
     static constexpr uint32_t kLendShare = 4;
     uint32_t lend_budget_ = 0;
     uint32_t lent_ = 0;
+    uint32_t recv_limit_ = 0;  // kRecvBytesPerArm when the kernel can limit a receive
     std::vector<int> listeners_;
     std::vector<bool> accept_armed_;
     bool accept_rearm_ = false;

@@ -38,6 +38,7 @@ constexpr UringFeatureInfo kFeatures[] = {
     {"no_sqarray", 6, 6, &UringFeatures::no_sqarray},
     {"recvsend_bundle", 6, 10, &UringFeatures::recvsend_bundle},
     {"buf_ring_inc", 6, 12, &UringFeatures::buf_ring_inc},
+    {"recv_total_limit", 6, 17, &UringFeatures::recv_total_limit},
 };
 
 // A probe ring with the settled flags, torn down on scope exit.
@@ -177,6 +178,31 @@ bool try_multishot_recv(unsigned flags) {
     return true;
 }
 
+// A multishot receive limited to 1 byte in total must end (no F_MORE) with
+// its first delivery (the limit ends it once reached, so it takes both bytes
+// written); older kernels refuse the limit (EINVAL) or ignore it (the
+// receive stays armed). The limit is sqe->optlen, which
+// shares its place with file_index (liburing 2.3's headers lack the name).
+bool try_recv_total_limit(unsigned flags) {
+    ProbeRing ring(flags);
+    if (!ring.ok()) return false;
+    ProbeBuffers buffers(ring.get(), 0);
+    int pair[2];
+    if (!buffers.ok() || socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) != 0) {
+        return false;
+    }
+    Fd mine(pair[0]);
+    Fd peer(pair[1]);
+    io_uring_sqe* sqe = io_uring_get_sqe(&ring.get());
+    io_uring_prep_recv_multishot(sqe, mine.get(), nullptr, 0, 0);
+    sqe->flags |= IOSQE_BUFFER_SELECT;
+    sqe->buf_group = kGroup;
+    sqe->file_index = 1;
+    io_uring_cqe cqe{};
+    if (write(peer.get(), "xy", 2) != 2 || !next_cqe(ring.get(), &cqe)) return false;
+    return cqe.res >= 1 && (cqe.flags & IORING_CQE_F_BUFFER) && !(cqe.flags & IORING_CQE_F_MORE);
+}
+
 // An accept that stays armed after its first connection.
 bool try_multishot_accept(unsigned flags) {
     ProbeRing ring(flags);
@@ -309,6 +335,7 @@ UringFeatures probe_uring_features() {
     f.buf_ring_inc = f.buf_ring && try_buf_ring(flags, IOU_PBUF_RING_INC);
     f.multishot_accept = try_multishot_accept(flags);
     f.multishot_recv = f.buf_ring && try_multishot_recv(flags);
+    f.recv_total_limit = f.multishot_recv && try_recv_total_limit(flags);
     f.direct_descriptors = f.multishot_accept && try_direct_descriptors(flags);
     f.cqe_skip_success = try_cqe_skip_success(flags);
     f.registered_ring_fd = try_registered_ring_fd(flags);

@@ -30,6 +30,7 @@ struct UringFeatures {
     bool recvsend_bundle = false;     // IORING_RECVSEND_BUNDLE (6.10)
     bool registered_ring_fd = false;  // io_uring_register_ring_fd (5.18)
     bool shutdown_op = false;         // IORING_OP_SHUTDOWN (5.11), FIN for direct descriptors
+    bool recv_total_limit = false;    // multishot receive that ends after N bytes (6.17)
 };
 
 // One named feature, for reports and tests: the kernel that brought it

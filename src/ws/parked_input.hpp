@@ -32,10 +32,12 @@
 // stopped being processed, and nothing more is read from it until its
 // parked input has been processed. On epoll that is the rest of one read
 // (at most one receive buffer). On io_uring it is the rest of the receive
-// completions of the turn in which it went over the cap: a multishot receive
-// requeues itself after 32 buffers but may run again within the same wait,
-// so this is bounded by the receive ring and the socket's receive buffer,
-// not by 32 buffers (measured: up to 983,040 bytes with a 64-buffer ring).
+// completions of the turn in which it went over the cap: one armed receive
+// ends after UringBackend::kRecvBytesPerArm (256 KiB, plus the buffer that
+// crosses it) on kernels with recv_total_limit (6.17; measured at most
+// 276,100 bytes); before, a multishot receive requeues itself after 32
+// buffers but may run again within the same wait, so only the ring and the
+// socket's receive buffer bound it (measured 983,040 with a 64-buffer ring).
 // Input is parked 1:1, whereas processing it could have queued many times
 // its size (≈400 HTTP responses per receive buffer of pipelined requests).
 #pragma once

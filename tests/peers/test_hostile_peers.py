@@ -25,9 +25,9 @@ Each case starts an instance of its own with one loop (--threads 1):
   messages the server must inflate and re-compress, and never read: the
   same bound plus each connection's zlib streams.
 The parked input a connection may hold is what was delivered to it in the
-turn it went over the cap: on io_uring up to the ring or the socket's receive
-buffer (PARKED_BUFFERS receive buffers allowed per connection here; the unit
-test saw up to 60 with a 64-buffer ring), on epoll one read.
+turn it went over the cap: on epoll one read; on io_uring one armed receive,
+which ends after 256 KiB on kernels with recv_total_limit (6.17), else up to
+the ring or the socket's receive buffer (see parked_buffers).
 """
 
 import os
@@ -68,7 +68,6 @@ N_DEFLATE = int(os.environ.get("WSGATE_DEFLATE_CLIENTS", "10"))
 RECV_BUFFER = 16 << 10  # --recv-buffer-bytes (default)
 DEFAULT_RING = 1024  # --recv-buffers (default), touched as data flows
 RESPONSE = 2 << 10  # one demo-page response with its head
-PARKED_BUFFERS = 64 if BACKEND == "io_uring" else 1
 ZLIB_KIB = 400  # one connection's inflater + deflater while a message is in progress
 SLACK_KIB = 12 << 10  # allocator and chunk-cache noise on top of the base
 
@@ -200,6 +199,17 @@ def ring_starvation():
         srv.stop()
 
 
+def parked_buffers(srv):
+    """Receive buffers of input one connection may have parked: one read on
+    epoll; on io_uring one armed receive's worth (256 KiB + one buffer) when
+    the kernel limits a receive's total (recv_total_limit, 6.17), else up
+    to what the socket held (allowed: 64 buffers)."""
+    if BACKEND != "io_uring":
+        return 1
+    limited = "missing:" in srv.log() and "recv_total_limit" not in srv.log().split("missing:")[1]
+    return 17 if limited else 64
+
+
 def rss_bounded_flood(name, n, extra_per_conn_kib, connect, stream_bytes):
     """Starts an instance with the default ring, connects n clients with
     connect(port), floods them with stream_bytes (never reading) while
@@ -220,7 +230,7 @@ def rss_bounded_flood(name, n, extra_per_conn_kib, connect, stream_bytes):
             stop.set()
             sampler.join(2)
         peak = max(samples + [rss_kib(srv.pid)])
-        per_conn = (MAX_QUEUED + RESPONSE + PARKED_BUFFERS * RECV_BUFFER) // 1024 \
+        per_conn = (MAX_QUEUED + RESPONSE + parked_buffers(srv) * RECV_BUFFER) // 1024 \
             + extra_per_conn_kib
         ring_kib = DEFAULT_RING * RECV_BUFFER // 1024 if BACKEND == "io_uring" else 0
         bound = n * per_conn + ring_kib + SLACK_KIB
