@@ -52,6 +52,8 @@ std::string config_help() {
            "  --memory-release-delay SECONDS  once a loop's connections and queued output\n"
            "                             fell to half of their peak, free memory goes back\n"
            "                             to the OS this long after (default 5)\n"
+           "  --max-request-bytes N      largest plain HTTP request body (Content-Length;\n"
+           "                             default 1048576): larger gets 413, chunked 411\n"
            "  --max-queued-bytes N       per-connection output cap (default 1048576): above it\n"
            "                             reading pauses, and input already received waits\n"
            "                             unprocessed (never dropped) until the queue is under\n"
@@ -164,6 +166,9 @@ std::string parse_config(int argc, const char* const* argv, Config* config) {
             if (!parse_seconds(value, &config->close_timeout_s)) return bad();
         } else if (flag == "--memory-release-delay") {
             if (!parse_seconds(value, &config->memory_release_delay_s)) return bad();
+        } else if (flag == "--max-request-bytes") {
+            if (!parse_u64(value, &n)) return bad();
+            config->max_request_bytes = n;
         } else if (flag == "--max-queued-bytes") {
             if (!parse_u64(value, &n) || n == 0) return bad();
             config->max_queued_bytes = n;

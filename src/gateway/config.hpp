@@ -42,8 +42,9 @@ struct Config {
     double close_timeout_s = 5;
     double memory_release_delay_s = 5;  // after a loop's load halved (ws::MemoryReleaseTimer)
     uint64_t max_queued_bytes = 1024 * 1024;
-    uint64_t zero_copy_min_bytes = 8192;  // echo without copy from this size (io_uring)
-    uint32_t recv_buffers = 1024;         // per loop, power of two
+    uint64_t max_request_bytes = 1024 * 1024;  // plain HTTP request bodies; larger: 413
+    uint64_t zero_copy_min_bytes = 8192;       // echo without copy from this size (io_uring)
+    uint32_t recv_buffers = 1024;              // per loop, power of two
     uint32_t recv_buffer_bytes = 16384;
     bool trace = false;
     bool io_stats = false;            // each loop prints its system call counters at exit

@@ -15,7 +15,8 @@ struct EchoApp {
                           bool last) {
         out.send_message_piece(opcode, piece, last);
     }
-    void on_http_request(const proto::HttpRequest& request, bool keep_alive, ws::Outbound& out) {
+    void on_http_request(const proto::HttpRequest& request, std::span<const uint8_t>,
+                         bool keep_alive, ws::Outbound& out) {
         serve_http(request, keep_alive, out);
     }
 };

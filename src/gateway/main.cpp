@@ -45,6 +45,7 @@ ws::LoopSettings loop_settings(const Config& config) {
     s.idle_timeout_ticks = to_ticks(config.idle_timeout_s);
     s.close_timeout_ticks = to_ticks(config.close_timeout_s);
     s.max_queued_bytes = config.max_queued_bytes;
+    s.max_request_bytes = config.max_request_bytes;
     s.zero_copy_min_bytes = static_cast<size_t>(config.zero_copy_min_bytes);
     s.trace = config.trace;
     s.io_stats = config.io_stats;

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 
 #include "io/out_queue.hpp"
 #include "io/socket_state.hpp"
@@ -14,12 +15,19 @@
 namespace wsgate::ws {
 
 // A request head cut across receive buffers is collected here (allocated
-// only for that case, freed once the head is complete). Heads larger than
-// kHandshakeBufferBytes are refused with 431.
+// only for that case, freed once the request is complete). Heads larger than
+// kHandshakeBufferBytes are refused with 431. A plain request whose
+// Content-Length body did not arrive with its head keeps its head here
+// (head_len > 0) and its body in `body`, exactly the announced size
+// (bounded by --max-request-bytes).
 inline constexpr size_t kHandshakeBufferBytes = 8192;
 struct HandshakeBuffer {
     size_t len = 0;
     char data[kHandshakeBufferBytes];
+    size_t head_len = 0;  // > 0: the head is data[0, head_len) and a body is being collected
+    std::unique_ptr<char[]> body;
+    size_t body_len = 0;   // announced by Content-Length
+    size_t body_have = 0;  // received so far
 };
 
 enum class ConnState : uint8_t {

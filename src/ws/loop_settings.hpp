@@ -27,6 +27,8 @@ struct LoopSettings {
     // Above this many queued outgoing bytes a connection stops being read;
     // reading resumes when the queue is back under half of it.
     size_t max_queued_bytes = 1024 * 1024;
+    // Largest plain HTTP request body (Content-Length) accepted; larger: 413.
+    uint64_t max_request_bytes = 1024 * 1024;
     // Echo pieces of at least this many bytes are sent from the receive
     // buffer without a copy (io_uring only); SIZE_MAX: always copy.
     size_t zero_copy_min_bytes = SIZE_MAX;

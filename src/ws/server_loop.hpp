@@ -8,8 +8,11 @@
 //                         std::span<const uint8_t> piece, bool last);
 //       the next piece of an incoming text/binary message, in order; `last`
 //       on the final piece (which may be empty). Text is valid UTF-8 so far.
-//   void on_http_request(const proto::HttpRequest& request, bool keep_alive, Outbound& out);
-//       a plain HTTP request (no Upgrade); the app queues a complete response.
+//   void on_http_request(const proto::HttpRequest& request, std::span<const uint8_t> body,
+//                        bool keep_alive, Outbound& out);
+//       a plain HTTP request (no Upgrade) and its whole Content-Length body
+//       (empty when none; at most --max-request-bytes); the app queues a
+//       complete response. Request and body are valid during the call.
 #pragma once
 
 #include <time.h>
@@ -28,6 +31,7 @@
 #include "io/timer_wheel.hpp"
 #include "proto/close_code.hpp"
 #include "proto/frame_writer.hpp"
+#include "proto/http_body_framing.hpp"
 #include "proto/http_request.hpp"
 #include "proto/http_response.hpp"
 #include "proto/upgrade_request.hpp"
@@ -459,17 +463,22 @@ class ServerLoop {
     }
 
     // Parses request-head bytes in place when a head fits in one receive
-    // buffer, else collects them in the connection's HandshakeBuffer.
-    // Returns how many of data[0, len) were used.
+    // buffer, else collects them in the connection's HandshakeBuffer; then
+    // a plain request's Content-Length body, in place when it arrived with
+    // its head, else collected (see take_request). Returns how many of
+    // data[0, len) were used.
     size_t handshake_step(uint32_t index, Connection& c, uint8_t* data, size_t len) {
+        if (c.handshake != nullptr && c.handshake->head_len != 0) {
+            return body_step(index, c, data, len);
+        }
         proto::HttpRequest request;
         if (c.handshake == nullptr) {
             auto r =
                 proto::parse_http_request(reinterpret_cast<const char*>(data), len, 0, request);
             if (r.status == proto::ParseStatus::complete) {
-                handle_request(index, c, request,
-                               {reinterpret_cast<const char*>(data), r.consumed});
-                return r.consumed;
+                return r.consumed + take_request(index, c, request,
+                                                 {reinterpret_cast<const char*>(data), r.consumed},
+                                                 {data + r.consumed, len - r.consumed});
             }
             if (r.status == proto::ParseStatus::error) {
                 refuse(index, c, r.http_status, r.reason);
@@ -491,10 +500,14 @@ class ServerLoop {
         hb.len += n;
         auto r = proto::parse_http_request(hb.data, hb.len, old_len, request);
         if (r.status == proto::ParseStatus::complete) {
-            handle_request(index, c, request, {hb.data, r.consumed});
-            delete c.handshake;
-            c.handshake = nullptr;
-            return r.consumed - old_len;
+            size_t used = r.consumed - old_len;  // the rest of data follows the head
+            used +=
+                take_request(index, c, request, {hb.data, r.consumed}, {data + used, len - used});
+            if (c.handshake != nullptr && c.handshake->head_len == 0) {
+                delete c.handshake;  // no body pending: the head's views are no longer used
+                c.handshake = nullptr;
+            }
+            return used;
         }
         if (r.status == proto::ParseStatus::error) {
             refuse(index, c, r.http_status, r.reason);
@@ -504,6 +517,73 @@ class ServerLoop {
             refuse(index, c, 431, "request head too large");
             return len;
         }
+        return n;
+    }
+
+    // A complete head: decides how its body is framed (RFC 9112 §6.3, see
+    // proto/http_body_framing.hpp) and hands the request on once its body is
+    // here. `after` is what followed the head in the same buffer. A body
+    // that arrived whole is handed over in place; otherwise head and body
+    // are collected in the HandshakeBuffer (body_step). Returns how many
+    // bytes of `after` were used.
+    size_t take_request(uint32_t index, Connection& c, const proto::HttpRequest& request,
+                        std::string_view head, std::span<const uint8_t> after) {
+        if (proto::is_upgrade_request(request)) {
+            handle_request(index, c, request, head, {});
+            return 0;
+        }
+        proto::BodyFraming framing =
+            proto::decide_body_framing(request, settings_.max_request_bytes);
+        switch (framing.kind) {
+            case proto::BodyFramingKind::none:
+                handle_request(index, c, request, head, {});
+                return 0;
+            case proto::BodyFramingKind::refused:
+                trace(c, "request", head);
+                refuse(index, c, framing.http_status, framing.reason);
+                return after.size();
+            case proto::BodyFramingKind::content_length:
+                break;
+        }
+        if (framing.length <= after.size()) {
+            handle_request(index, c, request, head, after.first(framing.length));
+            return framing.length;
+        }
+        if (c.handshake == nullptr) {
+            c.handshake = new HandshakeBuffer;
+            std::memcpy(c.handshake->data, head.data(), head.size());
+        }
+        HandshakeBuffer& hb =
+            *c.handshake;  // the head is already at hb.data when it came from there
+        hb.head_len = head.size();
+        hb.len = head.size();
+        hb.body_len = framing.length;
+        hb.body.reset(new char[framing.length]);
+        if (!after.empty()) std::memcpy(hb.body.get(), after.data(), after.size());
+        hb.body_have = after.size();
+        return after.size();
+    }
+
+    // The next bytes of a body being collected; hands the request on when
+    // it is complete. Returns how many of data[0, len) were used.
+    size_t body_step(uint32_t index, Connection& c, const uint8_t* data, size_t len) {
+        HandshakeBuffer& hb = *c.handshake;
+        size_t n = std::min(len, hb.body_len - hb.body_have);
+        std::memcpy(hb.body.get() + hb.body_have, data, n);
+        hb.body_have += n;
+        if (hb.body_have < hb.body_len) return n;
+        // The head was parsed when it arrived; parsing it again (a few
+        // hundred ns) gives fresh views without storing them all.
+        proto::HttpRequest request;
+        auto r = proto::parse_http_request(hb.data, hb.head_len, 0, request);
+        if (r.status == proto::ParseStatus::complete) {
+            handle_request(index, c, request, {hb.data, hb.head_len},
+                           {reinterpret_cast<const uint8_t*>(hb.body.get()), hb.body_len});
+        } else {
+            refuse(index, c, 400, "request head");  // not reached: the same bytes parsed before
+        }
+        delete c.handshake;
+        c.handshake = nullptr;
         return n;
     }
 
@@ -525,13 +605,8 @@ class ServerLoop {
 
     static bool wants_close(const proto::HttpRequest& request) {
         // RFC 9112 §9.3: HTTP/1.1 is persistent unless "Connection: close".
+        // (A body does not end it: take_request has read exactly its bytes.)
         if (request.minor_version < 1) return true;
-        // A body is never read by the gateway's endpoints: close after the
-        // response rather than parse the body as the next request.
-        if (!request.header("Content-Length").empty() && request.header("Content-Length") != "0") {
-            return true;
-        }
-        if (!request.header("Transfer-Encoding").empty()) return true;
         std::string_view v = request.header("Connection");
         for (size_t i = 0; i + 5 <= v.size(); ++i) {
             if (strncasecmp(v.data() + i, "close", 5) == 0) return true;
@@ -540,7 +615,7 @@ class ServerLoop {
     }
 
     void handle_request(uint32_t index, Connection& c, const proto::HttpRequest& request,
-                        std::string_view head) {
+                        std::string_view head, std::span<const uint8_t> body) {
         trace(c, "request", head);
         if (!proto::is_upgrade_request(request)) {
             // RFC 9112 §3.2: an HTTP/1.1 request without Host gets 400.
@@ -551,7 +626,7 @@ class ServerLoop {
             bool keep_alive = !wants_close(request);
             size_t before = c.out.size();
             Outbound out = outbound(c);
-            app_.on_http_request(request, keep_alive, out);
+            app_.on_http_request(request, body, keep_alive, out);
             if (settings_.trace) trace_queued(c, before);
             if (keep_alive) {
                 c.served = true;
