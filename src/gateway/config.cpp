@@ -85,6 +85,17 @@ std::string config_help() {
            "  --deflate-mem-level N      zlib memLevel 1..9 (default 8)\n"
            "  --deflate-min-bytes N      messages shorter than this are sent uncompressed "
            "(default 128)\n"
+           "  --deflate-max-ratio N      close 1008 on an incoming message whose inflating costs\n"
+           "                             more than N times its compressed size, checked once it\n"
+           "                             passed 1 MiB (default 256; DEFLATE reaches ~1030 on\n"
+           "                             zeros, text 3-30; 0: off). --max-message-bytes bounds\n"
+           "                             a compressed message both as sent and as inflated (1009)\n"
+           "  --deflate-max-streams N    zlib streams (~260 KiB each at the defaults) each loop's\n"
+           "                             connections may hold at once: messages in flight and\n"
+           "                             context-takeover windows; beyond it a new compressed\n"
+           "                             message is closed 1013 (try again later) and replies go\n"
+           "                             uncompressed; refusals are logged with their count\n"
+           "                             (default 0: 1/8 of physical memory over all loops)\n"
            "  --features                 print the io_uring features this kernel offers\n"
            "                             (probed; the backend uses them) and exit\n"
            "  --version                  print the version, kernel and io_uring features\n"
@@ -206,6 +217,12 @@ std::string parse_config(int argc, const char* const* argv, Config* config) {
         } else if (flag == "--deflate-mem-level") {
             if (!parse_u64(value, &n) || n < 1 || n > kMaxMemLevel) return bad();
             config->deflate.mem_level = static_cast<uint8_t>(n);
+        } else if (flag == "--deflate-max-ratio") {
+            if (!parse_u64(value, &n) || n > UINT32_MAX) return bad();
+            config->deflate.max_inflate_ratio = static_cast<uint32_t>(n);
+        } else if (flag == "--deflate-max-streams") {
+            if (!parse_u64(value, &n)) return bad();
+            config->deflate_max_streams = n;
         } else if (flag == "--deflate-min-bytes") {
             if (!parse_u64(value, &n)) return bad();
             config->deflate.min_message_bytes = static_cast<size_t>(n);

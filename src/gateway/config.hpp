@@ -51,6 +51,9 @@ struct Config {
     bool direct_descriptors = false;  // io_uring: connections in a registered file table
     // permessage-deflate (RFC 7692); defaults from default_deflate_config().
     proto::DeflateConfig deflate = default_deflate_config();
+    // zlib streams per loop its connections may hold at once; 0: an eighth
+    // of physical memory over all loops (gateway/deflate_budget.hpp).
+    uint64_t deflate_max_streams = 0;
     bool help = false;
     bool version = false;   // print the version, kernel and io_uring features, exit
     bool features = false;  // print the io_uring feature line, exit

@@ -17,6 +17,7 @@
 
 #include "gateway/allocator.hpp"
 #include "gateway/config.hpp"
+#include "gateway/deflate_budget.hpp"
 #include "gateway/echo_app.hpp"
 #include "gateway/worker_supervisor.hpp"
 #include "io/backend_kind.hpp"
@@ -35,7 +36,7 @@ uint32_t to_ticks(double seconds) {
     return ticks < 1 ? 1 : static_cast<uint32_t>(ticks);
 }
 
-ws::LoopSettings loop_settings(const Config& config) {
+ws::LoopSettings loop_settings(const Config& config, unsigned threads) {
     ws::LoopSettings s;
     s.backend.recv_buffer_count = config.recv_buffers;
     s.backend.recv_buffer_size = config.recv_buffer_bytes;
@@ -50,6 +51,12 @@ ws::LoopSettings loop_settings(const Config& config) {
     s.trace = config.trace;
     s.io_stats = config.io_stats;
     s.deflate = config.deflate;
+    s.deflate_max_streams = config.deflate_max_streams;
+    if (s.deflate_max_streams == 0) {
+        s.deflate_max_streams =
+            streams_per_loop(physical_memory_bytes(), uint64_t{threads} * config.workers,
+                             deflate_stream_bytes(config.deflate));
+    }
     s.backend.direct_descriptors = config.direct_descriptors;
     s.backend.fixed_files = config.max_connections + ws::kRefusalSlots;
     s.memory_release_delay_ticks = to_ticks(config.memory_release_delay_s);
@@ -123,7 +130,14 @@ int serve(const Config& config, io::BackendKind backend,
           const std::vector<std::vector<int>>& listeners, const std::vector<std::string>& names,
           const sigset_t& signals, int ready_fd) {
     unsigned threads = static_cast<unsigned>(listeners.size());
-    ws::LoopSettings settings = loop_settings(config);
+    ws::LoopSettings settings = loop_settings(config, threads);
+    if (config.deflate.enabled) {
+        std::fprintf(stderr,
+                     "wsgate: permessage-deflate: at most %llu zlib streams per loop (%llu KiB "
+                     "each)\n",
+                     static_cast<unsigned long long>(settings.deflate_max_streams),
+                     static_cast<unsigned long long>(deflate_stream_bytes(config.deflate) / 1024));
+    }
     ws::LoopShared shared;
     std::vector<int> wake_fds;
     std::vector<ThreadStart> starts(threads);

@@ -21,6 +21,9 @@ enum class CloseCode : uint16_t {
     message_too_big = 1009,
     mandatory_extension = 1010,
     internal_error = 1011,
+    // IANA "WebSocket Close Code Number Registry" (RFC 6455 §11.7): the
+    // server is overloaded and the client may reconnect later. Sent only.
+    try_again_later = 1013,
 };
 
 // True when a peer may send `code` in a close frame: 1000-1003 and 1007-1011

@@ -196,11 +196,14 @@ DeflaterSettings deflater_settings(const DeflateAgreement& agreed, const Deflate
     return s;
 }
 
-InflaterSettings inflater_settings(const DeflateAgreement& agreed, uint64_t max_message_bytes) {
+InflaterSettings inflater_settings(const DeflateAgreement& agreed, const DeflateConfig& config,
+                                   uint64_t max_message_bytes) {
     InflaterSettings s;
     s.window_bits = agreed.client_max_window_bits;
     s.no_context_takeover = agreed.client_no_context_takeover;
     s.max_message_bytes = max_message_bytes;
+    s.max_compressed_bytes = max_message_bytes;
+    s.max_ratio = config.max_inflate_ratio;
     return s;
 }
 

@@ -31,6 +31,9 @@ struct DeflateConfig {
     // Messages shorter than this are sent uncompressed (RSV1 clear; RFC 7692
     // §6 lets an endpoint compress any subset of its messages).
     size_t min_message_bytes = 64;
+    // Inflating an incoming message may cost at most this many times its
+    // compressed size once past the grace (InflaterSettings); 0: no bound.
+    uint32_t max_inflate_ratio = kDefaultMaxInflateRatio;
 };
 
 // True when every field is in range (checked at start-up; negotiate()
@@ -72,8 +75,10 @@ DeflateNegotiation negotiate_permessage_deflate(const ExtensionOffers& offers,
                                                 const DeflateConfig& config, char* out, size_t cap);
 
 // Settings for this connection's outgoing (server) and incoming (client)
-// messages under an agreement.
+// messages under an agreement. max_message_bytes bounds an incoming
+// compressed message twice: as sent (compressed payload) and as inflated.
 DeflaterSettings deflater_settings(const DeflateAgreement& agreed, const DeflateConfig& config);
-InflaterSettings inflater_settings(const DeflateAgreement& agreed, uint64_t max_message_bytes);
+InflaterSettings inflater_settings(const DeflateAgreement& agreed, const DeflateConfig& config,
+                                   uint64_t max_message_bytes);
 
 }  // namespace wsgate::proto

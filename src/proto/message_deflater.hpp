@@ -79,6 +79,9 @@ class MessageDeflater {
     // zlib bytes this deflater holds now (0 before the first message, and
     // between messages with no_context_takeover).
     size_t memory_bytes() const;
+    // True while a zlib stream is held (from the first compressed message
+    // until release() or, with no_context_takeover, the message's end).
+    bool holds_stream() const { return stream_ != nullptr; }
     // Drops all zlib state (connection closing, or an abandoned message).
     void release();
     const DeflaterSettings& settings() const { return settings_; }

@@ -31,6 +31,10 @@ struct CompressionState {
     bool validate_utf8 = false;  // ... and is text
     bool sending = false;        // the outgoing message is compressed and not yet complete
     bool send_failed = false;    // zlib failed while compressing: fail the connection (1011)
+    // Whether each side's stream is counted in the loop's stream budget
+    // (LoopCompression keeps these equal to holds_stream()).
+    bool inflate_stream_counted = false;
+    bool deflate_stream_counted = false;
 
     // Nothing in flight and no zlib memory held: the object can go and the
     // agreement alone be kept in the slot.

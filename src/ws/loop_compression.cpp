@@ -1,11 +1,14 @@
 #include "ws/loop_compression.hpp"
 
+#include <algorithm>
+
 #include "proto/frame_writer.hpp"
 
 namespace wsgate::ws {
 
-LoopCompression::LoopCompression(const proto::DeflateConfig& config, uint64_t max_message_bytes)
-    : config_(config), max_message_bytes_(max_message_bytes) {}
+LoopCompression::LoopCompression(const proto::DeflateConfig& config, uint64_t max_message_bytes,
+                                 uint64_t max_streams)
+    : config_(config), max_message_bytes_(max_message_bytes), max_streams_(max_streams) {}
 
 LoopCompression::~LoopCompression() = default;
 
@@ -32,16 +35,36 @@ CompressionState* LoopCompression::state_for(CompressionSlot& slot) {
     }
     s->agreed = agreed;
     s->deflater = proto::MessageDeflater(proto::deflater_settings(agreed, config_));
-    s->inflater = proto::MessageInflater(proto::inflater_settings(agreed, max_message_bytes_));
+    s->inflater =
+        proto::MessageInflater(proto::inflater_settings(agreed, config_, max_message_bytes_));
     s->receiving = s->validate_utf8 = s->sending = s->send_failed = false;
+    s->inflate_stream_counted = s->deflate_stream_counted = false;
     CompressionState* raw = s.release();
     slot.set_state(raw);
     return raw;
 }
 
+void LoopCompression::count_stream(bool& counted, bool holds) {
+    if (counted == holds) return;
+    counted = holds;
+    if (holds) {
+        ++stats_.streams_in_use;
+        stats_.peak_streams = std::max(stats_.peak_streams, stats_.streams_in_use);
+    } else {
+        --stats_.streams_in_use;
+    }
+}
+
+void LoopCompression::recount(CompressionState& s) {
+    count_stream(s.inflate_stream_counted, s.inflater.holds_stream());
+    count_stream(s.deflate_stream_counted, s.deflater.holds_stream());
+}
+
 void LoopCompression::park(CompressionSlot& slot) {
     CompressionState* s = slot.state();
-    if (s == nullptr || !s->parkable()) return;
+    if (s == nullptr) return;
+    recount(*s);
+    if (!s->parkable()) return;
     slot.set_agreement(s->agreed);
     std::unique_ptr<CompressionState> owned(s);
     if (spares_.size() < kMaxSpareCompressionStates) spares_.push_back(std::move(owned));
@@ -58,7 +81,19 @@ void LoopCompression::release(CompressionSlot& slot) {
 }
 
 InflateFailure LoopCompression::begin_incoming(CompressionSlot& slot, proto::Opcode opcode) {
+    const CompressionState* held = slot.state();
+    if ((held == nullptr || !held->inflater.holds_stream()) && budget_spent()) {
+        ++stats_.refused_no_stream;
+        return {proto::CloseCode::try_again_later, "compression busy, try again later"};
+    }
     CompressionState* s = state_for(slot);
+    // Taken now, while the budget was checked, not at the first chunk.
+    const bool reserved = s->inflater.reserve_stream();
+    recount(*s);
+    if (!reserved) {
+        park(slot);
+        return {proto::CloseCode::internal_error, "decompression failed"};
+    }
     s->receiving = true;
     s->validate_utf8 = opcode == proto::Opcode::text;
     s->utf8.reset();
@@ -69,12 +104,22 @@ InflateFailure LoopCompression::begin_incoming(CompressionSlot& slot, proto::Opc
 InflateFailure LoopCompression::fail_incoming(CompressionSlot& slot, proto::InflateStatus status) {
     CompressionState& s = *slot.state();
     s.inflater.release();
+    recount(s);
     s.receiving = false;
     s.validate_utf8 = false;
     in_fill_ = 0;
     switch (status) {
         case proto::InflateStatus::too_big:
+            ++stats_.refused_too_big;
             return {proto::CloseCode::message_too_big, "message too big"};
+        // Valid DEFLATE that costs too much for its size: refused by
+        // policy (RFC 6455 §7.4.1), not as corrupt data.
+        case proto::InflateStatus::over_ratio:
+            ++stats_.refused_ratio;
+            return {proto::CloseCode::policy_violation, "compression ratio over limit"};
+        case proto::InflateStatus::no_output:
+            ++stats_.refused_padding;
+            return {proto::CloseCode::policy_violation, "compressed data without output"};
         case proto::InflateStatus::invalid_data:
             // Corrupt DEFLATE data or invalid UTF-8 after inflating: data not
             // consistent with the message type (RFC 6455 §7.4.1).
@@ -106,6 +151,10 @@ bool LoopCompression::send_piece(CompressionSlot& slot, io::OutQueue& queue, io:
     if (s == nullptr || !s->sending) {
         if (in_message) return false;  // a message that started plain stays plain
         if (last && piece.size() < config_.min_message_bytes) return false;
+        if ((s == nullptr || !s->deflater.holds_stream()) && budget_spent()) {
+            ++stats_.plain_no_stream;
+            return false;
+        }
         s = state_for(slot);
         s->sending = true;
     }
@@ -115,6 +164,7 @@ bool LoopCompression::send_piece(CompressionSlot& slot, io::OutQueue& queue, io:
     };
     auto fail = [&] {
         s->deflater.release();
+        recount(*s);
         s->sending = false;
         s->send_failed = true;
         return true;  // nothing more is sent on this message
@@ -129,6 +179,7 @@ bool LoopCompression::send_piece(CompressionSlot& slot, io::OutQueue& queue, io:
         fill += r.produced;
         piece = piece.subspan(r.consumed);
     }
+    recount(*s);  // the first piece of a message may have taken a stream
     if (!last) {
         if (fill > 0) emit_frame(queue, pool, in_message, opcode, fill, false);
         return true;

@@ -35,9 +35,34 @@ struct InflateFailure {
     std::string_view reason;
 };
 
+// Counters of one loop's compression, for tests and reports.
+struct CompressionStats {
+    uint64_t streams_in_use = 0;  // zlib streams its connections hold now
+    uint64_t peak_streams = 0;
+    // Incoming compressed messages refused (1013) with the budget spent.
+    uint64_t refused_no_stream = 0;
+    // Outgoing messages sent uncompressed with the budget spent.
+    uint64_t plain_no_stream = 0;
+    // Incoming messages failed for their cost: 1009 (too big, as sent or
+    // inflated) and 1008 (ratio, padding).
+    uint64_t refused_too_big = 0;
+    uint64_t refused_ratio = 0;
+    uint64_t refused_padding = 0;
+};
+
+// Memory budget: at most max_streams zlib streams (each up to ~260 KiB: a
+// 15-bit deflate window at memLevel 8; an inflate stream ~40 KiB) are held
+// by the loop's connections at once, counting in-flight messages and kept
+// context-takeover windows; 0: no budget. With the budget spent, a new
+// incoming compressed message fails its connection with 1013 (try again
+// later: waiting would hold the peer's input, and the budget exists for
+// exactly the case where many peers do so), and an outgoing message that
+// would need a new stream is sent uncompressed (RFC 7692 §6 lets a sender
+// compress any subset of its messages).
 class LoopCompression {
   public:
-    LoopCompression(const proto::DeflateConfig& config, uint64_t max_message_bytes);
+    LoopCompression(const proto::DeflateConfig& config, uint64_t max_message_bytes,
+                    uint64_t max_streams = 0);
     ~LoopCompression();
     LoopCompression(const LoopCompression&) = delete;
     LoopCompression& operator=(const LoopCompression&) = delete;
@@ -53,7 +78,8 @@ class LoopCompression {
     // ---- receiving (slot negotiated) ----
 
     // The first frame of an incoming message had RSV1: starts inflating it.
-    // Returns a failure when no state could be allocated.
+    // Returns a failure (1013) when the stream budget is spent, or (1011)
+    // when zlib cannot allocate; the caller then fails the connection.
     InflateFailure begin_incoming(CompressionSlot& slot, proto::Opcode opcode);
 
     // True while an incoming compressed message is being inflated.
@@ -68,7 +94,9 @@ class LoopCompression {
     // `message_ends_next` (the chunk ends the message and finish_incoming()
     // follows before anything else uses this loop), before returning.
     // Stops at the first failure: 1007 for invalid data or UTF-8, 1009 as
-    // soon as the inflated size crosses max_message_bytes.
+    // soon as the inflated size crosses max_message_bytes (or the
+    // compressed size does), 1008 for a message that costs too much work
+    // for its size (ratio, padding; see proto::InflaterSettings).
     template <class Deliver>
     InflateFailure inflate_chunk(CompressionSlot& slot, std::span<const uint8_t> chunk,
                                  bool message_ends_next, Deliver&& deliver);
@@ -103,8 +131,14 @@ class LoopCompression {
 
     size_t spare_states() const { return spares_.size(); }
     const proto::DeflateConfig& config() const { return config_; }
+    const CompressionStats& stats() const { return stats_; }
+    uint64_t max_streams() const { return max_streams_; }
 
   private:
+    bool budget_spent() const { return max_streams_ != 0 && stats_.streams_in_use >= max_streams_; }
+    // Brings the budget's count in line with the streams `s` holds now.
+    void recount(CompressionState& s);
+    void count_stream(bool& counted, bool holds);
     // The slot's state object, created from its packed agreement when needed.
     CompressionState* state_for(CompressionSlot& slot);
     // Gives the object back when it holds nothing worth keeping.
@@ -116,6 +150,8 @@ class LoopCompression {
 
     proto::DeflateConfig config_;
     uint64_t max_message_bytes_;
+    uint64_t max_streams_;
+    CompressionStats stats_;
     char response_[proto::kMaxDeflateResponseLength];
     std::vector<std::unique_ptr<CompressionState>> spares_;
     // Inflated bytes of the connection being fed (only within one feed()).

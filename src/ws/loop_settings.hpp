@@ -40,6 +40,8 @@ struct LoopSettings {
     uint32_t memory_release_delay_ticks = 50;
     void (*release_memory)() = nullptr;
     proto::DeflateConfig deflate;  // permessage-deflate (RFC 7692); off unless enabled
+    // zlib streams this loop's connections may hold at once (LoopCompression); 0: no budget.
+    uint64_t deflate_max_streams = 0;
 };
 
 }  // namespace wsgate::ws

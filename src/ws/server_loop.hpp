@@ -62,7 +62,7 @@ class ServerLoop {
           shared_(shared),
           app_(app),
           pool_(settings.max_connections + kRefusalSlots),
-          compression_(settings.deflate, settings.max_message_bytes),
+          compression_(settings.deflate, settings.max_message_bytes, settings.deflate_max_streams),
           backend_(*this) {
         decoder_config_.max_message_bytes = settings.max_message_bytes;
         chunks_.set_lend_release({&release_lent, this});
@@ -105,6 +105,7 @@ class ServerLoop {
     size_t peak_queued_bytes() const { return peak_queued_; }
     size_t parked_input_bytes() const { return parked_.bytes(); }
     size_t peak_parked_input_bytes() const { return parked_.peak_connection_bytes(); }
+    const CompressionStats& compression_stats() const { return compression_.stats(); }
 
     // ---- backend owner interface (see io/uring_backend.hpp) ----
 
@@ -241,7 +242,11 @@ class ServerLoop {
         void on_frame_begin(const proto::DataFrame& f) {
             // RFC 7692 §6.1: RSV1 on a message's first frame marks it compressed.
             if (f.first && f.rsv1 && c.state == ConnState::open) {
-                loop.compression_.begin_incoming(c.compression, f.message_opcode);
+                InflateFailure refused =
+                    loop.compression_.begin_incoming(c.compression, f.message_opcode);
+                // Failing leaves the connection closing: its payload is ignored.
+                if (refused.code != proto::CloseCode::none)
+                    loop.after_compressed(index, c, refused);
             }
         }
         void on_frame_payload(std::span<uint8_t> chunk) {
@@ -326,9 +331,39 @@ class ServerLoop {
     void after_compressed(uint32_t index, Connection& c, const InflateFailure& f) {
         if (c.state != ConnState::open) return;
         if (f.code != proto::CloseCode::none) {
+            log_compression_failure(c, f);
             fail(index, c, f.code, f.reason);
         } else if (LoopCompression::send_failed(c.compression)) {
             fail(index, c, proto::CloseCode::internal_error, "compression failed");
+        }
+    }
+
+    // A message refused for what it costs (1008/1009), or for want of
+    // zlib memory (1011), gets one line; corrupt data (1007) is a protocol
+    // violation like the others and gets none. Refusals for a spent stream
+    // budget (1013) come in floods when they come: throttled.
+    void log_compression_failure(const Connection& c, const InflateFailure& f) {
+        if (f.code == proto::CloseCode::invalid_payload) return;
+        if (f.code == proto::CloseCode::try_again_later) {
+            log_stream_refusals(stream_log_.note(elapsed_ms()));
+            return;
+        }
+        std::fprintf(stderr, "wsgate: closed fd %d: %d %.*s\n", c.sock.fd, static_cast<int>(f.code),
+                     static_cast<int>(f.reason.size()), f.reason.data());
+    }
+
+    void log_stream_refusals(uint64_t count) {
+        if (count == 0) return;
+        const int64_t covered_ms = stream_log_.covered_ms();
+        std::fprintf(stderr,
+                     "wsgate: refused %llu compressed message%s with 1013: all %llu zlib streams "
+                     "of the loop in use (--deflate-max-streams)",
+                     static_cast<unsigned long long>(count), count == 1 ? "" : "s",
+                     static_cast<unsigned long long>(compression_.max_streams()));
+        if (covered_ms == 0) {
+            std::fprintf(stderr, "; further refusals are logged at most once per second\n");
+        } else {
+            std::fprintf(stderr, " in the last %.1f s\n", static_cast<double>(covered_ms) / 1000.0);
         }
     }
 
@@ -824,6 +859,7 @@ class ServerLoop {
     void begin_shutdown() {
         stopping_ = true;
         log_overload_refusals(overload_log_.take(elapsed_ms()));
+        log_stream_refusals(stream_log_.take(elapsed_ms()));
         backend_.stop_accepting();
         pool_.for_each([this](uint32_t index, Connection& c) {
             if (c.sock.closing) return;
@@ -861,6 +897,7 @@ class ServerLoop {
     int wake_fd_ = -1;
     bool stopping_ = false;
     LogThrottle overload_log_{kOverloadLogIntervalMs};
+    LogThrottle stream_log_{kOverloadLogIntervalMs};
 };
 
 }  // namespace wsgate::ws

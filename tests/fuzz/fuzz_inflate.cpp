@@ -1,18 +1,22 @@
 // libFuzzer target for MessageInflater (and, in round-trip mode,
 // MessageDeflater). Input layout:
 //   byte 0   config: bits 0-2 window bits (9 + n, capped at 15), bit 3
-//            no_context_takeover, bit 4 round-trip mode
+//            no_context_takeover, bit 4 round-trip mode, bit 5 tight work
+//            bounds (inflate mode: ratio 4 past 64 bytes of work, 16 bytes
+//            of input without output, 200 compressed bytes per message)
 //   byte 1   output space per call: 1 + (byte % 64) bytes
 //   rest     a list of pieces: a length byte L, then L bytes (fewer at the
 //            end of the input). L == 0 ends the current message.
 // Inflate mode: pieces are compressed payload chunks of up to 4 messages,
 //   inflated with a 300-byte limit. Invariants: the inflater never reports
 //   consuming more than it was given or producing more than the output
-//   space; a message never delivers more than the limit; after an error no
-//   further progress.
+//   space, nor less work than output; a message never delivers more than
+//   the limit nor consumes more than the compressed limit; after an error
+//   no further progress.
 // Round-trip mode: pieces are plain message chunks, compressed with an
-//   output space of at least kMinDeflateOutput and inflated back: the bytes
-//   must come back exactly.
+//   output space of at least kMinDeflateOutput and inflated back with the
+//   default work bounds (a real deflater's output never trips them): the
+//   bytes must come back exactly.
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
@@ -30,6 +34,7 @@ using namespace wsgate::proto;
 constexpr uint8_t kWindowMask = 0x07;
 constexpr uint8_t kNoContextFlag = 0x08;
 constexpr uint8_t kRoundTripFlag = 0x10;
+constexpr uint8_t kTightBoundsFlag = 0x20;
 constexpr uint64_t kSmallLimit = 300;
 constexpr size_t kMaxOutSpace = 64;
 constexpr size_t kMaxMessages = 4;
@@ -56,12 +61,14 @@ bool next_piece(std::span<const uint8_t>& in, Piece& piece) {
 
 // Inflates one message's pieces; returns false once the inflater failed.
 bool inflate_piece(MessageInflater& inf, std::span<const uint8_t> chunk, std::span<uint8_t> space,
-                   std::vector<uint8_t>* sink, uint64_t& delivered) {
+                   std::vector<uint8_t>* sink, uint64_t& delivered, uint64_t& consumed) {
     while (!chunk.empty()) {
         InflateResult r = inf.inflate(chunk, space);
-        check(r.consumed <= chunk.size() && r.produced <= space.size());
+        check(r.consumed <= chunk.size() && r.produced <= space.size() && r.work >= r.produced);
         delivered += r.produced;
+        consumed += r.consumed;
         check(delivered <= inf.settings().max_message_bytes);
+        check(consumed <= inf.settings().max_compressed_bytes);
         if (sink) sink->insert(sink->end(), space.begin(), space.begin() + r.produced);
         if (r.status != InflateStatus::ok) {
             // Errors are final: nothing more comes out.
@@ -91,13 +98,15 @@ void run_inflate(std::span<const uint8_t> in, const InflaterSettings& settings, 
     MessageInflater inf(settings);
     std::vector<uint8_t> space(out_size);
     uint64_t delivered = 0;
+    uint64_t consumed = 0;
     size_t messages = 0;
     Piece piece;
     while (messages < kMaxMessages && next_piece(in, piece)) {
-        if (!inflate_piece(inf, piece.bytes, space, nullptr, delivered)) return;
+        if (!inflate_piece(inf, piece.bytes, space, nullptr, delivered, consumed)) return;
         if (piece.ends_message) {
             if (!finish_message(inf, space, nullptr, delivered)) return;
             delivered = 0;
+            consumed = 0;
             ++messages;
         }
     }
@@ -125,7 +134,8 @@ void run_round_trip(std::span<const uint8_t> in, bool no_context, uint8_t bits, 
             if (r.status == DeflateStatus::done) break;
         }
         uint64_t delivered = 0;
-        check(inflate_piece(inf, packed, ispace, &back, delivered));
+        uint64_t consumed = 0;
+        check(inflate_piece(inf, packed, ispace, &back, delivered, consumed));
         check(finish_message(inf, ispace, &back, delivered));
         check(back == plain);
         plain.clear();
@@ -163,6 +173,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         settings.window_bits = bits;
         settings.no_context_takeover = no_context;
         settings.max_message_bytes = kSmallLimit;
+        if (config & kTightBoundsFlag) {
+            settings.max_ratio = 4;
+            settings.ratio_grace_bytes = 64;
+            settings.max_input_without_output = 16;
+            settings.max_compressed_bytes = 200;
+        }
         run_inflate(rest, settings, out_size);
     }
     return 0;

@@ -3,6 +3,7 @@
 #include <vector>
 
 #include "gateway/config.hpp"
+#include "gateway/deflate_budget.hpp"
 #include "io/listener.hpp"
 
 using wsgate::gateway::Config;
@@ -126,3 +127,36 @@ TEST(Endpoint, ParsesAndFormatsV4AndV6) {
     EXPECT_FALSE(wsgate::io::parse_endpoint("1.2.3.4:70000"));
     EXPECT_FALSE(wsgate::io::parse_endpoint("[::1:80"));
 }
+
+namespace wsgate::gateway {
+namespace {
+
+TEST(Config, DeflateWorkAndMemoryBounds) {
+    Config c;
+    EXPECT_EQ(parse({}, &c), "");
+    EXPECT_EQ(c.deflate.max_inflate_ratio, proto::kDefaultMaxInflateRatio);
+    EXPECT_EQ(c.deflate_max_streams, 0u);  // derived from memory
+    EXPECT_EQ(parse({"--deflate-max-ratio", "0", "--deflate-max-streams", "40"}, &c), "");
+    EXPECT_EQ(c.deflate.max_inflate_ratio, 0u);
+    EXPECT_EQ(c.deflate_max_streams, 40u);
+    EXPECT_NE(parse({"--deflate-max-ratio", "-1"}, &c), "");
+    EXPECT_NE(parse({"--deflate-max-ratio", "4294967296"}, &c), "");
+    EXPECT_NE(parse({"--deflate-max-streams", "x"}, &c), "");
+    EXPECT_NE(config_help().find("--deflate-max-streams"), std::string::npos);
+    EXPECT_NE(config_help().find("--deflate-max-ratio"), std::string::npos);
+}
+
+TEST(DeflateBudget, AnEighthOfMemoryOverTheLoops) {
+    // 8 GiB, 4 loops, 256 KiB streams: 1 GiB / 4 / 256 KiB.
+    EXPECT_EQ(streams_per_loop(8ull << 30, 4, 256 << 10), 1024u);
+    EXPECT_EQ(streams_per_loop(64ull << 20, 4, 256 << 10), kMinStreamsPerLoop);
+    EXPECT_EQ(streams_per_loop(0, 4, 256 << 10), kMinStreamsPerLoop);  // unknown memory
+    // The defaults' deflate stream (15-bit window, memLevel 8) is ~260 KiB.
+    const uint64_t bytes = deflate_stream_bytes(default_deflate_config());
+    EXPECT_GT(bytes, 200u << 10);
+    EXPECT_LT(bytes, 400u << 10);
+    EXPECT_GT(physical_memory_bytes(), 0u);
+}
+
+}  // namespace
+}  // namespace wsgate::gateway

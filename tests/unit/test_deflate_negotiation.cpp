@@ -194,7 +194,7 @@ TEST(DeflateNegotiation, ClientMaxWindowBits) {
     ASSERT_TRUE(o.n.accepted);
     EXPECT_EQ(o.response, "permessage-deflate; client_max_window_bits=8");
     // zlib inflates it with 9 bits (a superset window).
-    EXPECT_EQ(inflater_settings(o.n.agreed, 1000).window_bits, 8);
+    EXPECT_EQ(inflater_settings(o.n.agreed, DeflateConfig{}, 1000).window_bits, 8);
 }
 
 TEST(DeflateNegotiation, ClientLimitNeedsOfferedParameter) {
@@ -286,6 +286,7 @@ TEST(DeflateNegotiation, SettingsFromAgreement) {
     DeflateConfig c = enabled_config();
     c.level = 3;
     c.mem_level = 5;
+    c.max_inflate_ratio = 77;
     DeflateAgreement a;
     a.server_no_context_takeover = true;
     a.client_no_context_takeover = false;
@@ -296,10 +297,12 @@ TEST(DeflateNegotiation, SettingsFromAgreement) {
     EXPECT_EQ(d.mem_level, 5);
     EXPECT_EQ(d.level, 3);
     EXPECT_TRUE(d.no_context_takeover);
-    InflaterSettings i = inflater_settings(a, 4096);
+    InflaterSettings i = inflater_settings(a, c, 4096);
     EXPECT_EQ(i.window_bits, 13);
     EXPECT_FALSE(i.no_context_takeover);
     EXPECT_EQ(i.max_message_bytes, 4096u);
+    EXPECT_EQ(i.max_compressed_bytes, 4096u);  // one limit, as sent and as inflated
+    EXPECT_EQ(i.max_ratio, 77u);
 }
 
 }  // namespace

@@ -384,6 +384,97 @@ TEST_F(Receiver, FailsInvalidDataUtf8AndSize) {
     EXPECT_EQ(slot.state(), nullptr);
 }
 
+TEST_F(Receiver, CostlyMessagesFailWithPolicyViolation) {
+    // Default ratio bound (256 after 1 MiB): 8 MiB of zeros is ~1030:1.
+    LoopCompression lc(config(true, true), 16u << 20);
+    ASSERT_FALSE(lc.negotiate(offers("permessage-deflate"), slot).empty());
+    auto f = receive(lc, Opcode::binary, deflate_raw(std::string(8u << 20, '\0')), 16384);
+    EXPECT_EQ(f.code, CloseCode::policy_violation);
+    EXPECT_LE(got.size(), (1u << 20) + kCompressionScratchBytes);
+    EXPECT_EQ(lc.stats().refused_ratio, 1u);
+    lc.release(slot);
+    // Padding: data, then nothing but empty stored blocks.
+    ASSERT_FALSE(lc.negotiate(offers("permessage-deflate"), slot).empty());
+    std::string padded = deflate_raw("hello") + std::string("\x00\x00\xff\xff", 4);
+    for (int i = 0; i < 5000; ++i)
+        padded += std::string("\x00\x00\x00\xff\xff", 5);
+    f = receive(lc, Opcode::binary, padded, 16384);
+    EXPECT_EQ(f.code, CloseCode::policy_violation);
+    EXPECT_EQ(lc.stats().refused_padding, 1u);
+    lc.release(slot);
+    EXPECT_EQ(lc.stats().streams_in_use, 0u);
+}
+
+TEST(LoopCompressionBudget, StreamsOverBudgetAreRefusedThenFreed) {
+    constexpr uint64_t kBudget = 3;
+    LoopCompression lc(config(true, true), kMaxMessage, kBudget);
+    CompressionSlot slots[kBudget + 1];
+    for (CompressionSlot& s : slots)
+        ASSERT_FALSE(lc.negotiate(offers("permessage-deflate"), s).empty());
+    const std::string wire = deflate_raw(json_like(20000));
+    // Three connections each hold a message in flight: the budget is spent.
+    for (uint64_t i = 0; i < kBudget; ++i) {
+        ASSERT_EQ(lc.begin_incoming(slots[i], Opcode::text).code, CloseCode::none);
+        ASSERT_EQ(lc.inflate_chunk(slots[i], bytes(wire).first(100), false, [](auto) {}).code,
+                  CloseCode::none);
+    }
+    EXPECT_EQ(lc.stats().streams_in_use, kBudget);
+    // A fourth compressed message is refused, with nothing allocated for it.
+    auto f = lc.begin_incoming(slots[kBudget], Opcode::text);
+    EXPECT_EQ(f.code, CloseCode::try_again_later);
+    EXPECT_EQ(slots[kBudget].state(), nullptr);
+    EXPECT_EQ(lc.stats().refused_no_stream, 1u);
+    // A reply that would need a deflate stream goes plain instead.
+    ChunkPool pool;
+    OutQueue q;
+    bool in_message = false;
+    const std::string reply = json_like(5000);
+    EXPECT_FALSE(
+        lc.send_piece(slots[kBudget], q, pool, in_message, Opcode::text, bytes(reply), true));
+    EXPECT_EQ(lc.stats().plain_no_stream, 1u);
+    EXPECT_EQ(lc.stats().streams_in_use, kBudget);
+    // One message ends: its stream goes back (no_context_takeover) and the
+    // next compressed message is admitted.
+    ASSERT_EQ(lc.inflate_chunk(slots[0], bytes(wire).subspan(100), true, [](auto) {}).code,
+              CloseCode::none);
+    ASSERT_EQ(lc.finish_incoming(slots[0], [](auto, bool) {}).code, CloseCode::none);
+    EXPECT_EQ(lc.stats().streams_in_use, kBudget - 1);
+    EXPECT_EQ(lc.begin_incoming(slots[kBudget], Opcode::text).code, CloseCode::none);
+    EXPECT_EQ(lc.stats().streams_in_use, kBudget);
+    EXPECT_EQ(lc.stats().peak_streams, kBudget);
+    // Connections that go away give theirs back too.
+    for (CompressionSlot& s : slots)
+        lc.release(s);
+    EXPECT_EQ(lc.stats().streams_in_use, 0u);
+}
+
+TEST(LoopCompressionBudget, ContextTakeoverWindowsCountWhileKept) {
+    LoopCompression lc(config(false, false), kMaxMessage, 2);
+    CompressionSlot a;
+    CompressionSlot b;
+    ASSERT_FALSE(lc.negotiate(offers("permessage-deflate"), a).empty());
+    ASSERT_FALSE(lc.negotiate(offers("permessage-deflate"), b).empty());
+    ChunkPool pool;
+    OutQueue q;
+    bool in_message = false;
+    const std::string msg = json_like(5000);
+    // a's reply keeps its deflate window, a's message its inflate window.
+    ASSERT_TRUE(lc.send_piece(a, q, pool, in_message, Opcode::text, bytes(msg), true));
+    ASSERT_EQ(lc.begin_incoming(a, Opcode::text).code, CloseCode::none);
+    ASSERT_EQ(lc.inflate_chunk(a, bytes(deflate_raw(msg)), true, [](auto) {}).code,
+              CloseCode::none);
+    ASSERT_EQ(lc.finish_incoming(a, [](auto, bool) {}).code, CloseCode::none);
+    EXPECT_EQ(lc.stats().streams_in_use, 2u);  // kept between messages
+    // a's next message needs no new stream; b's does.
+    EXPECT_EQ(lc.begin_incoming(a, Opcode::text).code, CloseCode::none);
+    EXPECT_EQ(lc.begin_incoming(b, Opcode::text).code, CloseCode::try_again_later);
+    lc.release(a);
+    EXPECT_EQ(lc.stats().streams_in_use, 0u);
+    EXPECT_EQ(lc.begin_incoming(b, Opcode::text).code, CloseCode::none);
+    lc.release(b);
+    q.clear(pool);
+}
+
 TEST(LoopCompressionMemory, PerConnectionBytesInBothModes) {
     // no_context_takeover on both sides: nothing held between messages.
     {
