@@ -58,6 +58,8 @@ struct Connection {
     bool served = false;           // a plain HTTP request was answered (keep-alive)
     bool peer_eof = false;         // the peer sent FIN; close once our output is out
     bool input_parked = false;     // received input waits in the loop's ParkedInput
+    bool app_opened = false;       // the app got on_open, so it gets on_close
+    uint16_t close_code = 0;       // the peer's close code, else ours (0: none yet)
 };
 
 // The idle cost of a connection in this process (the kernel's socket is

@@ -3,16 +3,12 @@
 // its connections (shared-nothing). Drives each connection through
 //   http (request heads) -> open (WebSocket) -> closing -> lingering -> released.
 //
-// App (a template parameter, no virtual calls) must provide:
-//   void on_message_piece(Outbound& out, proto::Opcode opcode,
-//                         std::span<const uint8_t> piece, bool last);
-//       the next piece of an incoming text/binary message, in order; `last`
-//       on the final piece (which may be empty). Text is valid UTF-8 so far.
-//   void on_http_request(const proto::HttpRequest& request, std::span<const uint8_t> body,
-//                        bool keep_alive, Outbound& out);
-//       a plain HTTP request (no Upgrade) and its whole Content-Length body
-//       (empty when none; at most --max-request-bytes); the app queues a
-//       complete response. Request and body are valid during the call.
+// App (a template parameter, no virtual calls) is an Application of this
+// loop (ws/application.hpp): on_open / on_message_piece / on_close for
+// WebSocket connections, on_http_request for plain requests (with their
+// whole Content-Length body, at most --max-request-bytes). The loop is its
+// ConnectionTable: the app may send to, close, or keep a word of state for
+// any connection of the loop by ConnectionHandle.
 #pragma once
 
 #include <time.h>
@@ -35,7 +31,9 @@
 #include "proto/http_request.hpp"
 #include "proto/http_response.hpp"
 #include "proto/upgrade_request.hpp"
+#include "ws/application.hpp"
 #include "ws/connection.hpp"
+#include "ws/connection_handle.hpp"
 #include "ws/log_throttle.hpp"
 #include "ws/loop_compression.hpp"
 #include "ws/loop_settings.hpp"
@@ -57,8 +55,11 @@ class ServerLoop {
 
     // wake_fd: an eventfd (owned by the caller) that other threads write to
     // make the loop look at LoopShared::stopping.
-    ServerLoop(const LoopSettings& settings, LoopShared& shared, App& app, int wake_fd)
-        : settings_(settings),
+    // loop_id: this loop's number among the process's loops (in its handles).
+    ServerLoop(const LoopSettings& settings, LoopShared& shared, App& app, int wake_fd,
+               uint32_t loop_id = 0)
+        : loop_id_(loop_id),
+          settings_(settings),
           shared_(shared),
           app_(app),
           pool_(settings.max_connections + kRefusalSlots),
@@ -68,6 +69,7 @@ class ServerLoop {
         chunks_.set_lend_release({&release_lent, this});
         wake_fd_ = wake_fd;
         clock_gettime(CLOCK_MONOTONIC, &start_);
+        static_assert(Application<App, Self>, "App must be an Application of this loop");
     }
     ~ServerLoop() {
         pool_.for_each([this](uint32_t index, Connection& c) {
@@ -106,6 +108,47 @@ class ServerLoop {
     size_t parked_input_bytes() const { return parked_.bytes(); }
     size_t peak_parked_input_bytes() const { return parked_.peak_connection_bytes(); }
     const CompressionStats& compression_stats() const { return compression_.stats(); }
+
+    // ---- the application's view of the loop (ConnectionTable) ----
+
+    uint32_t loop_id() const { return loop_id_; }
+
+    SendResult send_frame(ConnectionHandle h, io::SharedBytes& frame) {
+        uint32_t index = 0;
+        Connection* c = sendable(h, index);
+        if (c == nullptr) return SendResult::gone;
+        if (c->out_in_message) return SendResult::busy;  // RFC 6455 §5.4: no interleaving
+        if (over_cap(*c)) return SendResult::over_cap;
+        c->out.append_shared(chunks_, frame);
+        after_output(index, *c);
+        return SendResult::queued;
+    }
+
+    SendResult send_message(ConnectionHandle h, proto::Opcode opcode,
+                            std::span<const uint8_t> bytes) {
+        uint32_t index = 0;
+        Connection* c = sendable(h, index);
+        if (c == nullptr) return SendResult::gone;
+        if (c->out_in_message) return SendResult::busy;
+        if (over_cap(*c)) return SendResult::over_cap;
+        outbound(*c).send_message_piece(opcode, bytes, true);
+        after_compressed_send(index, *c);
+        after_output(index, *c);
+        return SendResult::queued;
+    }
+
+    bool close(ConnectionHandle h, uint16_t code, std::string_view reason) {
+        uint32_t index = 0;
+        Connection* c = sendable(h, index);
+        if (c == nullptr || c->close_sent) return false;
+        fail(index, *c, static_cast<proto::CloseCode>(code), reason);
+        return true;
+    }
+
+    uint64_t* app_state(ConnectionHandle h) {
+        Connection* c = resolve(pool_, loop_id_, h);
+        return c == nullptr || !c->app_opened ? nullptr : &c->app_state;
+    }
 
     // ---- backend owner interface (see io/uring_backend.hpp) ----
 
@@ -207,6 +250,12 @@ class ServerLoop {
 
     void on_released(uint32_t index) {
         Connection& c = pool_[index];
+        if (c.app_opened) {
+            // RFC 6455 §7.1.5: no close frame seen or sent -> 1006.
+            uint16_t code = c.close_code != 0 ? c.close_code : kClosedAbnormally;
+            c.app_opened = false;  // app_state(h) is nullptr from here
+            app_.on_close(*this, handle(index), code);
+        }
         timers_.cancel(index);
         drop_buffers(index, c);
         if (c.counted) shared_.connections.fetch_sub(1, std::memory_order_relaxed);
@@ -266,7 +315,8 @@ class ServerLoop {
             Outbound out = loop.outbound(c);
             LendOffer offer = loop.lend_offer(chunk, c.decoder.payload_headroom());
             if (offer.data != nullptr) out.set_lend_offer(&offer);
-            loop.app_.on_message_piece(out, c.decoder.message_opcode(), chunk, false);
+            loop.app_.on_message_piece(loop, loop.handle(index), out, c.decoder.message_opcode(),
+                                       chunk, false);
         }
         void on_frame_end(bool message_end) {
             if (!message_end || c.state != ConnState::open) return;
@@ -278,7 +328,8 @@ class ServerLoop {
             Outbound out = loop.outbound(c);
             LendOffer offer = loop.lend_offer(loop.last_piece_, loop.last_headroom_);
             if (offer.data != nullptr) out.set_lend_offer(&offer);
-            loop.app_.on_message_piece(out, c.decoder.message_opcode(), loop.last_piece_, true);
+            loop.app_.on_message_piece(loop, loop.handle(index), out, c.decoder.message_opcode(),
+                                       loop.last_piece_, true);
             loop.last_piece_ = {};
         }
         void on_ping(std::span<const uint8_t> payload) {
@@ -290,6 +341,7 @@ class ServerLoop {
         }
         void on_pong(std::span<const uint8_t>) {}
         void on_close(uint16_t code, std::string_view) {
+            c.close_code = code;  // the peer's code wins (1005 when it sent none)
             if (!c.close_sent) {
                 // RFC 6455 §5.5.1: echo the status code; no code received
                 // (1005) -> empty close payload.
@@ -313,7 +365,8 @@ class ServerLoop {
         InflateFailure f =
             compression_.inflate_chunk(c.compression, chunk, ends_next, [&](auto piece) {
                 Outbound out = outbound(c);
-                app_.on_message_piece(out, c.decoder.message_opcode(), piece, false);
+                app_.on_message_piece(*this, handle(index), out, c.decoder.message_opcode(), piece,
+                                      false);
             });
         after_compressed(index, c, f);
     }
@@ -321,7 +374,8 @@ class ServerLoop {
     void finish_inflate(uint32_t index, Connection& c) {
         InflateFailure f = compression_.finish_incoming(c.compression, [&](auto piece, bool last) {
             Outbound out = outbound(c);
-            app_.on_message_piece(out, c.decoder.message_opcode(), piece, last);
+            app_.on_message_piece(*this, handle(index), out, c.decoder.message_opcode(), piece,
+                                  last);
         });
         after_compressed(index, c, f);
     }
@@ -384,6 +438,26 @@ class ServerLoop {
     }
 
     uint32_t generation(uint32_t index) const { return pool_.generation(index); }
+    ConnectionHandle handle(uint32_t index) const {
+        return ConnectionHandle(loop_id_, index, generation(index));
+    }
+
+    // The open WebSocket connection `h` names (not closing), or nullptr.
+    Connection* sendable(ConnectionHandle h, uint32_t& index) {
+        Connection* c = resolve(pool_, loop_id_, h);
+        if (c == nullptr || !c->app_opened || c->state != ConnState::open || c->sock.closing) {
+            return nullptr;
+        }
+        index = h.index();
+        return c;
+    }
+
+    // A message queued on a compressing connection may have failed to deflate.
+    void after_compressed_send(uint32_t index, Connection& c) {
+        if (c.state == ConnState::open && LoopCompression::send_failed(c.compression)) {
+            fail(index, c, proto::CloseCode::internal_error, "compression failed");
+        }
+    }
 
     int64_t elapsed_ms() const {
         timespec t;
@@ -693,6 +767,8 @@ class ServerLoop {
         c.state = ConnState::open;
         c.last_rx_tick = now_;
         timers_.schedule(index, now_ + idle_half());
+        c.app_opened = true;
+        app_.on_open(*this, handle(index));
     }
 
     // Traces what the app queued since `before` bytes (slow path: --trace only).
@@ -753,6 +829,7 @@ class ServerLoop {
     }
 
     void queue_close(Connection& c, uint16_t code, std::string_view reason) {
+        if (c.close_code == 0) c.close_code = code == 0 ? kNoStatusReceived : code;
         uint8_t frame[proto::kMaxServerFrameHeader + proto::kMaxControlPayload];
         size_t n = proto::write_close_frame(frame, code, reason);
         c.out.append(chunks_, frame, n);
@@ -875,9 +952,12 @@ class ServerLoop {
     // before a release is worth a walk over the allocator's pages.
     static constexpr uint64_t kMinReleaseDrop = 64;
     static constexpr size_t kResponseCap = 1024;
+    static constexpr uint16_t kClosedAbnormally = 1006;  // RFC 6455 §7.4.1
+    static constexpr uint16_t kNoStatusReceived = 1005;
     static constexpr int kOverloadStatus = 503;
     static constexpr int64_t kOverloadLogIntervalMs = 1000;
 
+    uint32_t loop_id_;
     const LoopSettings& settings_;
     LoopShared& shared_;
     App& app_;

@@ -4,32 +4,27 @@
 // connection stays alive across requests with bodies, and framing the
 // gateway does not accept gets its status and a close.
 #include <gtest/gtest.h>
-#include <sys/eventfd.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
-#include <cerrno>
-#include <optional>
 #include <string>
 #include <vector>
 
-#include "io/epoll_backend.hpp"
-#include "io/listener.hpp"
-#include "io/ring_setup.hpp"
-#include "io/uring_backend.hpp"
-#include "ws/server_loop.hpp"
+#include "loop_fixture.hpp"
 
 namespace {
 
 using wsgate::ws::LoopSettings;
 using wsgate::ws::LoopShared;
-using wsgate::ws::ServerLoop;
 
 // Answers every request with its body (200, Content-Length) and records it.
 struct BodyEchoApp {
     std::vector<std::string> bodies;
-    void on_message_piece(wsgate::ws::Outbound&, wsgate::proto::Opcode, std::span<const uint8_t>,
-                          bool) {}
+    template <class Loop>
+    void on_open(Loop&, wsgate::ws::ConnectionHandle) {}
+    template <class Loop>
+    void on_message_piece(Loop&, wsgate::ws::ConnectionHandle, wsgate::ws::Outbound&,
+                          wsgate::proto::Opcode, std::span<const uint8_t>, bool) {}
+    template <class Loop>
+    void on_close(Loop&, wsgate::ws::ConnectionHandle, uint16_t) {}
     void on_http_request(const wsgate::proto::HttpRequest&, std::span<const uint8_t> body,
                          bool keep_alive, wsgate::ws::Outbound& out) {
         bodies.emplace_back(reinterpret_cast<const char*>(body.data()), body.size());
@@ -38,17 +33,6 @@ struct BodyEchoApp {
                         bodies.back();
         out.send_raw(r);
     }
-};
-
-struct UseUring {
-    template <class Owner>
-    using Backend = wsgate::io::UringBackend<Owner>;
-    static constexpr bool kUring = true;
-};
-struct UseEpoll {
-    template <class Owner>
-    using Backend = wsgate::io::EpollBackend<Owner>;
-    static constexpr bool kUring = false;
 };
 
 std::string post(const std::string& body, const std::string& extra = "") {
@@ -66,101 +50,26 @@ std::string pattern(size_t n) {
 }
 
 template <class B>
-class HttpBodyTest : public ::testing::Test {
+class HttpBodyTest : public wsgate::test::LoopFixture<B, BodyEchoApp> {
   protected:
-    using Loop = ServerLoop<B::template Backend, BodyEchoApp>;
-
-    void SetUp() override {
-        if (B::kUring) {
-            int err = 0;
-            if (!wsgate::io::probe_io_uring(&err)) GTEST_SKIP() << "io_uring unavailable";
-        }
-        settings_.backend.recv_buffer_count = 64;
-        settings_.backend.recv_buffer_size = 4096;  // a 1 MiB body spans 256 buffers
-        settings_.max_request_bytes = 1024 * 1024;
-        settings_.max_queued_bytes = 4 * 1024 * 1024;
-        wake_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-        auto ep = wsgate::io::parse_endpoint("127.0.0.1:0");
-        listener_ = wsgate::io::open_listener(*ep, 64);
-        ASSERT_GE(listener_, 0);
-        endpoint_ = wsgate::io::local_endpoint(listener_);
-        loop_.emplace(settings_, shared_, app_, wake_);
-        ASSERT_EQ(loop_->init(std::span<const int>(&listener_, 1)), 0);
-    }
-    void TearDown() override {
-        for (int fd : clients_)
-            close(fd);
-        loop_.reset();
-        if (listener_ >= 0) close(listener_);
-        if (wake_ >= 0) close(wake_);
-    }
-    int connect_client() {
-        int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
-        connect(fd, reinterpret_cast<const sockaddr*>(&endpoint_.addr), endpoint_.len);
-        clients_.push_back(fd);
-        spin(3);
-        return fd;
-    }
-    void spin(int turns) {
-        for (int i = 0; i < turns; ++i)
-            loop_->turn(1);
-    }
-    void send_all(int fd, const std::string& bytes) {
-        size_t off = 0;
-        while (off < bytes.size()) {
-            ssize_t n = send(fd, bytes.data() + off, bytes.size() - off, MSG_NOSIGNAL);
-            if (n > 0) {
-                off += static_cast<size_t>(n);
-            } else {
-                ASSERT_EQ(errno, EAGAIN);
-                spin(1);
-            }
-        }
-    }
-    // Reads until `want` bytes arrived, EOF, or max_turns loop turns.
-    std::string receive(int fd, size_t want, int max_turns = 3000, bool* eof = nullptr) {
-        std::string got;
-        std::vector<char> buf(1 << 16);
-        for (int t = 0; t < max_turns && got.size() < want; ++t) {
-            spin(1);
-            for (;;) {
-                ssize_t n = recv(fd, buf.data(), buf.size(), 0);
-                if (n > 0) {
-                    got.append(buf.data(), static_cast<size_t>(n));
-                    continue;
-                }
-                if (n == 0) {
-                    if (eof != nullptr) *eof = true;
-                    return got;
-                }
-                break;
-            }
-        }
-        return got;
+    void configure(LoopSettings& s) override {
+        s.backend.recv_buffer_size = 4096;  // a 1 MiB body spans 256 buffers
+        s.max_request_bytes = 1024 * 1024;
+        s.max_queued_bytes = 4 * 1024 * 1024;
     }
     // Expects an error status, then the server's FIN.
     void expect_refused(const std::string& request, const std::string& status) {
-        int fd = connect_client();
-        send_all(fd, request);
+        int fd = this->connect_client();
+        this->send_all(fd, request);
         bool eof = false;
-        std::string r = receive(fd, 1 << 20, 3000, &eof);
+        std::string r = this->receive(fd, 1 << 20, 3000, &eof);
         EXPECT_EQ(r.rfind("HTTP/1.1 " + status, 0), 0u) << r;
         EXPECT_TRUE(eof) << status;
-        EXPECT_TRUE(app_.bodies.empty());
+        EXPECT_TRUE(this->app_.bodies.empty());
     }
-
-    LoopSettings settings_;
-    LoopShared shared_;
-    BodyEchoApp app_;
-    int wake_ = -1;
-    int listener_ = -1;
-    wsgate::io::Endpoint endpoint_;
-    std::optional<Loop> loop_;
-    std::vector<int> clients_;
 };
 
-using Backends = ::testing::Types<UseUring, UseEpoll>;
-TYPED_TEST_SUITE(HttpBodyTest, Backends);
+TYPED_TEST_SUITE(HttpBodyTest, wsgate::test::LoopBackends);
 
 TYPED_TEST(HttpBodyTest, KeepAliveAcrossRequestsWithBodies) {
     int fd = this->connect_client();

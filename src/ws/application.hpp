@@ -1,0 +1,71 @@
+// The contract between a server loop and the application it runs, as
+// concepts: what the loop offers an application (ConnectionTable) and what
+// an application must answer (Application). Both are checked where the loop
+// is instantiated; nothing here is virtual, so the per-message path is a
+// direct (usually inlined) call.
+#pragma once
+
+#include <concepts>
+#include <cstdint>
+#include <span>
+#include <string_view>
+
+#include "io/shared_bytes.hpp"
+#include "proto/http_request.hpp"
+#include "proto/opcode.hpp"
+#include "ws/connection_handle.hpp"
+#include "ws/outbound.hpp"
+
+namespace wsgate::ws {
+
+// What happened to a send addressed by handle.
+enum class SendResult : uint8_t {
+    queued,    // in the connection's output queue
+    gone,      // no such open connection: stale handle, another loop's, closing or not a WebSocket
+    busy,      // the connection is in the middle of sending a fragmented message; retry later
+    over_cap,  // its output queue is over --max-queued-bytes (a slow consumer): nothing queued
+};
+
+// What a loop offers its application, for any connection of the loop (not
+// only the one a callback is about). Handles of other loops, and stale
+// ones, are answered `gone` / nullptr, never dereferenced.
+template <class L>
+concept ConnectionTable = requires(L& loop, ConnectionHandle h, io::SharedBytes& frame,
+                                   proto::Opcode opcode, std::span<const uint8_t> bytes,
+                                   uint16_t code, std::string_view reason) {
+    // A whole frame built once (ws/shared_frame.hpp), queued by reference.
+    { loop.send_frame(h, frame) } -> std::same_as<SendResult>;
+    // A whole message (copied; compressed when the connection negotiated it).
+    { loop.send_message(h, opcode, bytes) } -> std::same_as<SendResult>;
+    // Starts the closing handshake (RFC 6455 §7.1.2); false when gone.
+    { loop.close(h, code, reason) } -> std::same_as<bool>;
+    // The connection's one word of application state; nullptr when gone.
+    { loop.app_state(h) } -> std::same_as<uint64_t*>;
+    { loop.loop_id() } -> std::convertible_to<uint32_t>;
+};
+
+// What an application answers. Every callback runs on the loop's thread,
+// gets the loop (to reach any of its connections) and, for WebSocket
+// connections, the handle of the connection it is about.
+template <class A, class L>
+concept Application = ConnectionTable<L> &&
+    requires(A& app, L& loop, ConnectionHandle h, Outbound& out, proto::Opcode opcode,
+             std::span<const uint8_t> bytes, bool flag, uint16_t code,
+             const proto::HttpRequest& request) {
+    // The WebSocket handshake completed (101 queued); app_state is 0.
+    { app.on_open(loop, h) } -> std::same_as<void>;
+    // The next piece of an incoming text/binary message, in order; the
+    // last one has `flag` (last) set and may be empty. Text is valid
+    // UTF-8 so far. `out` sends on this connection and may send the
+    // piece without copying it (Outbound::send_message_piece).
+    { app.on_message_piece(loop, h, out, opcode, bytes, flag) } -> std::same_as<void>;
+    // The connection is gone (after on_open only): `code` is the peer's
+    // close code, else the one the server sent, else 1006 (RFC 6455
+    // §7.1.5: closed without a close frame). The handle is stale from now.
+    { app.on_close(loop, h, code) } -> std::same_as<void>;
+    // A plain HTTP request and its whole body (`flag`: keep-alive); the
+    // app queues one complete response on `out`.
+    { app.on_http_request(request, bytes, flag, out) } -> std::same_as<void>;
+};
+
+}  // namespace wsgate::ws

@@ -1,0 +1,194 @@
+// The application interface (ws/application.hpp) through the whole loop, on
+// both backends: on_open / on_message_piece / on_close with handles, one
+// word of state per connection, and sends to *other* connections of the
+// loop, including one shared frame queued on many connections.
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "io/shared_bytes.hpp"
+#include "loop_fixture.hpp"
+#include "ws/shared_frame.hpp"
+
+namespace {
+
+using wsgate::io::SharedBytes;
+using wsgate::proto::Opcode;
+using wsgate::test::masked_frame;
+using wsgate::ws::ConnectionHandle;
+using wsgate::ws::SendResult;
+
+// Text commands: "all:X" sends X to every open connection as one shared
+// frame; "state" answers the sender's app_state; "close:N" closes the N-th
+// connection opened (code 4001); "to:N:X" sends X to the N-th connection.
+struct HubApp {
+    std::vector<ConnectionHandle> opened;  // in open order, never removed
+    std::vector<std::pair<ConnectionHandle, uint16_t>> closed;
+    std::vector<SendResult> results;
+    std::string message;
+    size_t messages = 0;  // complete messages handled
+    size_t frames_built = 0;
+
+    template <class Loop>
+    void on_open(Loop& loop, ConnectionHandle h) {
+        uint64_t* state = loop.app_state(h);
+        ASSERT_NE(state, nullptr);
+        EXPECT_EQ(*state, 0u);
+        opened.push_back(h);
+        *state = 1000 + opened.size();
+    }
+    template <class Loop>
+    void on_message_piece(Loop& loop, ConnectionHandle h, wsgate::ws::Outbound&, Opcode,
+                          std::span<const uint8_t> piece, bool last) {
+        message.append(reinterpret_cast<const char*>(piece.data()), piece.size());
+        if (!last) return;
+        std::string m = std::move(message);
+        message.clear();
+        results.clear();
+        ++messages;
+        if (m.rfind("all:", 0) == 0) {
+            std::string text = m.substr(4);
+            wsgate::io::SharedBytesRef frame = wsgate::ws::make_shared_frame(
+                Opcode::text, {reinterpret_cast<const uint8_t*>(text.data()), text.size()});
+            ++frames_built;
+            for (ConnectionHandle to : opened)
+                results.push_back(loop.send_frame(to, *frame.get()));
+        } else if (m == "state") {
+            std::string s = std::to_string(*loop.app_state(h));
+            results.push_back(loop.send_message(
+                h, Opcode::text, {reinterpret_cast<const uint8_t*>(s.data()), s.size()}));
+        } else if (m.rfind("close:", 0) == 0) {
+            size_t n = std::stoul(m.substr(6));
+            results.push_back(loop.close(opened.at(n), 4001, "bye") ? SendResult::queued
+                                                                    : SendResult::gone);
+        } else if (m.rfind("to:", 0) == 0) {
+            size_t colon = m.find(':', 3);
+            size_t n = std::stoul(m.substr(3, colon - 3));
+            std::string text = m.substr(colon + 1);
+            results.push_back(
+                loop.send_message(opened.at(n), Opcode::binary,
+                                  {reinterpret_cast<const uint8_t*>(text.data()), text.size()}));
+        }
+    }
+    template <class Loop>
+    void on_close(Loop& loop, ConnectionHandle h, uint16_t code) {
+        EXPECT_EQ(loop.app_state(h), nullptr);  // already stale for the app
+        closed.emplace_back(h, code);
+    }
+    void on_http_request(const wsgate::proto::HttpRequest&, std::span<const uint8_t>, bool,
+                         wsgate::ws::Outbound& out) {
+        out.send_raw("HTTP/1.1 204 No Content\r\n\r\n");
+    }
+};
+
+std::string text_frame(const std::string& payload) {
+    return std::string(1, '\x81') + static_cast<char>(payload.size()) + payload;
+}
+
+template <class B>
+class ReactorAppTest : public wsgate::test::LoopFixture<B, HubApp> {
+  protected:
+    // Clients 0..n-1, each opened in order (the app's opened[i] is client i).
+    std::vector<int> open_clients(size_t n) {
+        std::vector<int> fds;
+        for (size_t i = 0; i < n; ++i)
+            fds.push_back(this->upgraded_client());
+        EXPECT_EQ(this->app_.opened.size(), n);
+        return fds;
+    }
+    // Sends a command and turns the loop until the app has handled it.
+    void command(int fd, const std::string& text) {
+        size_t before = this->app_.messages;
+        this->send_all(fd, masked_frame(0x81, text));
+        for (int i = 0; i < 2000 && this->app_.messages == before; ++i)
+            this->spin(1);
+        ASSERT_EQ(this->app_.messages, before + 1) << text;
+    }
+};
+TYPED_TEST_SUITE(ReactorAppTest, wsgate::test::LoopBackends);
+
+TYPED_TEST(ReactorAppTest, OneSharedFrameReachesEveryConnection) {
+    const size_t live_before = SharedBytes::live_on_this_thread();
+    std::vector<int> fds = this->open_clients(5);
+    this->command(fds[2], "all:hello everyone");
+    EXPECT_EQ(this->app_.frames_built, 1u);
+    EXPECT_EQ(this->app_.results, std::vector<SendResult>(5, SendResult::queued));
+    for (int fd : fds)
+        EXPECT_EQ(this->receive(fd, text_frame("hello everyone").size()),
+                  text_frame("hello everyone"));
+    // Sent everywhere: the one buffer is gone.
+    EXPECT_EQ(SharedBytes::live_on_this_thread(), live_before);
+}
+
+TYPED_TEST(ReactorAppTest, EachConnectionKeepsItsOwnWordOfState) {
+    std::vector<int> fds = this->open_clients(3);
+    for (size_t i = 0; i < fds.size(); ++i) {
+        this->command(fds[i], "state");
+        EXPECT_EQ(this->receive(fds[i], 6), text_frame(std::to_string(1001 + i)));
+    }
+}
+
+TYPED_TEST(ReactorAppTest, SendToAnotherConnection) {
+    std::vector<int> fds = this->open_clients(3);
+    this->command(fds[0], "to:2:psst");
+    EXPECT_EQ(this->app_.results, std::vector<SendResult>{SendResult::queued});
+    EXPECT_EQ(this->receive(fds[2], 6), std::string("\x82\x04psst", 6));
+    EXPECT_EQ(this->receive(fds[1], 1, 20), "");  // nobody else
+}
+
+TYPED_TEST(ReactorAppTest, StaleHandlesAreGoneEvenWhenTheSlotIsReused) {
+    std::vector<int> fds = this->open_clients(3);
+    // Client 1 closes with 4000: the app hears the peer's code.
+    this->send_all(fds[1], masked_frame(0x88, std::string("\x0f\xa0", 2)));
+    std::string echoed = this->receive(fds[1], 4);
+    EXPECT_EQ(echoed, std::string("\x88\x02\x0f\xa0", 4));
+    close(fds[1]);
+    this->spin(10);
+    ASSERT_EQ(this->app_.closed.size(), 1u);
+    EXPECT_EQ(this->app_.closed[0].first, this->app_.opened[1]);
+    EXPECT_EQ(this->app_.closed[0].second, 4000);
+    // A new client takes the freed slot; the old handle must not reach it.
+    int fresh = this->upgraded_client();
+    ASSERT_EQ(this->app_.opened.size(), 4u);
+    EXPECT_EQ(this->app_.opened[3].index(), this->app_.opened[1].index());
+    EXPECT_NE(this->app_.opened[3], this->app_.opened[1]);
+    this->command(fds[0], "to:1:lost");
+    EXPECT_EQ(this->app_.results, std::vector<SendResult>{SendResult::gone});
+    this->command(fds[0], "close:1");
+    EXPECT_EQ(this->app_.results, std::vector<SendResult>{SendResult::gone});
+    EXPECT_EQ(this->receive(fresh, 1, 20), "");
+    this->command(fds[0], "all:x");
+    EXPECT_EQ(this->app_.results,
+              (std::vector<SendResult>{SendResult::queued, SendResult::gone, SendResult::queued,
+                                       SendResult::queued}));
+    EXPECT_EQ(this->receive(fresh, 3), text_frame("x"));
+}
+
+TYPED_TEST(ReactorAppTest, ServerCloseAndDroppedConnectionReportTheirCodes) {
+    std::vector<int> fds = this->open_clients(3);
+    this->command(fds[0], "close:1");
+    // Client 1 gets close 4001 "bye" and answers with an empty close.
+    std::string got = this->receive(fds[1], 7);
+    EXPECT_EQ(got, std::string("\x88\x05\x0f\xa1"
+                               "bye",
+                               7));
+    this->send_all(fds[1], masked_frame(0x88, ""));
+    this->spin(3);
+    close(fds[1]);
+    // Client 2 vanishes without a close frame.
+    close(fds[2]);
+    for (int i = 0; i < 200 && this->app_.closed.size() < 2; ++i)
+        this->spin(1);
+    ASSERT_EQ(this->app_.closed.size(), 2u);
+    for (auto [h, code] : this->app_.closed) {
+        if (h == this->app_.opened[1]) {
+            EXPECT_EQ(code, 1005);  // the peer's close had no code (RFC 6455 §7.1.5)
+        } else {
+            EXPECT_EQ(h, this->app_.opened[2]);
+            EXPECT_EQ(code, 1006);  // no close frame at all
+        }
+    }
+}
+
+}  // namespace
