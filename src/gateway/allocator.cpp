@@ -17,26 +17,31 @@ namespace {
 std::mutex release_mutex;  // the loops' releases share one global option
 }
 
-void release_free_memory() {
-    // mimalloc (2.0) decommits (MADV_DONTNEED) a freed span of a segment
-    // only decommit_delay ms later, and only when the thread allocates a page
-    // again; a forced collect frees the empty pages but leaves their spans on
-    // that same delayed list. A loop that went quiet after an attack would
-    // keep them resident for ever. So the collect runs with the delay at 0:
-    // every span it frees, coalesced with the free spans around it, is
-    // decommitted now. Other threads freeing meanwhile decommit at once too,
-    // which costs them nothing but a madvise; the delay is restored after,
-    // so steady traffic keeps reusing committed pages.
+void release_free_memory(void (*free_caches)(void* context), void* context) {
+    // mimalloc (2.0) decommits (MADV_DONTNEED) a span freed in a segment only
+    // decommit_delay ms later, and only when the thread allocates a page
+    // again; a forced collect frees empty pages but leaves their spans on that
+    // same delayed list. A loop that went quiet after an attack would keep
+    // them resident for ever. So the caches are freed and the collect runs
+    // with the delay at 0: every span freed meanwhile, merged with the free
+    // spans around it, is decommitted now. That is why the loop caches what
+    // closing connections give back instead of freeing it then. Other threads
+    // freeing meanwhile decommit at once too, which costs them a madvise; the
+    // delay is restored after, so steady traffic keeps reusing committed pages
+    // (with the delay at 0 for good, 100 connections x 8 x 64 KiB in flight
+    // made 0.27 madvise calls per message).
     std::lock_guard<std::mutex> lock(release_mutex);
     long delay = mi_option_get(mi_option_decommit_delay);
     mi_option_set(mi_option_decommit_delay, 0);
+    free_caches(context);
     mi_collect(true);
     mi_option_set(mi_option_decommit_delay, delay);
 }
 
 #else
 
-void release_free_memory() {
+void release_free_memory(void (*free_caches)(void* context), void* context) {
+    free_caches(context);
     malloc_trim(0);
 }
 

@@ -5,9 +5,10 @@
 
 namespace wsgate::gateway {
 
-// Gives the pages the calling thread's heap holds but no longer uses back to
-// the operating system (ws::LoopSettings::release_memory, called by a loop
-// that went quiet after a peak).
-void release_free_memory();
+// Calls free_caches(context), then gives the pages the calling thread's heap
+// holds but no longer uses back to the operating system; what free_caches
+// frees goes back at once (ws::LoopSettings::release_memory, called by a loop
+// that went quiet after a peak, free_caches emptying its own caches).
+void release_free_memory(void (*free_caches)(void* context), void* context);
 
 }  // namespace wsgate::gateway

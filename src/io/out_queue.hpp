@@ -57,6 +57,8 @@ struct LendRelease {
 // the allocator.
 class ChunkPool {
   public:
+    static constexpr size_t kUncapped = SIZE_MAX;  // keep every chunk until trim()
+
     explicit ChunkPool(size_t max_cached = 64) : max_cached_(max_cached) {}
     ~ChunkPool();
     ChunkPool(const ChunkPool&) = delete;

@@ -36,9 +36,11 @@ struct LoopSettings {
     bool io_stats = false;  // print the loop's io::LoopCounters when it ends
     // A loop whose connections and queued output fell to half of their peak
     // frees its caches this long after (MemoryReleaseTimer) and then calls
-    // release_memory (on its own thread) to give free pages back to the OS.
+    // release_memory (on its own thread) to give free pages back to the OS;
+    // release_memory calls free_caches(context) itself, at the moment freed
+    // memory goes straight back (see gateway/allocator.hpp).
     uint32_t memory_release_delay_ticks = 50;
-    void (*release_memory)() = nullptr;
+    void (*release_memory)(void (*free_caches)(void* context), void* context) = nullptr;
     proto::DeflateConfig deflate;  // permessage-deflate (RFC 7692); off unless enabled
     // zlib streams this loop's connections may hold at once (LoopCompression); 0: no budget.
     uint64_t deflate_max_streams = 0;

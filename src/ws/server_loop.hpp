@@ -87,8 +87,15 @@ class ServerLoop {
 
     // Runs until shutdown has been requested and every connection is gone.
     void run() {
-        while (!done())
+        while (!done()) {
+            // Between turns, not in after_events: connections are released at
+            // the end of a turn, and the drop must be seen before the loop
+            // decides how long it may sleep.
+            if (release_timer_.note(uint64_t{pool_.size()} + chunks_.outstanding(), now_)) {
+                release_memory();
+            }
             backend_.run_turn(ms_to_next_timer());
+        }
     }
 
     // One loop turn waiting at most timeout_ms (tests drive the loop with it).
@@ -276,9 +283,6 @@ class ServerLoop {
             if (c != nullptr && c->input_parked && !c->sock.closing) process_parked(index, *c);
         });
         timers_.advance(now_, [this](uint32_t index) { on_timer(index); });
-        if (release_timer_.note(uint64_t{pool_.size()} + chunks_.outstanding(), now_)) {
-            release_memory();
-        }
     }
 
   private:
@@ -484,8 +488,12 @@ class ServerLoop {
     // The loop went quiet after a peak: its cached output chunks and the
     // pages the allocator keeps for this thread go back to the OS.
     void release_memory() {
-        chunks_.trim();
-        if (settings_.release_memory != nullptr) settings_.release_memory();
+        auto free_caches = [](void* self) { static_cast<Self*>(self)->chunks_.trim(); };
+        if (settings_.release_memory != nullptr) {
+            settings_.release_memory(free_caches, this);
+        } else {
+            free_caches(this);
+        }
     }
 
     void drop_buffers(uint32_t index, Connection& c) {
@@ -964,7 +972,12 @@ class ServerLoop {
     proto::FrameDecoderConfig decoder_config_;
     io::SlotPool<Connection> pool_;
     io::TimerWheel timers_;
-    io::ChunkPool chunks_;
+    // No cap on cached chunks: what closing connections give back stays here
+    // until release_memory() frees it, when the allocator returns it to the OS
+    // at once (freed earlier, part of it would stay resident). The cache holds
+    // at most what the loop's output fell by since the last release, and a
+    // fall to half the peak triggers one.
+    io::ChunkPool chunks_{io::ChunkPool::kUncapped};
     ParkedInput parked_{chunks_};
     size_t peak_queued_ = 0;
     MemoryReleaseTimer release_timer_{settings_.memory_release_delay_ticks, kMinReleaseDrop};
