@@ -1,16 +1,17 @@
 // wsgate: parses flags, opens the listeners, runs one event loop per thread
 // and shuts down cleanly on SIGINT/SIGTERM.
 #include <signal.h>
-#include <sys/eventfd.h>
 #include <sys/resource.h>
 #include <sys/utsname.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
 #include <string>
 #include <thread>
 #include <vector>
@@ -71,9 +72,9 @@ struct ThreadStart {
 
 template <template <class> class Backend>
 void run_loop(const ws::LoopSettings& settings, ws::LoopShared& shared, std::vector<int> listeners,
-              int wake_fd, unsigned number, ThreadStart& start) {
+              ws::LoopInbox& inbox, unsigned number, ThreadStart& start) {
     EchoApp app;
-    ws::ServerLoop<Backend, EchoApp> loop(settings, shared, app, wake_fd);
+    ws::ServerLoop<Backend, EchoApp> loop(settings, shared, app, inbox, number);
     int rc = loop.init(listeners);
     start.result.store(rc);
     start.result.notify_all();
@@ -139,18 +140,23 @@ int serve(const Config& config, io::BackendKind backend,
                      static_cast<unsigned long long>(deflate_stream_bytes(config.deflate) / 1024));
     }
     ws::LoopShared shared;
-    std::vector<int> wake_fds;
+    // Inboxes outlive every loop (joined below), so a producer never posts
+    // to a freed one.
+    std::vector<std::unique_ptr<ws::LoopInbox>> inboxes;
     std::vector<ThreadStart> starts(threads);
     std::vector<std::thread> loops;
     for (unsigned t = 0; t < threads; ++t) {
-        int wake = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-        wake_fds.push_back(wake);
+        inboxes.push_back(std::make_unique<ws::LoopInbox>(ws::kLoopInboxCapacity));
+        if (int rc = inboxes.back()->open(); rc != 0) {
+            starts[t].result.store(rc);
+            continue;
+        }
         if (backend == io::BackendKind::io_uring) {
             loops.emplace_back(run_loop<io::UringBackend>, std::cref(settings), std::ref(shared),
-                               listeners[t], wake, t, std::ref(starts[t]));
+                               listeners[t], std::ref(*inboxes.back()), t, std::ref(starts[t]));
         } else {
             loops.emplace_back(run_loop<io::EpollBackend>, std::cref(settings), std::ref(shared),
-                               listeners[t], wake, t, std::ref(starts[t]));
+                               listeners[t], std::ref(*inboxes.back()), t, std::ref(starts[t]));
         }
     }
     bool ok = true;
@@ -179,15 +185,16 @@ int serve(const Config& config, io::BackendKind backend,
                          sig == SIGINT ? "SIGINT" : "SIGTERM");
         }
     }
-    shared.stopping.store(true);
-    for (int fd : wake_fds) {
-        uint64_t one = 1;
-        if (write(fd, &one, sizeof(one)) < 0) std::perror("wsgate: wake");
+    ws::LoopMessage stop;
+    stop.kind = ws::LoopMessageKind::shutdown;
+    for (auto& inbox : inboxes) {
+        if (inbox->wake().event_fd() < 0) continue;
+        // A full inbox is being drained by its loop: wait for room.
+        while (!inbox->post_and_signal(stop))
+            std::this_thread::sleep_for(std::chrono::milliseconds(1));
     }
     for (std::thread& t : loops)
         t.join();
-    for (int fd : wake_fds)
-        close(fd);
     return ok ? 0 : 1;
 }
 

@@ -107,6 +107,9 @@ class EpollBackend {
 
     void close_unadopted(int fd) { ::close(fd); }
 
+    // No ring to post wakes to: other threads write the eventfd.
+    int message_ring_fd() const { return -1; }
+
     void forget(SocketState& s) {
         if (s.fd >= 0) ::close(s.fd);
         s.fd = -1;

@@ -16,7 +16,8 @@
 //       queued output as iovecs
 //   void on_sent(uint32_t index, size_t bytes);  the kernel took `bytes`
 //   void on_released(uint32_t index);            after close_socket: fd closed, nothing in flight
-//   void on_wake();                              the wake eventfd fired
+//   void on_wake();                              the wake eventfd fired, or another
+//                                                loop posted a MSG_RING wake
 //   void before_events();  once per turn after the wait, before completions
 //   void after_events();   once per turn after completions, before flushing
 #pragma once
@@ -37,6 +38,7 @@
 #include "io/backend_options.hpp"
 #include "io/buffer_ring.hpp"
 #include "io/loop_counters.hpp"
+#include "io/msg_ring.hpp"
 #include "io/ring_setup.hpp"
 #include "io/socket_state.hpp"
 #include "io/uring_features.hpp"
@@ -95,8 +97,13 @@ class UringBackend {
             arm_accept(i);
         wake_fd_ = wake_fd;
         arm_wake();
+        msg_ring_ = msg_ring_supported(ring_);
         return 0;
     }
+
+    // The ring other io_uring loops may post wakes to (kRingWakeUserData,
+    // IORING_OP_MSG_RING, kernel 5.18), or -1 when the kernel lacks it.
+    int message_ring_fd() const { return msg_ring_ ? ring_.ring_fd : -1; }
 
     // Starts receiving on a socket whose fd the owner just stored.
     void start_socket(uint32_t index, uint32_t generation, SocketState& s) {
@@ -315,7 +322,7 @@ class UringBackend {
                 break;
             case Op::wake:
                 owner_.on_wake();
-                arm_wake();
+                if (ud.index == kWakeByEventfd) arm_wake();
                 break;
             case Op::shutdown:
                 on_shutdown(ud);
@@ -527,6 +534,7 @@ class UringBackend {
     static constexpr int64_t kAcceptRetryMs = 100;
     int wake_fd_ = -1;
     uint64_t wake_value_ = 0;
+    bool msg_ring_ = false;
     std::vector<Ref> dirty_;
     std::vector<Ref> rearm_;
     std::vector<Ref> released_;

@@ -31,9 +31,18 @@ constexpr uint64_t pack_user_data(Op op, uint32_t index, uint32_t generation) {
            (uint64_t{generation & kGenerationMask} << 32) | index;
 }
 
+// Op::wake completions: the loop's eventfd read (re-armed after each), or a
+// completion another io_uring loop posted with IORING_OP_MSG_RING (nothing
+// to re-arm).
+inline constexpr uint32_t kWakeByEventfd = 0;
+inline constexpr uint32_t kWakeByRing = 1;
+
 constexpr UserData unpack_user_data(uint64_t v) {
     return UserData{static_cast<Op>(v >> 56), static_cast<uint32_t>(v),
                     static_cast<uint32_t>(v >> 32) & kGenerationMask};
 }
+
+// What a MSG_RING wake carries into the target loop's ring.
+inline constexpr uint64_t kRingWakeUserData = pack_user_data(Op::wake, kWakeByRing, 0);
 
 }  // namespace wsgate::io

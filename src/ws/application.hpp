@@ -14,6 +14,7 @@
 #include "proto/http_request.hpp"
 #include "proto/opcode.hpp"
 #include "ws/connection_handle.hpp"
+#include "ws/loop_message.hpp"
 #include "ws/outbound.hpp"
 
 namespace wsgate::ws {
@@ -66,6 +67,14 @@ concept Application = ConnectionTable<L> &&
     // A plain HTTP request and its whole body (`flag`: keep-alive); the
     // app queues one complete response on `out`.
     { app.on_http_request(request, bytes, flag, out) } -> std::same_as<void>;
+};
+
+// An application that also takes what other threads post to the loop's
+// inbox (LoopMessageKind::app), on the loop's thread, in posting order per
+// producer. Optional: the loop checks for it with this concept.
+template <class A, class L>
+concept InboxApplication = Application<A, L> && requires(A& app, L& loop, const LoopMessage& m) {
+    { app.on_inbox_message(loop, m) } -> std::same_as<void>;
 };
 
 }  // namespace wsgate::ws

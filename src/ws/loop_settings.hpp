@@ -14,7 +14,6 @@ inline constexpr uint32_t kTickMs = 100;  // timer resolution
 
 struct LoopShared {
     std::atomic<uint32_t> connections{0};  // WebSocket/HTTP connections counted against the limit
-    std::atomic<bool> stopping{false};
 };
 
 struct LoopSettings {

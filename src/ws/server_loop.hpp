@@ -36,6 +36,7 @@
 #include "ws/connection_handle.hpp"
 #include "ws/log_throttle.hpp"
 #include "ws/loop_compression.hpp"
+#include "ws/loop_message.hpp"
 #include "ws/loop_settings.hpp"
 #include "ws/memory_release.hpp"
 #include "ws/outbound.hpp"
@@ -53,12 +54,13 @@ class ServerLoop {
   public:
     using Self = ServerLoop<Backend, App>;
 
-    // wake_fd: an eventfd (owned by the caller) that other threads write to
-    // make the loop look at LoopShared::stopping.
-    // loop_id: this loop's number among the process's loops (in its handles).
-    ServerLoop(const LoopSettings& settings, LoopShared& shared, App& app, int wake_fd,
+    // inbox: where other threads post to this loop (shutdown, messages for
+    // the app), opened by the caller and outliving the loop. loop_id: this
+    // loop's number among the process's loops (in its handles).
+    ServerLoop(const LoopSettings& settings, LoopShared& shared, App& app, LoopInbox& inbox,
                uint32_t loop_id = 0)
         : loop_id_(loop_id),
+          inbox_(inbox),
           settings_(settings),
           shared_(shared),
           app_(app),
@@ -67,11 +69,11 @@ class ServerLoop {
           backend_(*this) {
         decoder_config_.max_message_bytes = settings.max_message_bytes;
         chunks_.set_lend_release({&release_lent, this});
-        wake_fd_ = wake_fd;
         clock_gettime(CLOCK_MONOTONIC, &start_);
         static_assert(Application<App, Self>, "App must be an Application of this loop");
     }
     ~ServerLoop() {
+        inbox_.wake().set_ring_fd(-1);  // producers fall back to the eventfd
         pool_.for_each([this](uint32_t index, Connection& c) {
             backend_.forget(c.sock);
             drop_buffers(index, c);
@@ -81,8 +83,12 @@ class ServerLoop {
     ServerLoop& operator=(const ServerLoop&) = delete;
 
     // Sets up the backend in the calling thread. Returns 0 or -errno.
+    // io_uring loops publish their ring so that other io_uring loops can
+    // wake them with IORING_OP_MSG_RING instead of the eventfd.
     int init(std::span<const int> listeners) {
-        return backend_.init(settings_.backend, listeners, wake_fd_);
+        int rc = backend_.init(settings_.backend, listeners, inbox_.wake().event_fd());
+        if (rc == 0) inbox_.wake().set_ring_fd(backend_.message_ring_fd());
+        return rc;
     }
 
     // Runs until shutdown has been requested and every connection is gone.
@@ -269,8 +275,18 @@ class ServerLoop {
         pool_.release(index);
     }
 
+    // Woken (eventfd or MSG_RING): takes what was posted, in one batch.
     void on_wake() {
-        if (shared_.stopping.load() && !stopping_) begin_shutdown();
+        inbox_.drain([this](const LoopMessage& m) {
+            switch (m.kind) {
+                case LoopMessageKind::shutdown:
+                    if (!stopping_) begin_shutdown();
+                    return;
+                case LoopMessageKind::app:
+                    if constexpr (InboxApplication<App, Self>) app_.on_inbox_message(*this, m);
+                    return;
+            }
+        });
     }
 
     // The loop may have slept for long (no timer due): deadlines set while
@@ -966,6 +982,7 @@ class ServerLoop {
     static constexpr int64_t kOverloadLogIntervalMs = 1000;
 
     uint32_t loop_id_;
+    LoopInbox& inbox_;
     const LoopSettings& settings_;
     LoopShared& shared_;
     App& app_;
@@ -987,7 +1004,6 @@ class ServerLoop {
     size_t last_headroom_ = 0;
     timespec start_{};
     uint32_t now_ = 0;
-    int wake_fd_ = -1;
     bool stopping_ = false;
     LogThrottle overload_log_{kOverloadLogIntervalMs};
     LogThrottle stream_log_{kOverloadLogIntervalMs};

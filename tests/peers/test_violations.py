@@ -393,7 +393,35 @@ def post_healthz():
     eq(hdrs.get("allow"), "GET, HEAD", "405 Allow header")
 
 
+def body_keepalive():
+    # A Content-Length body is read exactly (RFC 9112 §6.3), so the same
+    # connection carries the next request (§9.3).
+    with Conn() as c:
+        c.send(get("/healthz", "POST", "Content-Length: 11\r\n") + b"hello world")
+        status, _, _ = wsraw.read_http_response(c)
+        eq(status, 405, "POST /healthz with a body")
+        c.send(get("/healthz", "POST", "Content-Length: 3\r\n") + b"abc" + get("/healthz"))
+        status, _, _ = wsraw.read_http_response(c)
+        eq(status, 405, "pipelined POST with a body")
+        status, _, body = wsraw.read_http_response(c)
+        eq((status, body), (200, b"ok\n"), "GET after bodies on the same connection")
+
+
+def body_framing_refused():
+    cases = [
+        ("Transfer-Encoding: chunked\r\n", b"5\r\nhello\r\n0\r\n\r\n", 411),
+        ("Content-Length: 5\r\nTransfer-Encoding: chunked\r\n", b"hello", 400),
+        ("Content-Length: 5\r\nContent-Length: 5\r\n", b"hello", 400),
+        ("Content-Length: 5x\r\n", b"hello", 400),
+        ("Content-Length: 1048577\r\n", b"", 413),  # --max-request-bytes default 1 MiB
+    ]
+    for extra, body, status in cases:
+        expect_http_error(get("/healthz", "POST", extra) + body, status)
+
+
 suite.run("GET / -> 200 demo page", demo_page)
+suite.run("request bodies keep the connection alive", body_keepalive)
+suite.run("chunked 411, ambiguous Content-Length 400, too large 413", body_framing_refused)
 suite.run("/healthz keep-alive, HEAD, Connection: close", healthz_keepalive_head)
 suite.run("GET /nope -> 404", not_found)
 suite.run("POST /healthz -> 405 with Allow", post_healthz)

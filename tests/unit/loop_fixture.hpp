@@ -77,12 +77,12 @@ class LoopFixture : public ::testing::Test {
         }
         settings_.backend.recv_buffer_count = 64;
         configure(settings_);
-        wake_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+        ASSERT_EQ(inbox_.open(), 0);
         auto ep = wsgate::io::parse_endpoint("127.0.0.1:0");
         listener_ = wsgate::io::open_listener(*ep, 64);
         ASSERT_GE(listener_, 0);
         endpoint_ = wsgate::io::local_endpoint(listener_);
-        loop_.emplace(settings_, shared_, app_, wake_);
+        loop_.emplace(settings_, shared_, app_, inbox_);
         ASSERT_EQ(loop_->init(std::span<const int>(&listener_, 1)), 0);
     }
     void TearDown() override {
@@ -90,7 +90,6 @@ class LoopFixture : public ::testing::Test {
             close(fd);
         loop_.reset();
         if (listener_ >= 0) close(listener_);
-        if (wake_ >= 0) close(wake_);
     }
     int connect_client() {
         int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
@@ -148,7 +147,7 @@ class LoopFixture : public ::testing::Test {
     wsgate::ws::LoopSettings settings_;
     wsgate::ws::LoopShared shared_;
     App app_;
-    int wake_ = -1;
+    wsgate::ws::LoopInbox inbox_{64};
     int listener_ = -1;
     wsgate::io::Endpoint endpoint_;
     std::optional<Loop> loop_;

@@ -89,18 +89,15 @@ class ConnectionChurnTest : public ::testing::Test {
         settings_.backend.recv_buffer_count = 64;
         settings_.backend.direct_descriptors = B::kDirect;
         settings_.deflate.enabled = false;
-        wake_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+        ASSERT_EQ(inbox_.open(), 0);
         auto ep = wsgate::io::parse_endpoint("127.0.0.1:0");
         listener_ = wsgate::io::open_listener(*ep, 64);
         ASSERT_GE(listener_, 0);
         endpoint_ = wsgate::io::local_endpoint(listener_);
-        loop_.emplace(settings_, shared_, app_, wake_);
+        loop_.emplace(settings_, shared_, app_, inbox_);
         ASSERT_EQ(loop_->init(std::span<const int>(&listener_, 1)), 0);
     }
-    void TearDown() override {
-        loop_.reset();
-        if (wake_ >= 0) close(wake_);
-    }
+    void TearDown() override { loop_.reset(); }
 
     // Reads until `got` holds `want` bytes (or, with want == 0, a whole
     // HTTP head), turning the loop between reads. Returns the cut seen.
@@ -183,7 +180,7 @@ class ConnectionChurnTest : public ::testing::Test {
     LoopSettings settings_;
     LoopShared shared_;
     EchoApp app_;
-    int wake_ = -1;
+    wsgate::ws::LoopInbox inbox_{64};
     int listener_ = -1;
     wsgate::io::Endpoint endpoint_;
     std::optional<Loop> loop_;

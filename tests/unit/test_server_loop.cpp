@@ -80,19 +80,18 @@ class ServerLoopTest : public ::testing::Test {
         }
         settings_.max_queued_bytes = 256 * 1024;
         settings_.backend.recv_buffer_count = 64;
-        wake_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+        ASSERT_EQ(inbox_.open(), 0);
         auto ep = wsgate::io::parse_endpoint("127.0.0.1:0");
         listener_ = wsgate::io::open_listener(*ep, 64);
         ASSERT_GE(listener_, 0);
         endpoint_ = wsgate::io::local_endpoint(listener_);
-        loop_.emplace(settings_, shared_, app_, wake_);
+        loop_.emplace(settings_, shared_, app_, inbox_);
         ASSERT_EQ(loop_->init(std::span<const int>(&listener_, 1)), 0);
     }
     void TearDown() override {
         for (int fd : clients_)
             close(fd);
         loop_.reset();
-        if (wake_ >= 0) close(wake_);
     }
 
     int connect_client() {
@@ -167,7 +166,7 @@ class ServerLoopTest : public ::testing::Test {
             close(fd);
         clients_.clear();
         loop_.reset();
-        loop_.emplace(settings_, shared_, app_, wake_);
+        loop_.emplace(settings_, shared_, app_, inbox_);
         ASSERT_EQ(loop_->init(std::span<const int>(&listener_, 1)), 0);
     }
     int upgraded_client() {
@@ -183,7 +182,7 @@ class ServerLoopTest : public ::testing::Test {
     LoopSettings settings_;
     LoopShared shared_;
     EchoApp app_;
-    int wake_ = -1;
+    wsgate::ws::LoopInbox inbox_{64};
     int listener_ = -1;
     wsgate::io::Endpoint endpoint_;
     std::optional<Loop> loop_;
