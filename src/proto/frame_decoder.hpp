@@ -40,6 +40,9 @@ struct DecodeResult {
     size_t consumed;                    // bytes of data[0, len) used
     CloseCode error = CloseCode::none;  // set: fail the connection with this code (1002/1007/1009)
     bool closed = false;                // a close frame was received (after on_close)
+    // The handler paused inside a payload (pause_payload): consumed ends
+    // where it stopped taking bytes; feed the rest later, unchanged.
+    bool paused = false;
 };
 
 // Handler (a template parameter, no virtual calls) must provide:
@@ -81,6 +84,22 @@ class FrameDecoder {
     // Back to the start of a message stream (keeps the config).
     void reset();
 
+    // Inside on_frame_payload of a compressed message (RSV1; its payload is
+    // not UTF-8-checked here): the handler did not take `tail`, the end of
+    // the chunk it was given. feed() returns right after the call with
+    // paused set and consumed ending before `tail`, whose bytes are masked
+    // again as they arrived, so feeding them later continues the frame.
+    // Lets a handler stop after a bounded amount of work.
+    void pause_payload(std::span<uint8_t> tail) {
+        if (tail.empty() || validate_utf8_) return;
+        const size_t offset =
+            (key_offset_ + kMaskKeyBytes - tail.size() % kMaskKeyBytes) % kMaskKeyBytes;
+        unmask(tail.data(), tail.size(), key_, offset);  // XOR again: masked as received
+        key_offset_ = static_cast<uint8_t>(offset);
+        remaining_ += tail.size();
+        state_ = State::paused;
+    }
+
     void set_config(const FrameDecoderConfig& config) {
         max_message_bytes_ = config.max_message_bytes;
         rsv1_allowed_ = config.rsv1_allowed;
@@ -105,7 +124,8 @@ class FrameDecoder {
     bool holds_stash() const { return stash_ != nullptr; }
 
   private:
-    enum class State : uint8_t { header, data_payload, control_payload, failed, closed };
+    // paused: data_payload, left for one return from feed() (pause_payload).
+    enum class State : uint8_t { header, data_payload, control_payload, failed, closed, paused };
 
     // RFC 6455 §5.2: 2 bytes, up to 8 of extended length, 4 of masking key.
     static constexpr size_t kMinFrameHeader = 2;
@@ -230,10 +250,15 @@ CloseCode FrameDecoder::consume_data(uint8_t* data, size_t len, size_t& pos, Han
         key_offset_ = static_cast<uint8_t>(unmask(chunk, n, key_, key_offset_));
         pos += n;
         remaining_ -= n;
+        const uint64_t remaining_after = remaining_;
         // Fail fast (RFC 6455 §8.1): an invalid sequence is never delivered.
         if (validate_utf8_ && !utf8_.feed(chunk, n)) return CloseCode::invalid_payload;
         handler.on_frame_payload(std::span<uint8_t>(chunk, n));
         headroom_ = 0;
+        if (state_ == State::paused) {
+            pos -= static_cast<size_t>(remaining_ - remaining_after);  // the untaken tail
+            return CloseCode::none;
+        }
     }
     if (remaining_ == 0) return end_data_frame(handler);
     return CloseCode::none;
@@ -349,6 +374,9 @@ DecodeResult FrameDecoder::feed(uint8_t* data, size_t len, Handler& handler) {
                 }
                 break;
             }
+            case State::paused:
+                state_ = State::data_payload;
+                return DecodeResult{pos, CloseCode::none, false, true};
             case State::failed:
                 return DecodeResult{pos, error_, false};
             case State::closed:

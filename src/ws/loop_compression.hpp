@@ -5,6 +5,7 @@
 // objects; every connection's state hangs off its CompressionSlot.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -97,9 +98,17 @@ class LoopCompression {
     // soon as the inflated size crosses max_message_bytes (or the
     // compressed size does), 1008 for a message that costs too much work
     // for its size (ratio, padding; see proto::InflaterSettings).
+    //
+    // With `budget` (the loop turn's inflate work left, decremented by each
+    // inflate() call's work): stops between inflate() calls once it is
+    // spent, delivers what was produced (the scratch is the loop's) and sets
+    // `*taken` to the bytes of `chunk` used; the caller feeds the rest later.
+    // Each inflate() call costs at most the scratch space plus its stream
+    // restarts, so a turn overshoots its budget by that much at most.
     template <class Deliver>
     InflateFailure inflate_chunk(CompressionSlot& slot, std::span<const uint8_t> chunk,
-                                 bool message_ends_next, Deliver&& deliver);
+                                 bool message_ends_next, Deliver&& deliver,
+                                 uint64_t* budget = nullptr, size_t* taken = nullptr);
 
     // Ends the incoming message: drains the inflater and calls
     // deliver_last(std::span<const uint8_t> piece, bool last) with the
@@ -162,12 +171,19 @@ class LoopCompression {
 
 template <class Deliver>
 InflateFailure LoopCompression::inflate_chunk(CompressionSlot& slot, std::span<const uint8_t> chunk,
-                                              bool message_ends_next, Deliver&& deliver) {
+                                              bool message_ends_next, Deliver&& deliver,
+                                              uint64_t* budget, size_t* taken) {
     CompressionState& s = *slot.state();
+    const size_t chunk_size = chunk.size();
+    bool stopped = false;
     for (;;) {
         if (in_fill_ == kCompressionScratchBytes) {
             deliver(std::span<const uint8_t>(scratch_in_, in_fill_));
             in_fill_ = 0;
+        }
+        if (budget != nullptr && *budget == 0 && !chunk.empty()) {
+            stopped = true;
+            break;
         }
         uint8_t* out = scratch_in_ + in_fill_;
         proto::InflateResult r =
@@ -179,15 +195,17 @@ InflateFailure LoopCompression::inflate_chunk(CompressionSlot& slot, std::span<c
         }
         in_fill_ += r.produced;
         if (r.status != proto::InflateStatus::ok) return fail_incoming(slot, r.status);
+        if (budget != nullptr) *budget -= std::min<uint64_t>(*budget, r.work);
         chunk = chunk.subspan(r.consumed);
         // Input used up and output space left over: zlib holds nothing more
         // that this input can produce.
         if (chunk.empty() && in_fill_ < kCompressionScratchBytes) break;
     }
-    if (!message_ends_next && in_fill_ > 0) {
+    if ((stopped || !message_ends_next) && in_fill_ > 0) {
         deliver(std::span<const uint8_t>(scratch_in_, in_fill_));
         in_fill_ = 0;
     }
+    if (taken != nullptr) *taken = chunk_size - chunk.size();
     return {};
 }
 

@@ -43,6 +43,11 @@ struct LoopSettings {
     proto::DeflateConfig deflate;  // permessage-deflate (RFC 7692); off unless enabled
     // zlib streams this loop's connections may hold at once (LoopCompression); 0: no budget.
     uint64_t deflate_max_streams = 0;
+    // Inflate work (inflated bytes plus window copies) one loop turn may
+    // spend on compressed input; a connection that runs it out yields, its
+    // remaining input parked until the next turn, so a flood of bombs cannot
+    // keep the loop from its other connections.
+    uint64_t inflate_work_per_turn = 256 * 1024;
 };
 
 }  // namespace wsgate::ws

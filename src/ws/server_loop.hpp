@@ -212,6 +212,13 @@ class ServerLoop {
             parked_.park(index, {data, len});
             return;
         }
+        if (inflate_budget_ == 0 && LoopCompression::receiving(c.compression)) {
+            // Mid compressed message with this turn's inflate budget spent:
+            // straight to the parked queue, not decoded only to be given back.
+            park_input(index, c, {data, len});
+            parked_.schedule(index, generation(index));
+            return;
+        }
         size_t used = consume_input(index, c, data, len);
         if (used < len) park_input(index, c, {data + used, len - used});
         after_output(index, c);
@@ -291,13 +298,28 @@ class ServerLoop {
 
     // The loop may have slept for long (no timer due): deadlines set while
     // handling this turn's events count from now, not from before the wait.
-    void before_events() { now_ = current_tick(); }
+    void before_events() {
+        now_ = current_tick();
+        inflate_budget_ = settings_.inflate_work_per_turn;
+    }
 
     void after_events() {
+        running_parked_ = true;
         parked_.run_scheduled([this](uint32_t index, uint32_t gen) {
             Connection* c = pool_.find(index, gen);
-            if (c != nullptr && c->input_parked && !c->sock.closing) process_parked(index, *c);
+            if (c == nullptr || !c->input_parked || c->sock.closing) return;
+            if (inflate_budget_ == 0 && LoopCompression::receiving(c->compression)) {
+                parked_.schedule(index, gen);  // mid-message, nothing to spend: next turn
+                return;
+            }
+            process_parked(index, *c);
         });
+        running_parked_ = false;
+        // Those that spent the budget go behind the ones still waiting, so
+        // parked compressed messages take turns (round robin by budget).
+        for (const YieldedRef& y : yielded_)
+            parked_.schedule(y.index, y.generation);
+        yielded_.clear();
         timers_.advance(now_, [this](uint32_t index) { on_timer(index); });
     }
 
@@ -380,15 +402,25 @@ class ServerLoop {
 
     // A chunk of a compressed incoming message (RFC 7692 §7.2.2): inflated
     // into the loop's scratch space and handed to the app in pieces.
-    void inflate_piece(uint32_t index, Connection& c, std::span<const uint8_t> chunk) {
+    // Spends the turn's inflate budget; once it is out, the rest of the
+    // chunk is handed back to the decoder (pause_payload) and the connection
+    // yields: feed_frames parks what is left for a later turn.
+    void inflate_piece(uint32_t index, Connection& c, std::span<uint8_t> chunk) {
         bool ends_next = c.decoder.payload_remaining() == 0 && c.decoder.frame_fin();
-        InflateFailure f =
-            compression_.inflate_chunk(c.compression, chunk, ends_next, [&](auto piece) {
+        size_t taken = chunk.size();
+        InflateFailure f = compression_.inflate_chunk(
+            c.compression, chunk, ends_next,
+            [&](auto piece) {
                 Outbound out = outbound(c);
                 app_.on_message_piece(*this, handle(index), out, c.decoder.message_opcode(), piece,
                                       false);
-            });
+            },
+            &inflate_budget_, &taken);
         after_compressed(index, c, f);
+        if (taken < chunk.size() && c.state == ConnState::open) {
+            c.decoder.pause_payload(chunk.subspan(taken));
+            yield_spent_ = taken > 0;
+        }
     }
 
     void finish_inflate(uint32_t index, Connection& c) {
@@ -549,8 +581,7 @@ class ServerLoop {
                 case ConnState::open:
                 case ConnState::closing:
                     if (over_cap(c)) return used;
-                    feed_frames(index, c, data + used, len - used);
-                    return len;
+                    return used + feed_frames(index, c, data + used, len - used);
                 case ConnState::lingering:
                     return len;  // discarded: the peer's data no longer matters
             }
@@ -826,17 +857,29 @@ class ServerLoop {
         begin_linger(index, c);
     }
 
-    void feed_frames(uint32_t index, Connection& c, uint8_t* data, size_t len) {
+    // Returns how many of data[0, len) were used: all, unless the
+    // connection yielded inside a compressed message (the rest is parked and
+    // the connection scheduled for a later turn).
+    size_t feed_frames(uint32_t index, Connection& c, uint8_t* data, size_t len) {
         FrameSink sink{*this, index, c};
         proto::DecodeResult r = c.decoder.feed(data, len, sink);
         last_piece_ = {};
-        if (r.error == proto::CloseCode::none) return;
+        if (r.paused) {
+            if (running_parked_ && yield_spent_) {
+                yielded_.push_back({index, generation(index)});
+            } else {
+                parked_.schedule(index, generation(index));
+            }
+            return r.consumed;
+        }
+        if (r.error == proto::CloseCode::none) return len;
         // RFC 6455 §7.1.7: send a close frame, then close. The byte stream can
         // no longer be parsed, so the peer's close frame cannot be recognised:
         // FIN once our close frame is out, then read (and drop) until the
         // peer's FIN or the close timeout, so its unread bytes cause no RST.
         if (!c.close_sent) queue_close(c, static_cast<uint16_t>(r.error), reason_for(r.error));
         begin_linger(index, c);
+        return len;
     }
 
     static std::string_view reason_for(proto::CloseCode code) {
@@ -996,6 +1039,17 @@ class ServerLoop {
     // fall to half the peak triggers one.
     io::ChunkPool chunks_{io::ChunkPool::kUncapped};
     ParkedInput parked_{chunks_};
+    // Inflate work this turn may still spend (LoopSettings::inflate_work_per_turn).
+    uint64_t inflate_budget_ = 0;
+    // Connections that spent the budget while parked input ran: scheduled
+    // after the run, behind the others.
+    struct YieldedRef {
+        uint32_t index;
+        uint32_t generation;
+    };
+    std::vector<YieldedRef> yielded_;
+    bool running_parked_ = false;
+    bool yield_spent_ = false;  // the last pause came after some of the budget was spent
     size_t peak_queued_ = 0;
     MemoryReleaseTimer release_timer_{settings_.memory_release_delay_ticks, kMinReleaseDrop};
     LoopCompression compression_;

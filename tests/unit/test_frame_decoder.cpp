@@ -309,6 +309,82 @@ TEST(FrameDecoder, Rsv1WithDeflateMarksTheMessageAndSkipsUtf8) {
     EXPECT_EQ(decode(next, deflate).error, CloseCode::invalid_payload);
 }
 
+// Takes at most `quota` payload bytes per feed() and pauses on the rest.
+struct Pauser {
+    FrameDecoder* decoder = nullptr;
+    size_t quota = 0;
+    size_t taken_this_feed = 0;
+    std::string payload;
+    std::vector<std::string> events;
+
+    void on_frame_begin(const DataFrame&) { events.push_back("begin"); }
+    void on_frame_payload(std::span<uint8_t> chunk) {
+        const size_t take = std::min(chunk.size(), quota - taken_this_feed);
+        payload.append(reinterpret_cast<const char*>(chunk.data()), take);
+        taken_this_feed += take;
+        decoder->pause_payload(chunk.subspan(take));
+    }
+    void on_frame_end(bool message_end) { events.push_back(message_end ? "end message" : "end"); }
+    void on_ping(std::span<const uint8_t>) { events.push_back("ping"); }
+    void on_pong(std::span<const uint8_t>) {}
+    void on_close(uint16_t, std::string_view) { events.push_back("close"); }
+};
+
+TEST(FrameDecoder, PauseInsideCompressedPayloadResumesExactly) {
+    FrameDecoderConfig deflate{.rsv1_allowed = true};
+    const std::string a = "compressed bytes of the first frame";
+    const std::string b = "and of the last one";
+    const Bytes wire = concat({client_frame(0x42, a, {1, 2, 3, 4}), client_frame(0x89, "p"),
+                               client_frame(0x80, b, {9, 8, 7, 6})});
+    for (size_t quota : {size_t{1}, size_t{3}, size_t{7}, size_t{1000}}) {
+        FrameDecoder decoder(deflate);
+        Pauser h;
+        h.decoder = &decoder;
+        h.quota = quota;
+        Bytes buf = wire;
+        size_t pos = 0;
+        int pauses = 0;
+        while (pos < buf.size()) {
+            h.taken_this_feed = 0;
+            DecodeResult r = decoder.feed(buf.data() + pos, buf.size() - pos, h);
+            ASSERT_EQ(r.error, CloseCode::none);
+            if (r.paused) {
+                ++pauses;
+                // What was not taken is back as it arrived (masked), so a
+                // copy of it (parked input) decodes the same.
+                EXPECT_TRUE(std::equal(buf.begin() + static_cast<ptrdiff_t>(pos + r.consumed),
+                                       buf.end(),
+                                       wire.begin() + static_cast<ptrdiff_t>(pos + r.consumed)))
+                    << "quota " << quota;
+            } else {
+                EXPECT_EQ(r.consumed, buf.size() - pos);
+            }
+            pos += r.consumed;
+            ASSERT_LT(pauses, 1000);
+        }
+        EXPECT_EQ(h.payload, a + b) << "quota " << quota;
+        EXPECT_EQ(h.events,
+                  (std::vector<std::string>{"begin", "end", "ping", "begin", "end message"}))
+            << "quota " << quota;
+        if (quota < a.size()) {
+            EXPECT_GT(pauses, 0);
+        }
+    }
+}
+
+TEST(FrameDecoder, PauseIsIgnoredWhereTheDecoderValidatesUtf8) {
+    // Uncompressed text has been fed to the UTF-8 validator already: it
+    // cannot be taken back, so pausing there is a no-op.
+    FrameDecoder decoder;
+    Pauser h;
+    h.decoder = &decoder;
+    h.quota = 2;
+    Bytes wire = client_frame(0x81, "hello");
+    DecodeResult r = decoder.feed(wire.data(), wire.size(), h);
+    EXPECT_FALSE(r.paused);
+    EXPECT_EQ(r.consumed, wire.size());
+}
+
 TEST(FrameDecoder, ReservedOpcodesAre1002) {
     for (uint8_t op : {0x3, 0x4, 0x5, 0x6, 0x7, 0xB, 0xC, 0xD, 0xE, 0xF}) {
         SCOPED_TRACE(op);
