@@ -21,6 +21,7 @@
 
 #include "io/backend_options.hpp"
 #include "io/loop_counters.hpp"
+#include "io/loop_wake.hpp"
 #include "io/socket_state.hpp"
 #include "io/user_data.hpp"
 
@@ -109,6 +110,8 @@ class EpollBackend {
 
     // No ring to post wakes to: other threads write the eventfd.
     int message_ring_fd() const { return -1; }
+    // Wakes another loop whose inbox this loop posted to.
+    void wake_loop(LoopWake& target) { target.signal_eventfd(); }
 
     void forget(SocketState& s) {
         if (s.fd >= 0) ::close(s.fd);

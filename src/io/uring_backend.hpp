@@ -38,6 +38,7 @@
 #include "io/backend_options.hpp"
 #include "io/buffer_ring.hpp"
 #include "io/loop_counters.hpp"
+#include "io/loop_wake.hpp"
 #include "io/msg_ring.hpp"
 #include "io/ring_setup.hpp"
 #include "io/socket_state.hpp"
@@ -99,6 +100,30 @@ class UringBackend {
         arm_wake();
         msg_ring_ = msg_ring_supported(ring_);
         return 0;
+    }
+
+    // Wakes another loop whose inbox this loop posted to: a MSG_RING
+    // completion into its ring when both have one (sent with this turn's
+    // submission, so several posts in a turn cost one SQE per woken loop),
+    // else its eventfd. A MSG_RING that fails (the target's ring is gone or
+    // refuses) falls back to the eventfd when its completion arrives.
+    void wake_loop(LoopWake& target) {
+        int fd = target.ring_fd();
+        if (!msg_ring_ || fd < 0) {
+            target.signal_eventfd();
+            return;
+        }
+        uint32_t slot;
+        if (free_ring_wake_slots_.empty()) {
+            slot = static_cast<uint32_t>(ring_wake_targets_.size());
+            ring_wake_targets_.push_back(&target);
+        } else {
+            slot = free_ring_wake_slots_.back();
+            free_ring_wake_slots_.pop_back();
+            ring_wake_targets_[slot] = &target;
+        }
+        prep_ring_wake(get_sqe(), fd, kRingWakeUserData, pack_user_data(Op::ring_wake, slot, 0));
+        target.count_ring_wake();
     }
 
     // The ring other io_uring loops may post wakes to (kRingWakeUserData,
@@ -327,6 +352,9 @@ class UringBackend {
             case Op::shutdown:
                 on_shutdown(ud);
                 break;
+            case Op::ring_wake:
+                on_ring_wake_sent(ud.index, cqe.res);
+                break;
             case Op::cancel:
             case Op::none:
                 break;
@@ -487,6 +515,12 @@ class UringBackend {
         ++s.inflight;
     }
 
+    void on_ring_wake_sent(uint32_t slot, int res) {
+        LoopWake* target = ring_wake_targets_[slot];
+        free_ring_wake_slots_.push_back(slot);
+        if (res < 0) target->signal_eventfd();
+    }
+
     void close_descriptor(int fd) {
         if (!direct_) {
             ::close(fd);
@@ -535,6 +569,8 @@ class UringBackend {
     int wake_fd_ = -1;
     uint64_t wake_value_ = 0;
     bool msg_ring_ = false;
+    std::vector<LoopWake*> ring_wake_targets_;  // by slot, while a MSG_RING wake is in flight
+    std::vector<uint32_t> free_ring_wake_slots_;
     std::vector<Ref> dirty_;
     std::vector<Ref> rearm_;
     std::vector<Ref> released_;

@@ -8,12 +8,13 @@ namespace wsgate::io {
 
 enum class Op : uint8_t {
     none = 0,
-    accept,    // index: listener
-    recv,      // index: connection
-    send,      // index: connection
-    cancel,    // completion of a cancel request; ignored
-    wake,      // the loop's eventfd
-    shutdown,  // IORING_OP_SHUTDOWN of a connection
+    accept,     // index: listener
+    recv,       // index: connection
+    send,       // index: connection
+    cancel,     // completion of a cancel request; ignored
+    wake,       // the loop's eventfd
+    shutdown,   // IORING_OP_SHUTDOWN of a connection
+    ring_wake,  // our IORING_OP_MSG_RING to another loop; index: its pending-wake slot
 };
 
 struct UserData {

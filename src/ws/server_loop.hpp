@@ -158,6 +158,16 @@ class ServerLoop {
         return true;
     }
 
+    // Posts to another loop's inbox (a cross-loop publication, say) from
+    // this loop's thread; false when that inbox is full (nothing posted).
+    // The wake it may owe goes out with this turn's submission.
+    bool post_to(LoopInbox& target, const LoopMessage& m) {
+        io::PostResult r = target.post(m);
+        if (r == io::PostResult::full) return false;
+        if (r == io::PostResult::queued_wake_owed) backend_.wake_loop(target.wake());
+        return true;
+    }
+
     uint64_t* app_state(ConnectionHandle h) {
         Connection* c = resolve(pool_, loop_id_, h);
         return c == nullptr || !c->app_opened ? nullptr : &c->app_state;

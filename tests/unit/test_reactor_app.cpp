@@ -286,4 +286,53 @@ TYPED_TEST(ReactorAppTest, ShutdownTravelsThroughTheInbox) {
     EXPECT_EQ(this->app_.inbox_messages, 0u);  // shutdown is the loop's, not the app's
 }
 
+// One loop posts to another (both on this thread, as loops of one process
+// would be on two): io_uring loops wake each other with MSG_RING, epoll
+// loops with the eventfd; three posts in one turn owe one wake.
+TYPED_TEST(ReactorAppTest, OneLoopPostsToAnother) {
+    HubApp other_app;
+    wsgate::ws::LoopInbox other_inbox(64);
+    ASSERT_EQ(other_inbox.open(), 0);
+    using Loop = typename wsgate::test::LoopFixture<TypeParam, HubApp>::Loop;
+    Loop other(this->settings_, this->shared_, other_app, other_inbox, 1);
+    ASSERT_EQ(other.init({}), 0);
+    for (uint64_t k = 0; k < 3; ++k) {
+        wsgate::ws::LoopMessage m;
+        m.tag = 2;
+        m.word = k;
+        ASSERT_TRUE(this->loop_->post_to(other_inbox, m));
+    }
+    this->spin(1);  // this loop's turn submits the wake
+    for (int i = 0; i < 200 && other_app.inbox_messages < 3; ++i)
+        other.turn(1);
+    EXPECT_EQ(other_app.inbox_messages, 3u);
+    const bool by_ring = TypeParam::kUring && other_inbox.wake().ring_fd() >= 0;
+    EXPECT_EQ(other_inbox.wake().ring_wakes(), by_ring ? 1u : 0u);
+    EXPECT_EQ(other_inbox.wake().eventfd_wakes(), by_ring ? 0u : 1u);
+}
+
+// A MSG_RING that the kernel refuses (the published descriptor is not a
+// ring, as when a loop's ring went away) falls back to the eventfd.
+TYPED_TEST(ReactorAppTest, FailedRingWakeFallsBackToTheEventfd) {
+    if (!TypeParam::kUring || this->inbox_.wake().ring_fd() < 0) {
+        GTEST_SKIP() << "needs io_uring with IORING_OP_MSG_RING";
+    }
+    HubApp other_app;
+    wsgate::ws::LoopInbox other_inbox(64);
+    ASSERT_EQ(other_inbox.open(), 0);
+    using Loop = typename wsgate::test::LoopFixture<TypeParam, HubApp>::Loop;
+    Loop other(this->settings_, this->shared_, other_app, other_inbox, 1);
+    ASSERT_EQ(other.init({}), 0);
+    other_inbox.wake().set_ring_fd(other_inbox.wake().event_fd());  // not an io_uring
+    wsgate::ws::LoopMessage m;
+    m.tag = 2;
+    ASSERT_TRUE(this->loop_->post_to(other_inbox, m));
+    this->spin(2);  // submit the MSG_RING, then reap its failure
+    for (int i = 0; i < 200 && other_app.inbox_messages < 1; ++i)
+        other.turn(1);
+    EXPECT_EQ(other_app.inbox_messages, 1u);
+    EXPECT_EQ(other_inbox.wake().ring_wakes(), 1u);     // tried
+    EXPECT_EQ(other_inbox.wake().eventfd_wakes(), 1u);  // and fell back
+}
+
 }  // namespace
