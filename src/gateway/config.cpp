@@ -1,5 +1,6 @@
 #include "gateway/config.hpp"
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <cstring>
@@ -48,6 +49,23 @@ std::string config_help() {
            "  --max-connections N        per process; more get 503 (default 100000)\n"
            "  --idle-timeout SECONDS     ping after half, close 1001 after all (default 60)\n"
            "  --handshake-timeout SECONDS  complete request head within (default 10)\n"
+           "  --max-handshakes N         connections still sending their request head, per\n"
+           "                             process, within --max-connections (default a quarter\n"
+           "                             of it). At it or at --max-connections, a new\n"
+           "                             connection takes the place of an older handshake,\n"
+           "                             which gets 408: first one that sent part of a head\n"
+           "                             and stalled, else the oldest silent one (after 50 ms);\n"
+           "                             with none, the newcomer's head must be complete within\n"
+           "                             100-200 ms (it then needs no handshake slot), else\n"
+           "                             503. Established connections are never displaced\n"
+           "  --max-handshakes-per-ip N  handshakes in progress per client address (IPv6: per\n"
+           "                             /64), shared out among the loops; more get 429\n"
+           "                             (default a quarter of --max-handshakes; not applied\n"
+           "                             with --direct-descriptors)\n"
+           "  --busy-handshake-timeout SECONDS  once over half of --max-handshakes are in\n"
+           "                             progress, heads must complete within this; older\n"
+           "                             ones are dropped oldest first (408), refused\n"
+           "                             connections linger at most this long (default 2)\n"
            "  --close-timeout SECONDS    wait for the peer's close (default 5)\n"
            "  --memory-release-delay SECONDS  once a loop's connections and queued output\n"
            "                             fell to half of their peak, free memory goes back\n"
@@ -171,6 +189,14 @@ std::string parse_config(int argc, const char* const* argv, Config* config) {
             config->max_connections = static_cast<uint32_t>(n);
         } else if (flag == "--idle-timeout") {
             if (!parse_seconds(value, &config->idle_timeout_s)) return bad();
+        } else if (flag == "--max-handshakes") {
+            if (!parse_u64(value, &n) || n == 0 || n > UINT32_MAX / 2) return bad();
+            config->max_handshakes = static_cast<uint32_t>(n);
+        } else if (flag == "--max-handshakes-per-ip") {
+            if (!parse_u64(value, &n) || n == 0 || n > UINT32_MAX / 2) return bad();
+            config->max_handshakes_per_ip = static_cast<uint32_t>(n);
+        } else if (flag == "--busy-handshake-timeout") {
+            if (!parse_seconds(value, &config->busy_handshake_timeout_s)) return bad();
         } else if (flag == "--handshake-timeout") {
             if (!parse_seconds(value, &config->handshake_timeout_s)) return bad();
         } else if (flag == "--close-timeout") {
@@ -231,6 +257,16 @@ std::string parse_config(int argc, const char* const* argv, Config* config) {
         }
     }
     return {};
+}
+
+uint32_t resolved_max_handshakes(const Config& config) {
+    uint32_t n = config.max_handshakes != 0 ? config.max_handshakes : config.max_connections / 4;
+    return std::clamp<uint32_t>(n, 1, config.max_connections);
+}
+
+uint32_t resolved_max_handshakes_per_ip(const Config& config) {
+    if (config.max_handshakes_per_ip != 0) return config.max_handshakes_per_ip;
+    return std::max<uint32_t>(1, resolved_max_handshakes(config) / 4);
 }
 
 }  // namespace wsgate::gateway

@@ -38,7 +38,10 @@ struct Config {
     uint64_t max_message_bytes = 16 * 1024 * 1024;
     uint32_t max_connections = 100000;
     double idle_timeout_s = 60;
+    uint32_t max_handshakes = 0;         // 0: a quarter of max_connections
+    uint32_t max_handshakes_per_ip = 0;  // 0: a quarter of max_handshakes
     double handshake_timeout_s = 10;
+    double busy_handshake_timeout_s = 2;  // once over half of max_handshakes are in progress
     double close_timeout_s = 5;
     double memory_release_delay_s = 5;  // after a loop's load halved (ws::MemoryReleaseTimer)
     uint64_t max_queued_bytes = 1024 * 1024;
@@ -64,6 +67,11 @@ inline constexpr const char* kDefaultListen = "0.0.0.0:8080";
 // Parses argv into *config (starting from the defaults). Returns an empty
 // string on success, else a one-line error message.
 std::string parse_config(int argc, const char* const* argv, Config* config);
+
+// The limits of handshakes in progress with their defaults resolved: a
+// quarter of --max-connections, and a quarter of that per address.
+uint32_t resolved_max_handshakes(const Config& config);
+uint32_t resolved_max_handshakes_per_ip(const Config& config);
 
 // The --help text.
 std::string config_help();

@@ -44,6 +44,10 @@ ws::LoopSettings loop_settings(const Config& config, unsigned threads) {
     s.max_message_bytes = config.max_message_bytes;
     s.max_connections = config.max_connections;
     s.handshake_timeout_ticks = to_ticks(config.handshake_timeout_s);
+    s.max_handshakes = resolved_max_handshakes(config);
+    // Each loop keeps its own per-address table: the cap is shared out.
+    s.max_handshakes_per_peer = std::max(1u, resolved_max_handshakes_per_ip(config) / threads);
+    s.busy_handshake_timeout_ticks = to_ticks(config.busy_handshake_timeout_s);
     s.idle_timeout_ticks = to_ticks(config.idle_timeout_s);
     s.close_timeout_ticks = to_ticks(config.close_timeout_s);
     s.max_queued_bytes = config.max_queued_bytes;

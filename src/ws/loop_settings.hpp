@@ -14,13 +14,23 @@ inline constexpr uint32_t kTickMs = 100;  // timer resolution
 
 struct LoopShared {
     std::atomic<uint32_t> connections{0};  // WebSocket/HTTP connections counted against the limit
+    std::atomic<uint32_t> handshakes{0};   // of those, still reading a request head
 };
 
 struct LoopSettings {
     io::BackendOptions backend;
     uint64_t max_message_bytes = 16 * 1024 * 1024;
     uint32_t max_connections = 100000;
+    // Handshakes in progress (connections reading a request head, counted in
+    // max_connections too), per process. At the limit, or at max_connections,
+    // a new connection takes the place of this loop's oldest handshake.
+    uint32_t max_handshakes = 25000;
+    // Per client address (ws/peer_key.hpp) and per loop; 0: no cap. More get 429.
+    uint32_t max_handshakes_per_peer = 0;
     uint32_t handshake_timeout_ticks = 100;
+    // Once more than half of max_handshakes are in progress, handshakes older
+    // than this are dropped (408), oldest first.
+    uint32_t busy_handshake_timeout_ticks = 20;
     uint32_t idle_timeout_ticks = 600;
     uint32_t close_timeout_ticks = 50;
     // Above this many queued outgoing bytes a connection stops being read;

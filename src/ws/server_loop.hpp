@@ -11,6 +11,7 @@
 // any connection of the loop by ConnectionHandle.
 #pragma once
 
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -34,6 +35,7 @@
 #include "ws/application.hpp"
 #include "ws/connection.hpp"
 #include "ws/connection_handle.hpp"
+#include "ws/handshake_queue.hpp"
 #include "ws/log_throttle.hpp"
 #include "ws/loop_compression.hpp"
 #include "ws/loop_message.hpp"
@@ -41,13 +43,43 @@
 #include "ws/memory_release.hpp"
 #include "ws/outbound.hpp"
 #include "ws/parked_input.hpp"
+#include "ws/peer_key.hpp"
+#include "ws/peer_table.hpp"
+#include "ws/refusal_log.hpp"
 #include "ws/trace_escape.hpp"
 
 namespace wsgate::ws {
 
 // Connections accepted beyond max_connections still get a slot, so they can
-// be answered 503 cleanly instead of being reset.
+// be answered 503 cleanly instead of being reset. Refused connections (any
+// error answer) stop counting against max_connections and linger here.
 inline constexpr uint32_t kRefusalSlots = 1024;
+
+// Admission of new connections (a slow-loris defence): a connection counts
+// as a handshake while it reads a request head (before its upgrade, and
+// between the requests of a keep-alive HTTP connection), under its own
+// process-wide limit (max_handshakes) and a per-address cap per loop.
+//  - Over the per-address cap: 429 at once (the address's own handshakes
+//    are not displaced by it).
+//  - At max_handshakes or max_connections: one of the loop's handshakes is
+//    dropped (408) to make room, so a flood of slow heads cannot lock honest
+//    clients out: an honest head arrives whole right behind the TCP
+//    handshake, a slow one arrives in pieces. First choice: the oldest that
+//    sent part of a head and stopped short; else the oldest that sent
+//    nothing, once it is kMinDisplaceableMs old and kMinDisplaceableTurns
+//    loop turns have begun since its accept (a backlog of accepts handled
+//    in one turn must not push out heads that were sent but not read yet:
+//    on io_uring a head present at accept completes in the next turn,
+//    possibly after more accepts).
+//    With nothing to drop at max_connections the loop answers 503, so
+//    established connections are never displaced. With nothing to drop at
+//    max_handshakes (a burst of newcomers, none old enough), the newcomer
+//    gets a probation of kProbationTicks without a slot: a head complete
+//    within it is served if max_connections allows (it no longer needs a
+//    handshake slot), else it gets 503.
+//  - Under pressure (more than half of max_handshakes in progress): new
+//    handshakes get the short busy deadline, older ones past it are dropped
+//    oldest first, and refused connections linger at most that long.
 
 template <template <class> class Backend, class App>
 class ServerLoop {
@@ -65,10 +97,12 @@ class ServerLoop {
           shared_(shared),
           app_(app),
           pool_(settings.max_connections + kRefusalSlots),
+          peers_(std::min(settings.max_handshakes, settings.max_connections)),
           compression_(settings.deflate, settings.max_message_bytes, settings.deflate_max_streams),
           backend_(*this) {
         decoder_config_.max_message_bytes = settings.max_message_bytes;
         chunks_.set_lend_release({&release_lent, this});
+        peer_seed_ = random_peer_seed();
         clock_gettime(CLOCK_MONOTONIC, &start_);
         static_assert(Application<App, Self>, "App must be an Application of this loop");
     }
@@ -173,6 +207,11 @@ class ServerLoop {
         return c == nullptr || !c->app_opened ? nullptr : &c->app_state;
     }
 
+    // Holding a handshake slot (not counting those on probation).
+    uint32_t handshakes_in_progress() const {
+        return handshakes_.size() - handshakes_.size(HandshakeQueue::List::probation);
+    }
+
     // ---- backend owner interface (see io/uring_backend.hpp) ----
 
     io::SocketState* socket(uint32_t index, uint32_t generation) {
@@ -193,22 +232,39 @@ class ServerLoop {
         Connection& c = pool_[index];
         c.sock.fd = fd;
         c.last_rx_tick = now_;
-        bool admitted =
-            shared_.connections.fetch_add(1, std::memory_order_relaxed) < settings_.max_connections;
-        if (admitted) {
-            c.counted = true;
-        } else {
-            shared_.connections.fetch_sub(1, std::memory_order_relaxed);
-        }
+        uint64_t peer = 0;
+        bool has_peer = peer_of(fd, &peer);
         backend_.start_socket(index, pool_.generation(index), c.sock);
-        if (!admitted) {
-            // Overload can refuse thousands per second: throttled log, not a line each.
-            respond_error(index, c, kOverloadStatus, "too many connections");
-            log_overload_refusals(overload_log_.note(elapsed_ms()));
+        if (has_peer && peers_.count(peer) >= settings_.max_handshakes_per_peer) {
+            refuse(index, c, kPeerCapStatus, "too many handshakes from this address");
             after_output(index, c);
             return;
         }
-        timers_.schedule(index, now_ + settings_.handshake_timeout_ticks);
+        Limit full = take_admission_counts();
+        if (full != Limit::none) {
+            uint32_t victim = displaceable_handshake();
+            if (victim != HandshakeQueue::kNone) {
+                drop_handshake(victim, kBusyDropReason);
+                full = take_admission_counts();
+            }
+        }
+        if (full == Limit::handshakes &&
+            handshakes_.size(HandshakeQueue::List::probation) < kMaxProbation) {
+            // No slot, but a head that is complete within the probation
+            // needs none (see handle_request).
+            handshakes_.push(index, now_ms32(), turn_, 0, false, HandshakeQueue::List::probation);
+            timers_.schedule(index, now_ + kProbationTicks);
+            return;
+        }
+        if (full != Limit::none) {
+            refuse(index, c, kOverloadStatus, "too many connections");
+            after_output(index, c);
+            return;
+        }
+        c.counted = true;
+        if (has_peer && !peers_.try_add(peer, settings_.max_handshakes_per_peer)) has_peer = false;
+        handshakes_.push(index, now_ms32(), turn_, peer, has_peer);
+        timers_.schedule(index, now_ + handshake_ticks());
     }
 
     // Called for every receive completion, so the output cap holds per
@@ -288,7 +344,8 @@ class ServerLoop {
         }
         timers_.cancel(index);
         drop_buffers(index, c);
-        if (c.counted) shared_.connections.fetch_sub(1, std::memory_order_relaxed);
+        end_handshake(index);
+        uncount(c);
         pool_.release(index);
     }
 
@@ -309,7 +366,9 @@ class ServerLoop {
     // The loop may have slept for long (no timer due): deadlines set while
     // handling this turn's events count from now, not from before the wait.
     void before_events() {
-        now_ = current_tick();
+        ++turn_;
+        now_ms_ = elapsed_ms();
+        now_ = static_cast<uint32_t>(now_ms_ / kTickMs);
         inflate_budget_ = settings_.inflate_work_per_turn;
     }
 
@@ -330,7 +389,9 @@ class ServerLoop {
         for (const YieldedRef& y : yielded_)
             parked_.schedule(y.index, y.generation);
         yielded_.clear();
+        if (under_pressure()) drop_overdue_handshakes();
         timers_.advance(now_, [this](uint32_t index) { on_timer(index); });
+        refusal_log_.flush_due(stderr, now_ms_);
     }
 
   private:
@@ -526,7 +587,7 @@ class ServerLoop {
         clock_gettime(CLOCK_MONOTONIC, &t);
         return (t.tv_sec - start_.tv_sec) * 1000 + (t.tv_nsec - start_.tv_nsec) / 1000000;
     }
-    uint32_t current_tick() const { return static_cast<uint32_t>(elapsed_ms() / kTickMs); }
+    uint32_t now_ms32() const { return static_cast<uint32_t>(now_ms_); }
 
     // How long the loop may sleep: until the nearest timer slot in use, or
     // for ever (-1) when no timer is pending, so an idle server does not
@@ -536,8 +597,10 @@ class ServerLoop {
         if (parked_.any_scheduled()) return 0;
         uint32_t tick = std::min(timers_.next_busy_tick(), release_timer_.due_tick());
         static_assert(io::TimerWheel::kNoTimer == MemoryReleaseTimer::kNotDue);
-        if (tick == io::TimerWheel::kNoTimer) return -1;
-        int64_t due = int64_t{tick} * kTickMs - elapsed_ms();
+        int64_t due_ms = refusal_log_.next_due_ms();
+        if (tick != io::TimerWheel::kNoTimer) due_ms = std::min(due_ms, int64_t{tick} * kTickMs);
+        if (due_ms == RefusalLog::kNothingDue) return -1;
+        int64_t due = due_ms - elapsed_ms();
         if (due <= 0) return 0;
         return static_cast<int>(std::min<int64_t>(due, kMaxSleepMs));
     }
@@ -665,6 +728,7 @@ class ServerLoop {
             c.handshake = new HandshakeBuffer;
             std::memcpy(c.handshake->data, data, len);
             c.handshake->len = len;
+            handshakes_.mark_partial(index);  // first to go under load
             return len;
         }
         HandshakeBuffer& hb = *c.handshake;
@@ -735,6 +799,7 @@ class ServerLoop {
         hb.body.reset(new char[framing.length]);
         if (!after.empty()) std::memcpy(hb.body.get(), after.data(), after.size());
         hb.body_have = after.size();
+        handshakes_.mark_partial(index);  // a request still coming: first to go under load
         return after.size();
     }
 
@@ -791,6 +856,10 @@ class ServerLoop {
     void handle_request(uint32_t index, Connection& c, const proto::HttpRequest& request,
                         std::string_view head, std::span<const uint8_t> body) {
         trace(c, "request", head);
+        if (handshakes_.in(index, HandshakeQueue::List::probation) &&
+            !admit_from_probation(index, c)) {
+            return;
+        }
         if (!proto::is_upgrade_request(request)) {
             // RFC 9112 §3.2: an HTTP/1.1 request without Host gets 400.
             if (request.minor_version >= 1 && !has_header(request, "Host")) {
@@ -802,9 +871,10 @@ class ServerLoop {
             Outbound out = outbound(c);
             app_.on_http_request(request, body, keep_alive, out);
             if (settings_.trace) trace_queued(c, before);
-            if (keep_alive) {
+            // Waiting for the next head is a new handshake: back of the queue.
+            if (keep_alive && requeue_handshake(index)) {
                 c.served = true;
-                timers_.schedule(index, now_ + settings_.handshake_timeout_ticks);
+                timers_.schedule(index, now_ + handshake_ticks());
             } else {
                 begin_linger(index, c);
             }
@@ -830,6 +900,7 @@ class ServerLoop {
         c.out.append(chunks_, response, n);
         trace(c, "response", {response, n});
         c.state = ConnState::open;
+        end_handshake(index);
         c.last_rx_tick = now_;
         timers_.schedule(index, now_ + idle_half());
         c.app_opened = true;
@@ -848,23 +919,23 @@ class ServerLoop {
 
     // Answers a request with an error status and closes after it (FIN, then
     // waits for the peer's FIN so unread request bytes do not turn into RST).
-    // Bad input gets one log line per connection (each costs the peer a request).
+    // Logged through the refusal log: the first of each status per second in
+    // full, the rest as counts (a peer can cause refusals at any rate). A
+    // refused connection stops counting against max_connections.
     // head_request: the request was a HEAD, whose answer has no body.
     void refuse(uint32_t index, Connection& c, int status, std::string_view reason,
                 bool head_request = false) {
-        std::fprintf(stderr, "wsgate: refused fd %d: %d %.*s\n", c.sock.fd, status,
-                     static_cast<int>(reason.size()), reason.data());
-        respond_error(index, c, status, reason, head_request);
-    }
-
-    void respond_error(uint32_t index, Connection& c, int status, std::string_view reason,
-                       bool head_request = false) {
+        refusal_log_.note(stderr, now_ms_, c.sock.fd, status, reason);
         char response[kResponseCap];
         size_t n =
             proto::write_http_error(response, sizeof(response), status, reason, head_request);
         c.out.append(chunks_, response, n);
         trace(c, "response", {response, n});
-        begin_linger(index, c);
+        uncount(c);
+        // Under a flood the refusal slots must turn over quickly.
+        uint32_t linger = settings_.close_timeout_ticks;
+        if (under_pressure()) linger = std::min(linger, settings_.busy_handshake_timeout_ticks);
+        begin_linger(index, c, linger);
     }
 
     // Returns how many of data[0, len) were used: all, unless the
@@ -925,9 +996,13 @@ class ServerLoop {
     // After the last response/close frame: FIN once the output is sent, then
     // wait (bounded by the close timeout) for the peer to close its side.
     void begin_linger(uint32_t index, Connection& c) {
+        begin_linger(index, c, settings_.close_timeout_ticks);
+    }
+    void begin_linger(uint32_t index, Connection& c, uint32_t linger_ticks) {
+        end_handshake(index);
         c.state = ConnState::lingering;
         c.fin_after_drain = true;
-        timers_.schedule(index, now_ + settings_.close_timeout_ticks);
+        timers_.schedule(index, now_ + linger_ticks);
         if (c.out.empty() && !c.sock.send_busy) {
             if (c.peer_eof) {
                 close_now(index, c);
@@ -946,6 +1021,7 @@ class ServerLoop {
 
     void close_now(uint32_t index, Connection& c) {
         timers_.cancel(index);
+        end_handshake(index);
         backend_.close_socket(index, generation(index), c.sock);
     }
 
@@ -959,12 +1035,12 @@ class ServerLoop {
         if (c.sock.closing) return;
         switch (c.state) {
             case ConnState::http:
-                if (c.served && c.handshake == nullptr && c.out.empty()) {
-                    begin_linger(index, c);  // idle keep-alive: close quietly (RFC 9112 §9.5)
-                } else {
-                    refuse(index, c, 408, "request timeout");
+                if (handshakes_.in(index, HandshakeQueue::List::probation)) {
+                    refuse(index, c, kOverloadStatus, "too many connections");
+                    after_output(index, c);
+                    return;
                 }
-                after_output(index, c);
+                drop_handshake(index, "request timeout");
                 return;
             case ConnState::open: {
                 uint32_t quiet = now_ - c.last_rx_tick;
@@ -992,27 +1068,158 @@ class ServerLoop {
         }
     }
 
-    void log_overload_refusals(uint64_t count) {
-        if (count == 0) return;
-        int64_t covered_ms = overload_log_.covered_ms();
-        if (covered_ms == 0) {
-            std::fprintf(stderr,
-                         "wsgate: refused %llu connection%s over --max-connections (%d); further "
-                         "refusals are logged at most once per second\n",
-                         static_cast<unsigned long long>(count), count == 1 ? "" : "s",
-                         kOverloadStatus);
-            return;
+    // ---- admission (see the comment above kRefusalSlots) ----
+
+    // The peer key of an accepted socket, for the per-address cap. Not known
+    // for a registered (direct) descriptor: getpeername needs a real one.
+    bool peer_of(int fd, uint64_t* key) const {
+        if (settings_.max_handshakes_per_peer == 0 || settings_.backend.direct_descriptors) {
+            return false;
         }
-        std::fprintf(stderr,
-                     "wsgate: refused %llu connection%s over --max-connections (%d) in the last "
-                     "%.1f s\n",
-                     static_cast<unsigned long long>(count), count == 1 ? "" : "s", kOverloadStatus,
-                     static_cast<double>(covered_ms) / 1000.0);
+        sockaddr_storage addr;
+        socklen_t len = sizeof(addr);
+        if (getpeername(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) return false;
+        return peer_key(reinterpret_cast<const sockaddr*>(&addr), len, peer_seed_, key);
+    }
+
+    // Which process-wide limit stopped an admission.
+    enum class Limit : uint8_t { none, connections, handshakes };
+
+    // Takes one connection and one handshake from the process-wide limits,
+    // or neither.
+    Limit take_admission_counts() {
+        if (!take_connection()) return Limit::connections;
+        if (!take_handshake()) {
+            shared_.connections.fetch_sub(1, std::memory_order_relaxed);
+            return Limit::handshakes;
+        }
+        return Limit::none;
+    }
+    bool take_connection() {
+        if (shared_.connections.fetch_add(1, std::memory_order_relaxed) <
+            settings_.max_connections) {
+            return true;
+        }
+        shared_.connections.fetch_sub(1, std::memory_order_relaxed);
+        return false;
+    }
+    bool take_handshake() {
+        if (shared_.handshakes.fetch_add(1, std::memory_order_relaxed) < settings_.max_handshakes) {
+            return true;
+        }
+        shared_.handshakes.fetch_sub(1, std::memory_order_relaxed);
+        return false;
+    }
+
+    // A head completed on probation: the connection needs a connection slot
+    // (displacing a handshake if need be), no handshake slot. False after
+    // refusing it (503).
+    bool admit_from_probation(uint32_t index, Connection& c) {
+        handshakes_.remove(index);
+        bool admitted = take_connection();
+        if (!admitted) {
+            uint32_t victim = displaceable_handshake();
+            if (victim != HandshakeQueue::kNone) {
+                drop_handshake(victim, kBusyDropReason);
+                admitted = take_connection();
+            }
+        }
+        if (!admitted) {
+            refuse(index, c, kOverloadStatus, "too many connections");
+            return false;
+        }
+        c.counted = true;
+        return true;
+    }
+
+    bool under_pressure() const {
+        return uint64_t{shared_.handshakes.load(std::memory_order_relaxed)} * 2 >
+               settings_.max_handshakes;
+    }
+
+    uint32_t handshake_ticks() const {
+        if (!under_pressure()) return settings_.handshake_timeout_ticks;
+        return std::min(settings_.handshake_timeout_ticks, settings_.busy_handshake_timeout_ticks);
+    }
+
+    // The handshake to drop for a newcomer at the limit, or kNone (see the
+    // comment above kRefusalSlots).
+    uint32_t displaceable_handshake() const {
+        uint32_t partial = handshakes_.oldest(HandshakeQueue::List::partial);
+        if (partial != HandshakeQueue::kNone) return partial;
+        uint32_t waiting = handshakes_.oldest(HandshakeQueue::List::waiting);
+        if (waiting != HandshakeQueue::kNone &&
+            turn_ - handshakes_.start_turn(waiting) >= kMinDisplaceableTurns &&
+            now_ms32() - handshakes_.start_ms(waiting) >= kMinDisplaceableMs) {
+            return waiting;
+        }
+        return HandshakeQueue::kNone;
+    }
+
+    void uncount(Connection& c) {
+        if (!c.counted) return;
+        c.counted = false;
+        shared_.connections.fetch_sub(1, std::memory_order_relaxed);
+    }
+
+    // Forgets index's handshake (no-op when it has none): head read, refused
+    // or closed. A probation entry holds no counts.
+    void end_handshake(uint32_t index) {
+        if (!handshakes_.queued(index)) return;
+        bool counted = !handshakes_.in(index, HandshakeQueue::List::probation);
+        bool has_peer = handshakes_.has_peer(index);
+        uint64_t peer = handshakes_.peer(index);
+        handshakes_.remove(index);
+        if (!counted) return;
+        if (has_peer) peers_.remove(peer);
+        shared_.handshakes.fetch_sub(1, std::memory_order_relaxed);
+    }
+
+    // A keep-alive connection waits for its next head: a handshake again, at
+    // the back of the queue. False when it needs a handshake slot (it was
+    // served from probation) and none is free: then it is closed after the
+    // response instead (RFC 9112 §9.6 allows closing between requests).
+    bool requeue_handshake(uint32_t index) {
+        if (!handshakes_.queued(index)) {
+            if (!take_handshake()) return false;
+            handshakes_.push(index, now_ms32(), turn_, 0, false);
+            return true;
+        }
+        bool has_peer = handshakes_.has_peer(index);
+        uint64_t peer = handshakes_.peer(index);
+        handshakes_.remove(index);
+        handshakes_.push(index, now_ms32(), turn_, peer, has_peer);
+        return true;
+    }
+
+    // Ends a handshake that took too long: 408, or a quiet close for an idle
+    // keep-alive connection (RFC 9112 §9.5).
+    void drop_handshake(uint32_t index, std::string_view reason) {
+        Connection& c = pool_[index];
+        if (c.served && c.handshake == nullptr && c.out.empty()) {
+            begin_linger(index, c);
+        } else {
+            refuse(index, c, 408, reason);
+        }
+        after_output(index, c);
+    }
+
+    // Under pressure: drops the handshakes older than the busy deadline,
+    // oldest first (each is dropped once, so this is bounded by the queue).
+    void drop_overdue_handshakes() {
+        for (uint32_t oldest = handshakes_.oldest();
+             oldest != HandshakeQueue::kNone && under_pressure(); oldest = handshakes_.oldest()) {
+            if (now_ms32() - handshakes_.start_ms(oldest) <
+                settings_.busy_handshake_timeout_ticks * kTickMs) {
+                return;
+            }
+            drop_handshake(oldest, kBusyDropReason);
+        }
     }
 
     void begin_shutdown() {
         stopping_ = true;
-        log_overload_refusals(overload_log_.take(elapsed_ms()));
+        refusal_log_.flush_all(stderr, elapsed_ms());
         log_stream_refusals(stream_log_.take(elapsed_ms()));
         backend_.stop_accepting();
         pool_.for_each([this](uint32_t index, Connection& c) {
@@ -1032,7 +1239,19 @@ class ServerLoop {
     static constexpr uint16_t kClosedAbnormally = 1006;  // RFC 6455 §7.4.1
     static constexpr uint16_t kNoStatusReceived = 1005;
     static constexpr int kOverloadStatus = 503;
-    static constexpr int64_t kOverloadLogIntervalMs = 1000;
+    // RFC 6585 §4: the client (here: its address) sent too many requests.
+    static constexpr int kPeerCapStatus = 429;
+    static constexpr std::string_view kBusyDropReason = "request too slow while the server is busy";
+    static constexpr int64_t kRefusalLogIntervalMs = 1000;
+    static constexpr int64_t kStreamLogIntervalMs = 1000;
+    // Accepted in turn T: a head sent with the connection is read by the end
+    // of turn T + 1; and a client's head may trail its TCP handshake by a
+    // few milliseconds (a busy client, jitter).
+    static constexpr uint32_t kMinDisplaceableTurns = 2;
+    static constexpr uint32_t kMinDisplaceableMs = 50;
+    // 100-200 ms: far longer than a head sent with the connection takes.
+    static constexpr uint32_t kProbationTicks = 2;
+    static constexpr uint32_t kMaxProbation = kRefusalSlots / 2;  // per loop
 
     uint32_t loop_id_;
     LoopInbox& inbox_;
@@ -1041,6 +1260,8 @@ class ServerLoop {
     App& app_;
     proto::FrameDecoderConfig decoder_config_;
     io::SlotPool<Connection> pool_;
+    HandshakeQueue handshakes_;
+    PeerTable peers_;
     io::TimerWheel timers_;
     // No cap on cached chunks: what closing connections give back stays here
     // until release_memory() frees it, when the allocator returns it to the OS
@@ -1067,10 +1288,13 @@ class ServerLoop {
     std::span<uint8_t> last_piece_;
     size_t last_headroom_ = 0;
     timespec start_{};
+    int64_t now_ms_ = 0;
     uint32_t now_ = 0;
+    uint32_t turn_ = 0;  // loop turns begun, modulo 2^32
+    uint64_t peer_seed_ = 0;
     bool stopping_ = false;
-    LogThrottle overload_log_{kOverloadLogIntervalMs};
-    LogThrottle stream_log_{kOverloadLogIntervalMs};
+    LogThrottle stream_log_{kStreamLogIntervalMs};
+    RefusalLog refusal_log_{kRefusalLogIntervalMs};
 };
 
 }  // namespace wsgate::ws

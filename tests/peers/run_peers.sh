@@ -186,6 +186,7 @@ if [ "$bin" != standin ]; then
   run memory_release 60 "$py" "$here/test_memory_release.py" "$bin" "$backend"
   run hostile_peers 120 "$py" "$here/test_hostile_peers.py" "$bin" "$backend"
   run compression_abuse 120 "$py" "$here/test_compression_abuse.py" "$bin" "$backend"
+  run admission 90 "$py" "$here/test_admission.py" "$bin" "$backend"
 fi
 
 # Graceful shutdown (contract: SIGTERM → close 1001 to every client, wait for

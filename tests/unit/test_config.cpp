@@ -160,3 +160,27 @@ TEST(DeflateBudget, AnEighthOfMemoryOverTheLoops) {
 
 }  // namespace
 }  // namespace wsgate::gateway
+
+TEST(Config, HandshakeLimitsParseAndDefaultToFractions) {
+    Config c;
+    EXPECT_EQ(parse({"--max-connections", "1000"}, &c), "");
+    EXPECT_EQ(wsgate::gateway::resolved_max_handshakes(c), 250u);
+    EXPECT_EQ(wsgate::gateway::resolved_max_handshakes_per_ip(c), 62u);
+    EXPECT_DOUBLE_EQ(c.busy_handshake_timeout_s, 2);
+    EXPECT_EQ(parse({"--max-handshakes", "40", "--max-handshakes-per-ip=3",
+                     "--busy-handshake-timeout", "0.5"},
+                    &c),
+              "");
+    EXPECT_EQ(wsgate::gateway::resolved_max_handshakes(c), 40u);
+    EXPECT_EQ(wsgate::gateway::resolved_max_handshakes_per_ip(c), 3u);
+    EXPECT_DOUBLE_EQ(c.busy_handshake_timeout_s, 0.5);
+    // Never more handshakes than connections, never none.
+    Config small;
+    EXPECT_EQ(parse({"--max-connections", "2", "--max-handshakes", "9"}, &small), "");
+    EXPECT_EQ(wsgate::gateway::resolved_max_handshakes(small), 2u);
+    EXPECT_EQ(parse({"--max-handshakes", "1"}, &small), "");
+    EXPECT_EQ(wsgate::gateway::resolved_max_handshakes_per_ip(small), 1u);
+    EXPECT_NE(parse({"--max-handshakes", "0"}, &c), "");
+    EXPECT_NE(parse({"--max-handshakes-per-ip", "0"}, &c), "");
+    EXPECT_NE(parse({"--busy-handshake-timeout", "0"}, &c), "");
+}

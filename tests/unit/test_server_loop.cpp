@@ -95,10 +95,15 @@ class ServerLoopTest : public ::testing::Test {
     }
 
     int connect_client() {
+        int fd = connect_raw();
+        spin(3);
+        return fd;
+    }
+    // Connected (the kernel completes the TCP handshake), not accepted yet.
+    int connect_raw() {
         int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
         connect(fd, reinterpret_cast<const sockaddr*>(&endpoint_.addr), endpoint_.len);
         clients_.push_back(fd);
-        spin(3);
         return fd;
     }
     void spin(int turns) {
@@ -168,6 +173,11 @@ class ServerLoopTest : public ::testing::Test {
         loop_.reset();
         loop_.emplace(settings_, shared_, app_, inbox_);
         ASSERT_EQ(loop_->init(std::span<const int>(&listener_, 1)), 0);
+    }
+    // Lets a silent handshake become old enough to be displaced (50 ms).
+    void age_handshakes() {
+        usleep(60 * 1000);
+        spin(2);
     }
     int upgraded_client() {
         int fd = connect_client();
@@ -538,4 +548,106 @@ TYPED_TEST(ServerLoopTest, ZeroCopyEchoIsExactAndGivesBuffersBack) {
     this->spin(3);
     EXPECT_EQ(this->loop_->held_receive_buffers(), 0u);
     EXPECT_EQ(this->loop_->output_chunks(), 0u);
+}
+
+// Admission (see ws/server_loop.hpp): handshakes in progress have their own
+// limit; at it, a new connection takes the place of the oldest one (408),
+// while established connections are never displaced (503 then).
+TYPED_TEST(ServerLoopTest, NewClientTakesTheOldestHandshakesPlaceAtTheLimit) {
+    this->settings_.max_handshakes = 2;
+    this->settings_.max_connections = 3;
+    this->settings_.busy_handshake_timeout_ticks = 100;  // not what drops them here
+    const int quick = 200;                               // turns: far less than 10 s
+    // Accepted in one turn: the first two are too young to be displaced (their
+    // heads might be on the way), so the third is on probation without a
+    // slot; it sends nothing and gets 503 when the probation (100-200 ms) ends.
+    int oldest = this->connect_raw();
+    int second = this->connect_raw();
+    int young = this->connect_raw();
+    this->spin(1);
+    EXPECT_EQ(this->loop_->handshakes_in_progress(), 2u);
+    EXPECT_EQ(this->receive(young, 12, 5000).substr(0, 12), "HTTP/1.1 503");
+    this->age_handshakes();
+    // At --max-handshakes: the newcomer takes the oldest's place.
+    int ws1 = this->upgraded_client();
+    EXPECT_EQ(this->receive(oldest, 12, quick).substr(0, 12), "HTTP/1.1 408");
+    int third = this->connect_client();
+    this->age_handshakes();
+    // At --max-connections (second, ws1, third): the oldest handshake again.
+    int ws2 = this->upgraded_client();
+    EXPECT_EQ(this->receive(second, 12, quick).substr(0, 12), "HTTP/1.1 408");
+    this->send_all(third, kUpgrade);
+    EXPECT_EQ(this->receive(third, 12, quick).substr(0, 12), "HTTP/1.1 101");
+    EXPECT_EQ(this->loop_->handshakes_in_progress(), 0u);
+    // Three established connections fill --max-connections: nothing to displace.
+    int late = this->connect_client();
+    EXPECT_EQ(this->receive(late, 12, quick).substr(0, 12), "HTTP/1.1 503");
+    for (int ws : {ws1, ws2}) {
+        this->send_all(ws, masked_frame(0x81, "up"));
+        EXPECT_EQ(this->receive(ws, 4), std::string("\x81\x02up", 4));
+    }
+}
+
+// A burst of newcomers leaves no handshake old enough to displace: one whose
+// head is complete at once is still served (probation), the others keep
+// their slots.
+TYPED_TEST(ServerLoopTest, CompleteHeadOnProbationIsServedInABurst) {
+    this->settings_.max_handshakes = 2;
+    this->settings_.busy_handshake_timeout_ticks = 100;
+    int a = this->connect_raw();
+    int b = this->connect_raw();
+    int fast = this->connect_raw();
+    this->send_all(fast, kUpgrade);
+    this->spin(1);
+    std::string head = this->receive(fast, 129, 200);
+    EXPECT_EQ(head.substr(0, 12), "HTTP/1.1 101") << head;
+    EXPECT_EQ(this->loop_->handshakes_in_progress(), 2u);
+    this->send_all(fast, masked_frame(0x81, "up"));
+    EXPECT_EQ(this->receive(fast, 4), std::string("\x81\x02up", 4));
+    for (int fd : {a, b}) {
+        this->send_all(fd, kUpgrade);
+        EXPECT_EQ(this->receive(fd, 12, 200).substr(0, 12), "HTTP/1.1 101");
+    }
+}
+
+// A head sent in part and left unfinished goes first, however young, and
+// before an older connection that has sent nothing yet.
+TYPED_TEST(ServerLoopTest, PartialHeadIsDisplacedBeforeASilentOne) {
+    this->settings_.max_handshakes = 2;
+    this->settings_.busy_handshake_timeout_ticks = 100;
+    const int quick = 200;
+    int silent = this->connect_client();
+    int partial = this->connect_client();
+    this->send_all(partial, std::string(kUpgrade).substr(0, 20));
+    this->spin(3);
+    int ws = this->upgraded_client();
+    EXPECT_EQ(this->receive(partial, 12, quick).substr(0, 12), "HTTP/1.1 408");
+    this->send_all(silent, kUpgrade);
+    EXPECT_EQ(this->receive(silent, 12, quick).substr(0, 12), "HTTP/1.1 101");
+    this->send_all(ws, masked_frame(0x81, "up"));
+    EXPECT_EQ(this->receive(ws, 4), std::string("\x81\x02up", 4));
+}
+
+TYPED_TEST(ServerLoopTest, AddressOverItsHandshakeCapGets429) {
+    this->settings_.max_handshakes_per_peer = 1;
+    int held = this->connect_client();
+    int over = this->connect_client();
+    EXPECT_EQ(this->receive(over, 12).substr(0, 12), "HTTP/1.1 429");
+    EXPECT_EQ(this->loop_->handshakes_in_progress(), 1u);
+    // Once its handshake is done the address may start another.
+    this->send_all(held, kUpgrade);
+    EXPECT_EQ(this->receive(held, 12).substr(0, 12), "HTTP/1.1 101");
+    this->upgraded_client();
+}
+
+TYPED_TEST(ServerLoopTest, UnderPressureSlowHandshakesGetTheBusyDeadline) {
+    this->settings_.max_handshakes = 2;
+    this->settings_.busy_handshake_timeout_ticks = 2;  // handshake timeout stays 10 s
+    int a = this->connect_client();
+    int b = this->connect_client();  // 2 of 2: more than half in progress
+    std::string ra = this->receive(a, 12, 5000);
+    std::string rb = this->receive(b, 12, 5000);
+    EXPECT_EQ(ra.substr(0, 12), "HTTP/1.1 408");
+    EXPECT_EQ(rb.substr(0, 12), "HTTP/1.1 408");
+    EXPECT_EQ(this->loop_->handshakes_in_progress(), 0u);
 }
