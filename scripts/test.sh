@@ -81,7 +81,7 @@ if build build/asan -Dbuildtype=debugoptimized -Db_sanitize=address,undefined \
     tests/peers/run_peers.sh build/asan/src/gateway/wsgate io_uring \
     violations conformance concurrency deflate_conformance
 else
-  run_suite "asan/build" tail -n 40 "$logs/asan-build.log" false
+  run_suite "asan/build" sh -c "tail -n 40 \"$logs/asan-build.log\"; false"
 fi
 
 # libFuzzer targets, each for a short bounded time (scripts/fuzz.sh runs them longer).
@@ -91,7 +91,7 @@ if CXX=clang++ build build/fuzz -Dfuzz=true -Dtests=false -Dbenchmarks=false \
     [ -f "$t" ] && [ -x "$t" ] && run_suite "fuzz/$(basename "$t")" tools/run_fuzzer.sh "$t" 20
   done
 else
-  run_suite "fuzz/build" tail -n 40 "$logs/fuzz-build.log" false
+  run_suite "fuzz/build" sh -c "tail -n 40 \"$logs/fuzz-build.log\"; false"
 fi
 
 # Integration suites with real peers run here, against each backend.

@@ -4,9 +4,9 @@
 
 #include <cstdio>
 #include <cstdlib>
-#include <regex>
 #include <sstream>
 #include <string>
+#include <string_view>
 
 #include "ws/refusal_log.hpp"
 
@@ -40,17 +40,44 @@ size_t lines(const std::string& s) {
     return n;
 }
 
-// Sum of refusals of `status` the lines report (full lines count 1).
+// The unsigned number at the start of `s` (0 when none), and where it ends.
+unsigned long long leading_number(std::string_view s, size_t* end) {
+    unsigned long long n = 0;
+    size_t i = 0;
+    for (; i < s.size() && s[i] >= '0' && s[i] <= '9'; ++i)
+        n = n * 10 + static_cast<unsigned>(s[i] - '0');
+    *end = i;
+    return n;
+}
+
+// Sum of refusals of `status` the lines report (full lines count 1):
+// "wsgate: refused fd F: STATUS reason" and
+// "wsgate: refused N more with STATUS in the last ...".
 unsigned long long reported(const std::string& s, int status) {
+    constexpr std::string_view kFull = "wsgate: refused fd ";
+    constexpr std::string_view kSummary = "wsgate: refused ";
     unsigned long long n = 0;
     std::istringstream in(s);
-    std::string line;
-    std::regex full("wsgate: refused fd -?[0-9]+: ([0-9]+) .*");
-    std::regex summary("wsgate: refused ([0-9]+) more with ([0-9]+) in the last .*");
-    std::smatch m;
-    while (std::getline(in, line)) {
-        if (std::regex_match(line, m, full) && std::stoi(m[1]) == status) ++n;
-        if (std::regex_match(line, m, summary) && std::stoi(m[2]) == status) n += std::stoull(m[1]);
+    std::string text;
+    while (std::getline(in, text)) {
+        std::string_view line = text;
+        size_t end = 0;
+        if (line.starts_with(kFull)) {
+            size_t colon = line.find(": ", kFull.size());
+            if (colon == std::string_view::npos) continue;
+            std::string_view rest = line.substr(colon + 2);
+            if (leading_number(rest, &end) == static_cast<unsigned>(status) && end > 0) ++n;
+        } else if (line.starts_with(kSummary)) {
+            std::string_view rest = line.substr(kSummary.size());
+            unsigned long long count = leading_number(rest, &end);
+            rest = rest.substr(end);
+            constexpr std::string_view kMore = " more with ";
+            if (end == 0 || !rest.starts_with(kMore)) continue;
+            rest = rest.substr(kMore.size());
+            if (leading_number(rest, &end) == static_cast<unsigned>(status) && end > 0 &&
+                rest.substr(end).starts_with(" in the last "))
+                n += count;
+        }
     }
     return n;
 }
