@@ -1,0 +1,437 @@
+// wsgate --mode pubsub in headless Chromium (Debian's /usr/bin/chromium through
+// playwright-core), on an instance this suite starts itself:
+//
+//   node test_pubsub_chromium.mjs WSGATE_BINARY BACKEND
+//
+// - The Centrifugo SDK's browser bundle (node_modules/centrifuge/dist/
+//   centrifuge.js, which sets globalThis.Centrifuge) is injected into a page
+//   served by wsgate, connects to /connection/websocket and subscribes;
+//   publications posted with curl (POST /api/publish, X-API-Key) arrive with
+//   the offsets the API returned, increasing by one, and the data the SDK
+//   decodes equals what was posted: non-ASCII UTF-8, JSON escapes, numbers,
+//   arrays, a ~64 KiB object, whitespace between tokens (also a line feed,
+//   which must not split the newline-separated push).
+// - A WebSocket opened by hand in the same page sees every push's raw text:
+//   the data bytes are exactly the bytes posted (the hub never re-encodes).
+// - permessage-deflate was negotiated: the Sec-WebSocket-Extensions header of
+//   the handshake response, from CDP's Network.webSocketHandshakeResponseReceived.
+// - The demo chat page at /: two pages on one channel, one sends through its
+//   form, the other shows name and text; a curl publication shows too; both
+//   answer the server's pings (--ping-interval 1) and stay connected; a page
+//   whose connection drops recovers the publications it missed.
+import { execFile, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { createRequire } from 'node:module';
+import net from 'node:net';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const require = createRequire(import.meta.url);
+const { chromium } = require('playwright-core');
+const here = path.dirname(fileURLToPath(import.meta.url));
+const sdkBundle = path.join(here, 'node_modules', 'centrifuge', 'dist', 'centrifuge.js');
+
+if (process.argv.length < 4) {
+  console.error('usage: test_pubsub_chromium.mjs WSGATE_BINARY BACKEND');
+  console.log('0 passed, 1 failed');
+  process.exit(2);
+}
+const [bin, backend] = process.argv.slice(2, 4);
+const host = '127.0.0.1';
+const apiKey = `test-key-${randomBytes(6).toString('hex')}`;
+const pingSeconds = 1;
+
+let passed = 0;
+let failed = 0;
+
+async function run(name, fn) {
+  const t0 = Date.now();
+  try {
+    await fn();
+    passed++;
+    console.log(`ok   pubsub_chromium ${name} (${((Date.now() - t0) / 1000).toFixed(1)}s)`);
+  } catch (e) {
+    failed++;
+    console.log(`FAIL pubsub_chromium ${name}: ${e && e.message ? e.message.split('\n')[0] : e}`);
+  }
+}
+
+function want(cond, what) {
+  if (!cond) throw new Error(what);
+}
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once('error', reject);
+    s.listen(0, host, () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+// POST body (a string, sent as UTF-8) to /api/METHOD with curl: {status, body}.
+function curlApi(port, method, body) {
+  return new Promise((resolve, reject) => {
+    const child = execFile('curl', ['-sS', '--max-time', '10', '-o', '-', '-w', '\n%{http_code}',
+      '-X', 'POST', '-H', 'Content-Type: application/json', '-H', `X-API-Key: ${apiKey}`,
+      '--data-binary', '@-', `http://${host}:${port}/api/${method}`],
+    { encoding: 'buffer', maxBuffer: 1 << 24 }, (err, stdout, stderr) => {
+      if (err) return reject(new Error(`curl: ${err.message} ${stderr}`));
+      const text = stdout.toString('utf8');
+      const cut = text.lastIndexOf('\n');
+      resolve({ status: Number(text.slice(cut + 1)), body: text.slice(0, cut) });
+    });
+    child.stdin.end(Buffer.from(body, 'utf8'));
+  });
+}
+
+async function publish(port, channel, rawData) {
+  const r = await curlApi(port, 'publish', `{"channel":${JSON.stringify(channel)},"data":${rawData}}`);
+  want(r.status === 200, `/api/publish status ${r.status}: ${r.body.slice(0, 200)}`);
+  const reply = JSON.parse(r.body);
+  want(reply.result && Number.isInteger(reply.result.offset),
+    `/api/publish answered ${r.body.slice(0, 200)}`);
+  return reply.result.offset;
+}
+
+// The server, stopped by its PID at the end.
+async function startServer() {
+  const port = await freePort();
+  const args = ['--mode', 'pubsub', '--listen', `${host}:${port}`, '--backend', backend,
+    '--threads', '2', '--api-key', apiKey, '--history-size', '100', '--allow-client-publish',
+    '--ping-interval', String(pingSeconds)];
+  const proc = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  let log = '';
+  proc.stdout.on('data', (d) => { log += d; });
+  proc.stderr.on('data', (d) => { log += d; });
+  const exited = new Promise((resolve) => proc.once('exit', (code, signal) => resolve({ code, signal })));
+  for (let i = 0; i < 100; i++) {
+    if (proc.exitCode !== null) break;
+    try {
+      const r = await fetch(`http://${host}:${port}/healthz`);
+      if (r.status === 200 && (await r.text()) === 'ok\n') return { port, proc, exited, log: () => log };
+    } catch { /* not listening yet */ }
+    await sleep(100);
+  }
+  proc.kill('SIGKILL');
+  throw new Error(`wsgate ${args.join(' ')} did not become healthy; log: ${log.slice(-500)}`);
+}
+
+async function stopServer(server) {
+  if (server.proc.exitCode !== null) return;
+  server.proc.kill('SIGTERM');
+  const t = setTimeout(() => server.proc.kill('SIGKILL'), 5000);
+  await server.exited;
+  clearTimeout(t);
+}
+
+// Data posted through the API, as raw JSON text; each must come back as these bytes.
+function payloads() {
+  const big = [];
+  for (let i = 0; big.join('').length < 64 * 1024; i++) big.push(`ü☃𝄞 line ${i} \\"q\\" \\\\ \\n \\u00e9 `);
+  return [
+    { name: 'non-ASCII UTF-8', raw: '{"name":"zoë","text":"héllo wörld — ☃ 𝄞 中文 🙂"}' },
+    { name: 'JSON escapes', raw: '{"s":"q\\" b\\\\ s\\/ n\\n t\\t r\\r u\\u00e9\\u2603 pair\\ud834\\udd1e c\\u0001"}' },
+    { name: 'numbers and literals', raw: '[0,-1,2.5e-3,1E+300,12345678901234567890,true,false,null,"",{}]' },
+    { name: 'string', raw: '"just a string"' },
+    { name: 'number', raw: '42' },
+    { name: 'whitespace between tokens', raw: '{ "a" :\t[ 1 , 2 ] ,"b" : { } }' },
+    { name: '~64 KiB object', raw: `{"blob":"${big.join('')}","n":[1,2,3]}` },
+    { name: 'line feed between tokens', raw: '{"a":1,\n"b":[2,\n3]}' },
+  ];
+}
+
+// The raw text of `"data":` in a publication push for `channel` (the push
+// as wsgate wrote it), or null when `line` is not such a push.
+function rawPushData(line, channel) {
+  const prefix = `{"push":{"channel":${JSON.stringify(channel)},"pub":{"data":`;
+  if (!line.startsWith(prefix)) return null;
+  const value = JSON.parse(line).push.pub;
+  return { value, text: line.slice(prefix.length) };
+}
+
+// Whether push text `text` starts with the posted bytes `raw`, followed by the
+// rest of the pub object. A line feed of raw (only ever whitespace between
+// tokens in valid JSON, RFC 8259 §2) may have become another whitespace byte
+// so that it does not split the newline-separated push; nothing else changes.
+function sameBytes(raw, text) {
+  if (text.length <= raw.length || !/[,}]/.test(text[raw.length])) return false;
+  for (let i = 0; i < raw.length; i++) {
+    if (raw[i] !== text[i] && !(raw[i] === '\n' && ' \t\r'.includes(text[i]))) return false;
+  }
+  return true;
+}
+
+let server;
+const pageErrors = [];
+const browser = await chromium.launch({
+  executablePath: '/usr/bin/chromium',
+  args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+    '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  timeout: 30000,
+});
+try {
+  server = await startServer();
+  const origin = `http://${host}:${server.port}`;
+  const endpoint = `ws://${host}:${server.port}/connection/websocket`;
+  console.log(`chromium ${browser.version()} against wsgate --mode pubsub ${origin} (${backend})`);
+  const context = await browser.newContext();
+  const newPage = async () => {
+    const page = await context.newPage();
+    page.setDefaultTimeout(10000);
+    page.on('pageerror', (e) => pageErrors.push(e.message));
+    return page;
+  };
+
+  // ---- the SDK in a page served by wsgate ----
+  const sdkPage = await newPage();
+  const cdp = await context.newCDPSession(sdkPage);
+  const handshakes = new Map(); // requestId -> {url, headers}
+  cdp.on('Network.webSocketCreated', (e) => handshakes.set(e.requestId, { url: e.url }));
+  cdp.on('Network.webSocketHandshakeResponseReceived', (e) => {
+    const h = handshakes.get(e.requestId) || {};
+    h.status = e.response.status;
+    h.headers = e.response.headers;
+    handshakes.set(e.requestId, h);
+  });
+  await cdp.send('Network.enable');
+  const channel = `browser-${randomBytes(4).toString('hex')}`;
+  const data = payloads();
+  let sdkState;
+
+  await run('SDK bundle injected into a page from wsgate connects and subscribes', async () => {
+    // A page of wsgate's own whose chat client stays on another channel.
+    const resp = await sdkPage.goto(`${origin}/?channel=idle-${channel}`);
+    want(resp.status() === 200, `GET / status ${resp.status()}`);
+    await sdkPage.addScriptTag({ path: sdkBundle });
+    sdkState = await sdkPage.evaluate(async ({ endpoint, channel }) => {
+      if (typeof globalThis.Centrifuge !== 'function') throw new Error('no globalThis.Centrifuge');
+      const client = new globalThis.Centrifuge(endpoint);
+      const sub = client.newSubscription(channel);
+      window.sdkPubs = [];
+      sub.on('publication', (ctx) => window.sdkPubs.push({ data: ctx.data, offset: ctx.offset }));
+      const subscribed = new Promise((resolve, reject) => {
+        sub.on('subscribed', resolve);
+        sub.on('error', (ctx) => reject(new Error(`subscription error ${JSON.stringify(ctx.error)}`)));
+        setTimeout(() => reject(new Error('not subscribed within 8 s')), 8000);
+      });
+      const connected = new Promise((resolve) => client.on('connected', resolve));
+      sub.subscribe();
+      client.connect();
+      const c = await connected;
+      const s = await subscribed;
+      window.sdkClient = client;
+      return { client: c.client, transport: c.transport, recoverable: s.recoverable,
+        positioned: s.positioned, offset: s.streamPosition ? s.streamPosition.offset : null };
+    }, { endpoint, channel });
+    console.log(`     SDK connected: ${JSON.stringify(sdkState)}`);
+    want(sdkState.transport === 'websocket', `transport ${sdkState.transport}`);
+    want(sdkState.recoverable === true && sdkState.positioned === true,
+      'subscribe reply not recoverable/positioned with --history-size 100');
+  });
+
+  // ---- a hand-made WebSocket in the same page: raw push text ----
+  await run('raw WebSocket in the page: connect and subscribe replies', async () => {
+    const replies = await sdkPage.evaluate(async ({ endpoint, channel }) => {
+      const ws = new WebSocket(endpoint);
+      window.rawLines = [];
+      const replies = [];
+      let done;
+      const gotBoth = new Promise((resolve) => { done = resolve; });
+      ws.onmessage = (e) => {
+        for (const line of e.data.split('\n')) {
+          if (line === '') continue;
+          if (line === '{}') { ws.send('{}'); continue; }
+          if (line.startsWith('{"push"')) window.rawLines.push(line);
+          else { replies.push(line); if (replies.length === 2) done(); }
+        }
+      };
+      await new Promise((resolve, reject) => { ws.onopen = resolve; ws.onerror = () => reject(new Error('ws error')); });
+      ws.send(`{"id":1,"connect":{}}\n{"id":2,"subscribe":{"channel":${JSON.stringify(channel)}}}`);
+      await Promise.race([gotBoth, new Promise((_, reject) => setTimeout(() => reject(new Error(`replies ${JSON.stringify(replies)}`)), 5000))]);
+      window.rawSocket = ws;
+      return replies;
+    }, { endpoint, channel });
+    const connect = JSON.parse(replies[0]);
+    const subscribe = JSON.parse(replies[1]);
+    want(connect.id === 1 && connect.connect && typeof connect.connect.client === 'string',
+      `connect reply ${replies[0]}`);
+    want(subscribe.id === 2 && subscribe.subscribe && subscribe.subscribe.recoverable === true,
+      `subscribe reply ${replies[1]}`);
+  });
+
+  const offsets = [];
+  await run(`curl publishes ${data.length} payloads through /api/publish`, async () => {
+    for (const d of data) offsets.push(await publish(server.port, channel, d.raw));
+    want(offsets.every((o, i) => i === 0 || o === offsets[i - 1] + 1),
+      `offsets not consecutive: ${offsets}`);
+    const first = (sdkState && sdkState.offset) || 0;
+    want(offsets[0] === first + 1, `first offset ${offsets[0]}, subscribe said ${first}`);
+  });
+
+  let got = [];
+  await run('SDK receives every publication with its offset, in order', async () => {
+    await sdkPage.waitForFunction((n) => window.sdkPubs && window.sdkPubs.length >= n, data.length,
+      { timeout: 8000 }).catch(() => {});
+    got = await sdkPage.evaluate(() => (window.sdkPubs || []).map((p) => ({ json: JSON.stringify(p.data), offset: p.offset })));
+    want(got.length === data.length, `SDK got ${got.length} publications, want ${data.length}`);
+    const gotOffsets = got.map((p) => p.offset);
+    want(JSON.stringify(gotOffsets) === JSON.stringify(offsets),
+      `offsets ${gotOffsets}, API said ${offsets}`);
+  });
+  for (let i = 0; i < data.length; i++) {
+    await run(`SDK data equals what was posted: ${data[i].name}`, async () => {
+      want(i < got.length, 'not received');
+      const wantJson = JSON.stringify(JSON.parse(data[i].raw));
+      want(got[i].json === wantJson,
+        `got ${got[i].json.slice(0, 120)} (${got[i].json.length} chars), want ${wantJson.slice(0, 120)} (${wantJson.length})`);
+    });
+  }
+
+  await run('raw pushes carry the posted bytes unchanged', async () => {
+    await sdkPage.waitForFunction((n) => window.rawLines && window.rawLines.length >= n,
+      data.length, { timeout: 5000 }).catch(() => {});
+    const lines = await sdkPage.evaluate(() => window.rawLines || []);
+    const pushes = lines.map((l) => rawPushData(l, channel));
+    want(pushes.length === data.length, `${pushes.length} push lines, want ${data.length}`);
+    const enc = new TextEncoder();
+    for (let i = 0; i < data.length; i++) {
+      const p = pushes[i];
+      want(p !== null, `push ${i} has another shape: ${lines[i].slice(0, 120)}`);
+      want(p.value.offset === offsets[i], `push ${i} offset ${p.value.offset}, want ${offsets[i]}`);
+      want(sameBytes(data[i].raw, p.text),
+        `${data[i].name}: push data differs from the ${enc.encode(data[i].raw).length} bytes posted: ` +
+        `${p.text.slice(0, 100)}`);
+    }
+  });
+
+  await run('permessage-deflate negotiated (CDP handshake response)', async () => {
+    const ours = [...handshakes.values()].filter((h) => h.url === endpoint && h.headers);
+    want(ours.length >= 2, `saw ${ours.length} handshakes to ${endpoint}: ${JSON.stringify([...handshakes.values()])}`);
+    for (const h of ours) {
+      const ext = Object.entries(h.headers).find(([k]) => k.toLowerCase() === 'sec-websocket-extensions');
+      want(h.status === 101, `handshake status ${h.status}`);
+      want(ext && /^permessage-deflate\b/.test(ext[1]),
+        `Sec-WebSocket-Extensions ${ext ? JSON.stringify(ext[1]) : 'absent'}`);
+    }
+    const extensions = await sdkPage.evaluate(() => window.rawSocket.extensions);
+    console.log(`     negotiated: ${JSON.stringify(extensions)}`);
+    want(extensions.startsWith('permessage-deflate'), `raw socket extensions ${JSON.stringify(extensions)}`);
+  });
+  await sdkPage.evaluate(() => { window.sdkClient.disconnect(); window.rawSocket.close(1000); });
+
+  // ---- the demo chat page ----
+  const room = `room-${randomBytes(4).toString('hex')}`;
+  const alice = await newPage();
+  const bob = await newPage();
+  const ready = (page) => page.waitForFunction(() =>
+    document.querySelector('#status').textContent === 'connected' &&
+    document.querySelector('#sub-status').textContent === 'subscribed');
+  const messages = (page) => page.$$eval('#messages > .message', (els) => els.map((el) => ({
+    name: el.querySelector('.name').textContent, text: el.querySelector('.text').textContent,
+    offset: el.dataset.offset })));
+
+  await run('chat page: two pages connect and join the channel from ?channel=', async () => {
+    for (const page of [alice, bob]) {
+      const resp = await page.goto(`${origin}/?channel=${room}`);
+      want(resp.status() === 200, `GET / status ${resp.status()}`);
+      want((resp.headers()['content-type'] || '').startsWith('text/html'), 'not text/html');
+      await ready(page);
+      want(await page.inputValue('#channel') === room, 'channel input not taken from the URL');
+    }
+  });
+
+  const said = 'héllo from alice ☃ 𝄞 <b>not bold</b>';
+  await run('chat page: a message sent through one page\'s form shows on the other', async () => {
+    await alice.fill('#name', 'alice');
+    await alice.fill('#text', said);
+    await alice.click('#send');
+    for (const page of [bob, alice]) {
+      await page.waitForFunction(() => document.querySelectorAll('#messages > .message').length >= 1);
+      const shown = await messages(page);
+      want(shown.length === 1 && shown[0].name === 'alice' && shown[0].text === said,
+        `shown ${JSON.stringify(shown)}`);
+      want(shown[0].offset === '1', `offset ${shown[0].offset}`);
+    }
+    want(await alice.inputValue('#text') === '', 'text input not cleared after sending');
+    want(await alice.textContent('#error') === '', `error ${await alice.textContent('#error')}`);
+  });
+
+  await run('chat page: a curl publication shows on both, after the first', async () => {
+    const offset = await publish(server.port, room, '{"name":"backend","text":"from curl ✓"}');
+    want(offset === 2, `offset ${offset}`);
+    for (const page of [alice, bob]) {
+      await page.waitForFunction(() => document.querySelectorAll('#messages > .message').length >= 2);
+      const shown = await messages(page);
+      want(shown.map((m) => `${m.offset} ${m.name}: ${m.text}`).join('|') ===
+        `1 alice: ${said}|2 backend: from curl ✓`, `shown ${JSON.stringify(shown)}`);
+    }
+  });
+
+  await run('chat page: a page loaded later shows the channel\'s history', async () => {
+    const carol = await newPage();
+    await carol.goto(`${origin}/?channel=${room}`);
+    await ready(carol);
+    await carol.waitForFunction(() => document.querySelectorAll('#messages > .message').length >= 2);
+    const shown = await messages(carol);
+    want(shown.map((m) => m.offset).join(',') === '1,2', `shown ${JSON.stringify(shown)}`);
+    await carol.close();
+  });
+
+  await run(`chat page: server pings answered, still connected after ${3 * pingSeconds + 1} s`, async () => {
+    await sleep((3 * pingSeconds + 1) * 1000);
+    for (const page of [alice, bob]) {
+      const status = await page.textContent('#status');
+      const pings = Number(await page.textContent('#pings'));
+      want(status === 'connected', `status ${status} ${await page.textContent('#status-detail')}`);
+      want(pings >= 2, `${pings} pings answered in ${3 * pingSeconds + 1} s at --ping-interval ${pingSeconds}`);
+    }
+  });
+
+  await run('chat page: a dropped connection reconnects and recovers what it missed', async () => {
+    // Holds the page's reconnect (its global connect()) until two publications
+    // were made while it was away.
+    await bob.evaluate(() => {
+      const realConnect = window.connect;
+      window.connect = () => { window.releaseReconnect = realConnect; };
+      ws.close(4000, 'test drop');
+    });
+    await bob.waitForFunction(() => typeof window.releaseReconnect === 'function');
+    want(await bob.textContent('#status') === 'disconnected', 'status not disconnected');
+    const o3 = await publish(server.port, room, '{"name":"backend","text":"missed one"}');
+    const o4 = await publish(server.port, room, '{"name":"backend","text":"missed two"}');
+    want(o3 === 3 && o4 === 4, `offsets ${o3} ${o4}`);
+    await bob.evaluate(() => { window.connect = window.releaseReconnect; window.connect(); });
+    await ready(bob);
+    const detail = await bob.textContent('#sub-detail');
+    want(detail.startsWith('recovered 2 missed'), `#sub-detail ${JSON.stringify(detail)}`);
+    const shown = await messages(bob);
+    want(shown.map((m) => `${m.offset} ${m.text}`).join('|') ===
+      `1 ${said}|2 from curl ✓|3 missed one|4 missed two`, `shown ${JSON.stringify(shown)}`);
+    want(await bob.$$eval('#messages > .gap', (els) => els.length) === 0, 'gap marker shown');
+  });
+
+  await run('chat page: no script errors', async () => {
+    want(pageErrors.length === 0, `page errors: ${pageErrors.join(' | ')}`);
+  });
+  await context.close();
+} catch (e) {
+  failed++;
+  console.log(`FAIL pubsub_chromium: ${e && e.stack ? e.stack.split('\n').slice(0, 3).join(' ') : e}`);
+} finally {
+  await browser.close();
+  if (server) {
+    await stopServer(server);
+    const { code, signal } = await server.exited;
+    if (code !== 0) {
+      failed++;
+      console.log(`FAIL pubsub_chromium: wsgate exited with ${code ?? signal}; log ends: ${server.log().slice(-800)}`);
+    }
+  }
+}
+console.log(`${passed} passed, ${failed} failed`);
+process.exit(failed ? 1 : 0);
