@@ -44,7 +44,25 @@ std::string config_help() {
            "                             that dies is restarted, more than 5 restarts within\n"
            "                             30 s stop them all (exit 1)\n"
            "  --backend auto|io_uring|epoll  (default auto: io_uring, else epoll)\n"
-           "  --mode echo                application (only echo for now)\n"
+           "  --mode echo|pubsub         application (default echo). pubsub: a hub speaking\n"
+           "                             the Centrifugo client protocol (JSON) on\n"
+           "                             /connection/websocket, see docs/pubsub.md\n"
+           "pub/sub (--mode pubsub):\n"
+           "  --api-key KEY              enables the HTTP server API (POST /api/..., header\n"
+           "                             X-API-Key); without it /api/ is 404\n"
+           "  --allow-client-publish     clients may publish (else error 103)\n"
+           "  --allow-anonymous on|off   connect without a token (default on)\n"
+           "  --token-hmac-secret S      accept HS256 connection tokens signed with S\n"
+           "  --history-size N           publications kept per channel for history and\n"
+           "                             recovery (default 0: none)\n"
+           "  --history-ttl SECONDS      how long they are kept (default 300)\n"
+           "  --ping-interval SECONDS    server ping {} interval; no pong by the next ping\n"
+           "                             closes with 3012 (default 25, 0: none)\n"
+           "  --max-channels-per-connection N  (default 128; more: error 106)\n"
+           "  --max-channels N           channels on the node (default 1000000; error 106)\n"
+           "                             A subscriber whose queue is over --max-queued-bytes\n"
+           "                             when a publication comes is closed with 3008 (slow);\n"
+           "                             it reconnects and recovers from history\n"
            "  --max-message-bytes N      largest message accepted (default 16777216)\n"
            "  --max-connections N        per process; more get 503 (default 100000)\n"
            "  --idle-timeout SECONDS     ping after half, close 1001 after all (default 60)\n"
@@ -150,6 +168,10 @@ std::string parse_config(int argc, const char* const* argv, Config* config) {
             config->io_stats = true;
             continue;
         }
+        if (flag == "--allow-client-publish") {
+            config->hub.allow_client_publish = true;
+            continue;
+        }
         if (flag == "--direct-descriptors") {
             config->direct_descriptors = true;
             continue;
@@ -175,12 +197,37 @@ std::string parse_config(int argc, const char* const* argv, Config* config) {
         } else if (flag == "--backend") {
             if (!io::parse_backend_kind(value, &config->backend)) return bad();
         } else if (flag == "--mode") {
-            // The only application there is; the flag stays so scripts that
-            // name it keep working, and other modes say plainly they are not here.
-            if (missing) return bad();
-            if (value != "echo") {
-                return "--mode " + std::string(value) + ": not available, the only mode is echo";
+            if (value == "echo") {
+                config->mode = Mode::echo;
+            } else if (value == "pubsub") {
+                config->mode = Mode::pubsub;
+            } else {
+                return bad();
             }
+        } else if (flag == "--api-key") {
+            if (missing || value.empty()) return bad();
+            config->hub.api_key = value;
+        } else if (flag == "--token-hmac-secret") {
+            if (missing || value.empty()) return bad();
+            config->hub.token_hmac_secret = value;
+        } else if (flag == "--allow-anonymous") {
+            if (value != "on" && value != "off") return bad();
+            config->hub.allow_anonymous = value == "on";
+        } else if (flag == "--history-size") {
+            if (!parse_u64(value, &n) || n > 1000000) return bad();
+            config->hub.history_size = static_cast<uint32_t>(n);
+        } else if (flag == "--history-ttl") {
+            if (!parse_u64(value, &n) || n == 0 || n > 365 * 86400) return bad();
+            config->hub.history_ttl_s = static_cast<uint32_t>(n);
+        } else if (flag == "--ping-interval") {
+            if (!parse_u64(value, &n) || n > 3600) return bad();
+            config->hub.ping_interval_s = static_cast<uint32_t>(n);
+        } else if (flag == "--max-channels-per-connection") {
+            if (!parse_u64(value, &n) || n == 0 || n > UINT32_MAX) return bad();
+            config->hub.max_channels_per_connection = static_cast<uint32_t>(n);
+        } else if (flag == "--max-channels") {
+            if (!parse_u64(value, &n) || n == 0) return bad();
+            config->hub.max_channels = n;
         } else if (flag == "--max-message-bytes") {
             if (!parse_u64(value, &n)) return bad();
             config->max_message_bytes = n;

@@ -7,6 +7,7 @@
 
 #include "io/backend_kind.hpp"
 #include "proto/deflate_negotiation.hpp"
+#include "pubsub/hub_settings.hpp"
 
 namespace wsgate::gateway {
 
@@ -30,7 +31,11 @@ inline proto::DeflateConfig default_deflate_config() {
     return d;
 }
 
+enum class Mode : uint8_t { echo, pubsub };
+
 struct Config {
+    Mode mode = Mode::echo;
+    pubsub::HubSettings hub;          // --mode pubsub
     std::vector<std::string> listen;  // empty: kDefaultListen
     unsigned threads = 0;             // 0: number of cores
     unsigned workers = 1;             // processes sharing the port (SO_REUSEPORT)

@@ -12,6 +12,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <memory>
+#include <random>
 #include <string>
 #include <thread>
 #include <vector>
@@ -20,11 +21,14 @@
 #include "gateway/config.hpp"
 #include "gateway/deflate_budget.hpp"
 #include "gateway/echo_app.hpp"
+#include "gateway/http_endpoints.hpp"
 #include "gateway/worker_supervisor.hpp"
 #include "io/backend_kind.hpp"
 #include "io/epoll_backend.hpp"
 #include "io/listener.hpp"
 #include "io/uring_backend.hpp"
+#include "pubsub/hub_app.hpp"
+#include "pubsub/hub_shared.hpp"
 #include "ws/server_loop.hpp"
 
 namespace wsgate::gateway {
@@ -74,20 +78,55 @@ struct ThreadStart {
     std::atomic<int> result{1};  // 1: still starting
 };
 
-template <template <class> class Backend>
-void run_loop(const ws::LoopSettings& settings, ws::LoopShared& shared, std::vector<int> listeners,
-              ws::LoopInbox& inbox, unsigned number, ThreadStart& start) {
-    EchoApp app;
-    ws::ServerLoop<Backend, EchoApp> loop(settings, shared, app, inbox, number);
+template <template <class> class Backend, class App>
+void run_loop(App& app, const ws::LoopSettings& settings, ws::LoopShared& shared,
+              std::vector<int> listeners, ws::LoopInbox& inbox, unsigned number,
+              ThreadStart& start) {
+    ws::ServerLoop<Backend, App> loop(settings, shared, app, inbox, number);
     int rc = loop.init(listeners);
     start.result.store(rc);
     start.result.notify_all();
     if (rc != 0) return;
     loop.run();
     if (settings.io_stats) {
-        using Loop = ws::ServerLoop<Backend, EchoApp>;
+        using Loop = ws::ServerLoop<Backend, App>;
         loop.io_counters().print(stderr, Backend<Loop>::kName, number);
     }
+}
+
+// A loop thread: the application is made on the thread that runs it.
+template <template <class> class Backend>
+void run_app_loop(pubsub::HubShared* hub, const ws::LoopSettings& settings, ws::LoopShared& shared,
+                  std::vector<int> listeners, ws::LoopInbox& inbox, unsigned number,
+                  ThreadStart& start) {
+    if (hub == nullptr) {
+        EchoApp app;
+        run_loop<Backend>(app, settings, shared, std::move(listeners), inbox, number, start);
+    } else {
+        pubsub::HubApp app(*hub, number, settings.max_message_bytes);
+        run_loop<Backend>(app, settings, shared, std::move(listeners), inbox, number, start);
+    }
+}
+
+// The hub's shared part for --mode pubsub: settings, every loop's inbox, a
+// random seed for client ids and epochs.
+std::unique_ptr<pubsub::HubShared> make_hub(
+    const Config& config, const std::vector<std::unique_ptr<ws::LoopInbox>>& inboxes) {
+    auto hub = std::make_unique<pubsub::HubShared>();
+    hub->settings = config.hub;
+    hub->settings.version = std::string("wsgate ") + WSGATE_VERSION;
+    for (const auto& inbox : inboxes)
+        hub->inboxes.push_back(inbox.get());
+    std::random_device random;
+    hub->seed = (uint64_t{random()} << 32) | random();
+    hub->start_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                        std::chrono::system_clock::now().time_since_epoch())
+                        .count();
+    char uid[24];
+    std::snprintf(uid, sizeof(uid), "%016llx", static_cast<unsigned long long>(hub->seed));
+    hub->node_uid = uid;
+    hub->pages = serve_http;
+    return hub;
 }
 
 // Opens one SO_REUSEPORT socket per loop per address (slots loops in all);
@@ -151,16 +190,21 @@ int serve(const Config& config, io::BackendKind backend,
     std::vector<std::thread> loops;
     for (unsigned t = 0; t < threads; ++t) {
         inboxes.push_back(std::make_unique<ws::LoopInbox>(ws::kLoopInboxCapacity));
-        if (int rc = inboxes.back()->open(); rc != 0) {
-            starts[t].result.store(rc);
-            continue;
-        }
+        if (int rc = inboxes.back()->open(); rc != 0) starts[t].result.store(rc);
+    }
+    // Every inbox exists before any loop runs: hub loops post to each other.
+    std::unique_ptr<pubsub::HubShared> hub;
+    if (config.mode == Mode::pubsub) hub = make_hub(config, inboxes);
+    for (unsigned t = 0; t < threads; ++t) {
+        if (starts[t].result.load() != 1) continue;
         if (backend == io::BackendKind::io_uring) {
-            loops.emplace_back(run_loop<io::UringBackend>, std::cref(settings), std::ref(shared),
-                               listeners[t], std::ref(*inboxes.back()), t, std::ref(starts[t]));
+            loops.emplace_back(run_app_loop<io::UringBackend>, hub.get(), std::cref(settings),
+                               std::ref(shared), listeners[t], std::ref(*inboxes[t]), t,
+                               std::ref(starts[t]));
         } else {
-            loops.emplace_back(run_loop<io::EpollBackend>, std::cref(settings), std::ref(shared),
-                               listeners[t], std::ref(*inboxes.back()), t, std::ref(starts[t]));
+            loops.emplace_back(run_app_loop<io::EpollBackend>, hub.get(), std::cref(settings),
+                               std::ref(shared), listeners[t], std::ref(*inboxes[t]), t,
+                               std::ref(starts[t]));
         }
     }
     bool ok = true;

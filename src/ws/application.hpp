@@ -62,7 +62,9 @@ concept Application = ConnectionTable<L> &&
     { app.on_message_piece(loop, h, out, opcode, bytes, flag) } -> std::same_as<void>;
     // The connection is gone (after on_open only): `code` is the peer's
     // close code, else the one the server sent, else 1006 (RFC 6455
-    // §7.1.5: closed without a close frame). The handle is stale from now.
+    // §7.1.5: closed without a close frame). app_state(h) still answers
+    // here (to free what it names); sends are refused; the handle is stale
+    // once on_close returns.
     { app.on_close(loop, h, code) } -> std::same_as<void>;
     // A plain HTTP request and its whole body (`flag`: keep-alive); the
     // app queues one complete response on `out`.
@@ -75,6 +77,16 @@ concept Application = ConnectionTable<L> &&
 template <class A, class L>
 concept InboxApplication = Application<A, L> && requires(A& app, L& loop, const LoopMessage& m) {
     { app.on_inbox_message(loop, m) } -> std::same_as<void>;
+};
+
+// An application with work of its own in time (pings, expiry) and queued
+// posts to retry: after every turn the loop calls on_turn_end with its
+// monotonic clock (ms since the loop started), and sleeps no longer than
+// ms_until_due(now_ms) (-1: nothing due).
+template <class A, class L>
+concept TickingApplication = Application<A, L> && requires(A& app, L& loop, int64_t now_ms) {
+    { app.on_turn_end(loop, now_ms) } -> std::same_as<void>;
+    { app.ms_until_due(now_ms) } -> std::convertible_to<int>;
 };
 
 }  // namespace wsgate::ws

@@ -134,7 +134,7 @@ class ServerLoop {
             if (release_timer_.note(uint64_t{pool_.size()} + chunks_.outstanding(), now_)) {
                 release_memory();
             }
-            backend_.run_turn(ms_to_next_timer());
+            backend_.run_turn(ms_to_sleep());
         }
     }
 
@@ -339,8 +339,10 @@ class ServerLoop {
         if (c.app_opened) {
             // RFC 6455 §7.1.5: no close frame seen or sent -> 1006.
             uint16_t code = c.close_code != 0 ? c.close_code : kClosedAbnormally;
-            c.app_opened = false;  // app_state(h) is nullptr from here
+            // The app still reads its state word in on_close (to free what
+            // it names); sends to the handle are already refused (closing).
             app_.on_close(*this, handle(index), code);
+            c.app_opened = false;  // app_state(h) is nullptr from here
         }
         timers_.cancel(index);
         drop_buffers(index, c);
@@ -392,6 +394,7 @@ class ServerLoop {
         if (under_pressure()) drop_overdue_handshakes();
         timers_.advance(now_, [this](uint32_t index) { on_timer(index); });
         refusal_log_.flush_due(stderr, now_ms_);
+        if constexpr (TickingApplication<App, Self>) app_.on_turn_end(*this, now_ms_);
     }
 
   private:
@@ -605,6 +608,16 @@ class ServerLoop {
         return static_cast<int>(std::min<int64_t>(due, kMaxSleepMs));
     }
     static constexpr int64_t kMaxSleepMs = 3600 * 1000;
+
+    // The loop's timers and, for a TickingApplication, the app's.
+    int ms_to_sleep() const {
+        int ms = ms_to_next_timer();
+        if constexpr (TickingApplication<App, Self>) {
+            int app_ms = app_.ms_until_due(elapsed_ms());
+            if (app_ms >= 0 && (ms < 0 || app_ms < ms)) ms = app_ms;
+        }
+        return ms;
+    }
 
     // The loop went quiet after a peak: its cached output chunks and the
     // pages the allocator keeps for this thread go back to the OS.

@@ -81,9 +81,31 @@ TEST(Config, RejectsBadValues) {
     EXPECT_NE(parse({"--idle-timeout", "-1"}, &c), "");
     EXPECT_NE(parse({"--idle-timeout", "abc"}, &c), "");
     EXPECT_NE(parse({"--recv-buffers", "100"}, &c), "");  // not a power of two
-    EXPECT_EQ(parse({"--mode", "proxy"}, &c), "--mode proxy: not available, the only mode is echo");
+    EXPECT_EQ(parse({"--mode", "proxy"}, &c), "bad value for --mode: proxy");
+    EXPECT_NE(parse({"--allow-anonymous", "yes"}, &c), "");
+    EXPECT_NE(parse({"--max-channels-per-connection", "0"}, &c), "");
     EXPECT_NE(parse({"--bogus"}, &c), "");
     EXPECT_NE(parse({"--listen"}, &c), "");
+}
+
+TEST(Config, PubSubFlags) {
+    Config c;
+    EXPECT_EQ(
+        parse({"--mode", "pubsub", "--api-key", "k", "--allow-client-publish", "--allow-anonymous",
+               "off", "--token-hmac-secret", "s", "--history-size", "10", "--history-ttl", "60",
+               "--ping-interval", "3", "--max-channels-per-connection", "4", "--max-channels", "5"},
+              &c),
+        "");
+    EXPECT_EQ(c.mode, wsgate::gateway::Mode::pubsub);
+    EXPECT_EQ(c.hub.api_key, "k");
+    EXPECT_TRUE(c.hub.allow_client_publish);
+    EXPECT_FALSE(c.hub.allow_anonymous);
+    EXPECT_EQ(c.hub.token_hmac_secret, "s");
+    EXPECT_EQ(c.hub.history_size, 10u);
+    EXPECT_EQ(c.hub.history_ttl_s, 60u);
+    EXPECT_EQ(c.hub.ping_interval_s, 3u);
+    EXPECT_EQ(c.hub.max_channels_per_connection, 4u);
+    EXPECT_EQ(c.hub.max_channels, 5u);
 }
 
 TEST(Config, UnknownLastFlagIsReportedAsUnknown) {

@@ -88,7 +88,9 @@ struct HubApp {
     }
     template <class Loop>
     void on_close(Loop& loop, ConnectionHandle h, uint16_t code) {
-        EXPECT_EQ(loop.app_state(h), nullptr);  // already stale for the app
+        // The state word is still readable (to free what it names), sends are refused.
+        ASSERT_NE(loop.app_state(h), nullptr);
+        EXPECT_EQ(loop.send_message(h, Opcode::text, {}), wsgate::ws::SendResult::gone);
         closed.emplace_back(h, code);
     }
     void on_http_request(const wsgate::proto::HttpRequest&, std::span<const uint8_t>, bool,

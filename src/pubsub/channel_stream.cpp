@@ -1,0 +1,45 @@
+#include "pubsub/channel_stream.hpp"
+
+namespace wsgate::pubsub {
+
+ChannelStream::ChannelStream(uint32_t history_size, int64_t history_ttl_ms, uint64_t epoch_seed)
+    : history_size_(history_size), history_ttl_ms_(history_ttl_ms) {
+    // Eight letters from the seed (the hub mixes a random value per process
+    // with a counter, so a stream created again gets another epoch).
+    static constexpr char kLetters[] =
+        "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+    uint64_t x = epoch_seed;
+    for (char& c : epoch_) {
+        c = kLetters[x % (sizeof(kLetters) - 1)];
+        x /= sizeof(kLetters) - 1;
+    }
+}
+
+void ChannelStream::append(uint64_t offset, PublicationRef pub) {
+    top_ = offset;
+    if (history_size_ == 0) return;
+    if (history_.size() == history_size_) history_.pop_front();
+    history_.push_back(std::move(pub));
+}
+
+void ChannelStream::expire(int64_t now_ms) {
+    while (!history_.empty() && history_.front()->time_ms() + history_ttl_ms_ <= now_ms)
+        history_.pop_front();
+}
+
+proto::centrifugo::StreamBounds ChannelStream::bounds() const {
+    proto::centrifugo::StreamBounds b;
+    b.epoch = epoch();
+    b.top = top_;
+    b.oldest = history_.empty() ? 0 : history_.front()->offset();
+    return b;
+}
+
+PublicationRecord* ChannelStream::at(uint64_t offset) const {
+    if (history_.empty()) return nullptr;
+    uint64_t oldest = history_.front()->offset();
+    if (offset < oldest || offset > top_) return nullptr;
+    return history_[offset - oldest].get();
+}
+
+}  // namespace wsgate::pubsub

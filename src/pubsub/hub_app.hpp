@@ -1,0 +1,1076 @@
+// The pub/sub hub: the Centrifugo client protocol (JSON) on every loop, with
+// each channel owned by a home loop (XXH3(channel) % loops) that orders its
+// publications.
+//
+// Ordering (a subscriber gets a channel's publications in offset order, no
+// gap, no duplicate): every publication goes through the home, which assigns
+// the next offset and forwards the publication once to each loop that
+// registered interest, through that loop's inbox. An inbox delivers one
+// producer's messages in order, so each loop sees the channel's publications
+// in offset order. A subscriber becomes active only when the home's answer to
+// its subscribe arrives, carrying the stream's position at that moment:
+// publications the loop received before it are at or below that position
+// (not for this subscriber), those after it follow it in the same inbox.
+// Once a loop holds a position (and interest), later subscribes there are
+// answered locally from it.
+#pragma once
+
+#include <time.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstring>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "proto/centrifugo_channel.hpp"
+#include "proto/centrifugo_codes.hpp"
+#include "proto/centrifugo_command_parser.hpp"
+#include "proto/centrifugo_recovery.hpp"
+#include "proto/centrifugo_reply_writer.hpp"
+#include "proto/jwt_hs256.hpp"
+#include "pubsub/channel_stream.hpp"
+#include "pubsub/hub_requests.hpp"
+#include "pubsub/hub_shared.hpp"
+#include "pubsub/hub_state.hpp"
+#include "pubsub/loop_outbox.hpp"
+#include "pubsub/publication_record.hpp"
+#include "pubsub/reply_batch.hpp"
+#include "ws/application.hpp"
+#include "ws/loop_message.hpp"
+#include "ws/shared_frame.hpp"
+
+namespace wsgate::pubsub {
+
+namespace cf = proto::centrifugo;
+namespace jwt = proto::jwt;
+
+// Unix time in seconds (token exp is in it).
+inline int64_t unix_seconds() {
+    timespec ts{};
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return ts.tv_sec;
+}
+
+class HubApp {
+  public:
+    // max_command_bytes: the longest command (the loop's --max-message-bytes).
+    HubApp(HubShared& shared, uint32_t loop_id, size_t max_command_bytes)
+        : shared_(shared),
+          settings_(shared.settings),
+          loop_id_(loop_id),
+          parser_(max_command_bytes),
+          outbox_(shared.inboxes) {
+        if (!settings_.token_hmac_secret.empty())
+            verifier_ = std::make_unique<jwt::Hs256Verifier>(settings_.token_hmac_secret);
+        epoch_counter_ = shared.seed ^ (uint64_t{loop_id} << 56);
+    }
+    ~HubApp() {
+        // Streams, and what they hold, go with the channel table.
+        channels_.for_each([this](uint32_t, LocalChannel& ch) {
+            if (ch.stream) shared_.channels.fetch_sub(1, std::memory_order_relaxed);
+        });
+    }
+
+    // ---- ws::Application ----
+
+    template <class Loop>
+    void on_open(Loop& loop, ws::ConnectionHandle h) {
+        uint32_t i = clients_.add(h);
+        *loop.app_state(h) = uint64_t{i} + 1;
+    }
+
+    template <class Loop>
+    void on_message_piece(Loop& loop, ws::ConnectionHandle h, ws::Outbound&, proto::Opcode opcode,
+                          std::span<const uint8_t> piece, bool last) {
+        uint64_t* state = loop.app_state(h);
+        if (state == nullptr || *state == 0) return;
+        uint32_t ci = static_cast<uint32_t>(*state - 1);
+        std::string_view bytes(reinterpret_cast<const char*>(piece.data()), piece.size());
+        auto partial = partial_.find(ci);
+        if (!last || partial != partial_.end()) {
+            // A message in several pieces is assembled (bounded by the
+            // loop's --max-message-bytes, enforced before this is called).
+            if (partial == partial_.end()) partial = partial_.emplace(ci, std::string()).first;
+            partial->second.append(bytes);
+            if (!last) return;
+            std::string message = std::move(partial->second);
+            partial_.erase(partial);
+            on_message(loop, ci, opcode, message);
+            return;
+        }
+        on_message(loop, ci, opcode, bytes);
+    }
+
+    template <class Loop>
+    void on_close(Loop& loop, ws::ConnectionHandle h, uint16_t) {
+        uint32_t ci = client_of(loop, h);
+        if (ci != kNoClient) client_gone(loop, ci);
+    }
+
+    void on_http_request(const proto::HttpRequest& request, std::span<const uint8_t>,
+                         bool keep_alive, ws::Outbound& out) {
+        if (shared_.pages != nullptr) shared_.pages(request, keep_alive, out);
+    }
+
+    template <class Loop>
+    void on_inbox_message(Loop& loop, const ws::LoopMessage& m) {
+        switch (static_cast<HubTag>(m.tag)) {
+            case HubTag::publish:
+                home_publish(loop, static_cast<PublishRequest*>(m.pointer));
+                return;
+            case HubTag::publish_done:
+                finish_publish(loop, static_cast<PublishRequest*>(m.pointer));
+                return;
+            case HubTag::publication: {
+                PublicationRef rec(static_cast<PublicationRecord*>(m.pointer));
+                uint32_t id = channels_.find(rec->channel(), rec->channel_hash());
+                if (id != LoopChannels::kNone) deliver(loop, id, rec.get());
+                return;
+            }
+            case HubTag::subscribe:
+                home_subscribe(loop, static_cast<SubscribeRequest*>(m.pointer));
+                return;
+            case HubTag::subscribe_done:
+                finish_subscribe(loop, std::unique_ptr<SubscribeRequest>(
+                                           static_cast<SubscribeRequest*>(m.pointer)));
+                return;
+            case HubTag::uninterest: {
+                std::unique_ptr<InterestNote> note(static_cast<InterestNote*>(m.pointer));
+                uint32_t id = channels_.find(note->channel, note->hash);
+                if (id == LoopChannels::kNone || !channels_[id].stream) return;
+                channels_[id].stream->interested().reset(note->loop);
+                maybe_drop_channel(id);
+                return;
+            }
+            case HubTag::history:
+                home_history(loop, static_cast<HistoryRequest*>(m.pointer));
+                return;
+            case HubTag::history_done:
+                finish_history(
+                    loop, std::unique_ptr<HistoryRequest>(static_cast<HistoryRequest*>(m.pointer)));
+                return;
+            case HubTag::gather:
+                gather_step(loop, static_cast<Gather*>(m.pointer));
+                return;
+            case HubTag::gather_done:
+                finish_gather(loop, std::unique_ptr<Gather>(static_cast<Gather*>(m.pointer)));
+                return;
+        }
+    }
+
+    // ---- ws::TickingApplication ----
+
+    template <class Loop>
+    void on_turn_end(Loop& loop, int64_t now_ms) {
+        now_ms_ = now_ms;
+        outbox_.flush(loop);
+        if (now_ms >= next_sweep_ms_) sweep(loop, now_ms);
+    }
+
+    int ms_until_due(int64_t now_ms) const {
+        if (!outbox_.empty()) return 1;
+        int64_t due = next_sweep_ms_ - now_ms;
+        return due <= 0 ? 0 : static_cast<int>(std::min<int64_t>(due, 60 * 1000));
+    }
+
+    // The client's connection is gone: leaves every channel, frees the record.
+    template <class Loop>
+    void client_gone(Loop& loop, uint32_t ci) {
+        Client& c = clients_[ci];
+        if (c.connected) shared_.clients.fetch_sub(1, std::memory_order_relaxed);
+        while (!c.subs.empty())
+            leave(loop, ci, c.subs.size() - 1);
+        partial_.erase(ci);
+        clients_.remove(ci);
+    }
+
+    uint32_t client_count() const { return clients_.size(); }
+
+  private:
+    // ---- commands ----
+
+    template <class Loop>
+    void on_message(Loop& loop, uint32_t ci, proto::Opcode opcode, std::string_view message) {
+        if (opcode != proto::Opcode::text) {
+            // The JSON protocol is text only (binary is the protobuf one).
+            disconnect(loop, ci, cf::DisconnectCode::bad_request, "binary message");
+            return;
+        }
+        ws::ConnectionHandle h = clients_[ci].handle;
+        batch_.clear();
+        parser_.start_copied(message);
+        cf::Command cmd;
+        cf::ParseStatus status;
+        while ((status = parser_.next(cmd)) == cf::ParseStatus::command) {
+            if (!handle_command(loop, ci, cmd)) return;  // disconnected
+        }
+        if (!batch_.empty()) send_text(loop, h, batch_.text());
+        if (status == cf::ParseStatus::bad_request) {
+            disconnect(loop, ci, cf::DisconnectCode::bad_request,
+                       cf::parse_error_text(parser_.error()));
+        }
+    }
+
+    // Returns false when the client was disconnected (stop reading its commands).
+    template <class Loop>
+    bool handle_command(Loop& loop, uint32_t ci, const cf::Command& cmd) {
+        Client& c = clients_[ci];
+        if (cmd.method == cf::Method::pong) {
+            c.ping_outstanding = false;
+            return true;
+        }
+        if (!c.connected && cmd.method != cf::Method::connect) {
+            disconnect(loop, ci, cf::DisconnectCode::bad_request, "command before connect");
+            return false;
+        }
+        switch (cmd.method) {
+            case cf::Method::connect:
+                return connect(loop, ci, cmd);
+            case cf::Method::subscribe:
+                return subscribe(loop, ci, cmd);
+            case cf::Method::unsubscribe:
+                unsubscribe(loop, ci, cmd.channel);
+                batch_.add(
+                    [&](proto::JsonOut& o) { cf::write_empty_reply(o, cmd.id, cmd.method); });
+                return true;
+            case cf::Method::publish:
+                return client_publish(loop, ci, cmd);
+            case cf::Method::history:
+                return client_history(loop, ci, cmd);
+            case cf::Method::presence_stats:
+                return client_presence_stats(loop, ci, cmd);
+            case cf::Method::refresh:
+                return refresh(loop, ci, cmd);
+            case cf::Method::ping:
+            case cf::Method::sub_refresh:
+                batch_.add(
+                    [&](proto::JsonOut& o) { cf::write_empty_reply(o, cmd.id, cmd.method); });
+                return true;
+            case cf::Method::presence:
+                // Full presence (every client's info) is not kept: stats only.
+                error_reply(cmd.id, cf::ErrorCode::not_available);
+                return true;
+            case cf::Method::rpc:
+                error_reply(cmd.id, cf::ErrorCode::method_not_found);
+                return true;
+            case cf::Method::send:
+                return true;  // asynchronous message with no handler: ignored
+            case cf::Method::pong:
+                return true;
+        }
+        return true;
+    }
+
+    void error_reply(uint32_t id, cf::ErrorCode code) {
+        batch_.add([&](proto::JsonOut& o) { cf::write_error_reply(o, id, code); });
+    }
+
+    template <class Loop>
+    bool connect(Loop& loop, uint32_t ci, const cf::Command& cmd) {
+        Client& c = clients_[ci];
+        if (c.connected) {
+            disconnect(loop, ci, cf::DisconnectCode::bad_request, "connect twice");
+            return false;
+        }
+        uint32_t ttl = 0;
+        if (cmd.token.empty()) {
+            if (!settings_.allow_anonymous) {
+                disconnect(loop, ci, cf::DisconnectCode::invalid_token, "anonymous not allowed");
+                return false;
+            }
+        } else {
+            if (!verifier_) {
+                disconnect(loop, ci, cf::DisconnectCode::invalid_token, "no token secret");
+                return false;
+            }
+            jwt::Claims claims;
+            int64_t now = unix_seconds();
+            jwt::JwtError e = verifier_->verify(cmd.token, now, claims);
+            if (jwt::is_token_expired(e)) {
+                error_reply(cmd.id, cf::ErrorCode::token_expired);
+                return true;
+            }
+            if (e != jwt::JwtError::none) {
+                disconnect(loop, ci, cf::DisconnectCode::invalid_token, jwt::jwt_error_text(e));
+                return false;
+            }
+            c.user.assign(claims.sub);
+            if (claims.exp > 0) {
+                ttl = static_cast<uint32_t>(claims.exp - now);
+                c.expires_ms = now_ms_ + int64_t{ttl} * 1000;
+            }
+        }
+        c.connected = true;
+        shared_.clients.fetch_add(1, std::memory_order_relaxed);
+        char id[40];
+        client_id(c.handle, id);
+        cf::ConnectResult r;
+        r.client = id;
+        r.version = settings_.version;
+        r.ping_seconds = settings_.ping_interval_s;
+        r.pong = settings_.ping_interval_s > 0;
+        r.ttl_seconds = ttl;
+        batch_.add([&](proto::JsonOut& o) { cf::write_connect_reply(o, cmd.id, r); });
+        return true;
+    }
+
+    template <class Loop>
+    bool refresh(Loop& loop, uint32_t ci, const cf::Command& cmd) {
+        Client& c = clients_[ci];
+        if (!verifier_) {
+            disconnect(loop, ci, cf::DisconnectCode::invalid_token, "no token secret");
+            return false;
+        }
+        jwt::Claims claims;
+        int64_t now = unix_seconds();
+        jwt::JwtError e = verifier_->verify(cmd.token, now, claims);
+        if (e != jwt::JwtError::none || claims.sub != c.user) {
+            disconnect(
+                loop, ci,
+                jwt::is_token_expired(e) ? cf::DisconnectCode::expired
+                                         : cf::DisconnectCode::invalid_token,
+                e == jwt::JwtError::none ? "token for another user" : jwt::jwt_error_text(e));
+            return false;
+        }
+        uint32_t ttl = 0;
+        c.expires_ms = 0;
+        if (claims.exp > 0) {
+            ttl = static_cast<uint32_t>(claims.exp - now);
+            c.expires_ms = now_ms_ + int64_t{ttl} * 1000;
+        }
+        char id[40];
+        client_id(c.handle, id);
+        batch_.add([&](proto::JsonOut& o) {
+            cf::write_refresh_reply(o, cmd.id, id, settings_.version, ttl);
+        });
+        return true;
+    }
+
+    // Checks a channel name from a client; answers the error itself.
+    // Returns false when the command is answered (or the client closed).
+    template <class Loop>
+    bool channel_allowed(Loop& loop, uint32_t ci, const cf::Command& cmd, bool* closed) {
+        *closed = false;
+        cf::ChannelCheck check = cf::check_channel(cmd.channel);
+        if (check == cf::ChannelCheck::empty) {
+            disconnect(loop, ci, cf::DisconnectCode::bad_request, "empty channel");
+            *closed = true;
+            return false;
+        }
+        if (check != cf::ChannelCheck::ok) {
+            error_reply(cmd.id, cf::channel_error(check));
+            return false;
+        }
+        cf::ChannelParts parts = cf::split_channel(cmd.channel);
+        if (parts.user_limited && !cf::user_listed(parts.users, clients_[ci].user)) {
+            error_reply(cmd.id, cf::ErrorCode::permission_denied);
+            return false;
+        }
+        return true;
+    }
+
+    template <class Loop>
+    bool subscribe(Loop& loop, uint32_t ci, const cf::Command& cmd) {
+        bool closed = false;
+        if (!channel_allowed(loop, ci, cmd, &closed)) return !closed;
+        if (cmd.type != 0) {
+            error_reply(cmd.id, cf::ErrorCode::not_available);
+            return true;
+        }
+        Client& c = clients_[ci];
+        uint64_t hash = channel_hash(cmd.channel);
+        uint32_t id = channels_.find(cmd.channel, hash);
+        if (id != LoopChannels::kNone) {
+            for (const Subscription& s : c.subs) {
+                if (s.channel == id) {
+                    error_reply(cmd.id, cf::ErrorCode::already_subscribed);
+                    return true;
+                }
+            }
+        }
+        if (c.subs.size() >= settings_.max_channels_per_connection) {
+            error_reply(cmd.id, cf::ErrorCode::limit_exceeded);
+            return true;
+        }
+        if (id == LoopChannels::kNone) {
+            // A channel new to this loop may be new to the node: the node's
+            // limit is checked here (the home's count may lag by the
+            // subscribes in flight).
+            if (shared_.channels.load(std::memory_order_relaxed) >= settings_.max_channels) {
+                error_reply(cmd.id, cf::ErrorCode::limit_exceeded);
+                return true;
+            }
+            id = channels_.insert(cmd.channel, hash);
+        }
+        c.subs.push_back({id, Subscription::kPending});
+        LocalChannel& ch = channels_[id];
+        ++ch.pending;
+        auto req = std::make_unique<SubscribeRequest>();
+        req->channel.assign(cmd.channel);
+        req->hash = hash;
+        req->client = c.handle;
+        req->id = cmd.id;
+        req->recover = cmd.recover && settings_.history_size > 0;
+        req->offset = cmd.offset;
+        req->epoch.assign(cmd.epoch);
+        uint32_t home = shared_.home_of(hash);
+        if (home == loop_id_) {
+            home_subscribe_here(req.get());
+            finish_subscribe(loop, std::move(req));
+        } else if (ch.positioned && !req->recover) {
+            req->top = ch.top;
+            req->stream_epoch = ch.epoch;
+            finish_subscribe(loop, std::move(req));
+        } else {
+            req->register_interest = !ch.interest_registered;
+            ch.interest_registered = true;
+            post(loop, home, HubTag::subscribe, req.release());
+        }
+        return true;
+    }
+
+    // The home's part of a subscribe: the stream's position, and what a
+    // recovering client missed.
+    void home_subscribe_here(SubscribeRequest* req) {
+        uint32_t id = home_channel(req->channel, req->hash);
+        if (id == LoopChannels::kNone) {
+            req->failed = true;
+            return;
+        }
+        ChannelStream& s = *channels_[id].stream;
+        s.expire(wall_ms());
+        if (req->register_interest) s.interested().set(req->client.loop());
+        req->top = s.top();
+        req->stream_epoch.assign(s.epoch());
+        if (!req->recover) return;
+        cf::RecoveryPlan plan = cf::plan_recovery(req->offset, req->epoch, s.bounds(),
+                                                  settings_.recovery_max_publications);
+        req->recovered = plan.recovered;
+        for (uint64_t o = plan.first; plan.recovered && o <= plan.last; ++o) {
+            PublicationRecord* r = s.at(o);
+            r->retain();
+            req->missed.emplace_back(r);
+        }
+    }
+
+    template <class Loop>
+    void home_subscribe(Loop& loop, SubscribeRequest* req) {
+        home_subscribe_here(req);
+        post(loop, req->client.loop(), HubTag::subscribe_done, req);
+    }
+
+    template <class Loop>
+    void finish_subscribe(Loop& loop, std::unique_ptr<SubscribeRequest> req) {
+        uint32_t id = channels_.find(req->channel, req->hash);
+        if (id == LoopChannels::kNone) return;  // not reached: a pending subscribe keeps it
+        LocalChannel& ch = channels_[id];
+        --ch.pending;
+        if (!req->failed && !ch.stream) {
+            // The home's position holds for every later publication here.
+            ch.positioned = true;
+            ch.top = std::max(ch.top, req->top);
+            ch.epoch = req->stream_epoch;
+        }
+        uint32_t ci = client_of(loop, req->client);
+        Subscription* sub = nullptr;
+        if (ci != kNoClient) {
+            for (Subscription& s : clients_[ci].subs) {
+                if (s.channel == id && s.place == Subscription::kPending) sub = &s;
+            }
+        }
+        if (sub == nullptr) {  // the client left or unsubscribed meanwhile
+            maybe_drop_channel_here(loop, id);
+            return;
+        }
+        batch_.clear();
+        if (req->failed) {
+            error_reply(req->id, cf::ErrorCode::limit_exceeded);
+            for (size_t k = 0; k < clients_[ci].subs.size(); ++k) {
+                if (&clients_[ci].subs[k] == sub) {
+                    leave(loop, ci, k);
+                    break;
+                }
+            }
+        } else {
+            sub->place = static_cast<uint32_t>(ch.subscribers.size());
+            ch.subscribers.push_back(ci);
+            cf::SubscribeResult r;
+            bool history = settings_.history_size > 0;
+            r.recoverable = history;
+            r.positioned = history;
+            r.epoch = req->stream_epoch;
+            r.offset = req->top;
+            r.was_recovering = req->recover;
+            r.recovered = req->recovered;
+            batch_.add([&](proto::JsonOut& o) {
+                cf::begin_subscribe_reply(o, req->id, r);
+                for (const PublicationRef& p : req->missed)
+                    cf::add_publication(o, p->object());
+                cf::end_subscribe_reply(o);
+            });
+        }
+        send_text(loop, req->client, batch_.text());
+        batch_.clear();
+    }
+
+    template <class Loop>
+    void unsubscribe(Loop& loop, uint32_t ci, std::string_view channel) {
+        uint64_t hash = channel_hash(channel);
+        uint32_t id = channels_.find(channel, hash);
+        if (id == LoopChannels::kNone) return;
+        std::vector<Subscription>& subs = clients_[ci].subs;
+        for (size_t k = 0; k < subs.size(); ++k) {
+            if (subs[k].channel == id) {
+                leave(loop, ci, k);
+                return;
+            }
+        }
+    }
+
+    // Removes the client's k-th subscription (active or pending).
+    template <class Loop>
+    void leave(Loop& loop, uint32_t ci, size_t k) {
+        std::vector<Subscription>& subs = clients_[ci].subs;
+        Subscription s = subs[k];
+        subs[k] = subs.back();
+        subs.pop_back();
+        LocalChannel& ch = channels_[s.channel];
+        if (s.place != Subscription::kPending) {
+            // Swap-remove from the channel's list, telling the moved client.
+            uint32_t moved = ch.subscribers.back();
+            ch.subscribers[s.place] = moved;
+            ch.subscribers.pop_back();
+            if (moved != ci) {
+                for (Subscription& m : clients_[moved].subs) {
+                    if (m.channel == s.channel) m.place = s.place;
+                }
+            }
+        }
+        // A pending subscribe still counts in ch.pending until its answer.
+        maybe_drop_channel_here(loop, s.channel);
+    }
+
+    // ---- publishing ----
+
+    template <class Loop>
+    bool client_publish(Loop& loop, uint32_t ci, const cf::Command& cmd) {
+        if (!settings_.allow_client_publish) {
+            error_reply(cmd.id, cf::ErrorCode::permission_denied);
+            return true;
+        }
+        bool closed = false;
+        if (!channel_allowed(loop, ci, cmd, &closed)) return !closed;
+        auto req = std::make_unique<PublishRequest>();
+        req->channel.assign(cmd.channel);
+        req->hash = channel_hash(cmd.channel);
+        req->data.assign(cmd.data);
+        req->has_info = true;
+        req->user = clients_[ci].user;
+        char id[40];
+        client_id(clients_[ci].handle, id);
+        req->client = id;
+        route_publish(loop, req.release());
+        batch_.add([&](proto::JsonOut& o) { cf::write_empty_reply(o, cmd.id, cmd.method); });
+        return true;
+    }
+
+    template <class Loop>
+    void route_publish(Loop& loop, PublishRequest* req) {
+        uint32_t home = shared_.home_of(req->hash);
+        if (home == loop_id_) {
+            home_publish(loop, req);
+        } else {
+            post(loop, home, HubTag::publish, req);
+        }
+    }
+
+    template <class Loop>
+    void home_publish(Loop& loop, PublishRequest* req) {
+        uint32_t id = home_channel(req->channel, req->hash);
+        if (id == LoopChannels::kNone) {
+            req->failed = true;
+            req->error = cf::ErrorCode::limit_exceeded;
+        } else {
+            ChannelStream& s = *channels_[id].stream;
+            int64_t now = wall_ms();
+            s.expire(now);
+            cf::ClientInfo info{req->user, req->client};
+            cf::Publication pub;
+            pub.data = req->data;
+            pub.info = req->has_info ? &info : nullptr;
+            uint64_t offset = s.next_offset();
+            // Offsets are written only when subscribers can use them (history on).
+            pub.offset = settings_.history_size > 0 ? offset : 0;
+            PublicationRef rec(PublicationRecord::create(req->channel, req->hash, pub, now));
+            // create() encoded pub.offset; the stream counts every publication.
+            s.append(offset, rec.share());
+            req->offset = offset;
+            req->epoch.assign(s.epoch());
+            shared_.counters.publications.fetch_add(1, std::memory_order_relaxed);
+            for (uint32_t l = 0; l < shared_.loops(); ++l) {
+                if (l == loop_id_ || !s.interested().test(l)) continue;
+                post(loop, l, HubTag::publication, rec.share().release());
+            }
+            deliver(loop, id, rec.get());
+            maybe_drop_channel(id);
+        }
+        if (req->reply.kind == ReplyTo::Kind::none && req->broadcast == nullptr) {
+            delete req;
+            return;
+        }
+        uint32_t origin = req->broadcast != nullptr ? req->broadcast->reply.handle.loop()
+                                                    : req->reply.handle.loop();
+        if (origin == loop_id_) {
+            finish_publish(loop, req);
+        } else {
+            post(loop, origin, HubTag::publish_done, req);
+        }
+    }
+
+    template <class Loop>
+    void finish_publish(Loop& loop, PublishRequest* req) {
+        std::unique_ptr<PublishRequest> own(req);
+        (void)loop;
+        // The HTTP API's answers are written by the API layer (deferred
+        // responses); without it there is nobody waiting.
+    }
+
+    // Queues the publication on every active subscriber of channel `id` on
+    // this loop: one frame built once, queued by reference.
+    template <class Loop>
+    void deliver(Loop& loop, uint32_t id, PublicationRecord* rec) {
+        LocalChannel& ch = channels_[id];
+        if (!ch.positioned) return;  // no active subscriber yet
+        if (!ch.stream) {
+            if (rec->offset() != 0 && rec->offset() <= ch.top) return;  // seen already
+            ch.top = std::max(ch.top, rec->offset());
+            // With history off pushes carry no offset; the position counts anyway.
+            if (rec->offset() == 0) ++ch.top;
+        }
+        if (ch.subscribers.empty()) return;
+        std::string_view push = rec->push();
+        io::SharedBytesRef frame = ws::make_shared_frame(
+            proto::Opcode::text, {reinterpret_cast<const uint8_t*>(push.data()), push.size()});
+        uint64_t queued = 0;
+        delivering_ = true;
+        for (uint32_t ci : ch.subscribers) {
+            switch (loop.send_frame(clients_[ci].handle, *frame.get())) {
+                case ws::SendResult::queued:
+                    ++queued;
+                    break;
+                case ws::SendResult::over_cap:
+                case ws::SendResult::busy:
+                    slow_.push_back(ci);
+                    break;
+                case ws::SendResult::gone:
+                    break;
+            }
+        }
+        delivering_ = false;
+        shared_.counters.deliveries.fetch_add(queued, std::memory_order_relaxed);
+        // A subscriber over --max-queued-bytes would miss this publication:
+        // it is disconnected instead (3008, the SDK reconnects and recovers).
+        for (uint32_t ci : slow_) {
+            if (!clients_[ci].in_use) continue;
+            shared_.counters.slow_disconnects.fetch_add(1, std::memory_order_relaxed);
+            disconnect(loop, ci, cf::DisconnectCode::slow, "over --max-queued-bytes");
+        }
+        slow_.clear();
+    }
+
+    // ---- history and presence ----
+
+    template <class Loop>
+    bool client_history(Loop& loop, uint32_t ci, const cf::Command& cmd) {
+        if (settings_.history_size == 0) {
+            error_reply(cmd.id, cf::ErrorCode::not_available);
+            return true;
+        }
+        bool closed = false;
+        if (!channel_allowed(loop, ci, cmd, &closed)) return !closed;
+        auto req = std::make_unique<HistoryRequest>();
+        req->channel.assign(cmd.channel);
+        req->hash = channel_hash(cmd.channel);
+        req->reply = {ReplyTo::Kind::client, clients_[ci].handle, cmd.id};
+        req->limit = cmd.has_limit ? cmd.limit : 0;
+        req->has_since = cmd.has_since;
+        req->since_offset = cmd.offset;
+        req->since_epoch.assign(cmd.epoch);
+        req->reverse = cmd.reverse;
+        route_history(loop, req.release());
+        return true;
+    }
+
+    template <class Loop>
+    void route_history(Loop& loop, HistoryRequest* req) {
+        uint32_t home = shared_.home_of(req->hash);
+        if (home == loop_id_) {
+            home_history_here(req);
+            finish_history(loop, std::unique_ptr<HistoryRequest>(req));
+        } else {
+            post(loop, home, HubTag::history, req);
+        }
+    }
+
+    void home_history_here(HistoryRequest* req) {
+        uint32_t id = channels_.find(req->channel, req->hash);
+        if (id == LoopChannels::kNone || !channels_[id].stream) return;  // empty, top 0
+        ChannelStream& s = *channels_[id].stream;
+        s.expire(wall_ms());
+        req->top = s.top();
+        req->epoch.assign(s.epoch());
+        if (req->has_since && req->since_epoch != s.epoch()) {
+            req->failed = true;
+            req->error = cf::ErrorCode::unrecoverable_position;
+            return;
+        }
+        const auto& h = s.history();
+        size_t begin = 0;
+        if (req->has_since) {
+            while (begin < h.size() && h[begin]->offset() <= req->since_offset)
+                ++begin;
+        }
+        size_t n = h.size() - begin;
+        if (req->limit >= 0) n = std::min<size_t>(n, static_cast<size_t>(req->limit));
+        if (!req->reverse) {
+            for (size_t k = begin; k < begin + n; ++k)
+                req->pubs.push_back(h[k].share());
+        } else {
+            // Newest first; with since, the newest n after it.
+            for (size_t k = h.size(); k > h.size() - n; --k)
+                req->pubs.push_back(h[k - 1].share());
+        }
+    }
+
+    template <class Loop>
+    void home_history(Loop& loop, HistoryRequest* req) {
+        home_history_here(req);
+        post(loop, req->reply.handle.loop(), HubTag::history_done, req);
+    }
+
+    template <class Loop>
+    void finish_history(Loop& loop, std::unique_ptr<HistoryRequest> req) {
+        if (req->reply.kind != ReplyTo::Kind::client) return;
+        batch_.clear();
+        if (req->failed) {
+            error_reply(req->reply.id, req->error);
+        } else {
+            batch_.add([&](proto::JsonOut& o) {
+                cf::begin_history_reply(o, req->reply.id);
+                for (const PublicationRef& p : req->pubs)
+                    cf::add_publication(o, p->object());
+                cf::end_history_reply(o, req->epoch, req->top);
+            });
+        }
+        send_text(loop, req->reply.handle, batch_.text());
+        batch_.clear();
+    }
+
+    template <class Loop>
+    bool client_presence_stats(Loop& loop, uint32_t ci, const cf::Command& cmd) {
+        bool closed = false;
+        if (!channel_allowed(loop, ci, cmd, &closed)) return !closed;
+        auto g = std::make_unique<Gather>();
+        g->kind = Gather::Kind::presence_stats;
+        g->channel.assign(cmd.channel);
+        g->reply = {ReplyTo::Kind::client, clients_[ci].handle, cmd.id};
+        start_gather(loop, g.release());
+        return true;
+    }
+
+    // Asks every loop for its part; the last one sends the whole back.
+    template <class Loop>
+    void start_gather(Loop& loop, Gather* g) {
+        g->remaining.store(shared_.loops(), std::memory_order_relaxed);
+        for (uint32_t l = 0; l < shared_.loops(); ++l) {
+            if (l != loop_id_) post(loop, l, HubTag::gather, g);
+        }
+        gather_step(loop, g);
+    }
+
+    template <class Loop>
+    void gather_step(Loop& loop, Gather* g) {
+        {
+            std::lock_guard lock(g->mutex);
+            add_part(loop, *g);
+        }
+        if (g->remaining.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
+        uint32_t origin = g->reply.handle.loop();
+        if (origin == loop_id_) {
+            finish_gather(loop, std::unique_ptr<Gather>(g));
+        } else {
+            post(loop, origin, HubTag::gather_done, g);
+        }
+    }
+
+    template <class Loop>
+    void add_part(Loop& loop, Gather& g) {
+        switch (g.kind) {
+            case Gather::Kind::presence_stats: {
+                uint32_t id = channels_.find(g.channel, channel_hash(g.channel));
+                if (id == LoopChannels::kNone) return;
+                for (uint32_t ci : channels_[id].subscribers) {
+                    ++g.num_clients;
+                    g.users.insert(clients_[ci].user);
+                }
+                return;
+            }
+            case Gather::Kind::channels:
+                channels_.for_each([&](uint32_t, LocalChannel& ch) {
+                    if (!ch.subscribers.empty()) g.channels[ch.name] += ch.subscribers.size();
+                });
+                return;
+            case Gather::Kind::info:
+                clients_.for_each([&](uint32_t, Client& c) {
+                    if (!c.connected) return;
+                    ++g.num_clients;
+                    g.num_subs += c.subs.size();
+                    g.users.insert(c.user);
+                });
+                return;
+            case Gather::Kind::unsubscribe_user: {
+                uint32_t id = channels_.find(g.channel, channel_hash(g.channel));
+                if (id == LoopChannels::kNone) return;
+                std::vector<uint32_t> found;
+                for (uint32_t ci : channels_[id].subscribers) {
+                    if (clients_[ci].user == g.user) found.push_back(ci);
+                }
+                for (uint32_t ci : found) {
+                    ws::ConnectionHandle h = clients_[ci].handle;
+                    unsubscribe(loop, ci, g.channel);
+                    batch_.clear();
+                    batch_.add([&](proto::JsonOut& o) {
+                        cf::write_unsubscribe_push(o, g.channel, cf::UnsubscribeCode::server);
+                    });
+                    send_text(loop, h, batch_.text());
+                    batch_.clear();
+                }
+                return;
+            }
+            case Gather::Kind::disconnect_user: {
+                std::vector<uint32_t> found;
+                clients_.for_each([&](uint32_t ci, Client& c) {
+                    if (c.connected && c.user == g.user) found.push_back(ci);
+                });
+                for (uint32_t ci : found)
+                    disconnect(loop, ci, cf::DisconnectCode::force_no_reconnect, "by the API");
+                return;
+            }
+        }
+    }
+
+    template <class Loop>
+    void finish_gather(Loop& loop, std::unique_ptr<Gather> g) {
+        if (g->reply.kind != ReplyTo::Kind::client) return;
+        batch_.clear();
+        if (g->kind == Gather::Kind::presence_stats) {
+            batch_.add([&](proto::JsonOut& o) {
+                cf::write_presence_stats_reply(o, g->reply.id,
+                                               static_cast<uint32_t>(g->num_clients),
+                                               static_cast<uint32_t>(g->users.size()));
+            });
+        }
+        send_text(loop, g->reply.handle, batch_.text());
+        batch_.clear();
+    }
+
+    // ---- channels on this loop ----
+
+    // The channel's entry with its stream, on its home (this loop), created
+    // when missing; kNone when the node's --max-channels is reached.
+    uint32_t home_channel(std::string_view name, uint64_t hash) {
+        uint32_t id = channels_.find(name, hash);
+        if (id != LoopChannels::kNone && channels_[id].stream) return id;
+        if (shared_.channels.fetch_add(1, std::memory_order_relaxed) >= settings_.max_channels) {
+            shared_.channels.fetch_sub(1, std::memory_order_relaxed);
+            return LoopChannels::kNone;
+        }
+        if (id == LoopChannels::kNone) id = channels_.insert(name, hash);
+        LocalChannel& ch = channels_[id];
+        ch.stream = std::make_unique<ChannelStream>(
+            settings_.history_size, int64_t{settings_.history_ttl_s} * 1000, next_epoch_seed());
+        ch.positioned = true;
+        return id;
+    }
+
+    // On the home: drops a stream nobody needs any more (no subscriber on
+    // any loop, no history), and then the entry.
+    void maybe_drop_channel(uint32_t id) {
+        LocalChannel& ch = channels_[id];
+        if (!ch.stream) return;
+        if (!ch.subscribers.empty() || ch.pending != 0 || ch.stream->interested().any() ||
+            !ch.stream->history_empty()) {
+            return;
+        }
+        shared_.channels.fetch_sub(1, std::memory_order_relaxed);
+        channels_.erase(id);
+    }
+
+    // On any loop, after a subscriber left: an entry without subscribers is
+    // dropped here, telling the home this loop needs no more publications.
+    template <class Loop>
+    void maybe_drop_channel_here(Loop& loop, uint32_t id) {
+        LocalChannel& ch = channels_[id];
+        if (!ch.subscribers.empty() || ch.pending != 0) return;
+        if (ch.stream) {
+            maybe_drop_channel(id);
+            return;
+        }
+        if (ch.interest_registered) {
+            auto note = std::make_unique<InterestNote>();
+            note->channel = ch.name;
+            note->hash = ch.hash;
+            note->loop = loop_id_;
+            post(loop, shared_.home_of(ch.hash), HubTag::uninterest, note.release());
+        }
+        channels_.erase(id);
+    }
+
+    // ---- ticks: pings, token expiry, history expiry ----
+
+    template <class Loop>
+    void sweep(Loop& loop, int64_t now_ms) {
+        uint32_t interval_ms = settings_.ping_interval_s * 1000;
+        next_sweep_ms_ = now_ms + (interval_ms > 0 ? std::min<uint32_t>(interval_ms, 1000) : 1000);
+        bool ping_now = interval_ms > 0 && now_ms >= next_ping_ms_;
+        if (ping_now) next_ping_ms_ = now_ms + interval_ms;
+        io::SharedBytesRef ping;
+        if (ping_now) {
+            ping = ws::make_shared_frame(
+                proto::Opcode::text,
+                {reinterpret_cast<const uint8_t*>(cf::kPing.data()), cf::kPing.size()});
+        }
+        std::vector<std::pair<uint32_t, cf::DisconnectCode>> drop;
+        clients_.for_each([&](uint32_t ci, Client& c) {
+            if (!c.connected) return;
+            if (c.expires_ms != 0 && now_ms >= c.expires_ms) {
+                drop.emplace_back(ci, cf::DisconnectCode::expired);
+                return;
+            }
+            if (!ping_now) return;
+            // No pong to the previous ping within an interval.
+            if (c.ping_outstanding) {
+                drop.emplace_back(ci, cf::DisconnectCode::no_pong);
+                return;
+            }
+            if (loop.send_frame(c.handle, *ping.get()) == ws::SendResult::queued)
+                c.ping_outstanding = true;
+        });
+        for (auto [ci, code] : drop) {
+            if (code == cf::DisconnectCode::no_pong)
+                shared_.counters.no_pong_disconnects.fetch_add(1, std::memory_order_relaxed);
+            disconnect(loop, ci, code, "");
+        }
+        if (settings_.history_size > 0) {
+            int64_t wall = wall_ms();
+            std::vector<uint32_t> idle;
+            channels_.for_each([&](uint32_t id, LocalChannel& ch) {
+                if (!ch.stream) return;
+                ch.stream->expire(wall);
+                idle.push_back(id);
+            });
+            for (uint32_t id : idle)
+                maybe_drop_channel(id);
+        }
+    }
+
+    // ---- helpers ----
+
+    static constexpr uint32_t kNoClient = UINT32_MAX;
+
+    template <class Loop>
+    uint32_t client_of(Loop& loop, ws::ConnectionHandle h) {
+        uint64_t* state = loop.app_state(h);
+        if (state == nullptr || *state == 0) return kNoClient;
+        return static_cast<uint32_t>(*state - 1);
+    }
+
+    template <class Loop>
+    void post(Loop& loop, uint32_t target, HubTag tag, void* pointer) {
+        ws::LoopMessage m;
+        m.kind = ws::LoopMessageKind::app;
+        m.tag = static_cast<uint32_t>(tag);
+        m.pointer = pointer;
+        outbox_.post(loop, target, m);
+    }
+
+    template <class Loop>
+    void send_text(Loop& loop, ws::ConnectionHandle h, std::string_view text) {
+        if (text.empty()) return;
+        if (loop.send_message(h, proto::Opcode::text,
+                              {reinterpret_cast<const uint8_t*>(text.data()), text.size()}) ==
+            ws::SendResult::over_cap) {
+            uint32_t ci = client_of(loop, h);
+            if (ci != kNoClient) {
+                shared_.counters.slow_disconnects.fetch_add(1, std::memory_order_relaxed);
+                disconnect(loop, ci, cf::DisconnectCode::slow, "over --max-queued-bytes");
+            }
+        }
+    }
+
+    // Closes the connection with a Centrifugo disconnect code as the
+    // WebSocket close code and its reason (the SDK reads both from the
+    // close frame); one log line for the protocol errors.
+    template <class Loop>
+    void disconnect(Loop& loop, uint32_t ci, cf::DisconnectCode code, std::string_view why) {
+        uint16_t c = static_cast<uint16_t>(code);
+        if (code == cf::DisconnectCode::bad_request) {
+            shared_.counters.bad_requests.fetch_add(1, std::memory_order_relaxed);
+        }
+        if (code == cf::DisconnectCode::bad_request || code == cf::DisconnectCode::invalid_token) {
+            std::fprintf(stderr, "wsgate: pubsub: closing client %u.%u: %u %.*s (%.*s)\n", loop_id_,
+                         clients_[ci].handle.index(), c,
+                         static_cast<int>(cf::disconnect_reason(code).size()),
+                         cf::disconnect_reason(code).data(), static_cast<int>(why.size()),
+                         why.data());
+        }
+        loop.close(clients_[ci].handle, c, cf::disconnect_reason(code));
+    }
+
+    void client_id(ws::ConnectionHandle h, char (&out)[40]) const {
+        uint64_t a = shared_.seed;
+        uint64_t b = h.bits();
+        std::snprintf(out, sizeof(out), "%08x-%04x-%04x-%04x-%012llx",
+                      static_cast<unsigned>(a >> 32), static_cast<unsigned>((a >> 16) & 0xffff),
+                      static_cast<unsigned>(a & 0xffff), static_cast<unsigned>(b >> 48),
+                      static_cast<unsigned long long>(b & 0xffffffffffffull));
+    }
+
+    uint64_t next_epoch_seed() {
+        // splitmix64 over a per-loop counter: distinct per stream, random per process.
+        uint64_t z = (epoch_counter_ += 0x9e3779b97f4a7c15ull);
+        z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+        z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+        return z ^ (z >> 31);
+    }
+
+    static int64_t wall_ms() {
+        timespec ts{};
+        clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+        return int64_t{ts.tv_sec} * 1000 + ts.tv_nsec / 1000000;
+    }
+
+    HubShared& shared_;
+    const HubSettings& settings_;
+    uint32_t loop_id_;
+    cf::CommandParser parser_;
+    std::unique_ptr<jwt::Hs256Verifier> verifier_;
+    LoopOutbox outbox_;
+    ClientTable clients_;
+    LoopChannels channels_;
+    ReplyBatch batch_;
+    std::unordered_map<uint32_t, std::string> partial_;  // messages arriving in pieces
+    std::vector<uint32_t> slow_;
+    bool delivering_ = false;
+    int64_t now_ms_ = 0;
+    int64_t next_sweep_ms_ = 0;
+    int64_t next_ping_ms_ = 0;
+    uint64_t epoch_counter_ = 0;
+};
+
+}  // namespace wsgate::pubsub

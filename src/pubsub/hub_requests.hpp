@@ -1,0 +1,132 @@
+// What the loops of a hub send each other through their inboxes
+// (ws::LoopMessage: `tag` says which of these `pointer` is, and the object
+// travels with its ownership). Requests go to a channel's home loop, which
+// fills in the answer and sends the same object back to the loop that asked.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "proto/centrifugo_codes.hpp"
+#include "pubsub/publication_record.hpp"
+#include "ws/connection_handle.hpp"
+
+namespace wsgate::pubsub {
+
+enum class HubTag : uint32_t {
+    publish,         // PublishRequest, to the channel's home
+    publish_done,    // PublishRequest, back to the origin (an API caller waits)
+    publication,     // PublicationRecord (one reference), home -> a loop with subscribers
+    subscribe,       // SubscribeRequest, to the home
+    subscribe_done,  // SubscribeRequest, back to the subscriber's loop
+    uninterest,      // InterestNote: the loop has no subscriber of the channel left
+    history,         // HistoryRequest, to the home
+    history_done,    // HistoryRequest, back
+    gather,          // Gather, to every loop
+    gather_done,     // Gather, back to the origin once every loop added its part
+};
+
+// Who waits for an answer: a client command (handle, command id) or an HTTP
+// API request (handle of the HTTP connection), on loop handle.loop().
+struct ReplyTo {
+    enum class Kind : uint8_t { none, client, http } kind = Kind::none;
+    ws::ConnectionHandle handle;
+    uint32_t id = 0;  // client: the command's id
+};
+
+struct Broadcast;
+
+struct PublishRequest {
+    std::string channel;
+    uint64_t hash = 0;
+    std::string data;  // raw JSON
+    bool has_info = false;
+    std::string user, client;  // who published (client publications)
+    ReplyTo reply;
+    // Filled by the home.
+    uint64_t offset = 0;
+    std::string epoch;
+    proto::centrifugo::ErrorCode error{};
+    bool failed = false;
+    // Part of an API broadcast: the home answers into broadcast[index].
+    Broadcast* broadcast = nullptr;
+    uint32_t index = 0;
+};
+
+struct PublishOutcome {
+    uint64_t offset = 0;
+    std::string epoch;
+    bool failed = false;
+    proto::centrifugo::ErrorCode error{};
+};
+
+// One API broadcast: a PublishRequest per channel, answered when the last
+// home is done.
+struct Broadcast {
+    ReplyTo reply;
+    std::vector<PublishOutcome> outcomes;
+    std::atomic<uint32_t> remaining{0};
+};
+
+struct SubscribeRequest {
+    std::string channel;
+    uint64_t hash = 0;
+    ws::ConnectionHandle client;
+    uint32_t id = 0;  // the subscribe command's id
+    bool register_interest = false;
+    bool recover = false;
+    uint64_t offset = 0;
+    std::string epoch;
+    // Filled by the home.
+    uint64_t top = 0;
+    std::string stream_epoch;
+    bool recovered = false;
+    bool failed = false;  // the node's channel limit: error 106
+    std::vector<PublicationRef> missed;
+};
+
+struct InterestNote {
+    std::string channel;
+    uint64_t hash = 0;
+    uint32_t loop = 0;
+};
+
+struct HistoryRequest {
+    std::string channel;
+    uint64_t hash = 0;
+    ReplyTo reply;
+    int32_t limit = 0;  // < 0: all history holds
+    bool has_since = false;
+    uint64_t since_offset = 0;
+    std::string since_epoch;
+    bool reverse = false;
+    // Filled by the home.
+    uint64_t top = 0;
+    std::string epoch;
+    bool failed = false;
+    proto::centrifugo::ErrorCode error{};
+    std::vector<PublicationRef> pubs;
+};
+
+// A question every loop answers in part (presence, node info, actions by
+// user). The last loop to add its part sends it back to the origin.
+struct Gather {
+    enum class Kind : uint8_t { presence_stats, channels, info, unsubscribe_user, disconnect_user };
+    Kind kind = Kind::presence_stats;
+    std::string channel;
+    std::string user;
+    ReplyTo reply;
+    std::atomic<uint32_t> remaining{0};
+    std::mutex mutex;  // guards what follows (loops add their parts concurrently)
+    uint64_t num_clients = 0;
+    uint64_t num_subs = 0;
+    std::set<std::string> users;
+    std::map<std::string, uint64_t> channels;  // channel -> subscribers on this node
+};
+
+}  // namespace wsgate::pubsub

@@ -1,0 +1,28 @@
+// What the pub/sub hub is configured with (the --mode pubsub flags), shared
+// read-only by every loop of the process.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+namespace wsgate::pubsub {
+
+struct HubSettings {
+    std::string api_key;            // empty: the HTTP server API is off (404)
+    std::string token_hmac_secret;  // empty: connection tokens are not accepted
+    bool allow_client_publish = false;
+    bool allow_anonymous = true;
+    // Publications each channel keeps for history and recovery (0: none)
+    // and for how long (centrifugal.dev "History and recovery").
+    uint32_t history_size = 0;
+    uint32_t history_ttl_s = 300;
+    // Publications one recovering subscribe may get (Centrifugo's
+    // client_recovery_max_publication_limit); more missed: recovered false.
+    uint32_t recovery_max_publications = 300;
+    uint32_t ping_interval_s = 25;  // 0: no server pings
+    uint32_t max_channels_per_connection = 128;
+    uint64_t max_channels = 1000000;  // channels with a stream on this node
+    std::string version = "wsgate";
+};
+
+}  // namespace wsgate::pubsub

@@ -1,0 +1,48 @@
+// What every loop of a pub/sub hub shares: the settings, each loop's inbox
+// (to reach a channel's home and the loops with its subscribers), the node's
+// channel count (for --max-channels) and counters. Created by main before
+// the loops and outliving them.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "proto/http_request.hpp"
+#include "pubsub/hub_settings.hpp"
+#include "ws/loop_message.hpp"
+#include "ws/outbound.hpp"
+
+namespace wsgate::pubsub {
+
+// Serves the plain HTTP requests that are not the server API (the demo
+// page, /healthz): the gateway's pages, handed in by main.
+using PageServer = void (*)(const proto::HttpRequest& request, bool keep_alive, ws::Outbound& out);
+
+struct HubCounters {
+    std::atomic<uint64_t> publications{0};      // assigned an offset by a home
+    std::atomic<uint64_t> deliveries{0};        // pushes queued on subscribers
+    std::atomic<uint64_t> slow_disconnects{0};  // subscribers closed 3008 over --max-queued-bytes
+    std::atomic<uint64_t> no_pong_disconnects{0};
+    std::atomic<uint64_t> bad_requests{0};  // connections closed 3501
+};
+
+struct HubShared {
+    HubSettings settings;
+    std::vector<ws::LoopInbox*> inboxes;  // by loop id
+    std::atomic<uint64_t> channels{0};    // streams alive on their homes
+    std::atomic<uint64_t> clients{0};     // connected (after connect)
+    HubCounters counters;
+    uint64_t seed = 0;     // random per process: client ids and epochs
+    int64_t start_ms = 0;  // CLOCK_REALTIME at start (api info uptime)
+    std::string node_uid;
+    PageServer pages = nullptr;
+
+    uint32_t loops() const { return static_cast<uint32_t>(inboxes.size()); }
+    uint32_t home_of(uint64_t channel_hash) const {
+        return static_cast<uint32_t>(channel_hash % inboxes.size());
+    }
+};
+
+}  // namespace wsgate::pubsub

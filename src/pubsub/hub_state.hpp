@@ -1,0 +1,90 @@
+// What one loop of the hub keeps: its clients (connections that sent
+// connect) and its channels (those with subscribers on this loop, and, on
+// the channel's home loop, the stream).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "pubsub/channel_stream.hpp"
+#include "pubsub/channel_table.hpp"
+#include "ws/connection_handle.hpp"
+
+namespace wsgate::pubsub {
+
+// One channel on one loop.
+struct LocalChannel {
+    std::string name;
+    uint64_t hash = 0;
+    // Active subscribers (client indices); each Subscription knows its place.
+    std::vector<uint32_t> subscribers;
+    uint32_t pending = 0;  // subscribes waiting for the home's answer
+    // The loop knows the stream's position: every publication after `top`
+    // reaches this loop (its interest is registered at the home).
+    bool positioned = false;
+    bool interest_registered = false;
+    uint64_t top = 0;
+    std::string epoch;
+    std::unique_ptr<ChannelStream> stream;  // on the home loop only
+};
+
+struct Subscription {
+    static constexpr uint32_t kPending = UINT32_MAX;
+    uint32_t channel = 0;       // LocalChannel id
+    uint32_t place = kPending;  // index in LocalChannel::subscribers, or kPending
+};
+
+struct Client {
+    ws::ConnectionHandle handle;
+    std::string user;  // the token's sub; "" for anonymous
+    std::vector<Subscription> subs;
+    int64_t expires_ms = 0;  // loop clock; 0: never (no token exp)
+    bool connected = false;
+    bool ping_outstanding = false;
+    bool in_use = false;
+};
+
+// Clients of one loop by index (a connection's app_state holds index + 1).
+class ClientTable {
+  public:
+    uint32_t add(ws::ConnectionHandle h) {
+        uint32_t i;
+        if (!free_.empty()) {
+            i = free_.back();
+            free_.pop_back();
+        } else {
+            i = static_cast<uint32_t>(clients_.size());
+            clients_.emplace_back();
+        }
+        clients_[i] = Client{};
+        clients_[i].handle = h;
+        clients_[i].in_use = true;
+        ++size_;
+        return i;
+    }
+    void remove(uint32_t i) {
+        clients_[i] = Client{};
+        free_.push_back(i);
+        --size_;
+    }
+    Client& operator[](uint32_t i) { return clients_[i]; }
+    uint32_t size() const { return size_; }
+
+    template <class F>
+    void for_each(F&& f) {
+        for (uint32_t i = 0; i < clients_.size(); ++i) {
+            if (clients_[i].in_use) f(i, clients_[i]);
+        }
+    }
+
+  private:
+    std::vector<Client> clients_;
+    std::vector<uint32_t> free_;
+    uint32_t size_ = 0;
+};
+
+using LoopChannels = ChannelTable<LocalChannel>;
+
+}  // namespace wsgate::pubsub
