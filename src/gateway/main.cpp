@@ -125,7 +125,7 @@ std::unique_ptr<pubsub::HubShared> make_hub(
     char uid[24];
     std::snprintf(uid, sizeof(uid), "%016llx", static_cast<unsigned long long>(hub->seed));
     hub->node_uid = uid;
-    hub->pages = serve_http;
+    hub->pages = serve_pubsub_http;
     return hub;
 }
 
