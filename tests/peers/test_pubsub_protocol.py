@@ -1,0 +1,467 @@
+#!/usr/bin/python3
+"""The Centrifugo client protocol of wsgate --mode pubsub over raw sockets:
+what a real SDK never sends, each answered with the documented error reply
+or disconnect code (docs/centrifugo-protocol.md), while a canary client
+keeps being served throughout.
+
+  test_pubsub_protocol.py WSGATE_BINARY BACKEND [CASE-FILTER...]
+
+Instances of its own:
+  main:  --api-key KEY --max-channels-per-connection 4 --max-message-bytes 65536
+         (history off, client publish off)
+  ping:  --ping-interval 1
+  auth:  --allow-anonymous off --token-hmac-secret SECRET
+  slow:  --max-queued-bytes 65536 --api-key KEY
+The canary (on main) is subscribed to a channel; after every case it answers a
+presence_stats and receives a publication made through the HTTP API.
+"""
+
+import json
+import sys
+import time
+
+import wsraw
+from pubsub_client import Api, PubsubConn, ServerClosed, hs256_token, open_connected, start
+from wsraw import OP_CONT, OP_TEXT, Failure, check, eq, frame
+
+if len(sys.argv) < 3:
+    print("usage: test_pubsub_protocol.py WSGATE_BINARY BACKEND", file=sys.stderr)
+    print("0 passed, 1 failed")
+    sys.exit(2)
+BIN, BACKEND = sys.argv[1], sys.argv[2]
+del sys.argv[1:3]
+suite = wsraw.Suite("pubsub_protocol")
+
+KEY = "protocol-key"
+SECRET = "protocol-secret"
+MAX_PER_CONN = 4
+MAX_MESSAGE = 65536
+SLOW_QUEUE = 65536
+PING = 1
+
+servers = {}
+canary = {}
+
+
+def port(name="main"):
+    return servers[name][1]
+
+
+def fresh(name="main", **kw):
+    return PubsubConn(port(name), **kw)
+
+
+def connected(name="main", **kw):
+    return open_connected(port(name), **kw)
+
+
+def canary_served():
+    """The canary answers and receives a publication (run after every case)."""
+    c = canary["conn"]
+    canary["n"] += 1
+    eq(c.ok("presence_stats", {"channel": "canary"}), {"num_clients": 1, "num_users": 1},
+       "canary presence_stats")
+    off = Api(port(), KEY).publish("canary", {"n": canary["n"]})["offset"]
+    p = c.push(kind="pub")
+    eq((p["channel"], p["pub"]["data"]), ("canary", {"n": canary["n"]}), "canary publication")
+    eq(p["pub"].get("offset"), off, "canary offset")
+
+
+def case(name, fn):
+    """Runs a case, then checks the canary as a case of its own."""
+    suite.run(name, fn)
+    if "conn" in canary or not suite.only:  # a case filter may have left the canary out
+        suite.run(f"  canary served after: {name}", canary_served)
+
+
+# -- connect --------------------------------------------------------------------
+
+def connect_reply_shape():
+    c = fresh()
+    try:
+        r = c.connect()
+        check(isinstance(r.get("client"), str) and r["client"], f"client id: {r}")
+        check(isinstance(r.get("version"), str) and r["version"].startswith("wsgate"), f"version: {r}")
+        eq(r.get("ping"), 25, "default ping interval")
+        eq(r.get("pong"), True, "pong")
+        check("expires" not in r, f"anonymous connect expires: {r}")
+        # A second connect on the same connection is a bad request (centrifuge: 3501).
+        c.send_cmds({"connect": {}})
+        c.expect_disconnect(3501)
+    finally:
+        c.close()
+
+
+def commands_before_connect():
+    for cmd in ({"subscribe": {"channel": "a"}}, {"publish": {"channel": "a", "data": 1}},
+                {"presence_stats": {"channel": "a"}}, {"history": {"channel": "a"}},
+                {"rpc": {"method": "m", "data": 1}}, {"unsubscribe": {"channel": "a"}}):
+        c = fresh()
+        try:
+            c.send_cmds(cmd)
+            c.expect_disconnect(3501)
+        finally:
+            c.close()
+
+
+def malformed_json():
+    for payload in (b'{"id":1,"connect":', b"not json", b"[1,2]", b'{"id":1,"connect":{}}x',
+                    b'{"id":1,"connect":{"name":"a\xff"}}', b'"string"'):
+        c = fresh()
+        try:
+            c.send_text(payload)
+            # Invalid UTF-8 in a text message fails the WebSocket layer first (RFC 6455 §8.1).
+            c.expect_disconnect(1007 if b"\xff" in payload else 3501)
+        finally:
+            c.close()
+    # The same after connect.
+    c = connected()
+    try:
+        c.send_text(b'{"id":2,"subscribe":{"channel":"a"}')
+        c.expect_disconnect(3501)
+    finally:
+        c.close()
+
+
+def unknown_or_incomplete_commands():
+    for cmd in ({"id": 2, "frobnicate": {}},           # unknown method
+                {"id": 2},                              # no request at all
+                {"subscribe": {"channel": "a"}},        # no id
+                {"id": 2, "subscribe": {}},             # no channel
+                {"id": 2, "subscribe": {"channel": ""}},  # empty channel
+                {"id": 2, "subscribe": {"channel": 5}},   # wrong type
+                {"id": 2, "publish": {"channel": "a"}},   # no data
+                {"id": 2, "subscribe": {"channel": "a"}, "unsubscribe": {"channel": "a"}}):
+        c = connected()
+        try:
+            c.send_text(json.dumps(cmd))
+            c.expect_disconnect(3501)
+        finally:
+            c.close()
+
+
+def oversize_message():
+    c = connected()
+    try:
+        big = json.dumps({"id": 2, "publish": {"channel": "a", "data": "x" * MAX_MESSAGE}})
+        c.send_text(big)
+        c.expect_disconnect(1009)
+    finally:
+        c.close()
+    # Just under --max-message-bytes is a command like any other (here: 103).
+    c = connected()
+    try:
+        data = "x" * (MAX_MESSAGE - 100)
+        c.error("publish", {"channel": "a", "data": data}, 103)
+    finally:
+        c.close()
+
+
+# -- subscribe --------------------------------------------------------------------
+
+def channel_names():
+    c = connected()
+    try:
+        for ch in ("x" * 256, "with space", "tab\tch", "nl\nch", "caf\u00e9", "del\x7f", "\x01"):
+            c.error("subscribe", {"channel": ch}, 107)
+        c.error("subscribe", {"channel": "$private"}, 103)
+        ok255 = "y" * 255
+        eq(c.subscribe(ok255), {}, "255-byte channel")
+        eq(c.subscribe("ns:name_-=@.,;!~*()[]{}|/\\'\"`^?<>&%+"), {}, "printable ASCII channel")
+        c.error("subscribe", {"channel": ok255}, 105)
+        eq(c.ok("unsubscribe", {"channel": ok255}), {}, "unsubscribe")
+        eq(c.ok("unsubscribe", {"channel": ok255}), {}, "unsubscribe again: still a result")
+        eq(c.ok("unsubscribe", {"channel": "never"}), {}, "unsubscribe of a channel never subscribed")
+    finally:
+        c.close()
+
+
+def too_many_subscriptions():
+    c = connected()
+    try:
+        for i in range(MAX_PER_CONN):
+            c.subscribe(f"many-{i}")
+        c.error("subscribe", {"channel": "many-x"}, 106)
+        c.ok("unsubscribe", {"channel": "many-0"})
+        c.subscribe("many-x")
+        c.error("subscribe", {"channel": "many-y"}, 106)
+        # The connection is still fine: the refused subscribe left nothing behind.
+        eq(c.ok("presence_stats", {"channel": "many-y"})["num_clients"], 0, "refused channel")
+        eq(c.ok("presence_stats", {"channel": "many-x"})["num_clients"], 1, "accepted channel")
+    finally:
+        c.close()
+
+
+def subscribe_unsubscribe_flood():
+    """500 subscribe/unsubscribe pairs in one message, then 200 messages of
+    them: every command answered, in order, and nothing left subscribed."""
+    c = connected()
+    try:
+        cmds = []
+        for i in range(500):
+            cmds.append({"subscribe": {"channel": f"flood-{i % 3}"}})
+            cmds.append({"unsubscribe": {"channel": f"flood-{i % 3}"}})
+        ids = c.send_cmds(*cmds)
+        for cid, cmd in zip(ids, cmds):
+            r = c.reply(cid)
+            method = next(iter(cmd))
+            eq(r, {"id": cid, method: {}}, f"reply to {method} {cid}")
+        for _ in range(200):
+            c.send_cmds({"subscribe": {"channel": "flood-m"}}, {"unsubscribe": {"channel": "flood-m"}})
+        for cid in range(ids[-1] + 1, c.next_id):
+            check("error" not in c.reply(cid), f"command {cid} refused")
+        for ch in ("flood-0", "flood-1", "flood-2", "flood-m"):
+            eq(c.ok("presence_stats", {"channel": ch})["num_clients"], 0, f"{ch} left subscribed")
+        # Still within the per-connection limit, all of it available.
+        for i in range(MAX_PER_CONN):
+            c.subscribe(f"after-flood-{i}")
+    finally:
+        c.close()
+
+
+# -- framing ---------------------------------------------------------------------
+
+def several_commands_per_frame():
+    c = fresh()
+    try:
+        # connect and subscribe in one message, before the connect reply (as the SDK does).
+        text = b'{"connect":{"name":"js"},"id":1}\n{"subscribe":{"channel":"batch"},"id":2}\n\n' \
+               b'{"presence_stats":{"channel":"batch"},"id":3}\n'
+        c.send_text(text)
+        check("connect" in c.reply(1), "connect reply")
+        eq(c.reply(2), {"id": 2, "subscribe": {}}, "subscribe reply")
+        eq(c.reply(3), {"id": 3, "presence_stats": {"num_clients": 1, "num_users": 1}}, "stats")
+        c.next_id = 4
+    finally:
+        c.close()
+
+
+def commands_split_across_frames():
+    """One message fragmented (RFC 6455 §5.4) with cuts inside commands and
+    inside a UTF-8 character; the hub joins the fragments first."""
+    c = fresh()
+    try:
+        text = ('{"connect":{"name":"frag"},"id":1}\n{"subscribe":{"channel":"frag"},"id":2}\n'
+                '{"rpc":{"method":"caf\u00e9","data":[1]},"id":3}\n'
+                '{"presence_stats":{"channel":"frag"},"id":4}').encode()
+        cuts = [5, 31, 40, 62, text.index("\u00e9".encode()) + 1, len(text) - 3]
+        pieces = [text[a:b] for a, b in zip([0] + cuts, cuts + [len(text)])]
+        for i, p in enumerate(pieces):
+            op = OP_TEXT if i == 0 else OP_CONT
+            c.send(frame(op, p, fin=i == len(pieces) - 1))
+            time.sleep(0.02)
+        check("connect" in c.reply(1), "connect reply")
+        eq(c.reply(2), {"id": 2, "subscribe": {}}, "subscribe reply")
+        eq(c.reply(3).get("error", {}).get("code"), 104, "rpc error")
+        eq(c.reply(4)["presence_stats"]["num_clients"], 1, "stats")
+        # Every byte its own TCP segment, several commands per message.
+        c.next_id = 5
+        msg = frame(OP_TEXT, b'{"presence_stats":{"channel":"frag"},"id":5}\n'
+                             b'{"unsubscribe":{"channel":"frag"},"id":6}')
+        c.send_pieces(msg, 1)
+        eq(c.reply(5)["presence_stats"]["num_clients"], 1, "stats")
+        eq(c.reply(6), {"id": 6, "unsubscribe": {}}, "unsubscribe")
+    finally:
+        c.close()
+
+
+# -- other commands ---------------------------------------------------------------
+
+def send_and_rpc():
+    c = connected()
+    try:
+        c.send_cmds({"send": {"data": {"hello": 1}}})
+        c.error("rpc", {"method": "sum", "data": [1, 2]}, 104)
+        eq(c.ok("presence_stats", {"channel": "x"})["num_clients"], 0, "served after send")
+        eq(c.lines, [], "lines besides the replies (send must not be answered)")
+    finally:
+        c.close()
+
+
+def publish_refused_without_flag():
+    c = connected()
+    try:
+        c.subscribe("nopub")
+        c.error("publish", {"channel": "nopub", "data": {"x": 1}}, 103)
+        # Nothing was published: the next API publication is offset 1.
+        eq(Api(port(), KEY).publish("nopub", 1)["offset"], 1, "offset after a refused publish")
+        eq(c.push(kind="pub")["pub"]["data"], 1, "subscriber got only the API publication")
+    finally:
+        c.close()
+
+
+def history_off_108():
+    c = connected()
+    try:
+        c.subscribe("nohist")
+        c.error("history", {"channel": "nohist", "limit": 10}, 108)
+        r = c.subscribe("nohist2")
+        check("recoverable" not in r or r["recoverable"] is False, f"recoverable with history off: {r}")
+        # Recovery asked where history is off: subscribed, but never recovered.
+        r = c.subscribe("nohist3", recover=True, offset=3, epoch="abc")
+        check(not r.get("recovered"), f"recovered with history off: {r}")
+    finally:
+        c.close()
+
+
+# -- ping/pong ---------------------------------------------------------------------
+
+def server_pings_and_no_pong():
+    good = connected("ping")
+    bad = connected("ping", auto_pong=False)
+    try:
+        t0 = time.monotonic()
+        # The answering client stays connected over several pings.
+        while time.monotonic() - t0 < 3.5 * PING:
+            try:
+                good.read_lines(0.2)
+            except Failure:
+                pass
+        check(good.pings >= 2, f"{good.pings} pings in {3.5 * PING}s with --ping-interval {PING}")
+        eq(good.ok("presence_stats", {"channel": "p"})["num_clients"], 0, "answering client served")
+        # The silent one got pings too and is closed 3012.
+        bad.expect_disconnect(3012, timeout=1)  # already queued by now
+        check(bad.pings >= 1, "the silent client got no ping before its close")
+    finally:
+        good.close()
+        bad.close()
+
+
+def ping_interval_in_connect_reply():
+    c = fresh("ping")
+    try:
+        eq(c.connect().get("ping"), PING, "ping in the connect reply")
+    finally:
+        c.close()
+
+
+# -- auth ----------------------------------------------------------------------
+
+def auth_cases():
+    now = int(time.time())
+    c = fresh("auth")
+    try:
+        c.send_cmds({"connect": {"name": "anon"}})
+        c.expect_disconnect(3500)
+    finally:
+        c.close()
+    for tok in (hs256_token("other-secret", {"sub": "u"}),
+                hs256_token(SECRET, {"sub": "u"}, header={"alg": "none", "typ": "JWT"}),
+                hs256_token(SECRET, {"sub": "u"}, header={"alg": "HS512", "typ": "JWT"}),
+                "not.a.token", hs256_token(SECRET, {"sub": "u"})[:-2]):
+        c = fresh("auth")
+        try:
+            c.send_cmds({"connect": {"token": tok}})
+            c.expect_disconnect(3500)
+        finally:
+            c.close()
+    c = fresh("auth")
+    try:
+        c.error("connect", {"token": hs256_token(SECRET, {"sub": "u", "exp": now - 10})}, 109)
+    finally:
+        c.close()
+    c = fresh("auth")
+    try:
+        r = c.connect(hs256_token(SECRET, {"sub": "carol", "exp": now + 600}))
+        eq(r.get("expires"), True, "expires with exp")
+        check(isinstance(r.get("ttl"), int) and 590 <= r["ttl"] <= 600, f"ttl {r.get('ttl')}")
+        c.subscribe("auth-ch")
+        eq(c.ok("presence_stats", {"channel": "auth-ch"}), {"num_clients": 1, "num_users": 1}, "stats")
+    finally:
+        c.close()
+
+
+# -- slow consumer ---------------------------------------------------------------
+
+def slow_consumer_3008():
+    """A subscriber that stops reading is closed 3008 once its queue passes
+    --max-queued-bytes; a reading subscriber of the same channel gets every
+    publication; what the slow one got before its close is a gap-free prefix."""
+    api = Api(port("slow"), KEY)
+    slow = connected("slow", rcvbuf=4096)
+    fast = connected("slow")
+    try:
+        slow.subscribe("firehose")
+        fast.subscribe("firehose")
+        # The kernel's send buffer for the slow one grows to tcp_wmem's maximum
+        # (4 MiB by default) before the server's own queue fills: publish up to
+        # 10 MB, checking every 160 KB whether the server dropped it.
+        data = "z" * 16000
+        n = 0
+        closed_at = None
+        while n < 640:
+            for _ in range(10):
+                n += 1
+                eq(api.publish("firehose", {"n": n, "pad": data})["offset"], n, "offset")
+            while True:  # the fast one keeps up
+                p = fast.push(kind="pub")
+                if p["pub"]["offset"] == n:
+                    break
+            if api.result("presence_stats", {"channel": "firehose"})["num_clients"] == 1:
+                closed_at = n
+                break
+        check(closed_at is not None, f"slow subscriber still subscribed after {n} x 16 KB")
+        got = []
+        try:
+            while True:
+                got.append(slow.push(kind="pub", timeout=5)["pub"]["offset"])
+        except ServerClosed as e:
+            eq(e.code, 3008, f"slow close code (reason {e.reason!r})")
+        eq(got, list(range(1, len(got) + 1)), "what the slow subscriber got before its close")
+        print(f"     slow subscriber: {len(got)} of {closed_at} publications before 3008", flush=True)
+    finally:
+        slow.close()
+        fast.close()
+
+
+def start_servers():
+    servers["main"] = start(BIN, BACKEND, ["--api-key", KEY, "--max-channels-per-connection",
+                                           str(MAX_PER_CONN), "--max-message-bytes", str(MAX_MESSAGE)])
+    servers["ping"] = start(BIN, BACKEND, ["--ping-interval", str(PING)])
+    servers["auth"] = start(BIN, BACKEND, ["--allow-anonymous", "off", "--token-hmac-secret", SECRET])
+    servers["slow"] = start(BIN, BACKEND, ["--api-key", KEY, "--max-queued-bytes", str(SLOW_QUEUE)])
+
+
+try:
+    start_servers()
+except Failure as e:
+    print(f"FAIL pubsub_protocol start: {e}")
+    for s, _ in servers.values():
+        s.stop()
+    print("0 passed, 1 failed")
+    sys.exit(1)
+
+try:
+    def canary_up():
+        c = connected()
+        c.subscribe("canary")
+        canary["conn"], canary["n"] = c, 0
+        canary_served()
+    suite.run("canary connects and subscribes", canary_up)
+    case("connect reply: client, version, ping, pong; second connect -> 3501", connect_reply_shape)
+    case("commands before connect -> 3501", commands_before_connect)
+    case("malformed JSON -> 3501 (invalid UTF-8 -> 1007)", malformed_json)
+    case("unknown method, no id, no channel, wrong types -> 3501", unknown_or_incomplete_commands)
+    case("message over --max-message-bytes -> 1009", oversize_message)
+    case("channel names: 107, $private 103, already subscribed 105", channel_names)
+    case("too many subscriptions -> 106", too_many_subscriptions)
+    case("subscribe/unsubscribe flood", subscribe_unsubscribe_flood)
+    case("several commands per message, connect+subscribe batched", several_commands_per_frame)
+    case("commands split across frames and segments", commands_split_across_frames)
+    case("send ignored, rpc -> 104", send_and_rpc)
+    case("publish without --allow-client-publish -> 103", publish_refused_without_flag)
+    case("history with history off -> 108", history_off_108)
+    case("ping interval in the connect reply", ping_interval_in_connect_reply)
+    case("server pings; no pong -> 3012", server_pings_and_no_pong)
+    case("auth: anonymous off 3500, bad token 3500, expired 109", auth_cases)
+    case("slow consumer -> 3008, others unaffected", slow_consumer_3008)
+    for name, (srv, _) in servers.items():
+        def stops(srv=srv):
+            eq(srv.terminate(10), 0, "exit status after SIGTERM")
+        suite.run(f"{name}: SIGTERM -> exit 0", stops)
+finally:
+    if "conn" in canary:
+        canary["conn"].close()
+    for srv, _ in servers.values():
+        srv.stop()
+suite.finish()

@@ -1,0 +1,416 @@
+// The real Centrifugo SDK (npm `centrifuge`, with Node's `ws` as its
+// WebSocket) against wsgate --mode pubsub: connect anonymously and with HS256
+// tokens, the SDK's handling of expired and invalid tokens, subscribe,
+// publications from the HTTP API and from another SDK client, history,
+// presence stats, unsubscribe, recovery after a network drop (recovered and
+// not), and a slow-consumer disconnect the SDK reconnects and recovers from.
+//
+//   node test_pubsub_sdk.mjs WSGATE_BINARY BACKEND [CASE-FILTER...]
+//
+// Instances of its own:
+//   main:   --api-key --allow-client-publish --token-hmac-secret --history-size 300
+//           --max-queued-bytes 65536
+//   small:  --api-key --history-size 5
+//   noanon: --allow-anonymous off --token-hmac-secret
+// Network drops and a stalled reader are made by a TCP proxy in this process
+// (pubsub_proc.mjs startProxy). Prints `N passed, N failed` last.
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { isDeepStrictEqual } from 'node:util';
+
+import { api, apiResult, hs256Token, once, sleep, startProxy, startWsgate, Suite, until } from './pubsub_proc.mjs';
+
+const require = createRequire(import.meta.url);
+const WebSocket = require('ws');
+const { Centrifuge } = require('centrifuge');
+const sdkVersion = JSON.parse(readFileSync(new URL('./node_modules/centrifuge/package.json', import.meta.url))).version;
+
+if (process.argv.length < 4) {
+  console.error('usage: test_pubsub_sdk.mjs WSGATE_BINARY BACKEND');
+  console.log('0 passed, 1 failed');
+  process.exit(2);
+}
+const [bin, backend] = process.argv.slice(2, 4);
+const suite = new Suite('pubsub_sdk', process.argv.slice(4));
+
+const KEY = 'sdk-api-key';
+const SECRET = 'sdk-secret';
+const HISTORY = 300;
+const SMALL_HISTORY = 5;
+const QUEUE = 65536;
+const servers = {};
+const clients = [];
+
+function eq(got, want, what) {
+  if (!isDeepStrictEqual(got, want)) {
+    throw new Error(`${what}: got ${JSON.stringify(got)}, want ${JSON.stringify(want)}`);
+  }
+}
+function check(cond, what) {
+  if (!cond) throw new Error(what);
+}
+
+const nowS = () => Math.floor(Date.now() / 1000);
+const token = (sub, ttl = 3600) => hs256Token(SECRET, { sub, exp: nowS() + ttl });
+
+// A client that remembers its events; closed at the end of the suite.
+function newClient(url, opts = {}) {
+  const c = new Centrifuge(url, { websocket: WebSocket, minReconnectDelay: 100, maxReconnectDelay: 300, ...opts });
+  c.events = [];
+  for (const ev of ['connecting', 'connected', 'disconnected', 'error']) {
+    c.on(ev, (ctx) => c.events.push({ ev, ctx }));
+  }
+  clients.push(c);
+  return c;
+}
+
+function newSub(c, channel, opts = {}) {
+  const s = c.newSubscription(channel, opts);
+  s.pubs = [];
+  s.events = [];
+  s.on('publication', (ctx) => s.pubs.push(ctx));
+  for (const ev of ['subscribing', 'subscribed', 'unsubscribed', 'error']) {
+    s.on(ev, (ctx) => s.events.push({ ev, ctx }));
+  }
+  return s;
+}
+
+async function connected(c) {
+  const p = once(c, 'connected');
+  c.connect();
+  return p;
+}
+
+async function subscribed(s) {
+  const p = once(s, 'subscribed');
+  s.subscribe();
+  return p;
+}
+
+const publish = (name, channel, data) => apiResult(servers[name].port, KEY, 'publish', { channel, data });
+const stats = (name, channel) => apiResult(servers[name].port, KEY, 'presence_stats', { channel });
+
+// Waits until `s` has `n` publications; returns them.
+async function pubsOf(s, n, ms = 5000) {
+  await until(() => s.pubs.length >= n, ms, `${n} publications on ${s.channel} (have ${s.pubs.length})`);
+  return s.pubs;
+}
+
+function checkSequence(pubs, first, last, what) {
+  eq(pubs.map((p) => p.offset), Array.from({ length: last - first + 1 }, (_, i) => first + i), `${what} offsets`);
+}
+
+// -- connect ------------------------------------------------------------------
+
+async function anonymousConnect() {
+  const c = newClient(servers.main.url);
+  const ctx = await connected(c);
+  check(typeof ctx.client === 'string' && ctx.client.length > 0, `client id ${JSON.stringify(ctx)}`);
+  eq(ctx.transport, 'websocket', 'transport');
+  eq(c.state, 'connected', 'state');
+  c.disconnect();
+}
+
+async function tokenConnectIsUser() {
+  const c = newClient(servers.main.url, { token: token('alice') });
+  await connected(c);
+  const s = newSub(c, 'who');
+  await subscribed(s);
+  eq(await stats('main', 'who'), { num_clients: 1, num_users: 1 }, 'presence with alice');
+  // The token's sub is the user: /api/disconnect by user reaches this client, terminally (3503).
+  const d = once(c, 'disconnected');
+  eq(await apiResult(servers.main.port, KEY, 'disconnect', { user: 'alice' }), {}, 'disconnect result');
+  const ctx = await d;
+  eq([ctx.code, ctx.reason], [3503, 'force disconnect'], 'disconnected');
+  await sleep(400);
+  eq(c.state, 'disconnected', 'no reconnect after 3503');
+}
+
+async function anonymousRefused() {
+  const c = newClient(servers.noanon.url);
+  const d = once(c, 'disconnected');
+  c.connect();
+  const ctx = await d;
+  eq([ctx.code, ctx.reason], [3500, 'invalid token'], 'disconnected');
+  await sleep(400);
+  eq(c.state, 'disconnected', 'state after 3500 (terminal)');
+  eq(c.events.filter((e) => e.ev === 'connecting').length, 1, 'connect attempts');
+}
+
+async function invalidSignature() {
+  const bad = hs256Token('not-the-secret', { sub: 'mallory', exp: nowS() + 600 });
+  for (const tok of [bad, hs256Token(SECRET, { sub: 'm' }, { alg: 'none', typ: 'JWT' }), 'garbage']) {
+    const c = newClient(servers.noanon.url, { token: tok });
+    const d = once(c, 'disconnected');
+    c.connect();
+    const ctx = await d;
+    eq([ctx.code, ctx.reason], [3500, 'invalid token'], `disconnected (token ${tok.slice(0, 12)}...)`);
+    await sleep(300);
+    eq(c.state, 'disconnected', 'no reconnect after 3500');
+  }
+}
+
+async function expiredTokenWithoutGetToken() {
+  // The SDK reports error 109, asks for a new token, has no getToken, gives up: unauthorized.
+  const c = newClient(servers.noanon.url, { token: hs256Token(SECRET, { sub: 'old', exp: nowS() - 5 }) });
+  const d = once(c, 'disconnected');
+  c.connect();
+  const ctx = await d;
+  const errors = c.events.filter((e) => e.ev === 'error').map((e) => [e.ctx.type, e.ctx.error.code]);
+  check(errors.length >= 1 && errors[0][0] === 'connect' && errors[0][1] === 109, `errors ${JSON.stringify(errors)}`);
+  eq([ctx.code, ctx.reason], [1, 'unauthorized'], 'disconnected');
+}
+
+async function expiredTokenRefreshedByGetToken() {
+  let calls = 0;
+  const c = newClient(servers.noanon.url, {
+    token: hs256Token(SECRET, { sub: 'bob', exp: nowS() - 5 }),
+    getToken: async () => { calls++; return token('bob'); },
+  });
+  const ctx = await connected(c);
+  const errors = c.events.filter((e) => e.ev === 'error').map((e) => [e.ctx.type, e.ctx.error.code]);
+  eq(errors, [['connect', 109]], 'errors before connecting');
+  eq(calls, 1, 'getToken calls');
+  check(ctx.client, 'client id');
+  const s = newSub(c, 'refreshed');
+  await subscribed(s);
+  eq(await stats('noanon', 'refreshed'), { num_clients: 1, num_users: 1 }, 'presence');
+  c.disconnect();
+}
+
+async function tokenWithTtl() {
+  // A token valid for 2 s: the connect reply says expires/ttl, and the SDK
+  // asks getToken for a new one before it runs out; the connection stays.
+  let calls = 0;
+  const c = newClient(servers.noanon.url, {
+    token: token('carol', 2),
+    getToken: async () => { calls++; return token('carol', 600); },
+  });
+  await connected(c);
+  await until(() => calls >= 1, 6000, 'getToken for the refresh');
+  await sleep(1500);
+  eq(c.state, 'connected', 'state after the token expired and was refreshed');
+  eq(c.events.filter((e) => e.ev === 'disconnected' || e.ev === 'error').map((e) => e.ctx), [], 'errors');
+  c.disconnect();
+}
+
+// -- subscribe, publish, history, presence, unsubscribe -------------------------
+
+let news = null; // shared by the cases below: { a, sa, b, sb }
+
+async function subscribeAndApiPublications() {
+  const a = newClient(servers.main.url, { token: token('ann') });
+  await connected(a);
+  const sa = newSub(a, 'news');
+  const ctx = await subscribed(sa);
+  eq([ctx.recoverable, ctx.positioned], [true, true], 'recoverable, positioned with history on');
+  eq(ctx.streamPosition.offset, 0, 'initial offset');
+  check(typeof ctx.streamPosition.epoch === 'string' && ctx.streamPosition.epoch, 'epoch');
+  news = { a, sa, epoch: ctx.streamPosition.epoch };
+  const datas = [{ n: 1 }, 'two', [3, { x: 'ü€😀' }], 4.5, null, { big: 'y'.repeat(20000) }];
+  for (const d of datas) await publish('main', 'news', d);
+  const pubs = await pubsOf(sa, datas.length);
+  checkSequence(pubs, 1, datas.length, 'API publications');
+  eq(pubs.map((p) => p.data), datas, 'data');
+  eq(pubs.map((p) => p.channel), datas.map(() => 'news'), 'channel');
+}
+
+async function clientPublications() {
+  const { sa } = news;
+  const b = newClient(servers.main.url, { token: token('ben') });
+  await connected(b);
+  news.b = b;
+  const before = sa.pubs.length;
+  for (let i = 0; i < 5; i++) eq(await b.publish('news', { from: 'ben', i }), {}, 'publish result');
+  const sb = newSub(b, 'news');
+  await subscribed(sb);
+  news.sb = sb;
+  await sb.publish({ from: 'ben', i: 5 });
+  const pubs = (await pubsOf(sa, before + 6)).slice(before);
+  checkSequence(pubs, before + 1, before + 6, 'client publications');
+  eq(pubs.map((p) => p.data), [0, 1, 2, 3, 4, 5].map((i) => ({ from: 'ben', i })), 'data');
+  const own = await pubsOf(sb, 1);
+  eq([own[0].offset, own[0].data], [before + 6, { from: 'ben', i: 5 }], 'publisher subscribed gets its own');
+  if (pubs[0].info) eq(pubs[0].info.user, 'ben', 'publication info user');
+  console.log(`     client publication info: ${JSON.stringify(pubs[0].info)}`);
+}
+
+async function historyCases() {
+  const { sa, epoch } = news;
+  const top = sa.pubs.length;
+  let h = await sa.history({ limit: 1000 });
+  eq([h.offset, h.epoch], [top, epoch], 'stream position');
+  checkSequence(h.publications, 1, top, 'history');
+  eq(h.publications.map((p) => p.data), sa.pubs.map((p) => p.data), 'history data = what was delivered');
+  h = await sa.history({ limit: 2, reverse: true });
+  eq(h.publications.map((p) => p.offset), [top, top - 1], 'reverse limit 2');
+  h = await sa.history({ since: { offset: top - 3, epoch }, limit: 10 });
+  checkSequence(h.publications, top - 2, top, 'since');
+  h = await sa.history();
+  eq([h.publications.length, h.offset, h.epoch], [0, top, epoch], 'no limit: position only');
+}
+
+async function presenceStatsCases() {
+  const { a, sa } = news;
+  eq(await sa.presenceStats(), { numClients: 2, numUsers: 2 }, 'ann and ben');
+  const c2 = newClient(servers.main.url, { token: token('ann') });
+  await connected(c2);
+  const s2 = newSub(c2, 'news');
+  await subscribed(s2);
+  eq(await a.presenceStats('news'), { numClients: 3, numUsers: 2 }, 'ann twice and ben');
+  c2.disconnect();
+  await until(async () => (await sa.presenceStats()).numClients === 2, 3000, 'back to 2 clients');
+}
+
+async function unsubscribeCase() {
+  const { sa, sb } = news;
+  const u = once(sb, 'unsubscribed');
+  sb.unsubscribe();
+  await u;
+  const before = [sa.pubs.length, sb.pubs.length];
+  await until(async () => (await sa.presenceStats()).numClients === 1, 3000, 'one client left');
+  await publish('main', 'news', 'after unsubscribe');
+  await pubsOf(sa, before[0] + 1);
+  await sleep(200);
+  eq(sb.pubs.length, before[1], 'publications after unsubscribe');
+  // Subscribing again works, from the current position.
+  const ctx = await subscribed(sb);
+  eq(ctx.streamPosition.offset, before[0] + 1, 'position on the new subscribe');
+  news.a.disconnect();
+  news.b.disconnect();
+}
+
+// -- recovery --------------------------------------------------------------------
+
+async function dropAndPublish(server, channel, missed, expectRecovered) {
+  const proxy = await startProxy(servers[server].port);
+  try {
+    const c = newClient(proxy.url);
+    await connected(c);
+    const s = newSub(c, channel);
+    await subscribed(s);
+    for (let i = 1; i <= 3; i++) await publish(server, channel, { i });
+    await pubsOf(s, 3);
+    const connecting = once(c, 'connecting');
+    proxy.block(); // the network goes
+    const why = await connecting;
+    await until(async () => (await stats(server, channel)).num_clients === 0, 3000, 'server saw the drop');
+    for (let i = 4; i < 4 + missed; i++) await publish(server, channel, { i });
+    const resub = once(s, 'subscribed', 8000);
+    proxy.unblock();
+    const ctx = await resub;
+    eq([ctx.wasRecovering, ctx.recovered], [true, expectRecovered], 'subscribed context');
+    await publish(server, channel, { i: 4 + missed });
+    const top = 4 + missed;
+    if (expectRecovered) {
+      const pubs = await pubsOf(s, top);
+      checkSequence(pubs, 1, top, 'recovered stream');
+      eq(pubs.map((p) => p.data.i), Array.from({ length: top }, (_, i) => i + 1), 'data');
+    } else {
+      const pubs = await pubsOf(s, 4);
+      await sleep(100);
+      eq(pubs.map((p) => p.offset), [1, 2, 3, top], 'offsets: the gap is reported, not filled');
+      eq(ctx.streamPosition.offset, top - 1, 'position after the failed recovery');
+    }
+    console.log(`     drop seen by the SDK as ${why.code} ${JSON.stringify(why.reason)}; ` +
+      `resubscribed wasRecovering=${ctx.wasRecovering} recovered=${ctx.recovered}`);
+    c.disconnect();
+  } finally {
+    await proxy.close();
+  }
+}
+
+const recoveredTrue = () => dropAndPublish('main', 'recover-yes', 5, true);
+const recoveredFalse = () => dropAndPublish('small', 'recover-no', SMALL_HISTORY + 3, false);
+
+// -- slow consumer -----------------------------------------------------------------
+
+async function slowConsumer() {
+  const proxy = await startProxy(servers.main.port);
+  try {
+    const slow = newClient(proxy.url);
+    await connected(slow);
+    const ss = newSub(slow, 'firehose');
+    await subscribed(ss);
+    const fast = newClient(servers.main.url);
+    await connected(fast);
+    const sf = newSub(fast, 'firehose');
+    await subscribed(sf);
+    proxy.stall(); // the slow client stops reading
+    // The kernel buffers up to tcp_wmem's maximum (4 MiB by default) for the
+    // stalled socket before the server's queue fills: publications of 50 KB,
+    // up to 10 MB, stay well inside --history-size and the recovery limit.
+    const pad = 'p'.repeat(50000);
+    let n = 0;
+    while (n < 200) {
+      for (let i = 0; i < 5; i++) await publish('main', 'firehose', { n: ++n, pad });
+      if ((await stats('main', 'firehose')).num_clients === 1) break;
+    }
+    const dropped = (await stats('main', 'firehose')).num_clients === 1;
+    check(dropped, `slow subscriber still subscribed after ${n} x 50 KB`);
+    const connecting = once(slow, 'connecting', 8000);
+    const resub = new Promise((resolve, reject) => {
+      const t = setTimeout(() => reject(new Error('no resubscribe within 10 s')), 10000);
+      ss.once('subscribed', (ctx) => { clearTimeout(t); resolve({ ctx, before: ss.pubs.length }); });
+    });
+    proxy.resume();
+    const why = await connecting;
+    eq([why.code, why.reason], [3008, 'slow'], 'disconnect the SDK saw');
+    const { ctx, before } = await resub;
+    eq([ctx.wasRecovering, ctx.recovered], [true, true], 'resubscribed');
+    await publish('main', 'firehose', { n: ++n, pad });
+    checkSequence(await pubsOf(ss, n), 1, n, 'slow subscriber, recovered');
+    checkSequence(await pubsOf(sf, n), 1, n, 'fast subscriber');
+    eq(ss.pubs.map((p) => p.data.n), sf.pubs.map((p) => p.data.n), 'same data');
+    console.log(`     slow consumer dropped after ${n - 1} publications of 50 KB; ${before} had reached it, ` +
+      `the recovering subscribe brought ${n - 1 - before}`);
+    slow.disconnect();
+    fast.disconnect();
+  } finally {
+    await proxy.close();
+  }
+}
+
+async function serversAlive() {
+  for (const [name, s] of Object.entries(servers)) check(s.alive(), `${name} exited: ${s.log().slice(-300)}`);
+  const r = await api(servers.main.port, KEY, 'info', {});
+  eq(r.status, 200, 'info status');
+}
+
+try {
+  servers.main = await startWsgate(bin, backend, ['--api-key', KEY, '--allow-client-publish',
+    '--token-hmac-secret', SECRET, '--history-size', String(HISTORY), '--max-queued-bytes', String(QUEUE)]);
+  servers.small = await startWsgate(bin, backend, ['--api-key', KEY, '--history-size', String(SMALL_HISTORY)]);
+  servers.noanon = await startWsgate(bin, backend, ['--allow-anonymous', 'off', '--token-hmac-secret', SECRET,
+    '--api-key', KEY]);
+} catch (e) {
+  console.log(`FAIL pubsub_sdk start: ${e.message}`);
+  for (const s of Object.values(servers)) await s.stop();
+  console.log('0 passed, 1 failed');
+  process.exit(1);
+}
+console.log(`pubsub_sdk: centrifuge ${sdkVersion}, ws ${require('ws/package.json').version}, backend ${backend}`);
+
+await suite.run('anonymous connect', anonymousConnect);
+await suite.run('HS256 token: sub is the user (/api/disconnect by user -> 3503, no reconnect)', tokenConnectIsUser);
+await suite.run('--allow-anonymous off: no token -> 3500, no reconnect', anonymousRefused);
+await suite.run('invalid signature / alg none / garbage -> 3500, no reconnect', invalidSignature);
+await suite.run('expired token, no getToken: error 109, then unauthorized', expiredTokenWithoutGetToken);
+await suite.run('expired token, getToken: error 109, new token, connected', expiredTokenRefreshedByGetToken);
+await suite.run('token with exp: refreshed through getToken, connection stays', tokenWithTtl);
+await suite.run('subscribe; HTTP API publications arrive with data and offsets', subscribeAndApiPublications);
+if (news) {
+  await suite.run('publications from another SDK client', clientPublications);
+  await suite.run('history: limit, reverse, since, position only', historyCases);
+  await suite.run('presence stats', presenceStatsCases);
+  await suite.run('unsubscribe', unsubscribeCase);
+}
+await suite.run('network drop, missed publications in history -> recovered: true', recoveredTrue);
+await suite.run('network drop, more missed than history -> recovered: false', recoveredFalse);
+await suite.run('slow consumer: closed 3008, SDK reconnects and recovers', slowConsumer, 30000);
+await suite.run('servers alive', serversAlive);
+for (const c of clients) c.disconnect();
+for (const [name, s] of Object.entries(servers)) {
+  await suite.run(`${name}: SIGTERM -> exit 0`, async () => eq(await s.stop(), 0, 'exit status'));
+}
+suite.finish();
