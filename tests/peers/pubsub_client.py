@@ -137,6 +137,16 @@ class PubsubConn(wsraw.Conn):
                 self.lines.append(obj)
             return
 
+    def _read_until(self, timeout):
+        """read_lines; False when nothing came within `timeout`."""
+        try:
+            self.read_lines(timeout)
+            return True
+        except Failure as e:
+            if "timed out" in str(e):
+                return False
+            raise
+
     def reply(self, cid, timeout=IO):
         """The reply to command `cid`; pushes read meanwhile stay queued."""
         deadline = time.monotonic() + timeout
@@ -146,9 +156,9 @@ class PubsubConn(wsraw.Conn):
                     del self.lines[i]
                     return obj
             left = deadline - time.monotonic()
-            if left <= 0:
-                raise Failure(f"no reply to command {cid} within {timeout}s; queued {self.lines[:3]}")
-            self.read_lines(left)
+            if left <= 0 or not self._read_until(left):
+                raise Failure(f"no reply to command {cid} within {timeout}s; "
+                              f"got meanwhile {self.lines[:3]}")
 
     def push(self, timeout=IO, kind=None):
         """The next push (optionally of one kind: pub, unsubscribe, ...)."""
@@ -159,9 +169,8 @@ class PubsubConn(wsraw.Conn):
                     del self.lines[i]
                     return obj["push"]
             left = deadline - time.monotonic()
-            if left <= 0:
-                raise Failure(f"no {kind or ''} push within {timeout}s; queued {self.lines[:3]}")
-            self.read_lines(left)
+            if left <= 0 or not self._read_until(left):
+                raise Failure(f"no {kind or ''} push within {timeout}s; got meanwhile {self.lines[:3]}")
 
     def call(self, method, params, timeout=IO):
         """One command; returns its reply (result or error) as a dict."""
@@ -206,6 +215,15 @@ class PubsubConn(wsraw.Conn):
                 return e.reason
             except wsraw.Closed as e:
                 raise Failure(f"TCP closed ({e}) without a close frame, want close {code}")
+
+
+def plain(result):
+    """A subscribe result without an empty `publications` list: wsgate's reply
+    writer always writes the list, Centrifugo omits it when empty, and the
+    SDK reads both the same (`result.publications || []`)."""
+    if isinstance(result, dict) and result.get("publications") == []:
+        result = {k: v for k, v in result.items() if k != "publications"}
+    return result
 
 
 def open_connected(port, token=None, **kw):
