@@ -7,6 +7,7 @@ const std::string_view kPubsubPage = R"HTML(<!doctype html>
 <head>
 <meta charset="utf-8">
 <title>wsgate pub/sub</title>
+<link rel="icon" href="data:,">
 <style>
 body { font-family: sans-serif; max-width: 46em; margin: 2em auto; }
 #messages > div { border-bottom: 1px solid #ddd; padding: 2px 0; overflow-wrap: anywhere; }
@@ -162,7 +163,7 @@ function subscribe() {
     if (result.recoverable) {
       // JSON leaves out zero values: no offset means 0.
       position = { offset: result.offset || 0, epoch: result.epoch || '' };
-      detail += `offset ${position.offset}, epoch ${position.epoch}`;
+      detail += `joined at offset ${position.offset}, epoch ${position.epoch}`;
       if (!result.recovered) loadRecent();
     }
     setSub('subscribed', detail);

@@ -251,7 +251,9 @@ try {
         }
       };
       await new Promise((resolve, reject) => { ws.onopen = resolve; ws.onerror = () => reject(new Error('ws error')); });
-      ws.send(`{"id":1,"connect":{}}\n{"id":2,"subscribe":{"channel":${JSON.stringify(channel)}}}`);
+      ws.send('{"id":1,"connect":{}}');
+      while (replies.length === 0) await new Promise((resolve) => setTimeout(resolve, 10));
+      ws.send(`{"id":2,"subscribe":{"channel":${JSON.stringify(channel)}}}`);
       await Promise.race([gotBoth, new Promise((_, reject) => setTimeout(() => reject(new Error(`replies ${JSON.stringify(replies)}`)), 5000))]);
       window.rawSocket = ws;
       return replies;
@@ -262,6 +264,31 @@ try {
       `connect reply ${replies[0]}`);
     want(subscribe.id === 2 && subscribe.subscribe && subscribe.subscribe.recoverable === true,
       `subscribe reply ${replies[1]}`);
+  });
+
+  // centrifuge-js sends connect and the subscribes made before it in one
+  // message (docs/centrifugo-protocol.md, Framing). A channel's home is one of
+  // the two loops, so over 8 connections and channels both cases occur.
+  await run('connect and subscribe in one message, as the SDK sends them: both replies, in order (8 connections)', async () => {
+    const results = await sdkPage.evaluate(async ({ endpoint, channel }) => {
+      const one = (i) => new Promise((resolve) => {
+        const ws = new WebSocket(endpoint);
+        const ids = [];
+        const finish = () => { ws.close(1000); resolve(ids); };
+        const timer = setTimeout(finish, 3000);
+        ws.onmessage = (e) => {
+          for (const line of e.data.split('\n')) {
+            if (line === '' || line === '{}') continue;
+            ids.push(JSON.parse(line).id);
+            if (ids.length === 2) { clearTimeout(timer); finish(); }
+          }
+        };
+        ws.onopen = () => ws.send(`{"connect":{"name":"js"},"id":1}\n{"subscribe":{"channel":"${channel}-batched-${i}","flag":1},"id":2}`);
+      });
+      return Promise.all([0, 1, 2, 3, 4, 5, 6, 7].map(one));
+    }, { endpoint, channel });
+    const bad = results.map((ids, i) => ({ connection: i, ids })).filter((r) => r.ids.join() !== '1,2');
+    want(bad.length === 0, `reply ids (want 1,2): ${JSON.stringify(bad)}`);
   });
 
   const offsets = [];
@@ -276,7 +303,7 @@ try {
   let got = [];
   await run('SDK receives every publication with its offset, in order', async () => {
     await sdkPage.waitForFunction((n) => window.sdkPubs && window.sdkPubs.length >= n, data.length,
-      { timeout: 8000 }).catch(() => {});
+      { timeout: 8000, polling: 50 }).catch(() => {});
     got = await sdkPage.evaluate(() => (window.sdkPubs || []).map((p) => ({ json: JSON.stringify(p.data), offset: p.offset })));
     want(got.length === data.length, `SDK got ${got.length} publications, want ${data.length}`);
     const gotOffsets = got.map((p) => p.offset);
@@ -294,7 +321,7 @@ try {
 
   await run('raw pushes carry the posted bytes unchanged', async () => {
     await sdkPage.waitForFunction((n) => window.rawLines && window.rawLines.length >= n,
-      data.length, { timeout: 5000 }).catch(() => {});
+      data.length, { timeout: 5000, polling: 50 }).catch(() => {});
     const lines = await sdkPage.evaluate(() => window.rawLines || []);
     const pushes = lines.map((l) => rawPushData(l, channel));
     want(pushes.length === data.length, `${pushes.length} push lines, want ${data.length}`);
@@ -328,9 +355,11 @@ try {
   const room = `room-${randomBytes(4).toString('hex')}`;
   const alice = await newPage();
   const bob = await newPage();
+  // Polling by interval: pages in the background get few animation frames
+  // (waitForFunction's default polling).
   const ready = (page) => page.waitForFunction(() =>
     document.querySelector('#status').textContent === 'connected' &&
-    document.querySelector('#sub-status').textContent === 'subscribed');
+    document.querySelector('#sub-status').textContent === 'subscribed', null, { polling: 50 });
   const messages = (page) => page.$$eval('#messages > .message', (els) => els.map((el) => ({
     name: el.querySelector('.name').textContent, text: el.querySelector('.text').textContent,
     offset: el.dataset.offset })));
@@ -351,7 +380,7 @@ try {
     await alice.fill('#text', said);
     await alice.click('#send');
     for (const page of [bob, alice]) {
-      await page.waitForFunction(() => document.querySelectorAll('#messages > .message').length >= 1);
+      await page.waitForFunction(() => document.querySelectorAll('#messages > .message').length >= 1, null, { polling: 50 });
       const shown = await messages(page);
       want(shown.length === 1 && shown[0].name === 'alice' && shown[0].text === said,
         `shown ${JSON.stringify(shown)}`);
@@ -365,7 +394,7 @@ try {
     const offset = await publish(server.port, room, '{"name":"backend","text":"from curl ✓"}');
     want(offset === 2, `offset ${offset}`);
     for (const page of [alice, bob]) {
-      await page.waitForFunction(() => document.querySelectorAll('#messages > .message').length >= 2);
+      await page.waitForFunction(() => document.querySelectorAll('#messages > .message').length >= 2, null, { polling: 50 });
       const shown = await messages(page);
       want(shown.map((m) => `${m.offset} ${m.name}: ${m.text}`).join('|') ===
         `1 alice: ${said}|2 backend: from curl ✓`, `shown ${JSON.stringify(shown)}`);
@@ -376,7 +405,7 @@ try {
     const carol = await newPage();
     await carol.goto(`${origin}/?channel=${room}`);
     await ready(carol);
-    await carol.waitForFunction(() => document.querySelectorAll('#messages > .message').length >= 2);
+    await carol.waitForFunction(() => document.querySelectorAll('#messages > .message').length >= 2, null, { polling: 50 });
     const shown = await messages(carol);
     want(shown.map((m) => m.offset).join(',') === '1,2', `shown ${JSON.stringify(shown)}`);
     await carol.close();
@@ -400,7 +429,7 @@ try {
       window.connect = () => { window.releaseReconnect = realConnect; };
       ws.close(4000, 'test drop');
     });
-    await bob.waitForFunction(() => typeof window.releaseReconnect === 'function');
+    await bob.waitForFunction(() => typeof window.releaseReconnect === 'function', null, { polling: 50 });
     want(await bob.textContent('#status') === 'disconnected', 'status not disconnected');
     const o3 = await publish(server.port, room, '{"name":"backend","text":"missed one"}');
     const o4 = await publish(server.port, room, '{"name":"backend","text":"missed two"}');
