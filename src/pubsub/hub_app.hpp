@@ -654,12 +654,11 @@ class HubApp {
         }
         if (ch.subscribers.empty()) return;
         std::string_view push = rec->push();
-        io::SharedBytesRef frame = ws::make_shared_frame(
-            proto::Opcode::text, {reinterpret_cast<const uint8_t*>(push.data()), push.size()});
+        ws::SharedMessage message(proto::Opcode::text,
+                                  {reinterpret_cast<const uint8_t*>(push.data()), push.size()});
         uint64_t queued = 0;
-        delivering_ = true;
         for (uint32_t ci : ch.subscribers) {
-            switch (loop.send_frame(clients_[ci].handle, *frame.get())) {
+            switch (loop.send_shared(clients_[ci].handle, message)) {
                 case ws::SendResult::queued:
                     ++queued;
                     break;
@@ -671,7 +670,6 @@ class HubApp {
                     break;
             }
         }
-        delivering_ = false;
         shared_.counters.deliveries.fetch_add(queued, std::memory_order_relaxed);
         // A subscriber over --max-queued-bytes would miss this publication:
         // it is disconnected instead (3008, the SDK reconnects and recovers).
@@ -1066,7 +1064,6 @@ class HubApp {
     ReplyBatch batch_;
     std::unordered_map<uint32_t, std::string> partial_;  // messages arriving in pieces
     std::vector<uint32_t> slow_;
-    bool delivering_ = false;
     int64_t now_ms_ = 0;
     int64_t next_sweep_ms_ = 0;
     int64_t next_ping_ms_ = 0;

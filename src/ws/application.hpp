@@ -16,6 +16,7 @@
 #include "ws/connection_handle.hpp"
 #include "ws/loop_message.hpp"
 #include "ws/outbound.hpp"
+#include "ws/shared_message.hpp"
 
 namespace wsgate::ws {
 
@@ -32,10 +33,14 @@ enum class SendResult : uint8_t {
 // ones, are answered `gone` / nullptr, never dereferenced.
 template <class L>
 concept ConnectionTable = requires(L& loop, ConnectionHandle h, io::SharedBytes& frame,
-                                   proto::Opcode opcode, std::span<const uint8_t> bytes,
-                                   uint16_t code, std::string_view reason) {
+                                   SharedMessage& shared, proto::Opcode opcode,
+                                   std::span<const uint8_t> bytes, uint16_t code,
+                                   std::string_view reason) {
     // A whole frame built once (ws/shared_frame.hpp), queued by reference.
     { loop.send_frame(h, frame) } -> std::same_as<SendResult>;
+    // One message for many connections: the frame the connection's
+    // compression agreement reads, built once per agreement (ws/shared_message.hpp).
+    { loop.send_shared(h, shared) } -> std::same_as<SendResult>;
     // A whole message (copied; compressed when the connection negotiated it).
     { loop.send_message(h, opcode, bytes) } -> std::same_as<SendResult>;
     // Starts the closing handshake (RFC 6455 §7.1.2); false when gone.

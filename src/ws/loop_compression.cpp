@@ -1,6 +1,7 @@
 #include "ws/loop_compression.hpp"
 
 #include <algorithm>
+#include <cstring>
 
 #include "proto/frame_writer.hpp"
 
@@ -198,6 +199,42 @@ bool LoopCompression::send_piece(CompressionSlot& slot, io::OutQueue& queue, io:
     s->sending = false;
     park(slot);
     return true;
+}
+
+io::SharedBytesRef LoopCompression::compressed_frame(const proto::DeflateAgreement& agreed,
+                                                     proto::Opcode opcode,
+                                                     std::span<const uint8_t> payload) {
+    if (payload.size() < config_.min_message_bytes || !agreed.server_no_context_takeover) return {};
+    // A deflater of its own each time: with no context takeover it borrows a
+    // zlib stream from the thread's pool for this message only.
+    proto::MessageDeflater deflater(proto::deflater_settings(agreed, config_));
+    shared_out_.resize(proto::kMaxServerFrameHeader + proto::deflate_output_bound(payload.size()));
+    const size_t plain = payload.size();
+    size_t fill = proto::kMaxServerFrameHeader;
+    auto room = [&] {
+        return std::span<uint8_t>(shared_out_.data() + fill, shared_out_.size() - fill);
+    };
+    while (!payload.empty()) {
+        proto::DeflateResult r = deflater.compress(payload, room());
+        if (r.status == proto::DeflateStatus::error) return {};
+        fill += r.produced;
+        payload = payload.subspan(r.consumed);
+    }
+    for (;;) {
+        proto::DeflateResult r = deflater.finish(room());
+        if (r.status == proto::DeflateStatus::error) return {};
+        fill += r.produced;
+        if (r.status == proto::DeflateStatus::done) break;
+    }
+    size_t compressed = fill - proto::kMaxServerFrameHeader;
+    if (compressed >= plain) return {};
+    uint8_t header[proto::kMaxServerFrameHeader];
+    size_t n = proto::write_frame_header(header, opcode, true, true, compressed);
+    io::SharedBytesRef frame(io::SharedBytes::create(n + compressed));
+    std::memcpy(frame->data(), header, n);
+    std::memcpy(frame->data() + n, shared_out_.data() + proto::kMaxServerFrameHeader, compressed);
+    ++shared_compressions_;
+    return frame;
 }
 
 }  // namespace wsgate::ws

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "io/out_queue.hpp"
+#include "io/shared_bytes.hpp"
 #include "proto/close_code.hpp"
 #include "proto/deflate_negotiation.hpp"
 #include "proto/extension_offer.hpp"
@@ -138,6 +139,21 @@ class LoopCompression {
     // Frees everything the connection holds (connection released).
     void release(CompressionSlot& slot);
 
+    // ---- one message to many connections (ws/shared_message.hpp) ----
+
+    // The whole message compressed once, from an empty window, as one
+    // frame with RSV1 (RFC 7692 §6, §7.2.1), for every connection whose
+    // agreement is `agreed` with server_no_context_takeover: without
+    // context takeover each message stands alone (§7.1.1.1), so the same
+    // bytes read the same on all of them. Empty when the message is under
+    // min_message_bytes, compression does not make it smaller, or zlib
+    // fails: those connections get the plain frame (§6 lets each message
+    // choose).
+    io::SharedBytesRef compressed_frame(const proto::DeflateAgreement& agreed, proto::Opcode opcode,
+                                        std::span<const uint8_t> payload);
+    // Messages compressed by compressed_frame (tests and stats).
+    uint64_t shared_compressions() const { return shared_compressions_; }
+
     size_t spare_states() const { return spares_.size(); }
     const proto::DeflateConfig& config() const { return config_; }
     const CompressionStats& stats() const { return stats_; }
@@ -162,6 +178,8 @@ class LoopCompression {
     uint64_t max_streams_;
     CompressionStats stats_;
     char response_[proto::kMaxDeflateResponseLength];
+    std::vector<uint8_t> shared_out_;  // compressed_frame's output, reused
+    uint64_t shared_compressions_ = 0;
     std::vector<std::unique_ptr<CompressionState>> spares_;
     // Inflated bytes of the connection being fed (only within one feed()).
     size_t in_fill_ = 0;

@@ -171,6 +171,19 @@ class ServerLoop {
         return SendResult::queued;
     }
 
+    // The frame of `message` this connection's compression agreement reads
+    // (plain, or compressed once per agreement), queued by reference.
+    SendResult send_shared(ConnectionHandle h, SharedMessage& message) {
+        uint32_t index = 0;
+        Connection* c = sendable(h, index);
+        if (c == nullptr) return SendResult::gone;
+        if (c->out_in_message) return SendResult::busy;
+        if (over_cap(*c)) return SendResult::over_cap;
+        c->out.append_shared(chunks_, message.frame_for(c->compression, compression_));
+        after_output(index, *c);
+        return SendResult::queued;
+    }
+
     SendResult send_message(ConnectionHandle h, proto::Opcode opcode,
                             std::span<const uint8_t> bytes) {
         uint32_t index = 0;
