@@ -22,8 +22,8 @@ using Serve = void (*)(const wsgate::proto::HttpRequest&, bool, wsgate::ws::Outb
 // The whole response `serve` queues for `method target` (HTTP/1.1).
 std::string respond(Serve serve, std::string_view method, std::string_view target,
                     bool keep_alive = true) {
-    std::string head = std::string(method) + " " + std::string(target) +
-                       " HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
+    std::string head =
+        std::string(method) + " " + std::string(target) + " HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
     wsgate::proto::HttpRequest request;
     auto parsed = wsgate::proto::parse_http_request(head.data(), head.size(), 0, request);
     EXPECT_EQ(parsed.status, wsgate::proto::ParseStatus::complete);
@@ -77,11 +77,10 @@ TEST(PubsubHttp, RootServesTheChatPage) {
 }
 
 TEST(PubsubHttp, ChatPageHasItsIdsAndNoOutsideResources) {
-    for (std::string_view id : {"status", "status-detail", "client", "pings", "channel", "join",
-                                "sub-status", "sub-detail", "name", "text", "send", "error",
-                                "messages"}) {
-        EXPECT_NE(kPubsubPage.find("id=\"" + std::string(id) + "\""), std::string_view::npos)
-            << id;
+    for (std::string_view id :
+         {"status", "status-detail", "client", "pings", "channel", "join", "sub-status",
+          "sub-detail", "name", "text", "send", "error", "messages"}) {
+        EXPECT_NE(kPubsubPage.find("id=\"" + std::string(id) + "\""), std::string_view::npos) << id;
     }
     EXPECT_NE(kPubsubPage.find("'/connection/websocket'"), std::string_view::npos);
     // Offline: nothing is loaded from elsewhere (no SDK from a CDN).
@@ -138,8 +137,8 @@ TEST(PubsubHttp, PlainRequestToClientEndpointIs426) {
         EXPECT_EQ(r.status_line, "HTTP/1.1 426 Upgrade Required");
         EXPECT_TRUE(has_line(r, "Upgrade: websocket")) << r.head;
         EXPECT_TRUE(has_line(r, "Sec-WebSocket-Version: 13")) << r.head;
-        EXPECT_TRUE(has_line(r, keep_alive ? "Connection: Upgrade, keep-alive"
-                                           : "Connection: Upgrade, close"))
+        EXPECT_TRUE(has_line(
+            r, keep_alive ? "Connection: Upgrade, keep-alive" : "Connection: Upgrade, close"))
             << r.head;
         EXPECT_FALSE(r.body.empty());
         expect_content_length(r, r.body.size());
