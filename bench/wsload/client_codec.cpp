@@ -173,6 +173,17 @@ std::string make_masked_frame(std::uint8_t opcode, std::span<const std::uint8_t>
     return frame;
 }
 
+void append_masked_frame(std::string& out, std::uint8_t opcode, std::string_view payload,
+                         const std::uint8_t mask[4]) {
+    const std::size_t start = out.size();
+    out.resize(start + kMaxClientHeader + payload.size());
+    auto* p = reinterpret_cast<std::uint8_t*>(out.data() + start);
+    const std::size_t header = write_client_header(p, opcode, payload.size(), mask);
+    std::memcpy(p + header, payload.data(), payload.size());
+    apply_mask(p + header, payload.size(), mask, 0);
+    out.resize(start + header + payload.size());
+}
+
 FrameReader::Status FrameReader::next(std::span<const std::uint8_t> data, std::size_t& used,
                                       std::span<const std::uint8_t>& payload) {
     used = 0;

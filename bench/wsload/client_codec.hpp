@@ -56,6 +56,11 @@ void apply_mask(std::uint8_t* data, std::size_t length, const std::uint8_t mask[
 // the occasional close, not the hot path.
 std::string make_masked_frame(std::uint8_t opcode, std::span<const std::uint8_t> payload);
 
+// Appends a whole masked frame with key `mask` to `out`, without a temporary:
+// the publishers' path, one frame per publication.
+void append_masked_frame(std::string& out, std::uint8_t opcode, std::string_view payload,
+                         const std::uint8_t mask[4]);
+
 // Fills `out` with cryptographically random bytes (getrandom).
 void random_bytes(std::uint8_t* out, std::size_t length);
 

@@ -4,7 +4,6 @@
 #include <liburing.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -20,6 +19,7 @@
 #include <vector>
 
 #include "client_codec.hpp"
+#include "client_ring.hpp"
 #include "compressed_frames.hpp"
 #include "deflate_client.hpp"
 #include "echo_reader.hpp"
@@ -32,9 +32,6 @@
 namespace wsgate::bench {
 namespace {
 
-constexpr unsigned kSqEntries = 4096;
-constexpr unsigned kCqEntries = 65536;  // multishot receives can post many completions per wait
-constexpr unsigned short kBufferGroup = 1;
 // Load modes stream data: larger buffers, fewer completions per message.
 constexpr std::uint32_t kLoadBufferSize = 16384, kLoadBufferCount = 4096;
 // Idle and connect modes only see handshakes and control frames.
@@ -142,11 +139,6 @@ class Worker {
         dst_.sin_port = htons(o.target_port);
         dst_.sin_addr.s_addr = htonl(o.target_ip);
     }
-    ~Worker() {
-        if (ring_ready_) io_uring_queue_exit(&ring_);
-        if (buffers_) munmap(buffers_, std::size_t{buffer_size_} * buffer_count_);
-        if (buf_ring_) munmap(buf_ring_, buf_ring_bytes_);
-    }
 
     int run();
 
@@ -209,13 +201,7 @@ class Worker {
     std::vector<std::uint32_t> rearm_;
     std::vector<std::uint32_t> restart_;  // connect mode: slots to reopen at the next tick
     sockaddr_in dst_{};
-    io_uring ring_{};
-    bool ring_ready_ = false;
-    io_uring_buf_ring* buf_ring_ = nullptr;
-    std::size_t buf_ring_bytes_ = 0;
-    std::uint8_t* buffers_ = nullptr;
-    std::uint32_t buffer_size_ = 0, buffer_count_ = 0;
-    int buffers_returned_ = 0;
+    ClientRing ring_;
     std::uint64_t rng_ = 0x853C49E6748FEA9Bull;
     std::uint64_t now_ = 0;
     Phase phase_ = Phase::kBringUp;
@@ -228,65 +214,16 @@ class Worker {
 };
 
 bool Worker::setup_ring() {
-    io_uring_params params{};
-    params.flags = IORING_SETUP_CQSIZE | IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN;
-    params.cq_entries = kCqEntries;
-    int rc = io_uring_queue_init_params(kSqEntries, &ring_, &params);
-    if (rc == -EINVAL) {  // SINGLE_ISSUER/DEFER_TASKRUN arrived in Linux 6.0/6.1
-        params = {};
-        params.flags = IORING_SETUP_CQSIZE;
-        params.cq_entries = kCqEntries;
-        rc = io_uring_queue_init_params(kSqEntries, &ring_, &params);
-    }
-    if (rc < 0) {
-        std::fprintf(stderr, "wsload: io_uring_queue_init: %s\n", std::strerror(-rc));
-        return false;
-    }
-    ring_ready_ = true;
-
-    buffer_size_ = loads() ? kLoadBufferSize : kSmallBufferSize;
-    buffer_count_ = loads() ? kLoadBufferCount : kSmallBufferCount;
-    buf_ring_bytes_ = sizeof(io_uring_buf) * buffer_count_;
-    void* ring_mem =
-        mmap(nullptr, buf_ring_bytes_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    void* buf_mem = mmap(nullptr, std::size_t{buffer_size_} * buffer_count_, PROT_READ | PROT_WRITE,
-                         MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (ring_mem == MAP_FAILED || buf_mem == MAP_FAILED) {
-        std::fprintf(stderr, "wsload: mmap of receive buffers failed\n");
-        return false;
-    }
-    buf_ring_ = static_cast<io_uring_buf_ring*>(ring_mem);
-    buffers_ = static_cast<std::uint8_t*>(buf_mem);
-    io_uring_buf_reg reg{};
-    reg.ring_addr = reinterpret_cast<std::uint64_t>(buf_ring_);
-    reg.ring_entries = buffer_count_;
-    reg.bgid = kBufferGroup;
-    rc = io_uring_register_buf_ring(&ring_, &reg, 0);  // Linux 5.19
-    if (rc < 0) {
-        std::fprintf(stderr, "wsload: io_uring_register_buf_ring: %s\n", std::strerror(-rc));
-        return false;
-    }
-    io_uring_buf_ring_init(buf_ring_);
-    const int mask = io_uring_buf_ring_mask(buffer_count_);
-    for (std::uint32_t b = 0; b < buffer_count_; ++b)
-        io_uring_buf_ring_add(buf_ring_, buffers_ + std::size_t{b} * buffer_size_, buffer_size_,
-                              static_cast<unsigned short>(b), mask, static_cast<int>(b));
-    io_uring_buf_ring_advance(buf_ring_, static_cast<int>(buffer_count_));
-    return true;
+    return loads() ? ring_.setup(kLoadBufferSize, kLoadBufferCount)
+                   : ring_.setup(kSmallBufferSize, kSmallBufferCount);
 }
 
 io_uring_sqe* Worker::sqe() {
-    io_uring_sqe* s = io_uring_get_sqe(&ring_);
-    while (s == nullptr) {  // submission queue full: hand it to the kernel and retry
-        io_uring_submit(&ring_);
-        s = io_uring_get_sqe(&ring_);
-    }
-    return s;
+    return ring_.sqe();
 }
 
 void Worker::return_buffer(std::uint16_t bid) {
-    io_uring_buf_ring_add(buf_ring_, buffers_ + std::size_t{bid} * buffer_size_, buffer_size_, bid,
-                          io_uring_buf_ring_mask(buffer_count_), buffers_returned_++);
+    ring_.return_buffer(bid);
 }
 
 int Worker::run() {
@@ -309,23 +246,20 @@ int Worker::run() {
         __kernel_timespec timeout{};
         timeout.tv_nsec = static_cast<long long>(kTickNs);
         io_uring_cqe* first = nullptr;
-        const int rc = io_uring_submit_and_wait_timeout(&ring_, &first, 1, &timeout, nullptr);
+        const int rc = io_uring_submit_and_wait_timeout(ring_.ring(), &first, 1, &timeout, nullptr);
         if (rc < 0 && rc != -ETIME && rc != -EINTR && rc != -EBUSY) {
             std::fprintf(stderr, "wsload: io_uring wait: %s\n", std::strerror(-rc));
             return 1;
         }
         unsigned head = 0, seen = 0;
         io_uring_cqe* cqe = nullptr;
-        io_uring_for_each_cqe(&ring_, head, cqe) {
+        io_uring_for_each_cqe(ring_.ring(), head, cqe) {
             now_ = monotonic_ns();
             handle(cqe);
             ++seen;
         }
-        io_uring_cq_advance(&ring_, seen);
-        if (buffers_returned_ > 0) {
-            io_uring_buf_ring_advance(buf_ring_, buffers_returned_);
-            buffers_returned_ = 0;
-        }
+        io_uring_cq_advance(ring_.ring(), seen);
+        ring_.publish_returned();
         // Receives that stopped for lack of buffers (ENOBUFS is flow control, not an
         // error) or ended are re-armed only now, after this batch returned its buffers.
         for (const std::uint32_t i : rearm_) {
@@ -506,11 +440,7 @@ void Worker::on_connect(std::uint32_t i, int res) {
 }
 
 void Worker::arm_recv(std::uint32_t i) {
-    io_uring_sqe* s = sqe();
-    io_uring_prep_recv_multishot(s, conns_[i].fd, nullptr, 0, 0);  // Linux 6.0
-    s->flags |= IOSQE_BUFFER_SELECT;
-    s->buf_group = kBufferGroup;
-    io_uring_sqe_set_data64(s, pack(Op::kRecv, conns_[i].gen, i));
+    ring_.arm_recv(conns_[i].fd, pack(Op::kRecv, conns_[i].gen, i));
 }
 
 void Worker::flush_send(std::uint32_t i) {
@@ -594,7 +524,7 @@ void Worker::on_recv(std::uint32_t i, const io_uring_cqe* cqe) {
         return;
     }
     const auto bid = static_cast<std::uint16_t>(cqe->flags >> IORING_CQE_BUFFER_SHIFT);
-    consume(i, {buffers_ + std::size_t{bid} * buffer_size_, static_cast<std::size_t>(cqe->res)});
+    consume(i, ring_.received(bid, cqe->res));
     return_buffer(bid);
     if (!more && c.state != ConnState::kDone) rearm_.push_back(i);
 }

@@ -11,6 +11,7 @@
 namespace wsgate::bench {
 
 struct WorkerPlan {
+    std::uint32_t worker = 0;       // this worker's number, 0..workers-1
     std::uint32_t first_index = 0;  // global index of this worker's first connection
     std::uint32_t count = 0;        // connections (connect mode: concurrent slots)
     std::uint32_t sources = 1;      // source addresses 127.0.0.1 .. 127.0.0.sources

@@ -19,6 +19,7 @@
 
 #include "client_loop.hpp"
 #include "options.hpp"
+#include "pubsub_loop.hpp"
 #include "report.hpp"
 #include "server_probe.hpp"
 #include "shared_stats.hpp"
@@ -62,18 +63,26 @@ rlim_t raise_fd_limit() {
 struct Shared {
     SharedControl* control = nullptr;
     WorkerStats* workers = nullptr;
+    PubsubShared pubsub;
     std::size_t bytes = 0;
 };
 
-Shared map_shared(std::uint32_t workers) {
+// `published` + `delivered`: pubsub's counters (PubsubShared) after the stats.
+Shared map_shared(std::uint32_t workers, std::size_t published, std::size_t delivered) {
     Shared s;
-    s.bytes = sizeof(SharedControl) + sizeof(WorkerStats) * workers;
+    s.bytes = sizeof(SharedControl) + sizeof(WorkerStats) * workers +
+              sizeof(std::atomic<std::uint64_t>) * (published + delivered);
     void* mem = mmap(nullptr, s.bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     if (mem == MAP_FAILED) return s;
     s.control = new (mem) SharedControl{};
     s.workers = reinterpret_cast<WorkerStats*>(static_cast<char*>(mem) + sizeof(SharedControl));
     for (std::uint32_t w = 0; w < workers; ++w)
         new (&s.workers[w]) WorkerStats{};
+    s.pubsub.published = reinterpret_cast<std::atomic<std::uint64_t>*>(
+        static_cast<char*>(mem) + sizeof(SharedControl) + sizeof(WorkerStats) * workers);
+    s.pubsub.delivered = s.pubsub.published + published;
+    for (std::size_t k = 0; k < published + delivered; ++k)
+        new (&s.pubsub.published[k]) std::atomic<std::uint64_t>{0};
     return s;
 }
 
@@ -124,6 +133,14 @@ int main(int argc, char** argv) {
         o.warmup_s = 0;   // idle holds; nothing to warm up
         o.in_flight = 1;  // --idle-message: one message per connection
     }
+    const bool pubsub = o.mode == Mode::kPubsub;
+    if (pubsub && o.publishers > 0 && o.publish_via == PublishVia::kHttpApi && o.api_key.empty()) {
+        std::fprintf(stderr, "wsload: --publish-via http needs --api-key\n");
+        return 2;
+    }
+    // pubsub: the publishers' connections come first, then the subscribers'.
+    const std::uint32_t connections = o.connections + (pubsub ? o.publishers : 0);
+    const double exit_grace_s = pubsub ? pubsub_stop_budget_s(o) + 2.0 : kExitGraceS;
 
     const rlim_t fd_limit = raise_fd_limit();
     if (fd_limit <= kFdReserve * 2) {
@@ -133,9 +150,9 @@ int main(int argc, char** argv) {
     }
     const auto per_worker_max = static_cast<std::uint32_t>(fd_limit - kFdReserve);
     std::uint32_t workers =
-        o.workers ? o.workers : (o.connections + per_worker_max - 1) / per_worker_max;
-    workers = std::min(workers, o.connections);
-    const std::uint32_t share = (o.connections + workers - 1) / workers;
+        o.workers ? o.workers : (connections + per_worker_max - 1) / per_worker_max;
+    workers = std::min(workers, connections);
+    const std::uint32_t share = (connections + workers - 1) / workers;
     if (share > per_worker_max) {
         std::fprintf(
             stderr,
@@ -146,9 +163,13 @@ int main(int argc, char** argv) {
     const std::uint32_t sources =
         o.sources
             ? o.sources
-            : std::max<std::uint32_t>(1, (o.connections + kPerSourceTarget - 1) / kPerSourceTarget);
+            : std::max<std::uint32_t>(1, (connections + kPerSourceTarget - 1) / kPerSourceTarget);
 
-    Shared sh = map_shared(workers);
+    Shared sh = map_shared(workers, pubsub ? std::size_t{o.publishers} * o.channels : 0,
+                           pubsub ? std::size_t{o.publishers} * workers : 0);
+    sh.pubsub.publishers = o.publishers;
+    sh.pubsub.channels = o.channels;
+    sh.pubsub.workers = workers;
     if (sh.control == nullptr) {
         std::perror("wsload: mmap");
         return 1;
@@ -157,8 +178,9 @@ int main(int argc, char** argv) {
     std::vector<pid_t> pids;
     for (std::uint32_t w = 0; w < workers; ++w) {
         WorkerPlan plan;
+        plan.worker = w;
         plan.first_index = w * share;
-        plan.count = std::min(share, o.connections - std::min(o.connections, plan.first_index));
+        plan.count = std::min(share, connections - std::min(connections, plan.first_index));
         plan.sources = sources;
         plan.concurrency = std::max<std::uint32_t>(1, o.connect_concurrency / workers);
         const pid_t pid = fork();
@@ -170,7 +192,8 @@ int main(int argc, char** argv) {
         if (pid == 0) {
             signal(SIGINT, SIG_IGN);  // the parent decides when to stop
             signal(SIGTERM, SIG_IGN);
-            _exit(run_worker(o, plan, *sh.control, sh.workers[w]));
+            _exit(pubsub ? run_pubsub_worker(o, plan, *sh.control, sh.workers[w], sh.pubsub)
+                         : run_worker(o, plan, *sh.control, sh.workers[w]));
         }
         pids.push_back(pid);
     }
@@ -214,17 +237,17 @@ int main(int argc, char** argv) {
                 // Give up early when the server refuses in bulk (e.g. out of fds):
                 // waiting for every handshake timeout would only stretch the run.
                 const bool give_up =
-                    t.errors > std::max<std::uint64_t>(kGiveUpErrors, o.connections / 100);
+                    t.errors > std::max<std::uint64_t>(kGiveUpErrors, connections / 100);
                 if (give_up)
                     std::fprintf(stderr, "wsload: %llu connection failures; bring-up stopped\n",
                                  static_cast<unsigned long long>(t.errors));
-                if (t.bringup_finished >= o.connections || in_phase >= o.connect_timeout_s ||
+                if (t.bringup_finished >= connections || in_phase >= o.connect_timeout_s ||
                     give_up) {
                     summary.bringup_s = in_phase;
                     summary.server_up = sample_server(o.server_pid);
                     std::fprintf(stderr, "wsload: %llu/%u connections up after %.2f s%s\n",
-                                 static_cast<unsigned long long>(t.up), o.connections, in_phase,
-                                 t.up < o.connections ? " (not all: see errors)" : "");
+                                 static_cast<unsigned long long>(t.up), connections, in_phase,
+                                 t.up < connections ? " (not all: see errors)" : "");
                     if (!o.ready_file.empty()) {
                         if (std::FILE* f = std::fopen(o.ready_file.c_str(), "w")) {
                             std::fprintf(f, "%llu\n", static_cast<unsigned long long>(t.up));
@@ -251,7 +274,7 @@ int main(int argc, char** argv) {
                 }
                 break;
             case Phase::kStop:
-                if (in_phase >= kExitGraceS) {
+                if (in_phase >= exit_grace_s) {
                     for (const pid_t pid : pids)
                         kill(pid, SIGKILL);
                     std::fprintf(stderr, "wsload: workers did not exit in time; killed\n");
@@ -274,8 +297,10 @@ int main(int argc, char** argv) {
             last_messages = t.messages_all;
             std::fprintf(stderr, "%s[%5.1fs %-8s] up %llu/%u  %s %llu  p99 %.3f ms  errors %llu%s",
                          tty ? "\r" : "", seconds_since(start), phase_name(phase),
-                         static_cast<unsigned long long>(t.up), o.connections,
-                         o.mode == Mode::kConnect ? "hs/s" : "msg/s",
+                         static_cast<unsigned long long>(t.up), connections,
+                         o.mode == Mode::kConnect ? "hs/s"
+                         : pubsub                 ? "deliveries/s"
+                                                  : "msg/s",
                          static_cast<unsigned long long>(rate),
                          static_cast<double>(delta.percentile(0.99)) / 1e6,
                          static_cast<unsigned long long>(t.errors), tty ? "   " : "\n");

@@ -4,6 +4,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <string>
 #include <string_view>
 
 namespace wsgate::bench {
@@ -12,7 +13,7 @@ namespace {
 constexpr const char* kUsage =
     "usage: wsload [options]\n"
     "  --url ws://127.0.0.1:8080/     target (loopback only; tcp://HOST:PORT for --mode raw)\n"
-    "  --mode echo|idle|raw|connect   workload (default echo)\n"
+    "  --mode echo|idle|raw|connect|pubsub  workload (default echo)\n"
     "  -c, --connections N            connections (default 100)\n"
     "  -s, --payload BYTES            message size (default 16)\n"
     "  -d, --in-flight D              messages outstanding per connection (default 1, max 64)\n"
@@ -38,7 +39,19 @@ constexpr const char* kUsage =
     "  --ready-file FILE              idle: create FILE when all connections are up\n"
     "  --label TEXT                   copied into the JSON\n"
     "  --server-pid PID               report the server's CPU time in the window and its RSS\n"
-    "  --no-progress                  no per-second line on stderr\n";
+    "  --no-progress                  no per-second line on stderr\n"
+    "pubsub mode (Centrifugo JSON protocol; --url ws://HOST:PORT/connection/websocket):\n"
+    "  -c N subscribers; -s BYTES publication data size; -d D closed-loop publications\n"
+    "  in flight per publisher\n"
+    "  --publishers P                 publishers (default 1; 0: subscribers only, e.g. memory)\n"
+    "  --channels K                   channels bench.0..bench.K-1 (default 1); subscriber i\n"
+    "                                 takes bench.(i mod K); publishers cycle over all\n"
+    "  --subscriptions M              channels per subscriber, i..i+M-1 mod K (default 1)\n"
+    "  --publish-via http|ws          server API POST /api/publish (default) or client publish\n"
+    "  --api-key KEY                  X-API-Key for --publish-via http\n"
+    "  --rate R                       open loop: R publications/s in all (default 0: closed)\n"
+    "  --drain SECONDS                after the run, wait this long for the last deliveries\n"
+    "                                 (default 2)\n";
 
 bool parse_number(const char* text, double& out) {
     char* end = nullptr;
@@ -97,6 +110,10 @@ const char* payload_kind_name(PayloadKind kind) {
     return kind == PayloadKind::kJson ? "json" : "random";
 }
 
+const char* publish_via_name(PublishVia via) {
+    return via == PublishVia::kWebSocket ? "ws" : "http";
+}
+
 const char* mode_name(Mode mode) {
     switch (mode) {
         case Mode::kEcho:
@@ -107,6 +124,8 @@ const char* mode_name(Mode mode) {
             return "raw";
         case Mode::kConnect:
             return "connect";
+        case Mode::kPubsub:
+            return "pubsub";
     }
     return "?";
 }
@@ -165,6 +184,8 @@ std::optional<Options> parse_options(int argc, char** argv) {
                 o.mode = Mode::kRaw;
             else if (m == "connect")
                 o.mode = Mode::kConnect;
+            else if (m == "pubsub")
+                o.mode = Mode::kPubsub;
             else
                 return fail("mode", v);
         } else if (a == "-c" || a == "--connections") {
@@ -196,6 +217,30 @@ std::optional<Options> parse_options(int argc, char** argv) {
             if (!parse_count(take(), o.workers, 256)) return fail("workers", v);
         } else if (a == "--sources") {
             if (!parse_count(take(), o.sources, 250 * 250)) return fail("sources", v);
+        } else if (a == "--publishers") {
+            if (!parse_count(take(), o.publishers, kMaxPublishers)) return fail("publishers", v);
+        } else if (a == "--channels") {
+            if (!parse_count(take(), o.channels, kMaxChannels) || o.channels == 0)
+                return fail("channels", v);
+        } else if (a == "--subscriptions") {
+            if (!parse_count(take(), o.subscriptions, kMaxSubscriptions) || o.subscriptions == 0)
+                return fail("subscriptions", v);
+        } else if (a == "--publish-via") {
+            const std::string_view k = take();
+            if (k == "http")
+                o.publish_via = PublishVia::kHttpApi;
+            else if (k == "ws")
+                o.publish_via = PublishVia::kWebSocket;
+            else
+                return fail("publish-via", v);
+        } else if (a == "--api-key") {
+            o.api_key = take();
+        } else if (a == "--rate") {
+            if (!parse_number(take(), d) || d > 1e8) return fail("rate", v);
+            o.publish_rate = d;
+        } else if (a == "--drain") {
+            if (!parse_number(take(), d) || d > kMaxDurationS) return fail("drain", v);
+            o.drain_s = d;
         } else if (a == "--json") {
             o.json_path = take();
         } else if (a == "--ready-file") {
@@ -210,6 +255,9 @@ std::optional<Options> parse_options(int argc, char** argv) {
             return fail("option", argv[i]);
         }
     }
+    if (o.mode == Mode::kPubsub && o.subscriptions > o.channels)
+        return fail("subscriptions (more than --channels)",
+                    std::to_string(o.subscriptions).c_str());
     return o;
 }
 

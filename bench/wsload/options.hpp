@@ -9,7 +9,8 @@
 
 namespace wsgate::bench {
 
-enum class Mode { kEcho, kIdle, kRaw, kConnect };
+enum class Mode { kEcho, kIdle, kRaw, kConnect, kPubsub };
+enum class PublishVia { kWebSocket, kHttpApi };
 enum class PayloadKind { kRandom, kJson };
 
 struct Options {
@@ -47,6 +48,19 @@ struct Options {
     std::string ready_file;  // idle: created once all connections are up (or given up)
     std::string label;
     int server_pid = 0;  // when set: report that process's CPU and RSS (/proc)
+
+    // pubsub (Centrifugo JSON client protocol): `connections` subscribers, each
+    // subscribed to `subscriptions` channels; `publishers` publishers cycling
+    // over `channels` channels; payload_bytes is the size of each publication's
+    // data. Closed loop: in_flight unanswered publications per publisher;
+    // open loop (publish_rate > 0): that many publications per second in all.
+    std::uint32_t publishers = 1;
+    std::uint32_t channels = 1;
+    std::uint32_t subscriptions = 1;
+    PublishVia publish_via = PublishVia::kHttpApi;
+    std::string api_key;
+    double publish_rate = 0;
+    double drain_s = 2.0;  // after publishing stops: how long deliveries may still come
     bool progress = true;
 };
 
@@ -54,11 +68,15 @@ inline constexpr std::uint32_t kMaxInFlight = 64;
 inline constexpr std::uint32_t kMaxConnections = 1'000'000;
 inline constexpr std::uint32_t kMaxPayload = 16u << 20;
 inline constexpr double kMaxDurationS = 3600;
+inline constexpr std::uint32_t kMaxPublishers = 1024;
+inline constexpr std::uint32_t kMaxChannels = 1'000'000;
+inline constexpr std::uint32_t kMaxSubscriptions = 1024;
 
 // Parses argv; prints usage or the reason to stderr and returns nullopt on error.
 std::optional<Options> parse_options(int argc, char** argv);
 
 const char* mode_name(Mode mode);
 const char* payload_kind_name(PayloadKind kind);
+const char* publish_via_name(PublishVia via);
 
 }  // namespace wsgate::bench

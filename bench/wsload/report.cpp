@@ -1,5 +1,6 @@
 #include "report.hpp"
 
+#include <algorithm>
 #include <cstdio>
 
 namespace wsgate::bench {
@@ -56,6 +57,16 @@ void add_worker(Summary& s, const WorkerStats& w) {
     s.pings_sent += get(w.pings_sent);
     s.pongs_received += get(w.pongs_received);
     s.server_pings += get(w.server_pings);
+    s.publications += get(w.publications);
+    s.publications_all += get(w.publications_all);
+    s.publish_errors += get(w.publish_errors);
+    s.publish_missed += get(w.publish_missed);
+    s.subscriptions_up += get(w.subscriptions_up);
+    s.lost += get(w.lost);
+    s.duplicates += get(w.duplicates);
+    s.reordered += get(w.reordered);
+    s.offset_errors += get(w.offset_errors);
+    s.offsets_checked += get(w.offsets_checked);
     for (std::size_t k = 0; k < s.errors.size(); ++k)
         s.errors[k] += get(w.errors[k]);
     s.latency.add(w.latency);
@@ -119,6 +130,29 @@ void print_summary(const Options& o, const Summary& s) {
                     o.in_flight, per_second(s.messages, s.window_s),
                     per_second(s.payload_bytes, s.window_s) / kBytesPerMB,
                     static_cast<unsigned long long>(s.messages));
+    } else if (o.mode == Mode::kPubsub) {
+        std::printf(
+            "  %u publisher(s) via %s, %u channel(s), %u subscription(s) per subscriber (%llu "
+            "up), %u B data, %s\n",
+            o.publishers, publish_via_name(o.publish_via), o.channels, o.subscriptions,
+            static_cast<unsigned long long>(s.subscriptions_up),
+            std::max<std::uint32_t>(o.payload_bytes, 73),
+            o.publish_rate > 0 ? "open loop" : "closed loop");
+        std::printf(
+            "  %.0f deliveries/s (%llu), %.0f publications/s (%llu; %llu in all, %llu refused, "
+            "%llu missed by the open-loop schedule)\n",
+            per_second(s.messages, s.window_s), static_cast<unsigned long long>(s.messages),
+            per_second(s.publications, s.window_s), static_cast<unsigned long long>(s.publications),
+            static_cast<unsigned long long>(s.publications_all),
+            static_cast<unsigned long long>(s.publish_errors),
+            static_cast<unsigned long long>(s.publish_missed));
+        std::printf(
+            "  whole run, per subscriber stream: lost %llu, duplicate %llu, reordered %llu; "
+            "offsets checked %llu, not +1: %llu\n",
+            static_cast<unsigned long long>(s.lost), static_cast<unsigned long long>(s.duplicates),
+            static_cast<unsigned long long>(s.reordered),
+            static_cast<unsigned long long>(s.offsets_checked),
+            static_cast<unsigned long long>(s.offset_errors));
     } else if (o.mode == Mode::kConnect) {
         std::printf("  %.0f handshakes/s (%llu full open-close cycles)\n",
                     per_second(s.handshakes, s.window_s),
@@ -155,8 +189,11 @@ void print_summary(const Options& o, const Summary& s) {
         std::printf("  server pid %d: CPU in window %.2f s (%.0f%% of one core)", o.server_pid,
                     f.cpu_s, f.cpu_percent);
         if (s.messages)
-            std::printf(", %.2f s per million messages",
-                        f.cpu_s * 1e6 / static_cast<double>(s.messages));
+            std::printf(", %.2f s per million %s", f.cpu_s * 1e6 / static_cast<double>(s.messages),
+                        o.mode == Mode::kPubsub ? "deliveries" : "messages");
+        if (s.messages && o.mode == Mode::kPubsub && f.cpu_s > 0)
+            std::printf(", %.0f deliveries per CPU-second",
+                        static_cast<double>(s.messages) / f.cpu_s);
         std::printf("\n");
         if (s.server_up.valid)
             std::printf(
@@ -255,6 +292,28 @@ bool write_json(const Options& o, const Summary& s, const std::string& path) {
     }
     std::fprintf(f, "},\n  \"errors_total\": %llu,\n",
                  static_cast<unsigned long long>(total_errors));
+    if (o.mode == Mode::kPubsub) {
+        std::fprintf(
+            f,
+            "  \"pubsub\": {\"subscribers\": %u, \"publishers\": %u, \"publish_via\": \"%s\", "
+            "\"channels\": %u, \"subscriptions_per_subscriber\": %u, \"subscriptions_up\": %llu, "
+            "\"open_loop_rate\": %.1f, \"deliveries\": %llu, \"deliveries_per_s\": %.1f, "
+            "\"publications\": %llu, \"publications_per_s\": %.1f, \"publications_all\": %llu, "
+            "\"publish_errors\": %llu, \"publish_missed\": %llu, \"lost\": %llu, "
+            "\"duplicates\": %llu, \"reordered\": %llu, \"offsets_checked\": %llu, "
+            "\"offset_errors\": %llu},\n",
+            o.connections, o.publishers, publish_via_name(o.publish_via), o.channels,
+            o.subscriptions, static_cast<unsigned long long>(s.subscriptions_up), o.publish_rate,
+            static_cast<unsigned long long>(s.messages), per_second(s.messages, s.window_s),
+            static_cast<unsigned long long>(s.publications), per_second(s.publications, s.window_s),
+            static_cast<unsigned long long>(s.publications_all),
+            static_cast<unsigned long long>(s.publish_errors),
+            static_cast<unsigned long long>(s.publish_missed),
+            static_cast<unsigned long long>(s.lost), static_cast<unsigned long long>(s.duplicates),
+            static_cast<unsigned long long>(s.reordered),
+            static_cast<unsigned long long>(s.offsets_checked),
+            static_cast<unsigned long long>(s.offset_errors));
+    }
     if (const ServerFigures sf = server_figures(s); sf.valid) {
         std::fprintf(
             f,

@@ -26,6 +26,10 @@ struct Summary {
     std::uint64_t deflate_up = 0;  // connections that negotiated permessage-deflate
     std::uint64_t handshakes = 0;
     std::uint64_t pings_sent = 0, pongs_received = 0, server_pings = 0;
+    // pubsub (deliveries are `messages`)
+    std::uint64_t publications = 0, publications_all = 0, publish_errors = 0, publish_missed = 0;
+    std::uint64_t subscriptions_up = 0;
+    std::uint64_t lost = 0, duplicates = 0, reordered = 0, offset_errors = 0, offsets_checked = 0;
     std::array<std::uint64_t, static_cast<std::size_t>(ErrorKind::kCount)> errors{};
     HistogramSnapshot latency;
     double cpu_measure_s = 0;              // workers' CPU time within the window

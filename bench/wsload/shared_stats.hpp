@@ -34,13 +34,14 @@ enum class ErrorKind : int {
     kCloseTimeout,         // closing handshake not finished in time (run already over)
     kHandshakeExtensions,  // Sec-WebSocket-Extensions answer invalid or not offered (RFC 7692 §7)
     kInflate,              // a compressed echo did not inflate (RFC 7692 §8.2)
+    kServerError,          // pubsub: an error reply, or an unsubscribe/disconnect push
     kCount
 };
 inline constexpr const char* kErrorNames[] = {
     "connect",  "handshake_status", "handshake_accept", "handshake_headers",
     "protocol", "data_mismatch",    "unexpected_close", "recv",
     "send",     "timeout",          "close_timeout",    "handshake_extensions",
-    "inflate"};
+    "inflate",  "server_error"};
 static_assert(std::size(kErrorNames) == static_cast<std::size_t>(ErrorKind::kCount));
 
 struct WorkerStats {
@@ -63,6 +64,21 @@ struct WorkerStats {
     std::atomic<std::uint64_t> pongs_received{0};
     std::atomic<std::uint64_t> server_pings{0};
     std::array<std::atomic<std::uint64_t>, static_cast<std::size_t>(ErrorKind::kCount)> errors{};
+    // pubsub: publications answered (every phase / while measuring), refused,
+    // and not sent because the open-loop publisher was behind (schedule slips);
+    // deliveries are `messages`, their publish->delivery latency `latency`.
+    std::atomic<std::uint64_t> publications_all{0};
+    std::atomic<std::uint64_t> publications{0};
+    std::atomic<std::uint64_t> publish_errors{0};
+    std::atomic<std::uint64_t> publish_missed{0};
+    std::atomic<std::uint64_t> subscriptions_up{0};
+    // Per subscriber and publisher stream, over the whole run (SequenceTracker),
+    // and the hub's offsets (OffsetTracker): all must stay 0.
+    std::atomic<std::uint64_t> lost{0};
+    std::atomic<std::uint64_t> duplicates{0};
+    std::atomic<std::uint64_t> reordered{0};
+    std::atomic<std::uint64_t> offset_errors{0};
+    std::atomic<std::uint64_t> offsets_checked{0};  // publications that carried an offset
     std::atomic<std::uint64_t> cpu_measure_ns{0};  // worker CPU (user+sys) over the measured window
     std::atomic<int> exited{0};
     Histogram latency_all;  // every phase: the progress line's p99
@@ -71,6 +87,23 @@ struct WorkerStats {
 
 struct SharedControl {
     std::atomic<int> phase{static_cast<int>(Phase::kBringUp)};
+    // pubsub: publishers that stopped and had every publication answered; once
+    // all have, subscribers compare what they got with PubsubShared::published.
+    std::atomic<std::uint32_t> publishers_done{0};
+};
+
+// pubsub, after the WorkerStats in the shared block: the last sequence number
+// publisher p used on channel k, at published[p * channels + k]; and the
+// deliveries of publisher p's publications that worker w's subscribers got, at
+// delivered[w * publishers + p] (one writer per row): a closed-loop publisher
+// sends its next publication only once the earlier ones have reached every
+// subscriber, so the load measures the fan-out, not a queue growing in the server.
+struct PubsubShared {
+    std::atomic<std::uint64_t>* published = nullptr;
+    std::atomic<std::uint64_t>* delivered = nullptr;
+    std::uint32_t publishers = 0;
+    std::uint32_t channels = 0;
+    std::uint32_t workers = 0;
 };
 
 inline void add_relaxed(std::atomic<std::uint64_t>& c, std::uint64_t by) {
