@@ -201,15 +201,19 @@ class HubApp {
             disconnect(loop, ci, cf::DisconnectCode::bad_request, "binary message");
             return;
         }
-        ws::ConnectionHandle h = clients_[ci].handle;
         batch_.clear();
+        current_ = clients_[ci].handle;
         parser_.start_copied(message);
         cf::Command cmd;
         cf::ParseStatus status;
         while ((status = parser_.next(cmd)) == cf::ParseStatus::command) {
-            if (!handle_command(loop, ci, cmd)) return;  // disconnected
+            if (!handle_command(loop, ci, cmd)) {  // disconnected
+                current_ = {};
+                return;
+            }
         }
-        if (!batch_.empty()) send_text(loop, h, batch_.text());
+        flush_batch(loop);
+        current_ = {};
         if (status == cf::ParseStatus::bad_request) {
             disconnect(loop, ci, cf::DisconnectCode::bad_request,
                        cf::parse_error_text(parser_.error()));
@@ -487,9 +491,10 @@ class HubApp {
             maybe_drop_channel_here(loop, id);
             return;
         }
-        batch_.clear();
         if (req->failed) {
-            error_reply(req->id, cf::ErrorCode::limit_exceeded);
+            reply(loop, req->client, [&](proto::JsonOut& o) {
+                cf::write_error_reply(o, req->id, cf::ErrorCode::limit_exceeded);
+            });
             for (size_t k = 0; k < clients_[ci].subs.size(); ++k) {
                 if (&clients_[ci].subs[k] == sub) {
                     leave(loop, ci, k);
@@ -507,15 +512,13 @@ class HubApp {
             r.offset = req->top;
             r.was_recovering = req->recover;
             r.recovered = req->recovered;
-            batch_.add([&](proto::JsonOut& o) {
+            reply(loop, req->client, [&](proto::JsonOut& o) {
                 cf::begin_subscribe_reply(o, req->id, r);
                 for (const PublicationRef& p : req->missed)
                     cf::add_publication(o, p->object());
                 cf::end_subscribe_reply(o);
             });
         }
-        send_text(loop, req->client, batch_.text());
-        batch_.clear();
     }
 
     template <class Loop>
@@ -653,6 +656,7 @@ class HubApp {
             if (rec->offset() == 0) ++ch.top;
         }
         if (ch.subscribers.empty()) return;
+        flush_batch(loop);
         std::string_view push = rec->push();
         ws::SharedMessage message(proto::Opcode::text,
                                   {reinterpret_cast<const uint8_t*>(push.data()), push.size()});
@@ -754,19 +758,16 @@ class HubApp {
     template <class Loop>
     void finish_history(Loop& loop, std::unique_ptr<HistoryRequest> req) {
         if (req->reply.kind != ReplyTo::Kind::client) return;
-        batch_.clear();
-        if (req->failed) {
-            error_reply(req->reply.id, req->error);
-        } else {
-            batch_.add([&](proto::JsonOut& o) {
-                cf::begin_history_reply(o, req->reply.id);
-                for (const PublicationRef& p : req->pubs)
-                    cf::add_publication(o, p->object());
-                cf::end_history_reply(o, req->epoch, req->top);
-            });
-        }
-        send_text(loop, req->reply.handle, batch_.text());
-        batch_.clear();
+        reply(loop, req->reply.handle, [&](proto::JsonOut& o) {
+            if (req->failed) {
+                cf::write_error_reply(o, req->reply.id, req->error);
+                return;
+            }
+            cf::begin_history_reply(o, req->reply.id);
+            for (const PublicationRef& p : req->pubs)
+                cf::add_publication(o, p->object());
+            cf::end_history_reply(o, req->epoch, req->top);
+        });
     }
 
     template <class Loop>
@@ -841,12 +842,9 @@ class HubApp {
                 for (uint32_t ci : found) {
                     ws::ConnectionHandle h = clients_[ci].handle;
                     unsubscribe(loop, ci, g.channel);
-                    batch_.clear();
-                    batch_.add([&](proto::JsonOut& o) {
+                    reply(loop, h, [&](proto::JsonOut& o) {
                         cf::write_unsubscribe_push(o, g.channel, cf::UnsubscribeCode::server);
                     });
-                    send_text(loop, h, batch_.text());
-                    batch_.clear();
                 }
                 return;
             }
@@ -865,16 +863,11 @@ class HubApp {
     template <class Loop>
     void finish_gather(Loop& loop, std::unique_ptr<Gather> g) {
         if (g->reply.kind != ReplyTo::Kind::client) return;
-        batch_.clear();
-        if (g->kind == Gather::Kind::presence_stats) {
-            batch_.add([&](proto::JsonOut& o) {
-                cf::write_presence_stats_reply(o, g->reply.id,
-                                               static_cast<uint32_t>(g->num_clients),
-                                               static_cast<uint32_t>(g->users.size()));
-            });
-        }
-        send_text(loop, g->reply.handle, batch_.text());
-        batch_.clear();
+        if (g->kind != Gather::Kind::presence_stats) return;
+        reply(loop, g->reply.handle, [&](proto::JsonOut& o) {
+            cf::write_presence_stats_reply(o, g->reply.id, static_cast<uint32_t>(g->num_clients),
+                                           static_cast<uint32_t>(g->users.size()));
+        });
     }
 
     // ---- channels on this loop ----
@@ -997,6 +990,31 @@ class HubApp {
         outbox_.post(loop, target, m);
     }
 
+    // One reply or push for client `h`: into the batch of the message being
+    // handled when it is for that client (so replies keep their order and
+    // go out together), else sent as a message of its own.
+    template <class Loop, class Write>
+    void reply(Loop& loop, ws::ConnectionHandle h, Write&& write) {
+        if (h == current_) {
+            batch_.add(write);
+            return;
+        }
+        async_.clear();
+        async_.add(write);
+        send_text(loop, h, async_.text());
+        async_.clear();
+    }
+
+    // Sends the replies batched so far for the client whose message is being
+    // handled: before a publication is queued for it, so a subscribe reply
+    // always precedes the channel's first push.
+    template <class Loop>
+    void flush_batch(Loop& loop) {
+        if (current_.empty() || batch_.empty()) return;
+        send_text(loop, current_, batch_.text());
+        batch_.clear();
+    }
+
     template <class Loop>
     void send_text(Loop& loop, ws::ConnectionHandle h, std::string_view text) {
         if (text.empty()) return;
@@ -1061,7 +1079,9 @@ class HubApp {
     LoopOutbox outbox_;
     ClientTable clients_;
     LoopChannels channels_;
-    ReplyBatch batch_;
+    ReplyBatch batch_;              // replies to the message being handled
+    ReplyBatch async_;              // a reply that arrives later (from another loop)
+    ws::ConnectionHandle current_;  // whose message is being handled (empty: none)
     std::unordered_map<uint32_t, std::string> partial_;  // messages arriving in pieces
     std::vector<uint32_t> slow_;
     int64_t now_ms_ = 0;
