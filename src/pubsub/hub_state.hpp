@@ -46,6 +46,11 @@ struct Client {
     bool in_use = false;
 };
 
+// A connected client costs this record (plus its subscriptions' 8 bytes
+// each and 4 in each channel's list) on top of the loop's Connection.
+static_assert(sizeof(Client) <= 80, "Client record grew: check the per-connection memory budget");
+static_assert(sizeof(Subscription) == 8);
+
 // Clients of one loop by index (a connection's app_state holds index + 1).
 class ClientTable {
   public:
