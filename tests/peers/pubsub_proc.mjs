@@ -17,6 +17,19 @@ export function freePort() {
   });
 }
 
+// Every instance this process started, so none outlives it: killed by PID on
+// exit, also when run_peers.sh's `timeout` ends the suite with SIGTERM.
+const children = new Set();
+process.on('exit', () => {
+  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+});
+for (const sig of ['SIGTERM', 'SIGINT']) {
+  process.on(sig, () => {
+    console.log(`interrupted by ${sig}`);
+    process.exit(1);
+  });
+}
+
 // Starts `bin --mode pubsub` on a free port; resolves once it logged its
 // listening line. `stop()` sends SIGTERM and resolves with the exit status
 // (SIGKILL after `graceMs`, then null).
@@ -25,6 +38,7 @@ export async function startWsgate(bin, backend, flags, threads = 2) {
   const args = ['--mode', 'pubsub', '--listen', `127.0.0.1:${port}`, '--backend', backend,
     '--threads', String(threads), '--close-timeout', '2', ...flags];
   const child = spawn(bin, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  children.add(child);
   let log = '';
   const exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
   child.stderr.on('data', (d) => { log += d.toString(); });
@@ -144,13 +158,17 @@ export function sleep(ms) {
   return new Promise((r) => setTimeout(r, ms));
 }
 
-// Resolves with the first event's argument, rejects after `ms`.
+// Resolves with the first event's argument, rejects after `ms`. A case that
+// fails before awaiting it must not end the process with an unhandled
+// rejection: the rejection is also caught here (awaiting it still throws).
 export function once(emitter, event, ms = 5000) {
-  return new Promise((resolve, reject) => {
+  const p = new Promise((resolve, reject) => {
     const t = setTimeout(() => { emitter.off(event, h); reject(new Error(`no ${event} within ${ms} ms`)); }, ms);
     const h = (ctx) => { clearTimeout(t); resolve(ctx); };
     emitter.once(event, h);
   });
+  p.catch(() => {});
+  return p;
 }
 
 // Polls `pred` until it is true (or returns a truthy value), rejects after `ms`.

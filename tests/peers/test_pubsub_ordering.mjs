@@ -33,7 +33,7 @@ const SUBSCRIBERS = Number(process.env.WSGATE_ORDERING_SUBSCRIBERS || 2000);
 const CHANNELS = 4;
 const MULTI = 100; // subscribers that take every channel (out of SUBSCRIBERS)
 const WS_PUBLISHERS = 8;
-const HTTP_PUBLISHERS = 8;
+const HTTP_PUBLISHERS = Number(process.env.WSGATE_ORDERING_HTTP_PUBLISHERS ?? 8);
 const PER_PUBLISHER_PER_CHANNEL = Number(process.env.WSGATE_ORDERING_PUBLICATIONS || 10);
 const KEY = 'ordering-key';
 const channelName = (i) => `order:${i}`;
@@ -241,12 +241,17 @@ function apiCall(agent, method, body) {
 async function publishAll() {
   for (let c = 0; c < CHANNELS; c++) apiOffsets.push(new Map());
   const sockets = new Set();
+  const wsLoops = new Map();
   const runs = [];
   for (let p = 0; p < WS_PUBLISHERS; p++) {
     const pub = new Caller(server.port);
     publishers.push(pub);
     await pub.client.opened;
-    await pub.call('connect', { name: `ws-publisher-${p}` });
+    const hello = await pub.call('connect', { name: `ws-publisher-${p}` });
+    // wsgate's client id ends with the connection handle, whose top byte is the
+    // loop: shown for information only (nothing is asserted on an id's format).
+    const m = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-([0-9a-f]{2})/.exec(hello.client || '');
+    if (m) wsLoops.set(m[1], (wsLoops.get(m[1]) || 0) + 1);
     runs.push((async () => {
       for (let k = 0; k < PER_PUBLISHER_PER_CHANNEL; k++) {
         for (let c = 0; c < CHANNELS; c++) {
@@ -274,7 +279,8 @@ async function publishAll() {
   await Promise.all(runs);
   totalPerChannel = (WS_PUBLISHERS + HTTP_PUBLISHERS) * PER_PUBLISHER_PER_CHANNEL;
   console.log(`     ${totalPerChannel * CHANNELS} publications (${WS_PUBLISHERS} WebSocket + ${HTTP_PUBLISHERS} HTTP ` +
-    `publishers, ${sockets.size} HTTP connections) in ${((Date.now() - t0) / 1000).toFixed(1)}s`);
+    `publishers, ${sockets.size} HTTP connections) in ${((Date.now() - t0) / 1000).toFixed(1)}s; ` +
+    `WebSocket publishers per loop by client id: ${JSON.stringify(Object.fromEntries(wsLoops))}`);
   check(sockets.size === HTTP_PUBLISHERS, `HTTP publishers used ${sockets.size} connections, want one each (keep-alive)`);
 }
 
@@ -331,4 +337,5 @@ if (suite.failed === 0) {
 for (const s of subs) s.caller.client.close();
 for (const p of publishers) p.client.close();
 await suite.run('SIGTERM -> exit 0', async () => check(await server.stop() === 0, 'exit status'));
+await server.stop(); // when a case filter left it running
 suite.finish();

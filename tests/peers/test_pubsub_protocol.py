@@ -7,13 +7,14 @@ keeps being served throughout.
   test_pubsub_protocol.py WSGATE_BINARY BACKEND [CASE-FILTER...]
 
 Instances of its own:
-  main:  --api-key KEY --max-channels-per-connection 4 --max-message-bytes 65536
-         (history off, client publish off)
-  ping:  --ping-interval 1
+  main:  --allow-client-publish --max-channels-per-connection 4
+         --max-message-bytes 65536 (history off)
+  ping:  --ping-interval 1 (client publish off)
   auth:  --allow-anonymous off --token-hmac-secret SECRET
-  slow:  --max-queued-bytes 65536 --api-key KEY
-The canary (on main) is subscribed to a channel; after every case it answers a
-presence_stats and receives a publication made through the HTTP API.
+  slow:  --allow-client-publish --max-queued-bytes 65536 --close-timeout 10
+No case needs the HTTP API (test_pubsub_api.py has those). The canary (on
+main) is subscribed to a channel; after every case it answers a
+presence_stats and receives a publication made by another client.
 """
 
 import json
@@ -21,7 +22,7 @@ import sys
 import time
 
 import wsraw
-from pubsub_client import Api, PubsubConn, ServerClosed, hs256_token, open_connected, plain, start
+from pubsub_client import PubsubConn, ServerClosed, hs256_token, open_connected, plain, start, wait_until
 from wsraw import OP_CONT, OP_TEXT, Failure, check, eq, frame
 
 if len(sys.argv) < 3:
@@ -32,7 +33,6 @@ BIN, BACKEND = sys.argv[1], sys.argv[2]
 del sys.argv[1:3]
 suite = wsraw.Suite("pubsub_protocol")
 
-KEY = "protocol-key"
 SECRET = "protocol-secret"
 MAX_PER_CONN = 4
 MAX_MESSAGE = 65536
@@ -61,10 +61,9 @@ def canary_served():
     canary["n"] += 1
     eq(c.ok("presence_stats", {"channel": "canary"}), {"num_clients": 1, "num_users": 1},
        "canary presence_stats")
-    off = Api(port(), KEY).publish("canary", {"n": canary["n"]})["offset"]
+    eq(canary["pub"].ok("publish", {"channel": "canary", "data": {"n": canary["n"]}}), {}, "publish")
     p = c.push(kind="pub")
     eq((p["channel"], p["pub"]["data"]), ("canary", {"n": canary["n"]}), "canary publication")
-    eq(p["pub"].get("offset"), off, "canary offset")
 
 
 def case(name, fn):
@@ -148,11 +147,13 @@ def oversize_message():
         c.expect_disconnect(1009)
     finally:
         c.close()
-    # Just under --max-message-bytes is a command like any other (here: 103).
+    # Just under --max-message-bytes is a command like any other.
     c = connected()
     try:
         data = "x" * (MAX_MESSAGE - 100)
-        c.error("publish", {"channel": "a", "data": data}, 103)
+        c.subscribe("a")
+        eq(c.ok("publish", {"channel": "a", "data": data}), {}, "publish just under the limit")
+        eq(c.push(kind="pub")["pub"]["data"], data, "the publication")
     finally:
         c.close()
 
@@ -295,15 +296,20 @@ def send_and_rpc():
 
 
 def publish_refused_without_flag():
-    c = connected()
+    c = connected("ping")  # an instance without --allow-client-publish
+    other = connected("ping")
     try:
         c.subscribe("nopub")
+        other.subscribe("nopub")
         c.error("publish", {"channel": "nopub", "data": {"x": 1}}, 103)
-        # Nothing was published: the next API publication is offset 1.
-        eq(Api(port(), KEY).publish("nopub", 1)["offset"], 1, "offset after a refused publish")
-        eq(c.push(kind="pub")["pub"]["data"], 1, "subscriber got only the API publication")
+        other.error("publish", {"channel": "nopub", "data": {"x": 2}}, 103)
+        # Nothing was published: no subscriber gets anything.
+        for s in (c, other):
+            s._read_until(0.3)
+            eq([x for x in s.lines if "push" in x], [], "pushes after refused publishes")
     finally:
         c.close()
+        other.close()
 
 
 def history_off_108():
@@ -393,49 +399,81 @@ def slow_consumer_3008():
     """A subscriber that stops reading is closed 3008 once its queue passes
     --max-queued-bytes; a reading subscriber of the same channel gets every
     publication; what the slow one got before its close is a gap-free prefix."""
-    api = Api(port("slow"), KEY)
+    publisher = connected("slow")
     slow = connected("slow", rcvbuf=4096)
     fast = connected("slow")
     try:
         slow.subscribe("firehose")
         fast.subscribe("firehose")
-        # The kernel's send buffer for the slow one grows to tcp_wmem's maximum
-        # (4 MiB by default) before the server's own queue fills: publish up to
-        # 10 MB, checking every 160 KB whether the server dropped it.
+        # The kernel's send buffer for the slow one may grow to tcp_wmem's
+        # maximum (4 MiB by default) before the server's own queue fills:
+        # 8 MB go out, the fast one reading all along; the slow one starts
+        # reading within --close-timeout, so the close frame reaches it.
         data = "z" * 16000
-        n = 0
-        closed_at = None
-        while n < 640:
-            for _ in range(10):
-                n += 1
-                eq(api.publish("firehose", {"n": n, "pad": data})["offset"], n, "offset")
-            while True:  # the fast one keeps up
-                p = fast.push(kind="pub")
-                if p["pub"]["offset"] == n:
-                    break
-            if api.result("presence_stats", {"channel": "firehose"})["num_clients"] == 1:
-                closed_at = n
-                break
-        check(closed_at is not None, f"slow subscriber still subscribed after {n} x 16 KB")
+        total = 500
+        for n in range(1, total + 1):
+            eq(publisher.ok("publish", {"channel": "firehose", "data": {"n": n, "pad": data}}), {},
+               "publish")
+            if n % 10 == 0:
+                for k in range(n - 9, n + 1):
+                    eq(fast.push(kind="pub")["pub"]["data"]["n"], k, "fast subscriber's publication")
         got = []
         try:
             while True:
-                got.append(slow.push(kind="pub", timeout=5)["pub"]["offset"])
+                got.append(slow.push(kind="pub", timeout=5)["pub"]["data"]["n"])
         except ServerClosed as e:
-            eq(e.code, 3008, f"slow close code (reason {e.reason!r})")
+            eq((e.code, e.reason), (3008, "slow"), "slow subscriber's close")
         eq(got, list(range(1, len(got) + 1)), "what the slow subscriber got before its close")
-        print(f"     slow subscriber: {len(got)} of {closed_at} publications before 3008", flush=True)
+        check(len(got) < total, "the slow subscriber got everything (not slow?)")
+        # The others go on: a new publication reaches the fast one.
+        publisher.ok("publish", {"channel": "firehose", "data": {"n": total + 1}})
+        eq(fast.push(kind="pub")["pub"]["data"]["n"], total + 1, "fast subscriber after the drop")
+        print(f"     slow subscriber: {len(got)} of {total} publications of 16 KB, then 3008", flush=True)
     finally:
+        publisher.close()
         slow.close()
         fast.close()
 
 
+def closed_clients_leave_their_channels():
+    """A client whose connection is over is no subscriber: presence_stats stops
+    counting it within a second, whichever way it ended (on the instance with
+    --close-timeout 10, so waiting for that timer would show)."""
+    obs = connected("slow")
+    try:
+        def ends_by_close_frame(c):
+            c.send(frame(wsraw.OP_CLOSE, wsraw.close_payload(1000)))
+            c.expect_close(1000, reply=False)
+
+        def ends_by_server_close(c):
+            c.send_cmds({"connect": {}})  # a second connect: 3501
+            c.expect_disconnect(3501)
+
+        def ends_by_tcp_drop(c):
+            c.close()
+
+        for i, end in enumerate((ends_by_close_frame, ends_by_server_close, ends_by_tcp_drop)):
+            ch = f"leave-{i}"
+            c = connected("slow")
+            try:
+                c.subscribe(ch)
+                eq(obs.ok("presence_stats", {"channel": ch})["num_clients"], 1, "subscribed")
+                end(c)
+                wait_until(lambda: obs.ok("presence_stats", {"channel": ch})["num_clients"] == 0, 1.0,
+                           f"{end.__name__}: presence_stats back to 0")
+            finally:
+                c.close()
+    finally:
+        obs.close()
+
+
 def start_servers():
-    servers["main"] = start(BIN, BACKEND, ["--api-key", KEY, "--max-channels-per-connection",
+    servers["main"] = start(BIN, BACKEND, ["--allow-client-publish", "--max-channels-per-connection",
                                            str(MAX_PER_CONN), "--max-message-bytes", str(MAX_MESSAGE)])
     servers["ping"] = start(BIN, BACKEND, ["--ping-interval", str(PING)])
     servers["auth"] = start(BIN, BACKEND, ["--allow-anonymous", "off", "--token-hmac-secret", SECRET])
-    servers["slow"] = start(BIN, BACKEND, ["--api-key", KEY, "--max-queued-bytes", str(SLOW_QUEUE)])
+    servers["slow"] = start(BIN, BACKEND, ["--allow-client-publish", "--max-queued-bytes",
+                                           str(SLOW_QUEUE), "--close-timeout", "10"])
 
 
 try:
@@ -452,6 +490,7 @@ try:
         c = connected()
         c.subscribe("canary")
         canary["conn"], canary["n"] = c, 0
+        canary["pub"] = connected()
         canary_served()
     suite.run("canary connects and subscribes", canary_up)
     case("connect reply: client, version, ping, pong; second connect -> 3501", connect_reply_shape)
@@ -473,13 +512,15 @@ try:
     case("server pings; no pong -> 3012", server_pings_and_no_pong)
     case("auth: anonymous off 3500, bad token 3500, expired 109", auth_cases)
     case("slow consumer -> 3008, others unaffected", slow_consumer_3008)
+    case("closed clients leave their channels at once", closed_clients_leave_their_channels)
     for name, (srv, _) in servers.items():
         def stops(srv=srv):
             eq(srv.terminate(10), 0, "exit status after SIGTERM")
         suite.run(f"{name}: SIGTERM -> exit 0", stops)
 finally:
-    if "conn" in canary:
-        canary["conn"].close()
+    for k in ("conn", "pub"):
+        if k in canary:
+            canary[k].close()
     for srv, _ in servers.values():
         srv.stop()
 suite.finish()
