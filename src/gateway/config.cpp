@@ -303,6 +303,12 @@ std::string parse_config(int argc, const char* const* argv, Config* config) {
             return "unknown flag " + std::string(flag) + " (see --help)";
         }
     }
+    // Worker processes share no memory: each would be a hub of its own, and a
+    // publication would reach only the subscribers of the process that took it.
+    if (config->mode == Mode::pubsub && config->workers > 1) {
+        return "--workers > 1 is not available with --mode pubsub (use --threads: the loops of "
+               "one process share the hub)";
+    }
     return {};
 }
 

@@ -106,6 +106,8 @@ TEST(Config, PubSubFlags) {
     EXPECT_EQ(c.hub.ping_interval_s, 3u);
     EXPECT_EQ(c.hub.max_channels_per_connection, 4u);
     EXPECT_EQ(c.hub.max_channels, 5u);
+    Config w;
+    EXPECT_NE(parse({"--mode", "pubsub", "--workers", "2"}, &w), "");
 }
 
 TEST(Config, UnknownLastFlagIsReportedAsUnknown) {
