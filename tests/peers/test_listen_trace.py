@@ -384,7 +384,10 @@ ALL_FLAGS = ["--listen", "--threads", "--workers", "--backend", "--mode", "--max
              "--max-connections", "--idle-timeout", "--handshake-timeout", "--close-timeout",
              "--memory-release-delay",
              "--max-queued-bytes", "--recv-buffers", "--recv-buffer-bytes", "--trace",
-             "--direct-descriptors", "--features", "--version", "--help"]
+             "--direct-descriptors", "--features", "--version", "--help",
+             "--api-key", "--allow-client-publish", "--allow-anonymous", "--token-hmac-secret",
+             "--history-size", "--history-ttl", "--ping-interval",
+             "--max-channels-per-connection", "--max-channels"]
 
 
 def help_text():
@@ -480,8 +483,10 @@ suite.run("unknown flag with a value refused", bad_flag, ["--no-such-flag", "1"]
 suite.run("unknown flag alone refused as unknown", bad_flag, ["--no-such-flag"],
           "unknown flag --no-such-flag")
 suite.run("--backend nonsense refused", bad_flag, ["--backend", "nonsense"], "--backend")
-suite.run("--mode pubsub refused: only echo", bad_flag, ["--mode", "pubsub"],
-          "--mode pubsub: not available, the only mode is echo")
+suite.run("--mode proxy refused: not a mode", bad_flag, ["--mode", "proxy"],
+          "bad value for --mode: proxy")
+suite.run("--mode pubsub with --workers 2 refused: one hub per process", bad_flag,
+          ["--mode", "pubsub", "--workers", "2"], "--workers > 1 is not available")
 suite.run("--help exits 0 listing every flag", help_text)
 suite.run("--features / --version / start-up log: the probed io_uring features", features)
 suite.run("io_uring switched off by seccomp: auto logs why and serves on epoll",
