@@ -309,6 +309,17 @@ async function unsubscribeCase() {
   news.b.disconnect();
 }
 
+async function errorReplies() {
+  // noanon has no --allow-client-publish and no history.
+  const c = helpers.noanon;
+  const code = (p) => p.then((r) => `resolved ${JSON.stringify(r)}`, (e) => e.code);
+  eq(await code(c.publish('errs', { x: 1 })), 103, 'publish without --allow-client-publish');
+  eq(await code(c.history('errs', { limit: 10 })), 108, 'history with history off');
+  eq(await code(c.rpc('sum', [1, 2])), 104, 'rpc');
+  eq(c.state, 'connected', 'still connected after the errors');
+  eq(await stats('noanon', 'errs'), { numClients: 0, numUsers: 0 }, 'still served');
+}
+
 // -- recovery --------------------------------------------------------------------
 
 async function dropAndPublish(server, channel, missed, expectRecovered) {
@@ -448,6 +459,7 @@ if (news) {
   await suite.run('presence stats', presenceStatsCases);
   await suite.run('unsubscribe', unsubscribeCase);
 }
+await suite.run('error replies as the SDK reports them: publish 103, history 108, rpc 104', errorReplies);
 await suite.run('network drop, missed publications in history -> recovered: true', recoveredTrue);
 await suite.run('network drop, more missed than history -> recovered: false', recoveredFalse);
 await suite.run('slow consumer: closed 3008, SDK reconnects and recovers', slowConsumer, 30000);
