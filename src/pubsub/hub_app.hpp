@@ -481,43 +481,49 @@ class HubApp {
             ch.epoch = req->stream_epoch;
         }
         uint32_t ci = client_of(loop, req->client);
-        Subscription* sub = nullptr;
+        size_t k = SIZE_MAX;  // the client's pending subscription, if it still has it
         if (ci != kNoClient) {
-            for (Subscription& s : clients_[ci].subs) {
-                if (s.channel == id && s.place == Subscription::kPending) sub = &s;
+            std::vector<Subscription>& subs = clients_[ci].subs;
+            for (size_t i = 0; i < subs.size(); ++i) {
+                if (subs[i].channel == id && subs[i].place == Subscription::kPending) k = i;
             }
-        }
-        if (sub == nullptr) {  // the client left or unsubscribed meanwhile
-            maybe_drop_channel_here(loop, id);
-            return;
         }
         if (req->failed) {
-            reply(loop, req->client, [&](proto::JsonOut& o) {
-                cf::write_error_reply(o, req->id, cf::ErrorCode::limit_exceeded);
-            });
-            for (size_t k = 0; k < clients_[ci].subs.size(); ++k) {
-                if (&clients_[ci].subs[k] == sub) {
-                    leave(loop, ci, k);
-                    break;
-                }
+            if (k != SIZE_MAX) leave(loop, ci, k);
+            if (ci != kNoClient) {
+                reply(loop, req->client, [&](proto::JsonOut& o) {
+                    cf::write_error_reply(o, req->id, cf::ErrorCode::limit_exceeded);
+                });
             }
         } else {
-            sub->place = static_cast<uint32_t>(ch.subscribers.size());
-            ch.subscribers.push_back(ci);
-            cf::SubscribeResult r;
-            bool history = settings_.history_size > 0;
-            r.recoverable = history;
-            r.positioned = history;
-            r.epoch = req->stream_epoch;
-            r.offset = req->top;
-            r.was_recovering = req->recover;
-            r.recovered = req->recovered;
-            reply(loop, req->client, [&](proto::JsonOut& o) {
-                cf::begin_subscribe_reply(o, req->id, r);
-                for (const PublicationRef& p : req->missed)
-                    cf::add_publication(o, p->object());
-                cf::end_subscribe_reply(o);
-            });
+            if (k != SIZE_MAX) {
+                clients_[ci].subs[k].place = static_cast<uint32_t>(ch.subscribers.size());
+                ch.subscribers.push_back(ci);
+            }
+            // Answered even when the client unsubscribed meanwhile: every
+            // command with an id gets its reply.
+            if (ci != kNoClient) {
+                cf::SubscribeResult r;
+                bool history = settings_.history_size > 0;
+                r.recoverable = history;
+                r.positioned = history;
+                r.epoch = req->stream_epoch;
+                r.offset = req->top;
+                r.was_recovering = req->recover;
+                r.recovered = req->recovered;
+                reply(loop, req->client, [&](proto::JsonOut& o) {
+                    cf::begin_subscribe_reply(o, req->id, r);
+                    for (const PublicationRef& p : req->missed)
+                        cf::add_publication(o, p->object());
+                    cf::end_subscribe_reply(o);
+                });
+            }
+        }
+        // A reply can close its client (over the queue cap), which may drop
+        // the channel: look it up again rather than trusting `id`.
+        if (k == SIZE_MAX) {
+            uint32_t again = channels_.find(req->channel, req->hash);
+            if (again != LoopChannels::kNone) maybe_drop_channel_here(loop, again);
         }
     }
 
@@ -817,6 +823,19 @@ class HubApp {
                     ++g.num_clients;
                     g.users.insert(clients_[ci].user);
                 }
+                // Subscribes still waiting for their home count too: a client
+                // that sent subscribe, then presence_stats, counts itself
+                // (Centrifugo handles one client's commands in order). Rare
+                // enough to look through the loop's clients for them.
+                if (channels_[id].pending == 0) return;
+                clients_.for_each([&](uint32_t, Client& c) {
+                    for (const Subscription& sub : c.subs) {
+                        if (sub.channel == id && sub.place == Subscription::kPending) {
+                            ++g.num_clients;
+                            g.users.insert(c.user);
+                        }
+                    }
+                });
                 return;
             }
             case Gather::Kind::channels:

@@ -65,8 +65,10 @@ concept Application = ConnectionTable<L> &&
     // UTF-8 so far. `out` sends on this connection and may send the
     // piece without copying it (Outbound::send_message_piece).
     { app.on_message_piece(loop, h, out, opcode, bytes, flag) } -> std::same_as<void>;
-    // The connection is gone (after on_open only): `code` is the peer's
-    // close code, else the one the server sent, else 1006 (RFC 6455
+    // The connection stopped being open (after on_open only), as soon as a
+    // close frame went out or came in or the peer vanished, not after the
+    // closing handshake's linger: `code` is the first close code of the two
+    // sides (the server's when it closed first), else 1006 (RFC 6455
     // §7.1.5: closed without a close frame). app_state(h) still answers
     // here (to free what it names); sends are refused; the handle is stale
     // once on_close returns.

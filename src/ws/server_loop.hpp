@@ -349,14 +349,7 @@ class ServerLoop {
 
     void on_released(uint32_t index) {
         Connection& c = pool_[index];
-        if (c.app_opened) {
-            // RFC 6455 §7.1.5: no close frame seen or sent -> 1006.
-            uint16_t code = c.close_code != 0 ? c.close_code : kClosedAbnormally;
-            // The app still reads its state word in on_close (to free what
-            // it names); sends to the handle are already refused (closing).
-            app_.on_close(*this, handle(index), code);
-            c.app_opened = false;  // app_state(h) is nullptr from here
-        }
+        end_app(index, c);
         timers_.cancel(index);
         drop_buffers(index, c);
         end_handshake(index);
@@ -1010,11 +1003,26 @@ class ServerLoop {
         c.close_sent = true;
     }
 
+    // The app hears of a connection's end once it stops being open (close
+    // frame sent or received, failure, peer gone), not when its socket is
+    // released after the closing handshake and linger: a subscriber that has
+    // closed must stop counting at once. Its code: the peer's close code,
+    // else the one the server sent, else 1006 (RFC 6455 §7.1.5: closed
+    // without a close frame). The app still reads its state word in
+    // on_close (to free what it names); sends are refused (not open).
+    void end_app(uint32_t index, Connection& c) {
+        if (!c.app_opened) return;
+        uint16_t code = c.close_code != 0 ? c.close_code : kClosedAbnormally;
+        app_.on_close(*this, handle(index), code);
+        c.app_opened = false;  // app_state(h) is nullptr from here
+    }
+
     // Starts the closing handshake from our side (RFC 6455 §7.1.7): close
     // frame, then wait for the peer's close up to the close timeout.
     void fail(uint32_t index, Connection& c, proto::CloseCode code, std::string_view reason) {
         queue_close(c, static_cast<uint16_t>(code), reason);
         c.state = ConnState::closing;
+        end_app(index, c);
         timers_.schedule(index, now_ + settings_.close_timeout_ticks);
         after_output(index, c);
     }
@@ -1027,6 +1035,7 @@ class ServerLoop {
     void begin_linger(uint32_t index, Connection& c, uint32_t linger_ticks) {
         end_handshake(index);
         c.state = ConnState::lingering;
+        end_app(index, c);
         c.fin_after_drain = true;
         timers_.schedule(index, now_ + linger_ticks);
         if (c.out.empty() && !c.sock.send_busy) {
