@@ -10,6 +10,7 @@
 
 #include "gateway/http_endpoints.hpp"
 #include "proto/opcode.hpp"
+#include "ws/application.hpp"
 #include "ws/connection_handle.hpp"
 #include "ws/outbound.hpp"
 
@@ -25,9 +26,11 @@ struct EchoApp {
     }
     template <class Loop>
     void on_close(Loop&, ws::ConnectionHandle, uint16_t) {}
-    void on_http_request(const proto::HttpRequest& request, std::span<const uint8_t>,
-                         bool keep_alive, ws::Outbound& out) {
+    template <class Loop>
+    ws::HttpAnswer on_http_request(Loop&, ws::ConnectionHandle, const proto::HttpRequest& request,
+                                   std::span<const uint8_t>, bool keep_alive, ws::Outbound& out) {
         serve_http(request, keep_alive, out);
+        return ws::HttpAnswer::now;
     }
 };
 

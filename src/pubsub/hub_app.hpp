@@ -112,9 +112,11 @@ class HubApp {
         if (ci != kNoClient) client_gone(loop, ci);
     }
 
-    void on_http_request(const proto::HttpRequest& request, std::span<const uint8_t>,
-                         bool keep_alive, ws::Outbound& out) {
+    template <class Loop>
+    ws::HttpAnswer on_http_request(Loop&, ws::ConnectionHandle, const proto::HttpRequest& request,
+                                   std::span<const uint8_t>, bool keep_alive, ws::Outbound& out) {
         if (shared_.pages != nullptr) shared_.pages(request, keep_alive, out);
+        return ws::HttpAnswer::now;
     }
 
     template <class Loop>

@@ -28,14 +28,20 @@ enum class SendResult : uint8_t {
     over_cap,  // its output queue is over --max-queued-bytes (a slow consumer): nothing queued
 };
 
+// How an application answered a plain HTTP request.
+enum class HttpAnswer : uint8_t {
+    now,    // one complete response is queued on the Outbound it was given
+    later,  // the app answers with ConnectionTable::respond_http, on the loop's thread
+};
+
 // What a loop offers its application, for any connection of the loop (not
 // only the one a callback is about). Handles of other loops, and stale
-// ones, are answered `gone` / nullptr, never dereferenced.
+// ones, are answered `gone` / nullptr / false, never dereferenced.
 template <class L>
 concept ConnectionTable = requires(L& loop, ConnectionHandle h, io::SharedBytes& frame,
                                    SharedMessage& shared, proto::Opcode opcode,
                                    std::span<const uint8_t> bytes, uint16_t code,
-                                   std::string_view reason) {
+                                   std::string_view reason, bool flag) {
     // A whole frame built once (ws/shared_frame.hpp), queued by reference.
     { loop.send_frame(h, frame) } -> std::same_as<SendResult>;
     // One message for many connections: the frame the connection's
@@ -47,6 +53,13 @@ concept ConnectionTable = requires(L& loop, ConnectionHandle h, io::SharedBytes&
     { loop.close(h, code, reason) } -> std::same_as<bool>;
     // The connection's one word of application state; nullptr when gone.
     { loop.app_state(h) } -> std::same_as<uint64_t*>;
+    // The complete response (head and body) to the request the app answered
+    // HttpAnswer::later on the HTTP connection `h`; `flag`: keep the
+    // connection alive after it (the next request is read), else FIN after
+    // it. False, and nothing queued, when the connection is gone or has no
+    // response pending (answered already, or by the loop's 504 after
+    // LoopSettings::http_response_timeout_ticks).
+    { loop.respond_http(h, bytes, flag) } -> std::same_as<bool>;
     { loop.loop_id() } -> std::convertible_to<uint32_t>;
 };
 
@@ -73,9 +86,23 @@ concept Application = ConnectionTable<L> &&
     // here (to free what it names); sends are refused; the handle is stale
     // once on_close returns.
     { app.on_close(loop, h, code) } -> std::same_as<void>;
-    // A plain HTTP request and its whole body (`flag`: keep-alive); the
-    // app queues one complete response on `out`.
-    { app.on_http_request(request, bytes, flag, out) } -> std::same_as<void>;
+    // A plain HTTP request and its whole body (`flag`: keep-alive) on the
+    // connection `h`. Either the app queues one complete response on `out`
+    // and answers HttpAnswer::now, or it answers HttpAnswer::later and calls
+    // loop.respond_http(h, ...) once, from a later callback (an inbox
+    // message, say). Until then the connection reads no further request
+    // (pipelined bytes wait, bounded: ws/parked_input.hpp), and the loop
+    // answers 504 itself after LoopSettings::http_response_timeout_ticks.
+    // The request and body views are valid during the call only.
+    { app.on_http_request(loop, h, request, bytes, flag, out) } -> std::same_as<HttpAnswer>;
+};
+
+// An application that chooses which WebSocket upgrades it serves (by path,
+// say): a valid upgrade it does not accept gets 404. Optional: without it
+// every valid upgrade is accepted.
+template <class A>
+concept UpgradeFilter = requires(A& app, const proto::HttpRequest& request) {
+    { app.accept_upgrade(request) } -> std::same_as<bool>;
 };
 
 // An application that also takes what other threads post to the loop's

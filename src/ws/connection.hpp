@@ -31,10 +31,11 @@ struct HandshakeBuffer {
 };
 
 enum class ConnState : uint8_t {
-    http,       // reading request heads (plain HTTP keep-alive, or before the upgrade)
-    open,       // WebSocket open
-    closing,    // our close frame is queued/sent; waiting for the peer's close
-    lingering,  // output done or being drained, then FIN; waiting for the peer's FIN
+    http,        // reading request heads (plain HTTP keep-alive, or before the upgrade)
+    responding,  // a plain request waits for the app's deferred answer (HttpAnswer::later)
+    open,        // WebSocket open
+    closing,     // our close frame is queued/sent; waiting for the peer's close
+    lingering,   // output done or being drained, then FIN; waiting for the peer's FIN
 };
 
 struct Connection {

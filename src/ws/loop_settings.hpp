@@ -32,6 +32,9 @@ struct LoopSettings {
     // than this are dropped (408), oldest first.
     uint32_t busy_handshake_timeout_ticks = 20;
     uint32_t idle_timeout_ticks = 600;
+    // A plain request the app answers later (HttpAnswer::later) and has not
+    // answered within this long gets 504 from the loop, then FIN.
+    uint32_t http_response_timeout_ticks = 100;
     uint32_t close_timeout_ticks = 50;
     // Above this many queued outgoing bytes a connection stops being read;
     // reading resumes when the queue is back under half of it.

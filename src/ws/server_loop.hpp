@@ -6,9 +6,10 @@
 // App (a template parameter, no virtual calls) is an Application of this
 // loop (ws/application.hpp): on_open / on_message_piece / on_close for
 // WebSocket connections, on_http_request for plain requests (with their
-// whole Content-Length body, at most --max-request-bytes). The loop is its
-// ConnectionTable: the app may send to, close, or keep a word of state for
-// any connection of the loop by ConnectionHandle.
+// whole Content-Length body, at most --max-request-bytes), answered at once
+// or later (respond_http: http -> responding -> http or lingering). The
+// loop is its ConnectionTable: the app may send to, close, or keep a word
+// of state for any connection of the loop by ConnectionHandle.
 #pragma once
 
 #include <sys/socket.h>
@@ -215,6 +216,20 @@ class ServerLoop {
         return true;
     }
 
+    bool respond_http(ConnectionHandle h, std::span<const uint8_t> response, bool keep_alive) {
+        Connection* c = resolve(pool_, loop_id_, h);
+        if (c == nullptr || c->state != ConnState::responding || c->sock.closing) return false;
+        const uint32_t index = h.index();
+        size_t before = c->out.size();
+        c->out.append(chunks_, response);
+        if (settings_.trace) trace_queued(*c, before);
+        c->state = ConnState::http;
+        after_response(index, *c, keep_alive);
+        resume_parked(index, *c);
+        after_output(index, *c);
+        return true;
+    }
+
     uint64_t* app_state(ConnectionHandle h) {
         Connection* c = resolve(pool_, loop_id_, h);
         return c == nullptr || !c->app_opened ? nullptr : &c->app_state;
@@ -305,7 +320,9 @@ class ServerLoop {
 
     // The peer sent FIN. A response or close frame still queued is sent
     // first (a client may half-close right after its request); parked
-    // requests and frames are processed first.
+    // requests and frames are processed first. A response still pending
+    // (ConnState::responding) is dropped: the peer is taken as gone, as an
+    // HTTP server cancels a handler whose client left (respond_http -> false).
     void on_eof(uint32_t index) {
         Connection& c = pool_[index];
         if (c.input_parked) {
@@ -674,6 +691,8 @@ class ServerLoop {
                 case ConnState::closing:
                     if (over_cap(c)) return used;
                     return used + feed_frames(index, c, data + used, len - used);
+                case ConnState::responding:
+                    return used;  // the next request waits for the pending answer
                 case ConnState::lingering:
                     return len;  // discarded: the peer's data no longer matters
             }
@@ -888,16 +907,26 @@ class ServerLoop {
             bool keep_alive = !wants_close(request);
             size_t before = c.out.size();
             Outbound out = outbound(c);
-            app_.on_http_request(request, body, keep_alive, out);
-            if (settings_.trace) trace_queued(c, before);
-            // Waiting for the next head is a new handshake: back of the queue.
-            if (keep_alive && requeue_handshake(index)) {
-                c.served = true;
-                timers_.schedule(index, now_ + handshake_ticks());
-            } else {
-                begin_linger(index, c);
+            HttpAnswer answer =
+                app_.on_http_request(*this, handle(index), request, body, keep_alive, out);
+            if (answer == HttpAnswer::later) {
+                // Being answered is not a handshake: neither displaced nor
+                // timed out as one; bounded by the response timeout instead.
+                end_handshake(index);
+                c.state = ConnState::responding;
+                timers_.schedule(index, now_ + settings_.http_response_timeout_ticks);
+                return;
             }
+            if (settings_.trace) trace_queued(c, before);
+            after_response(index, c, keep_alive);
             return;
+        }
+        if constexpr (UpgradeFilter<App>) {
+            if (!app_.accept_upgrade(request)) {
+                refuse(index, c, 404, "no WebSocket endpoint at this path",
+                       request.method == "HEAD");
+                return;
+            }
         }
         proto::UpgradeRequest upgrade;
         proto::HandshakeError err = proto::validate_upgrade(request, upgrade);
@@ -924,6 +953,24 @@ class ServerLoop {
         timers_.schedule(index, now_ + idle_half());
         c.app_opened = true;
         app_.on_open(*this, handle(index));
+    }
+
+    // A response is queued: the connection waits for its next request
+    // (keep-alive; a new handshake, at the back of the queue), else FIN
+    // after the response.
+    void after_response(uint32_t index, Connection& c, bool keep_alive) {
+        if (keep_alive && requeue_handshake(index)) {
+            c.served = true;
+            timers_.schedule(index, now_ + handshake_ticks());
+        } else {
+            begin_linger(index, c);
+        }
+    }
+
+    // Input parked while a response was pending is processed at the end of
+    // this turn (or dropped, when the connection is lingering now).
+    void resume_parked(uint32_t index, Connection& c) {
+        if (c.input_parked) parked_.schedule(index, generation(index));
     }
 
     // Traces what the app queued since `before` bytes (slow path: --trace only).
@@ -1076,6 +1123,11 @@ class ServerLoop {
                     return;
                 }
                 drop_handshake(index, "request timeout");
+                return;
+            case ConnState::responding:
+                refuse(index, c, kNoAnswerStatus, "the application did not answer in time");
+                resume_parked(index, c);
+                after_output(index, c);
                 return;
             case ConnState::open: {
                 uint32_t quiet = now_ - c.last_rx_tick;
@@ -1263,6 +1315,10 @@ class ServerLoop {
                 fail(index, c, proto::CloseCode::going_away, "server shutting down");
             } else if (c.state == ConnState::http && c.out.empty()) {
                 close_now(index, c);
+            } else if (c.state == ConnState::responding) {
+                refuse(index, c, kOverloadStatus, "server shutting down");
+                resume_parked(index, c);
+                after_output(index, c);
             }
         });
     }
@@ -1274,6 +1330,9 @@ class ServerLoop {
     static constexpr uint16_t kClosedAbnormally = 1006;  // RFC 6455 §7.4.1
     static constexpr uint16_t kNoStatusReceived = 1005;
     static constexpr int kOverloadStatus = 503;
+    // RFC 9110 §15.6.5: the server, acting as a gateway, got no timely answer
+    // from the application behind it.
+    static constexpr int kNoAnswerStatus = 504;
     // RFC 6585 §4: the client (here: its address) sent too many requests.
     static constexpr int kPeerCapStatus = 429;
     static constexpr std::string_view kBusyDropReason = "request too slow while the server is busy";

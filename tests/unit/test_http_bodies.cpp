@@ -25,13 +25,17 @@ struct BodyEchoApp {
                           wsgate::proto::Opcode, std::span<const uint8_t>, bool) {}
     template <class Loop>
     void on_close(Loop&, wsgate::ws::ConnectionHandle, uint16_t) {}
-    void on_http_request(const wsgate::proto::HttpRequest&, std::span<const uint8_t> body,
-                         bool keep_alive, wsgate::ws::Outbound& out) {
+    template <class Loop>
+    wsgate::ws::HttpAnswer on_http_request(Loop&, wsgate::ws::ConnectionHandle,
+                                           const wsgate::proto::HttpRequest&,
+                                           std::span<const uint8_t> body, bool keep_alive,
+                                           wsgate::ws::Outbound& out) {
         bodies.emplace_back(reinterpret_cast<const char*>(body.data()), body.size());
         std::string r = "HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(body.size()) +
                         "\r\n" + (keep_alive ? "" : "Connection: close\r\n") + "\r\n" +
                         bodies.back();
         out.send_raw(r);
+        return wsgate::ws::HttpAnswer::now;
     }
 };
 

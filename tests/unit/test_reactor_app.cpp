@@ -93,9 +93,13 @@ struct HubApp {
         EXPECT_EQ(loop.send_message(h, Opcode::text, {}), wsgate::ws::SendResult::gone);
         closed.emplace_back(h, code);
     }
-    void on_http_request(const wsgate::proto::HttpRequest&, std::span<const uint8_t>, bool,
-                         wsgate::ws::Outbound& out) {
+    template <class Loop>
+    wsgate::ws::HttpAnswer on_http_request(Loop&, ConnectionHandle,
+                                           const wsgate::proto::HttpRequest&,
+                                           std::span<const uint8_t>, bool,
+                                           wsgate::ws::Outbound& out) {
         out.send_raw("HTTP/1.1 204 No Content\r\n\r\n");
+        return wsgate::ws::HttpAnswer::now;
     }
 };
 
