@@ -188,6 +188,7 @@ if [ "$bin" != standin ]; then
   run compression_abuse 120 "$py" "$here/test_compression_abuse.py" "$bin" "$backend"
   run admission 90 "$py" "$here/test_admission.py" "$bin" "$backend"
   run pubsub_chromium 60 node "$here/test_pubsub_chromium.mjs" "$bin" "$backend"
+  run pubsub_protocol 60 "$py" "$here/test_pubsub_protocol.py" "$bin" "$backend"
 fi
 
 # Graceful shutdown (contract: SIGTERM → close 1001 to every client, wait for

@@ -424,6 +424,9 @@ def auth_cases():
         check(isinstance(r.get("ttl"), int) and 590 <= r["ttl"] <= 600, f"ttl {r.get('ttl')}")
         c.subscribe("auth-ch")
         eq(c.ok("presence_stats", {"channel": "auth-ch"}), {"num_clients": 1, "num_users": 1}, "stats")
+        # User-limited channels (name#u1,u2) admit the listed users only.
+        c.subscribe("room#dave,carol")
+        c.error("subscribe", {"channel": "room#dave,erin"}, 103)
     finally:
         c.close()
 
@@ -551,6 +554,9 @@ try:
     case("auth: anonymous off 3500, bad token 3500, expired 109", auth_cases)
     case("slow consumer -> 3008, others unaffected", slow_consumer_3008)
     case("closed clients leave their channels at once", closed_clients_leave_their_channels)
+    for k in ("conn", "pub"):
+        if k in canary:
+            canary.pop(k).close()
     for name, (srv, _) in servers.items():
         def stops(srv=srv):
             eq(srv.terminate(10), 0, "exit status after SIGTERM")
