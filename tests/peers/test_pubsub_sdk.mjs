@@ -15,6 +15,7 @@
 //   noanon: --allow-anonymous off --token-hmac-secret
 // Network drops and a stalled reader are made by a TCP proxy in this process
 // (pubsub_proc.mjs startProxy). Prints `N passed, N failed` last.
+import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { isDeepStrictEqual } from 'node:util';
@@ -378,12 +379,14 @@ async function slowConsumer() {
     await subscribed(sf);
     proxy.stall(); // the slow client stops reading
     // The kernel may buffer up to tcp_wmem's maximum (4 MiB by default) for the
-    // stalled socket before the server's queue fills: 8 MB in publications of
-    // 50 KB, well inside --history-size and the recovery limit (300). The
+    // stalled socket before the server's queue fills: 10 MB in publications of
+    // 50 KB, well inside --history-size and the recovery limit (300). The SDK's
+    // ws negotiates permessage-deflate, so the data is random (base64: still
+    // ~7.5 MB compressed; repeated letters would shrink to nothing). The
     // stalled client reads again within --close-timeout (10 s on this
     // instance), so the close frame behind the data reaches it.
-    const pad = 'p'.repeat(50000);
-    const total = 160;
+    const pad = randomBytes(37500).toString('base64');
+    const total = 200;
     for (let n = 1; n <= total; n++) await publish('slow', 'firehose', { n, pad });
     await pubsOf(sf, total);
     const connecting = once(slow, 'connecting', 8000);
