@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "proto/centrifugo_api.hpp"
 #include "proto/centrifugo_command_parser.hpp"
 #include "proto/centrifugo_reply_writer.hpp"
 #include "proto/jwt_hs256.hpp"
@@ -126,6 +127,38 @@ TEST(CentrifugoAllocations, WritersAllocateNothing) {
         end_history_reply(out, "ep", 1);
         append_separator(out);
         write_error_reply(out, 5, ErrorCode::limit_exceeded);
+        ASSERT_TRUE(out.ok());
+    }
+    EXPECT_EQ(window.count(), 0);
+}
+
+TEST(CentrifugoAllocations, ApiParserAndWritersAllocateNothingOnceWarm) {
+    constexpr std::string_view kPublish =
+        R"({"channel":"news:sp\u006frt","data":{"text":"hi","n":[1,2,3]},"skip_history":false})";
+    constexpr std::string_view kBroadcast =
+        R"({"channels":["a","b","c\u0021","d","e","f","g","h"],"data":{"x":1}})";
+    ApiParser parser(1 << 20);
+    ApiRequest r;
+    {
+        CountAllocations warm_up;
+        ASSERT_EQ(parser.parse(ApiMethod::publish, kPublish, r), ApiParseError::none);
+        ASSERT_EQ(parser.parse(ApiMethod::broadcast, kBroadcast, r), ApiParseError::none);
+        EXPECT_GT(warm_up.count(), 0);
+    }
+    std::vector<char> buffer(4096);
+    CountAllocations window;
+    for (int i = 0; i < 1000; ++i) {
+        ASSERT_EQ(parser.parse(ApiMethod::publish, kPublish, r), ApiParseError::none);
+        ASSERT_EQ(parser.parse(ApiMethod::broadcast, kBroadcast, r), ApiParseError::none);
+        ASSERT_EQ(r.channels.size(), 8u);
+        JsonOut out(buffer);
+        begin_api_broadcast_result(out);
+        for (std::string_view channel : r.channels) {
+            (void)channel;
+            add_api_broadcast_published(out, static_cast<uint64_t>(i + 1), "epoch");
+        }
+        end_api_broadcast_result(out);
+        write_api_publish_result(out, 7, "epoch");
         ASSERT_TRUE(out.ok());
     }
     EXPECT_EQ(window.count(), 0);
