@@ -179,6 +179,7 @@ class Loop {
     std::vector<Job> inbox_, draining_;
     std::string out_;
     std::vector<char> reply_;
+    std::vector<char> read_buffer_ = std::vector<char>(kReadChunk);
     std::unique_ptr<cf::CommandParser> parser_ = std::make_unique<cf::CommandParser>(kMaxInput);
 };
 
@@ -253,10 +254,8 @@ void Loop::accept_all() {
 void Loop::on_readable(int fd) {
     Conn& c = conns_[fd];
     while (c.open) {
-        const std::size_t old = c.in.size();
-        c.in.resize(old + kReadChunk);
-        const ssize_t n = recv(fd, c.in.data() + old, kReadChunk, 0);
-        c.in.resize(old + (n > 0 ? static_cast<std::size_t>(n) : 0));
+        const ssize_t n = recv(fd, read_buffer_.data(), read_buffer_.size(), 0);
+        if (n > 0) c.in.append(read_buffer_.data(), static_cast<std::size_t>(n));
         if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
             close_conn(fd);
             return;

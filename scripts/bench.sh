@@ -11,14 +11,17 @@
 #
 # usage: scripts/bench.sh [--quick] [--repeat N] [--also ws://127.0.0.1:9001/]... [--text]
 #                         [--build-dir DIR] [--out DIR] [--no-memory] [--no-setup]
-#                         [--no-deflate]
+#                         [--no-deflate] [--pubsub | --pubsub-only]
+# --pubsub adds the pub/sub fan-out section (scripts/bench_pubsub.sh: raw fan-out
+# limit, wsgate --mode pubsub on io_uring and epoll, latency, memory; about 6
+# minutes more, 2 with --quick); --pubsub-only runs that section alone.
 # BUILD_DIR in the environment sets the default build directory (build/release).
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 
-quick=0 memory=1 setup=1 deflate=1 type_flag=--binary repeat=1
+quick=0 memory=1 setup=1 deflate=1 type_flag=--binary repeat=1 pubsub=0
 build_dir=${BUILD_DIR:-build/release}
 out=""
 also=()
@@ -33,7 +36,9 @@ while [ $# -gt 0 ]; do
     --no-memory) memory=0 ;;
     --no-setup) setup=0 ;;
     --no-deflate) deflate=0 ;;
-    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
+    --pubsub) pubsub=1 ;;
+    --pubsub-only) pubsub=2 ;;
+    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
     *) echo "bench: unknown option $1" >&2; exit 2 ;;
   esac
   shift
@@ -60,6 +65,13 @@ connect_slots=32
 port_raw=9301 port_uring=9302 port_epoll=9303 port_mem=9304
 
 [ "$setup" = 1 ] && scripts/setup.sh
+pubsub_args=(--build-dir "$build_dir")
+[ "$quick" = 1 ] && pubsub_args+=(--quick)
+[ "$memory" = 0 ] && pubsub_args+=(--no-memory)
+if [ "$pubsub" = 2 ]; then
+  [ -n "$out" ] && pubsub_args+=(--out "$out")
+  exec scripts/bench_pubsub.sh "${pubsub_args[@]}"
+fi
 if [ ! -f "$build_dir/build.ninja" ]; then
   meson setup "$build_dir" --buildtype=release >/dev/null
 fi
@@ -285,3 +297,7 @@ fi
 
 echo " / $(cut -d' ' -f1-3 /proc/loadavg)" >>"$out/loadavg.txt"
 /usr/bin/python3 scripts/bench_report.py "$out"
+if [ "$pubsub" = 1 ]; then
+  stop_server
+  scripts/bench_pubsub.sh "${pubsub_args[@]}" --out "$out"
+fi

@@ -34,7 +34,8 @@ constexpr std::uint32_t kBufferSize = 16384, kBufferCount = 4096;
 constexpr std::uint64_t kNsPerSecond = 1'000'000'000;
 constexpr std::uint64_t kTickNs = 50'000'000;  // timeouts and drain checks this often
 constexpr std::uint64_t kHandshakeTimeoutNs = 10 * kNsPerSecond;
-constexpr std::uint64_t kCloseTimeoutNs = 3 * kNsPerSecond;
+// Generous: a server closing 100,000 connections at once takes seconds.
+constexpr std::uint64_t kCloseTimeoutNs = 10 * kNsPerSecond;
 // After kStop: publishers get this long for their last answers.
 constexpr std::uint64_t kAnswerWaitNs = 5 * kNsPerSecond;
 constexpr std::size_t kMaxHandshakeBytes = 16384;
@@ -217,6 +218,7 @@ class PubsubWorker {
     bool waiting_on_deliveries_ = false;
     std::vector<Conn> conns_;
     std::vector<std::uint32_t> publishers_;  // indices of this worker's publisher connections
+    std::vector<std::uint32_t> deferred_;    // HTTP publishers, connected at warm-up
     std::vector<std::uint32_t> rearm_;
     std::string scratch_;
     ClientRing ring_;
@@ -313,6 +315,9 @@ void PubsubWorker::enter_phase(Phase p) {
         case Phase::kBringUp:
             break;
         case Phase::kWarmup:
+            for (const std::uint32_t i : deferred_)
+                start_connect(i);
+            deferred_.clear();
             for (const std::uint32_t i : publishers_)
                 conns_[i].pub->next_due_ns =
                     now_ + interval_ns_ * conns_[i].pub->index / std::max(1u, o_.publishers);
@@ -350,10 +355,20 @@ void PubsubWorker::enter_phase(Phase p) {
     }
 }
 
+// HTTP publishers connect only when publishing starts: a keep-alive
+// connection left idle through a long bring-up would meet the server's
+// request timeout (408) before its first request.
 void PubsubWorker::open_more() {
     if (phase_ != Phase::kBringUp) return;
-    while (next_to_open_ < plan_.count && opening_ < plan_.concurrency)
-        start_connect(next_to_open_++);
+    while (next_to_open_ < plan_.count && opening_ < plan_.concurrency) {
+        const std::uint32_t i = next_to_open_++;
+        if (global(i) < o_.publishers && o_.publish_via == PublishVia::kHttpApi) {
+            deferred_.push_back(i);
+            add_relaxed(stats_.bringup_finished, 1);
+            continue;
+        }
+        start_connect(i);
+    }
 }
 
 void PubsubWorker::tick() {
