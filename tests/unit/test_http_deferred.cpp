@@ -271,3 +271,34 @@ TYPED_TEST(HttpDeferredTest, UpgradeTheAppDoesNotServeGets404) {
 }
 
 }  // namespace
+
+namespace {
+
+// --trace shows a deferred response like an immediate one: the request when
+// it is read, the response when the app hands it over.
+template <class B>
+class HttpDeferredTraceTest : public HttpDeferredTest<B> {
+  protected:
+    void configure(LoopSettings& s) override {
+        HttpDeferredTest<B>::configure(s);
+        s.trace = true;
+    }
+};
+TYPED_TEST_SUITE(HttpDeferredTraceTest, wsgate::test::LoopBackends);
+
+TYPED_TEST(HttpDeferredTraceTest, DeferredResponseIsTraced) {
+    int fd = this->connect_client();
+    testing::internal::CaptureStderr();
+    this->send_all(fd, get("/defer"));
+    this->wait_for_requests(1);
+    EXPECT_TRUE(this->respond_now(this->app_.deferred[0]));
+    std::string ok = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+    std::string got = this->receive(fd, ok.size());
+    std::string log = testing::internal::GetCapturedStderr();
+    EXPECT_EQ(got, ok);
+    EXPECT_NE(log.find(" request GET /defer HTTP/1.1␍␊Host: x␍␊␍␊\n"), std::string::npos) << log;
+    EXPECT_NE(log.find(" response HTTP/1.1 200 OK␍␊Content-Length: 0␍␊␍␊\n"), std::string::npos)
+        << log;
+}
+
+}  // namespace
