@@ -103,7 +103,7 @@ void run_app_loop(pubsub::HubShared* hub, const ws::LoopSettings& settings, ws::
         EchoApp app;
         run_loop<Backend>(app, settings, shared, std::move(listeners), inbox, number, start);
     } else {
-        pubsub::HubApp app(*hub, number, settings.max_message_bytes);
+        pubsub::HubApp app(*hub, number, settings.max_message_bytes, settings.max_request_bytes);
         run_loop<Backend>(app, settings, shared, std::move(listeners), inbox, number, start);
     }
 }

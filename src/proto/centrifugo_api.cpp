@@ -238,8 +238,10 @@ class RequestReader {
         return true;
     }
 
+    // `data` is relayed as it came, null included: Centrifugo decodes it
+    // into a json.RawMessage, which keeps `null` as those four bytes and
+    // publishes it (only an absent data is "bad request").
     bool read_raw(od::value value, std::string_view& out) {
-        if (json::is_null(value)) return true;
         return json::walk_raw(doc_, value, 2, walk_, out) || malformed();
     }
 

@@ -15,24 +15,30 @@
 // answered locally from it.
 #pragma once
 
+#include <fnmatch.h>
+#include <openssl/crypto.h>
+#include <strings.h>
 #include <time.h>
 
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
 #include <unordered_map>
 #include <vector>
 
+#include "proto/centrifugo_api.hpp"
 #include "proto/centrifugo_channel.hpp"
 #include "proto/centrifugo_codes.hpp"
 #include "proto/centrifugo_command_parser.hpp"
 #include "proto/centrifugo_recovery.hpp"
 #include "proto/centrifugo_reply_writer.hpp"
 #include "proto/jwt_hs256.hpp"
+#include "pubsub/api_response.hpp"
 #include "pubsub/channel_stream.hpp"
 #include "pubsub/hub_requests.hpp"
 #include "pubsub/hub_shared.hpp"
@@ -59,12 +65,14 @@ inline int64_t unix_seconds() {
 class HubApp {
   public:
     // max_command_bytes: the longest command (the loop's --max-message-bytes).
-    HubApp(HubShared& shared, uint32_t loop_id, size_t max_command_bytes)
+    // max_request_bytes: the largest API body (--max-request-bytes).
+    HubApp(HubShared& shared, uint32_t loop_id, size_t max_command_bytes, size_t max_request_bytes)
         : shared_(shared),
           settings_(shared.settings),
           loop_id_(loop_id),
           parser_(max_command_bytes),
-          outbox_(shared.inboxes) {
+          outbox_(shared.inboxes),
+          api_parser_(max_request_bytes) {
         if (!settings_.token_hmac_secret.empty())
             verifier_ = std::make_unique<jwt::Hs256Verifier>(settings_.token_hmac_secret);
         epoch_counter_ = shared.seed ^ (uint64_t{loop_id} << 56);
@@ -112,12 +120,35 @@ class HubApp {
         if (ci != kNoClient) client_gone(loop, ci);
     }
 
+    // Plain HTTP: the server API under /api/, the gateway's pages elsewhere.
     template <class Loop>
-    ws::HttpAnswer on_http_request(Loop&, ws::ConnectionHandle, const proto::HttpRequest& request,
-                                   std::span<const uint8_t>, bool keep_alive, ws::Outbound& out) {
-        if (shared_.pages != nullptr) shared_.pages(request, keep_alive, out);
-        return ws::HttpAnswer::now;
+    ws::HttpAnswer on_http_request(Loop& loop, ws::ConnectionHandle h,
+                                   const proto::HttpRequest& request, std::span<const uint8_t> body,
+                                   bool keep_alive, ws::Outbound& out) {
+        std::string_view path = request.target.substr(0, request.target.find('?'));
+        if (!path.starts_with("/api/")) {
+            if (shared_.pages != nullptr) shared_.pages(request, keep_alive, out);
+            return ws::HttpAnswer::now;
+        }
+        // Answers that are ready before this returns go on `out`; those
+        // that need another loop go later through respond_http.
+        http_current_ = h;
+        http_out_ = &out;
+        http_answered_ = false;
+        api_call(loop, h, request, {reinterpret_cast<const char*>(body.data()), body.size()},
+                 keep_alive);
+        http_current_ = {};
+        http_out_ = nullptr;
+        return http_answered_ ? ws::HttpAnswer::now : ws::HttpAnswer::later;
     }
+
+    // WebSocket connections are served on the SDK's endpoint only.
+    bool accept_upgrade(const proto::HttpRequest& request) const {
+        std::string_view path = request.target.substr(0, request.target.find('?'));
+        return path == kClientEndpoint;
+    }
+
+    static constexpr std::string_view kClientEndpoint = "/connection/websocket";
 
     template <class Loop>
     void on_inbox_message(Loop& loop, const ws::LoopMessage& m) {
@@ -620,8 +651,13 @@ class HubApp {
             PublicationRef rec(PublicationRecord::create(req->channel, req->hash, pub, now));
             // create() encoded pub.offset; the stream counts every publication.
             s.append(offset, rec.share());
-            req->offset = offset;
-            req->epoch.assign(s.epoch());
+            // Without history a channel's stream does not outlive its
+            // subscribers, so its position means nothing to a publisher:
+            // the result is empty, as Centrifugo's for unpositioned channels.
+            if (settings_.history_size > 0) {
+                req->offset = offset;
+                req->epoch.assign(s.epoch());
+            }
             shared_.counters.publications.fetch_add(1, std::memory_order_relaxed);
             for (uint32_t l = 0; l < shared_.loops(); ++l) {
                 if (l == loop_id_ || !s.interested().test(l)) continue;
@@ -643,12 +679,44 @@ class HubApp {
         }
     }
 
+    // Back on the loop of the API call that published.
     template <class Loop>
     void finish_publish(Loop& loop, PublishRequest* req) {
         std::unique_ptr<PublishRequest> own(req);
-        (void)loop;
-        // The HTTP API's answers are written by the API layer (deferred
-        // responses); without it there is nobody waiting.
+        if (Broadcast* b = req->broadcast) {
+            PublishOutcome& o = b->outcomes[req->index];
+            o.offset = req->offset;
+            o.epoch = req->epoch;
+            o.failed = req->failed;
+            o.error = req->error;
+            if (--b->remaining == 0) finish_broadcast(loop, std::unique_ptr<Broadcast>(b));
+            return;
+        }
+        if (req->reply.kind != ReplyTo::Kind::http) return;
+        respond_api(loop, req->reply,
+                    api_response_.build(200, req->reply.keep_alive, [&](proto::JsonOut& o) {
+                        if (req->failed) {
+                            cf::write_api_error(o, req->error);
+                        } else {
+                            cf::write_api_publish_result(o, req->offset, req->epoch);
+                        }
+                    }));
+    }
+
+    template <class Loop>
+    void finish_broadcast(Loop& loop, std::unique_ptr<Broadcast> b) {
+        respond_api(loop, b->reply,
+                    api_response_.build(200, b->reply.keep_alive, [&](proto::JsonOut& o) {
+                        cf::begin_api_broadcast_result(o);
+                        for (const PublishOutcome& r : b->outcomes) {
+                            if (r.failed) {
+                                cf::add_api_broadcast_error(o, r.error);
+                            } else {
+                                cf::add_api_broadcast_published(o, r.offset, r.epoch);
+                            }
+                        }
+                        cf::end_api_broadcast_result(o);
+                    }));
     }
 
     // Queues the publication on every active subscriber of channel `id` on
@@ -765,6 +833,20 @@ class HubApp {
 
     template <class Loop>
     void finish_history(Loop& loop, std::unique_ptr<HistoryRequest> req) {
+        if (req->reply.kind == ReplyTo::Kind::http) {
+            respond_api(loop, req->reply,
+                        api_response_.build(200, req->reply.keep_alive, [&](proto::JsonOut& o) {
+                            if (req->failed) {
+                                cf::write_api_error(o, req->error);
+                                return;
+                            }
+                            cf::begin_api_history_result(o);
+                            for (const PublicationRef& p : req->pubs)
+                                cf::add_publication(o, p->object());
+                            cf::end_api_history_result(o, req->top, req->epoch);
+                        }));
+            return;
+        }
         if (req->reply.kind != ReplyTo::Kind::client) return;
         reply(loop, req->reply.handle, [&](proto::JsonOut& o) {
             if (req->failed) {
@@ -858,7 +940,7 @@ class HubApp {
                 if (id == LoopChannels::kNone) return;
                 std::vector<uint32_t> found;
                 for (uint32_t ci : channels_[id].subscribers) {
-                    if (clients_[ci].user == g.user) found.push_back(ci);
+                    if (user_matches(clients_[ci], g)) found.push_back(ci);
                 }
                 for (uint32_t ci : found) {
                     ws::ConnectionHandle h = clients_[ci].handle;
@@ -872,10 +954,15 @@ class HubApp {
             case Gather::Kind::disconnect_user: {
                 std::vector<uint32_t> found;
                 clients_.for_each([&](uint32_t ci, Client& c) {
-                    if (c.connected && c.user == g.user) found.push_back(ci);
+                    if (c.connected && user_matches(c, g)) found.push_back(ci);
                 });
-                for (uint32_t ci : found)
-                    disconnect(loop, ci, cf::DisconnectCode::force_no_reconnect, "by the API");
+                for (uint32_t ci : found) {
+                    if (g.disconnect_code != 0) {
+                        loop.close(clients_[ci].handle, g.disconnect_code, g.disconnect_reason);
+                    } else {
+                        disconnect(loop, ci, cf::DisconnectCode::force_no_reconnect, "by the API");
+                    }
+                }
                 return;
             }
         }
@@ -883,6 +970,13 @@ class HubApp {
 
     template <class Loop>
     void finish_gather(Loop& loop, std::unique_ptr<Gather> g) {
+        if (g->reply.kind == ReplyTo::Kind::http) {
+            respond_api(loop, g->reply,
+                        api_response_.build(200, g->reply.keep_alive, [&](proto::JsonOut& o) {
+                            write_gather_result(o, *g);
+                        }));
+            return;
+        }
         if (g->reply.kind != ReplyTo::Kind::client) return;
         if (g->kind != Gather::Kind::presence_stats) return;
         reply(loop, g->reply.handle, [&](proto::JsonOut& o) {
@@ -890,6 +984,270 @@ class HubApp {
                                            static_cast<uint32_t>(g->users.size()));
         });
     }
+
+    // ---- the server HTTP API (centrifugal.dev "Server API") ----
+
+    template <class Loop>
+    void api_call(Loop& loop, ws::ConnectionHandle h, const proto::HttpRequest& request,
+                  std::string_view body, bool keep_alive) {
+        ReplyTo reply{ReplyTo::Kind::http, h, 0, keep_alive};
+        if (settings_.api_key.empty()) {
+            respond_api(loop, reply, api_response_.fixed(404, keep_alive, kApiNotFound));
+            return;
+        }
+        if (request.method != "POST") {
+            respond_api(loop, reply,
+                        api_response_.fixed(405, keep_alive, kApiMethodNotAllowed, "Allow: POST"));
+            return;
+        }
+        if (!api_key_matches(request)) {
+            log_api_refusal(h, 401, "wrong or missing API key");
+            respond_api(loop, reply, api_response_.fixed(401, keep_alive, kApiUnauthorized));
+            return;
+        }
+        cf::ApiMethod method = cf::api_method_of_target(request.target);
+        if (method == cf::ApiMethod::unknown) {
+            respond_api(loop, reply, api_response_.fixed(404, keep_alive, kApiNotFound));
+            return;
+        }
+        cf::ApiRequest r;
+        cf::ApiParseError e = api_parser_.parse(method, body, r);
+        if (e != cf::ApiParseError::none) {
+            log_api_refusal(h, 400, cf::api_parse_error_text(e));
+            respond_api(loop, reply, api_response_.fixed(400, keep_alive, cf::kApiBadRequestBody));
+            return;
+        }
+        switch (method) {
+            case cf::ApiMethod::publish:
+                api_publish(loop, reply, r);
+                return;
+            case cf::ApiMethod::broadcast:
+                api_broadcast(loop, reply, r);
+                return;
+            case cf::ApiMethod::history:
+                api_history(loop, reply, r);
+                return;
+            case cf::ApiMethod::presence_stats:
+            case cf::ApiMethod::unsubscribe:
+            case cf::ApiMethod::disconnect:
+            case cf::ApiMethod::channels:
+            case cf::ApiMethod::info:
+                api_gather(loop, reply, method, r);
+                return;
+            case cf::ApiMethod::unknown:
+                return;
+        }
+    }
+
+    template <class Loop>
+    void api_publish(Loop& loop, const ReplyTo& reply, const cf::ApiRequest& r) {
+        if (std::optional<cf::ErrorCode> bad = api_channel_error(r.channel)) {
+            api_error(loop, reply, *bad);
+            return;
+        }
+        auto req = std::make_unique<PublishRequest>();
+        req->channel.assign(r.channel);
+        req->hash = channel_hash(r.channel);
+        req->data.assign(r.data);
+        req->reply = reply;
+        route_publish(loop, req.release());
+    }
+
+    template <class Loop>
+    void api_broadcast(Loop& loop, const ReplyTo& reply, const cf::ApiRequest& r) {
+        auto b = std::make_unique<Broadcast>();
+        b->reply = reply;
+        b->outcomes.resize(r.channels.size());
+        std::vector<std::unique_ptr<PublishRequest>> reqs;
+        for (uint32_t i = 0; i < r.channels.size(); ++i) {
+            if (std::optional<cf::ErrorCode> bad = api_channel_error(r.channels[i])) {
+                b->outcomes[i].failed = true;
+                b->outcomes[i].error = *bad;
+                continue;
+            }
+            auto req = std::make_unique<PublishRequest>();
+            req->channel.assign(r.channels[i]);
+            req->hash = channel_hash(r.channels[i]);
+            req->data.assign(r.data);
+            req->broadcast = b.get();
+            req->index = i;
+            reqs.push_back(std::move(req));
+        }
+        // Counted before any is routed (a home on this loop answers at once),
+        // plus one held here until all are on their way.
+        b->remaining = static_cast<uint32_t>(reqs.size()) + 1;
+        Broadcast* raw = b.release();
+        for (auto& req : reqs)
+            route_publish(loop, req.release());
+        if (--raw->remaining == 0) finish_broadcast(loop, std::unique_ptr<Broadcast>(raw));
+    }
+
+    template <class Loop>
+    void api_history(Loop& loop, const ReplyTo& reply, const cf::ApiRequest& r) {
+        if (settings_.history_size == 0) {
+            api_error(loop, reply, cf::ErrorCode::not_available);
+            return;
+        }
+        if (std::optional<cf::ErrorCode> bad = api_channel_error(r.channel)) {
+            api_error(loop, reply, *bad);
+            return;
+        }
+        auto req = std::make_unique<HistoryRequest>();
+        req->channel.assign(r.channel);
+        req->hash = channel_hash(r.channel);
+        req->reply = reply;
+        req->limit = r.has_limit ? r.limit : 0;
+        req->has_since = r.has_since;
+        req->since_offset = r.since_offset;
+        req->since_epoch.assign(r.since_epoch);
+        req->reverse = r.reverse;
+        route_history(loop, req.release());
+    }
+
+    template <class Loop>
+    void api_gather(Loop& loop, const ReplyTo& reply, cf::ApiMethod method,
+                    const cf::ApiRequest& r) {
+        auto g = std::make_unique<Gather>();
+        g->reply = reply;
+        g->channel.assign(r.channel);
+        g->user.assign(r.user);
+        g->client.assign(r.client);
+        g->pattern.assign(r.pattern);
+        switch (method) {
+            case cf::ApiMethod::presence_stats:
+                g->kind = Gather::Kind::presence_stats;
+                break;
+            case cf::ApiMethod::unsubscribe:
+                g->kind = Gather::Kind::unsubscribe_user;
+                break;
+            case cf::ApiMethod::disconnect:
+                g->kind = Gather::Kind::disconnect_user;
+                break;
+            case cf::ApiMethod::channels:
+                g->kind = Gather::Kind::channels;
+                break;
+            default:
+                g->kind = Gather::Kind::info;
+                break;
+        }
+        if ((method == cf::ApiMethod::presence_stats || method == cf::ApiMethod::unsubscribe)) {
+            if (std::optional<cf::ErrorCode> bad = api_channel_error(r.channel)) {
+                api_error(loop, reply, *bad);
+                return;
+            }
+        }
+        if (r.has_disconnect) {
+            // RFC 6455 §7.4.2: applications close with 3000-4999.
+            if (r.disconnect_code < 3000 || r.disconnect_code > 4999) {
+                api_error(loop, reply, cf::ErrorCode::bad_request);
+                return;
+            }
+            g->disconnect_code = static_cast<uint16_t>(r.disconnect_code);
+            g->disconnect_reason.assign(r.disconnect_reason.substr(0, proto::kMaxCloseReason));
+        }
+        start_gather(loop, g.release());
+    }
+
+    // A channel name from the API: the client rules, except that the API
+    // may publish to private channels.
+    static std::optional<cf::ErrorCode> api_channel_error(std::string_view channel) {
+        cf::ChannelCheck check = cf::check_channel(channel);
+        if (check == cf::ChannelCheck::ok || check == cf::ChannelCheck::private_channel) {
+            return std::nullopt;
+        }
+        return check == cf::ChannelCheck::empty ? cf::ErrorCode::bad_request
+                                                : cf::channel_error(check);
+    }
+
+    template <class Loop>
+    void api_error(Loop& loop, const ReplyTo& reply, cf::ErrorCode code) {
+        respond_api(loop, reply, api_response_.build(200, reply.keep_alive, [&](proto::JsonOut& o) {
+            cf::write_api_error(o, code);
+        }));
+    }
+
+    // X-API-Key: KEY, or Authorization: apikey KEY (both as Centrifugo),
+    // compared in constant time.
+    bool api_key_matches(const proto::HttpRequest& request) const {
+        std::string_view key = request.header("X-API-Key");
+        if (key.empty()) {
+            std::string_view auth = request.header("Authorization");
+            constexpr std::string_view kScheme = "apikey ";
+            if (auth.size() > kScheme.size() &&
+                strncasecmp(auth.data(), kScheme.data(), kScheme.size()) == 0) {
+                key = auth.substr(kScheme.size());
+            }
+        }
+        return !key.empty() && key.size() == settings_.api_key.size() &&
+               CRYPTO_memcmp(key.data(), settings_.api_key.data(), key.size()) == 0;
+    }
+
+    void log_api_refusal(ws::ConnectionHandle h, int status, std::string_view why) {
+        std::fprintf(stderr, "wsgate: pubsub api: connection %u.%u: %d %.*s\n", loop_id_, h.index(),
+                     status, static_cast<int>(why.size()), why.data());
+    }
+
+    // The response to an API call: on the Outbound while the call is still
+    // being handled, else later through the loop.
+    template <class Loop>
+    void respond_api(Loop& loop, const ReplyTo& reply, std::span<const uint8_t> response) {
+        if (http_out_ != nullptr && reply.handle == http_current_) {
+            http_out_->send_raw({reinterpret_cast<const char*>(response.data()), response.size()});
+            http_answered_ = true;
+            return;
+        }
+        loop.respond_http(reply.handle, response, reply.keep_alive);
+    }
+
+    void write_gather_result(proto::JsonOut& o, const Gather& g) {
+        switch (g.kind) {
+            case Gather::Kind::presence_stats:
+                cf::write_api_presence_stats_result(o, static_cast<uint32_t>(g.num_clients),
+                                                    static_cast<uint32_t>(g.users.size()));
+                return;
+            case Gather::Kind::unsubscribe_user:
+            case Gather::Kind::disconnect_user:
+                cf::write_api_empty_result(o);
+                return;
+            case Gather::Kind::channels:
+                cf::begin_api_channels_result(o);
+                for (const auto& [name, n] : g.channels) {
+                    if (!g.pattern.empty() && fnmatch(g.pattern.c_str(), name.c_str(), 0) != 0) {
+                        continue;
+                    }
+                    cf::add_api_channel(o, name, static_cast<uint32_t>(n));
+                }
+                cf::end_api_channels_result(o);
+                return;
+            case Gather::Kind::info: {
+                cf::ApiNodeInfo node;
+                node.uid = shared_.node_uid;
+                node.name = shared_.node_uid;
+                node.version = settings_.version;
+                node.num_clients = static_cast<uint32_t>(g.num_clients);
+                node.num_users = static_cast<uint32_t>(g.users.size());
+                node.num_channels =
+                    static_cast<uint32_t>(shared_.channels.load(std::memory_order_relaxed));
+                node.num_subs = static_cast<uint32_t>(g.num_subs);
+                node.uptime_seconds =
+                    static_cast<uint32_t>((unix_seconds() * 1000 - shared_.start_ms) / 1000);
+                cf::write_api_info_result(o, node);
+                return;
+            }
+        }
+    }
+
+    bool user_matches(const Client& c, const Gather& g) const {
+        if (c.user != g.user) return false;
+        if (g.client.empty()) return true;
+        char id[40];
+        client_id(c.handle, id);
+        return g.client == id;
+    }
+
+    static constexpr std::string_view kApiNotFound = R"({"error":"not found"})";
+    static constexpr std::string_view kApiMethodNotAllowed = R"({"error":"method not allowed"})";
+    static constexpr std::string_view kApiUnauthorized = R"({"error":"unauthorized"})";
 
     // ---- channels on this loop ----
 
@@ -1100,6 +1458,11 @@ class HubApp {
     LoopOutbox outbox_;
     ClientTable clients_;
     LoopChannels channels_;
+    cf::ApiParser api_parser_;
+    ApiResponse api_response_;
+    ws::ConnectionHandle http_current_;  // the API call being handled
+    ws::Outbound* http_out_ = nullptr;
+    bool http_answered_ = false;
     ReplyBatch batch_;              // replies to the message being handled
     ReplyBatch async_;              // a reply that arrives later (from another loop)
     ws::ConnectionHandle current_;  // whose message is being handled (empty: none)

@@ -36,7 +36,8 @@ enum class HubTag : uint32_t {
 struct ReplyTo {
     enum class Kind : uint8_t { none, client, http } kind = Kind::none;
     ws::ConnectionHandle handle;
-    uint32_t id = 0;  // client: the command's id
+    uint32_t id = 0;          // client: the command's id
+    bool keep_alive = false;  // http: keep the connection after the response
 };
 
 struct Broadcast;
@@ -66,11 +67,11 @@ struct PublishOutcome {
 };
 
 // One API broadcast: a PublishRequest per channel, answered when the last
-// home is done.
+// home's answer is back on the origin loop (which alone counts them down).
 struct Broadcast {
     ReplyTo reply;
     std::vector<PublishOutcome> outcomes;
-    std::atomic<uint32_t> remaining{0};
+    uint32_t remaining = 0;
 };
 
 struct SubscribeRequest {
@@ -120,6 +121,10 @@ struct Gather {
     Kind kind = Kind::presence_stats;
     std::string channel;
     std::string user;
+    std::string client;   // unsubscribe_user, disconnect_user: only this connection ("" all)
+    std::string pattern;  // channels: a glob filter ("" all)
+    uint16_t disconnect_code = 0;
+    std::string disconnect_reason;
     ReplyTo reply;
     std::atomic<uint32_t> remaining{0};
     std::mutex mutex;  // guards what follows (loops add their parts concurrently)

@@ -223,7 +223,8 @@ TEST(CentrifugoApi, PreciseErrors) {
     EXPECT_EQ(error_of(p, R"({"channel":"c","data":1,"skip_history":"yes"})"),
               ApiParseError::wrong_type);
     EXPECT_EQ(error_of(p, R"({"channel":"c"})"), ApiParseError::missing_data);
-    EXPECT_EQ(error_of(p, R"({"channel":"c","data":null})"), ApiParseError::missing_data);
+    EXPECT_EQ(error_of(p, R"({"channel":"c"})"), ApiParseError::missing_data);
+    EXPECT_EQ(error_of(p, R"({"channel":"c","data":null})"), ApiParseError::none);  // relayed
     EXPECT_EQ(error_of(p, R"({"channel":null,"data":1})"), ApiParseError::missing_channel);
     EXPECT_EQ(error_of(p, R"({"data":1})"), ApiParseError::missing_channel);
     EXPECT_EQ(error_of(ApiMethod::unknown, "{}"), ApiParseError::unknown_method);
