@@ -433,6 +433,7 @@ class Suite:
         self.name = name
         self.passed = 0
         self.failed = 0
+        self.skipped = 0
         self.only = sys.argv[1:]
 
     def run(self, name, fn, *args):
@@ -450,6 +451,14 @@ class Suite:
         dt = time.monotonic() - t0
         print(f"ok   {self.name} {name}" + (f" ({dt:.1f}s)" if dt > 1 else ""), flush=True)
 
+    def skip(self, name, reason):
+        """A case not run, said so and counted (shown as `, N skipped`)."""
+        if self.only and not any(o in name for o in self.only):
+            return
+        self.skipped += 1
+        print(f"skip {self.name} {name}: {reason}", flush=True)
+
     def finish(self):
-        print(f"{self.passed} passed, {self.failed} failed", flush=True)
+        skipped = f", {self.skipped} skipped" if self.skipped else ""
+        print(f"{self.passed} passed, {self.failed} failed{skipped}", flush=True)
         sys.exit(0 if self.failed == 0 else 1)
