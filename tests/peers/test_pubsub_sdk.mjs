@@ -11,7 +11,7 @@
 //   main:   --api-key --allow-client-publish --token-hmac-secret --history-size 300
 //   slow:   --allow-client-publish --history-size 300 --max-queued-bytes 65536
 //           --close-timeout 10
-//   small:  --allow-client-publish --history-size 5
+//   small:  --allow-client-publish --history-size 5 --history-ttl 1
 //   noanon: --allow-anonymous off --token-hmac-secret
 // Network drops and a stalled reader are made by a TCP proxy in this process
 // (pubsub_proc.mjs startProxy). Prints `N passed, N failed` last.
@@ -361,6 +361,42 @@ async function dropAndPublish(server, channel, missed, expectRecovered) {
   }
 }
 
+// What the client missed while away expired from history (--history-ttl 1 on
+// small): recovery must be refused, whether the stream went on (same epoch,
+// the offsets after the client's are gone) or started afresh (new epoch).
+async function missedExpired() {
+  const channel = 'expired';
+  const proxy = await startProxy(servers.small.port);
+  try {
+    const c = newClient(proxy.url);
+    await connected(c);
+    const s = newSub(c, channel);
+    const first = await subscribed(s);
+    for (let i = 1; i <= 2; i++) await publish('small', channel, { i });
+    await pubsOf(s, 2);
+    const connecting = once(c, 'connecting');
+    proxy.block();
+    await connecting;
+    await until(async () => (await stats('small', channel)).numClients === 0, 3000, 'server saw the drop');
+    for (let i = 3; i <= 4; i++) await publish('small', channel, { i });
+    await until(async () => (await helpers.small.history(channel, { limit: 10 })).publications.length === 0, 5000,
+      'history expired');
+    const resub = once(s, 'subscribed', 8000);
+    proxy.unblock();
+    const ctx = await resub;
+    eq([ctx.wasRecovering, ctx.recovered], [true, false], 'subscribed context');
+    await publish('small', channel, { i: 'next' });
+    const pubs = await pubsOf(s, 3);
+    eq(pubs.map((p) => p.data.i), [1, 2, 'next'], 'publications: the expired ones are not delivered');
+    eq(pubs[2].offset, ctx.streamPosition.offset + 1, 'the next offset follows the subscribe position');
+    console.log(`     after expiry the stream went on with ${ctx.streamPosition.epoch === first.streamPosition.epoch ?
+      'the same' : 'a new'} epoch, position ${JSON.stringify(ctx.streamPosition)}`);
+    c.disconnect();
+  } finally {
+    await proxy.close();
+  }
+}
+
 const recoveredTrue = () => dropAndPublish('main', 'recover-yes', 5, true);
 const recoveredFalse = () => dropAndPublish('small', 'recover-no', SMALL_HISTORY + 3, false);
 
@@ -424,7 +460,8 @@ try {
     '--token-hmac-secret', SECRET, '--history-size', String(HISTORY)]);
   servers.slow = await startWsgate(bin, backend, ['--allow-client-publish', '--history-size', String(HISTORY),
     '--max-queued-bytes', String(QUEUE), '--close-timeout', '10']);
-  servers.small = await startWsgate(bin, backend, ['--allow-client-publish', '--history-size', String(SMALL_HISTORY)]);
+  servers.small = await startWsgate(bin, backend, ['--allow-client-publish', '--history-size', String(SMALL_HISTORY),
+    '--history-ttl', '1']);
   servers.noanon = await startWsgate(bin, backend, ['--allow-anonymous', 'off', '--token-hmac-secret', SECRET,
     '--api-key', KEY]);
 } catch (e) {
@@ -465,6 +502,7 @@ if (news) {
 await suite.run('error replies as the SDK reports them: publish 103, history 108, rpc 104', errorReplies);
 await suite.run('network drop, missed publications in history -> recovered: true', recoveredTrue);
 await suite.run('network drop, more missed than history -> recovered: false', recoveredFalse);
+await suite.run('missed publications expired (--history-ttl) -> recovered: false', missedExpired);
 await suite.run('slow consumer: closed 3008, SDK reconnects and recovers', slowConsumer, 30000);
 await suite.run('servers alive', serversAlive);
 for (const c of clients) c.disconnect();
