@@ -60,7 +60,9 @@ TEST(WsloadCentrifugoReader, PublicationPushWithAndWithoutOffset) {
          {std::uint64_t{0}, std::uint64_t{5}, ~std::uint64_t{0} >> 1}) {
         const cf::ClientInfo info{"user-1", "client-1"};
         for (const cf::ClientInfo* with : {static_cast<const cf::ClientInfo*>(nullptr), &info}) {
-            const ServerLine l = classify_line(push("bench.12", data, offset, with));
+            // classify_line's views point into the line: keep it alive.
+            const std::string line = push("bench.12", data, offset, with);
+            const ServerLine l = classify_line(line);
             ASSERT_EQ(l.kind, Kind::kPublication);
             EXPECT_EQ(l.channel, "bench.12");
             EXPECT_EQ(l.has_offset, offset != 0);
