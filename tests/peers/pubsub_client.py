@@ -194,7 +194,8 @@ class PubsubConn(wsraw.Conn):
         params = {"name": "pytest"}
         if token is not None:
             params["token"] = token
-        return self.ok("connect", params, timeout)
+        self.connect_result = self.ok("connect", params, timeout)
+        return self.connect_result
 
     def subscribe(self, channel, **kw):
         return self.ok("subscribe", dict(channel=channel, **kw))

@@ -18,6 +18,8 @@ import json
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 
 import wsraw
 from pubsub_client import Api, hs256_token, open_connected, start, wait_until
@@ -112,8 +114,14 @@ def no_api_key_configured_404():
 
 def not_post_405():
     for m in ("GET", "PUT", "DELETE"):
-        st, _ = api().raw("info", None if m in ("GET", "DELETE") else b"{}", http_method=m)
-        eq(st, 405, f"{m} /api/info")
+        req = urllib.request.Request(f"http://127.0.0.1:{port('api')}/api/info", method=m,
+                                     data=b"{}" if m == "PUT" else None, headers={"X-API-Key": KEY})
+        try:
+            urllib.request.urlopen(req, timeout=5)
+            raise wsraw.Failure(f"{m} /api/info answered 2xx")
+        except urllib.error.HTTPError as e:
+            eq(e.code, 405, f"{m} /api/info")
+            eq(e.headers.get("Allow"), "POST", f"{m} /api/info: Allow (RFC 9110 §15.5.6)")
 
 
 def unknown_method_404():
@@ -336,6 +344,27 @@ def disconnect_by_user():
             c.close()
 
 
+def one_client_of_a_user():
+    """unsubscribe and disconnect with `client` reach that connection only; a
+    disconnect may carry its own code and reason."""
+    a1, a2 = (open_connected(port("api"), token("fay")) for _ in range(2))
+    try:
+        ids = [c.connect_result["client"] for c in (a1, a2)]
+        for c in (a1, a2):
+            c.subscribe("one")
+        eq(api().result("unsubscribe", {"channel": "one", "user": "fay", "client": ids[0]}), {}, "result")
+        eq(a1.push(kind="unsubscribe")["channel"], "one", "a1 unsubscribed")
+        api().publish("one", "still")
+        eq(a2.push(kind="pub")["pub"]["data"], "still", "a2 still subscribed")
+        eq(api().result("disconnect", {"user": "fay", "client": ids[1],
+                                       "disconnect": {"code": 4501, "reason": "bye"}}), {}, "result")
+        eq(a2.expect_disconnect(4501), "bye", "a2's close reason")
+        eq(a1.ok("presence_stats", {"channel": "one"})["num_clients"], 0, "a1 still connected")
+    finally:
+        a1.close()
+        a2.close()
+
+
 def channels_and_info():
     cs = [open_connected(port("nohist")) for _ in range(3)]
     try:
@@ -410,6 +439,7 @@ try:
     suite.run("presence_stats counts clients and users", presence_stats)
     suite.run("unsubscribe by user", unsubscribe_by_user)
     suite.run("disconnect by user -> 3503", disconnect_by_user)
+    suite.run("unsubscribe/disconnect of one client; disconnect code and reason", one_client_of_a_user)
     suite.run("channels and info", channels_and_info)
     suite.run("servers alive and serving", server_alive_after)
     for name, (srv, _) in servers.items():
