@@ -11,7 +11,7 @@
 //   main:   --api-key --allow-client-publish --token-hmac-secret --history-size 300
 //   slow:   --allow-client-publish --history-size 300 --max-queued-bytes 65536
 //           --close-timeout 10
-//   small:  --allow-client-publish --history-size 5 --history-ttl 1
+//   small:  --allow-client-publish --history-size 5 --history-ttl 1 --ping-interval 1
 //   noanon: --allow-anonymous off --token-hmac-secret
 // Network drops and a stalled reader are made by a TCP proxy in this process
 // (pubsub_proc.mjs startProxy). Prints `N passed, N failed` last.
@@ -321,6 +321,25 @@ async function errorReplies() {
   eq(await stats('noanon', 'errs'), { numClients: 0, numUsers: 0 }, 'still served');
 }
 
+async function serverPings() {
+  // small pings every second; the SDK answers each ping (pong: true in the
+  // connect reply) and stays connected, without a reconnect.
+  const c = newClient(servers.small.url);
+  const ctx = await connected(c);
+  const s = newSub(c, 'pinged');
+  await subscribed(s);
+  let pings = 0;
+  c._transport._transport.on('message', (m) => { if (m.toString() === '{}') pings++; });
+  await sleep(3500);
+  check(pings >= 2, `${pings} server pings in 3.5 s with --ping-interval 1`);
+  eq(c.events.map((e) => e.ev), ['connecting', 'connected'], 'client events');
+  eq(c.state, 'connected', 'state');
+  await publish('small', 'pinged', 'after pings');
+  eq((await pubsOf(s, 1))[0].data, 'after pings', 'publication');
+  check(ctx.client, 'client id');
+  c.disconnect();
+}
+
 // -- recovery --------------------------------------------------------------------
 
 async function dropAndPublish(server, channel, missed, expectRecovered) {
@@ -461,7 +480,7 @@ try {
   servers.slow = await startWsgate(bin, backend, ['--allow-client-publish', '--history-size', String(HISTORY),
     '--max-queued-bytes', String(QUEUE), '--close-timeout', '10']);
   servers.small = await startWsgate(bin, backend, ['--allow-client-publish', '--history-size', String(SMALL_HISTORY),
-    '--history-ttl', '1']);
+    '--history-ttl', '1', '--ping-interval', '1']);
   servers.noanon = await startWsgate(bin, backend, ['--allow-anonymous', 'off', '--token-hmac-secret', SECRET,
     '--api-key', KEY]);
 } catch (e) {
@@ -500,6 +519,7 @@ if (news) {
   await suite.run('unsubscribe', unsubscribeCase);
 }
 await suite.run('error replies as the SDK reports them: publish 103, history 108, rpc 104', errorReplies);
+await suite.run('server pings every second: the SDK answers and stays connected', serverPings);
 await suite.run('network drop, missed publications in history -> recovered: true', recoveredTrue);
 await suite.run('network drop, more missed than history -> recovered: false', recoveredFalse);
 await suite.run('missed publications expired (--history-ttl) -> recovered: false', missedExpired);
