@@ -116,8 +116,9 @@ TEST(WsloadCentrifugoReader, Replies) {
 
 TEST(WsloadCentrifugoReader, PingAndOtherPushes) {
     EXPECT_EQ(classify_line("{}").kind, Kind::kPing);
-    const ServerLine u = classify_line(written(
-        [](auto& out) { cf::write_unsubscribe_push(out, "bench.1", cf::UnsubscribeCode{2500}); }));
+    const std::string unsubscribe = written(
+        [](auto& out) { cf::write_unsubscribe_push(out, "bench.1", cf::UnsubscribeCode{2500}); });
+    const ServerLine u = classify_line(unsubscribe);
     EXPECT_EQ(u.kind, Kind::kUnsubscribePush);
     EXPECT_EQ(u.channel, "bench.1");
     EXPECT_EQ(classify_line(written([](auto& out) {
