@@ -4,11 +4,13 @@
 // client-publish WebSocket connections and HTTP_PUBLISHERS keep-alive HTTP API
 // connections (SO_REUSEPORT spreads connections over the loops by their
 // source port; with 8 of each, all on one loop has odds 2^-7) — publishing
-// concurrently, each one publication at a time. Every subscriber's stream of
-// every channel is checked: offsets 1, 2, 3, ... with no gap and no duplicate
-// up to the channel's total, every subscriber sees the same publication at
-// the same offset, each publisher's publications in the order it made them,
-// and the offsets the HTTP API returned hold the data it published.
+// concurrently, each one publication at a time, while LATE more subscribers
+// join. Every subscriber's stream of every channel is checked: from the
+// position its subscribe reply gave (0 for the early ones) offsets go up by
+// exactly one with no gap and no duplicate to the channel's total, every
+// subscriber sees the same publication at the same offset, each publisher's
+// publications in the order it made them, and the offsets the HTTP API
+// returned hold the data it published.
 //
 //   node test_pubsub_ordering.mjs WSGATE_BINARY BACKEND
 //
@@ -32,6 +34,7 @@ const suite = new Suite('pubsub_ordering', process.argv.slice(4));
 const SUBSCRIBERS = Number(process.env.WSGATE_ORDERING_SUBSCRIBERS || 2000);
 const CHANNELS = 4;
 const MULTI = 100; // subscribers that take every channel (out of SUBSCRIBERS)
+const LATE = 200; // more subscribers, one channel each, joining while publications flow
 const WS_PUBLISHERS = 8;
 const HTTP_PUBLISHERS = Number(process.env.WSGATE_ORDERING_HTTP_PUBLISHERS ?? 8);
 const PER_PUBLISHER_PER_CHANNEL = Number(process.env.WSGATE_ORDERING_PUBLICATIONS || 10);
@@ -158,14 +161,20 @@ class Caller {
     });
   }
 
-  call(method, params) {
+  // `onResult` runs as the reply is read, before any line after it (a push
+  // that follows a subscribe reply in the same message) is handled.
+  call(method, params, onResult = null) {
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
       const t = setTimeout(() => reject(new Error(`no reply to ${method} ${id}`)), 15000);
       this.waiting.set(id, (r) => {
         clearTimeout(t);
-        if (r.error) reject(new Error(`${method}: error ${JSON.stringify(r.error)}`));
-        else resolve(r[method]);
+        if (r.error) {
+          reject(new Error(`${method}: error ${JSON.stringify(r.error)}`));
+          return;
+        }
+        if (onResult) onResult(r[method]);
+        resolve(r[method]);
       });
       this.client.send(JSON.stringify({ [method]: params, id }));
     });
@@ -179,36 +188,50 @@ const server = await startWsgate(bin, backend, ['--api-key', KEY, '--allow-clien
 const subs = [];
 const publishers = [];
 let totalPerChannel = 0;
+let published = 0;
 const apiOffsets = []; // per channel: Map offset -> "p:k" as the HTTP API answered
 const problems = [];
 const note = (s) => { if (problems.length < 20) problems.push(s); else if (problems.length === 20) problems.push('...'); };
+
+// A subscriber of `channels`; each stream starts at the position its subscribe
+// reply carries (history is on, so the reply has the offset) and must go on
+// from there by exactly one per publication.
+function newSubscriber(i, channels) {
+  const sub = { i, streams: new Map() };
+  sub.caller = new Caller(server.port, (push) => {
+    if (!push.pub) return;
+    const st = sub.streams.get(push.channel);
+    if (!st) { note(`sub ${i}: publication on ${push.channel}, not subscribed`); return; }
+    const off = push.pub.offset;
+    if (st.last === null) note(`sub ${i} ${push.channel}: publication ${off} before the subscribe reply`);
+    else if (off !== st.last + 1) note(`sub ${i} ${push.channel}: offset ${off} after ${st.last}`);
+    st.last = off;
+    st.seen.push(`${push.pub.data.p}:${push.pub.data.k}`);
+  });
+  for (const c of channels) sub.streams.set(channelName(c), { start: null, last: null, seen: [] });
+  subs.push(sub);
+  return (async () => {
+    await sub.caller.client.opened;
+    await sub.caller.call('connect', { name: 'ordering' });
+    await Promise.all(channels.map((c) => sub.caller.call('subscribe', { channel: channelName(c) }, (r) => {
+      const st = sub.streams.get(channelName(c));
+      check(Number.isInteger(r.offset), `subscribe reply without offset: ${JSON.stringify(r)}`);
+      st.start = r.offset;
+      st.last = r.offset;
+    })));
+  })();
+}
 
 async function connectAll() {
   const t0 = Date.now();
   for (let base = 0; base < SUBSCRIBERS; base += 200) {
     const batch = [];
     for (let i = base; i < Math.min(SUBSCRIBERS, base + 200); i++) {
-      const sub = { i, streams: new Map() };
-      sub.caller = new Caller(server.port, (push) => {
-        if (!push.pub) return;
-        const st = sub.streams.get(push.channel);
-        if (!st) { note(`sub ${i}: publication on ${push.channel}, not subscribed`); return; }
-        const off = push.pub.offset;
-        if (off !== st.last + 1) note(`sub ${i} ${push.channel}: offset ${off} after ${st.last}`);
-        st.last = off;
-        st.seen.push(`${push.pub.data.p}:${push.pub.data.k}`);
-      });
-      const channels = i < MULTI ? Array.from({ length: CHANNELS }, (_, c) => c) : [i % CHANNELS];
-      for (const c of channels) sub.streams.set(channelName(c), { last: 0, seen: [] });
-      subs.push(sub);
-      batch.push((async () => {
-        await sub.caller.client.opened;
-        await sub.caller.call('connect', { name: 'ordering' });
-        await Promise.all(channels.map((c) => sub.caller.call('subscribe', { channel: channelName(c) })));
-      })());
+      batch.push(newSubscriber(i, i < MULTI ? Array.from({ length: CHANNELS }, (_, c) => c) : [i % CHANNELS]));
     }
     await Promise.all(batch);
   }
+  for (const s of subs) for (const [ch, st] of s.streams) check(st.start === 0, `sub ${s.i} ${ch}: starts at ${st.start}`);
   console.log(`     ${SUBSCRIBERS} subscribers connected and subscribed in ${((Date.now() - t0) / 1000).toFixed(1)}s`);
 }
 
@@ -260,6 +283,7 @@ async function publishAll() {
       for (let k = 0; k < PER_PUBLISHER_PER_CHANNEL; k++) {
         for (let c = 0; c < CHANNELS; c++) {
           await pub.call('publish', { channel: channelName(c), data: { p: `w${p}`, k } });
+          published++;
         }
       }
     })());
@@ -271,6 +295,7 @@ async function publishAll() {
       for (let k = 0; k < PER_PUBLISHER_PER_CHANNEL; k++) {
         for (let c = 0; c < CHANNELS; c++) {
           const r = await apiCall(agent, 'publish', { channel: channelName(c), data: { p: `h${p}`, k } });
+          published++;
           check(r.result && Number.isInteger(r.result.offset), `publish answer ${JSON.stringify(r)}`);
           if (apiOffsets[c].has(r.result.offset)) note(`${channelName(c)}: offset ${r.result.offset} returned twice`);
           apiOffsets[c].set(r.result.offset, `h${p}:${k}`);
@@ -280,8 +305,16 @@ async function publishAll() {
     })());
   }
   const t0 = Date.now();
-  await Promise.all(runs);
   totalPerChannel = (WS_PUBLISHERS + HTTP_PUBLISHERS) * PER_PUBLISHER_PER_CHANNEL;
+  // Late subscribers join while the publications flow: each stream must go
+  // on from its subscribe position with no gap and no duplicate.
+  await until(() => published >= (totalPerChannel * CHANNELS) / 4, 20000, 'a quarter published');
+  const late = [];
+  for (let j = 0; j < LATE; j++) late.push(newSubscriber(SUBSCRIBERS + j, [j % CHANNELS]));
+  await Promise.all(late);
+  const starts = subs.slice(SUBSCRIBERS).map((s) => [...s.streams.values()][0].start);
+  await Promise.all(runs);
+  console.log(`     ${LATE} late subscribers joined at offsets ${Math.min(...starts)}..${Math.max(...starts)} of ${totalPerChannel}`);
   console.log(`     ${totalPerChannel * CHANNELS} publications (${WS_PUBLISHERS} WebSocket + ${HTTP_PUBLISHERS} HTTP ` +
     `publishers, ${sockets.size} HTTP connections) in ${((Date.now() - t0) / 1000).toFixed(1)}s; ` +
     `WebSocket publishers per loop by client id: ${JSON.stringify(Object.fromEntries(wsLoops))}`);
@@ -290,21 +323,25 @@ async function publishAll() {
 
 async function everyoneGotEverything() {
   const deliveries = () => subs.reduce((a, s) => a + [...s.streams.values()].reduce((b, st) => b + st.seen.length, 0), 0);
-  const want = subs.reduce((a, s) => a + s.streams.size, 0) * totalPerChannel;
+  const want = subs.reduce((a, s) => a + [...s.streams.values()].reduce((b, st) => b + totalPerChannel - st.start, 0), 0);
   const t0 = Date.now();
   await until(() => deliveries() >= want || problems.length > 0, 20000, `deliveries (${deliveries()} of ${want})`)
     .catch((e) => note(e.message));
   await sleep(200); // anything extra (a duplicate) would show up now
   console.log(`     ${deliveries()} deliveries of ${want} expected, last ones ${((Date.now() - t0) / 1000).toFixed(1)}s after the publishers finished`);
   // The reference sequence per channel: the first subscriber's.
+  // The reference sequence per channel: the first subscriber's (from offset 1).
   const reference = new Map();
   for (const s of subs) {
     for (const [ch, st] of s.streams) {
-      if (st.seen.length !== totalPerChannel) note(`sub ${s.i} ${ch}: ${st.seen.length} publications, want ${totalPerChannel}`);
+      if (st.seen.length !== totalPerChannel - st.start) {
+        note(`sub ${s.i} ${ch}: ${st.seen.length} publications after offset ${st.start}, want ${totalPerChannel - st.start}`);
+      }
       if (!reference.has(ch)) reference.set(ch, st.seen);
       const ref = reference.get(ch);
       for (let j = 0; j < st.seen.length; j++) {
-        if (st.seen[j] !== ref[j]) { note(`sub ${s.i} ${ch}: offset ${j + 1} holds ${st.seen[j]}, another subscriber got ${ref[j]}`); break; }
+        const at = st.start + j;
+        if (st.seen[j] !== ref[at]) { note(`sub ${s.i} ${ch}: offset ${at + 1} holds ${st.seen[j]}, another subscriber got ${ref[at]}`); break; }
       }
     }
   }
@@ -334,8 +371,8 @@ async function noneClosed() {
 await suite.run(`${SUBSCRIBERS} subscribers connect and subscribe (${CHANNELS} channels, ${MULTI} on all)`, connectAll, 30000);
 if (suite.failed === 0) {
   await suite.run('presence_stats counts every subscriber', presenceAgrees);
-  await suite.run('publishers on both loops publish concurrently', publishAll, 30000);
-  await suite.run('every subscriber: offsets 1..N, no gap, no duplicate, same data, publisher order', everyoneGotEverything, 30000);
+  await suite.run(`publishers on both loops publish concurrently; ${LATE} subscribers join meanwhile`, publishAll, 30000);
+  await suite.run('every subscriber: offsets up by one from its subscribe position to N, no gap, no duplicate, same data, publisher order', everyoneGotEverything, 30000);
   await suite.run('no subscriber closed, server alive', noneClosed);
 }
 for (const s of subs) s.caller.client.close();
