@@ -1,8 +1,11 @@
-// Every command-line flag of wsgate, with its default, in one place.
+// What wsgate runs with: every setting, with its default, and the ways it is
+// given (flags, a TOML file). The settings themselves (names, types, help,
+// validation) are one table, gateway/config_settings.hpp.
 #pragma once
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "io/backend_kind.hpp"
@@ -33,18 +36,20 @@ inline proto::DeflateConfig default_deflate_config() {
 
 enum class Mode : uint8_t { echo, pubsub };
 
+inline constexpr const char* kDefaultListen = "0.0.0.0:8080";
+
 struct Config {
     Mode mode = Mode::echo;
-    pubsub::HubSettings hub;          // --mode pubsub
-    std::vector<std::string> listen;  // empty: kDefaultListen
-    unsigned threads = 0;             // 0: number of cores
-    unsigned workers = 1;             // processes sharing the port (SO_REUSEPORT)
+    pubsub::HubSettings hub;                          // --mode pubsub
+    std::vector<std::string> listen{kDefaultListen};  // the first --listen replaces the list
+    unsigned threads = 0;                             // 0 ("auto"): number of cores
+    unsigned workers = 1;                             // processes sharing the port (SO_REUSEPORT)
     io::BackendKind backend = io::BackendKind::auto_select;
     uint64_t max_message_bytes = 16 * 1024 * 1024;
     uint32_t max_connections = 100000;
     double idle_timeout_s = 60;
-    uint32_t max_handshakes = 0;         // 0: a quarter of max_connections
-    uint32_t max_handshakes_per_ip = 0;  // 0: a quarter of max_handshakes
+    uint32_t max_handshakes = 0;         // 0 ("auto"): a quarter of max_connections
+    uint32_t max_handshakes_per_ip = 0;  // 0 ("auto"): a quarter of max_handshakes
     double handshake_timeout_s = 10;
     double busy_handshake_timeout_s = 2;  // once over half of max_handshakes are in progress
     double close_timeout_s = 5;
@@ -62,23 +67,40 @@ struct Config {
     // zlib streams per loop its connections may hold at once; 0: an eighth
     // of physical memory over all loops (gateway/deflate_budget.hpp).
     uint64_t deflate_max_streams = 0;
+    // Command-line only: never keys of a configuration file.
+    std::string config_file;  // --config FILE, read before the flags apply
     bool help = false;
     bool version = false;   // print the version, kernel and io_uring features, exit
     bool features = false;  // print the io_uring feature line, exit
 };
 
-inline constexpr const char* kDefaultListen = "0.0.0.0:8080";
-
-// Parses argv into *config (starting from the defaults). Returns an empty
-// string on success, else a one-line error message.
+// Parses argv into *config (starting from what it holds). With --config
+// FILE, the file is loaded first and the flags then override it. Returns an
+// empty string on success, else a one-line error message.
 std::string parse_config(int argc, const char* const* argv, Config* config);
+
+// Applies the keys of a TOML configuration file to *config (keys absent
+// from it keep their value). Returns "" or one line naming the file, line
+// and column: a syntax error, an unknown key (with the nearest known one), a
+// value of the wrong TOML type (with the type expected) or a bad value.
+std::string load_config_file(const std::string& path, Config* config);
+// The same for a document already in memory; `source` names it in errors.
+std::string load_config_text(std::string_view toml, std::string_view source, Config* config);
+
+// Checks that the settings, each valid alone, go together. "" or an error.
+std::string check_config(const Config& config);
+
+// The configuration as a TOML file: every setting with its value, defaults
+// included, in the table's order; load_config_text() of it gives back the
+// same configuration. Unset optional settings (api-key, ...) are comments.
+std::string format_config(const Config& config);
 
 // The limits of handshakes in progress with their defaults resolved: a
 // quarter of --max-connections, and a quarter of that per address.
 uint32_t resolved_max_handshakes(const Config& config);
 uint32_t resolved_max_handshakes_per_ip(const Config& config);
 
-// The --help text.
+// The --help text, made from the settings table.
 std::string config_help();
 
 }  // namespace wsgate::gateway

@@ -1,4 +1,4 @@
-// wsgate: parses flags, opens the listeners, runs one event loop per thread
+// wsgate: parses flags (and a --config file), opens the listeners, runs one event loop per thread
 // and shuts down cleanly on SIGINT/SIGTERM.
 #include <signal.h>
 #include <sys/resource.h>
@@ -281,7 +281,29 @@ int supervise(const Config& config, io::BackendKind backend,
     return result;
 }
 
+// wsgate check-config FILE: the file's effective configuration on stdout
+// (every key, defaults included, loadable again with --config), exit 0; or
+// one error line naming the file, line and column, exit 2.
+int check_config_file(int argc, char** argv) {
+    if (argc != 3) {
+        std::fprintf(stderr, "wsgate: usage: wsgate check-config FILE\n");
+        return 2;
+    }
+    Config config;
+    std::string error = load_config_file(argv[2], &config);
+    if (error.empty()) error = check_config(config);
+    if (!error.empty()) {
+        std::fprintf(stderr, "wsgate: %s\n", error.c_str());
+        return 2;
+    }
+    std::printf("# wsgate %s: the effective configuration of %s\n%s", WSGATE_VERSION, argv[2],
+                format_config(config).c_str());
+    return 0;
+}
+
 int run(int argc, char** argv) {
+    if (argc >= 2 && std::strcmp(argv[1], "check-config") == 0)
+        return check_config_file(argc, argv);
     Config config;
     std::string error = parse_config(argc, argv, &config);
     if (!error.empty()) {
@@ -302,7 +324,6 @@ int run(int argc, char** argv) {
                     io::describe_uring_features(io::uring_features()).c_str());
         return 0;
     }
-    if (config.listen.empty()) config.listen.emplace_back(kDefaultListen);
     // Every connection is a descriptor (or, with --direct-descriptors, a
     // fixed-file slot, whose table size RLIMIT_NOFILE caps): use the hard limit.
     rlimit lim{};

@@ -20,18 +20,30 @@
   6.1 or later: DEFER_TASKRUN in the ring set-up, multishot receive), the
   same line --version prints after the version and kernel, and the line the
   server logs at start-up when it considers io_uring;
+- --config FILE: a TOML file with two listeners, the backend, one thread,
+  max-message-bytes, trace and deflate off serves exactly so (both addresses
+  echo, 1009 above the limit, the handshake traced, no permessage-deflate);
+  flags override it; `wsgate check-config FILE` prints every key as TOML
+  that python's tomllib reads, and that output serves and checks the same
+  again; a pub/sub file (mode, api-key, history-size) answers POST
+  /api/publish with offsets; an unknown key or a wrong type exits 2 with
+  one line naming file:line:column (and the nearest key);
 - with io_uring switched off (a seccomp filter failing io_uring_setup with
   EPERM, as container runtimes do): --features says unavailable, auto logs why
   and serves on epoll, a forced io_uring exits 1 with one line.
 """
 
 import asyncio
+import json
 import os
 import re
 import signal
 import socket
 import sys
+import tempfile
 import time
+import tomllib
+import urllib.request
 
 import websockets
 
@@ -380,7 +392,7 @@ def bad_flag(args, must_mention):
     check("listening" not in err, "started anyway")
 
 
-ALL_FLAGS = ["--listen", "--threads", "--workers", "--backend", "--mode", "--max-message-bytes",
+ALL_FLAGS = ["--config", "--listen", "--threads", "--workers", "--backend", "--mode", "--max-message-bytes",
              "--max-connections", "--idle-timeout", "--handshake-timeout", "--close-timeout",
              "--memory-release-delay",
              "--max-queued-bytes", "--recv-buffers", "--recv-buffer-bytes", "--trace",
@@ -467,6 +479,145 @@ def io_uring_switched_off():
         graceful_stop(srv)
 
 
+def config_path(text):
+    fd, path = tempfile.mkstemp(prefix="wsgate-config.", suffix=".toml")
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    return path
+
+
+async def offered_deflate(uri):
+    """The Sec-WebSocket-Extensions the server answered to python-websockets'
+    permessage-deflate offer (None: declined), after one echo."""
+    async with websockets.connect(uri, open_timeout=5, close_timeout=5, ping_interval=None) as ws:
+        await ws.send("deflate?")
+        eq(await asyncio.wait_for(ws.recv(), 5), "deflate?", f"echo over {uri}")
+        return ws.response_headers.get("Sec-WebSocket-Extensions")
+
+
+def over_the_limit_closes_1009(port, size):
+    with Conn(port=port) as c:
+        c.handshake()
+        c.echo(OP_TEXT, "x" * (size - 1))
+        c.send(frame(OP_TEXT, b"x" * (size + 1)))
+        c.expect_close(1009)
+
+
+def check_config_output(path):
+    """`wsgate check-config path`: exit 0, TOML on stdout, nothing on stderr."""
+    rc, out, err = run_flags(BIN, ["check-config", path])
+    eq((rc, err), (0, ""), f"check-config {path} exit status and stderr")
+    return out, tomllib.loads(out)
+
+
+def file_keys():
+    """Every --help flag but the command-line-only ones: the file's keys."""
+    rc, out, _ = run_flags(BIN, ["--help"])
+    eq(rc, 0, "--help exit status")
+    flags = re.findall(r"^  --([a-z0-9-]+)", out, re.M)
+    return set(flags) - {"config", "features", "version", "help"}
+
+
+def config_file_serves():
+    port = free_port((socket.AF_INET, socket.AF_INET6))
+    v4, v6 = f"127.0.0.1:{port}", f"[::1]:{port}"
+    limit = 1000
+    path = config_path(f"""# wsgate, set by a file
+listen = ["{v4}", "{v6}"]
+backend = "{BACKEND}"
+threads = 1
+max-message-bytes = {limit}
+handshake-timeout = 2
+close-timeout = 2.5
+trace = true
+deflate = "off"
+""")
+    printed_path = None
+    try:
+        with Server(BIN, ["--config", path], wait_lines=2) as srv:
+            check("1 thread)" in listening_line(srv.log(), v4, BACKEND), "threads = 1")
+            listening_line(srv.log(), v6, BACKEND)
+            eq(asyncio.run(offered_deflate(f"ws://{v6}/")), None, "deflate = \"off\" over IPv6")
+            over_the_limit_closes_1009(port, limit)
+            check(re.search(r"^wsgate: trace fd \d+ request GET ", srv.log(), re.M),
+                  "trace = true: no traced request")
+            graceful_stop(srv)
+        # Flags override the file: a larger limit, two threads, deflate on, one listener.
+        flags = ["--config", path, "--max-message-bytes", str(4 * limit), "--threads", "2",
+                 "--deflate", "on", "--listen", v4]
+        with Server(BIN, flags) as srv:
+            line = listening_line(srv.log(), v4, BACKEND)
+            check("2 threads)" in line, f"--threads 2 over threads = 1: {line!r}")
+            check(v6 not in srv.log(), "--listen replaces the file's listen list")
+            check("permessage-deflate" in (asyncio.run(offered_deflate(f"ws://{v4}/")) or ""),
+                  "--deflate on over deflate = \"off\"")
+            with Conn(port=port) as c:
+                c.handshake()
+                c.echo(OP_TEXT, "y" * (2 * limit))
+                c.send(frame(OP_CLOSE, close_payload(1000)))
+                c.expect_close(1000, reply=False, strict=True)
+            graceful_stop(srv)
+        # check-config: every key, the file's values and the defaults, as TOML.
+        out, conf = check_config_output(path)
+        eq(set(conf) | {"api-key", "token-hmac-secret"}, file_keys(),
+           "check-config prints every key (unset secrets as comments)")
+        eq(conf["listen"], [v4, v6], "listen")
+        eq((conf["threads"], conf["max-message-bytes"], conf["close-timeout"]), (1, limit, 2.5),
+           "values from the file")
+        eq((conf["trace"], conf["deflate"], conf["backend"]), (True, "off", BACKEND), "values")
+        eq((conf["idle-timeout"], conf["max-queued-bytes"], conf["max-handshakes"]),
+           (60, 1048576, "auto"), "defaults")
+        # Its output is a configuration file that checks and serves the same.
+        printed_path = config_path(out)
+        again, _ = check_config_output(printed_path)
+        eq(again.splitlines()[1:], out.splitlines()[1:], "check-config of check-config's output")
+        with Server(BIN, ["--config", printed_path], wait_lines=2) as srv:
+            listening_line(srv.log(), v6, BACKEND)
+            over_the_limit_closes_1009(port, limit)
+            graceful_stop(srv)
+    finally:
+        for p in (path, printed_path):
+            if p:
+                os.unlink(p)
+
+
+def config_file_pubsub():
+    port = free_port()
+    path = config_path(f"""listen = ["127.0.0.1:{port}"]
+backend = "{BACKEND}"
+threads = 2
+mode = "pubsub"
+api-key = "file-key"
+history-size = 10
+""")
+    try:
+        with Server(BIN, ["--config", path]) as srv:
+            for n in (1, 2):
+                req = urllib.request.Request(
+                    f"http://127.0.0.1:{port}/api/publish", method="POST",
+                    data=json.dumps({"channel": "c", "data": {"n": n}}).encode(),
+                    headers={"X-API-Key": "file-key", "Content-Type": "application/json"})
+                with urllib.request.urlopen(req, timeout=5) as r:
+                    eq(r.status, 200, "POST /api/publish with the file's api-key")
+                    eq(json.loads(r.read())["result"]["offset"], n, "offset kept by history-size")
+            graceful_stop(srv)
+    finally:
+        os.unlink(path)
+
+
+def config_file_refused(text, want):
+    path = config_path(text)
+    try:
+        name = os.path.basename(path)
+        for args in (["--config", path], ["check-config", path]):
+            rc, out, err = run_flags(BIN, args)
+            eq((rc, out), (2, ""), f"wsgate {args[0]} exit status and stdout")
+            eq(err, f"wsgate: {path}:{want}\n", f"wsgate {args[0]} error line")
+            check(name in err, "the file is named")
+    finally:
+        os.unlink(path)
+
+
 suite.run("--listen 127.0.0.1:P --listen [::1]:P: websockets echo on both, both logged",
           ipv4_and_ipv6)
 suite.run("--trace: exact request and 101 bytes with ␍ ␊", trace)
@@ -488,6 +639,16 @@ suite.run("--mode proxy refused: not a mode", bad_flag, ["--mode", "proxy"],
 suite.run("--mode pubsub with --workers 2 refused: one hub per process", bad_flag,
           ["--mode", "pubsub", "--workers", "2"], "--workers > 1 is not available")
 suite.run("--help exits 0 listing every flag", help_text)
+suite.run("--config FILE serves with the file's settings, flags override, check-config reloads",
+          config_file_serves)
+suite.run("--config FILE with mode = \"pubsub\", api-key, history-size: /api/publish offsets",
+          config_file_pubsub)
+suite.run("--config FILE: unknown key refused with file:line:column and a suggestion",
+          config_file_refused, "threads = 1\nmax-queue-bytes = 5\n",
+          "2:1: unknown key 'max-queue-bytes' (did you mean 'max-queued-bytes'?)")
+suite.run("--config FILE: wrong type refused with file:line:column and what was expected",
+          config_file_refused, "threads = 1\nidle-timeout = \"30s\"\n",
+          "2:16: idle-timeout: expected a number of seconds, got a string")
 suite.run("--features / --version / start-up log: the probed io_uring features", features)
 suite.run("io_uring switched off by seccomp: auto logs why and serves on epoll",
           io_uring_switched_off)

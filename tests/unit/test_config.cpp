@@ -19,7 +19,8 @@ std::string parse(std::vector<const char*> args, Config* c) {
 TEST(Config, Defaults) {
     Config c;
     EXPECT_EQ(parse({}, &c), "");
-    EXPECT_TRUE(c.listen.empty());
+    EXPECT_EQ(c.listen,
+              std::vector<std::string>{"0.0.0.0:8080"});  // the first --listen replaces it
     EXPECT_EQ(c.max_message_bytes, 16u * 1024 * 1024);
     EXPECT_EQ(c.max_connections, 100000u);
     EXPECT_EQ(c.idle_timeout_s, 60);

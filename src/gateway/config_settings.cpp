@@ -1,0 +1,576 @@
+#include "gateway/config_settings.hpp"
+
+#include <algorithm>
+#include <charconv>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+#include "io/listener.hpp"
+
+namespace wsgate::gateway {
+
+namespace {
+
+constexpr double kMaxSeconds = 86400.0 * 365;
+constexpr uint64_t kMaxThreads = 1024;
+constexpr uint64_t kMaxWorkers = 256;
+constexpr uint64_t kMaxHistorySize = 1000000;
+constexpr uint64_t kMaxHistoryTtlSeconds = 365 * 86400;
+constexpr uint64_t kMaxPingIntervalSeconds = 3600;
+constexpr uint64_t kMaxConnections = UINT32_MAX / 2;
+constexpr uint64_t kMaxRecvBuffers = 32768;
+constexpr uint64_t kMinRecvBufferBytes = 256;
+constexpr uint64_t kMaxRecvBufferBytes = 1u << 20;
+constexpr uint64_t kMaxDeflateLevel = 9;  // zlib's levels are 0..9
+constexpr uint64_t kMaxMemLevel = 9;      // zlib's MAX_MEM_LEVEL
+constexpr std::string_view kAuto = "auto";
+
+bool parse_u64(std::string_view s, uint64_t* out) {
+    auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), *out);
+    return ec == std::errc() && end == s.data() + s.size() && !s.empty();
+}
+
+template <class T>
+bool set_uint(std::string_view text, uint64_t lo, uint64_t hi, T* out) {
+    uint64_t n = 0;
+    if (!parse_u64(text, &n) || n < lo || n > hi) return false;
+    *out = static_cast<T>(n);
+    return true;
+}
+
+// "auto" is stored as 0, which the flag itself does not accept.
+template <class T>
+bool set_uint_or_auto(std::string_view text, uint64_t lo, uint64_t hi, T* out) {
+    if (text == kAuto) {
+        *out = 0;
+        return true;
+    }
+    return set_uint(text, lo, hi, out);
+}
+
+bool set_seconds(std::string_view s, double* out) {
+    std::string text(s);
+    char* end = nullptr;
+    double v = std::strtod(text.c_str(), &end);
+    if (text.empty() || end != text.c_str() + text.size() || !std::isfinite(v) || v <= 0 ||
+        v > kMaxSeconds) {
+        return false;
+    }
+    *out = v;
+    return true;
+}
+
+bool set_on_off(std::string_view text, bool* out) {
+    if (text != "on" && text != "off") return false;
+    *out = text == "on";
+    return true;
+}
+
+bool set_toggle(std::string_view text, bool* out) {
+    if (text != "true" && text != "false") return false;
+    *out = text == "true";
+    return true;
+}
+
+bool set_nonempty(std::string_view text, std::string* out) {
+    if (text.empty()) return false;
+    *out = text;
+    return true;
+}
+
+std::string uint_text(uint64_t v) {
+    return std::to_string(v);
+}
+
+std::string uint_or_auto_text(uint64_t v) {
+    return v == 0 ? toml_quoted(kAuto) : std::to_string(v);
+}
+
+// The shortest text that reads back as the same double (std::to_chars).
+std::string seconds_text(double v) {
+    char buf[64];
+    auto [end, ec] = std::to_chars(buf, buf + sizeof(buf), v);
+    return ec == std::errc() ? std::string(buf, end) : std::string("0");
+}
+
+std::string on_off_text(bool v) {
+    return toml_quoted(v ? "on" : "off");
+}
+
+std::string bool_text(bool v) {
+    return v ? "true" : "false";
+}
+
+std::string optional_text(const std::string& v) {
+    return v.empty() ? std::string() : toml_quoted(v);
+}
+
+std::string_view no_context_takeover_text(const proto::DeflateConfig& d) {
+    if (d.server_no_context_takeover && d.client_no_context_takeover) return "both";
+    if (d.server_no_context_takeover) return "server";
+    if (d.client_no_context_takeover) return "client";
+    return "none";
+}
+
+// command_line rows have no value to print.
+std::string no_value(const Config&) {
+    return {};
+}
+
+constexpr Setting kSettings[] = {
+    {.name = "listen",
+     .type = SettingType::text_list,
+     .value_name = "ADDR:PORT",
+     .help = "listen address, repeatable; IPv6 as [::1]:8080",
+     .set =
+         [](std::string_view v, Config* c) {
+             if (!io::parse_endpoint(v)) return false;
+             c->listen.emplace_back(v);
+             return true;
+         },
+     .get =
+         [](const Config& c) {
+             std::string out = "[";
+             for (size_t i = 0; i < c.listen.size(); ++i) {
+                 if (i != 0) out += ", ";
+                 out += toml_quoted(c.listen[i]);
+             }
+             return out + "]";
+         },
+     .clear = [](Config* c) { c->listen.clear(); }},
+    {.name = "threads",
+     .type = SettingType::integer_or_auto,
+     .value_name = "N",
+     .help = "event loops",
+     .default_note = "auto: the number of cores",
+     .set = [](std::string_view v,
+               Config* c) { return set_uint_or_auto(v, 1, kMaxThreads, &c->threads); },
+     .get = [](const Config& c) { return uint_or_auto_text(c.threads); }},
+    {.name = "workers",
+     .type = SettingType::integer,
+     .value_name = "N",
+     .help = "processes sharing the port, each with --threads loops and its own "
+             "--max-connections; a worker that dies is restarted, more than 5 restarts "
+             "within 30 s stop them all (exit 1)",
+     .set = [](std::string_view v, Config* c) { return set_uint(v, 1, kMaxWorkers, &c->workers); },
+     .get = [](const Config& c) { return uint_text(c.workers); }},
+    {.name = "backend",
+     .type = SettingType::text,
+     .value_name = "auto|io_uring|epoll",
+     .help = "event backend; auto: io_uring, else epoll",
+     .set = [](std::string_view v, Config* c) { return io::parse_backend_kind(v, &c->backend); },
+     .get = [](const Config& c) { return toml_quoted(io::backend_name(c.backend)); }},
+    {.name = "mode",
+     .type = SettingType::text,
+     .value_name = "echo|pubsub",
+     .help = "application. pubsub: a hub speaking the Centrifugo client protocol (JSON) on "
+             "/connection/websocket, see docs/pubsub.md",
+     .set =
+         [](std::string_view v, Config* c) {
+             if (v != "echo" && v != "pubsub") return false;
+             c->mode = v == "echo" ? Mode::echo : Mode::pubsub;
+             return true;
+         },
+     .get = [](const Config& c) { return toml_quoted(c.mode == Mode::echo ? "echo" : "pubsub"); }},
+
+    {.name = "api-key",
+     .type = SettingType::text,
+     .value_name = "KEY",
+     .help = "enables the HTTP server API (POST /api/..., header X-API-Key); without it /api/ "
+             "is 404",
+     .heading = "pub/sub (--mode pubsub)",
+     .set = [](std::string_view v, Config* c) { return set_nonempty(v, &c->hub.api_key); },
+     .get = [](const Config& c) { return optional_text(c.hub.api_key); }},
+    {.name = "allow-client-publish",
+     .type = SettingType::toggle,
+     .help = "clients may publish (else error 103)",
+     .set = [](std::string_view v,
+               Config* c) { return set_toggle(v, &c->hub.allow_client_publish); },
+     .get = [](const Config& c) { return bool_text(c.hub.allow_client_publish); }},
+    {.name = "allow-anonymous",
+     .type = SettingType::text,
+     .value_name = "on|off",
+     .help = "connect without a token",
+     .set = [](std::string_view v, Config* c) { return set_on_off(v, &c->hub.allow_anonymous); },
+     .get = [](const Config& c) { return on_off_text(c.hub.allow_anonymous); }},
+    {.name = "token-hmac-secret",
+     .type = SettingType::text,
+     .value_name = "S",
+     .help = "accept HS256 connection tokens signed with S",
+     .set = [](std::string_view v,
+               Config* c) { return set_nonempty(v, &c->hub.token_hmac_secret); },
+     .get = [](const Config& c) { return optional_text(c.hub.token_hmac_secret); }},
+    {.name = "history-size",
+     .type = SettingType::integer,
+     .value_name = "N",
+     .help = "publications kept per channel for history and recovery (0: none)",
+     .set = [](std::string_view v,
+               Config* c) { return set_uint(v, 0, kMaxHistorySize, &c->hub.history_size); },
+     .get = [](const Config& c) { return uint_text(c.hub.history_size); }},
+    {.name = "history-ttl",
+     .type = SettingType::integer,
+     .value_name = "SECONDS",
+     .help = "how long they are kept",
+     .set = [](std::string_view v,
+               Config* c) { return set_uint(v, 1, kMaxHistoryTtlSeconds, &c->hub.history_ttl_s); },
+     .get = [](const Config& c) { return uint_text(c.hub.history_ttl_s); }},
+    {.name = "ping-interval",
+     .type = SettingType::integer,
+     .value_name = "SECONDS",
+     .help = "server ping {} interval; no pong by the next ping closes with 3012 (0: none)",
+     .set =
+         [](std::string_view v, Config* c) {
+             return set_uint(v, 0, kMaxPingIntervalSeconds, &c->hub.ping_interval_s);
+         },
+     .get = [](const Config& c) { return uint_text(c.hub.ping_interval_s); }},
+    {.name = "max-channels-per-connection",
+     .type = SettingType::integer,
+     .value_name = "N",
+     .help = "subscriptions per connection; more: error 106",
+     .set =
+         [](std::string_view v, Config* c) {
+             return set_uint(v, 1, UINT32_MAX, &c->hub.max_channels_per_connection);
+         },
+     .get = [](const Config& c) { return uint_text(c.hub.max_channels_per_connection); }},
+    {.name = "max-channels",
+     .type = SettingType::integer,
+     .value_name = "N",
+     .help = "channels on the node; more: error 106. A subscriber whose queue is over "
+             "--max-queued-bytes when a publication comes is closed with 3008 (slow); it "
+             "reconnects and recovers from history",
+     .set = [](std::string_view v,
+               Config* c) { return set_uint(v, 1, UINT64_MAX, &c->hub.max_channels); },
+     .get = [](const Config& c) { return uint_text(c.hub.max_channels); }},
+
+    {.name = "max-message-bytes",
+     .type = SettingType::integer,
+     .value_name = "N",
+     .help = "largest message accepted",
+     .heading = "connections",
+     .set = [](std::string_view v,
+               Config* c) { return set_uint(v, 0, UINT64_MAX, &c->max_message_bytes); },
+     .get = [](const Config& c) { return uint_text(c.max_message_bytes); }},
+    {.name = "max-connections",
+     .type = SettingType::integer,
+     .value_name = "N",
+     .help = "per process; more get 503",
+     .set = [](std::string_view v,
+               Config* c) { return set_uint(v, 1, kMaxConnections, &c->max_connections); },
+     .get = [](const Config& c) { return uint_text(c.max_connections); }},
+    {.name = "idle-timeout",
+     .type = SettingType::seconds,
+     .value_name = "SECONDS",
+     .help = "ping after half, close 1001 after all",
+     .set = [](std::string_view v, Config* c) { return set_seconds(v, &c->idle_timeout_s); },
+     .get = [](const Config& c) { return seconds_text(c.idle_timeout_s); }},
+    {.name = "handshake-timeout",
+     .type = SettingType::seconds,
+     .value_name = "SECONDS",
+     .help = "complete request head within",
+     .set = [](std::string_view v, Config* c) { return set_seconds(v, &c->handshake_timeout_s); },
+     .get = [](const Config& c) { return seconds_text(c.handshake_timeout_s); }},
+    {.name = "max-handshakes",
+     .type = SettingType::integer_or_auto,
+     .value_name = "N",
+     .help = "connections still sending their request head, per process, within "
+             "--max-connections. At it or at --max-connections, a new connection takes the "
+             "place of an older handshake, which gets 408: first one that sent part of a head "
+             "and stalled, else the oldest silent one (after 50 ms); with none, the newcomer's "
+             "head must be complete within 100-200 ms (it then needs no handshake slot), else "
+             "503. Established connections are never displaced",
+     .default_note = "auto: a quarter of --max-connections",
+     .set = [](std::string_view v,
+               Config* c) { return set_uint_or_auto(v, 1, kMaxConnections, &c->max_handshakes); },
+     .get = [](const Config& c) { return uint_or_auto_text(c.max_handshakes); }},
+    {.name = "max-handshakes-per-ip",
+     .type = SettingType::integer_or_auto,
+     .value_name = "N",
+     .help = "handshakes in progress per client address (IPv6: per /64), shared out among the "
+             "loops; more get 429 (not applied with --direct-descriptors)",
+     .default_note = "auto: a quarter of --max-handshakes",
+     .set =
+         [](std::string_view v, Config* c) {
+             return set_uint_or_auto(v, 1, kMaxConnections, &c->max_handshakes_per_ip);
+         },
+     .get = [](const Config& c) { return uint_or_auto_text(c.max_handshakes_per_ip); }},
+    {.name = "busy-handshake-timeout",
+     .type = SettingType::seconds,
+     .value_name = "SECONDS",
+     .help = "once over half of --max-handshakes are in progress, heads must complete within "
+             "this; older ones are dropped oldest first (408), refused connections linger at "
+             "most this long",
+     .set = [](std::string_view v,
+               Config* c) { return set_seconds(v, &c->busy_handshake_timeout_s); },
+     .get = [](const Config& c) { return seconds_text(c.busy_handshake_timeout_s); }},
+    {.name = "close-timeout",
+     .type = SettingType::seconds,
+     .value_name = "SECONDS",
+     .help = "wait for the peer's close",
+     .set = [](std::string_view v, Config* c) { return set_seconds(v, &c->close_timeout_s); },
+     .get = [](const Config& c) { return seconds_text(c.close_timeout_s); }},
+    {.name = "memory-release-delay",
+     .type = SettingType::seconds,
+     .value_name = "SECONDS",
+     .help = "once a loop's connections and queued output fell to half of their peak, free "
+             "memory goes back to the OS this long after",
+     .set = [](std::string_view v,
+               Config* c) { return set_seconds(v, &c->memory_release_delay_s); },
+     .get = [](const Config& c) { return seconds_text(c.memory_release_delay_s); }},
+    {.name = "max-request-bytes",
+     .type = SettingType::integer,
+     .value_name = "N",
+     .help = "largest plain HTTP request body (Content-Length): larger gets 413, chunked 411",
+     .set = [](std::string_view v,
+               Config* c) { return set_uint(v, 0, UINT64_MAX, &c->max_request_bytes); },
+     .get = [](const Config& c) { return uint_text(c.max_request_bytes); }},
+    {.name = "max-queued-bytes",
+     .type = SettingType::integer,
+     .value_name = "N",
+     .help = "per-connection output cap: above it reading pauses, and input already received "
+             "waits unprocessed (never dropped) until the queue is under N/2. Checked per "
+             "receive and per HTTP request, so a queue never holds more than N + one receive "
+             "buffer's echo (compressed: its re-compressed echo) or N + one HTTP response, on "
+             "both backends",
+     .set = [](std::string_view v,
+               Config* c) { return set_uint(v, 1, UINT64_MAX, &c->max_queued_bytes); },
+     .get = [](const Config& c) { return uint_text(c.max_queued_bytes); }},
+    {.name = "recv-buffers",
+     .type = SettingType::integer,
+     .value_name = "N",
+     .help = "io_uring provided buffers per loop, power of two",
+     .set =
+         [](std::string_view v, Config* c) {
+             uint32_t n = 0;
+             if (!set_uint(v, 1, kMaxRecvBuffers, &n) || (n & (n - 1)) != 0) return false;
+             c->recv_buffers = n;
+             return true;
+         },
+     .get = [](const Config& c) { return uint_text(c.recv_buffers); }},
+    {.name = "recv-buffer-bytes",
+     .type = SettingType::integer,
+     .value_name = "N",
+     .help = "size of each receive buffer",
+     .set =
+         [](std::string_view v, Config* c) {
+             return set_uint(v, kMinRecvBufferBytes, kMaxRecvBufferBytes, &c->recv_buffer_bytes);
+         },
+     .get = [](const Config& c) { return uint_text(c.recv_buffer_bytes); }},
+    {.name = "trace",
+     .type = SettingType::toggle,
+     .help = "log handshake bytes (CR as \u240D, LF as \u240A)",
+     .set = [](std::string_view v, Config* c) { return set_toggle(v, &c->trace); },
+     .get = [](const Config& c) { return bool_text(c.trace); }},
+    {.name = "io-stats",
+     .type = SettingType::toggle,
+     .help = "at exit, each loop prints its system calls, io_uring submissions and "
+             "completions, and per message",
+     .set = [](std::string_view v, Config* c) { return set_toggle(v, &c->io_stats); },
+     .get = [](const Config& c) { return bool_text(c.io_stats); }},
+    {.name = "direct-descriptors",
+     .type = SettingType::toggle,
+     .help = "io_uring: accept into a registered file table; each loop then holds up to "
+             "RLIMIT_NOFILE connections without using process descriptors",
+     .set = [](std::string_view v, Config* c) { return set_toggle(v, &c->direct_descriptors); },
+     .get = [](const Config& c) { return bool_text(c.direct_descriptors); }},
+    {.name = "zero-copy-min-bytes",
+     .type = SettingType::integer,
+     .value_name = "N",
+     .help = "io_uring: echo pieces of N bytes or more straight from the receive buffer, "
+             "without a copy (64 KiB echo: -14% server CPU, 1 KiB: no gain)",
+     .set = [](std::string_view v,
+               Config* c) { return set_uint(v, 0, UINT64_MAX, &c->zero_copy_min_bytes); },
+     .get = [](const Config& c) { return uint_text(c.zero_copy_min_bytes); }},
+
+    {.name = "deflate",
+     .type = SettingType::text,
+     .value_name = "on|off",
+     .help = "permessage-deflate (RFC 7692)",
+     .heading = "permessage-deflate",
+     .set = [](std::string_view v, Config* c) { return set_on_off(v, &c->deflate.enabled); },
+     .get = [](const Config& c) { return on_off_text(c.deflate.enabled); }},
+    {.name = "deflate-window-bits",
+     .type = SettingType::integer,
+     .value_name = "N",
+     .help = "window the server compresses with, 9..15 (zlib cannot compress raw deflate "
+             "with an 8-bit window)",
+     .set =
+         [](std::string_view v, Config* c) {
+             return set_uint(v, proto::kMinZlibWindowBits, proto::kMaxWindowBits,
+                             &c->deflate.server_max_window_bits);
+         },
+     .get = [](const Config& c) { return uint_text(c.deflate.server_max_window_bits); }},
+    {.name = "deflate-client-window-bits",
+     .type = SettingType::integer,
+     .value_name = "N",
+     .help = "largest window a client may use, 8..15; below 15 only clients offering "
+             "client_max_window_bits are accepted",
+     .set =
+         [](std::string_view v, Config* c) {
+             return set_uint(v, proto::kMinWindowBits, proto::kMaxWindowBits,
+                             &c->deflate.client_max_window_bits);
+         },
+     .get = [](const Config& c) { return uint_text(c.deflate.client_max_window_bits); }},
+    {.name = "deflate-no-context-takeover",
+     .type = SettingType::text,
+     .value_name = "both|server|client|none",
+     .help = "which side resets its window after each message; with both, idle connections "
+             "hold no zlib memory",
+     .set =
+         [](std::string_view v, Config* c) {
+             if (v != "both" && v != "server" && v != "client" && v != "none") return false;
+             c->deflate.server_no_context_takeover = v == "both" || v == "server";
+             c->deflate.client_no_context_takeover = v == "both" || v == "client";
+             return true;
+         },
+     .get = [](const Config& c) { return toml_quoted(no_context_takeover_text(c.deflate)); }},
+    {.name = "deflate-level",
+     .type = SettingType::integer,
+     .value_name = "N",
+     .help = "zlib level 0..9",
+     .set = [](std::string_view v,
+               Config* c) { return set_uint(v, 0, kMaxDeflateLevel, &c->deflate.level); },
+     .get = [](const Config& c) { return uint_text(static_cast<uint64_t>(c.deflate.level)); }},
+    {.name = "deflate-mem-level",
+     .type = SettingType::integer,
+     .value_name = "N",
+     .help = "zlib memLevel 1..9",
+     .set = [](std::string_view v,
+               Config* c) { return set_uint(v, 1, kMaxMemLevel, &c->deflate.mem_level); },
+     .get = [](const Config& c) { return uint_text(c.deflate.mem_level); }},
+    {.name = "deflate-min-bytes",
+     .type = SettingType::integer,
+     .value_name = "N",
+     .help = "messages shorter than this are sent uncompressed",
+     .set = [](std::string_view v,
+               Config* c) { return set_uint(v, 0, SIZE_MAX, &c->deflate.min_message_bytes); },
+     .get = [](const Config& c) { return uint_text(c.deflate.min_message_bytes); }},
+    {.name = "deflate-max-ratio",
+     .type = SettingType::integer,
+     .value_name = "N",
+     .help = "close 1008 on an incoming message whose inflating costs more than N times its "
+             "compressed size, checked once it passed 1 MiB (DEFLATE reaches ~1030 on zeros, "
+             "text 3-30; 0: off). --max-message-bytes bounds a compressed message both as sent "
+             "and as inflated (1009)",
+     .set = [](std::string_view v,
+               Config* c) { return set_uint(v, 0, UINT32_MAX, &c->deflate.max_inflate_ratio); },
+     .get = [](const Config& c) { return uint_text(c.deflate.max_inflate_ratio); }},
+    {.name = "deflate-max-streams",
+     .type = SettingType::integer,
+     .value_name = "N",
+     .help = "zlib streams (~260 KiB each at the defaults) each loop's connections may hold at "
+             "once: messages in flight and context-takeover windows; beyond it a new compressed "
+             "message is closed 1013 (try again later) and replies go uncompressed; refusals "
+             "are logged with their count",
+     .default_note = "0: 1/8 of physical memory over all loops",
+     .set = [](std::string_view v,
+               Config* c) { return set_uint(v, 0, UINT64_MAX, &c->deflate_max_streams); },
+     .get = [](const Config& c) { return uint_text(c.deflate_max_streams); }},
+
+    {.name = "config",
+     .type = SettingType::command_line,
+     .value_name = "FILE",
+     .help = "read settings from a TOML file first: every flag above is a key of the same "
+             "name and meaning (listen = [\"0.0.0.0:8080\"], mode = \"pubsub\", trace = true, "
+             "idle-timeout = 30); flags given as well override it. `wsgate check-config FILE` "
+             "validates a file and prints the effective configuration",
+     .heading = "command line",
+     .set = [](std::string_view v, Config* c) { return set_nonempty(v, &c->config_file); },
+     .get = no_value},
+    {.name = "features",
+     .type = SettingType::command_line,
+     .help = "print the io_uring features this kernel offers (probed; the backend uses them) "
+             "and exit",
+     .set =
+         [](std::string_view, Config* c) {
+             c->features = true;
+             return true;
+         },
+     .get = no_value},
+    {.name = "version",
+     .type = SettingType::command_line,
+     .help = "print the version, kernel and io_uring features",
+     .set =
+         [](std::string_view, Config* c) {
+             c->version = true;
+             return true;
+         },
+     .get = no_value},
+    {.name = "help",
+     .type = SettingType::command_line,
+     .help = "this text",
+     .set =
+         [](std::string_view, Config* c) {
+             c->help = true;
+             return true;
+         },
+     .get = no_value},
+};
+
+// Levenshtein distance with the usual two-row table.
+size_t edit_distance(std::string_view a, std::string_view b) {
+    std::vector<size_t> prev(b.size() + 1), cur(b.size() + 1);
+    for (size_t j = 0; j <= b.size(); ++j)
+        prev[j] = j;
+    for (size_t i = 1; i <= a.size(); ++i) {
+        cur[0] = i;
+        for (size_t j = 1; j <= b.size(); ++j) {
+            size_t substitute = prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1);
+            cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, substitute});
+        }
+        std::swap(prev, cur);
+    }
+    return prev[b.size()];
+}
+
+}  // namespace
+
+std::span<const Setting> settings() {
+    return kSettings;
+}
+
+const Setting* find_setting(std::string_view name) {
+    for (const Setting& s : kSettings) {
+        if (s.name == name) return &s;
+    }
+    return nullptr;
+}
+
+const Setting* nearest_setting(std::string_view name, bool file_keys_only) {
+    // A typo is a few edits, a third of the name at most: "max-queue-bytes"
+    // suggests max-queued-bytes, "no-such-flag" suggests nothing.
+    size_t limit = std::max<size_t>(1, std::min<size_t>(3, name.size() / 3));
+    const Setting* best = nullptr;
+    size_t best_distance = limit + 1;
+    for (const Setting& s : kSettings) {
+        if (file_keys_only && s.type == SettingType::command_line) continue;
+        size_t d = edit_distance(name, s.name);
+        if (d < best_distance) {
+            best = &s;
+            best_distance = d;
+        }
+    }
+    return best;
+}
+
+std::string toml_quoted(std::string_view text) {
+    std::string out = "\"";
+    for (char ch : text) {
+        auto c = static_cast<unsigned char>(ch);
+        if (c == '"' || c == '\\') {
+            out += '\\';
+            out += ch;
+        } else if (c < 0x20 || c == 0x7f) {
+            char buf[8];
+            std::snprintf(buf, sizeof(buf), "\\u%04X", c);
+            out += buf;
+        } else {
+            out += ch;
+        }
+    }
+    return out + "\"";
+}
+
+}  // namespace wsgate::gateway
