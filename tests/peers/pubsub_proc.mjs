@@ -210,8 +210,16 @@ export class Suite {
     }
   }
 
+  // A case not run, said so and counted (shown as `, N skipped`).
+  skip(name, reason) {
+    if (this.only.length && !this.only.some((o) => name.includes(o))) return;
+    this.skipped = (this.skipped || 0) + 1;
+    console.log(`skip ${this.name} ${name}: ${reason}`);
+  }
+
   finish() {
-    console.log(`${this.passed} passed, ${this.failed} failed`);
+    const skipped = this.skipped ? `, ${this.skipped} skipped` : '';
+    console.log(`${this.passed} passed, ${this.failed} failed${skipped}`);
     process.exit(this.failed === 0 ? 0 : 1);
   }
 }

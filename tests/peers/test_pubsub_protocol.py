@@ -472,6 +472,29 @@ def auth_cases():
         c.close()
 
 
+def refresh_after_expiry_within_grace():
+    """centrifuge-js sends its refresh exactly `ttl` seconds after the connect
+    reply, so a server must not close the moment the token expires: Centrifugo
+    waits client_expired_close_delay (25 s by default) for the refresh. A
+    refresh 1.5 s after expiry keeps the connection."""
+    c = fresh("auth")
+    try:
+        r = c.connect(hs256_token(SECRET, {"sub": "gwen", "exp": int(time.time()) + 2}))
+        t0 = time.monotonic()
+        deadline = t0 + r["ttl"] + 1.5
+        try:
+            while time.monotonic() < deadline:
+                c._read_until(max(0.05, deadline - time.monotonic()))
+        except ServerClosed as e:
+            raise Failure(f"closed {e.code} {e.reason!r} {time.monotonic() - t0:.1f} s after a connect "
+                          f"with ttl {r['ttl']}, before the refresh")
+        fresh_token = hs256_token(SECRET, {"sub": "gwen", "exp": int(time.time()) + 600})
+        r = c.ok("refresh", {"token": fresh_token})
+        eq(r.get("expires"), True, "refresh result expires")
+    finally:
+        c.close()
+
+
 # -- slow consumer ---------------------------------------------------------------
 
 def slow_consumer_3008():
@@ -607,6 +630,14 @@ try:
     case("ping interval in the connect reply", ping_interval_in_connect_reply)
     case("server pings; no pong -> 3012", server_pings_and_no_pong)
     case("auth: anonymous off 3500, bad token 3500, expired 109", auth_cases)
+    if os.environ.get("WSGATE_PUBSUB_KNOWN_BUGS"):
+        case("token refreshed 1.5 s after it expired: connection kept", refresh_after_expiry_within_grace)
+    else:
+        suite.skip("token refreshed 1.5 s after it expired: connection kept",
+                   "hub bug on main 04c1b8f: the connection is closed 3005 at the token's exp with no "
+                   "grace (Centrifugo: client_expired_close_delay 25 s), so the SDK's refresh, sent "
+                   "exactly ttl after the connect reply, races the close; run with "
+                   "WSGATE_PUBSUB_KNOWN_BUGS=1")
     case("slow consumer -> 3008, others unaffected", slow_consumer_3008)
     case("closed clients leave their channels at once", closed_clients_leave_their_channels)
     for k in ("conn", "pub"):
