@@ -54,8 +54,9 @@ def clean(r):
 
 
 def io_per(r):
-    """(sends per delivery, waits per publication) over the server's whole run, from
-    its --io-stats line; deliveries = publications answered x subscribers per channel."""
+    """(sends per delivery, waits per publication) over the server's whole run, bring-up
+    included, from its --io-stats line; deliveries = publications answered x subscribers
+    per channel."""
     io, p = r.get("server_io"), r["pubsub"]
     deliveries = p["publications_all"] * r["subs"] * r["m"] / max(1, r["channels"])
     if not io or not deliveries:
