@@ -483,29 +483,17 @@ constexpr Setting kSettings[] = {
      .type = SettingType::command_line,
      .help = "print the io_uring features this kernel offers (probed; the backend uses them) "
              "and exit",
-     .set =
-         [](std::string_view, Config* c) {
-             c->features = true;
-             return true;
-         },
+     .set = [](std::string_view v, Config* c) { return set_toggle(v, &c->features); },
      .get = no_value},
     {.name = "version",
      .type = SettingType::command_line,
      .help = "print the version, kernel and io_uring features",
-     .set =
-         [](std::string_view, Config* c) {
-             c->version = true;
-             return true;
-         },
+     .set = [](std::string_view v, Config* c) { return set_toggle(v, &c->version); },
      .get = no_value},
     {.name = "help",
      .type = SettingType::command_line,
      .help = "this text",
-     .set =
-         [](std::string_view, Config* c) {
-             c->help = true;
-             return true;
-         },
+     .set = [](std::string_view v, Config* c) { return set_toggle(v, &c->help); },
      .get = no_value},
 };
 

@@ -324,6 +324,8 @@ int run(int argc, char** argv) {
                     io::describe_uring_features(io::uring_features()).c_str());
         return 0;
     }
+    if (!config.config_file.empty())
+        std::fprintf(stderr, "wsgate: settings from %s\n", config.config_file.c_str());
     // Every connection is a descriptor (or, with --direct-descriptors, a
     // fixed-file slot, whose table size RLIMIT_NOFILE caps): use the hard limit.
     rlimit lim{};

@@ -535,6 +535,7 @@ deflate = "off"
     printed_path = None
     try:
         with Server(BIN, ["--config", path], wait_lines=2) as srv:
+            check(f"wsgate: settings from {path}\n" in srv.log(), "the file is logged")
             check("1 thread)" in listening_line(srv.log(), v4, BACKEND), "threads = 1")
             listening_line(srv.log(), v6, BACKEND)
             eq(asyncio.run(offered_deflate(f"ws://{v6}/")), None, "deflate = \"off\" over IPv6")
