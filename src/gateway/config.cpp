@@ -73,8 +73,9 @@ struct FlagValue {
 std::string config_help() {
     std::string out =
         "usage: wsgate [flags]\n"
-        "       wsgate check-config FILE   validate a --config file, print the effective\n"
-        "                                  configuration (every key) as TOML; exit 0, else 2\n";
+        "       wsgate check-config FILE [flags]   validate a --config file (and flags\n"
+        "           over it), print the effective configuration, every key, as TOML;\n"
+        "           exit 0, else 2\n";
     const Config defaults;
     for (const Setting& s : settings()) {
         if (!s.heading.empty()) {

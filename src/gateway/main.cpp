@@ -281,23 +281,30 @@ int supervise(const Config& config, io::BackendKind backend,
     return result;
 }
 
-// wsgate check-config FILE: the file's effective configuration on stdout
-// (every key, defaults included, loadable again with --config), exit 0; or
-// one error line naming the file, line and column, exit 2.
+// wsgate check-config FILE [FLAGS]: the effective configuration of FILE
+// (with FLAGS over it, as `wsgate --config FILE FLAGS` would run) on stdout:
+// every key, defaults included, loadable again with --config; exit 0. Or one
+// error line (naming the file, line and column when the file is wrong), exit 2.
 int check_config_file(int argc, char** argv) {
-    if (argc != 3) {
-        std::fprintf(stderr, "wsgate: usage: wsgate check-config FILE\n");
+    if (argc < 3 || argv[2][0] == '-') {
+        std::fprintf(stderr, "wsgate: usage: wsgate check-config FILE [FLAGS]\n");
         return 2;
     }
+    std::vector<const char*> args = {argv[0], "--config", argv[2]};
+    std::string flags;
+    for (int i = 3; i < argc; ++i) {
+        args.push_back(argv[i]);
+        flags += ' ';
+        flags += argv[i];
+    }
     Config config;
-    std::string error = load_config_file(argv[2], &config);
-    if (error.empty()) error = check_config(config);
+    std::string error = parse_config(static_cast<int>(args.size()), args.data(), &config);
     if (!error.empty()) {
         std::fprintf(stderr, "wsgate: %s\n", error.c_str());
         return 2;
     }
-    std::printf("# wsgate %s: the effective configuration of %s\n%s", WSGATE_VERSION, argv[2],
-                format_config(config).c_str());
+    std::printf("# wsgate %s: the effective configuration of %s%s\n%s", WSGATE_VERSION, argv[2],
+                flags.c_str(), format_config(config).c_str());
     return 0;
 }
 

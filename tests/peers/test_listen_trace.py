@@ -23,9 +23,9 @@
 - --config FILE: a TOML file with two listeners, the backend, one thread,
   max-message-bytes, trace and deflate off serves exactly so (both addresses
   echo, 1009 above the limit, the handshake traced, no permessage-deflate);
-  flags override it; `wsgate check-config FILE` prints every key as TOML
-  that python's tomllib reads, and that output serves and checks the same
-  again; a pub/sub file (mode, api-key, history-size) answers POST
+  flags override it; `wsgate check-config FILE [flags]` prints every key as
+  TOML that python's tomllib reads, and that output serves and checks the
+  same again; a pub/sub file (mode, api-key, history-size) answers POST
   /api/publish with offsets; an unknown key or a wrong type exits 2 with
   one line naming file:line:column (and the nearest key);
 - with io_uring switched off (a seccomp filter failing io_uring_setup with
@@ -503,9 +503,9 @@ def over_the_limit_closes_1009(port, size):
         c.expect_close(1009)
 
 
-def check_config_output(path):
-    """`wsgate check-config path`: exit 0, TOML on stdout, nothing on stderr."""
-    rc, out, err = run_flags(BIN, ["check-config", path])
+def check_config_output(path, *flags):
+    """`wsgate check-config path flags`: exit 0, TOML on stdout, nothing on stderr."""
+    rc, out, err = run_flags(BIN, ["check-config", path] + list(flags))
     eq((rc, err), (0, ""), f"check-config {path} exit status and stderr")
     return out, tomllib.loads(out)
 
@@ -568,6 +568,10 @@ deflate = "off"
         eq((conf["trace"], conf["deflate"], conf["backend"]), (True, "off", BACKEND), "values")
         eq((conf["idle-timeout"], conf["max-queued-bytes"], conf["max-handshakes"]),
            (60, 1048576, "auto"), "defaults")
+        # With flags, the configuration `wsgate --config path flags` runs.
+        _, over = check_config_output(path, "--threads", "3", "--trace=false")
+        eq((over["threads"], over["trace"], over["max-message-bytes"]), (3, False, limit),
+           "check-config FILE --threads 3 --trace=false")
         # Its output is a configuration file that checks and serves the same.
         printed_path = config_path(out)
         again, _ = check_config_output(printed_path)

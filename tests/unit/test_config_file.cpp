@@ -378,3 +378,106 @@ TEST(ConfigFile, HelpListsTheConfigFlagAndCheckConfig) {
 
 }  // namespace
 }  // namespace wsgate::gateway
+
+namespace wsgate::gateway {
+namespace {
+
+// Documents made of the table's keys (and near misses) with values of every
+// TOML type: loading one either succeeds, and then the printed configuration
+// loads back to itself, or fails with one line at a position in the file.
+TEST(ConfigFile, RandomDocumentsLoadOrFailWithOnePositionedLine) {
+    const std::vector<std::string> values = {
+        "0",
+        "1",
+        "7",
+        "64",
+        "1024",
+        "4294967296",
+        "-1",
+        "9223372036854775807",
+        "0.5",
+        "1e-3",
+        "1e9",
+        "nan",
+        "inf",
+        "-0.0",
+        "true",
+        "false",
+        "\"on\"",
+        "\"off\"",
+        "\"auto\"",
+        "\"\"",
+        "\"both\"",
+        "\"epoll\"",
+        "\"pubsub\"",
+        "\"echo\"",
+        "\"x\\\"y\"",
+        "\"127.0.0.1:1\"",
+        "[]",
+        "[\"127.0.0.1:1\"]",
+        "[\"[::1]:2\", \"127.0.0.1:3\"]",
+        "[1, 2]",
+        "{ a = 1 }",
+        "1979-05-27",
+    };
+    // Half the values have the type their key takes, so documents often load.
+    auto typed = [](SettingType type, size_t pick) -> std::string {
+        switch (type) {
+            case SettingType::toggle:
+                return pick % 2 ? "true" : "false";
+            case SettingType::integer:
+                return std::to_string(pick % 3 == 0 ? 1 : 9 + pick % 7);
+            case SettingType::integer_or_auto:
+                return pick % 2 ? "\"auto\"" : std::to_string(1 + pick % 5);
+            case SettingType::seconds:
+                return pick % 2 ? "2.5" : "3";
+            case SettingType::text:
+                return pick % 2 ? "\"on\"" : "\"epoll\"";
+            case SettingType::text_list:
+                return "[\"127.0.0.1:1\", \"[::1]:2\"]";
+            case SettingType::command_line:
+                break;
+        }
+        return "1";
+    };
+    std::vector<std::pair<std::string, const Setting*>> keys;
+    for (const Setting& s : settings())
+        keys.emplace_back(std::string(s.name), &s);
+    for (const char* near_miss : {"listen-", "thread", "max_queued_bytes", "x", "a.b", "\"q\""})
+        keys.emplace_back(near_miss, nullptr);
+    uint64_t state = 0x9e3779b97f4a7c15u;
+    auto next = [&state](size_t n) {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        return static_cast<size_t>(state % n);
+    };
+    size_t loaded = 0;
+    for (int doc = 0; doc < 3000; ++doc) {
+        std::string text;
+        size_t lines = 1 + next(4);
+        for (size_t l = 0; l < lines; ++l) {
+            const auto& [key, setting] = keys[next(keys.size())];
+            bool use_typed = setting != nullptr && next(2) == 0;
+            text += key + " = " +
+                    (use_typed ? typed(setting->type, next(100)) : values[next(values.size())]) +
+                    "\n";
+        }
+        Config c;
+        std::string error = load(text, &c);
+        if (!error.empty()) {
+            EXPECT_EQ(error.rfind("gate.toml:", 0), 0u) << text << error;
+            EXPECT_EQ(error.find('\n'), std::string::npos) << error;
+            continue;
+        }
+        ++loaded;
+        std::string printed = format_config(c);
+        Config again;
+        ASSERT_EQ(load(printed, &again), "") << text << printed;
+        EXPECT_EQ(format_config(again), printed) << text;
+    }
+    EXPECT_GT(loaded, 100u);  // the generator reaches both outcomes
+}
+
+}  // namespace
+}  // namespace wsgate::gateway
