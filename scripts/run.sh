@@ -6,7 +6,9 @@
 #
 # Without --mode it starts `--mode pubsub --allow-client-publish --history-size 100
 # --api-key KEY`, KEY from $WSGATE_API_KEY or else made up at random and printed;
-# FLAGS are added after those. With --mode the FLAGS are passed as they are.
+# FLAGS are added after those. With --mode the FLAGS are passed as they are
+# (after --listen 0.0.0.0:8080); with --config FILE nothing is added: the file
+# and the FLAGS say it all.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -16,7 +18,12 @@ ninja -C build/release
 wsgate=build/release/src/gateway/wsgate
 listen=0.0.0.0:8080
 for flag in "$@"; do
-  if [ "$flag" = --mode ] || [[ "$flag" == --mode=* ]]; then
+  if [[ "$flag" =~ ^--config(=.*)?$ ]]; then
+    exec "$wsgate" "$@"
+  fi
+done
+for flag in "$@"; do
+  if [[ "$flag" =~ ^--mode(=.*)?$ ]]; then
     echo "wsgate: open http://127.0.0.1:8080/ (Ctrl-C stops it)"
     exec "$wsgate" --listen "$listen" "$@"
   fi
