@@ -189,6 +189,7 @@ if [ "$bin" != standin ]; then
   run admission 90 "$py" "$here/test_admission.py" "$bin" "$backend"
   run pubsub_chromium 60 node "$here/test_pubsub_chromium.mjs" "$bin" "$backend"
   run pubsub_protocol 60 "$py" "$here/test_pubsub_protocol.py" "$bin" "$backend"
+  run wsload_pubsub 60 "$py" "$here/test_wsload_pubsub.py" "$bin" "$backend"
   run pubsub_api 60 "$py" "$here/test_pubsub_api.py" "$bin" "$backend"
   run pubsub_sdk 60 node "$here/test_pubsub_sdk.mjs" "$bin" "$backend"
   run pubsub_ordering 60 node "$here/test_pubsub_ordering.mjs" "$bin" "$backend"
