@@ -377,6 +377,10 @@ if (suite.failed === 0) {
 }
 for (const s of subs) s.caller.client.close();
 for (const p of publishers) p.client.close();
-await suite.run('SIGTERM -> exit 0', async () => check(await server.stop() === 0, 'exit status'));
+await suite.run('SIGTERM -> exit 0', async () => {
+  const code = await server.stop();
+  if (code !== 0) console.log(`     ${server.log().slice(-6000).split('\n').join('\n     ')}`);
+  check(code === 0, `exit status ${code} (its log above)`);
+});
 await server.stop(); // when a case filter left it running
 suite.finish();

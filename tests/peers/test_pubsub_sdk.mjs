@@ -539,7 +539,11 @@ await suite.run('slow consumer: closed 3008, SDK reconnects and recovers', slowC
 await suite.run('servers alive', serversAlive);
 for (const c of clients) c.disconnect();
 for (const [name, s] of Object.entries(servers)) {
-  await suite.run(`${name}: SIGTERM -> exit 0`, async () => eq(await s.stop(), 0, 'exit status'));
+  await suite.run(`${name}: SIGTERM -> exit 0`, async () => {
+    const code = await s.stop();
+    if (code !== 0) console.log(`     ${s.log().slice(-6000).split('\n').join('\n     ')}`);
+  check(code === 0, `exit status ${code} (its log above)`);
+  });
 }
 for (const s of Object.values(servers)) await s.stop(); // those a case filter left running
 suite.finish();
