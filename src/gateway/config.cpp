@@ -160,6 +160,11 @@ std::string parse_config(int argc, const char* const* argv, Config* config) {
 }
 
 std::string check_config(const Config& config) {
+    // Each worker would need an admin address of its own, and a scrape of one
+    // would show a fraction of the traffic.
+    if (!config.admin_listen.empty() && config.workers > 1) {
+        return "--admin-listen is not available with --workers > 1 (use --threads)";
+    }
     // Worker processes share no memory: each would be a hub of its own, and a
     // publication would reach only the subscribers of the process that took it.
     if (config.mode == Mode::pubsub && config.workers > 1) {

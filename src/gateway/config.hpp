@@ -45,6 +45,7 @@ struct Config {
     unsigned threads = 0;                             // 0 ("auto"): number of cores
     unsigned workers = 1;                             // processes sharing the port (SO_REUSEPORT)
     io::BackendKind backend = io::BackendKind::auto_select;
+    std::string admin_listen;  // --admin-listen: /metrics, /healthz, /readyz (empty: off)
     uint64_t max_message_bytes = 16 * 1024 * 1024;
     uint32_t max_connections = 100000;
     double idle_timeout_s = 60;

@@ -141,6 +141,20 @@ constexpr Setting kSettings[] = {
              return out + "]";
          },
      .clear = [](Config* c) { c->listen.clear(); }},
+    {.name = "admin-listen",
+     .type = SettingType::text,
+     .value_name = "ADDR:PORT",
+     .help = "serve GET /metrics (Prometheus text format), /healthz (live) and /readyz (200 "
+             "while listening and not shutting down, else 503) on this address, from a thread "
+             "of its own (docs/metrics.md); not with --workers > 1",
+     .default_note = "off",
+     .set =
+         [](std::string_view v, Config* c) {
+             if (!io::parse_endpoint(v)) return false;
+             c->admin_listen = v;
+             return true;
+         },
+     .get = [](const Config& c) { return optional_text(c.admin_listen); }},
     {.name = "threads",
      .type = SettingType::integer_or_auto,
      .value_name = "N",

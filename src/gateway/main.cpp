@@ -17,10 +17,12 @@
 #include <thread>
 #include <vector>
 
+#include "gateway/admin_server.hpp"
 #include "gateway/allocator.hpp"
 #include "gateway/config.hpp"
 #include "gateway/deflate_budget.hpp"
 #include "gateway/echo_app.hpp"
+#include "gateway/gateway_metrics.hpp"
 #include "gateway/http_endpoints.hpp"
 #include "gateway/worker_supervisor.hpp"
 #include "io/backend_kind.hpp"
@@ -35,6 +37,7 @@ namespace wsgate::gateway {
 namespace {
 
 constexpr int kListenBacklog = 4096;
+constexpr int kAdminBacklog = 64;
 
 uint32_t to_ticks(double seconds) {
     double ticks = std::ceil(seconds * 1000.0 / ws::kTickMs);
@@ -78,11 +81,27 @@ struct ThreadStart {
     std::atomic<int> result{1};  // 1: still starting
 };
 
+// The loop's metrics are readable by the admin thread while the loop exists.
+struct MetricsAttachment {
+    MetricsAttachment(LoopMetricsRegistry& registry, size_t loop, const ws::LoopMetrics& metrics)
+        : registry_(registry), loop_(loop) {
+        registry_.attach(loop_, &metrics);
+    }
+    ~MetricsAttachment() { registry_.detach(loop_); }
+    MetricsAttachment(const MetricsAttachment&) = delete;
+    MetricsAttachment& operator=(const MetricsAttachment&) = delete;
+
+  private:
+    LoopMetricsRegistry& registry_;
+    size_t loop_;
+};
+
 template <template <class> class Backend, class App>
 void run_loop(App& app, const ws::LoopSettings& settings, ws::LoopShared& shared,
-              std::vector<int> listeners, ws::LoopInbox& inbox, unsigned number,
-              ThreadStart& start) {
+              std::vector<int> listeners, ws::LoopInbox& inbox, unsigned number, ThreadStart& start,
+              LoopMetricsRegistry& registry) {
     ws::ServerLoop<Backend, App> loop(settings, shared, app, inbox, number);
+    MetricsAttachment attached(registry, number, loop.metrics());
     int rc = loop.init(listeners);
     start.result.store(rc);
     start.result.notify_all();
@@ -98,13 +117,15 @@ void run_loop(App& app, const ws::LoopSettings& settings, ws::LoopShared& shared
 template <template <class> class Backend>
 void run_app_loop(pubsub::HubShared* hub, const ws::LoopSettings& settings, ws::LoopShared& shared,
                   std::vector<int> listeners, ws::LoopInbox& inbox, unsigned number,
-                  ThreadStart& start) {
+                  ThreadStart& start, LoopMetricsRegistry& registry) {
     if (hub == nullptr) {
         EchoApp app;
-        run_loop<Backend>(app, settings, shared, std::move(listeners), inbox, number, start);
+        run_loop<Backend>(app, settings, shared, std::move(listeners), inbox, number, start,
+                          registry);
     } else {
         pubsub::HubApp app(*hub, number, settings.max_message_bytes, settings.max_request_bytes);
-        run_loop<Backend>(app, settings, shared, std::move(listeners), inbox, number, start);
+        run_loop<Backend>(app, settings, shared, std::move(listeners), inbox, number, start,
+                          registry);
     }
 }
 
@@ -156,6 +177,23 @@ int open_listeners(const Config& config, unsigned slots, std::vector<std::vector
     return 0;
 }
 
+// The --admin-listen socket (port 0 resolves), or -1 after saying why.
+int open_admin_listener(const std::string& text) {
+    auto ep = io::parse_endpoint(text);
+    if (!ep) {
+        std::fprintf(stderr, "wsgate: bad --admin-listen address %s\n", text.c_str());
+        return -1;
+    }
+    int fd = io::open_listener(*ep, kAdminBacklog);
+    if (fd < 0) {
+        std::fprintf(stderr, "wsgate: cannot listen on %s: %s\n", text.c_str(), std::strerror(-fd));
+        return -1;
+    }
+    std::fprintf(stderr, "wsgate: admin listening on %s (GET /metrics /healthz /readyz)\n",
+                 io::format_endpoint(io::local_endpoint(fd)).c_str());
+    return fd;
+}
+
 void print_listening(const std::vector<std::string>& names, io::BackendKind backend,
                      const Config& config, unsigned threads) {
     std::string backend_text(io::backend_name(backend));
@@ -167,12 +205,36 @@ void print_listening(const std::vector<std::string>& names, io::BackendKind back
     }
 }
 
+// The admin listener's answers: /readyz is 200 from the moment every loop
+// is up until shutdown begins.
+AdminHandler admin_handler(const LoopMetricsRegistry& registry, const pubsub::HubShared* hub,
+                           const std::atomic<bool>& ready) {
+    return [&registry, hub, &ready](std::string_view path) {
+        AdminResponse r;
+        if (path == "/metrics") {
+            r.content_type = "text/plain; version=0.0.4; charset=utf-8";
+            r.body = render_metrics({&registry, hub, ready.load()});
+        } else if (path == "/healthz") {
+            r.body = "ok\n";
+        } else if (path == "/readyz") {
+            bool up = ready.load();
+            r.status = up ? 200 : 503;
+            r.body = up ? "ready\n" : "not ready\n";
+        } else {
+            r.status = 404;
+            r.body = "not found\n";
+        }
+        return r;
+    };
+}
+
 // One process: a loop per thread until SIGINT/SIGTERM (blocked, taken here
 // with sigwait). ready_fd >= 0 (a worker): one byte is written to it once
-// every loop is up; otherwise the listening lines are printed.
+// every loop is up; otherwise the listening lines are printed. admin_fd >= 0:
+// the --admin-listen socket, served until the loops are gone.
 int serve(const Config& config, io::BackendKind backend,
           const std::vector<std::vector<int>>& listeners, const std::vector<std::string>& names,
-          const sigset_t& signals, int ready_fd) {
+          const sigset_t& signals, int ready_fd, int admin_fd = -1) {
     unsigned threads = static_cast<unsigned>(listeners.size());
     ws::LoopSettings settings = loop_settings(config, threads);
     if (config.deflate.enabled) {
@@ -195,16 +257,26 @@ int serve(const Config& config, io::BackendKind backend,
     // Every inbox exists before any loop runs: hub loops post to each other.
     std::unique_ptr<pubsub::HubShared> hub;
     if (config.mode == Mode::pubsub) hub = make_hub(config, inboxes);
+    LoopMetricsRegistry registry(threads);
+    std::atomic<bool> ready{false};
+    AdminServer admin;
+    if (admin_fd >= 0) {
+        if (int rc = admin.start(admin_fd, admin_handler(registry, hub.get(), ready)); rc != 0) {
+            std::fprintf(stderr, "wsgate: admin listener: %s\n", std::strerror(-rc));
+            close(admin_fd);
+            return 1;
+        }
+    }
     for (unsigned t = 0; t < threads; ++t) {
         if (starts[t].result.load() != 1) continue;
         if (backend == io::BackendKind::io_uring) {
             loops.emplace_back(run_app_loop<io::UringBackend>, hub.get(), std::cref(settings),
                                std::ref(shared), listeners[t], std::ref(*inboxes[t]), t,
-                               std::ref(starts[t]));
+                               std::ref(starts[t]), std::ref(registry));
         } else {
             loops.emplace_back(run_app_loop<io::EpollBackend>, hub.get(), std::cref(settings),
                                std::ref(shared), listeners[t], std::ref(*inboxes[t]), t,
-                               std::ref(starts[t]));
+                               std::ref(starts[t]), std::ref(registry));
         }
     }
     bool ok = true;
@@ -226,8 +298,10 @@ int serve(const Config& config, io::BackendKind backend,
         }
     }
     if (ok) {
+        ready.store(true);
         int sig = 0;
         sigwait(&signals, &sig);
+        ready.store(false);
         if (ready_fd < 0) {
             std::fprintf(stderr, "wsgate: %s, shutting down\n",
                          sig == SIGINT ? "SIGINT" : "SIGTERM");
@@ -243,6 +317,7 @@ int serve(const Config& config, io::BackendKind backend,
     }
     for (std::thread& t : loops)
         t.join();
+    admin.stop();
     return ok ? 0 : 1;
 }
 
@@ -371,7 +446,12 @@ int run(int argc, char** argv) {
     signal(SIGPIPE, SIG_IGN);
 
     if (config.workers > 1) return supervise(config, backend, listeners, names, signals, threads);
-    return serve(config, backend, listeners, names, signals, -1);
+    int admin_fd = -1;
+    if (!config.admin_listen.empty()) {
+        admin_fd = open_admin_listener(config.admin_listen);
+        if (admin_fd < 0) return 1;
+    }
+    return serve(config, backend, listeners, names, signals, -1, admin_fd);
 }
 
 }  // namespace

@@ -33,6 +33,7 @@ int BufferRing::init(io_uring& ring, uint16_t group_id, uint32_t count, uint32_t
     mask_ = io_uring_buf_ring_mask(count);
     group_id_ = group_id;
     refs_.assign(count, 0);
+    held_ = 0;
     for (uint32_t i = 0; i < count; ++i)
         recycle(static_cast<uint16_t>(i));
     publish();

@@ -39,18 +39,20 @@ class BufferRing {
     // sends): delivered() when the kernel hands buffer `id` over (one
     // reference: the delivery), hold() for each extra user, release() for
     // each; the last release recycles it.
-    void delivered(uint16_t id) { refs_[id] = 1; }
+    void delivered(uint16_t id) {
+        held_ += refs_[id] == 0;
+        refs_[id] = 1;
+    }
     void hold(uint16_t id) { ++refs_[id]; }
     void release(uint16_t id) {
-        if (--refs_[id] == 0) recycle(id);
+        if (--refs_[id] == 0) {
+            --held_;
+            recycle(id);
+        }
     }
-    // Buffers out of the ring with a reference (O(count): tests and stats).
-    uint32_t held() const {
-        uint32_t n = 0;
-        for (uint16_t r : refs_)
-            n += r != 0;
-        return n;
-    }
+    // Buffers out of the ring with a reference (kept as a count: the
+    // metrics read it every loop turn).
+    uint32_t held() const { return held_; }
 
     // Makes every recycled buffer available to the kernel; returns how many.
     int publish() {
@@ -68,6 +70,7 @@ class BufferRing {
     uint32_t size_ = 0;
     int mask_ = 0;
     int pending_ = 0;
+    uint32_t held_ = 0;  // buffers with refs_ != 0
     uint16_t group_id_ = 0;
     std::vector<uint16_t> refs_;  // per buffer: references while out of the ring
 };

@@ -11,6 +11,7 @@
 #include "proto/frame_writer.hpp"
 #include "proto/opcode.hpp"
 #include "ws/loop_compression.hpp"
+#include "ws/loop_metrics.hpp"
 
 namespace wsgate::ws {
 
@@ -45,6 +46,7 @@ class Outbound {
     // is skipped. With permessage-deflate the message may instead go out
     // compressed, framed by LoopCompression::send_piece.
     void send_message_piece(proto::Opcode opcode, std::span<const uint8_t> piece, bool last) {
+        if (counts_ != nullptr) count(opcode, piece.size(), last);
         if (compression_ != nullptr &&
             compression_->send_piece(*slot_, queue_, pool_, in_message_, opcode, piece, last)) {
             return;
@@ -64,10 +66,19 @@ class Outbound {
     // receive buffer instead of copying (nullptr: always copy).
     void set_lend_offer(const LendOffer* offer) { offer_ = offer; }
 
+    // Messages and payload bytes sent are counted here (nullptr: not counted).
+    void set_counts(MessageCounts* counts) { counts_ = counts; }
+
     // Queues raw bytes (HTTP responses before any upgrade).
     void send_raw(std::string_view bytes) { queue_.append(pool_, bytes.data(), bytes.size()); }
 
   private:
+    void count(proto::Opcode opcode, size_t bytes, bool last) {
+        MessageKind kind = message_kind(opcode);
+        counts_->count_bytes(kind, bytes);
+        if (last) counts_->count_message(kind);
+    }
+
     // Queues header + piece by reference to the lent receive buffer: one
     // contiguous iovec when the header fits in the headroom (written over
     // the client's parsed header), else the header copied and the piece
@@ -93,6 +104,7 @@ class Outbound {
     LoopCompression* compression_;
     CompressionSlot* slot_;
     const LendOffer* offer_ = nullptr;
+    MessageCounts* counts_ = nullptr;
 };
 
 }  // namespace wsgate::ws

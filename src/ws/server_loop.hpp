@@ -40,6 +40,7 @@
 #include "ws/log_throttle.hpp"
 #include "ws/loop_compression.hpp"
 #include "ws/loop_message.hpp"
+#include "ws/loop_metrics.hpp"
 #include "ws/loop_settings.hpp"
 #include "ws/memory_release.hpp"
 #include "ws/outbound.hpp"
@@ -105,6 +106,7 @@ class ServerLoop {
         chunks_.set_lend_release({&release_lent, this});
         peer_seed_ = random_peer_seed();
         clock_gettime(CLOCK_MONOTONIC, &start_);
+        metrics_.backend = Backend<Self>::kName;
         static_assert(Application<App, Self>, "App must be an Application of this loop");
     }
     ~ServerLoop() {
@@ -156,6 +158,9 @@ class ServerLoop {
     size_t parked_input_bytes() const { return parked_.bytes(); }
     size_t peak_parked_input_bytes() const { return parked_.peak_connection_bytes(); }
     const CompressionStats& compression_stats() const { return compression_.stats(); }
+    // Counters and gauges for GET /metrics, read from other threads
+    // (ws/loop_metrics.hpp).
+    const LoopMetrics& metrics() const { return metrics_; }
 
     // ---- the application's view of the loop (ConnectionTable) ----
 
@@ -168,6 +173,7 @@ class ServerLoop {
         if (c->out_in_message) return SendResult::busy;  // RFC 6455 §5.4: no interleaving
         if (over_cap(*c)) return SendResult::over_cap;
         c->out.append_shared(chunks_, frame);
+        count_sent(message_kind(static_cast<proto::Opcode>(frame.data()[0] & 0x0F)), frame.size());
         after_output(index, *c);
         return SendResult::queued;
     }
@@ -181,6 +187,7 @@ class ServerLoop {
         if (c->out_in_message) return SendResult::busy;
         if (over_cap(*c)) return SendResult::over_cap;
         c->out.append_shared(chunks_, message.frame_for(c->compression, compression_));
+        count_sent(message_kind(message.opcode()), message.payload_size());
         after_output(index, *c);
         return SendResult::queued;
     }
@@ -223,7 +230,7 @@ class ServerLoop {
         size_t before = c->out.size();
         c->out.append(chunks_, response);
         if (settings_.trace) trace_queued(*c, before);
-        c->state = ConnState::http;
+        enter(*c, ConnState::http);
         after_response(index, *c, keep_alive);
         resume_parked(index, *c);
         after_output(index, *c);
@@ -258,6 +265,8 @@ class ServerLoop {
             return;
         }
         Connection& c = pool_[index];
+        metrics_.accepted.add();
+        metrics_.connections[static_cast<size_t>(ConnPhase::handshaking)].add();
         c.sock.fd = fd;
         c.last_rx_tick = now_;
         uint64_t peer = 0;
@@ -371,6 +380,7 @@ class ServerLoop {
         drop_buffers(index, c);
         end_handshake(index);
         uncount(c);
+        metrics_.connections[static_cast<size_t>(phase_of(c.state))].sub();
         pool_.release(index);
     }
 
@@ -392,7 +402,7 @@ class ServerLoop {
     // handling this turn's events count from now, not from before the wait.
     void before_events() {
         ++turn_;
-        now_ms_ = elapsed_ms();
+        now_ms_ = ms_since_start(metrics_.turn_begun());
         now_ = static_cast<uint32_t>(now_ms_ / kTickMs);
         inflate_budget_ = settings_.inflate_work_per_turn;
     }
@@ -418,6 +428,7 @@ class ServerLoop {
         timers_.advance(now_, [this](uint32_t index) { on_timer(index); });
         refusal_log_.flush_due(stderr, now_ms_);
         if constexpr (TickingApplication<App, Self>) app_.on_turn_end(*this, now_ms_);
+        publish_gauges();
     }
 
   private:
@@ -439,6 +450,7 @@ class ServerLoop {
         }
         void on_frame_payload(std::span<uint8_t> chunk) {
             if (c.state != ConnState::open) return;
+            loop.metrics_.in.count_bytes(message_kind(c.decoder.message_opcode()), chunk.size());
             if (LoopCompression::receiving(c.compression)) {
                 loop.inflate_piece(index, c, chunk);
                 return;
@@ -460,6 +472,7 @@ class ServerLoop {
         void on_frame_end(bool message_end) {
             if (!message_end || c.state != ConnState::open) return;
             ++loop.backend_.counters().messages;
+            loop.metrics_.in.count_message(message_kind(c.decoder.message_opcode()));
             if (LoopCompression::receiving(c.compression)) {
                 loop.finish_inflate(index, c);
                 return;
@@ -473,13 +486,20 @@ class ServerLoop {
         }
         void on_ping(std::span<const uint8_t> payload) {
             // RFC 6455 §5.5.2: answer with the same payload, unless we are closing.
+            loop.count_received_control(payload.size());
             if (c.close_sent) return;
             uint8_t frame[proto::kMaxServerFrameHeader + proto::kMaxControlPayload];
             size_t n = proto::write_control_frame(frame, proto::Opcode::pong, payload);
             c.out.append(loop.chunks_, frame, n);
+            loop.count_sent(MessageKind::control, payload.size());
         }
-        void on_pong(std::span<const uint8_t>) {}
-        void on_close(uint16_t code, std::string_view) {
+        void on_pong(std::span<const uint8_t> payload) {
+            loop.count_received_control(payload.size());
+        }
+        void on_close(uint16_t code, std::string_view reason) {
+            // RFC 6455 §5.5.1: the payload is the code (2 bytes) and the reason.
+            loop.count_received_control(code == kNoStatusReceived ? 0 : 2 + reason.size());
+            loop.metrics_.close_received.count(code);
             c.close_code = code;  // the peer's code wins (1005 when it sent none)
             if (!c.close_sent) {
                 // RFC 6455 §5.5.1: echo the status code; no code received
@@ -493,8 +513,47 @@ class ServerLoop {
     };
 
     Outbound outbound(Connection& c) {
-        if (!c.compression.negotiated()) return Outbound(c.out, chunks_, c.out_in_message);
-        return Outbound(c.out, chunks_, c.out_in_message, &compression_, &c.compression);
+        Outbound out = c.compression.negotiated() ? Outbound(c.out, chunks_, c.out_in_message,
+                                                             &compression_, &c.compression)
+                                                  : Outbound(c.out, chunks_, c.out_in_message);
+        out.set_counts(&metrics_.out);
+        return out;
+    }
+
+    // ---- metrics (ws/loop_metrics.hpp) ----
+
+    static ConnPhase phase_of(ConnState state) {
+        switch (state) {
+            case ConnState::http:
+                return ConnPhase::handshaking;
+            case ConnState::responding:
+                return ConnPhase::http;
+            case ConnState::open:
+                return ConnPhase::websocket;
+            case ConnState::closing:
+            case ConnState::lingering:
+                break;
+        }
+        return ConnPhase::closing;
+    }
+    void enter(Connection& c, ConnState state) {
+        metrics_.change_phase(phase_of(c.state), phase_of(state));
+        c.state = state;
+    }
+    void count_sent(MessageKind kind, uint64_t bytes) {
+        metrics_.out.count_message(kind);
+        metrics_.out.count_bytes(kind, bytes);
+    }
+    void count_received_control(uint64_t bytes) {
+        metrics_.in.count_message(MessageKind::control);
+        metrics_.in.count_bytes(MessageKind::control, bytes);
+    }
+    // What only the loop may read, copied out once per turn.
+    void publish_gauges() {
+        metrics_.parked_input_bytes.set(static_cast<int64_t>(parked_.bytes()));
+        metrics_.held_receive_buffers.set(backend_.held_buffers());
+        metrics_.lent_receive_buffers.set(backend_.lent_buffers());
+        metrics_.turn_ended();
     }
 
     // A chunk of a compressed incoming message (RFC 7692 §7.2.2): inflated
@@ -611,6 +670,9 @@ class ServerLoop {
     int64_t elapsed_ms() const {
         timespec t;
         clock_gettime(CLOCK_MONOTONIC, &t);
+        return ms_since_start(t);
+    }
+    int64_t ms_since_start(const timespec& t) const {
         return (t.tv_sec - start_.tv_sec) * 1000 + (t.tv_nsec - start_.tv_nsec) / 1000000;
     }
     uint32_t now_ms32() const { return static_cast<uint32_t>(now_ms_); }
@@ -668,6 +730,7 @@ class ServerLoop {
         if (c.sock.closing) return;
         if (!c.out.empty()) backend_.request_send(index, generation(index), c.sock);
         if (c.out.size() > settings_.max_queued_bytes && c.sock.want_read) {
+            metrics_.backpressure_pauses.add();
             backend_.set_reading(index, generation(index), c.sock, false);
         }
     }
@@ -913,7 +976,7 @@ class ServerLoop {
                 // Being answered is not a handshake: neither displaced nor
                 // timed out as one; bounded by the response timeout instead.
                 end_handshake(index);
-                c.state = ConnState::responding;
+                enter(c, ConnState::responding);
                 timers_.schedule(index, now_ + settings_.http_response_timeout_ticks);
                 return;
             }
@@ -947,7 +1010,8 @@ class ServerLoop {
             proto::write_upgrade_response(response, sizeof(response), upgrade.key, {}, extensions);
         c.out.append(chunks_, response, n);
         trace(c, "response", {response, n});
-        c.state = ConnState::open;
+        enter(c, ConnState::open);
+        metrics_.upgrades.add();
         end_handshake(index);
         c.last_rx_tick = now_;
         timers_.schedule(index, now_ + idle_half());
@@ -992,6 +1056,7 @@ class ServerLoop {
     void refuse(uint32_t index, Connection& c, int status, std::string_view reason,
                 bool head_request = false) {
         refusal_log_.note(stderr, now_ms_, c.sock.fd, status, reason);
+        metrics_.refused(status);
         char response[kResponseCap];
         size_t n =
             proto::write_http_error(response, sizeof(response), status, reason, head_request);
@@ -1048,6 +1113,8 @@ class ServerLoop {
         size_t n = proto::write_close_frame(frame, code, reason);
         c.out.append(chunks_, frame, n);
         c.close_sent = true;
+        count_sent(MessageKind::control, code == 0 ? 0 : 2 + reason.size());
+        metrics_.close_sent.count(code == 0 ? kNoStatusReceived : code);  // 1005: no code sent
     }
 
     // The app hears of a connection's end once it stops being open (close
@@ -1068,7 +1135,7 @@ class ServerLoop {
     // frame, then wait for the peer's close up to the close timeout.
     void fail(uint32_t index, Connection& c, proto::CloseCode code, std::string_view reason) {
         queue_close(c, static_cast<uint16_t>(code), reason);
-        c.state = ConnState::closing;
+        enter(c, ConnState::closing);
         end_app(index, c);
         timers_.schedule(index, now_ + settings_.close_timeout_ticks);
         after_output(index, c);
@@ -1081,7 +1148,7 @@ class ServerLoop {
     }
     void begin_linger(uint32_t index, Connection& c, uint32_t linger_ticks) {
         end_handshake(index);
-        c.state = ConnState::lingering;
+        enter(c, ConnState::lingering);
         end_app(index, c);
         c.fin_after_drain = true;
         timers_.schedule(index, now_ + linger_ticks);
@@ -1138,6 +1205,7 @@ class ServerLoop {
                     uint8_t frame[proto::kMaxServerFrameHeader];
                     size_t n = proto::write_control_frame(frame, proto::Opcode::ping, {});
                     c.out.append(chunks_, frame, n);
+                    count_sent(MessageKind::control, 0);
                     c.ping_sent = true;
                     timers_.schedule(index, c.last_rx_tick + settings_.idle_timeout_ticks);
                     after_output(index, c);
@@ -1389,6 +1457,7 @@ class ServerLoop {
     bool stopping_ = false;
     LogThrottle stream_log_{kStreamLogIntervalMs};
     RefusalLog refusal_log_{kRefusalLogIntervalMs};
+    LoopMetrics metrics_;
 };
 
 }  // namespace wsgate::ws

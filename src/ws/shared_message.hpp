@@ -29,6 +29,9 @@ class SharedMessage {
     // The frame for a connection with this compression slot.
     io::SharedBytes& frame_for(const CompressionSlot& slot, LoopCompression& compression);
 
+    proto::Opcode opcode() const { return opcode_; }
+    size_t payload_size() const { return payload_.size(); }
+
   private:
     // Agreements told apart by the server window (8..15 bits); the client
     // window does not matter for what the server sends.

@@ -560,8 +560,8 @@ deflate = "off"
             graceful_stop(srv)
         # check-config: every key, the file's values and the defaults, as TOML.
         out, conf = check_config_output(path)
-        eq(set(conf) | {"api-key", "token-hmac-secret"}, file_keys(),
-           "check-config prints every key (unset secrets as comments)")
+        eq(set(conf) | {"api-key", "token-hmac-secret", "admin-listen"}, file_keys(),
+           "check-config prints every key (unset secrets and admin-listen as comments)")
         eq(conf["listen"], [v4, v6], "listen")
         eq((conf["threads"], conf["max-message-bytes"], conf["close-timeout"]), (1, limit, 2.5),
            "values from the file")

@@ -68,6 +68,8 @@ TEST(ConfigFile, EverySettingChangedRoundTrips) {
                      "127.0.0.1:1",
                      "--listen",
                      "[::1]:2",
+                     "--admin-listen",
+                     "127.0.0.1:9",
                      "--threads",
                      "3",
                      "--backend",
@@ -148,6 +150,7 @@ TEST(ConfigFile, EverySettingChangedRoundTrips) {
     ASSERT_EQ(load(printed, &loaded), "") << printed;
     EXPECT_EQ(format_config(loaded), printed);
     EXPECT_EQ(loaded.listen, (std::vector<std::string>{"127.0.0.1:1", "[::1]:2"}));
+    EXPECT_EQ(loaded.admin_listen, "127.0.0.1:9");
     EXPECT_EQ(loaded.hub.api_key, "k\"e\\y\n\x01");
     EXPECT_EQ(loaded.hub.token_hmac_secret, "s\u00e9cret");
     EXPECT_DOUBLE_EQ(loaded.idle_timeout_s, 0.1);

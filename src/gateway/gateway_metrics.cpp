@@ -1,0 +1,217 @@
+#include "gateway/gateway_metrics.hpp"
+
+#include <dirent.h>
+#include <unistd.h>
+
+#include <array>
+#include <cstdio>
+#include <string_view>
+
+#include "gateway/prometheus_text.hpp"
+
+namespace wsgate::gateway {
+namespace {
+
+constexpr uint64_t kNsPerSecond = 1000000000;
+
+// Sums one value over the attached loops.
+template <class Get>
+auto sum_loops(const LoopMetricsRegistry& loops, Get get) {
+    decltype(get(std::declval<const ws::LoopMetrics&>())) total = 0;
+    loops.for_each([&](size_t, const ws::LoopMetrics& m) { total += get(m); });
+    return total;
+}
+
+void connection_metrics(PrometheusText& out, const LoopMetricsRegistry& loops) {
+    out.family("wsgate_loop_info", "Event loops: one sample per loop, with its I/O backend.",
+               "gauge");
+    loops.for_each([&](size_t i, const ws::LoopMetrics& m) {
+        std::string loop = std::to_string(i);
+        out.sample("wsgate_loop_info", {{"loop", loop}, {"backend", m.backend}}, uint64_t{1});
+    });
+    out.family("wsgate_connections",
+               "Connections open now by state: handshaking (reading a request head, also "
+               "between keep-alive requests), http (a plain request awaiting its answer), "
+               "websocket, closing.",
+               "gauge");
+    for (size_t p = 0; p < ws::kConnPhases; ++p) {
+        int64_t n =
+            sum_loops(loops, [p](const ws::LoopMetrics& m) { return m.connections[p].get(); });
+        out.sample("wsgate_connections", {{"state", ws::kConnPhaseNames[p]}}, n);
+    }
+    out.family("wsgate_connections_accepted_total", "TCP connections accepted.", "counter");
+    out.sample("wsgate_connections_accepted_total", {},
+               sum_loops(loops, [](const ws::LoopMetrics& m) { return m.accepted.get(); }));
+
+    out.family("wsgate_handshakes_total",
+               "Request heads answered by the server itself, by HTTP status: 101 (WebSocket "
+               "upgrade) and every refusal (4xx/5xx).",
+               "counter");
+    out.sample("wsgate_handshakes_total", {{"status", "101"}},
+               sum_loops(loops, [](const ws::LoopMetrics& m) { return m.upgrades.get(); }));
+    for (size_t s = 0; s < ws::LoopMetrics::kRefusalStatuses; ++s) {
+        uint64_t n =
+            sum_loops(loops, [s](const ws::LoopMetrics& m) { return m.refusals[s].get(); });
+        if (n == 0) continue;
+        std::string status = std::to_string(ws::LoopMetrics::kFirstRefusalStatus + s);
+        out.sample("wsgate_handshakes_total", {{"status", status}}, n);
+    }
+}
+
+void message_metrics(PrometheusText& out, const LoopMetricsRegistry& loops) {
+    struct Family {
+        const char* name;
+        const char* help;
+        bool in;
+        bool bytes;
+    };
+    static constexpr std::array<Family, 4> kFamilies = {{
+        {"wsgate_messages_received_total",
+         "WebSocket messages received by kind (text, binary; control: ping, pong, close frames).",
+         true, false},
+        {"wsgate_message_bytes_received_total",
+         "Payload bytes of received messages by kind, as on the wire (compressed or not).", true,
+         true},
+        {"wsgate_messages_sent_total", "WebSocket messages queued for sending by kind.", false,
+         false},
+        {"wsgate_message_bytes_sent_total",
+         "Payload bytes of messages queued for sending by kind (before compression).", false, true},
+    }};
+    for (const Family& f : kFamilies) {
+        out.family(f.name, f.help, "counter");
+        for (size_t k = 0; k < ws::kMessageKinds; ++k) {
+            uint64_t n = sum_loops(loops, [&](const ws::LoopMetrics& m) {
+                const ws::MessageCounts& c = f.in ? m.in : m.out;
+                return (f.bytes ? c.bytes[k] : c.messages[k]).get();
+            });
+            out.sample(f.name, {{"kind", ws::kMessageKindNames[k]}}, n);
+        }
+    }
+    for (bool received : {true, false}) {
+        const char* name =
+            received ? "wsgate_close_codes_received_total" : "wsgate_close_codes_sent_total";
+        out.family(name,
+                   received ? "Close frames received by status code (RFC 6455 §7.4; 1005: none "
+                              "given; codes outside the known set: other)."
+                            : "Close frames sent by status code (1005: sent without a code).",
+                   "counter");
+        for (size_t s = 0; s < ws::CloseCodeCounts::kSlots; ++s) {
+            uint64_t n = sum_loops(loops, [&](const ws::LoopMetrics& m) {
+                return (received ? m.close_received : m.close_sent).get(s);
+            });
+            uint16_t code = ws::CloseCodeCounts::code_of(s);
+            std::string label = code == 0 ? "other" : std::to_string(code);
+            out.sample(name, {{"code", label}}, n);
+        }
+    }
+}
+
+void flow_metrics(PrometheusText& out, const LoopMetricsRegistry& loops) {
+    out.family("wsgate_backpressure_pauses_total",
+               "Times reading from a connection paused because its queued output went over "
+               "--max-queued-bytes.",
+               "counter");
+    out.sample(
+        "wsgate_backpressure_pauses_total", {},
+        sum_loops(loops, [](const ws::LoopMetrics& m) { return m.backpressure_pauses.get(); }));
+    out.family("wsgate_parked_input_bytes",
+               "Received bytes waiting unprocessed while their connection's output is over the "
+               "cap (as of each loop's last turn).",
+               "gauge");
+    out.sample("wsgate_parked_input_bytes", {}, sum_loops(loops, [](const ws::LoopMetrics& m) {
+                   return m.parked_input_bytes.get();
+               }));
+    out.family("wsgate_receive_buffers",
+               "io_uring provided receive buffers per loop: held (out of the ring: partial "
+               "messages, lent) and lent (sent from without a copy). Zero on epoll.",
+               "gauge");
+    loops.for_each([&](size_t i, const ws::LoopMetrics& m) {
+        std::string loop = std::to_string(i);
+        out.sample("wsgate_receive_buffers", {{"loop", loop}, {"use", "held"}},
+                   m.held_receive_buffers.get());
+        out.sample("wsgate_receive_buffers", {{"loop", loop}, {"use", "lent"}},
+                   m.lent_receive_buffers.get());
+    });
+    out.family("wsgate_loop_turn_duration_seconds",
+               "Busy time of each loop turn (from the end of its wait for events to the end of "
+               "its work): how long an event arriving meanwhile waits (loop lag).",
+               "histogram");
+    std::array<double, ws::TurnHistogram::kBoundsUs.size()> bounds;
+    for (size_t b = 0; b < bounds.size(); ++b)
+        bounds[b] = static_cast<double>(ws::TurnHistogram::kBoundsUs[b]) / 1e6;
+    loops.for_each([&](size_t i, const ws::LoopMetrics& m) {
+        std::array<uint64_t, ws::TurnHistogram::kBuckets> counts;
+        for (size_t b = 0; b < counts.size(); ++b)
+            counts[b] = m.turns.bucket(b);
+        std::string loop = std::to_string(i);
+        out.histogram("wsgate_loop_turn_duration_seconds", {{"loop", loop}}, bounds, counts,
+                      static_cast<double>(m.turns.sum_ns()) / kNsPerSecond);
+    });
+}
+
+void hub_metrics(PrometheusText& out, const pubsub::HubShared& hub) {
+    auto counter = [&](const char* name, const char* help, const std::atomic<uint64_t>& v) {
+        out.family(name, help, "counter");
+        out.sample(name, {}, v.load(std::memory_order_relaxed));
+    };
+    auto gauge = [&](const char* name, const char* help, const std::atomic<uint64_t>& v) {
+        out.family(name, help, "gauge");
+        out.sample(name, {}, v.load(std::memory_order_relaxed));
+    };
+    counter("wsgate_pubsub_publications_total", "Publications assigned an offset by their channel.",
+            hub.counters.publications);
+    counter("wsgate_pubsub_deliveries_total", "Publication pushes queued on subscribers.",
+            hub.counters.deliveries);
+    counter("wsgate_pubsub_slow_disconnects_total",
+            "Subscribers closed with 3008 (queued output over --max-queued-bytes).",
+            hub.counters.slow_disconnects);
+    counter("wsgate_pubsub_no_pong_disconnects_total", "Clients closed with 3012 (no pong).",
+            hub.counters.no_pong_disconnects);
+    counter("wsgate_pubsub_bad_request_disconnects_total", "Clients closed with 3501.",
+            hub.counters.bad_requests);
+    gauge("wsgate_pubsub_channels", "Channels alive on this node.", hub.channels);
+    gauge("wsgate_pubsub_clients", "Clients connected (after their connect command).", hub.clients);
+}
+
+}  // namespace
+
+int64_t process_rss_bytes() {
+    std::FILE* f = std::fopen("/proc/self/statm", "r");
+    if (f == nullptr) return -1;
+    long long size = 0, resident = 0;
+    int got = std::fscanf(f, "%lld %lld", &size, &resident);
+    std::fclose(f);
+    if (got != 2) return -1;
+    return resident * sysconf(_SC_PAGESIZE);
+}
+
+int64_t process_open_fds() {
+    DIR* dir = opendir("/proc/self/fd");
+    if (dir == nullptr) return -1;
+    int64_t n = 0;
+    while (dirent* e = readdir(dir)) {
+        if (e->d_name[0] != '.') ++n;
+    }
+    closedir(dir);
+    return n - 1;  // the directory's own descriptor
+}
+
+std::string render_metrics(const MetricsSources& sources) {
+    PrometheusText out;
+    if (sources.loops != nullptr) {
+        connection_metrics(out, *sources.loops);
+        message_metrics(out, *sources.loops);
+        flow_metrics(out, *sources.loops);
+    }
+    if (sources.hub != nullptr) hub_metrics(out, *sources.hub);
+    out.family("wsgate_ready", "1 while the listeners are up and the server is not shutting down.",
+               "gauge");
+    out.sample("wsgate_ready", {}, uint64_t{sources.ready ? 1u : 0u});
+    out.family("process_resident_memory_bytes", "Resident memory size in bytes.", "gauge");
+    out.sample("process_resident_memory_bytes", {}, process_rss_bytes());
+    out.family("process_open_fds", "Number of open file descriptors.", "gauge");
+    out.sample("process_open_fds", {}, process_open_fds());
+    return out.text();
+}
+
+}  // namespace wsgate::gateway

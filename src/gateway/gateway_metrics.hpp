@@ -1,0 +1,58 @@
+// GET /metrics on the admin listener: every loop's LoopMetrics summed (or
+// labelled by loop where a per-loop value matters: backend, receive
+// buffers, turn durations), the pub/sub hub's counters, and the process's
+// resident memory and open descriptors (from /proc/self).
+#pragma once
+
+#include <cstddef>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "pubsub/hub_shared.hpp"
+#include "ws/loop_metrics.hpp"
+
+namespace wsgate::gateway {
+
+// The loops' metrics, each attached by its loop thread for as long as its
+// loop exists. The scraper reads them under the mutex, which a loop takes
+// only to attach and detach (never per event).
+class LoopMetricsRegistry {
+  public:
+    explicit LoopMetricsRegistry(size_t loops) : loops_(loops, nullptr) {}
+
+    void attach(size_t loop, const ws::LoopMetrics* metrics) {
+        std::lock_guard<std::mutex> hold(mutex_);
+        loops_[loop] = metrics;
+    }
+    void detach(size_t loop) { attach(loop, nullptr); }
+
+    // f(loop number, metrics) for each loop attached now.
+    template <class F>
+    void for_each(F&& f) const {
+        std::lock_guard<std::mutex> hold(mutex_);
+        for (size_t i = 0; i < loops_.size(); ++i) {
+            if (loops_[i] != nullptr) f(i, *loops_[i]);
+        }
+    }
+
+  private:
+    mutable std::mutex mutex_;
+    std::vector<const ws::LoopMetrics*> loops_;
+};
+
+struct MetricsSources {
+    const LoopMetricsRegistry* loops = nullptr;
+    const pubsub::HubShared* hub = nullptr;  // --mode pubsub only
+    bool ready = false;
+};
+
+// The exposition (Prometheus text format 0.0.4).
+std::string render_metrics(const MetricsSources& sources);
+
+// Resident set size of this process in bytes, and its open descriptors
+// (-1 when /proc is not readable).
+int64_t process_rss_bytes();
+int64_t process_open_fds();
+
+}  // namespace wsgate::gateway
