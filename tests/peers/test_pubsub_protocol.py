@@ -277,6 +277,57 @@ def subscribe_unsubscribe_flood():
         c.close()
 
 
+def concurrent_floods():
+    """40 connections (on both loops) at once, each 100 subscribe/unsubscribe
+    pairs over 6 shared channels in one message while a publisher publishes
+    to them: every command answered, no error, nothing left subscribed, and
+    a final subscriber of each channel gets the next publication."""
+    import threading
+    conns = [connected() for _ in range(40)]
+    publisher = connected()
+    errors = []
+
+    def flood(c, k):
+        try:
+            cmds = []
+            for i in range(100):
+                ch = f"cflood-{(i + k) % 6}"
+                cmds += [{"subscribe": {"channel": ch}}, {"unsubscribe": {"channel": ch}}]
+            ids = c.send_cmds(*cmds)
+            for cid, cmd in zip(ids, cmds):
+                r = c.reply(cid, timeout=10)
+                method = next(iter(cmd))
+                if "error" in r or method not in r:
+                    errors.append(f"conn {k} command {cid} {method}: {r}")
+                    return
+        except Exception as e:  # noqa: BLE001 - reported as the case's failure
+            errors.append(f"conn {k}: {type(e).__name__}: {e}")
+
+    try:
+        threads = [threading.Thread(target=flood, args=(c, k)) for k, c in enumerate(conns)]
+        for t in threads:
+            t.start()
+        for n in range(60):
+            publisher.ok("publish", {"channel": f"cflood-{n % 6}", "data": n})
+        for t in threads:
+            t.join(20)
+        check(not errors, "; ".join(errors[:3]))
+        for i in range(6):
+            eq(publisher.ok("presence_stats", {"channel": f"cflood-{i}"}), {"num_clients": 0, "num_users": 0},
+               f"cflood-{i} after the floods")
+        # Whatever the floods' subscribers got was a subscription's stream: the
+        # channels still work for a new subscriber.
+        for i in range(6):
+            conns[i].lines.clear()
+            conns[i].subscribe(f"cflood-{i}")
+            publisher.ok("publish", {"channel": f"cflood-{i}", "data": "after"})
+            eq(conns[i].push(kind="pub")["pub"]["data"], "after", f"cflood-{i} after the floods")
+    finally:
+        publisher.close()
+        for c in conns:
+            c.close()
+
+
 # -- framing ---------------------------------------------------------------------
 
 def several_commands_per_frame():
@@ -618,6 +669,7 @@ try:
                    "run with WSGATE_PUBSUB_KNOWN_BUGS=1")
     case("subscribe+unsubscribe in one message: both answered", subscribe_then_unsubscribe_answered)
     case("subscribe/unsubscribe flood", subscribe_unsubscribe_flood)
+    case("40 connections flood subscribe/unsubscribe while publications flow", concurrent_floods)
     case("several commands per message, connect+subscribe batched", several_commands_per_frame)
     case("commands of one message take effect in order (presence after subscribe)",
          commands_of_a_message_in_order)

@@ -286,6 +286,24 @@ async function historyCases() {
   eq([h.publications.length, h.offset, h.epoch], [0, top, epoch], 'no limit: position only');
 }
 
+async function subscribeSince() {
+  // A subscription given a position (`since`) gets what came after it with
+  // its subscribe, recovered: true, then the live stream.
+  const { sa, epoch } = news;
+  const top = sa.pubs.length;
+  const c = newClient(servers.main.url);
+  await connected(c);
+  const s = newSub(c, 'news', { since: { offset: top - 3, epoch } });
+  const ctx = await subscribed(s);
+  eq([ctx.wasRecovering, ctx.recovered], [true, true], 'subscribed context');
+  checkSequence(await pubsOf(s, 3), top - 2, top, 'publications since the position');
+  eq(s.pubs.map((p) => p.data), sa.pubs.slice(top - 3).map((p) => p.data), 'data');
+  const bad = newSub(c, 'news-other', { since: { offset: 5, epoch: 'no-such-epoch' } });
+  const badCtx = await subscribed(bad);
+  eq([badCtx.wasRecovering, badCtx.recovered], [true, false], 'a position from another epoch');
+  c.disconnect();
+}
+
 async function presenceStatsCases() {
   const { a, sa } = news;
   eq(await sa.presenceStats(), { numClients: 2, numUsers: 2 }, 'ann and ben');
@@ -527,6 +545,7 @@ await suite.run('subscribe; HTTP API publications arrive with data and offsets',
 if (news) {
   await suite.run('publications from another SDK client', clientPublications);
   await suite.run('history: limit, reverse, since, position only', historyCases);
+  await suite.run('subscribe since a position: recovered, then live', subscribeSince);
   await suite.run('presence stats', presenceStatsCases);
   await suite.run('unsubscribe', unsubscribeCase);
 }
