@@ -560,20 +560,26 @@ def slow_consumer_3008():
         fast.subscribe("firehose")
         # The kernel's send buffer for the slow one may grow to tcp_wmem's
         # maximum (4 MiB by default) before the server's own queue fills:
-        # 8 MB go out, the fast one reading all along; the slow one starts
-        # reading within --close-timeout, so the close frame reaches it.
+        # publish until the server let the slow one go (it stops counting in
+        # presence_stats when its close is sent), at most 40 MB; the slow one
+        # then reads within --close-timeout, so the close frame reaches it.
         # The fast one reads each publication before the next is made: it is
         # never more than one behind (16 KB, under the 64 KiB cap even before
         # the kernel's buffers have grown).
         data = "z" * 16000
-        total = 500
-        for n in range(1, total + 1):
+        total = 0
+        while total < 2500:
             try:
-                eq(publisher.ok("publish", {"channel": "firehose", "data": {"n": n, "pad": data}}),
-                   {}, "publish")
-                eq(fast.push(kind="pub")["pub"]["data"]["n"], n, "fast subscriber's publication")
+                for _ in range(10):
+                    total += 1
+                    eq(publisher.ok("publish", {"channel": "firehose", "data": {"n": total, "pad": data}}),
+                       {}, "publish")
+                    eq(fast.push(kind="pub")["pub"]["data"]["n"], total, "fast subscriber's publication")
             except ServerClosed as e:
-                raise Failure(f"publication {n}: the publisher or the fast subscriber was closed: {e}")
+                raise Failure(f"publication {total}: the publisher or the fast subscriber was closed: {e}")
+            if fast.ok("presence_stats", {"channel": "firehose"})["num_clients"] == 1:
+                break
+        check(total < 2500, f"the slow subscriber still subscribed after {total} x 16 KB")
         got = []
         try:
             while True:

@@ -458,15 +458,21 @@ async function slowConsumer() {
     await subscribed(sf);
     proxy.stall(); // the slow client stops reading
     // The kernel may buffer up to tcp_wmem's maximum (4 MiB by default) for the
-    // stalled socket before the server's queue fills: 10 MB in publications of
-    // 50 KB, well inside --history-size and the recovery limit (300). The SDK's
-    // ws negotiates permessage-deflate, so the data is random (base64: still
-    // ~7.5 MB compressed; repeated letters would shrink to nothing). The
-    // stalled client reads again within --close-timeout (10 s on this
-    // instance), so the close frame behind the data reaches it.
+    // stalled socket before the server's queue fills: publications of 50 KB
+    // until the server let the slow one go (it stops counting in presence
+    // stats when its close is sent), at most 280 (14 MB), inside
+    // --history-size and the recovery limit (300). The SDK's ws negotiates
+    // permessage-deflate, so the data is random (base64 still compresses to
+    // 75%; repeated letters would shrink to nothing). The stalled client reads
+    // again within --close-timeout (10 s on this instance), so the close
+    // frame behind the data reaches it.
     const pad = randomBytes(37500).toString('base64');
-    const total = 200;
-    for (let n = 1; n <= total; n++) await publish('slow', 'firehose', { n, pad });
+    let total = 0;
+    while (total < 280) {
+      for (let i = 0; i < 5; i++) await publish('slow', 'firehose', { n: ++total, pad });
+      if ((await stats('slow', 'firehose')).numClients === 1) break;
+    }
+    check(total < 280, `the slow subscriber still subscribed after ${total} x 50 KB`);
     await pubsOf(sf, total);
     const connecting = once(slow, 'connecting', 8000);
     const resub = new Promise((resolve, reject) => {
