@@ -24,7 +24,12 @@ if len(sys.argv) < 3:
     sys.exit(2)
 BIN, BACKEND = sys.argv[1], sys.argv[2]
 del sys.argv[1:3]
+# Next to the binary's build (bench/wsload); a sanitizer build has no
+# benchmarks, so the release build's wsload drives it then.
+HERE = os.path.dirname(os.path.abspath(__file__))
 WSLOAD = os.path.join(os.path.dirname(os.path.abspath(BIN)), "..", "..", "bench", "wsload")
+if not os.access(WSLOAD, os.X_OK):
+    WSLOAD = os.path.join(HERE, "..", "..", "build", "release", "bench", "wsload")
 suite = wsraw.Suite("wsload_pubsub")
 KEY = "wsload-smoke-key"
 
