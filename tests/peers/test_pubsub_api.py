@@ -229,6 +229,24 @@ def publish_reaches_subscribers_byte_for_byte():
             s.close()
 
 
+def large_publication():
+    """A publication of ~900 KB (under the default --max-request-bytes of
+    1 MiB) reaches two subscribers whole, in a frame with a 64-bit length."""
+    subs = [open_connected(port("nohist")) for _ in range(2)]
+    try:
+        for s in subs:
+            s.subscribe("large")
+        blob = "".join(chr(0x41 + (i * 7919) % 26) for i in range(900_000))
+        st, raw = api("nohist").raw("publish", {"channel": "large", "data": {"blob": blob}})
+        eq(st, 200, f"publish status ({raw[:80]!r})")
+        for s in subs:
+            p = s.push(kind="pub", timeout=10)
+            check(p["pub"]["data"] == {"blob": blob}, "large publication differs")
+    finally:
+        for s in subs:
+            s.close()
+
+
 def publish_with_history_off():
     # As Centrifugo: without history a channel's stream does not outlive its
     # subscribers, so a publisher gets no position: an empty result.
@@ -433,6 +451,7 @@ try:
     suite.run("invalid channel -> error 107", invalid_channel_107)
     suite.run("keep-alive: requests on one connection", keep_alive_two_requests)
     suite.run("publish reaches subscribers byte for byte", publish_reaches_subscribers_byte_for_byte)
+    suite.run("a 900 KB publication reaches subscribers whole", large_publication)
     suite.run("publish with history off: empty result", publish_with_history_off)
     suite.run("broadcast", broadcast)
     suite.run("history: limit, reverse, since; 108 when off", history)

@@ -169,6 +169,7 @@ def channel_names():
         for ch in ("x" * 256, "with space", "tab\tch", "nl\nch", "caf\u00e9", "del\x7f", "\x01"):
             c.error("subscribe", {"channel": ch}, 107)
         c.error("subscribe", {"channel": "$private"}, 103)
+        c.error("subscribe", {"channel": "room#alice"}, 103)  # user-limited, not this (anonymous) user
         ok255 = "y" * 255
         eq(plain(c.subscribe(ok255)), {}, "255-byte channel")
         eq(plain(c.subscribe("ns:name_-=@.,;!~*()[]{}|/\\'\"`^?<>&%+")), {}, "printable ASCII channel")
