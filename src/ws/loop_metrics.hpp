@@ -16,14 +16,16 @@
 
 namespace wsgate::ws {
 
-// A value with one writer thread and any number of reader threads.
+// A value with one writer thread and any number of reader threads. Always
+// inlined: an out-of-line call costs more than the count (GCC left add()
+// out of line in the frame sink, seen in callgrind).
 template <class T>
 class OwnedValue {
   public:
-    void add(T n = 1) {
+    [[gnu::always_inline]] void add(T n = 1) {
         v_.store(v_.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
     }
-    void sub(T n = 1) {
+    [[gnu::always_inline]] void sub(T n = 1) {
         v_.store(v_.load(std::memory_order_relaxed) - n, std::memory_order_relaxed);
     }
     void set(T n) { v_.store(n, std::memory_order_relaxed); }
@@ -54,15 +56,16 @@ inline constexpr size_t kMessageKinds = 3;
 inline constexpr std::array<const char*, kMessageKinds> kMessageKindNames = {"text", "binary",
                                                                              "control"};
 
+// By the opcode's 4 bits (RFC 6455 §5.2): one load, no branch.
+inline constexpr std::array<MessageKind, 16> kMessageKindOfOpcode = [] {
+    std::array<MessageKind, 16> kinds{};
+    kinds.fill(MessageKind::control);
+    kinds[static_cast<size_t>(proto::Opcode::text)] = MessageKind::text;
+    kinds[static_cast<size_t>(proto::Opcode::binary)] = MessageKind::binary;
+    return kinds;
+}();
 inline MessageKind message_kind(proto::Opcode opcode) {
-    switch (opcode) {
-        case proto::Opcode::text:
-            return MessageKind::text;
-        case proto::Opcode::binary:
-            return MessageKind::binary;
-        default:
-            return MessageKind::control;
-    }
+    return kMessageKindOfOpcode[static_cast<size_t>(opcode) & 0x0F];
 }
 
 struct MessageCounts {
