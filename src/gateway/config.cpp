@@ -171,7 +171,27 @@ std::string check_config(const Config& config) {
         return "--workers > 1 is not available with --mode pubsub (use --threads: the loops of "
                "one process share the hub)";
     }
+    if (config.mode == Mode::proxy) {
+        proxy::RouteTable table;
+        if (std::string e = proxy_routes(config, &table); !e.empty()) return e;
+        if (config.direct_descriptors) {
+            return "--direct-descriptors is not available with --mode proxy (upstream sockets "
+                   "are plain descriptors)";
+        }
+    } else if (!config.upstreams.empty() || !config.routes.empty()) {
+        return "--upstream and --route need --mode proxy";
+    }
     return {};
+}
+
+std::string proxy_routes(const Config& config, proxy::RouteTable* table) {
+    for (const std::string& u : config.upstreams) {
+        if (std::string e = table->add_upstream(u); !e.empty()) return e;
+    }
+    for (const std::string& r : config.routes) {
+        if (std::string e = table->add_route(r); !e.empty()) return e;
+    }
+    return table->finish();
 }
 
 std::string format_config(const Config& config) {

@@ -10,6 +10,7 @@
 
 #include "io/backend_kind.hpp"
 #include "proto/deflate_negotiation.hpp"
+#include "proxy/route_table.hpp"
 #include "pubsub/hub_settings.hpp"
 
 namespace wsgate::gateway {
@@ -34,13 +35,19 @@ inline proto::DeflateConfig default_deflate_config() {
     return d;
 }
 
-enum class Mode : uint8_t { echo, pubsub };
+enum class Mode : uint8_t { echo, pubsub, proxy };
 
 inline constexpr const char* kDefaultListen = "0.0.0.0:8080";
 
 struct Config {
     Mode mode = Mode::echo;
-    pubsub::HubSettings hub;                          // --mode pubsub
+    pubsub::HubSettings hub;  // --mode pubsub
+    // --mode proxy: servers of upstream pools and routes, as given
+    // ("POOL=HOST:PORT[,weight=W]", "PREFIX=POOL"; see proxy_routes), and how
+    // long an upstream's TCP connect may take before the pool's next server.
+    std::vector<std::string> upstreams;
+    std::vector<std::string> routes;
+    double upstream_connect_timeout_s = 5;
     std::vector<std::string> listen{kDefaultListen};  // the first --listen replaces the list
     unsigned threads = 0;                             // 0 ("auto"): number of cores
     unsigned workers = 1;                             // processes sharing the port (SO_REUSEPORT)
@@ -95,6 +102,10 @@ std::string check_config(const Config& config);
 // included, in the table's order; load_config_text() of it gives back the
 // same configuration. Unset optional settings (api-key, ...) are comments.
 std::string format_config(const Config& config);
+
+// --mode proxy: the route table of config.upstreams and config.routes.
+// "" or an error (a route to an unknown pool, no route).
+std::string proxy_routes(const Config& config, proxy::RouteTable* table);
 
 // The limits of handshakes in progress with their defaults resolved: a
 // quarter of --max-connections, and a quarter of that per address.

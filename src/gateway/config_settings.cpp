@@ -115,6 +115,29 @@ std::string_view no_context_takeover_text(const proto::DeflateConfig& d) {
     return "none";
 }
 
+// An empty list is "not set" (a file's array must not be empty).
+std::string optional_text_list(const std::vector<std::string>& items) {
+    if (items.empty()) return {};
+    std::string out = "[";
+    for (size_t i = 0; i < items.size(); ++i) {
+        if (i != 0) out += ", ";
+        out += toml_quoted(items[i]);
+    }
+    return out + "]";
+}
+
+std::string_view mode_text(Mode mode) {
+    switch (mode) {
+        case Mode::echo:
+            return "echo";
+        case Mode::pubsub:
+            return "pubsub";
+        case Mode::proxy:
+            return "proxy";
+    }
+    return "echo";
+}
+
 // command_line rows have no value to print.
 std::string no_value(const Config&) {
     return {};
@@ -179,16 +202,62 @@ constexpr Setting kSettings[] = {
      .get = [](const Config& c) { return toml_quoted(io::backend_name(c.backend)); }},
     {.name = "mode",
      .type = SettingType::text,
-     .value_name = "echo|pubsub",
+     .value_name = "echo|pubsub|proxy",
      .help = "application. pubsub: a hub speaking the Centrifugo client protocol (JSON) on "
-             "/connection/websocket, see docs/pubsub.md",
+             "/connection/websocket, see docs/pubsub.md; proxy: a reverse proxy to upstream "
+             "WebSocket servers",
      .set =
          [](std::string_view v, Config* c) {
-             if (v != "echo" && v != "pubsub") return false;
-             c->mode = v == "echo" ? Mode::echo : Mode::pubsub;
+             if (v == "echo") {
+                 c->mode = Mode::echo;
+             } else if (v == "pubsub") {
+                 c->mode = Mode::pubsub;
+             } else if (v == "proxy") {
+                 c->mode = Mode::proxy;
+             } else {
+                 return false;
+             }
              return true;
          },
-     .get = [](const Config& c) { return toml_quoted(c.mode == Mode::echo ? "echo" : "pubsub"); }},
+     .get = [](const Config& c) { return toml_quoted(mode_text(c.mode)); }},
+    {.name = "upstream",
+     .type = SettingType::text_list,
+     .value_name = "POOL=HOST:PORT[,weight=W]",
+     .help = "a server of upstream pool POOL (numeric IPv4, or [IPv6]; weight 1..1000, "
+             "default 1), repeatable; servers are picked by smooth weighted round robin",
+     .heading = "reverse proxy (--mode proxy)",
+     .set =
+         [](std::string_view v, Config* c) {
+             proxy::RouteTable check;
+             if (!check.add_upstream(v).empty()) return false;
+             c->upstreams.emplace_back(v);
+             return true;
+         },
+     .get = [](const Config& c) { return optional_text_list(c.upstreams); },
+     .clear = [](Config* c) { c->upstreams.clear(); }},
+    {.name = "route",
+     .type = SettingType::text_list,
+     .value_name = "PREFIX=POOL",
+     .help = "WebSocket upgrades whose path starts with PREFIX go to POOL (longest prefix "
+             "wins; no route: 404), repeatable. The request goes upstream with "
+             "X-Forwarded-For, X-Forwarded-Proto and Forwarded (RFC 7239) added, then bytes "
+             "are relayed unchanged both ways (tunnel)",
+     .set =
+         [](std::string_view v, Config* c) {
+             proxy::RouteTable check;
+             if (!check.add_route(v).empty()) return false;
+             c->routes.emplace_back(v);
+             return true;
+         },
+     .get = [](const Config& c) { return optional_text_list(c.routes); },
+     .clear = [](Config* c) { c->routes.clear(); }},
+    {.name = "upstream-connect-timeout",
+     .type = SettingType::seconds,
+     .value_name = "SECONDS",
+     .help = "then the pool's next server is tried; none left: 502 (504 after a timeout)",
+     .set = [](std::string_view v,
+               Config* c) { return set_seconds(v, &c->upstream_connect_timeout_s); },
+     .get = [](const Config& c) { return seconds_text(c.upstream_connect_timeout_s); }},
 
     {.name = "api-key",
      .type = SettingType::text,

@@ -29,6 +29,7 @@
 #include "io/epoll_backend.hpp"
 #include "io/listener.hpp"
 #include "io/uring_backend.hpp"
+#include "proxy/proxy_app.hpp"
 #include "pubsub/hub_app.hpp"
 #include "pubsub/hub_shared.hpp"
 #include "ws/server_loop.hpp"
@@ -115,10 +116,15 @@ void run_loop(App& app, const ws::LoopSettings& settings, ws::LoopShared& shared
 
 // A loop thread: the application is made on the thread that runs it.
 template <template <class> class Backend>
-void run_app_loop(pubsub::HubShared* hub, const ws::LoopSettings& settings, ws::LoopShared& shared,
+void run_app_loop(pubsub::HubShared* hub, const proxy::ProxySettings* proxy,
+                  const ws::LoopSettings& settings, ws::LoopShared& shared,
                   std::vector<int> listeners, ws::LoopInbox& inbox, unsigned number,
                   ThreadStart& start, LoopMetricsRegistry& registry) {
-    if (hub == nullptr) {
+    if (proxy != nullptr) {
+        proxy::ProxyApp app(*proxy);
+        run_loop<Backend>(app, settings, shared, std::move(listeners), inbox, number, start,
+                          registry);
+    } else if (hub == nullptr) {
         EchoApp app;
         run_loop<Backend>(app, settings, shared, std::move(listeners), inbox, number, start,
                           registry);
@@ -267,16 +273,26 @@ int serve(const Config& config, io::BackendKind backend,
             return 1;
         }
     }
+    std::unique_ptr<proxy::ProxySettings> proxy;
+    if (config.mode == Mode::proxy) {
+        proxy = std::make_unique<proxy::ProxySettings>();
+        proxy_routes(config, &proxy->routes);  // checked by parse_config
+        proxy->connect_timeout_ms =
+            static_cast<uint32_t>(std::ceil(config.upstream_connect_timeout_s * 1000.0));
+        proxy->pages = serve_http;
+        // Each client may hold one upstream connection besides its own.
+        settings.max_outbound = config.max_connections;
+    }
     for (unsigned t = 0; t < threads; ++t) {
         if (starts[t].result.load() != 1) continue;
         if (backend == io::BackendKind::io_uring) {
-            loops.emplace_back(run_app_loop<io::UringBackend>, hub.get(), std::cref(settings),
-                               std::ref(shared), listeners[t], std::ref(*inboxes[t]), t,
-                               std::ref(starts[t]), std::ref(registry));
+            loops.emplace_back(run_app_loop<io::UringBackend>, hub.get(), proxy.get(),
+                               std::cref(settings), std::ref(shared), listeners[t],
+                               std::ref(*inboxes[t]), t, std::ref(starts[t]), std::ref(registry));
         } else {
-            loops.emplace_back(run_app_loop<io::EpollBackend>, hub.get(), std::cref(settings),
-                               std::ref(shared), listeners[t], std::ref(*inboxes[t]), t,
-                               std::ref(starts[t]), std::ref(registry));
+            loops.emplace_back(run_app_loop<io::EpollBackend>, hub.get(), proxy.get(),
+                               std::cref(settings), std::ref(shared), listeners[t],
+                               std::ref(*inboxes[t]), t, std::ref(starts[t]), std::ref(registry));
         }
     }
     bool ok = true;

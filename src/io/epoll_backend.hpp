@@ -69,6 +69,28 @@ class EpollBackend {
         list_ready(index, generation, s);
     }
 
+    // An outbound socket whose connect is in progress: watched for
+    // writability (level-triggered) until start_connected switches it to a
+    // connection's usual events, or close_socket. Returns 0 or -errno.
+    int watch_connect(uint32_t index, uint32_t generation, SocketState& s) {
+        if (add(s.fd, EPOLLOUT, pack_user_data(Op::connect, index, generation)) != 0) return -errno;
+        return 0;
+    }
+    void start_connected(uint32_t index, uint32_t generation, SocketState& s) {
+        s.want_read = true;
+        s.writable = true;
+        epoll_event ev{};
+        ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
+        ev.data.u64 = pack_user_data(Op::recv, index, generation);
+        if (epoll_ctl(epfd_, EPOLL_CTL_MOD, s.fd, &ev) != 0) {
+            owner_.on_io_error(index, -errno);
+            return;
+        }
+        s.recv_armed = true;
+        s.readable = true;
+        list_ready(index, generation, s);
+    }
+
     void set_reading(uint32_t index, uint32_t generation, SocketState& s, bool want) {
         if (s.closing || s.want_read == want) return;
         s.want_read = want;
@@ -188,6 +210,11 @@ class EpollBackend {
                     s->writable = true;
                     request_send(ud.index, ud.generation, *s);
                 }
+                break;
+            }
+            case Op::connect: {
+                SocketState* s = owner_.socket(ud.index, ud.generation);
+                if (s != nullptr && !s->closing) owner_.on_connect_ready(ud.index);
                 break;
             }
             default:

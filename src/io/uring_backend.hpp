@@ -18,11 +18,14 @@
 //   void on_released(uint32_t index);            after close_socket: fd closed, nothing in flight
 //   void on_wake();                              the wake eventfd fired, or another
 //                                                loop posted a MSG_RING wake
+//   void on_connect_ready(uint32_t index);       an outbound socket (watch_connect)
+//                                                became writable or failed
 //   void before_events();  once per turn after the wait, before completions
 //   void after_events();   once per turn after completions, before flushing
 #pragma once
 
 #include <liburing.h>
+#include <poll.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -134,6 +137,22 @@ class UringBackend {
     void start_socket(uint32_t index, uint32_t generation, SocketState& s) {
         s.want_read = true;
         arm_recv(index, generation, s);
+    }
+
+    // An outbound socket whose connect is in progress (io/outbound_connect.hpp):
+    // the owner hears on_connect_ready once it is writable or has failed, then
+    // calls start_connected (or close_socket). A poll rather than
+    // IORING_OP_CONNECT, so that the connect itself is the one both backends
+    // share. Direct descriptors are not supported for outbound sockets.
+    int watch_connect(uint32_t index, uint32_t generation, SocketState& s) {
+        io_uring_sqe* sqe = get_sqe();
+        io_uring_prep_poll_add(sqe, s.fd, POLLOUT);
+        io_uring_sqe_set_data64(sqe, pack_user_data(Op::connect, index, generation));
+        ++s.inflight;
+        return 0;
+    }
+    void start_connected(uint32_t index, uint32_t generation, SocketState& s) {
+        start_socket(index, generation, s);
     }
 
     // Backpressure: want=false stops receiving (cancels the multishot
@@ -355,6 +374,9 @@ class UringBackend {
             case Op::ring_wake:
                 on_ring_wake_sent(ud.index, cqe.res);
                 break;
+            case Op::connect:
+                on_connect_polled(ud);
+                break;
             case Op::cancel:
             case Op::none:
                 break;
@@ -446,6 +468,17 @@ class UringBackend {
         if (s == nullptr) return;
         --s->inflight;
         if (s->closing && s->inflight == 0) released_.push_back({ud.index, ud.generation});
+    }
+
+    void on_connect_polled(UserData ud) {
+        SocketState* s = owner_.socket(ud.index, ud.generation);
+        if (s == nullptr) return;
+        --s->inflight;
+        if (s->closing) {
+            if (s->inflight == 0) released_.push_back({ud.index, ud.generation});
+            return;
+        }
+        owner_.on_connect_ready(ud.index);
     }
 
     void finish_turn() {

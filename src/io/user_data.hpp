@@ -15,6 +15,7 @@ enum class Op : uint8_t {
     wake,       // the loop's eventfd
     shutdown,   // IORING_OP_SHUTDOWN of a connection
     ring_wake,  // our IORING_OP_MSG_RING to another loop; index: its pending-wake slot
+    connect,    // an outbound connection's socket became writable; index: connection
 };
 
 struct UserData {

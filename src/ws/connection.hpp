@@ -36,6 +36,8 @@ enum class ConnState : uint8_t {
     open,        // WebSocket open
     closing,     // our close frame is queued/sent; waiting for the peer's close
     lingering,   // output done or being drained, then FIN; waiting for the peer's FIN
+    connecting,  // an outbound stream whose TCP connect is in progress
+    stream,      // bytes relayed by the app unparsed (ws/stream_application.hpp)
 };
 
 struct Connection {
@@ -53,14 +55,17 @@ struct Connection {
     ConnState state = ConnState::http;
     bool out_in_message = false;  // an outgoing fragmented message is unfinished
     bool counted = false;         // counted in LoopShared::connections
-    bool ping_sent = false;       // idle ping sent, no byte received since
     bool close_sent = false;
     bool fin_after_drain = false;  // send FIN once the output queue is empty
-    bool served = false;           // a plain HTTP request was answered (keep-alive)
-    bool peer_eof = false;         // the peer sent FIN; close once our output is out
     bool input_parked = false;     // received input waits in the loop's ParkedInput
     bool app_opened = false;       // the app got on_open, so it gets on_close
-    uint16_t close_code = 0;       // the peer's close code, else ours (0: none yet)
+    // One byte of flags (the record's size budget).
+    bool ping_sent : 1 = false;     // idle ping sent, no byte received since
+    bool served : 1 = false;        // a plain HTTP request was answered (keep-alive)
+    bool peer_eof : 1 = false;      // the peer sent FIN; close once our output is out
+    bool stream : 1 = false;        // a byte stream (outbound, or a relayed upgrade)
+    bool drain_wanted : 1 = false;  // stream: a send was refused over the cap; tell the app
+    uint16_t close_code = 0;        // the peer's close code, else ours (0: none yet)
 };
 
 // The idle cost of a connection in this process (the kernel's socket is

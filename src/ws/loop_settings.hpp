@@ -21,6 +21,9 @@ struct LoopSettings {
     io::BackendOptions backend;
     uint64_t max_message_bytes = 16 * 1024 * 1024;
     uint32_t max_connections = 100000;
+    // Outbound streams (ws/stream_application.hpp) a loop may hold besides
+    // its accepted connections; they take slots but not max_connections.
+    uint32_t max_outbound = 0;
     // Handshakes in progress (connections reading a request head, counted in
     // max_connections too), per process. At the limit, or at max_connections,
     // a new connection takes the place of this loop's oldest handshake.

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <span>
@@ -24,6 +25,7 @@
 #include <vector>
 
 #include "io/out_queue.hpp"
+#include "io/outbound_connect.hpp"
 #include "io/slot_pool.hpp"
 #include "io/socket_state.hpp"
 #include "io/timer_wheel.hpp"
@@ -48,6 +50,7 @@
 #include "ws/peer_key.hpp"
 #include "ws/peer_table.hpp"
 #include "ws/refusal_log.hpp"
+#include "ws/stream_application.hpp"
 #include "ws/trace_escape.hpp"
 
 namespace wsgate::ws {
@@ -98,7 +101,7 @@ class ServerLoop {
           settings_(settings),
           shared_(shared),
           app_(app),
-          pool_(settings.max_connections + kRefusalSlots),
+          pool_(settings.max_connections + kRefusalSlots + settings.max_outbound),
           peers_(std::min(settings.max_handshakes, settings.max_connections)),
           compression_(settings.deflate, settings.max_message_bytes, settings.deflate_max_streams),
           backend_(*this) {
@@ -242,6 +245,92 @@ class ServerLoop {
         return c == nullptr || !c->app_opened ? nullptr : &c->app_state;
     }
 
+    // ---- byte streams (StreamTable, ws/stream_application.hpp) ----
+
+    ConnectionHandle connect(const sockaddr* addr, socklen_t len, uint32_t timeout_ms, int* error) {
+        if (stopping_ || settings_.backend.direct_descriptors) {
+            *error = stopping_ ? -ESHUTDOWN : -EOPNOTSUPP;
+            return {};
+        }
+        int fd = io::start_connect(addr, len);
+        if (fd < 0) {
+            *error = fd;
+            return {};
+        }
+        uint32_t index = pool_.allocate(decoder_config_);
+        if (index == io::SlotPool<Connection>::kNone) {
+            ::close(fd);
+            *error = -ENOBUFS;
+            return {};
+        }
+        Connection& c = pool_[index];
+        c.sock.fd = fd;
+        c.state = ConnState::connecting;
+        metrics_.connections[static_cast<size_t>(ConnPhase::handshaking)].add();
+        c.stream = true;
+        if (int rc = backend_.watch_connect(index, generation(index), c.sock); rc != 0) {
+            *error = rc;
+            close_now(index, c);
+            return {};
+        }
+        c.app_opened = true;
+        c.last_rx_tick = now_;
+        // One tick more: the wheel may fire up to a tick early, a timeout never should.
+        uint32_t ticks = (timeout_ms + kTickMs - 1) / kTickMs + 1;
+        timers_.schedule(index, now_ + ticks);
+        *error = 0;
+        return handle(index);
+    }
+
+    SendResult send_stream(ConnectionHandle h, std::span<const uint8_t> bytes) {
+        Connection* c = resolve(pool_, loop_id_, h);
+        if (c == nullptr || c->state != ConnState::stream || c->sock.closing) {
+            return SendResult::gone;
+        }
+        if (over_cap(*c)) {
+            c->drain_wanted = true;
+            return SendResult::over_cap;
+        }
+        if (!lend_stream_bytes(*c, bytes)) c->out.append(chunks_, bytes);
+        c->last_rx_tick = now_;  // a stream being written to is not idle
+        after_output(h.index(), *c);
+        return SendResult::queued;
+    }
+
+    bool resume_reading(ConnectionHandle h) {
+        Connection* c = resolve(pool_, loop_id_, h);
+        if (c == nullptr || c->state != ConnState::stream || c->sock.closing) return false;
+        if (c->input_parked) {
+            parked_.schedule(h.index(), h.generation());
+        } else {
+            backend_.set_reading(h.index(), h.generation(), c->sock, true);
+        }
+        return true;
+    }
+
+    bool finish_stream(ConnectionHandle h) {
+        Connection* c = resolve(pool_, loop_id_, h);
+        if (c == nullptr || !c->stream || c->sock.closing) return false;
+        const uint32_t index = h.index();
+        c->app_opened = false;  // the app is done with it: no on_stream_end
+        if (c->state == ConnState::connecting) {
+            close_now(index, *c);
+        } else if (c->state != ConnState::lingering) {
+            if (c->input_parked) parked_.drop(index);
+            c->input_parked = false;
+            begin_linger(index, *c);
+            after_output(index, *c);
+        }
+        return true;
+    }
+
+    bool peer_address(ConnectionHandle h, sockaddr_storage& addr, socklen_t& len) {
+        Connection* c = resolve(pool_, loop_id_, h);
+        if (c == nullptr || c->sock.fd < 0 || settings_.backend.direct_descriptors) return false;
+        len = sizeof(addr);
+        return getpeername(c->sock.fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0;
+    }
+
     // Holding a handshake slot (not counting those on probation).
     uint32_t handshakes_in_progress() const {
         return handshakes_.size() - handshakes_.size(HandshakeQueue::List::probation);
@@ -322,7 +411,9 @@ class ServerLoop {
             parked_.schedule(index, generation(index));
             return;
         }
+        stream_rx_ = {data, len};  // lendable to send_stream during this call
         size_t used = consume_input(index, c, data, len);
+        stream_rx_ = {};
         if (used < len) park_input(index, c, {data + used, len - used});
         after_output(index, c);
     }
@@ -338,6 +429,7 @@ class ServerLoop {
             parked_.note_eof(index);
             return;
         }
+        if (c.stream) end_app(index, c, 0);
         if (c.out.empty()) {
             close_now(index, c);
             return;
@@ -346,7 +438,28 @@ class ServerLoop {
         begin_linger(index, c);
     }
 
-    void on_io_error(uint32_t index, int) { close_now(index, pool_[index]); }
+    void on_io_error(uint32_t index, int error) {
+        Connection& c = pool_[index];
+        if (c.stream) end_app(index, c, error);
+        close_now(index, c);
+    }
+
+    // An outbound stream's connect ended (io/outbound_connect.hpp).
+    void on_connect_ready(uint32_t index) {
+        Connection& c = pool_[index];
+        if (c.state != ConnState::connecting || c.sock.closing) return;
+        int error = io::connect_result(c.sock.fd);
+        if (error != 0) {
+            end_app(index, c, error);
+            close_now(index, c);
+            return;
+        }
+        enter(c, ConnState::stream);
+        c.last_rx_tick = now_;
+        timers_.schedule(index, now_ + settings_.idle_timeout_ticks);
+        backend_.start_connected(index, generation(index), c.sock);
+        if constexpr (StreamApplication<App, Self>) app_.on_connected(*this, handle(index));
+    }
 
     size_t gather(uint32_t index, iovec* iov, size_t max) {
         return pool_[index].out.gather(iov, max);
@@ -363,6 +476,17 @@ class ServerLoop {
                 return;
             }
             send_fin(index, c);
+        }
+        if (c.stream) {
+            // A stream's reading follows the queue of the stream it feeds,
+            // which the app watches (on_stream_drained), not its own.
+            if (c.drain_wanted && c.out.size() <= settings_.max_queued_bytes / 2) {
+                c.drain_wanted = false;
+                if constexpr (StreamApplication<App, Self>) {
+                    if (c.app_opened) app_.on_stream_drained(*this, handle(index));
+                }
+            }
+            return;
         }
         if (!c.sock.want_read && c.out.size() <= settings_.max_queued_bytes / 2) {
             if (c.input_parked) {
@@ -529,7 +653,10 @@ class ServerLoop {
             case ConnState::responding:
                 return ConnPhase::http;
             case ConnState::open:
+            case ConnState::stream:  // a relayed WebSocket (or its upstream side)
                 return ConnPhase::websocket;
+            case ConnState::connecting:
+                return ConnPhase::handshaking;
             case ConnState::closing:
             case ConnState::lingering:
                 break;
@@ -645,6 +772,31 @@ class ServerLoop {
         static_cast<Self*>(self)->backend_.release_buffer(id);
     }
 
+    size_t stream_input(uint32_t index, uint8_t* data, size_t len) {
+        if constexpr (StreamApplication<App, Self>) {
+            return app_.on_stream_data(*this, handle(index), std::span<uint8_t>(data, len));
+        }
+        return len;
+    }
+
+    // Relayed bytes that lie in the receive buffer being delivered are
+    // queued by reference to it (the backend keeps it out of its ring until
+    // sent), up to kMaxLentChunks per queue. False: to be copied.
+    bool lend_stream_bytes(Connection& c, std::span<const uint8_t> bytes) {
+        const uint8_t* rx = stream_rx_.data();
+        if (bytes.empty() || rx == nullptr || bytes.data() < rx ||
+            bytes.data() + bytes.size() > rx + stream_rx_.size() ||
+            c.out.lent_chunks() >= kMaxLentChunks) {
+            return false;
+        }
+        uint32_t id = backend_.hold_buffer();
+        if (id == Backend<Self>::kNoBuffer) return false;
+        // The receive buffer is ours (on_data's bytes are mutable): only the
+        // view handed to the app was const.
+        c.out.append_lent(chunks_, const_cast<uint8_t*>(bytes.data()), bytes.size(), id);
+        return true;
+    }
+
     uint32_t generation(uint32_t index) const { return pool_.generation(index); }
     ConnectionHandle handle(uint32_t index) const {
         return ConnectionHandle(loop_id_, index, generation(index));
@@ -729,7 +881,7 @@ class ServerLoop {
         peak_queued_ = std::max(peak_queued_, c.out.size());
         if (c.sock.closing) return;
         if (!c.out.empty()) backend_.request_send(index, generation(index), c.sock);
-        if (c.out.size() > settings_.max_queued_bytes && c.sock.want_read) {
+        if (c.out.size() > settings_.max_queued_bytes && c.sock.want_read && !c.stream) {
             metrics_.backpressure_pauses.add();
             backend_.set_reading(index, generation(index), c.sock, false);
         }
@@ -757,7 +909,10 @@ class ServerLoop {
                 case ConnState::responding:
                     return used;  // the next request waits for the pending answer
                 case ConnState::lingering:
-                    return len;  // discarded: the peer's data no longer matters
+                case ConnState::connecting:  // not read before it is connected
+                    return len;              // discarded: the peer's data no longer matters
+                case ConnState::stream:
+                    return used + stream_input(index, data + used, len - used);
             }
         }
         return len;
@@ -793,7 +948,7 @@ class ServerLoop {
                 on_eof(index);
                 return;
             }
-            if (c.out.size() <= settings_.max_queued_bytes / 2) {
+            if (c.stream || c.out.size() <= settings_.max_queued_bytes / 2) {
                 backend_.set_reading(index, generation(index), c.sock, true);
             }
         }
@@ -997,6 +1152,18 @@ class ServerLoop {
             refuse(index, c, err.status, err.reason, request.method == "HEAD");
             return;
         }
+        if constexpr (StreamApplication<App, Self>) {
+            // Relayed as it came: the app forwards the head, extensions are
+            // negotiated end to end.
+            enter(c, ConnState::stream);
+            c.stream = true;
+            end_handshake(index);
+            c.last_rx_tick = now_;
+            timers_.schedule(index, now_ + settings_.idle_timeout_ticks);
+            c.app_opened = true;
+            app_.relay_upgrade(*this, handle(index), request, head);
+            return;
+        }
         // RFC 7692 §5: accept the first acceptable permessage-deflate offer
         // (an unusable offer is declined by not answering it, never refused).
         std::string_view extensions = compression_.negotiate(upgrade.extensions, c.compression);
@@ -1124,8 +1291,17 @@ class ServerLoop {
     // else the one the server sent, else 1006 (RFC 6455 §7.1.5: closed
     // without a close frame). The app still reads its state word in
     // on_close (to free what it names); sends are refused (not open).
-    void end_app(uint32_t index, Connection& c) {
+    // A stream's end is told by on_stream_end with `stream_error` (0: FIN).
+    void end_app(uint32_t index, Connection& c, int stream_error = -ECONNRESET) {
         if (!c.app_opened) return;
+        if (c.stream) {
+            // app_state(h) still answers in on_stream_end, as in on_close.
+            if constexpr (StreamApplication<App, Self>) {
+                app_.on_stream_end(*this, handle(index), stream_error);
+            }
+            c.app_opened = false;
+            return;
+        }
         uint16_t code = c.close_code != 0 ? c.close_code : kClosedAbnormally;
         app_.on_close(*this, handle(index), code);
         c.app_opened = false;  // app_state(h) is nullptr from here
@@ -1219,6 +1395,20 @@ class ServerLoop {
             case ConnState::closing:
             case ConnState::lingering:
                 close_now(index, c);
+                return;
+            case ConnState::connecting:
+                end_app(index, c, -ETIMEDOUT);
+                close_now(index, c);
+                return;
+            case ConnState::stream:
+                // Idle both ways (nothing received, nothing relayed to it).
+                if (now_ - c.last_rx_tick < settings_.idle_timeout_ticks) {
+                    timers_.schedule(index, c.last_rx_tick + settings_.idle_timeout_ticks);
+                    return;
+                }
+                end_app(index, c, -ETIMEDOUT);
+                begin_linger(index, c);
+                after_output(index, c);
                 return;
         }
     }
@@ -1379,7 +1569,19 @@ class ServerLoop {
         backend_.stop_accepting();
         pool_.for_each([this](uint32_t index, Connection& c) {
             if (c.sock.closing) return;
-            if (c.state == ConnState::open) {
+            if (c.stream) {
+                // The app hears of each (it finishes the other side), then
+                // queued bytes go out and FIN follows.
+                if (c.state == ConnState::lingering) return;
+                end_app(index, c, -ESHUTDOWN);
+                if (c.sock.closing || c.state == ConnState::lingering) return;
+                if (c.state == ConnState::connecting) {
+                    close_now(index, c);
+                } else {
+                    begin_linger(index, c);
+                    after_output(index, c);
+                }
+            } else if (c.state == ConnState::open) {
                 fail(index, c, proto::CloseCode::going_away, "server shutting down");
             } else if (c.state == ConnState::http && c.out.empty()) {
                 close_now(index, c);
@@ -1448,6 +1650,7 @@ class ServerLoop {
     LoopCompression compression_;
     Backend<Self> backend_;
     std::span<uint8_t> last_piece_;
+    std::span<uint8_t> stream_rx_;  // the receive buffer on_data is delivering
     size_t last_headroom_ = 0;
     timespec start_{};
     int64_t now_ms_ = 0;

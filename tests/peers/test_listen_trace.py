@@ -560,8 +560,9 @@ deflate = "off"
             graceful_stop(srv)
         # check-config: every key, the file's values and the defaults, as TOML.
         out, conf = check_config_output(path)
-        eq(set(conf) | {"api-key", "token-hmac-secret", "admin-listen"}, file_keys(),
-           "check-config prints every key (unset secrets and admin-listen as comments)")
+        eq(set(conf) | {"api-key", "token-hmac-secret", "admin-listen", "upstream", "route"},
+           file_keys(), "check-config prints every key (unset secrets, admin-listen and proxy "
+           "lists as comments)")
         eq(conf["listen"], [v4, v6], "listen")
         eq((conf["threads"], conf["max-message-bytes"], conf["close-timeout"]), (1, limit, 2.5),
            "values from the file")
@@ -639,8 +640,10 @@ suite.run("unknown flag with a value refused", bad_flag, ["--no-such-flag", "1"]
 suite.run("unknown flag alone refused as unknown", bad_flag, ["--no-such-flag"],
           "unknown flag --no-such-flag")
 suite.run("--backend nonsense refused", bad_flag, ["--backend", "nonsense"], "--backend")
-suite.run("--mode proxy refused: not a mode", bad_flag, ["--mode", "proxy"],
-          "bad value for --mode: proxy")
+suite.run("--mode relay refused: not a mode", bad_flag, ["--mode", "relay"],
+          "bad value for --mode: relay")
+suite.run("--mode proxy without a route refused", bad_flag, ["--mode", "proxy"],
+          "--mode proxy needs at least one --route PREFIX=POOL")
 suite.run("--mode pubsub with --workers 2 refused: one hub per process", bad_flag,
           ["--mode", "pubsub", "--workers", "2"], "--workers > 1 is not available")
 suite.run("--help exits 0 listing every flag", help_text)

@@ -82,7 +82,9 @@ TEST(Config, RejectsBadValues) {
     EXPECT_NE(parse({"--idle-timeout", "-1"}, &c), "");
     EXPECT_NE(parse({"--idle-timeout", "abc"}, &c), "");
     EXPECT_NE(parse({"--recv-buffers", "100"}, &c), "");  // not a power of two
-    EXPECT_EQ(parse({"--mode", "proxy"}, &c), "bad value for --mode: proxy");
+    EXPECT_EQ(parse({"--mode", "relay"}, &c), "bad value for --mode: relay");
+    EXPECT_EQ(parse({"--mode", "proxy"}, &c),
+              "--mode proxy needs at least one --route PREFIX=POOL");
     EXPECT_NE(parse({"--allow-anonymous", "yes"}, &c), "");
     EXPECT_NE(parse({"--max-channels-per-connection", "0"}, &c), "");
     EXPECT_NE(parse({"--bogus"}, &c), "");

@@ -1,0 +1,247 @@
+// --mode proxy: a reverse proxy in `tunnel` relay mode. A client's WebSocket
+// upgrade request (validated by the loop, RFC 6455 §4.2.1) is routed by path
+// (RouteTable: longest prefix; no route: 404 from the loop), forwarded to a
+// server of the route's pool picked round robin, with X-Forwarded-For,
+// X-Forwarded-Proto and Forwarded extended (forwarded_headers.hpp); from
+// then on bytes flow unchanged both ways: the upstream's response (101 or
+// any other status) and every frame, extensions negotiated end to end.
+//
+// Both sides are byte streams of the loop (ws/stream_application.hpp); a
+// Tunnel record joins them, its index + 1 in each side's app_state.
+//  - Connect refused, failed or timed out (--upstream-connect-timeout): the
+//    next server of the pool, each tried once; when all failed the client
+//    gets 502 (504 when the last one timed out) and one log line.
+//  - The upstream ends before answering: 502. After it answered: the client
+//    gets what was relayed, then FIN (and the other way round).
+//  - Backpressure: a side whose peer's queue is over --max-queued-bytes is
+//    not read until that queue is under half (on_stream_drained), so a slow
+//    client stops reads from its upstream and vice versa; a queue holds at
+//    most the cap plus one receive.
+#pragma once
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "proto/http_response.hpp"
+#include "proxy/forwarded_headers.hpp"
+#include "proxy/route_table.hpp"
+#include "ws/application.hpp"
+#include "ws/connection_handle.hpp"
+#include "ws/outbound.hpp"
+
+namespace wsgate::proxy {
+
+struct ProxySettings {
+    RouteTable routes;
+    uint32_t connect_timeout_ms = 5000;
+    // Plain HTTP requests (GET /healthz, ...): queues one complete response.
+    void (*pages)(const proto::HttpRequest& request, bool keep_alive, ws::Outbound& out) = nullptr;
+};
+
+class ProxyApp {
+  public:
+    explicit ProxyApp(const ProxySettings& settings) : settings_(settings) {
+        for (const UpstreamPool& pool : settings.routes.pools())
+            cursors_.emplace_back(pool);
+    }
+
+    // ---- WebSocket connections: none are opened in this mode ----
+    template <class Loop>
+    void on_open(Loop&, ws::ConnectionHandle) {}
+    template <class Loop>
+    void on_message_piece(Loop&, ws::ConnectionHandle, ws::Outbound&, proto::Opcode,
+                          std::span<const uint8_t>, bool) {}
+    template <class Loop>
+    void on_close(Loop&, ws::ConnectionHandle, uint16_t) {}
+
+    template <class Loop>
+    ws::HttpAnswer on_http_request(Loop&, ws::ConnectionHandle, const proto::HttpRequest& request,
+                                   std::span<const uint8_t>, bool keep_alive, ws::Outbound& out) {
+        settings_.pages(request, keep_alive, out);
+        return ws::HttpAnswer::now;
+    }
+
+    // No route: the loop answers 404.
+    bool accept_upgrade(const proto::HttpRequest& request) const {
+        return settings_.routes.match_index(request.target) >= 0;
+    }
+
+    // ---- streams ----
+
+    template <class Loop>
+    void relay_upgrade(Loop& loop, ws::ConnectionHandle client, const proto::HttpRequest& request,
+                       std::string_view) {
+        int pool = settings_.routes.match_index(request.target);
+        uint32_t id = new_tunnel();
+        Tunnel& t = tunnels_[id];
+        t.client = client;
+        t.pool = static_cast<uint32_t>(pool);
+        sockaddr_storage peer{};
+        socklen_t peer_len = 0;
+        std::string address;
+        if (loop.peer_address(client, peer, peer_len)) {
+            address = client_address_text(reinterpret_cast<const sockaddr*>(&peer));
+        }
+        t.head = forwarded_request_head(request, address, "http");
+        *loop.app_state(client) = id + 1;
+        connect_next(loop, id);
+    }
+
+    template <class Loop>
+    void on_connected(Loop& loop, ws::ConnectionHandle upstream) {
+        uint32_t id = tunnel_of(loop, upstream);
+        if (id == kNoTunnel) return;
+        Tunnel& t = tunnels_[id];
+        t.connected = true;
+        loop.send_stream(upstream,
+                         {reinterpret_cast<const uint8_t*>(t.head.data()), t.head.size()});
+        std::string().swap(t.head);     // sent: its memory goes back
+        loop.resume_reading(t.client);  // bytes that followed the head
+    }
+
+    template <class Loop>
+    size_t on_stream_data(Loop& loop, ws::ConnectionHandle h, std::span<uint8_t> bytes) {
+        uint32_t id = tunnel_of(loop, h);
+        if (id == kNoTunnel) return bytes.size();
+        Tunnel& t = tunnels_[id];
+        const bool from_client = h == t.client;
+        if (from_client && !t.connected) return 0;  // resumed in on_connected
+        if (!from_client) t.answered = true;
+        ws::ConnectionHandle to = from_client ? t.upstream : t.client;
+        switch (loop.send_stream(to, bytes)) {
+            case ws::SendResult::over_cap:
+                return 0;  // resumed in on_stream_drained(to)
+            default:
+                return bytes.size();
+        }
+    }
+
+    template <class Loop>
+    void on_stream_drained(Loop& loop, ws::ConnectionHandle h) {
+        uint32_t id = tunnel_of(loop, h);
+        if (id == kNoTunnel) return;
+        const Tunnel& t = tunnels_[id];
+        loop.resume_reading(h == t.client ? t.upstream : t.client);
+    }
+
+    template <class Loop>
+    void on_stream_end(Loop& loop, ws::ConnectionHandle h, int error) {
+        uint32_t id = tunnel_of(loop, h);
+        if (id == kNoTunnel) return;
+        Tunnel& t = tunnels_[id];
+        if (h == t.client) {
+            loop.finish_stream(t.upstream);  // the client is gone: so is its upstream
+            free_tunnel(id);
+            return;
+        }
+        if (!t.connected) {
+            // The connect failed or timed out: the next server, if any.
+            t.last_error = error;
+            t.upstream = {};
+            connect_next(loop, id);
+            return;
+        }
+        if (!t.answered) {
+            refuse(loop, id, 502, "upstream closed before answering");
+            return;
+        }
+        loop.finish_stream(t.client);
+        free_tunnel(id);
+    }
+
+    // Tunnels open on this loop (tests, stats).
+    size_t tunnels() const { return tunnels_.size() - free_.size(); }
+
+  private:
+    static constexpr uint32_t kNoTunnel = UINT32_MAX;
+
+    struct Tunnel {
+        ws::ConnectionHandle client;
+        ws::ConnectionHandle upstream;
+        std::string head;  // to send once connected
+        uint32_t pool = 0;
+        uint32_t tries = 0;  // servers of the pool tried so far
+        int last_error = 0;
+        bool connected = false;  // the upstream's TCP connect succeeded
+        bool answered = false;   // the upstream sent a byte
+        bool live = false;
+    };
+
+    uint32_t new_tunnel() {
+        uint32_t id;
+        if (!free_.empty()) {
+            id = free_.back();
+            free_.pop_back();
+            tunnels_[id] = Tunnel{};
+        } else {
+            id = static_cast<uint32_t>(tunnels_.size());
+            tunnels_.emplace_back();
+        }
+        tunnels_[id].live = true;
+        return id;
+    }
+    void free_tunnel(uint32_t id) {
+        tunnels_[id] = Tunnel{};
+        free_.push_back(id);
+    }
+
+    template <class Loop>
+    uint32_t tunnel_of(Loop& loop, ws::ConnectionHandle h) {
+        uint64_t* word = loop.app_state(h);
+        if (word == nullptr || *word == 0) return kNoTunnel;
+        uint32_t id = static_cast<uint32_t>(*word - 1);
+        return id < tunnels_.size() && tunnels_[id].live ? id : kNoTunnel;
+    }
+
+    // Connects to the pool's next server (round robin), trying each once;
+    // answers the client when none is left.
+    template <class Loop>
+    void connect_next(Loop& loop, uint32_t id) {
+        const UpstreamPool& pool = settings_.routes.pools()[tunnels_[id].pool];
+        while (tunnels_[id].tries < pool.servers.size()) {
+            Tunnel& t = tunnels_[id];
+            ++t.tries;
+            const UpstreamServer& server = pool.servers[cursors_[t.pool].next(pool)];
+            int error = 0;
+            ws::ConnectionHandle up =
+                loop.connect(reinterpret_cast<const sockaddr*>(&server.endpoint.addr),
+                             server.endpoint.len, settings_.connect_timeout_ms, &error);
+            if (!up.empty()) {
+                t.upstream = up;
+                *loop.app_state(up) = id + 1;
+                return;
+            }
+            t.last_error = error;
+        }
+        Tunnel& t = tunnels_[id];
+        bool timed_out = t.last_error == -ETIMEDOUT;
+        std::fprintf(
+            stderr, "wsgate: proxy: pool %s: no server reachable (%u tried, last: %s): %d\n",
+            pool.name.c_str(), t.tries, std::strerror(-t.last_error), timed_out ? 504 : 502);
+        refuse(loop, id, timed_out ? 504 : 502,
+               timed_out ? "upstream connect timed out" : "upstream connect failed");
+    }
+
+    // An error response to the client, then FIN; the tunnel ends.
+    template <class Loop>
+    void refuse(Loop& loop, uint32_t id, int status, std::string_view reason) {
+        char response[512];
+        size_t n = proto::write_http_error(response, sizeof(response), status, reason);
+        ws::ConnectionHandle client = tunnels_[id].client;
+        loop.send_stream(client, {reinterpret_cast<const uint8_t*>(response), n});
+        loop.finish_stream(client);
+        free_tunnel(id);
+    }
+
+    const ProxySettings& settings_;
+    std::vector<RoundRobin> cursors_;  // per pool
+    std::vector<Tunnel> tunnels_;
+    std::vector<uint32_t> free_;
+};
+
+}  // namespace wsgate::proxy

@@ -1,0 +1,139 @@
+// The proxy's route table: flag parsing, longest-prefix routing, and the
+// smooth weighted round robin of a pool.
+#include <gtest/gtest.h>
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "gateway/config.hpp"
+#include "proxy/route_table.hpp"
+
+using wsgate::proxy::RoundRobin;
+using wsgate::proxy::RouteTable;
+
+namespace {
+
+RouteTable table(std::vector<std::string> upstreams, std::vector<std::string> routes) {
+    RouteTable t;
+    for (const auto& u : upstreams)
+        EXPECT_EQ(t.add_upstream(u), "") << u;
+    for (const auto& r : routes)
+        EXPECT_EQ(t.add_route(r), "") << r;
+    EXPECT_EQ(t.finish(), "");
+    return t;
+}
+
+std::string pool_of(const RouteTable& t, std::string_view target) {
+    const auto* pool = t.match(target);
+    return pool == nullptr ? "-" : pool->name;
+}
+
+}  // namespace
+
+TEST(RouteTable, ParsesServersOfPools) {
+    RouteTable t =
+        table({"echo=127.0.0.1:9000", "echo=[::1]:9001,weight=3", "chat=10.0.0.2:80"}, {"/=echo"});
+    ASSERT_EQ(t.pools().size(), 2u);
+    EXPECT_EQ(t.pools()[0].name, "echo");
+    ASSERT_EQ(t.pools()[0].servers.size(), 2u);
+    EXPECT_EQ(t.pools()[0].servers[0].name, "127.0.0.1:9000");
+    EXPECT_EQ(t.pools()[0].servers[0].weight, 1u);
+    EXPECT_EQ(t.pools()[0].servers[1].name, "[::1]:9001");
+    EXPECT_EQ(t.pools()[0].servers[1].weight, 3u);
+    EXPECT_EQ(t.pools()[0].servers[1].endpoint.addr.ss_family, AF_INET6);
+    EXPECT_EQ(t.pools()[1].servers[0].name, "10.0.0.2:80");
+}
+
+TEST(RouteTable, RefusesBadSpecs) {
+    RouteTable t;
+    for (const char* bad :
+         {"echo", "=127.0.0.1:1", "echo=127.0.0.1", "echo=localhost:80", "echo=127.0.0.1:70000",
+          "echo=127.0.0.1:1,weight=0", "echo=127.0.0.1:1,weight=1001", "echo=127.0.0.1:1,w=2",
+          "ec ho=127.0.0.1:1", "echo=::1:80"}) {
+        EXPECT_NE(t.add_upstream(bad), "") << bad;
+    }
+    EXPECT_NE(t.add_route("chat=echo"), "");  // a prefix is a path
+    EXPECT_NE(t.add_route("/chat"), "");
+    EXPECT_NE(t.add_route("/chat="), "");
+    EXPECT_EQ(t.add_route("/chat=echo"), "");
+    EXPECT_NE(t.add_route("/chat=other"), "");  // the same prefix twice
+    EXPECT_NE(t.finish(), "");                  // no pool "echo"
+    RouteTable none;
+    EXPECT_NE(none.finish(), "");  // no route at all
+}
+
+TEST(RouteTable, LongestPrefixWins) {
+    RouteTable t = table({"a=127.0.0.1:1", "b=127.0.0.1:2", "c=127.0.0.1:3"},
+                         {"/=a", "/chat/rooms=c", "/chat=b"});
+    EXPECT_EQ(pool_of(t, "/"), "a");
+    EXPECT_EQ(pool_of(t, "/other"), "a");
+    EXPECT_EQ(pool_of(t, "/chat"), "b");
+    EXPECT_EQ(pool_of(t, "/chat/x"), "b");
+    EXPECT_EQ(pool_of(t, "/chatroom"), "b");  // a plain prefix, as nginx's prefix locations
+    EXPECT_EQ(pool_of(t, "/chat/rooms/1"), "c");
+    EXPECT_EQ(pool_of(t, "/chat/room"), "b");
+    // The query is not part of the path.
+    EXPECT_EQ(pool_of(t, "/x?p=/chat/rooms"), "a");
+    EXPECT_EQ(pool_of(t, "/chat/rooms?x=1"), "c");
+}
+
+TEST(RouteTable, NoRouteIsNoPool) {
+    RouteTable t = table({"a=127.0.0.1:1"}, {"/ws=a"});
+    EXPECT_EQ(t.match("/"), nullptr);
+    EXPECT_EQ(t.match("/w"), nullptr);
+    EXPECT_EQ(t.match_index("/other"), -1);
+    EXPECT_EQ(pool_of(t, "/ws"), "a");
+}
+
+TEST(RoundRobin, EqualWeightsTakeTurns) {
+    RouteTable t = table({"p=127.0.0.1:1", "p=127.0.0.1:2", "p=127.0.0.1:3"}, {"/=p"});
+    RoundRobin rr(t.pools()[0]);
+    std::vector<uint32_t> picks;
+    for (int i = 0; i < 6; ++i)
+        picks.push_back(rr.next(t.pools()[0]));
+    EXPECT_EQ(picks, (std::vector<uint32_t>{0, 1, 2, 0, 1, 2}));
+}
+
+TEST(RoundRobin, WeightsAreSmooth) {
+    RouteTable t = table({"p=127.0.0.1:1,weight=5", "p=127.0.0.1:2", "p=127.0.0.1:3"}, {"/=p"});
+    RoundRobin rr(t.pools()[0]);
+    std::vector<uint32_t> picks;
+    for (int i = 0; i < 7; ++i)
+        picks.push_back(rr.next(t.pools()[0]));
+    // nginx's smooth weighted round robin on 5,1,1.
+    EXPECT_EQ(picks, (std::vector<uint32_t>{0, 0, 1, 0, 2, 0, 0}));
+    std::map<uint32_t, int> count;
+    for (int i = 0; i < 7000; ++i)
+        ++count[rr.next(t.pools()[0])];
+    EXPECT_EQ(count[0], 5000);
+    EXPECT_EQ(count[1], 1000);
+    EXPECT_EQ(count[2], 1000);
+}
+
+TEST(RouteTable, ProxyFlags) {
+    using wsgate::gateway::Config;
+    auto parse = [](std::vector<const char*> args, Config* c) {
+        args.insert(args.begin(), "wsgate");
+        return wsgate::gateway::parse_config(static_cast<int>(args.size()), args.data(), c);
+    };
+    Config c;
+    EXPECT_EQ(parse({"--mode", "proxy", "--upstream", "e=127.0.0.1:9", "--route", "/=e",
+                     "--upstream-connect-timeout", "0.5"},
+                    &c),
+              "");
+    EXPECT_EQ(c.mode, wsgate::gateway::Mode::proxy);
+    EXPECT_EQ(c.upstream_connect_timeout_s, 0.5);
+    RouteTable routes;
+    EXPECT_EQ(wsgate::gateway::proxy_routes(c, &routes), "");
+    EXPECT_EQ(pool_of(routes, "/x"), "e");
+    Config no_route;
+    EXPECT_NE(parse({"--mode", "proxy", "--upstream", "e=127.0.0.1:9"}, &no_route), "");
+    Config not_proxy;
+    EXPECT_NE(parse({"--upstream", "e=127.0.0.1:9", "--route", "/=e"}, &not_proxy), "");
+    Config direct;
+    EXPECT_NE(parse({"--mode", "proxy", "--upstream", "e=127.0.0.1:9", "--route", "/=e",
+                     "--direct-descriptors"},
+                    &direct),
+              "");
+}
