@@ -171,6 +171,8 @@ void hub_metrics(PrometheusText& out, const pubsub::HubShared& hub) {
             hub.counters.bad_requests);
     gauge("wsgate_pubsub_channels", "Channels alive on this node.", hub.channels);
     gauge("wsgate_pubsub_clients", "Clients connected (after their connect command).", hub.clients);
+    gauge("wsgate_pubsub_subscriptions",
+          "Subscriptions of connected clients to channels (pending or active).", hub.subscriptions);
 }
 
 }  // namespace

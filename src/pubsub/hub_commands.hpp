@@ -215,6 +215,7 @@ bool HubApp::subscribe(Loop& loop, uint32_t ci, const cf::Command& cmd) {
         id = channels_.insert(cmd.channel, hash);
     }
     c.subs.push_back({id, Subscription::kPending});
+    shared_.subscriptions.fetch_add(1, std::memory_order_relaxed);
     LocalChannel& ch = channels_[id];
     ++ch.pending;
     auto req = std::make_unique<SubscribeRequest>();
@@ -261,6 +262,7 @@ void HubApp::leave(Loop& loop, uint32_t ci, size_t k) {
     Subscription s = subs[k];
     subs[k] = subs.back();
     subs.pop_back();
+    shared_.subscriptions.fetch_sub(1, std::memory_order_relaxed);
     LocalChannel& ch = channels_[s.channel];
     if (s.place != Subscription::kPending) {
         // Swap-remove from the channel's list, telling the moved client.

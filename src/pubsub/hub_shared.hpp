@@ -33,6 +33,8 @@ struct HubShared {
     std::vector<ws::LoopInbox*> inboxes;  // by loop id
     std::atomic<uint64_t> channels{0};    // streams alive on their homes
     std::atomic<uint64_t> clients{0};     // connected (after connect)
+    // Subscriptions of connected clients to channels, pending or active.
+    std::atomic<uint64_t> subscriptions{0};
     HubCounters counters;
     uint64_t seed = 0;     // random per process: client ids and epochs
     int64_t start_ms = 0;  // CLOCK_REALTIME at start (api info uptime)

@@ -273,6 +273,8 @@ def pubsub_counted():
             for c in conns:
                 c.subscribe("news")
             wait_value(inst, "wsgate_pubsub_clients", float(subscribers), "clients")
+            eq(val(inst.scrape(), "wsgate_pubsub_subscriptions"), float(subscribers),
+               "subscriptions")
             api = Api(inst.port, API_KEY)
             for i in range(publications):
                 api.publish("news", {"n": i})
@@ -292,6 +294,8 @@ def pubsub_counted():
         finally:
             for c in conns:
                 c.close()
+        wait_value(inst, "wsgate_pubsub_subscriptions", 0.0, "subscriptions after the clients left")
+        wait_value(inst, "wsgate_pubsub_clients", 0.0, "clients after they left")
 
 
 def ready_then_draining():
@@ -327,7 +331,8 @@ suite.run("50 text messages echoed: messages and bytes in/out +50 / +500; ping/p
           messages_counted)
 suite.run("refused handshakes counted by status (426 once, 400 twice)", refusals_counted)
 suite.run("a client that never reads: backpressure pauses counted", backpressure_counted)
-suite.run("pubsub: 3 publications to 2 subscribers: publications +3, deliveries +6, clients 2",
+suite.run("pubsub: 3 publications to 2 subscribers: publications +3, deliveries +6, clients and "
+          "subscriptions 2, then 0",
           pubsub_counted)
 suite.run("/readyz 200 while serving, 503 once SIGTERM began the drain; /healthz still 200",
           ready_then_draining)
