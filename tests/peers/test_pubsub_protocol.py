@@ -631,6 +631,36 @@ def closed_clients_leave_their_channels():
         obs.close()
 
 
+def drops_racing_shutdown():
+    """300 subscribers (4 channels each, homed on both loops) drop their
+    connections and SIGTERM comes right behind: the server still exits 0 —
+    under LeakSanitizer that means nothing a loop posted to another during
+    the shutdown was left behind. Three instances, one after the other."""
+    for attempt in range(3):
+        srv, p = start(BIN, BACKEND, [])
+        conns = []
+        try:
+            for i in range(300):
+                c = open_connected(p)
+                conns.append(c)
+                c.send_cmds(*({"subscribe": {"channel": f"sd-{(i + k) % 20}"}} for k in range(4)))
+            for c in conns:
+                for cid in range(2, 6):
+                    c.reply(cid)
+            for c in conns:
+                c.close()
+            rc = srv.terminate(15)
+            if rc != 0:
+                lines = srv.log().splitlines()
+                where = [ln.strip() for ln in lines if "pubsub::HubApp::" in ln][:2]
+                where += [ln.strip() for ln in lines if "SUMMARY" in ln]
+                raise Failure(f"attempt {attempt + 1}: exit status {rc}: {where or lines[-3:]}")
+        finally:
+            for c in conns:
+                c.close()
+            srv.stop()
+
+
 def start_servers():
     servers["main"] = start(BIN, BACKEND, ["--allow-client-publish", "--max-channels-per-connection",
                                            str(MAX_PER_CONN), "--max-message-bytes", str(MAX_MESSAGE)])
@@ -699,6 +729,14 @@ try:
                    "WSGATE_PUBSUB_KNOWN_BUGS=1")
     case("slow consumer -> 3008, others unaffected", slow_consumer_3008)
     case("closed clients leave their channels at once", closed_clients_leave_their_channels)
+    if os.environ.get("WSGATE_PUBSUB_KNOWN_BUGS"):
+        suite.run("subscribers dropping as SIGTERM comes: exit 0", drops_racing_shutdown)
+    else:
+        suite.skip("subscribers dropping as SIGTERM comes: exit 0",
+                   "hub bug on main 4632170, seen with the ASan build only: LeakSanitizer reports "
+                   "the InterestNote HubApp::maybe_drop_channel_here (hub_home.hpp:343) posts to a "
+                   "home loop that already drained its inbox for the last time (4 of 10 runs); "
+                   "run with WSGATE_PUBSUB_KNOWN_BUGS=1 against build/asan")
     for k in ("conn", "pub"):
         if k in canary:
             canary.pop(k).close()
