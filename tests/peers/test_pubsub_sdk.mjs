@@ -115,6 +115,11 @@ async function anonymousConnect() {
   check(typeof ctx.client === 'string' && ctx.client.length > 0, `client id ${JSON.stringify(ctx)}`);
   eq(ctx.transport, 'websocket', 'transport');
   eq(c.state, 'connected', 'state');
+  // The SDK's ws offers permessage-deflate and wsgate accepts it, so the
+  // publications in this suite come through the compressed shared frames.
+  const ws = c._transport && c._transport._transport;
+  check(ws && typeof ws.extensions === 'string', 'the SDK\'s ws socket (internal field) not found');
+  check(ws.extensions.startsWith('permessage-deflate'), `negotiated extensions: ${JSON.stringify(ws.extensions)}`);
   c.disconnect();
 }
 
@@ -533,7 +538,7 @@ try {
 }
 console.log(`pubsub_sdk: centrifuge ${sdkVersion}, ws ${require('ws/package.json').version}, backend ${backend}`);
 
-await suite.run('anonymous connect', anonymousConnect);
+await suite.run('anonymous connect; permessage-deflate negotiated', anonymousConnect);
 await suite.run('HS256 token: sub is the user (presence num_users, publication info)', tokenConnectIsUser);
 await suite.run('/api/disconnect by user -> 3503, no reconnect', apiDisconnectByUser);
 await suite.run('--allow-anonymous off: no token -> 3500, no reconnect', anonymousRefused);
