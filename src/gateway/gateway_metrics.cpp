@@ -58,6 +58,38 @@ void connection_metrics(PrometheusText& out, const LoopMetricsRegistry& loops) {
     }
 }
 
+// By listening address; outbound connections (proxy upstreams) apart.
+void listener_metrics(PrometheusText& out, const LoopMetricsRegistry& loops,
+                      const std::vector<std::string>& listeners) {
+    std::vector<std::pair<std::string, uint8_t>> slots;
+    for (size_t i = 0; i < listeners.size(); ++i) {
+        uint8_t slot = ws::LoopMetrics::listener_slot(static_cast<uint32_t>(i));
+        if (slot == ws::LoopMetrics::kOtherListenersSlot) {
+            slots.emplace_back("other", slot);
+            break;
+        }
+        slots.emplace_back(listeners[i], slot);
+    }
+    slots.emplace_back("outbound", ws::LoopMetrics::kOutboundSlot);
+    out.family("wsgate_listener_connections",
+               "Connections open now by the address they were accepted on (outbound: "
+               "connections the server opened, e.g. to proxy upstreams).",
+               "gauge");
+    for (const auto& [name, slot] : slots) {
+        int64_t n = sum_loops(
+            loops, [slot](const ws::LoopMetrics& m) { return m.by_listener[slot].open.get(); });
+        out.sample("wsgate_listener_connections", {{"listener", name}}, n);
+    }
+    out.family("wsgate_listener_accepted_total",
+               "Connections accepted by listening address (outbound: opened by the server).",
+               "counter");
+    for (const auto& [name, slot] : slots) {
+        uint64_t n = sum_loops(
+            loops, [slot](const ws::LoopMetrics& m) { return m.by_listener[slot].accepted.get(); });
+        out.sample("wsgate_listener_accepted_total", {{"listener", name}}, n);
+    }
+}
+
 void message_metrics(PrometheusText& out, const LoopMetricsRegistry& loops) {
     struct Family {
         const char* name;
@@ -202,6 +234,7 @@ std::string render_metrics(const MetricsSources& sources) {
     PrometheusText out;
     if (sources.loops != nullptr) {
         connection_metrics(out, *sources.loops);
+        if (sources.listeners != nullptr) listener_metrics(out, *sources.loops, *sources.listeners);
         message_metrics(out, *sources.loops);
         flow_metrics(out, *sources.loops);
     }

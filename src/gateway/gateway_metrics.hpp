@@ -45,6 +45,8 @@ struct MetricsSources {
     const LoopMetricsRegistry* loops = nullptr;
     const pubsub::HubShared* hub = nullptr;  // --mode pubsub only
     bool ready = false;
+    // Each listening address, by its index in every loop's listener list.
+    const std::vector<std::string>* listeners = nullptr;
 };
 
 // The exposition (Prometheus text format 0.0.4).

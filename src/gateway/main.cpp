@@ -214,12 +214,13 @@ void print_listening(const std::vector<std::string>& names, io::BackendKind back
 // The admin listener's answers: /readyz is 200 from the moment every loop
 // is up until shutdown begins.
 AdminHandler admin_handler(const LoopMetricsRegistry& registry, const pubsub::HubShared* hub,
-                           const std::atomic<bool>& ready) {
-    return [&registry, hub, &ready](std::string_view path) {
+                           const std::atomic<bool>& ready,
+                           const std::vector<std::string>& listeners) {
+    return [&registry, hub, &ready, &listeners](std::string_view path) {
         AdminResponse r;
         if (path == "/metrics") {
             r.content_type = "text/plain; version=0.0.4; charset=utf-8";
-            r.body = render_metrics({&registry, hub, ready.load()});
+            r.body = render_metrics({&registry, hub, ready.load(), &listeners});
         } else if (path == "/healthz") {
             r.body = "ok\n";
         } else if (path == "/readyz") {
@@ -267,7 +268,8 @@ int serve(const Config& config, io::BackendKind backend,
     std::atomic<bool> ready{false};
     AdminServer admin;
     if (admin_fd >= 0) {
-        if (int rc = admin.start(admin_fd, admin_handler(registry, hub.get(), ready)); rc != 0) {
+        if (int rc = admin.start(admin_fd, admin_handler(registry, hub.get(), ready, names));
+            rc != 0) {
             std::fprintf(stderr, "wsgate: admin listener: %s\n", std::strerror(-rc));
             close(admin_fd);
             return 1;

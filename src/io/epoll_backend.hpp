@@ -239,7 +239,7 @@ class EpollBackend {
             }
             pause_logged_ = false;
             ++counters_.accepts;
-            owner_.on_accept(fd);
+            owner_.on_accept(fd, i);
         }
     }
 

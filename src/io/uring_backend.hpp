@@ -6,7 +6,7 @@
 // Owner (a template parameter, no virtual calls) must provide:
 //   SocketState* socket(uint32_t index, uint32_t generation);
 //       nullptr when stale
-//   void on_accept(int fd);
+//   void on_accept(int fd, uint32_t listener);  listener: its index in init's list
 //       the owner calls start_socket or close_unadopted
 //   void on_data(uint32_t index, uint8_t* data, size_t len);
 //       bytes are mutable and valid during the call (hold_buffer() keeps them)
@@ -387,7 +387,7 @@ class UringBackend {
         if (cqe.res >= 0) {
             ++counters_.accepts;
             pause_logged_ = false;
-            owner_.on_accept(cqe.res);
+            owner_.on_accept(cqe.res, i);
         } else if (cqe.res == -EMFILE || cqe.res == -ENFILE) {
             // Out of descriptors (or fixed-file slots): the connection waits in
             // the listen backlog; retry later instead of spinning. Logged once

@@ -65,6 +65,7 @@ struct Connection {
     bool peer_eof : 1 = false;      // the peer sent FIN; close once our output is out
     bool stream : 1 = false;        // a byte stream (outbound, or a relayed upgrade)
     bool drain_wanted : 1 = false;  // stream: a send was refused over the cap; tell the app
+    uint8_t listener : 3 = 0;       // where it was accepted (LoopMetrics::listener_slot)
     uint16_t close_code = 0;        // the peer's close code, else ours (0: none yet)
 };
 

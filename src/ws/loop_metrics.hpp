@@ -134,11 +134,34 @@ class TurnHistogram {
     OwnedCounter sum_ns_;
 };
 
+// Connections by where they came from (a 3-bit index in the Connection
+// record): listening sockets 0..5 by their index, later ones together in
+// kOtherListenersSlot, outbound connections (ServerLoop::connect) in
+// kOutboundSlot.
+struct ListenerCounts {
+    OwnedCounter accepted;  // or opened, for outbound connections
+    OwnedGauge open;
+
+    void opened() {
+        accepted.add();
+        open.add();
+    }
+};
+
 struct LoopMetrics {
+    static constexpr size_t kListenerSlots = 8;
+    static constexpr uint8_t kOtherListenersSlot = 6;
+    static constexpr uint8_t kOutboundSlot = 7;
+    static uint8_t listener_slot(uint32_t listener) {
+        return listener < kOtherListenersSlot ? static_cast<uint8_t>(listener)
+                                              : kOtherListenersSlot;
+    }
+
     const char* backend = "";  // io_uring or epoll, set once by the loop
 
     OwnedCounter accepted;
     std::array<OwnedGauge, kConnPhases> connections;
+    std::array<ListenerCounts, kListenerSlots> by_listener;
     // Request heads the loop answered itself: 101 (upgraded) and refusals by
     // HTTP status (every answer that goes through the loop's refusal path).
     OwnedCounter upgrades;

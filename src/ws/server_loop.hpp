@@ -267,6 +267,8 @@ class ServerLoop {
         c.sock.fd = fd;
         c.state = ConnState::connecting;
         metrics_.connections[static_cast<size_t>(ConnPhase::handshaking)].add();
+        c.listener = LoopMetrics::kOutboundSlot;
+        metrics_.by_listener[c.listener].opened();
         c.stream = true;
         if (int rc = backend_.watch_connect(index, generation(index), c.sock); rc != 0) {
             *error = rc;
@@ -343,7 +345,8 @@ class ServerLoop {
         return c == nullptr ? nullptr : &c->sock;
     }
 
-    void on_accept(int fd) {
+    // listener: the index of the listening socket in init's list.
+    void on_accept(int fd, uint32_t listener = 0) {
         if (stopping_) {
             backend_.close_unadopted(fd);
             return;
@@ -356,6 +359,8 @@ class ServerLoop {
         Connection& c = pool_[index];
         metrics_.accepted.add();
         metrics_.connections[static_cast<size_t>(ConnPhase::handshaking)].add();
+        c.listener = LoopMetrics::listener_slot(listener);
+        metrics_.by_listener[c.listener].opened();
         c.sock.fd = fd;
         c.last_rx_tick = now_;
         uint64_t peer = 0;
@@ -505,6 +510,7 @@ class ServerLoop {
         end_handshake(index);
         uncount(c);
         metrics_.connections[static_cast<size_t>(phase_of(c.state))].sub();
+        metrics_.by_listener[c.listener].open.sub();
         pool_.release(index);
     }
 

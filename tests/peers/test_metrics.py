@@ -177,6 +177,33 @@ def connections_counted():
            "close 1000 sent (echoed)")
 
 
+def listeners_counted():
+    """Two --listen addresses: connections counted by the one they came in on."""
+    second = free_port()
+    with Instance(["--listen", f"127.0.0.1:{second}"]) as inst:
+        first = f"127.0.0.1:{inst.port}"
+        conns = []
+        try:
+            for port, n in ((inst.port, 3), (second, 2)):
+                for _ in range(n):
+                    c = Conn(port=port)
+                    c.handshake()
+                    conns.append(c)
+            wait_value(inst, "wsgate_connections", 5.0, "5 open", state="websocket")
+            s = inst.scrape()
+            eq(val(s, "wsgate_listener_connections", listener=first), 3.0, f"open on {first}")
+            eq(val(s, "wsgate_listener_connections", listener=f"127.0.0.1:{second}"), 2.0,
+               f"open on :{second}")
+            eq(val(s, "wsgate_listener_accepted_total", listener=first), 3.0, "accepted on first")
+            eq(val(s, "wsgate_listener_accepted_total", listener=f"127.0.0.1:{second}"), 2.0,
+               "accepted on second")
+            eq(val(s, "wsgate_listener_connections", listener="outbound"), 0.0, "no outbound")
+        finally:
+            for c in conns:
+                c.close()
+        wait_value(inst, "wsgate_listener_connections", 0.0, "first empty", listener=first)
+
+
 def messages_counted():
     k = 50
     payload = "0123456789"
@@ -327,6 +354,7 @@ suite.run("the exposition parses (prometheus_client), HELP+TYPE per family, coun
           format_parses)
 suite.run("20 WebSocket connections: gauge 20, accepted +20, 101 +20; close 1000 counted both "
           "ways, gauges back to 0", connections_counted)
+suite.run("two listeners: 3 and 2 connections counted by address, then 0", listeners_counted)
 suite.run("50 text messages echoed: messages and bytes in/out +50 / +500; ping/pong as control",
           messages_counted)
 suite.run("refused handshakes counted by status (426 once, 400 twice)", refusals_counted)

@@ -6,6 +6,7 @@
 
 #include <array>
 #include <string>
+#include <vector>
 
 #include "gateway/gateway_metrics.hpp"
 #include "gateway/prometheus_text.hpp"
@@ -111,10 +112,20 @@ TEST(LoopMetrics, RenderedSumsLoopsAndParses) {
     b.refused(426);
     b.refused(999);  // out of range: counted as 599, not lost
     a.in.count_message(wsgate::ws::MessageKind::text);
+    a.by_listener[1].opened();
+    b.by_listener[1].opened();
+    b.by_listener[wsgate::ws::LoopMetrics::kOutboundSlot].opened();
     wsgate::gateway::LoopMetricsRegistry registry(2);
     registry.attach(0, &a);
     registry.attach(1, &b);
-    std::string text = wsgate::gateway::render_metrics({&registry, nullptr, true});
+    const std::vector<std::string> listeners = {"0.0.0.0:80", "[::1]:81"};
+    std::string text = wsgate::gateway::render_metrics({&registry, nullptr, true, &listeners});
+    EXPECT_NE(text.find("wsgate_listener_connections{listener=\"0.0.0.0:80\"} 0\n"),
+              std::string::npos);
+    EXPECT_NE(text.find("wsgate_listener_connections{listener=\"[::1]:81\"} 2\n"),
+              std::string::npos);
+    EXPECT_NE(text.find("wsgate_listener_accepted_total{listener=\"outbound\"} 1\n"),
+              std::string::npos);
     EXPECT_NE(text.find("wsgate_loop_info{loop=\"0\",backend=\"io_uring\"} 1\n"),
               std::string::npos);
     EXPECT_NE(text.find("wsgate_loop_info{loop=\"1\",backend=\"epoll\"} 1\n"), std::string::npos);
