@@ -787,10 +787,12 @@ class ServerLoop {
 
     // Relayed bytes that lie in the receive buffer being delivered are
     // queued by reference to it (the backend keeps it out of its ring until
-    // sent), up to kMaxLentChunks per queue. False: to be copied.
+    // sent), up to kMaxLentChunks per queue, from zero_copy_min_bytes on (as
+    // echoed pieces: below, the copy costs less than holding a buffer).
+    // False: to be copied.
     bool lend_stream_bytes(Connection& c, std::span<const uint8_t> bytes) {
         const uint8_t* rx = stream_rx_.data();
-        if (bytes.empty() || rx == nullptr || bytes.data() < rx ||
+        if (bytes.size() < settings_.zero_copy_min_bytes || rx == nullptr || bytes.data() < rx ||
             bytes.data() + bytes.size() > rx + stream_rx_.size() ||
             c.out.lent_chunks() >= kMaxLentChunks) {
             return false;
