@@ -190,7 +190,9 @@ int open_admin_listener(const std::string& text) {
         std::fprintf(stderr, "wsgate: bad --admin-listen address %s\n", text.c_str());
         return -1;
     }
-    int fd = io::open_listener(*ep, kAdminBacklog);
+    // Without SO_REUSEPORT: a second wsgate on the same admin address must
+    // fail, not share it (its scrapes would land on either process).
+    int fd = io::open_listener(*ep, kAdminBacklog, false);
     if (fd < 0) {
         std::fprintf(stderr, "wsgate: cannot listen on %s: %s\n", text.c_str(), std::strerror(-fd));
         return -1;

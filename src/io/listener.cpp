@@ -68,7 +68,7 @@ std::string format_endpoint(const Endpoint& ep) {
     return out;
 }
 
-int open_listener(const Endpoint& ep, int backlog) {
+int open_listener(const Endpoint& ep, int backlog, bool reuse_port) {
     int fd = socket(ep.addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) return -errno;
     int one = 1;
@@ -77,7 +77,7 @@ int open_listener(const Endpoint& ep, int backlog) {
     // frames are not held back by Nagle with no per-connection syscall (and
     // direct descriptors have no fd to call setsockopt on).
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    if (setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0 ||
+    if ((reuse_port && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0) ||
         (ep.addr.ss_family == AF_INET6 &&
          setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) != 0) ||
         bind(fd, reinterpret_cast<const sockaddr*>(&ep.addr), ep.len) != 0 ||

@@ -24,7 +24,9 @@ std::string format_endpoint(const Endpoint& ep);
 
 // Opens a non-blocking listening socket with SO_REUSEADDR, SO_REUSEPORT and
 // TCP_NODELAY (IPV6_V6ONLY for IPv6) bound to ep. Returns the fd or -errno.
-int open_listener(const Endpoint& ep, int backlog);
+// reuse_port false: no SO_REUSEPORT, so a second process cannot bind the
+// same address (a port that must belong to one process, as the admin one).
+int open_listener(const Endpoint& ep, int backlog, bool reuse_port = true);
 
 // The address a socket is bound to (resolves port 0).
 Endpoint local_endpoint(int fd);

@@ -325,6 +325,22 @@ def pubsub_counted():
         wait_value(inst, "wsgate_pubsub_clients", 0.0, "clients after they left")
 
 
+def admin_port_not_shared():
+    """A second wsgate cannot take the same admin address (no SO_REUSEPORT):
+    scrapes must not land on either of two processes."""
+    with Instance() as inst:
+        other = Server(BIN, ["--listen", f"127.0.0.1:{free_port()}", "--admin-listen",
+                             f"127.0.0.1:{inst.admin}", "--backend", BACKEND, "--threads", "1"],
+                       wait_lines=0)
+        try:
+            status = other.proc.wait(10)
+            eq(status, 1, "exit status of the second process")
+            check("Address already in use" in other.log(), f"log: {other.log()[-200:]!r}")
+        finally:
+            other.stop()
+        eq(inst.get("/readyz")[0], 200, "the first still answers")
+
+
 def ready_then_draining():
     """/readyz 503 from SIGTERM until exit, while a client holds the drain."""
     with Instance() as inst:
@@ -362,6 +378,8 @@ suite.run("a client that never reads: backpressure pauses counted", backpressure
 suite.run("pubsub: 3 publications to 2 subscribers: publications +3, deliveries +6, clients and "
           "subscriptions 2, then 0",
           pubsub_counted)
+suite.run("a second process cannot bind the same --admin-listen address (exit 1)",
+          admin_port_not_shared)
 suite.run("/readyz 200 while serving, 503 once SIGTERM began the drain; /healthz still 200",
           ready_then_draining)
 suite.finish()
