@@ -204,6 +204,32 @@ def listeners_counted():
         wait_value(inst, "wsgate_listener_connections", 0.0, "first empty", listener=first)
 
 
+def proxy_outbound_counted():
+    """--mode proxy: the upstream connection counts as 'outbound', the client's
+    on its listener."""
+    echo_port = free_port()
+    echo = Server(BIN, ["--listen", f"127.0.0.1:{echo_port}", "--backend", BACKEND, "--threads",
+                        "1"])
+    try:
+        with Instance(["--mode", "proxy", "--upstream", f"a=127.0.0.1:{echo_port}", "--route",
+                       "/=a"]) as inst:
+            with Conn(port=inst.port) as c:
+                c.handshake()
+                c.echo(OP_TEXT, "through the proxy")
+                s = inst.scrape()
+                eq(val(s, "wsgate_listener_connections", listener="outbound"), 1.0, "outbound")
+                eq(val(s, "wsgate_listener_accepted_total", listener="outbound"), 1.0,
+                   "outbound opened")
+                eq(val(s, "wsgate_listener_connections", listener=f"127.0.0.1:{inst.port}"), 1.0,
+                   "the client on its listener")
+                c.send(frame(OP_CLOSE, close_payload(1000)))
+                c.expect_close(1000, reply=False)
+            wait_value(inst, "wsgate_listener_connections", 0.0, "upstream gone",
+                       listener="outbound")
+    finally:
+        echo.stop()
+
+
 def messages_counted():
     k = 50
     payload = "0123456789"
@@ -371,6 +397,7 @@ suite.run("the exposition parses (prometheus_client), HELP+TYPE per family, coun
 suite.run("20 WebSocket connections: gauge 20, accepted +20, 101 +20; close 1000 counted both "
           "ways, gauges back to 0", connections_counted)
 suite.run("two listeners: 3 and 2 connections counted by address, then 0", listeners_counted)
+suite.run("proxy: the upstream connection counted as outbound, then 0", proxy_outbound_counted)
 suite.run("50 text messages echoed: messages and bytes in/out +50 / +500; ping/pong as control",
           messages_counted)
 suite.run("refused handshakes counted by status (426 once, 400 twice)", refusals_counted)
