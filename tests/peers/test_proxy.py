@@ -12,7 +12,8 @@ full (connects to it time out) and a port nobody listens on, then
 `wsgate --mode proxy` in front of them:
   /echo, /node -> echo (E1, E2)      /hdr, /refuse, /flood -> hdr (HA, HB)
   /mixed -> the dead port, then E1   /dead -> the dead port only
-  /slow -> the full listener         /kill -> E3        (no route: 404)
+  /slow -> the full listener         /kill -> E3        /v6 -> an echo on [::1]
+  (no route: 404; the proxy listens on 127.0.0.1 and [::1])
 Clients: python3-websockets, Node's `ws` (proxy_node_client.mjs), raw sockets.
 """
 
@@ -72,7 +73,7 @@ class PythonUpstreams:
         for name, port in self.ports.items():
             servers.append(await websockets.serve(
                 self._handler(name), "127.0.0.1", port, process_request=self._refuse,
-                subprotocols=["superchat"], compression=None, max_size=None))
+                subprotocols=["superchat"], compression=None, max_size=None, max_queue=4))
         self.ready.set()
         await self.stop.wait()
         for s in servers:
@@ -100,6 +101,13 @@ class PythonUpstreams:
                 finally:
                     self.flood_done.set()
                 await ws.wait_closed()
+                return
+            if path.startswith("/hdr/sink"):
+                # Reads nothing: websockets stops reading its socket once
+                # max_queue messages wait, so the proxy's sends to it stall.
+                ws.transport.get_extra_info("socket").setsockopt(
+                    socket.SOL_SOCKET, socket.SO_RCVBUF, 64 << 10)
+                await asyncio.sleep(4)
                 return
             await ws.send(json.dumps({"name": name, "path": path,
                                       "headers": list(ws.request_headers.raw_items()),
@@ -351,6 +359,50 @@ def backpressure():
         s.close()
 
 
+def slow_upstream():
+    """An upstream that does not read stops the proxy reading its client."""
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 64 << 10)
+    s.connect(("127.0.0.1", state["port"]))
+    s.settimeout(5)
+    try:
+        s.sendall(wsraw.build_upgrade("/hdr/sink"))
+        c = wsraw.Conn.__new__(wsraw.Conn)
+        c.sock, c.buf, c.pos = s, bytearray(), 0
+        check(c.read_http_head().startswith(b"HTTP/1.1 101"), "101 through the tunnel")
+        message = wsraw.frame(wsraw.OP_BINARY, os.urandom(FLOOD_MESSAGE))
+        s.setblocking(False)
+        sent, last_progress = 0, time.monotonic()
+        while sent < FLOOD_TOTAL and time.monotonic() - last_progress < 1.0:
+            try:
+                n = s.send(message[sent % len(message):])
+                sent += n
+                last_progress = time.monotonic()
+            except BlockingIOError:
+                time.sleep(0.01)
+        check(sent < 12 << 20,
+              f"while the upstream does not read, the client could send only {sent >> 10} KiB "
+              f"of {FLOOD_TOTAL >> 10} KiB")
+        print(f"     stalled client had sent {sent >> 10} KiB", flush=True)
+    finally:
+        s.close()
+
+
+def ipv6_both_sides():
+    """An IPv6 client through the proxy to an IPv6 upstream."""
+    async def go():
+        async with websockets.connect(f"ws://[::1]:{state['port']}/v6/x") as ws:
+            await ws.send("over IPv6")
+            eq(await ws.recv(), "over IPv6", "echo from the [::1] upstream")
+        async with websockets.connect(f"ws://[::1]:{state['port']}/hdr/v6") as ws:
+            return json.loads(await ws.recv())
+    info = run(go())
+    headers = {k.lower(): v for k, v in info["headers"]}
+    eq(headers.get("x-forwarded-for"), "::1", "X-Forwarded-For of an IPv6 client")
+    check(headers.get("forwarded", "").startswith('for="[::1]";proto=http'),
+          f"Forwarded quotes an IPv6 node (RFC 7239 §6): {headers.get('forwarded')!r}")
+
+
 state = {}
 servers = []
 lst = None
@@ -360,13 +412,17 @@ try:
     for p in echo_ports:
         servers.append(Server(BIN, ["--listen", f"127.0.0.1:{p}", "--threads", "1",
                                     "--backend", BACKEND]))
+    v6_port = free_port((socket.AF_INET6,))
+    servers.append(Server(BIN, ["--listen", f"[::1]:{v6_port}", "--threads", "1",
+                                "--backend", BACKEND]))
     state["e3"] = servers[2]
     state["py"] = PythonUpstreams()
     lst, fillers = full_listener()
     dead = free_port()
     hp = state["py"].ports
-    state["port"] = free_port()
-    args = ["--mode", "proxy", "--listen", f"127.0.0.1:{state['port']}", "--threads", "1",
+    state["port"] = free_port((socket.AF_INET, socket.AF_INET6))
+    args = ["--mode", "proxy", "--listen", f"127.0.0.1:{state['port']}",
+            "--listen", f"[::1]:{state['port']}", "--threads", "1",
             "--backend", BACKEND, "--upstream-connect-timeout", str(CONNECT_TIMEOUT),
             "--max-queued-bytes", str(MAX_QUEUED),
             "--upstream", f"echo=127.0.0.1:{echo_ports[0]}",
@@ -375,11 +431,12 @@ try:
             "--upstream", f"mixed=127.0.0.1:{dead}", "--upstream", f"mixed=127.0.0.1:{echo_ports[0]}",
             "--upstream", f"dead=127.0.0.1:{dead}",
             "--upstream", f"slow=127.0.0.1:{lst.getsockname()[1]}",
-            "--upstream", f"kill=127.0.0.1:{echo_ports[2]}",
+            "--upstream", f"kill=127.0.0.1:{echo_ports[2]}", "--upstream", f"v6=[::1]:{v6_port}",
             "--route", "/echo=echo", "--route", "/node=echo", "--route", "/hdr=hdr",
             "--route", "/refuse=hdr", "--route", "/flood=hdr", "--route", "/mixed=mixed",
-            "--route", "/dead=dead", "--route", "/slow=slow", "--route", "/kill=kill"]
-    state["proxy"] = Server(BIN, args)
+            "--route", "/dead=dead", "--route", "/slow=slow", "--route", "/kill=kill",
+            "--route", "/v6=v6"]
+    state["proxy"] = Server(BIN, args, wait_lines=2)
     servers.append(state["proxy"])
 
     suite.run("python3-websockets echoes, plain and permessage-deflate", python_echoes)
@@ -396,6 +453,8 @@ try:
     suite.run("upstream killed: client closed promptly", upstream_killed)
     suite.run("client gone: upstream closed promptly", client_gone)
     suite.run("backpressure: a client that does not read stalls its upstream", backpressure)
+    suite.run("backpressure: an upstream that does not read stalls its client", slow_upstream)
+    suite.run("IPv6 client and IPv6 upstream", ipv6_both_sides)
     rc = state["proxy"].terminate(10)
     suite.run("SIGTERM: exit 0", lambda: eq(rc, 0, "exit status"))
 finally:
