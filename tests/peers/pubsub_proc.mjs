@@ -112,9 +112,9 @@ export async function startProxy(target) {
     const upstream = net.connect(target, '127.0.0.1');
     const pair = { client, upstream };
     pairs.add(pair);
-    if (stalled) upstream.pause();
     client.pipe(upstream);
-    upstream.pipe(client);
+    if (stalled) upstream.pause(); // (pipe() would set it flowing)
+    else upstream.pipe(client);
     // pipe() ends the other side after what is left was written (a close
     // frame behind stalled data still arrives); errors end both at once.
     const drop = () => {
