@@ -10,7 +10,8 @@
 // Tunnel record joins them, its index + 1 in each side's app_state.
 //  - Connect refused, failed or timed out (--upstream-connect-timeout): the
 //    next server of the pool, each tried once; when all failed the client
-//    gets 502 (504 when the last one timed out) and one log line.
+//    gets 502 (504 when the last one timed out) and one log line (at most
+//    one a second, with the count, when they come in floods).
 //  - The upstream ends before answering: 502. After it answered: the client
 //    gets what was relayed, then FIN (and the other way round).
 //  - Backpressure: a side whose peer's queue is over --max-queued-bytes is
@@ -18,6 +19,8 @@
 //    client stops reads from its upstream and vice versa; a queue holds at
 //    most the cap plus one receive.
 #pragma once
+
+#include <time.h>
 
 #include <cerrno>
 #include <cstdio>
@@ -32,6 +35,7 @@
 #include "proxy/route_table.hpp"
 #include "ws/application.hpp"
 #include "ws/connection_handle.hpp"
+#include "ws/log_throttle.hpp"
 #include "ws/outbound.hpp"
 
 namespace wsgate::proxy {
@@ -46,8 +50,10 @@ struct ProxySettings {
 class ProxyApp {
   public:
     explicit ProxyApp(const ProxySettings& settings) : settings_(settings) {
-        for (const UpstreamPool& pool : settings.routes.pools())
+        for (const UpstreamPool& pool : settings.routes.pools()) {
             cursors_.emplace_back(pool);
+            unreachable_log_.emplace_back(kLogIntervalMs);
+        }
     }
 
     // ---- WebSocket connections: none are opened in this mode ----
@@ -159,6 +165,7 @@ class ProxyApp {
 
   private:
     static constexpr uint32_t kNoTunnel = UINT32_MAX;
+    static constexpr int64_t kLogIntervalMs = 1000;
 
     struct Tunnel {
         ws::ConnectionHandle client;
@@ -220,11 +227,28 @@ class ProxyApp {
         }
         Tunnel& t = tunnels_[id];
         bool timed_out = t.last_error == -ETIMEDOUT;
-        std::fprintf(
-            stderr, "wsgate: proxy: pool %s: no server reachable (%u tried, last: %s): %d\n",
-            pool.name.c_str(), t.tries, std::strerror(-t.last_error), timed_out ? 504 : 502);
+        log_unreachable(pool, unreachable_log_[t.pool], t, timed_out ? 504 : 502);
         refuse(loop, id, timed_out ? 504 : 502,
                timed_out ? "upstream connect timed out" : "upstream connect failed");
+    }
+
+    // One line per failure, but a client can cause them at any rate (a dead
+    // pool): per pool, the first at once, then at most one a second with the
+    // count (so a flood at one pool does not hide another's failures).
+    static void log_unreachable(const UpstreamPool& pool, ws::LogThrottle& throttle,
+                                const Tunnel& t, int status) {
+        timespec now{};
+        clock_gettime(CLOCK_MONOTONIC_COARSE, &now);
+        uint64_t n = throttle.note(int64_t{now.tv_sec} * 1000 + now.tv_nsec / 1000000);
+        if (n == 0) return;
+        std::fprintf(stderr, "wsgate: proxy: pool %s: no server reachable (%u tried, last: %s): %d",
+                     pool.name.c_str(), t.tries, std::strerror(-t.last_error), status);
+        if (n > 1) {
+            std::fprintf(stderr, "; %llu such answers in the last %.1f s",
+                         static_cast<unsigned long long>(n),
+                         static_cast<double>(throttle.covered_ms()) / 1000.0);
+        }
+        std::fputc('\n', stderr);
     }
 
     // An error response to the client, then FIN; the tunnel ends.
@@ -242,6 +266,7 @@ class ProxyApp {
     std::vector<RoundRobin> cursors_;  // per pool
     std::vector<Tunnel> tunnels_;
     std::vector<uint32_t> free_;
+    std::vector<ws::LogThrottle> unreachable_log_;  // per pool
 };
 
 }  // namespace wsgate::proxy

@@ -277,6 +277,17 @@ def all_refused_502():
     check("502" in line and "refused" in line, f"log line: {line!r}")
 
 
+def refusals_flood_throttled():
+    """40 clients at a dead pool: 40 answers 502, at most a few log lines."""
+    time.sleep(1.1)  # the previous line's interval is over
+    before = state["proxy"].log().count("pool dead:")
+    for _ in range(40):
+        status, _, _ = raw_response("/dead/flood")
+        check(status.startswith("HTTP/1.1 502"), f"502 each: {status!r}")
+    lines = state["proxy"].log().count("pool dead:") - before
+    check(1 <= lines <= 3, f"{lines} log lines for 40 refusals within a second or two")
+
+
 def timeout_504():
     before = state["proxy"].log().count("pool slow:")
     t0 = time.monotonic()
@@ -449,6 +460,7 @@ try:
     suite.run("no route: 404", no_route_404)
     suite.run("connect refused: the pool's next server", next_server_after_refused)
     suite.run("every server refused: 502 and one log line", all_refused_502)
+    suite.run("a flood of 502s: log lines throttled", refusals_flood_throttled)
     suite.run("connect timeout: 504 and one log line", timeout_504)
     suite.run("upstream killed: client closed promptly", upstream_killed)
     suite.run("client gone: upstream closed promptly", client_gone)
