@@ -76,12 +76,13 @@ if build build/asan -Dbuildtype=debugoptimized -Db_sanitize=address,undefined \
   # every allocation), against the fast real-peer suites on the primary backend
   # (echo, and the pub/sub hub with its cross-loop requests);
   # a sanitizer report kills the server, which the suite counts as a failure,
-  # and LeakSanitizer makes the final SIGTERM exit non-zero.
+  # and LeakSanitizer makes the final SIGTERM exit non-zero. metrics: the
+  # admin thread scraping every loop's counters while they run, and its stop.
   run_suite "asan/allocator" tools/check_sanitizer_allocator.sh build/asan/src/gateway/wsgate
   UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 run_suite "asan/peers/io_uring" \
     tests/peers/run_peers.sh build/asan/src/gateway/wsgate io_uring \
     violations conformance concurrency deflate_conformance \
-    pubsub_protocol pubsub_api pubsub_sdk wsload_pubsub
+    pubsub_protocol pubsub_api pubsub_sdk wsload_pubsub metrics
 else
   run_suite "asan/build" sh -c "tail -n 40 \"$logs/asan-build.log\"; false"
 fi
