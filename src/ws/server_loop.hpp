@@ -277,9 +277,10 @@ class ServerLoop {
         }
         c.app_opened = true;
         c.last_rx_tick = now_;
-        // One tick more: the wheel may fire up to a tick early, a timeout never should.
+        // From the clock now (the turn may have run long), and one tick more:
+        // the wheel may fire up to a tick early, a timeout never should.
         uint32_t ticks = (timeout_ms + kTickMs - 1) / kTickMs + 1;
-        timers_.schedule(index, now_ + ticks);
+        timers_.schedule(index, static_cast<uint32_t>(elapsed_ms() / kTickMs) + ticks);
         *error = 0;
         return handle(index);
     }

@@ -73,7 +73,8 @@ class PythonUpstreams:
         for name, port in self.ports.items():
             servers.append(await websockets.serve(
                 self._handler(name), "127.0.0.1", port, process_request=self._refuse,
-                subprotocols=["superchat"], compression=None, max_size=None, max_queue=4))
+                subprotocols=["superchat"], compression=None, max_size=None, max_queue=4,
+                close_timeout=1))
         self.ready.set()
         await self.stop.wait()
         for s in servers:
@@ -435,7 +436,7 @@ try:
     args = ["--mode", "proxy", "--listen", f"127.0.0.1:{state['port']}",
             "--listen", f"[::1]:{state['port']}", "--threads", "1",
             "--backend", BACKEND, "--upstream-connect-timeout", str(CONNECT_TIMEOUT),
-            "--max-queued-bytes", str(MAX_QUEUED),
+            "--max-queued-bytes", str(MAX_QUEUED), "--close-timeout", "1",
             "--upstream", f"echo=127.0.0.1:{echo_ports[0]}",
             "--upstream", f"echo=127.0.0.1:{echo_ports[1]}",
             "--upstream", f"hdr=127.0.0.1:{hp['HA']}", "--upstream", f"hdr=127.0.0.1:{hp['HB']}",
