@@ -75,18 +75,21 @@ void listener_metrics(PrometheusText& out, const LoopMetricsRegistry& loops,
                "Connections open now by the address they were accepted on (outbound: "
                "connections the server opened, e.g. to proxy upstreams).",
                "gauge");
-    for (const auto& [name, slot] : slots) {
+    // (A structured binding cannot be captured before clang 16: copy it.)
+    for (const auto& entry : slots) {
+        const size_t slot = entry.second;
         int64_t n = sum_loops(
             loops, [slot](const ws::LoopMetrics& m) { return m.by_listener[slot].open.get(); });
-        out.sample("wsgate_listener_connections", {{"listener", name}}, n);
+        out.sample("wsgate_listener_connections", {{"listener", entry.first}}, n);
     }
     out.family("wsgate_listener_accepted_total",
                "Connections accepted by listening address (outbound: opened by the server).",
                "counter");
-    for (const auto& [name, slot] : slots) {
+    for (const auto& entry : slots) {
+        const size_t slot = entry.second;
         uint64_t n = sum_loops(
             loops, [slot](const ws::LoopMetrics& m) { return m.by_listener[slot].accepted.get(); });
-        out.sample("wsgate_listener_accepted_total", {{"listener", name}}, n);
+        out.sample("wsgate_listener_accepted_total", {{"listener", entry.first}}, n);
     }
 }
 
