@@ -7,7 +7,7 @@
 #include <type_traits>
 
 #include "proto/centrifugo_command_parser.hpp"
-#include "proto/json_walk.hpp"
+#include "proto/json_field_reader.hpp"
 
 namespace wsgate::proto::centrifugo {
 
@@ -33,12 +33,16 @@ constexpr MethodName kMethodNames[] = {
 
 // Reads one request object of a known method. Every value is read or
 // walked, so a body is accepted only if it is JSON all through.
-class RequestReader {
+class RequestReader : json::FieldReader<ApiParseError> {
   public:
     // body: the document's bytes (without the padding).
     RequestReader(od::document& doc, std::string_view body, ApiRequest& out,
                   std::vector<std::string_view>& channels)
-        : doc_(doc), body_end_(body.data() + body.size()), out_(out), channels_(channels) {}
+        : FieldReader(doc, kMaxJsonDepth, 2, ApiParseError::malformed_json,
+                      ApiParseError::wrong_type),
+          body_end_(body.data() + body.size()),
+          out_(out),
+          channels_(channels) {}
 
     ApiParseError read() {
         od::json_type type;
@@ -53,14 +57,14 @@ class RequestReader {
                 field.unescaped_key().get(key) != simdjson::SUCCESS) {
                 return ApiParseError::malformed_json;
             }
-            if (!read_field(key, field.value())) return error_;
+            if (!read_field(key, field.value())) return error();
         }
         // Bytes after the object (`{} x`, `{}{}`): the iterator is not at its end.
         if (doc_.current_location().error() != simdjson::OUT_OF_BOUNDS) {
             return ApiParseError::malformed_json;
         }
         if (walk_.too_deep) return ApiParseError::too_deep;
-        if (semantic_ != ApiParseError::none) return semantic_;
+        if (semantic() != ApiParseError::none) return semantic();
         out_.channels = channels_;
         return check_required();
     }
@@ -129,12 +133,12 @@ class RequestReader {
         switch (out_.method) {
             case ApiMethod::publish:
                 if (key == "channel") return read_string(v, out_.channel);
-                if (key == "data") return read_raw(v, out_.data);
+                if (key == "data") return read_data(v, out_.data);
                 if (key == "skip_history") return read_bool(v, out_.skip_history);
                 break;
             case ApiMethod::broadcast:
                 if (key == "channels") return read_channels(v);
-                if (key == "data") return read_raw(v, out_.data);
+                if (key == "data") return read_data(v, out_.data);
                 if (key == "skip_history") return read_bool(v, out_.skip_history);
                 break;
             case ApiMethod::history:
@@ -169,80 +173,11 @@ class RequestReader {
         return skip(v, 2);
     }
 
-    // Malformed JSON: stops the reading.
-    bool malformed() {
-        error_ = ApiParseError::malformed_json;
-        return false;
-    }
-    // JSON, but not a valid request: noted, and the reading goes on so that
-    // malformed JSON later in the body is still reported as such.
-    bool wrong(ApiParseError e) {
-        if (semantic_ == ApiParseError::none) semantic_ = e;
-        return true;
-    }
-    bool skip(od::value value, int depth) {
-        return json::walk_value(value, depth, walk_) || malformed();
-    }
-    bool wrong_type(od::value value, int depth) {
-        return skip(value, depth) && wrong(ApiParseError::wrong_type);
-    }
-
-    // A JSON string (null: absent). One without escapes is taken from the
-    // input; get_string still validates it. One with escapes is unescaped
-    // into the parser's string buffer.
-    bool read_string(od::value value, std::string_view& out, int depth = 2) {
-        if (json::is_null(value)) return true;
-        od::json_type type;
-        if (value.type().get(type) != simdjson::SUCCESS) return malformed();
-        if (type != od::json_type::string) return wrong_type(value, depth);
-        std::string_view raw = json::trim_right(value.raw_json_token());
-        if (value.get_string().get(out) != simdjson::SUCCESS) return malformed();
-        if (raw.size() >= 2 && raw.find('\\') == std::string_view::npos) {
-            out = raw.substr(1, raw.size() - 2);
-        }
-        return true;
-    }
-
-    bool read_bool(od::value value, bool& out) {
-        if (json::is_null(value)) return true;
-        od::json_type type;
-        if (value.type().get(type) != simdjson::SUCCESS) return malformed();
-        if (type != od::json_type::boolean) return wrong_type(value, 2);
-        return value.get_bool().get(out) == simdjson::SUCCESS || malformed();
-    }
-
-    // Integers as Go's decoder takes them into int32/uint32/uint64 fields: no
-    // fraction or exponent, in range (1.0, 1e2, -1 for unsigned: wrong_type).
-    template <typename T>
-    bool read_integer(od::value value, T& out, int depth = 2) {
-        if (json::is_null(value)) return true;
-        od::json_type type;
-        if (value.type().get(type) != simdjson::SUCCESS) return malformed();
-        if (type != od::json_type::number) return wrong_type(value, depth);
-        if (!json::is_json_number(json::trim_right(value.raw_json_token()))) return malformed();
-        if constexpr (std::is_unsigned_v<T>) {
-            uint64_t v;
-            if (value.get_uint64().get(v) != simdjson::SUCCESS ||
-                v > std::numeric_limits<T>::max()) {
-                return wrong(ApiParseError::wrong_type);
-            }
-            out = static_cast<T>(v);
-        } else {
-            int64_t v;
-            if (value.get_int64().get(v) != simdjson::SUCCESS ||
-                v < std::numeric_limits<T>::min() || v > std::numeric_limits<T>::max()) {
-                return wrong(ApiParseError::wrong_type);
-            }
-            out = static_cast<T>(v);
-        }
-        return true;
-    }
-
     // `data` is relayed as it came, null included: Centrifugo decodes it
     // into a json.RawMessage, which keeps `null` as those four bytes and
     // publishes it (only an absent data is "bad request").
-    bool read_raw(od::value value, std::string_view& out) {
-        return json::walk_raw(doc_, value, 2, walk_, out) || malformed();
+    bool read_data(od::value value, std::string_view& out) {
+        return read_raw(value, out, /*keep_null=*/true);
     }
 
     // broadcast's `channels`: an array of strings.
@@ -269,31 +204,10 @@ class RequestReader {
         return true;
     }
 
-    // An object of known fields, each read by `field(key, value)`.
-    template <class Field>
-    bool read_object(od::value value, Field&& field) {
-        if (json::is_null(value)) return true;
-        od::json_type type;
-        if (value.type().get(type) != simdjson::SUCCESS) return malformed();
-        if (type != od::json_type::object) return wrong_type(value, 2);
-        od::object object;
-        if (value.get_object().get(object) != simdjson::SUCCESS) return malformed();
-        for (auto field_result : object) {
-            od::field f;
-            std::string_view key;
-            if (std::move(field_result).get(f) != simdjson::SUCCESS ||
-                f.unescaped_key().get(key) != simdjson::SUCCESS) {
-                return malformed();
-            }
-            if (!field(key, f.value())) return false;
-        }
-        return true;
-    }
-
     // history's `since`: {"offset":N,"epoch":"E"}.
     bool read_position(od::value value) {
         if (!json::is_null(value)) out_.has_since = true;
-        return read_object(value, [&](std::string_view key, od::value v) {
+        return read_object(value, 2, [&](std::string_view key, od::value v) {
             if (key == "offset") return read_integer(v, out_.since_offset, 3);
             if (key == "epoch") return read_string(v, out_.since_epoch, 3);
             return skip(v, 3);
@@ -303,20 +217,16 @@ class RequestReader {
     // disconnect's `disconnect`: {"code":C,"reason":R}.
     bool read_disconnect(od::value value) {
         if (!json::is_null(value)) out_.has_disconnect = true;
-        return read_object(value, [&](std::string_view key, od::value v) {
+        return read_object(value, 2, [&](std::string_view key, od::value v) {
             if (key == "code") return read_integer(v, out_.disconnect_code, 3);
             if (key == "reason") return read_string(v, out_.disconnect_reason, 3);
             return skip(v, 3);
         });
     }
 
-    od::document& doc_;
     const char* body_end_;
     ApiRequest& out_;
     std::vector<std::string_view>& channels_;
-    json::WalkState walk_{kMaxJsonDepth};
-    ApiParseError error_ = ApiParseError::none;     // malformed JSON: reading stopped
-    ApiParseError semantic_ = ApiParseError::none;  // the first non-JSON problem
 };
 
 bool is_blank(std::string_view s) {

@@ -4,7 +4,7 @@
 #include <cstring>
 #include <limits>
 
-#include "proto/json_walk.hpp"
+#include "proto/json_field_reader.hpp"
 
 namespace wsgate::proto::centrifugo {
 
@@ -50,10 +50,13 @@ bool find_method(std::string_view key, Method& out) {
 // Reads one command object. Every field is read or walked, so the whole
 // command is validated; unknown fields are ignored as Centrifugo's decoder
 // ignores them (and so are requests of a newer protocol inside a known one).
-class CommandReader {
+class CommandReader : json::FieldReader<ParseError> {
   public:
+    // A request's fields are at depth 3: command object, request object, field.
     CommandReader(od::document& doc, std::string_view line, Command& out)
-        : doc_(doc), line_(json::trim_right(line)), out_(out) {}
+        : FieldReader(doc, kMaxJsonDepth, 3, ParseError::malformed_json, ParseError::wrong_type),
+          line_(json::trim_right(line)),
+          out_(out) {}
 
     ParseError read() {
         od::object root;
@@ -73,7 +76,7 @@ class CommandReader {
             Method method;
             bool ok = true;
             if (key == "id") {
-                ok = read_u32(value, out_.id);
+                ok = read_integer(value, out_.id, 2);
             } else if (find_method(key, method)) {
                 // `"connect":null` is an absent request, as in Go's decoder.
                 if (json::is_null(value)) continue;
@@ -87,7 +90,7 @@ class CommandReader {
             } else {
                 ok = skip(value, 2);
             }
-            if (!ok) return error_;
+            if (!ok) return error();
         }
         // Bytes after the command object (`{...} x`, `{}{}`): the document
         // iterator has not reached its end.
@@ -98,7 +101,7 @@ class CommandReader {
         // verdict: the first problem found is not always the one reported,
         // so the verdict does not depend on where the walk noticed it.
         if (walk_.too_deep) return ParseError::too_deep;
-        if (semantic_ != ParseError::none) return semantic_;
+        if (semantic() != ParseError::none) return semantic();
         return check_required(have_method);
     }
 
@@ -154,114 +157,14 @@ class CommandReader {
         return ParseError::none;
     }
 
-    // Malformed JSON: stops the reading.
-    bool malformed() {
-        error_ = ParseError::malformed_json;
-        return false;
-    }
-
-    // A command that is JSON but not a valid command: noted, and the reading
-    // goes on so that malformed JSON later in the line is still reported as
-    // such.
-    bool wrong(ParseError e) {
-        if (semantic_ == ParseError::none) semantic_ = e;
-        return true;
-    }
-
-    bool skip(od::value value, int depth) {
-        return json::walk_value(value, depth, walk_) || malformed();
-    }
-
-    bool wrong_type(od::value value, int depth) {
-        return skip(value, depth) && wrong(ParseError::wrong_type);
-    }
-
-    bool read_string(od::value value, std::string_view& out) {
-        if (json::is_null(value)) return true;
-        od::json_type type;
-        if (value.type().get(type) != simdjson::SUCCESS) return malformed();
-        if (type != od::json_type::string) return wrong_type(value, 3);
-        // A string without escapes is taken from the input (valid as long as
-        // the frame); get_string still validates it. One with escapes is
-        // unescaped into the parser's buffer (valid until the next command).
-        std::string_view raw = json::trim_right(value.raw_json_token());
-        if (value.get_string().get(out) != simdjson::SUCCESS) return malformed();
-        if (raw.size() >= 2 && raw.find('\\') == std::string_view::npos) {
-            out = raw.substr(1, raw.size() - 2);
-        }
-        return true;
-    }
-
-    bool read_bool(od::value value, bool& out) {
-        if (json::is_null(value)) return true;
-        od::json_type type;
-        if (value.type().get(type) != simdjson::SUCCESS) return malformed();
-        if (type != od::json_type::boolean) return wrong_type(value, 3);
-        return value.get_bool().get(out) == simdjson::SUCCESS || malformed();
-    }
-
-    // Integers as Go's decoder takes them into uint32/uint64/int32 fields: a
-    // JSON number without fraction or exponent, in range; anything else
-    // (1.0, 1e2, -1 for an unsigned field) fails the command.
-    template <typename T>
-    bool read_integer(od::value value, T& out) {
-        if (json::is_null(value)) return true;
-        od::json_type type;
-        if (value.type().get(type) != simdjson::SUCCESS) return malformed();
-        if (type != od::json_type::number) return wrong_type(value, 3);
-        if (!json::is_json_number(json::trim_right(value.raw_json_token()))) {
-            return malformed();
-        }
-        if constexpr (std::is_unsigned_v<T>) {
-            uint64_t v;
-            if (value.get_uint64().get(v) != simdjson::SUCCESS ||
-                v > std::numeric_limits<T>::max()) {
-                return wrong(ParseError::wrong_type);
-            }
-            out = static_cast<T>(v);
-        } else {
-            int64_t v;
-            if (value.get_int64().get(v) != simdjson::SUCCESS ||
-                v < std::numeric_limits<T>::min() || v > std::numeric_limits<T>::max()) {
-                return wrong(ParseError::wrong_type);
-            }
-            out = static_cast<T>(v);
-        }
-        return true;
-    }
-
-    bool read_u32(od::value value, uint32_t& out) { return read_integer(value, out); }
-
-    bool read_raw(od::value value, std::string_view& out) {
-        if (json::is_null(value)) return true;
-        return json::walk_raw(doc_, value, 3, walk_, out) || malformed();
-    }
-
     // `since` of history: {"offset":N,"epoch":"..."}.
     bool read_position(od::value value) {
-        if (json::is_null(value)) return true;
-        od::json_type type;
-        if (value.type().get(type) != simdjson::SUCCESS) return malformed();
-        if (type != od::json_type::object) return wrong_type(value, 3);
-        od::object object;
-        if (value.get_object().get(object) != simdjson::SUCCESS) {
-            return malformed();
-        }
-        out_.has_since = true;
-        for (auto field_result : object) {
-            od::field field;
-            std::string_view key;
-            if (std::move(field_result).get(field) != simdjson::SUCCESS ||
-                field.unescaped_key().get(key) != simdjson::SUCCESS) {
-                return malformed();
-            }
-            od::value v = field.value();
-            bool ok = key == "offset"  ? read_integer(v, out_.offset)
-                      : key == "epoch" ? read_string(v, out_.epoch)
-                                       : skip(v, 4);
-            if (!ok) return false;
-        }
-        return true;
+        if (!json::is_null(value)) out_.has_since = true;
+        return read_object(value, 3, [&](std::string_view key, od::value v) {
+            if (key == "offset") return read_integer(v, out_.offset, 4);
+            if (key == "epoch") return read_string(v, out_.epoch, 4);
+            return skip(v, 4);
+        });
     }
 
     // One field of the request object of out_.method.
@@ -327,31 +230,13 @@ class CommandReader {
     }
 
     bool read_request(od::value value) {
-        od::json_type type;
-        if (value.type().get(type) != simdjson::SUCCESS) return malformed();
-        if (type != od::json_type::object) return wrong_type(value, 2);
-        od::object object;
-        if (value.get_object().get(object) != simdjson::SUCCESS) {
-            return malformed();
-        }
-        for (auto field_result : object) {
-            od::field field;
-            std::string_view key;
-            if (std::move(field_result).get(field) != simdjson::SUCCESS ||
-                field.unescaped_key().get(key) != simdjson::SUCCESS) {
-                return malformed();
-            }
-            if (!read_request_field(key, field.value())) return false;
-        }
-        return true;
+        return read_object(value, 2, [&](std::string_view key, od::value v) {
+            return read_request_field(key, v);
+        });
     }
 
-    od::document& doc_;
     std::string_view line_;
     Command& out_;
-    json::WalkState walk_{kMaxJsonDepth};
-    ParseError error_ = ParseError::none;     // malformed JSON: reading stopped
-    ParseError semantic_ = ParseError::none;  // the first non-JSON problem
 };
 
 bool is_blank(std::string_view line) {
