@@ -337,6 +337,11 @@ int serve(const Config& config, io::BackendKind backend,
     }
     for (std::thread& t : loops)
         t.join();
+    // What loops posted to each other after a loop's last drain: freed.
+    if (hub) {
+        for (auto& inbox : inboxes)
+            inbox->drain([](const ws::LoopMessage& m) { pubsub::discard_message(m); });
+    }
     admin.stop();
     return ok ? 0 : 1;
 }

@@ -78,6 +78,9 @@ class HubApp {
         epoch_counter_ = shared.seed ^ (uint64_t{loop_id} << 56);
     }
     ~HubApp() {
+        // Posts that never left (their targets' inboxes stayed full until
+        // the end) hand their objects back here.
+        outbox_.discard_all([](const ws::LoopMessage& m) { discard_message(m); });
         // Streams, and what they hold, go with the channel table.
         channels_.for_each([this](uint32_t, LocalChannel& ch) {
             if (ch.stream) shared_.channels.fetch_sub(1, std::memory_order_relaxed);
@@ -149,6 +152,11 @@ class HubApp {
     }
 
     static constexpr std::string_view kClientEndpoint = "/connection/websocket";
+
+    // A connection whose token expired is closed (3005) this long after
+    // its exp, not at it: the SDK sends its refresh right at the ttl, and
+    // Centrifugo's client_expired_close_delay gives it the same 25 s.
+    static constexpr int64_t kExpiredCloseDelayMs = 25 * 1000;
 
     template <class Loop>
     void on_inbox_message(Loop& loop, const ws::LoopMessage& m) {

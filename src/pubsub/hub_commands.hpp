@@ -113,7 +113,7 @@ bool HubApp::connect(Loop& loop, uint32_t ci, const cf::Command& cmd) {
         c.user.assign(claims.sub);
         if (claims.exp > 0) {
             ttl = static_cast<uint32_t>(claims.exp - now);
-            c.expires_ms = now_ms_ + int64_t{ttl} * 1000;
+            c.expires_ms = now_ms_ + int64_t{ttl} * 1000 + kExpiredCloseDelayMs;
         }
     }
     c.connected = true;
@@ -151,7 +151,7 @@ bool HubApp::refresh(Loop& loop, uint32_t ci, const cf::Command& cmd) {
     c.expires_ms = 0;
     if (claims.exp > 0) {
         ttl = static_cast<uint32_t>(claims.exp - now);
-        c.expires_ms = now_ms_ + int64_t{ttl} * 1000;
+        c.expires_ms = now_ms_ + int64_t{ttl} * 1000 + kExpiredCloseDelayMs;
     }
     char id[40];
     client_id(c.handle, id);
@@ -204,16 +204,9 @@ bool HubApp::subscribe(Loop& loop, uint32_t ci, const cf::Command& cmd) {
         error_reply(cmd.id, cf::ErrorCode::limit_exceeded);
         return true;
     }
-    if (id == LoopChannels::kNone) {
-        // A channel new to this loop may be new to the node: the node's
-        // limit is checked here (the home's count may lag by the
-        // subscribes in flight).
-        if (shared_.channels.load(std::memory_order_relaxed) >= settings_.max_channels) {
-            error_reply(cmd.id, cf::ErrorCode::limit_exceeded);
-            return true;
-        }
-        id = channels_.insert(cmd.channel, hash);
-    }
+    // A channel new to this loop may exist on the node already: only its
+    // home knows, and answers 106 when creating it would pass --max-channels.
+    if (id == LoopChannels::kNone) id = channels_.insert(cmd.channel, hash);
     c.subs.push_back({id, Subscription::kPending});
     shared_.subscriptions.fetch_add(1, std::memory_order_relaxed);
     LocalChannel& ch = channels_[id];

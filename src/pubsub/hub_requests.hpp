@@ -15,6 +15,7 @@
 #include "proto/centrifugo_codes.hpp"
 #include "pubsub/publication_record.hpp"
 #include "ws/connection_handle.hpp"
+#include "ws/loop_message.hpp"
 
 namespace wsgate::pubsub {
 
@@ -133,5 +134,45 @@ struct Gather {
     std::set<std::string> users;
     std::map<std::string, uint64_t> channels;  // channel -> subscribers on this node
 };
+
+// Frees what a hub message owns without acting on it: for messages still in
+// an inbox or outbox when the loops have stopped (a loop that left its
+// channels at shutdown posted to a home that had already drained its inbox
+// for the last time). Only when no loop runs any more: a Gather or a
+// Broadcast is freed with its last part.
+inline void discard_message(const ws::LoopMessage& m) {
+    if (m.kind != ws::LoopMessageKind::app || m.pointer == nullptr) return;
+    switch (static_cast<HubTag>(m.tag)) {
+        case HubTag::publish:
+        case HubTag::publish_done: {
+            auto* req = static_cast<PublishRequest*>(m.pointer);
+            if (Broadcast* b = req->broadcast; b != nullptr && --b->remaining == 0) delete b;
+            delete req;
+            return;
+        }
+        case HubTag::publication:
+            static_cast<PublicationRecord*>(m.pointer)->release();
+            return;
+        case HubTag::subscribe:
+        case HubTag::subscribe_done:
+            delete static_cast<SubscribeRequest*>(m.pointer);
+            return;
+        case HubTag::uninterest:
+            delete static_cast<InterestNote*>(m.pointer);
+            return;
+        case HubTag::history:
+        case HubTag::history_done:
+            delete static_cast<HistoryRequest*>(m.pointer);
+            return;
+        case HubTag::gather: {
+            auto* g = static_cast<Gather*>(m.pointer);
+            if (g->remaining.fetch_sub(1, std::memory_order_acq_rel) == 1) delete g;
+            return;
+        }
+        case HubTag::gather_done:
+            delete static_cast<Gather*>(m.pointer);
+            return;
+    }
+}
 
 }  // namespace wsgate::pubsub

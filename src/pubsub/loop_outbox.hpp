@@ -46,6 +46,17 @@ class LoopOutbox {
 
     bool empty() const { return waiting_count_ == 0; }
 
+    // At the end: f(message) for everything still waiting (to free what it owns).
+    template <class F>
+    void discard_all(F&& f) {
+        for (std::deque<ws::LoopMessage>& q : waiting_) {
+            for (const ws::LoopMessage& m : q)
+                f(m);
+            q.clear();
+        }
+        waiting_count_ = 0;
+    }
+
   private:
     const std::vector<ws::LoopInbox*>& inboxes_;
     std::vector<std::deque<ws::LoopMessage>> waiting_;

@@ -696,14 +696,8 @@ try:
     case("channel names: 107, $private 103, already subscribed 105", channel_names)
     case("too many subscriptions -> 106", too_many_subscriptions)
     case("--max-channels on the node -> 106", node_channel_limit)
-    if os.environ.get("WSGATE_PUBSUB_KNOWN_BUGS"):
-        case("at --max-channels an existing channel can still be subscribed from any loop",
-             existing_channel_at_node_limit)
-    else:
-        suite.skip("at --max-channels an existing channel can still be subscribed from any loop",
-                   "hub bug on main e981c8f: a loop that does not know the channel yet refuses it "
-                   "with 106 (hub_commands.hpp checks the node count before asking the home); "
-                   "run with WSGATE_PUBSUB_KNOWN_BUGS=1")
+    case("at --max-channels an existing channel can still be subscribed from any loop",
+         existing_channel_at_node_limit)
     case("subscribe+unsubscribe in one message: both answered", subscribe_then_unsubscribe_answered)
     case("subscribe/unsubscribe flood", subscribe_unsubscribe_flood)
     case("40 connections flood subscribe/unsubscribe while publications flow", concurrent_floods)
@@ -719,24 +713,10 @@ try:
     case("ping interval in the connect reply", ping_interval_in_connect_reply)
     case("server pings; no pong -> 3012", server_pings_and_no_pong)
     case("auth: anonymous off 3500, bad token 3500, expired 109", auth_cases)
-    if os.environ.get("WSGATE_PUBSUB_KNOWN_BUGS"):
-        case("token refreshed 1.5 s after it expired: connection kept", refresh_after_expiry_within_grace)
-    else:
-        suite.skip("token refreshed 1.5 s after it expired: connection kept",
-                   "hub bug on main 04c1b8f: the connection is closed 3005 at the token's exp with no "
-                   "grace (Centrifugo: client_expired_close_delay 25 s), so the SDK's refresh, sent "
-                   "exactly ttl after the connect reply, races the close; run with "
-                   "WSGATE_PUBSUB_KNOWN_BUGS=1")
+    case("token refreshed 1.5 s after it expired: connection kept", refresh_after_expiry_within_grace)
     case("slow consumer -> 3008, others unaffected", slow_consumer_3008)
     case("closed clients leave their channels at once", closed_clients_leave_their_channels)
-    if os.environ.get("WSGATE_PUBSUB_KNOWN_BUGS"):
-        suite.run("subscribers dropping as SIGTERM comes: exit 0", drops_racing_shutdown)
-    else:
-        suite.skip("subscribers dropping as SIGTERM comes: exit 0",
-                   "hub bug on main 4632170, seen with the ASan build only: LeakSanitizer reports "
-                   "the InterestNote HubApp::maybe_drop_channel_here (hub_home.hpp:343) posts to a "
-                   "home loop that already drained its inbox for the last time (4 of 10 runs); "
-                   "run with WSGATE_PUBSUB_KNOWN_BUGS=1 against build/asan")
+    suite.run("subscribers dropping as SIGTERM comes: exit 0", drops_racing_shutdown)
     for k in ("conn", "pub"):
         if k in canary:
             canary.pop(k).close()

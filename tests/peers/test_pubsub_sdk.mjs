@@ -557,13 +557,7 @@ await suite.run('--allow-anonymous off: no token -> 3500, no reconnect', anonymo
 await suite.run('invalid signature / alg none / garbage -> 3500, no reconnect', invalidSignature);
 await suite.run('expired token, no getToken: error 109, then unauthorized', expiredTokenWithoutGetToken);
 await suite.run('expired token, getToken: error 109, new token, connected', expiredTokenRefreshedByGetToken);
-if (process.env.WSGATE_PUBSUB_KNOWN_BUGS) {
-  await suite.run('token with exp: refreshed through getToken, connection stays', tokenWithTtl);
-} else {
-  suite.skip('token with exp: refreshed through getToken, connection stays', 'hub bug: closed 3005 at exp ' +
-    'with no grace, the SDK refreshes exactly at ttl: a race (lost 1 of 8 runs under load); ' +
-    'WSGATE_PUBSUB_KNOWN_BUGS=1 runs it (test_pubsub_protocol.py has the deterministic case)');
-}
+await suite.run('token with exp: refreshed through getToken, connection stays', tokenWithTtl);
 await suite.run('subscribe; HTTP API publications arrive with data and offsets', subscribeAndApiPublications);
 if (news) {
   await suite.run('publications from another SDK client', clientPublications);
