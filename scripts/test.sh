@@ -82,7 +82,7 @@ if build build/asan -Dbuildtype=debugoptimized -Db_sanitize=address,undefined \
   UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 run_suite "asan/peers/io_uring" \
     tests/peers/run_peers.sh build/asan/src/gateway/wsgate io_uring \
     violations conformance concurrency deflate_conformance \
-    pubsub_protocol pubsub_api pubsub_sdk wsload_pubsub metrics
+    pubsub_protocol pubsub_api pubsub_sdk pubsub_ordering wsload_pubsub metrics
 else
   run_suite "asan/build" sh -c "tail -n 40 \"$logs/asan-build.log\"; false"
 fi
