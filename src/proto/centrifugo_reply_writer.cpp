@@ -59,7 +59,7 @@ void write_connect_reply(JsonOut& out, uint32_t id, const ConnectResult& result)
     }
     if (!result.data.empty()) {
         key(out, "data");
-        out.raw(result.data);
+        out.relayed(result.data);
     }
     if (result.ping_seconds > 0) {
         key(out, "ping");
@@ -158,7 +158,7 @@ EncodedPublication write_publication_push(JsonOut& out, std::string_view channel
     out.raw(",\"pub\":");
     e.object_begin = out.size();
     out.raw("{\"data\":");
-    out.raw(pub.data);
+    out.relayed(pub.data);
     if (pub.info != nullptr) {
         out.raw(",\"info\":{\"user\":");
         out.string(pub.info->user);

@@ -46,6 +46,14 @@ void JsonOut::raw(std::string_view bytes) {
     pos_ += bytes.size();
 }
 
+void JsonOut::relayed(std::string_view json) {
+    char* start = pos_;
+    raw(json);
+    if (!ok_) return;
+    for (char* p = start; (p = static_cast<char*>(std::memchr(p, '\n', pos_ - p))) != nullptr; ++p)
+        *p = ' ';
+}
+
 void JsonOut::raw(char c) {
     if (!ok_) return;
     if (pos_ == end_) {

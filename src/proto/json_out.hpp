@@ -20,6 +20,12 @@ class JsonOut {
     // Bytes as they are: already JSON (a relayed `data` value) or syntax.
     void raw(std::string_view bytes);
     void raw(char c);
+    // A JSON value relayed as received (`data` of a publication), with every
+    // line feed written as a space: messages of the Centrifugo JSON protocol
+    // are newline-separated, and in valid JSON (RFC 8259 §2, §7) a line feed
+    // can stand only as whitespace between tokens (inside a string it must
+    // be escaped), so a space in its place keeps the size and the meaning.
+    void relayed(std::string_view json);
     // `s` as a JSON string, quotes included: '"', '\\' and the control
     // characters U+0000-U+001F escaped (RFC 8259 §7), other bytes as they are
     // (`s` is expected to be UTF-8: strings the parser produced are).

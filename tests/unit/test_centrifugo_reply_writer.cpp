@@ -107,6 +107,24 @@ TEST(CentrifugoReplyWriter, PublicationPushWithoutStream) {
     EXPECT_EQ(s, R"({"push":{"channel":"chat","pub":{"data":[1,2]}}})");
 }
 
+// Relayed data may hold line feeds between its tokens (pretty-printed JSON
+// posted to the API): the push must stay one line, the same size, and
+// carry the same value ("a\nb" inside a string is escaped, so untouched).
+TEST(CentrifugoReplyWriter, LineFeedsBetweenTokensOfDataBecomeSpaces) {
+    std::string data = "{\n  \"text\": \"a\\nb\",\n  \"n\": [1,\n2]\n}";
+    Publication pub{data, 7, nullptr};
+    std::string s = written([&](JsonOut& o) { write_publication_push(o, "chat", pub); });
+    expect_json_line(s);
+    EXPECT_EQ(
+        s,
+        R"({"push":{"channel":"chat","pub":{"data":{   "text": "a\nb",   "n": [1, 2] },"offset":7}}})");
+    ConnectResult r;
+    r.client = "c";
+    r.data = "[1,\n2]";
+    std::string c = written([&](JsonOut& o) { write_connect_reply(o, 1, r); });
+    expect_json_line(c);
+}
+
 TEST(CentrifugoReplyWriter, PublicationPushAfterOtherReplies) {
     std::vector<char> buffer(256);
     JsonOut out(buffer);
