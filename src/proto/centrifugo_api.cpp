@@ -31,6 +31,10 @@ constexpr MethodName kMethodNames[] = {
     {"channels", ApiMethod::channels},       {"info", ApiMethod::info},
 };
 
+const char* end_of(std::string_view s) {
+    return s.data() + s.size();
+}
+
 // Reads one request object of a known method. Every value is read or
 // walked, so a body is accepted only if it is JSON all through.
 class RequestReader : json::FieldReader<ApiParseError> {
@@ -40,14 +44,17 @@ class RequestReader : json::FieldReader<ApiParseError> {
                   std::vector<std::string_view>& channels)
         : FieldReader(doc, kMaxJsonDepth, 2, ApiParseError::malformed_json,
                       ApiParseError::wrong_type),
-          body_end_(body.data() + body.size()),
+          text_end_(end_of(json::trim_right(body))),
           out_(out),
           channels_(channels) {}
 
     ApiParseError read() {
         od::json_type type;
         if (doc_.type().get(type) != simdjson::SUCCESS) return ApiParseError::malformed_json;
-        if (type != od::json_type::object) return classify_non_object(type);
+        if (type != od::json_type::object) {
+            return root_is_json(type, text_end_) ? ApiParseError::not_an_object
+                                                 : ApiParseError::malformed_json;
+        }
         od::object root;
         if (doc_.get_object().get(root) != simdjson::SUCCESS) return ApiParseError::malformed_json;
         for (auto field_result : root) {
@@ -70,36 +77,6 @@ class RequestReader : json::FieldReader<ApiParseError> {
     }
 
   private:
-    ApiParseError classify_non_object(od::json_type type) {
-        if (type == od::json_type::array) {
-            od::value v;
-            bool valid = doc_.get_value().get(v) == simdjson::SUCCESS &&
-                         json::walk_value(v, 1, walk_) &&
-                         doc_.current_location().error() == simdjson::OUT_OF_BOUNDS;
-            return valid ? ApiParseError::not_an_object : ApiParseError::malformed_json;
-        }
-        if (type == od::json_type::string) {
-            std::string_view s;
-            bool valid = doc_.get_string().get(s) == simdjson::SUCCESS &&
-                         doc_.current_location().error() == simdjson::OUT_OF_BOUNDS;
-            return valid ? ApiParseError::not_an_object : ApiParseError::malformed_json;
-        }
-        // A scalar at the root: valid when its text is the whole document.
-        std::string_view token;
-        if (doc_.raw_json_token().get(token) != simdjson::SUCCESS) {
-            return ApiParseError::malformed_json;
-        }
-        token = json::trim_right(token);
-        bool valid = type == od::json_type::number    ? json::is_json_number(token)
-                     : type == od::json_type::boolean ? token == "true" || token == "false"
-                                                      : token == "null";
-        // Nothing may follow the scalar but whitespace.
-        std::string_view rest = json::trim_right(
-            std::string_view(token.data() + token.size(),
-                             static_cast<size_t>(body_end_ - (token.data() + token.size()))));
-        return valid && rest.empty() ? ApiParseError::not_an_object : ApiParseError::malformed_json;
-    }
-
     ApiParseError check_required() const {
         switch (out_.method) {
             case ApiMethod::publish:
@@ -224,7 +201,7 @@ class RequestReader : json::FieldReader<ApiParseError> {
         });
     }
 
-    const char* body_end_;
+    const char* text_end_;  // one past the body's last byte that is not whitespace
     ApiRequest& out_;
     std::vector<std::string_view>& channels_;
 };

@@ -62,7 +62,10 @@ class CommandReader : json::FieldReader<ParseError> {
         od::object root;
         od::json_type type;
         if (doc_.type().get(type) != simdjson::SUCCESS) return ParseError::malformed_json;
-        if (type != od::json_type::object) return classify_non_object(type);
+        if (type != od::json_type::object) {
+            return root_is_json(type, line_.data() + line_.size()) ? ParseError::not_an_object
+                                                                   : ParseError::malformed_json;
+        }
         if (doc_.get_object().get(root) != simdjson::SUCCESS) return ParseError::malformed_json;
         bool have_method = false;
         for (auto field_result : root) {
@@ -106,28 +109,6 @@ class CommandReader : json::FieldReader<ParseError> {
     }
 
   private:
-    // A line that is not an object: valid JSON of another type, or not JSON.
-    ParseError classify_non_object(od::json_type type) {
-        bool valid = false;
-        std::string_view token;
-        if (type == od::json_type::array) {
-            od::value v;
-            valid = doc_.get_value().get(v) == simdjson::SUCCESS && json::walk_value(v, 1, walk_) &&
-                    doc_.current_location().error() == simdjson::OUT_OF_BOUNDS;
-        } else if (type == od::json_type::string) {
-            valid = doc_.get_string().get(token) == simdjson::SUCCESS &&
-                    doc_.current_location().error() == simdjson::OUT_OF_BOUNDS;
-        } else if (doc_.raw_json_token().get(token) == simdjson::SUCCESS) {
-            // A scalar is not consumed by the checks: it must end the line.
-            token = json::trim_right(token);
-            valid = token.data() + token.size() == line_.data() + line_.size() &&
-                    (type == od::json_type::number    ? json::is_json_number(token)
-                     : type == od::json_type::boolean ? token == "true" || token == "false"
-                                                      : token == "null");
-        }
-        return valid ? ParseError::not_an_object : ParseError::malformed_json;
-    }
-
     ParseError check_required(bool have_method) const {
         if (!have_method) {
             // `{}` (or only unknown fields) without an id: the pong. With an

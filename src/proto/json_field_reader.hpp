@@ -135,6 +135,30 @@ class FieldReader {
         return true;
     }
 
+    // A document whose root is not an object: whether it is JSON all the
+    // same (a valid array, string or scalar with nothing but whitespace after
+    // it), so that "not an object" is told apart from malformed JSON.
+    // text_end: one past the document's last byte that is not whitespace.
+    bool root_is_json(od::json_type type, const char* text_end) {
+        std::string_view token;
+        if (type == od::json_type::array) {
+            od::value v;
+            return doc_.get_value().get(v) == simdjson::SUCCESS && walk_value(v, 1, walk_) &&
+                   doc_.current_location().error() == simdjson::OUT_OF_BOUNDS;
+        }
+        if (type == od::json_type::string) {
+            return doc_.get_string().get(token) == simdjson::SUCCESS &&
+                   doc_.current_location().error() == simdjson::OUT_OF_BOUNDS;
+        }
+        // A scalar is not consumed by the checks: it must end the text.
+        if (doc_.raw_json_token().get(token) != simdjson::SUCCESS) return false;
+        token = trim_right(token);
+        return token.data() + token.size() == text_end &&
+               (type == od::json_type::number    ? is_json_number(token)
+                : type == od::json_type::boolean ? token == "true" || token == "false"
+                                                 : token == "null");
+    }
+
   protected:
     od::document& doc_;
     WalkState walk_;
