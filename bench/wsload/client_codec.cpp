@@ -4,10 +4,10 @@
 #include <openssl/sha.h>
 #include <sys/random.h>
 
-#include <algorithm>
-#include <cctype>
 #include <cstring>
 #include <stdexcept>
+
+#include "header_text.hpp"
 
 namespace wsgate::bench {
 namespace {
@@ -22,21 +22,6 @@ std::string base64(const std::uint8_t* data, std::size_t length) {
                                   static_cast<int>(length));
     out.resize(static_cast<std::size_t>(n));
     return out;
-}
-
-bool iequals(std::string_view a, std::string_view b) {
-    return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-               return std::tolower(static_cast<unsigned char>(x)) ==
-                      std::tolower(static_cast<unsigned char>(y));
-           });
-}
-
-std::string_view trim(std::string_view s) {
-    while (!s.empty() && (s.front() == ' ' || s.front() == '\t'))
-        s.remove_prefix(1);
-    while (!s.empty() && (s.back() == ' ' || s.back() == '\t'))
-        s.remove_suffix(1);
-    return s;
 }
 
 // True when the comma-separated header value contains `token` (case-insensitive), §4.1.

@@ -1,28 +1,10 @@
 #include "http_response_reader.hpp"
 
-#include <algorithm>
-#include <cctype>
 #include <charconv>
 
+#include "header_text.hpp"
+
 namespace wsgate::bench {
-namespace {
-
-bool equals_ignoring_case(std::string_view a, std::string_view b) {
-    return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-               return std::tolower(static_cast<unsigned char>(x)) ==
-                      std::tolower(static_cast<unsigned char>(y));
-           });
-}
-
-std::string_view trim(std::string_view s) {
-    while (!s.empty() && (s.front() == ' ' || s.front() == '\t'))
-        s.remove_prefix(1);
-    while (!s.empty() && (s.back() == ' ' || s.back() == '\t'))
-        s.remove_suffix(1);
-    return s;
-}
-
-}  // namespace
 
 std::string_view HttpResponseReader::body() const {
     return std::string_view(buffer_).substr(head_end_, body_length_);
@@ -45,15 +27,15 @@ HttpResponseReader::Status HttpResponseReader::parse_head() {
         const std::size_t colon = line.find(':');
         if (colon == std::string_view::npos) return Status::kMalformed;
         const std::string_view name = line.substr(0, colon), value = trim(line.substr(colon + 1));
-        if (equals_ignoring_case(name, "content-length")) {
+        if (iequals(name, "content-length")) {
             std::size_t n = 0;
             const auto lr = std::from_chars(value.data(), value.data() + value.size(), n);
             if (lr.ec != std::errc{} || lr.ptr != value.data() + value.size() || has_length)
                 return Status::kMalformed;
             body_length_ = n;
             has_length = true;
-        } else if (equals_ignoring_case(name, "connection")) {
-            closes_ = equals_ignoring_case(value, "close");
+        } else if (iequals(name, "connection")) {
+            closes_ = iequals(value, "close");
         }
     }
     if (!has_length || head_end_ + body_length_ > max_bytes_) return Status::kMalformed;
