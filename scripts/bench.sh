@@ -11,10 +11,12 @@
 #
 # usage: scripts/bench.sh [--quick] [--repeat N] [--also ws://127.0.0.1:9001/]... [--text]
 #                         [--build-dir DIR] [--out DIR] [--no-memory] [--no-setup]
-#                         [--no-deflate] [--pubsub | --pubsub-only]
+#                         [--no-deflate] [--pubsub | --pubsub-only] [--proxy]
 # --pubsub adds the pub/sub fan-out section (scripts/bench_pubsub.sh: raw fan-out
 # limit, wsgate --mode pubsub on io_uring and epoll, latency, memory; about 6
 # minutes more, 2 with --quick); --pubsub-only runs that section alone.
+# --proxy runs the reverse-proxy comparison alone (scripts/bench_proxy.sh: wsgate
+# --mode proxy beside nginx and HAProxy; about 8 minutes, 1 with --quick).
 # BUILD_DIR in the environment sets the default build directory (build/release).
 set -euo pipefail
 
@@ -38,7 +40,8 @@ while [ $# -gt 0 ]; do
     --no-deflate) deflate=0 ;;
     --pubsub) pubsub=1 ;;
     --pubsub-only) pubsub=2 ;;
-    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
+    --proxy) pubsub=3 ;;
+    -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
     *) echo "bench: unknown option $1" >&2; exit 2 ;;
   esac
   shift
@@ -68,6 +71,13 @@ port_raw=9301 port_uring=9302 port_epoll=9303 port_mem=9304
 pubsub_args=(--build-dir "$build_dir")
 [ "$quick" = 1 ] && pubsub_args+=(--quick)
 [ "$memory" = 0 ] && pubsub_args+=(--no-memory)
+if [ "$pubsub" = 3 ]; then
+  proxy_args=(--build-dir "$build_dir")
+  [ "$quick" = 1 ] && proxy_args+=(--quick)
+  [ "$memory" = 0 ] && proxy_args+=(--no-memory)
+  [ -n "$out" ] && proxy_args+=(--out "$out")
+  exec scripts/bench_proxy.sh "${proxy_args[@]}"
+fi
 if [ "$pubsub" = 2 ]; then
   [ -n "$out" ] && pubsub_args+=(--out "$out")
   exec scripts/bench_pubsub.sh "${pubsub_args[@]}"

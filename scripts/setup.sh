@@ -10,6 +10,7 @@ packages=(
   python3 python3-websockets python3-prometheus-client gnuplot-nox
   chromium tshark
   nodejs npm
+  nginx haproxy
 )
 
 missing=()
@@ -30,8 +31,20 @@ if [ ${#missing[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   # tshark asks whether non-root users may capture; answer no, non-interactively.
   echo 'wireshark-common wireshark-common/install-setuid boolean false' | debconf-set-selections
+  # nginx and haproxy are only run by scripts/bench_proxy.sh, from configs of
+  # its own on loopback ports: their packages must not start them as system
+  # services. A policy-rc.d answering 101 ("action forbidden") stops the
+  # start while they install (Debian policy §9.3.3); then they are disabled.
+  policy=/usr/sbin/policy-rc.d made_policy=0
+  if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod +x "$policy" && made_policy=1
+  fi
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  [ "$made_policy" = 1 ] && rm -f "$policy"
+  if [ -d /run/systemd/system ]; then
+    systemctl disable --now nginx haproxy >/dev/null 2>&1 || true
+  fi
 fi
 
 # Node's ws, playwright-core and centrifuge live in a project-local folder;
