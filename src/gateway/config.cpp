@@ -178,8 +178,8 @@ std::string check_config(const Config& config) {
             return "--direct-descriptors is not available with --mode proxy (upstream sockets "
                    "are plain descriptors)";
         }
-    } else if (!config.upstreams.empty() || !config.routes.empty()) {
-        return "--upstream and --route need --mode proxy";
+    } else if (!config.upstreams.empty() || !config.routes.empty() || !config.balances.empty()) {
+        return "--upstream, --route and --balance need --mode proxy";
     }
     return {};
 }
@@ -191,6 +191,10 @@ std::string proxy_routes(const Config& config, proxy::RouteTable* table) {
     for (const std::string& r : config.routes) {
         if (std::string e = table->add_route(r); !e.empty()) return e;
     }
+    for (const std::string& b : config.balances) {
+        if (std::string e = table->add_balance(b); !e.empty()) return e;
+    }
+    table->set_hash_balance_factor(config.hash_balance_factor);
     return table->finish();
 }
 

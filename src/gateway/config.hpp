@@ -47,6 +47,8 @@ struct Config {
     // long an upstream's TCP connect may take before the pool's next server.
     std::vector<std::string> upstreams;
     std::vector<std::string> routes;
+    std::vector<std::string> balances;  // "POOL=POLICY" (--balance)
+    double hash_balance_factor = proxy::kDefaultHashBalanceFactor;
     double upstream_connect_timeout_s = 5;
     std::vector<std::string> listen{kDefaultListen};  // the first --listen replaces the list
     unsigned threads = 0;                             // 0 ("auto"): number of cores

@@ -34,6 +34,8 @@ std::string_view expected(SettingType type) {
             return "an integer or \"auto\"";
         case SettingType::seconds:
             return "a number of seconds";
+        case SettingType::number:
+            return "a number";
         case SettingType::text:
             return "a string";
         case SettingType::text_list:
@@ -74,10 +76,11 @@ std::optional<std::string> flag_text(SettingType type, const toml::node& node) {
         return b->get() ? "true" : "false";
     if (const auto* i = node.as_integer(); i != nullptr) {
         if (type == SettingType::integer || type == SettingType::integer_or_auto ||
-            type == SettingType::seconds)
+            type == SettingType::seconds || type == SettingType::number)
             return std::to_string(i->get());
     }
-    if (const auto* f = node.as_floating_point(); f != nullptr && type == SettingType::seconds) {
+    if (const auto* f = node.as_floating_point();
+        f != nullptr && (type == SettingType::seconds || type == SettingType::number)) {
         char buf[64];
         auto [end, ec] = std::to_chars(buf, buf + sizeof(buf), f->get());
         if (ec == std::errc()) return std::string(buf, end);

@@ -251,6 +251,35 @@ constexpr Setting kSettings[] = {
          },
      .get = [](const Config& c) { return optional_text_list(c.routes); },
      .clear = [](Config* c) { c->routes.clear(); }},
+    {.name = "balance",
+     .type = SettingType::text_list,
+     .value_name = "POOL=POLICY",
+     .help = "how POOL picks a server: round-robin (default), least-conn (fewest live "
+             "connections per weight), hash:ip, hash:header:NAME, hash:cookie:NAME or "
+             "hash:query:NAME (consistent hashing with bounded load on XXH3 of the key; a "
+             "request without the key hashes its client address), repeatable",
+     .set =
+         [](std::string_view v, Config* c) {
+             proxy::RouteTable check;
+             if (!check.add_balance(v).empty()) return false;
+             c->balances.emplace_back(v);
+             return true;
+         },
+     .get = [](const Config& c) { return optional_text_list(c.balances); },
+     .clear = [](Config* c) { c->balances.clear(); }},
+    {.name = "hash-balance-factor",
+     .type = SettingType::number,
+     .value_name = "C",
+     .help = "hashing pools: no server above ceil(C x average) live connections (bounded "
+             "load; 1..100); a key whose server is full goes to the next one on the ring",
+     .set =
+         [](std::string_view v, Config* c) {
+             double f = 0;
+             if (!set_seconds(v, &f) || f < 1.0 || f > 100.0) return false;
+             c->hash_balance_factor = f;
+             return true;
+         },
+     .get = [](const Config& c) { return seconds_text(c.hash_balance_factor); }},
     {.name = "upstream-connect-timeout",
      .type = SettingType::seconds,
      .value_name = "SECONDS",

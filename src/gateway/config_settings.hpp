@@ -20,6 +20,7 @@ enum class SettingType : uint8_t {
     integer,          // file: an integer
     integer_or_auto,  // file: an integer or "auto" (a default derived at start-up)
     seconds,          // file: a number (integer or float) of seconds
+    number,           // file: a number (integer or float)
     text,             // file: a string (choices such as "on" | "off" too)
     text_list,        // repeatable flag; file: an array of strings
     command_line,     // a flag only (--config, --help...), never a file key

@@ -281,6 +281,7 @@ int serve(const Config& config, io::BackendKind backend,
     if (config.mode == Mode::proxy) {
         proxy = std::make_unique<proxy::ProxySettings>();
         proxy_routes(config, &proxy->routes);  // checked by parse_config
+        proxy->live = std::make_unique<proxy::UpstreamLive>(proxy->routes);
         proxy->connect_timeout_ms =
             static_cast<uint32_t>(std::ceil(config.upstream_connect_timeout_s * 1000.0));
         proxy->pages = serve_http;

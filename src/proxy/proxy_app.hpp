@@ -1,7 +1,10 @@
 // --mode proxy: a reverse proxy in `tunnel` relay mode. A client's WebSocket
 // upgrade request (validated by the loop, RFC 6455 §4.2.1) is routed by path
 // (RouteTable: longest prefix; no route: 404 from the loop), forwarded to a
-// server of the route's pool picked round robin, with X-Forwarded-For,
+// server of the route's pool picked by the pool's policy (balancer.hpp:
+// round robin, least connections, or consistent hashing with bounded load
+// on a key of the request; connections counted across loops in
+// UpstreamLive), with X-Forwarded-For,
 // X-Forwarded-Proto and Forwarded extended (forwarded_headers.hpp); from
 // then on bytes flow unchanged both ways: the upstream's response (101 or
 // any other status) and every frame, extensions negotiated end to end.
@@ -9,7 +12,8 @@
 // Both sides are byte streams of the loop (ws/stream_application.hpp); a
 // Tunnel record joins them, its index + 1 in each side's app_state.
 //  - Connect refused, failed or timed out (--upstream-connect-timeout): the
-//    next server of the pool, each tried once; when all failed the client
+//    next server of the pool by the same policy (for hashing: the next one
+//    clockwise on the ring), each tried once; when all failed the client
 //    gets 502 (504 when the last one timed out) and one log line (at most
 //    one a second, with the count, when they come in floods).
 //  - The upstream ends before answering: 502. After it answered: the client
@@ -25,6 +29,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <memory>
 #include <span>
 #include <string>
 #include <string_view>
@@ -33,6 +38,7 @@
 #include "proto/http_response.hpp"
 #include "proxy/forwarded_headers.hpp"
 #include "proxy/route_table.hpp"
+#include "proxy/upstream_live.hpp"
 #include "ws/application.hpp"
 #include "ws/connection_handle.hpp"
 #include "ws/log_throttle.hpp"
@@ -42,6 +48,8 @@ namespace wsgate::proxy {
 
 struct ProxySettings {
     RouteTable routes;
+    // Shared by the loops; made from `routes` once they are final.
+    std::unique_ptr<UpstreamLive> live;
     uint32_t connect_timeout_ms = 5000;
     // Plain HTTP requests (GET /healthz, ...): queues one complete response.
     void (*pages)(const proto::HttpRequest& request, bool keep_alive, ws::Outbound& out) = nullptr;
@@ -53,6 +61,7 @@ class ProxyApp {
         for (const UpstreamPool& pool : settings.routes.pools()) {
             cursors_.emplace_back(pool);
             unreachable_log_.emplace_back(kLogIntervalMs);
+            least_conn_start_.push_back(0);
         }
     }
 
@@ -94,6 +103,10 @@ class ProxyApp {
             address = client_address_text(reinterpret_cast<const sockaddr*>(&peer));
         }
         t.head = forwarded_request_head(request, address, "http");
+        const UpstreamPool& p = settings_.routes.pools()[t.pool];
+        if (p.balance.kind == BalanceKind::hash) {
+            t.key_hash = hash_of(hash_key(p.balance, request, address));
+        }
         *loop.app_state(client) = id + 1;
         connect_next(loop, id);
     }
@@ -149,6 +162,7 @@ class ProxyApp {
             // The connect failed or timed out: the next server, if any.
             t.last_error = error;
             t.upstream = {};
+            release_server(t);
             connect_next(loop, id);
             return;
         }
@@ -170,7 +184,10 @@ class ProxyApp {
     struct Tunnel {
         ws::ConnectionHandle client;
         ws::ConnectionHandle upstream;
-        std::string head;  // to send once connected
+        std::string head;        // to send once connected
+        uint64_t key_hash = 0;   // hashing pools: XXH3 of the request's key
+        uint64_t tried = 0;      // bit i: server i of the pool was tried
+        int server = kNoServer;  // counted in its ServerLive::connections
         uint32_t pool = 0;
         uint32_t tries = 0;  // servers of the pool tried so far
         int last_error = 0;
@@ -193,6 +210,7 @@ class ProxyApp {
         return id;
     }
     void free_tunnel(uint32_t id) {
+        release_server(tunnels_[id]);
         tunnels_[id] = Tunnel{};
         free_.push_back(id);
     }
@@ -205,15 +223,44 @@ class ProxyApp {
         return id < tunnels_.size() && tunnels_[id].live ? id : kNoTunnel;
     }
 
-    // Connects to the pool's next server (round robin), trying each once;
+    // The pool's policy picks among the servers this tunnel has not tried.
+    int pick_server(Tunnel& t, const UpstreamPool& pool) {
+        Candidate candidates[kMaxPoolServers];
+        settings_.live->candidates(t.pool, pool, t.tried, candidates);
+        std::span<const Candidate> view(candidates, pool.servers.size());
+        switch (pool.balance.kind) {
+            case BalanceKind::round_robin:
+                return cursors_[t.pool].next(view);
+            case BalanceKind::least_conn:
+                return pick_least_conn(view, least_conn_start_[t.pool]++);
+            case BalanceKind::hash:
+                return pool.ring.pick(t.key_hash, view, settings_.routes.hash_balance_factor());
+        }
+        return kNoServer;
+    }
+
+    void release_server(Tunnel& t) {
+        if (t.server == kNoServer) return;
+        settings_.live->server(t.pool, static_cast<uint32_t>(t.server))
+            .connections.fetch_sub(1, std::memory_order_relaxed);
+        t.server = kNoServer;
+    }
+
+    // Connects to the server the pool's policy picks, each tried once;
     // answers the client when none is left.
     template <class Loop>
     void connect_next(Loop& loop, uint32_t id) {
         const UpstreamPool& pool = settings_.routes.pools()[tunnels_[id].pool];
-        while (tunnels_[id].tries < pool.servers.size()) {
+        for (;;) {
             Tunnel& t = tunnels_[id];
+            int picked = pick_server(t, pool);
+            if (picked == kNoServer) break;
             ++t.tries;
-            const UpstreamServer& server = pool.servers[cursors_[t.pool].next(pool)];
+            t.tried |= uint64_t{1} << picked;
+            t.server = picked;
+            settings_.live->server(t.pool, static_cast<uint32_t>(picked))
+                .connections.fetch_add(1, std::memory_order_relaxed);
+            const UpstreamServer& server = pool.servers[static_cast<size_t>(picked)];
             int error = 0;
             ws::ConnectionHandle up =
                 loop.connect(reinterpret_cast<const sockaddr*>(&server.endpoint.addr),
@@ -224,6 +271,7 @@ class ProxyApp {
                 return;
             }
             t.last_error = error;
+            release_server(t);
         }
         Tunnel& t = tunnels_[id];
         bool timed_out = t.last_error == -ETIMEDOUT;
@@ -267,6 +315,7 @@ class ProxyApp {
     std::vector<Tunnel> tunnels_;
     std::vector<uint32_t> free_;
     std::vector<ws::LogThrottle> unreachable_log_;  // per pool
+    std::vector<uint32_t> least_conn_start_;        // per pool: where ties start
 };
 
 }  // namespace wsgate::proxy

@@ -44,8 +44,12 @@ std::string RouteTable::add_upstream(std::string_view spec) {
     auto it = std::find_if(pools_.begin(), pools_.end(),
                            [&](const UpstreamPool& p) { return p.name == name; });
     if (it == pools_.end()) {
-        pools_.push_back(UpstreamPool{std::string(name), {}});
+        pools_.push_back(UpstreamPool{std::string(name), {}, {}, {}});
         it = pools_.end() - 1;
+    }
+    if (it->servers.size() == kMaxPoolServers) {
+        return "--upstream " + std::string(spec) + ": pool " + it->name + " has " +
+               std::to_string(kMaxPoolServers) + " servers already (the most a pool may have)";
     }
     it->servers.push_back(std::move(server));
     return {};
@@ -65,8 +69,41 @@ std::string RouteTable::add_route(std::string_view spec) {
     return {};
 }
 
+std::string RouteTable::add_balance(std::string_view spec) {
+    const std::string bad =
+        "bad --balance " + std::string(spec) +
+        " (POOL=round-robin|least-conn|hash:ip|hash:header:NAME|hash:cookie:NAME|hash:query:NAME)";
+    size_t eq = spec.find('=');
+    if (eq == std::string_view::npos) return bad;
+    std::string_view pool = spec.substr(0, eq);
+    auto policy = parse_balance(spec.substr(eq + 1));
+    if (!valid_pool_name(pool) || !policy) return bad;
+    for (const auto& b : balances_) {
+        if (b.first == pool) return "--balance " + std::string(pool) + " given twice";
+    }
+    balances_.emplace_back(std::string(pool), std::move(*policy));
+    return {};
+}
+
 std::string RouteTable::finish() {
     if (routes_.empty()) return "--mode proxy needs at least one --route PREFIX=POOL";
+    for (auto& [name, policy] : balances_) {
+        auto it = std::find_if(pools_.begin(), pools_.end(),
+                               [&](const UpstreamPool& p) { return p.name == name; });
+        if (it == pools_.end())
+            return "--balance " + name + ": no --upstream " + name + "=HOST:PORT";
+        it->balance = policy;
+    }
+    for (UpstreamPool& pool : pools_) {
+        if (pool.balance.kind != BalanceKind::hash) continue;
+        std::vector<std::string> names;
+        std::vector<uint32_t> weights;
+        for (const UpstreamServer& s : pool.servers) {
+            names.push_back(s.name);
+            weights.push_back(s.weight);
+        }
+        pool.ring = HashRing(names, weights);
+    }
     for (Route& r : routes_) {
         auto it = std::find_if(pools_.begin(), pools_.end(),
                                [&](const UpstreamPool& p) { return p.name == r.pool_name; });
@@ -96,15 +133,25 @@ const UpstreamPool* RouteTable::match(std::string_view target) const {
 }
 
 uint32_t RoundRobin::next(const UpstreamPool& pool) {
+    Candidate all[kMaxPoolServers];
+    for (size_t i = 0; i < pool.servers.size(); ++i)
+        all[i].weight = pool.servers[i].weight;
+    return static_cast<uint32_t>(next(std::span<const Candidate>(all, pool.servers.size())));
+}
+
+int RoundRobin::next(std::span<const Candidate> servers) {
     int64_t total = 0;
-    size_t best = 0;
-    for (size_t i = 0; i < pool.servers.size(); ++i) {
-        current_[i] += pool.servers[i].weight;
-        total += pool.servers[i].weight;
-        if (current_[i] > current_[best]) best = i;
+    int best = kNoServer;
+    for (size_t i = 0; i < servers.size(); ++i) {
+        if (servers[i].weight == 0) continue;
+        current_[i] += servers[i].weight;
+        total += servers[i].weight;
+        if (best == kNoServer || current_[i] > current_[static_cast<size_t>(best)]) {
+            best = static_cast<int>(i);
+        }
     }
-    current_[best] -= total;
-    return static_cast<uint32_t>(best);
+    if (best != kNoServer) current_[static_cast<size_t>(best)] -= total;
+    return best;
 }
 
 }  // namespace wsgate::proxy

@@ -1,6 +1,7 @@
 // The reverse proxy's routing: upstream pools (named lists of servers with
-// weights) and routes from a request path prefix to a pool, in one table
-// filled from flags (--upstream, --route) and read-only once the loops run.
+// weights, and how each picks a server) and routes from a request path
+// prefix to a pool, in one table filled from flags (--upstream, --route,
+// --balance) and read-only once the loops run: a reload builds a new one.
 #pragma once
 
 #include <cstdint>
@@ -9,6 +10,7 @@
 #include <vector>
 
 #include "io/listener.hpp"
+#include "proxy/balancer.hpp"
 
 namespace wsgate::proxy {
 
@@ -21,6 +23,8 @@ struct UpstreamServer {
 struct UpstreamPool {
     std::string name;
     std::vector<UpstreamServer> servers;
+    BalancePolicy balance;  // round robin unless --balance says otherwise
+    HashRing ring;          // built by finish() for BalanceKind::hash
 };
 
 struct Route {
@@ -30,6 +34,9 @@ struct Route {
 };
 
 inline constexpr uint32_t kMaxWeight = 1000;
+// A connection remembers the servers it tried in one 64-bit set.
+inline constexpr size_t kMaxPoolServers = 64;
+inline constexpr double kDefaultHashBalanceFactor = 1.25;
 
 class RouteTable {
   public:
@@ -39,8 +46,14 @@ class RouteTable {
     // "PREFIX=POOL": requests whose path starts with PREFIX go to POOL. A
     // prefix given twice is an error.
     std::string add_route(std::string_view spec);
-    // Resolves every route's pool once all flags are in. Empty or an error
-    // (no route, a route to an unknown pool).
+    // "POOL=round-robin|least-conn|hash:ip|hash:header:NAME|hash:cookie:NAME|
+    // hash:query:NAME" (balancer.hpp). Empty or an error.
+    std::string add_balance(std::string_view spec);
+    // Bounded load for hashing pools: no server above ceil(c × average); 0: off.
+    void set_hash_balance_factor(double c) { hash_balance_factor_ = c; }
+    double hash_balance_factor() const { return hash_balance_factor_; }
+    // Resolves every route's and --balance's pool once all flags are in and
+    // builds the hash rings. Empty or an error (no route, an unknown pool).
     std::string finish();
 
     // The pool of the longest route prefix that the path of `target` (the
@@ -56,6 +69,8 @@ class RouteTable {
   private:
     std::vector<UpstreamPool> pools_;
     std::vector<Route> routes_;  // longest prefix first (after finish)
+    std::vector<std::pair<std::string, BalancePolicy>> balances_;  // until finish
+    double hash_balance_factor_ = kDefaultHashBalanceFactor;
 };
 
 // Smooth weighted round robin (as nginx's upstream module): each pick adds
@@ -65,8 +80,11 @@ class RouteTable {
 class RoundRobin {
   public:
     explicit RoundRobin(const UpstreamPool& pool) : current_(pool.servers.size(), 0) {}
-    // The next server's index.
+    // The next server's index, all servers at their configured weights.
     uint32_t next(const UpstreamPool& pool);
+    // The next among the eligible (weight > 0) at their effective weights;
+    // kNoServer when none is.
+    int next(std::span<const Candidate> servers);
 
   private:
     std::vector<int64_t> current_;

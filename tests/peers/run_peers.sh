@@ -199,6 +199,7 @@ if [ "$bin" != standin ]; then
   run pubsub_ordering 60 node "$here/test_pubsub_ordering.mjs" "$bin" "$backend"
   run metrics 60 "$py" "$here/test_metrics.py" "$bin" "$backend"
   run proxy 40 "$py" "$here/test_proxy.py" "$bin" "$backend"
+  run proxy_balance 60 "$py" "$here/test_proxy_balance.py" "$bin" "$backend"
 fi
 
 # Graceful shutdown (contract: SIGTERM → close 1001 to every client, wait for

@@ -170,7 +170,8 @@ TEST(ConfigFile, EverySettingChangedRoundTrips) {
     const Config defaults;
     for (const Setting& s : settings()) {
         if (s.type == SettingType::command_line || s.name == "workers" || s.name == "upstream" ||
-            s.name == "route" || s.name == "upstream-connect-timeout") {
+            s.name == "route" || s.name == "upstream-connect-timeout" || s.name == "balance" ||
+            s.name == "hash-balance-factor") {
             continue;
         }
         EXPECT_NE(s.get(loaded), s.get(defaults)) << s.name;
@@ -186,7 +187,8 @@ TEST(ConfigFile, ProxyKeysRoundTrip) {
     Config c;
     ASSERT_EQ(
         parse({"--mode", "proxy", "--upstream", "a=127.0.0.1:1", "--upstream", "a=[::1]:2,weight=3",
-               "--route", "/=a", "--route", "/chat=a", "--upstream-connect-timeout", "0.25"},
+               "--route", "/=a", "--route", "/chat=a", "--upstream-connect-timeout", "0.25",
+               "--balance", "a=hash:query:room", "--hash-balance-factor", "1.5"},
               &c),
         "");
     std::string printed = format_config(c);
@@ -198,6 +200,8 @@ TEST(ConfigFile, ProxyKeysRoundTrip) {
     EXPECT_EQ(format_config(loaded), printed);
     EXPECT_EQ(loaded.routes, (std::vector<std::string>{"/=a", "/chat=a"}));
     EXPECT_DOUBLE_EQ(loaded.upstream_connect_timeout_s, 0.25);
+    EXPECT_EQ(loaded.balances, (std::vector<std::string>{"a=hash:query:room"}));
+    EXPECT_DOUBLE_EQ(loaded.hash_balance_factor, 1.5);
     // Without --mode proxy the lists are not set: comments, which load back.
     std::string plain = format_config(Config{});
     EXPECT_NE(plain.find("\n# upstream is not set\n"), std::string::npos);
@@ -462,6 +466,7 @@ TEST(ConfigFile, RandomDocumentsLoadOrFailWithOnePositionedLine) {
             case SettingType::integer_or_auto:
                 return pick % 2 ? "\"auto\"" : std::to_string(1 + pick % 5);
             case SettingType::seconds:
+            case SettingType::number:
                 return pick % 2 ? "2.5" : "3";
             case SettingType::text:
                 return pick % 2 ? "\"on\"" : "\"epoll\"";
