@@ -2,11 +2,14 @@
 // driven by the settings table (gateway/config_settings.hpp).
 #include "gateway/config.hpp"
 
+#include "gateway/edge_config.hpp"
+
 #include <algorithm>
 #include <string_view>
 #include <vector>
 
 #include "gateway/config_settings.hpp"
+#include "gateway/edge_config.hpp"
 
 namespace wsgate::gateway {
 
@@ -171,6 +174,8 @@ std::string check_config(const Config& config) {
         return "--workers > 1 is not available with --mode pubsub (use --threads: the loops of "
                "one process share the hub)";
     }
+    ws::EdgeLimits edge;
+    if (std::string e = edge_limits(config, &edge); !e.empty()) return e;
     if (config.mode == Mode::proxy) {
         proxy::RouteTable table;
         if (std::string e = proxy_routes(config, &table); !e.empty()) return e;

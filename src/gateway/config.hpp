@@ -77,6 +77,19 @@ struct Config {
     // zlib streams per loop its connections may hold at once; 0: an eighth
     // of physical memory over all loops (gateway/deflate_budget.hpp).
     uint64_t deflate_max_streams = 0;
+    // Admission at the edge (gateway/edge_config.hpp turns these into
+    // ws::EdgeLimits and ws::PeerAdmission settings); 0 / empty: off.
+    std::vector<std::string> allow_origins;  // "[ADDR:PORT=]PATTERN"
+    uint64_t max_request_head_bytes = 8192;
+    uint32_t max_request_headers = 64;
+    uint32_t max_connections_per_ip = 0;
+    uint32_t connection_rate_per_ip = 0;   // new connections per second
+    uint32_t connection_burst_per_ip = 0;  // 0: the rate (one second's worth)
+    uint32_t ipv6_prefix_length = 64;
+    uint64_t max_messages_per_second = 0;
+    uint64_t message_burst = 0;  // 0: the rate
+    uint64_t max_bytes_per_second = 0;
+    uint64_t byte_burst = 0;  // 0: the rate
     // Command-line only: never keys of a configuration file.
     std::string config_file;  // --config FILE, read before the flags apply
     bool help = false;

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "gateway/edge_config.hpp"
 #include "io/listener.hpp"
 
 namespace wsgate::gateway {
@@ -27,6 +28,11 @@ constexpr uint64_t kMaxRecvBufferBytes = 1u << 20;
 constexpr uint64_t kMaxDeflateLevel = 9;  // zlib's levels are 0..9
 constexpr uint64_t kMaxMemLevel = 9;      // zlib's MAX_MEM_LEVEL
 constexpr std::string_view kAuto = "auto";
+constexpr uint64_t kMinRequestHeadBytes = 256;
+constexpr uint64_t kMaxRequestHeadBytes = 8192;  // ws::kHandshakeBufferBytes
+constexpr uint64_t kMaxRequestHeaders = 64;      // proto::kMaxHttpHeaders
+constexpr uint64_t kMaxRate32 = UINT32_MAX / 2;
+constexpr uint64_t kMaxRate64 = uint64_t{1} << 40;  // token buckets count in thousandths
 
 bool parse_u64(std::string_view s, uint64_t* out) {
     auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), *out);
@@ -495,6 +501,74 @@ constexpr Setting kSettings[] = {
      .set = [](std::string_view v,
                Config* c) { return set_uint(v, 0, UINT64_MAX, &c->zero_copy_min_bytes); },
      .get = [](const Config& c) { return uint_text(c.zero_copy_min_bytes); }},
+
+    {.name = "allow-origin",
+     .type = SettingType::text_list,
+     .value_name = "[ADDR:PORT=]ORIGIN",
+     .help = "browser origins that may open a WebSocket, repeatable: https://app.example.com, "
+             "https://*.example.com (subdomains), *.example.com (any scheme), * (any); a "
+             "pattern without a port matches origins without one. Prefixed with a --listen "
+             "address: for that listener only. Other origins get 403 before the upgrade; a "
+             "request without Origin (not from a browser) is allowed",
+     .default_note = "any origin",
+     .heading = "admission at the edge",
+     .set =
+         [](std::string_view v, Config* c) {
+             if (!check_origin_rule(v).empty()) return false;
+             c->allow_origins.emplace_back(v);
+             return true;
+         },
+     .get = [](const Config& c) { return optional_text_list(c.allow_origins); },
+     .clear = [](Config* c) { c->allow_origins.clear(); }},
+    {.name = "max-request-head-bytes",
+     .type = SettingType::integer,
+     .value_name = "N",
+     .help = "largest request head (request line and header fields), 256..8192; larger: 431",
+     .set =
+         [](std::string_view v, Config* c) {
+             return set_uint(v, kMinRequestHeadBytes, kMaxRequestHeadBytes,
+                             &c->max_request_head_bytes);
+         },
+     .get = [](const Config& c) { return uint_text(c.max_request_head_bytes); }},
+    {.name = "max-request-headers",
+     .type = SettingType::integer,
+     .value_name = "N",
+     .help = "most header fields in a request head, 1..64; more: 431",
+     .set = [](std::string_view v,
+               Config* c) { return set_uint(v, 1, kMaxRequestHeaders, &c->max_request_headers); },
+     .get = [](const Config& c) { return uint_text(c.max_request_headers); }},
+    {.name = "max-messages-per-second",
+     .type = SettingType::integer,
+     .value_name = "N",
+     .help = "per connection: data messages and ping/pong frames per second (token bucket); "
+             "more: close 1008 (0: no limit)",
+     .set = [](std::string_view v,
+               Config* c) { return set_uint(v, 0, kMaxRate64, &c->max_messages_per_second); },
+     .get = [](const Config& c) { return uint_text(c.max_messages_per_second); }},
+    {.name = "message-burst",
+     .type = SettingType::integer,
+     .value_name = "N",
+     .help = "messages a connection may send at once before its rate applies",
+     .default_note = "0: one second's worth",
+     .set = [](std::string_view v,
+               Config* c) { return set_uint(v, 0, kMaxRate64, &c->message_burst); },
+     .get = [](const Config& c) { return uint_text(c.message_burst); }},
+    {.name = "max-bytes-per-second",
+     .type = SettingType::integer,
+     .value_name = "N",
+     .help = "per connection: payload bytes received per second (token bucket, as on the "
+             "wire); more: close 1008 (0: no limit)",
+     .set = [](std::string_view v,
+               Config* c) { return set_uint(v, 0, kMaxRate64, &c->max_bytes_per_second); },
+     .get = [](const Config& c) { return uint_text(c.max_bytes_per_second); }},
+    {.name = "byte-burst",
+     .type = SettingType::integer,
+     .value_name = "N",
+     .help = "payload bytes a connection may send at once before its rate applies",
+     .default_note = "0: one second's worth",
+     .set = [](std::string_view v,
+               Config* c) { return set_uint(v, 0, kMaxRate64, &c->byte_burst); },
+     .get = [](const Config& c) { return uint_text(c.byte_burst); }},
 
     {.name = "deflate",
      .type = SettingType::text,

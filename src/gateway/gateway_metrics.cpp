@@ -141,6 +141,18 @@ void message_metrics(PrometheusText& out, const LoopMetricsRegistry& loops) {
     }
 }
 
+void edge_limit_metrics(PrometheusText& out, const LoopMetricsRegistry& loops) {
+    out.family("wsgate_limit_refusals_total",
+               "Connections refused or closed by an admission limit: origin (403), ip_connections "
+               "and ip_connection_rate (429), message_rate and byte_rate (close 1008).",
+               "counter");
+    for (size_t k = 0; k < ws::kEdgeLimits; ++k) {
+        uint64_t n =
+            sum_loops(loops, [k](const ws::LoopMetrics& m) { return m.edge_refusals[k].get(); });
+        out.sample("wsgate_limit_refusals_total", {{"limit", ws::kEdgeLimitNames[k]}}, n);
+    }
+}
+
 void flow_metrics(PrometheusText& out, const LoopMetricsRegistry& loops) {
     out.family("wsgate_backpressure_pauses_total",
                "Times reading from a connection paused because its queued output went over "
@@ -240,6 +252,7 @@ std::string render_metrics(const MetricsSources& sources) {
         if (sources.listeners != nullptr) listener_metrics(out, *sources.loops, *sources.listeners);
         message_metrics(out, *sources.loops);
         flow_metrics(out, *sources.loops);
+        edge_limit_metrics(out, *sources.loops);
     }
     if (sources.hub != nullptr) hub_metrics(out, *sources.hub);
     out.family("wsgate_ready", "1 while the listeners are up and the server is not shutting down.",

@@ -22,6 +22,7 @@
 #include "gateway/config.hpp"
 #include "gateway/deflate_budget.hpp"
 #include "gateway/echo_app.hpp"
+#include "gateway/edge_config.hpp"
 #include "gateway/gateway_metrics.hpp"
 #include "gateway/http_endpoints.hpp"
 #include "gateway/worker_supervisor.hpp"
@@ -74,6 +75,7 @@ ws::LoopSettings loop_settings(const Config& config, unsigned threads) {
     s.backend.fixed_files = config.max_connections + ws::kRefusalSlots;
     s.memory_release_delay_ticks = to_ticks(config.memory_release_delay_s);
     s.release_memory = release_free_memory;
+    edge_limits(config, &s.edge);  // checked with the rest (check_config)
     return s;
 }
 

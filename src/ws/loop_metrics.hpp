@@ -148,6 +148,19 @@ struct ListenerCounts {
     }
 };
 
+// Refusals and closes by the edge limit that caused them (ws/edge_limits.hpp,
+// ws/peer_admission.hpp): the status or close code alone does not say which.
+enum class EdgeLimit : uint8_t {
+    origin,                // 403: Origin not allowed
+    peer_connections,      // 429: open connections per client address
+    peer_connection_rate,  // 429: new connections per second per client address
+    message_rate,          // 1008: messages per second on a connection
+    byte_rate,             // 1008: payload bytes per second on a connection
+};
+inline constexpr size_t kEdgeLimits = 5;
+inline constexpr std::array<const char*, kEdgeLimits> kEdgeLimitNames = {
+    "origin", "ip_connections", "ip_connection_rate", "message_rate", "byte_rate"};
+
 struct LoopMetrics {
     static constexpr size_t kListenerSlots = 8;
     static constexpr uint8_t kOtherListenersSlot = 6;
@@ -173,6 +186,8 @@ struct LoopMetrics {
     MessageCounts out;
     CloseCodeCounts close_received;
     CloseCodeCounts close_sent;
+    std::array<OwnedCounter, kEdgeLimits> edge_refusals;
+    void limited(EdgeLimit limit) { edge_refusals[static_cast<size_t>(limit)].add(); }
     OwnedCounter backpressure_pauses;  // reading paused: output over --max-queued-bytes
     TurnHistogram turns;
 

@@ -7,6 +7,7 @@
 
 #include "io/backend_options.hpp"
 #include "proto/deflate_negotiation.hpp"
+#include "ws/edge_limits.hpp"
 
 namespace wsgate::ws {
 
@@ -64,6 +65,7 @@ struct LoopSettings {
     // remaining input parked until the next turn, so a flood of bombs cannot
     // keep the loop from its other connections.
     uint64_t inflate_work_per_turn = 256 * 1024;
+    EdgeLimits edge;  // Origin allow-lists, head size, message and byte rates
 };
 
 }  // namespace wsgate::ws

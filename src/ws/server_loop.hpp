@@ -45,6 +45,7 @@
 #include "ws/loop_metrics.hpp"
 #include "ws/loop_settings.hpp"
 #include "ws/memory_release.hpp"
+#include "ws/message_rate_limit.hpp"
 #include "ws/outbound.hpp"
 #include "ws/parked_input.hpp"
 #include "ws/peer_key.hpp"
@@ -103,6 +104,7 @@ class ServerLoop {
           app_(app),
           pool_(settings.max_connections + kRefusalSlots + settings.max_outbound),
           peers_(std::min(settings.max_handshakes, settings.max_connections)),
+          rates_(settings.edge, pool_.capacity()),
           compression_(settings.deflate, settings.max_message_bytes, settings.deflate_max_streams),
           backend_(*this) {
         decoder_config_.max_message_bytes = settings.max_message_bytes;
@@ -570,6 +572,10 @@ class ServerLoop {
         Connection& c;
 
         void on_frame_begin(const proto::DataFrame& f) {
+            if (f.first && c.state == ConnState::open &&
+                !loop.within_rate(index, c, loop.rates_.message(index, loop.now_ms32()))) {
+                return;
+            }
             // RFC 7692 §6.1: RSV1 on a message's first frame marks it compressed.
             if (f.first && f.rsv1 && c.state == ConnState::open) {
                 InflateFailure refused =
@@ -581,6 +587,10 @@ class ServerLoop {
         }
         void on_frame_payload(std::span<uint8_t> chunk) {
             if (c.state != ConnState::open) return;
+            if (!loop.within_rate(index, c,
+                                  loop.rates_.bytes(index, chunk.size(), loop.now_ms32()))) {
+                return;
+            }
             loop.metrics_.in.count_bytes(message_kind(c.decoder.message_opcode()), chunk.size());
             if (LoopCompression::receiving(c.compression)) {
                 loop.inflate_piece(index, c, chunk);
@@ -618,7 +628,7 @@ class ServerLoop {
         void on_ping(std::span<const uint8_t> payload) {
             // RFC 6455 §5.5.2: answer with the same payload, unless we are closing.
             loop.count_received_control(payload.size());
-            if (c.close_sent) return;
+            if (c.close_sent || !loop.control_within_rate(index, c, payload.size())) return;
             uint8_t frame[proto::kMaxServerFrameHeader + proto::kMaxControlPayload];
             size_t n = proto::write_control_frame(frame, proto::Opcode::pong, payload);
             c.out.append(loop.chunks_, frame, n);
@@ -626,6 +636,7 @@ class ServerLoop {
         }
         void on_pong(std::span<const uint8_t> payload) {
             loop.count_received_control(payload.size());
+            if (!c.close_sent) loop.control_within_rate(index, c, payload.size());
         }
         void on_close(uint16_t code, std::string_view reason) {
             // RFC 6455 §5.5.1: the payload is the code (2 bytes) and the reason.
@@ -642,6 +653,33 @@ class ServerLoop {
             loop.begin_linger(index, c);
         }
     };
+
+    // ---- per-connection message and byte rates (ws/message_rate_limit.hpp) ----
+
+    // false: the connection went over a rate and is being closed with 1008.
+    bool within_rate(uint32_t index, Connection& c, MessageRateLimit::Verdict verdict) {
+        if (verdict == MessageRateLimit::Verdict::ok) [[likely]]
+            return true;
+        const bool messages = verdict == MessageRateLimit::Verdict::messages;
+        metrics_.limited(messages ? EdgeLimit::message_rate : EdgeLimit::byte_rate);
+        LogThrottle& log = messages ? message_rate_log_ : byte_rate_log_;
+        if (uint64_t n = log.note(now_ms_); n != 0) {
+            std::fprintf(
+                stderr, "wsgate: closed %llu connection%s with 1008 (latest fd %d): %s\n",
+                static_cast<unsigned long long>(n), n == 1 ? "" : "s", c.sock.fd,
+                messages ? "over --max-messages-per-second" : "over --max-bytes-per-second");
+        }
+        // RFC 6455 §7.4.1: 1008, a message that violates the server's policy.
+        fail(index, c, proto::CloseCode::policy_violation,
+             messages ? "message rate limit exceeded" : "byte rate limit exceeded");
+        return false;
+    }
+    // A ping or pong counts as a message and its payload as bytes.
+    bool control_within_rate(uint32_t index, Connection& c, size_t payload) {
+        if (c.state != ConnState::open || !rates_.enabled()) return true;
+        return within_rate(index, c, rates_.message(index, now_ms32())) &&
+               within_rate(index, c, rates_.bytes(index, payload, now_ms32()));
+    }
 
     Outbound outbound(Connection& c) {
         Outbound out = c.compression.negotiated() ? Outbound(c.out, chunks_, c.out_in_message,
@@ -975,8 +1013,8 @@ class ServerLoop {
         }
         proto::HttpRequest request;
         if (c.handshake == nullptr) {
-            auto r =
-                proto::parse_http_request(reinterpret_cast<const char*>(data), len, 0, request);
+            auto r = proto::parse_http_request(reinterpret_cast<const char*>(data), len, 0, request,
+                                               settings_.edge.head);
             if (r.status == proto::ParseStatus::complete) {
                 return r.consumed + take_request(index, c, request,
                                                  {reinterpret_cast<const char*>(data), r.consumed},
@@ -1001,7 +1039,7 @@ class ServerLoop {
         size_t n = std::min(len, kHandshakeBufferBytes - old_len);
         std::memcpy(hb.data + old_len, data, n);
         hb.len += n;
-        auto r = proto::parse_http_request(hb.data, hb.len, old_len, request);
+        auto r = proto::parse_http_request(hb.data, hb.len, old_len, request, settings_.edge.head);
         if (r.status == proto::ParseStatus::complete) {
             size_t used = r.consumed - old_len;  // the rest of data follows the head
             used +=
@@ -1079,7 +1117,7 @@ class ServerLoop {
         // The head was parsed when it arrived; parsing it again (a few
         // hundred ns) gives fresh views without storing them all.
         proto::HttpRequest request;
-        auto r = proto::parse_http_request(hb.data, hb.head_len, 0, request);
+        auto r = proto::parse_http_request(hb.data, hb.head_len, 0, request, settings_.edge.head);
         if (r.status == proto::ParseStatus::complete) {
             handle_request(index, c, request, {hb.data, hb.head_len},
                            {reinterpret_cast<const uint8_t*>(hb.body.get()), hb.body_len});
@@ -1148,6 +1186,11 @@ class ServerLoop {
             after_response(index, c, keep_alive);
             return;
         }
+        if (!origin_allowed(c, request)) {
+            metrics_.limited(EdgeLimit::origin);
+            refuse(index, c, kForbiddenStatus, "origin not allowed", request.method == "HEAD");
+            return;
+        }
         if constexpr (UpgradeFilter<App>) {
             if (!app_.accept_upgrade(request)) {
                 refuse(index, c, 404, "no WebSocket endpoint at this path",
@@ -1187,12 +1230,23 @@ class ServerLoop {
         c.out.append(chunks_, response, n);
         trace(c, "response", {response, n});
         enter(c, ConnState::open);
+        rates_.open(index, now_ms32());
         metrics_.upgrades.add();
         end_handshake(index);
         c.last_rx_tick = now_;
         timers_.schedule(index, now_ + idle_half());
         c.app_opened = true;
         app_.on_open(*this, handle(index));
+    }
+
+    // RFC 6455 §10.2: the listener's allow-list decides which pages' scripts
+    // may connect; more than one Origin line is not one origin.
+    bool origin_allowed(const Connection& c, const proto::HttpRequest& request) const {
+        const OriginAllowList& allowed =
+            settings_.edge.origins[std::min<size_t>(c.listener, EdgeLimits::kListenerSlots - 1)];
+        if (allowed.empty()) return true;
+        if (request.count(proto::KnownHeader::origin) > 1) return false;
+        return allowed.allows(request.first_value(proto::KnownHeader::origin));
     }
 
     // A response is queued: the connection waits for its next request
@@ -1612,6 +1666,8 @@ class ServerLoop {
     // RFC 9110 §15.6.5: the server, acting as a gateway, got no timely answer
     // from the application behind it.
     static constexpr int kNoAnswerStatus = 504;
+    // RFC 9110 §15.5.4: understood, and refused (Origin not allowed).
+    static constexpr int kForbiddenStatus = 403;
     // RFC 6585 §4: the client (here: its address) sent too many requests.
     static constexpr int kPeerCapStatus = 429;
     static constexpr std::string_view kBusyDropReason = "request too slow while the server is busy";
@@ -1635,6 +1691,7 @@ class ServerLoop {
     io::SlotPool<Connection> pool_;
     HandshakeQueue handshakes_;
     PeerTable peers_;
+    MessageRateLimit rates_;
     io::TimerWheel timers_;
     // No cap on cached chunks: what closing connections give back stays here
     // until release_memory() frees it, when the allocator returns it to the OS
@@ -1669,6 +1726,8 @@ class ServerLoop {
     bool stopping_ = false;
     LogThrottle stream_log_{kStreamLogIntervalMs};
     RefusalLog refusal_log_{kRefusalLogIntervalMs};
+    LogThrottle message_rate_log_{kRefusalLogIntervalMs};
+    LogThrottle byte_rate_log_{kRefusalLogIntervalMs};
     LoopMetrics metrics_;
 };
 

@@ -191,6 +191,7 @@ if [ "$bin" != standin ]; then
   run hostile_peers 120 "$py" "$here/test_hostile_peers.py" "$bin" "$backend"
   run compression_abuse 120 "$py" "$here/test_compression_abuse.py" "$bin" "$backend"
   run admission 90 "$py" "$here/test_admission.py" "$bin" "$backend"
+  run edge_limits 120 "$py" "$here/test_edge_limits.py" "$bin" "$backend"
   run pubsub_chromium 60 node "$here/test_pubsub_chromium.mjs" "$bin" "$backend"
   run pubsub_protocol 60 "$py" "$here/test_pubsub_protocol.py" "$bin" "$backend"
   run wsload_pubsub 60 "$py" "$here/test_wsload_pubsub.py" "$bin" "$backend"

@@ -141,7 +141,23 @@ TEST(ConfigFile, EverySettingChangedRoundTrips) {
                      "--deflate-max-ratio",
                      "0",
                      "--deflate-max-streams",
-                     "12"},
+                     "12",
+                     "--allow-origin",
+                     "https://*.example.com",
+                     "--allow-origin",
+                     "127.0.0.1:1=http://localhost:3000",
+                     "--max-request-head-bytes",
+                     "4096",
+                     "--max-request-headers",
+                     "20",
+                     "--max-messages-per-second",
+                     "6",
+                     "--message-burst",
+                     "7",
+                     "--max-bytes-per-second",
+                     "8",
+                     "--byte-burst",
+                     "9"},
                     &c),
               "");
     std::string printed = format_config(c);
@@ -164,6 +180,9 @@ TEST(ConfigFile, EverySettingChangedRoundTrips) {
     EXPECT_EQ(loaded.deflate.level, 9);
     EXPECT_EQ(loaded.deflate_max_streams, 12u);
     EXPECT_EQ(loaded.max_handshakes_per_ip, 2u);
+    EXPECT_EQ(
+        loaded.allow_origins,
+        (std::vector<std::string>{"https://*.example.com", "127.0.0.1:1=http://localhost:3000"}));
     // Every setting differs from its default, so every row's get and set were
     // used; but workers, which pub/sub refuses: it round-trips in echo mode,
     // and the proxy's, in ProxyKeysRoundTrip.

@@ -1,0 +1,67 @@
+#include "gateway/edge_config.hpp"
+
+#include "io/listener.hpp"
+
+namespace wsgate::gateway {
+
+namespace {
+
+struct OriginRule {
+    std::string_view listener;  // empty: every listener
+    std::string_view pattern;
+};
+
+// Origins hold no '=' (RFC 6454 §6.2), so the first one ends the address.
+OriginRule split_rule(std::string_view rule) {
+    size_t eq = rule.find('=');
+    if (eq == std::string_view::npos) return {{}, rule};
+    return {rule.substr(0, eq), rule.substr(eq + 1)};
+}
+
+uint64_t burst_or_rate(uint64_t burst, uint64_t rate) {
+    return burst != 0 ? burst : rate;
+}
+
+}  // namespace
+
+std::string check_origin_rule(std::string_view rule) {
+    OriginRule r = split_rule(rule);
+    if (!r.listener.empty() && !io::parse_endpoint(r.listener)) {
+        return "not a listen address: " + std::string(r.listener);
+    }
+    ws::OriginAllowList check;
+    return check.add(r.pattern);
+}
+
+std::string edge_limits(const Config& config, ws::EdgeLimits* out) {
+    for (const std::string& text : config.allow_origins) {
+        OriginRule r = split_rule(text);
+        if (r.listener.empty()) {
+            for (ws::OriginAllowList& list : out->origins) {
+                if (std::string e = list.add(r.pattern); !e.empty()) return e;
+            }
+            continue;
+        }
+        size_t index = 0;
+        while (index < config.listen.size() && config.listen[index] != r.listener)
+            ++index;
+        if (index == config.listen.size()) {
+            return "--allow-origin " + text + ": " + std::string(r.listener) +
+                   " is not a --listen address";
+        }
+        if (index >= ws::EdgeLimits::kListenerSlots - 1) {
+            return "--allow-origin " + text +
+                   ": per-listener origins are available for the first six --listen addresses";
+        }
+        if (std::string e = out->origins[index].add(r.pattern); !e.empty()) return e;
+    }
+    out->head.max_header_bytes = static_cast<size_t>(config.max_request_head_bytes);
+    out->head.max_headers = config.max_request_headers;
+    out->messages_per_second = config.max_messages_per_second;
+    out->message_burst = burst_or_rate(config.message_burst, config.max_messages_per_second);
+    out->bytes_per_second = config.max_bytes_per_second;
+    out->byte_burst = burst_or_rate(config.byte_burst, config.max_bytes_per_second);
+    return {};
+}
+
+}  // namespace wsgate::gateway

@@ -1,0 +1,21 @@
+// The admission settings of a Config (--allow-origin, head limits, message
+// and byte rates) as the loops take them (ws::EdgeLimits).
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "gateway/config.hpp"
+#include "ws/edge_limits.hpp"
+
+namespace wsgate::gateway {
+
+// One --allow-origin value, "[ADDR:PORT=]PATTERN": "" or what is wrong.
+std::string check_origin_rule(std::string_view rule);
+
+// Fills *out from config. "" or an error: an --allow-origin address that is
+// not one of the --listen addresses, or that is the seventh or a later one
+// (per-listener lists cover the first six; later listeners share one).
+std::string edge_limits(const Config& config, ws::EdgeLimits* out);
+
+}  // namespace wsgate::gateway

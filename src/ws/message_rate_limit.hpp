@@ -1,0 +1,67 @@
+// Per-connection message and byte rates (--max-messages-per-second,
+// --max-bytes-per-second): two token buckets per connection slot, in an
+// array of the loop's own, allocated at start-up only when a rate is set,
+// so the Connection record does not grow and a loop without limits pays one
+// predictable branch per message. Checked with the loop's clock of the
+// turn: no clock read, no allocation, no system call per message.
+#pragma once
+
+#include <cstdint>
+#include <cstdlib>
+#include <memory>
+#include <new>
+
+#include "ws/edge_limits.hpp"
+#include "ws/token_bucket.hpp"
+
+namespace wsgate::ws {
+
+class MessageRateLimit {
+  public:
+    enum class Verdict : uint8_t { ok, messages, bytes };
+
+    MessageRateLimit(const EdgeLimits& limits, uint32_t slots) {
+        messages_ = {limits.messages_per_second, limits.message_burst};
+        bytes_ = {limits.bytes_per_second, limits.byte_burst};
+        if (!limits.limits_message_rate()) return;
+        // calloc: pages of slots never used stay untouched (Buckets is an
+        // implicit-lifetime aggregate; zero is a valid, empty bucket).
+        buckets_.reset(static_cast<Buckets*>(std::calloc(slots, sizeof(Buckets))));
+        if (!buckets_) throw std::bad_alloc();
+    }
+
+    bool enabled() const { return buckets_ != nullptr; }
+
+    // A connection opened (its WebSocket): full buckets.
+    void open(uint32_t slot, uint32_t now_ms) {
+        if (!enabled()) return;
+        buckets_[slot].messages.fill(messages_, now_ms);
+        buckets_[slot].bytes.fill(bytes_, now_ms);
+    }
+
+    // One message (or ping/pong) begins on slot.
+    Verdict message(uint32_t slot, uint32_t now_ms) {
+        if (!enabled() || messages_.per_second == 0) return Verdict::ok;
+        return buckets_[slot].messages.take(messages_, 1, now_ms) ? Verdict::ok : Verdict::messages;
+    }
+
+    // n payload bytes arrived on slot.
+    Verdict bytes(uint32_t slot, uint64_t n, uint32_t now_ms) {
+        if (!enabled() || bytes_.per_second == 0) return Verdict::ok;
+        return buckets_[slot].bytes.take(bytes_, n, now_ms) ? Verdict::ok : Verdict::bytes;
+    }
+
+  private:
+    struct Buckets {
+        TokenBucket messages;
+        TokenBucket bytes;
+    };
+    TokenBucketRate messages_;
+    TokenBucketRate bytes_;
+    struct Free {
+        void operator()(Buckets* p) const { std::free(p); }
+    };
+    std::unique_ptr<Buckets[], Free> buckets_;
+};
+
+}  // namespace wsgate::ws

@@ -1,0 +1,323 @@
+#!/usr/bin/python3
+"""Admission at the edge: each limit holds against an abuser while
+well-behaved clients on the same machine connect and echo as usual.
+
+  test_edge_limits.py WSGATE_BINARY BACKEND [CASE-FILTER...]
+
+Each case starts an instance of its own with --admin-listen and reads the
+refusals it counted from GET /metrics (prometheus_client's parser):
+
+- origin: --allow-origin exact and wildcard patterns, per listener: allowed
+  origins (and requests without Origin) upgrade; others get 403 before the
+  upgrade, one throttled log line per second, counted by limit.
+- message and byte rates: a connection sending faster than
+  --max-messages-per-second / --max-bytes-per-second (after its burst) is
+  closed 1008 with the reason, pings count as messages; connections under
+  the rates on the same server echo every message throughout.
+- head limits: --max-request-head-bytes and --max-request-headers give 431
+  one byte / one field past them, and not at them.
+"""
+
+import os
+import re
+import socket
+import sys
+import threading
+import time
+import urllib.request
+
+from prometheus_client.parser import text_string_to_metric_families
+
+import wsraw
+from wsgate_proc import Server, free_port
+from wsraw import OP_BINARY, OP_CLOSE, OP_PING, OP_TEXT, check, close_payload, eq, frame
+
+if len(sys.argv) < 3:
+    print("usage: test_edge_limits.py WSGATE_BINARY BACKEND", file=sys.stderr)
+    print("0 passed, 1 failed")
+    sys.exit(2)
+BIN, BACKEND = sys.argv[1], sys.argv[2]
+del sys.argv[1:3]
+suite = wsraw.Suite("edge_limits")
+
+THREADS = 2
+IO = 5.0
+
+
+class Instance:
+    """A wsgate with an admin listener; ports[i] is its i-th --listen port."""
+
+    def __init__(self, flags, listeners=1):
+        self.ports = [free_port() for _ in range(listeners)]
+        self.admin = free_port()
+        args = []
+        for p in self.ports:
+            args += ["--listen", f"127.0.0.1:{p}"]
+        args += ["--admin-listen", f"127.0.0.1:{self.admin}", "--backend", BACKEND, "--threads",
+                 str(THREADS), "--close-timeout", "2", "--idle-timeout", "60"]
+        self.srv = Server(BIN, args + [f.format(**self.names()) for f in flags],
+                          wait_lines=listeners)
+        self.port = self.ports[0]
+
+    def names(self):
+        return {f"listen{i}": f"127.0.0.1:{p}" for i, p in enumerate(self.ports)}
+
+    def scrape(self):
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.admin}/metrics", timeout=5) as r:
+            text = r.read().decode()
+        samples = {}
+        for family in text_string_to_metric_families(text):
+            for s in family.samples:
+                samples[(s.name, tuple(sorted(s.labels.items())))] = s.value
+        return samples
+
+    def refusals(self, limit):
+        return self.scrape()[("wsgate_limit_refusals_total", (("limit", limit),))]
+
+    def status_count(self, status):
+        return self.scrape().get(("wsgate_handshakes_total", (("status", str(status)),)), 0)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.srv.stop()
+
+
+def upgrade_status(port, extra=(), src=None, want_headers=False):
+    """The status of an upgrade request's answer (101 or the refusal), and
+    the open connection when it is 101."""
+    sock = socket.socket()
+    if src:
+        sock.bind((src, 0))
+    sock.settimeout(IO)
+    sock.connect(("127.0.0.1", port))
+    c = wsraw.Conn.__new__(wsraw.Conn)
+    c.sock, c.buf, c.pos, c.port = sock, bytearray(), 0, port
+    key = wsraw.new_key()
+    c.send(wsraw.build_upgrade("/", key, f"127.0.0.1:{port}", extra=extra))
+    status, hdrs, _ = wsraw.read_http_response(c, read_body=False)
+    if status != 101:
+        if status >= 400:
+            # A refusal: its body, then the server's FIN.
+            c.recv_exact(int(hdrs.get("content-length", "0")))
+            c.expect_eof(IO)
+        c.close()
+        return (status, hdrs, None) if want_headers else (status, None)
+    return (status, hdrs, c) if want_headers else (status, c)
+
+
+def echo_and_close(c, text):
+    c.echo(OP_TEXT, text)
+    c.send(frame(OP_CLOSE, close_payload(1000)))
+    c.expect_close(1000, reply=False)
+    c.close()
+
+
+def well_behaved(port, n, tag, src="127.0.0.1", origin=None):
+    """n clients that connect, upgrade, echo and close: all must succeed."""
+    extra = [f"Origin: {origin}"] if origin else []
+    for i in range(n):
+        status, c = upgrade_status(port, extra, src)
+        eq(status, 101, f"{tag}: well-behaved client {i}")
+        echo_and_close(c, f"{tag} {i}")
+
+
+def origin_allow_list():
+    flags = ["--allow-origin", "https://app.example.com", "--allow-origin", "*.example.org",
+             "--allow-origin", "{listen1}=http://localhost:3000"]
+    with Instance(flags, listeners=2) as inst:
+        p0, p1 = inst.ports
+        allowed = ["https://app.example.com", "HTTPS://APP.Example.com", "https://a.example.org",
+                   "http://x.y.example.org"]
+        refused = ["https://evil.example.com", "https://app.example.com:8443",
+                   "http://app.example.com", "https://example.org", "https://app.example.com.evil",
+                   "null", "https://app.example.com/path", "http://localhost:3000"]
+        for o in allowed:
+            status, c = upgrade_status(p0, [f"Origin: {o}"])
+            eq(status, 101, f"Origin {o} on the first listener")
+            echo_and_close(c, o)
+        for o in refused:
+            eq(upgrade_status(p0, [f"Origin: {o}"])[0], 403, f"Origin {o} on the first listener")
+        eq(upgrade_status(p0)[0], 101, "no Origin (not a browser)")
+        eq(upgrade_status(p0, ["Origin: https://app.example.com",
+                               "Origin: https://evil.example.com"])[0], 403, "two Origin lines")
+        # The second listener adds its own origin to the global ones.
+        for o in ["http://localhost:3000", "https://app.example.com"]:
+            status, c = upgrade_status(p1, [f"Origin: {o}"])
+            eq(status, 101, f"Origin {o} on the second listener")
+            echo_and_close(c, o)
+        eq(upgrade_status(p1, ["Origin: http://localhost:3001"])[0], 403, "other port")
+        n_refused = len(refused) + 2
+        eq(inst.refusals("origin"), n_refused, "wsgate_limit_refusals_total{limit=origin}")
+        eq(inst.status_count(403), n_refused, "wsgate_handshakes_total{status=403}")
+
+        # A flood of bad origins from one thread, well-behaved clients from
+        # another at the same time: every one of them upgrades and echoes.
+        n_flood = 300
+        errors = []
+
+        def flood():
+            try:
+                for i in range(n_flood):
+                    st = upgrade_status(p0, [f"Origin: https://evil{i}.test"])[0]
+                    if st != 403:
+                        errors.append(st)
+            except Exception as e:  # noqa: BLE001
+                errors.append(e)
+        t0 = time.monotonic()
+        t = threading.Thread(target=flood)
+        t.start()
+        well_behaved(p0, 20, "during the origin flood", origin="https://b.example.org")
+        t.join()
+        seconds = time.monotonic() - t0
+        eq(errors, [], "flood answers other than 403")
+        eq(inst.refusals("origin"), n_refused + n_flood, "origin refusals after the flood")
+        eq(inst.srv.terminate(wsraw.CLOSE_TIMEOUT + 5), 0, "exit status after SIGTERM")
+        lines = [l for l in inst.srv.log().splitlines() if re.match(r"wsgate: refused .*403", l)]
+        bound = 2 * THREADS * (int(seconds) + 3)
+        print(f"     {n_refused + n_flood} refusals with 403 in {seconds:.1f}s: {len(lines)} log "
+              f"lines (bound {bound})", flush=True)
+        check(1 <= len(lines) <= bound, f"{len(lines)} log lines for the 403s, bound {bound}")
+        check(all("origin not allowed" in l for l in lines), "403 lines name the reason")
+
+
+def flood_until_closed(port, make_frame, n, want_reason):
+    """Opens a connection, sends n frames at once and reads until the
+    server's close: returns how many echoed messages came before it (closed 1008
+    with want_reason, else a failure) and the seconds from the upgrade to
+    the close (a bucket refills meanwhile)."""
+    status, c = upgrade_status(port)
+    eq(status, 101, "abuser's upgrade")
+    t0 = time.monotonic()
+    try:
+        c.send_in_background(b"".join(make_frame(i) for i in range(n)))
+        echoes = 0
+        while True:
+            f = c.read_frame()
+            if f.opcode == OP_CLOSE:
+                eq(f.close_code(), 1008, "abuser's close code")
+                eq(f.payload[2:].decode(), want_reason, "close reason")
+                return echoes, time.monotonic() - t0
+            echoes += 1 if f.fin else 0
+            c.echoed_bytes = getattr(c, "echoed_bytes", 0) + len(f.payload)
+    finally:
+        c.close()
+
+
+def steady_client(port, rate, seconds, size, results, i):
+    """Sends `rate` messages of `size` bytes per second for `seconds`, each
+    echoed before the next: appends the number echoed, or the error."""
+    try:
+        status, c = upgrade_status(port)
+        eq(status, 101, "steady client's upgrade")
+        n = int(rate * seconds)
+        t0 = time.monotonic()
+        for k in range(n):
+            c.echo(OP_BINARY, bytes([k % 256]) * size)
+            delay = t0 + (k + 1) / rate - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+        c.send(frame(OP_CLOSE, close_payload(1000)))
+        c.expect_close(1000, reply=False)
+        c.close()
+        results[i] = n
+    except Exception as e:  # noqa: BLE001
+        results[i] = e
+
+
+def with_steady_clients(port, n, rate, seconds, size, abuse):
+    """Runs n steady clients while abuse() runs; all must finish clean."""
+    results = [None] * n
+    threads = [threading.Thread(target=steady_client, args=(port, rate, seconds, size, results, i))
+               for i in range(n)]
+    for t in threads:
+        t.start()
+    out = abuse()
+    for t in threads:
+        t.join()
+    want = int(rate * seconds)
+    eq(results, [want] * n, "messages echoed to the well-behaved clients")
+    return out
+
+
+def message_rate():
+    rate, burst = 50, 20
+    with Instance(["--max-messages-per-second", str(rate), "--message-burst", str(burst)]) as inst:
+        def abuse():
+            echoes, t = flood_until_closed(inst.port, lambda i: frame(OP_TEXT, b"m%d" % i), 2000,
+                                           "message rate limit exceeded")
+            # The burst, plus at most what the rate refilled while they arrived.
+            check(burst <= echoes <= burst + rate * t + 1, f"{echoes} echoes in {t:.3f}s")
+            pings, t = flood_until_closed(inst.port, lambda i: frame(OP_PING, b"p"), 2000,
+                                          "message rate limit exceeded")
+            check(burst <= pings <= burst + rate * t + 1, f"{pings} pongs in {t:.3f}s")
+            return echoes, pings
+        echoes, pings = with_steady_clients(inst.port, 3, rate / 2, 2.0, 10, abuse)
+        print(f"     --max-messages-per-second {rate} --message-burst {burst}: abuser got "
+              f"{echoes} echoes, ping flooder {pings} pongs, then 1008", flush=True)
+        eq(inst.refusals("message_rate"), 2, "wsgate_limit_refusals_total{limit=message_rate}")
+        eq(inst.refusals("byte_rate"), 0, "byte_rate refusals")
+        eq(inst.scrape()[("wsgate_close_codes_sent_total", (("code", "1008"),))], 2,
+           "close 1008 sent")
+        eq(inst.srv.terminate(wsraw.CLOSE_TIMEOUT + 5), 0, "exit status after SIGTERM")
+        lines = [l for l in inst.srv.log().splitlines() if "max-messages-per-second" in l]
+        check(1 <= len(lines) <= 2, f"log lines for the closes: {lines}")
+
+
+def byte_rate():
+    rate, size = 200_000, 16_000
+    with Instance(["--max-bytes-per-second", str(rate)]) as inst:
+        def abuse():
+            return flood_until_closed(inst.port, lambda i: frame(OP_BINARY, b"x" * size), 100,
+                                      "byte rate limit exceeded")
+        # Well-behaved: 4 clients at a quarter of the rate each (a limit per connection).
+        echoes, t = with_steady_clients(inst.port, 4, 12, 2.0, rate // 4 // 12, abuse)
+        # The burst (one second's worth), plus the refill while they arrived.
+        check(rate // size - 1 <= echoes and echoes * size <= rate + rate * t,
+              f"{echoes} echoes of {size} bytes in {t:.3f}s")
+        print(f"     --max-bytes-per-second {rate}: abuser sending {size}-byte messages got "
+              f"{echoes} echoes, then 1008", flush=True)
+        eq(inst.refusals("byte_rate"), 1, "wsgate_limit_refusals_total{limit=byte_rate}")
+        eq(inst.refusals("message_rate"), 0, "message_rate refusals")
+
+
+def head_limits():
+    head_bytes, headers = 1024, 12
+    with Instance(["--max-request-head-bytes", str(head_bytes), "--max-request-headers",
+                   str(headers)]) as inst:
+        base = wsraw.build_upgrade("/", None, f"127.0.0.1:{inst.port}")  # 5 fields
+        pad_line = len("X-Pad: \r\n")
+
+        def padded(total):
+            """An upgrade head of exactly `total` bytes."""
+            return base[:-2] + b"X-Pad: " + b"a" * (total - len(base) - pad_line) + b"\r\n\r\n"
+
+        def fields(n):
+            return wsraw.build_upgrade("/", None, f"127.0.0.1:{inst.port}",
+                                       extra=[f"X-F{i}: v" for i in range(n - 5)])
+
+        for raw, want, what in [(padded(head_bytes), 101, "a head of exactly the limit"),
+                                (padded(head_bytes + 1), 431, "one byte over"),
+                                (fields(headers), 101, "exactly the field limit"),
+                                (fields(headers + 1), 431, "one field over")]:
+            c = wsraw.Conn(port=inst.port)
+            try:
+                c.send(raw)
+                status, _, _ = wsraw.read_http_response(c, read_body=False)
+                eq(status, want, what)
+            finally:
+                c.close()
+        well_behaved(inst.port, 5, "after the 431s")
+        eq(inst.status_count(431), 2, "wsgate_handshakes_total{status=431}")
+
+
+suite.run("--allow-origin: exact, wildcard, per listener; others 403 before the upgrade, "
+          "counted, log throttled; well-behaved clients served during a flood", origin_allow_list)
+suite.run("--max-messages-per-second: a flood (and a ping flood) closed 1008 after the burst, "
+          "steady clients under the rate unaffected", message_rate)
+suite.run("--max-bytes-per-second: a byte flood closed 1008, steady clients unaffected",
+          byte_rate)
+suite.run("--max-request-head-bytes / --max-request-headers: 431 one past the limit, not at it",
+          head_limits)
+suite.finish()
