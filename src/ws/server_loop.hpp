@@ -1204,7 +1204,7 @@ class ServerLoop {
             refuse(index, c, err.status, err.reason, request.method == "HEAD");
             return;
         }
-        if constexpr (StreamApplication<App, Self>) {
+        if constexpr (RelayApplication<App, Self>) {
             // Relayed as it came: the app forwards the head, extensions are
             // negotiated end to end.
             enter(c, ConnState::stream);

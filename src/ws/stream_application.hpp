@@ -51,13 +51,7 @@ concept StreamTable = requires(L& loop, ConnectionHandle h, const sockaddr* addr
 
 template <class A, class L>
 concept StreamApplication = Application<A, L> && StreamTable<L> &&
-    requires(A& app, L& loop, ConnectionHandle h, std::span<uint8_t> bytes, int error,
-             const proto::HttpRequest& request, std::string_view head) {
-    // A valid WebSocket upgrade request (RFC 6455 §4.2.1) the app accepted
-    // (UpgradeFilter): the connection is a stream from here on, nothing is
-    // answered by the loop. `head` is the request head's bytes, valid during
-    // the call only; bytes that followed it come to on_stream_data.
-    { app.relay_upgrade(loop, h, request, head) } -> std::same_as<void>;
+    requires(A& app, L& loop, ConnectionHandle h, std::span<uint8_t> bytes, int error) {
     // An outbound connection is established; reading has started.
     { app.on_connected(loop, h) } -> std::same_as<void>;
     // Bytes received on a stream. Returns how many the app took; the rest
@@ -70,6 +64,19 @@ concept StreamApplication = Application<A, L> && StreamTable<L> &&
     // server shutting down -ESHUTDOWN). The loop finishes or closes it; the
     // handle is stale once its bytes queued so far are sent.
     { app.on_stream_end(loop, h, error) } -> std::same_as<void>;
+};
+
+// An app whose streams include the clients' upgrades (a proxy); an app that
+// only opens streams (a broker link) serves WebSocket upgrades itself.
+template <class A, class L>
+concept RelayApplication = StreamApplication<A, L> &&
+    requires(A& app, L& loop, ConnectionHandle h, const proto::HttpRequest& request,
+             std::string_view head) {
+    // A valid WebSocket upgrade request (RFC 6455 §4.2.1) the app accepted
+    // (UpgradeFilter): the connection is a stream from here on, nothing is
+    // answered by the loop. `head` is the request head's bytes, valid during
+    // the call only; bytes that followed it come to on_stream_data.
+    { app.relay_upgrade(loop, h, request, head) } -> std::same_as<void>;
 };
 
 }  // namespace wsgate::ws
