@@ -55,6 +55,7 @@ std::string edge_limits(const Config& config, ws::EdgeLimits* out) {
         }
         if (std::string e = out->origins[index].add(r.pattern); !e.empty()) return e;
     }
+    out->ipv6_prefix_bits = config.ipv6_prefix_length;
     out->head.max_header_bytes = static_cast<size_t>(config.max_request_head_bytes);
     out->head.max_headers = config.max_request_headers;
     out->messages_per_second = config.max_messages_per_second;
@@ -62,6 +63,18 @@ std::string edge_limits(const Config& config, ws::EdgeLimits* out) {
     out->bytes_per_second = config.max_bytes_per_second;
     out->byte_burst = burst_or_rate(config.byte_burst, config.max_bytes_per_second);
     return {};
+}
+
+ws::PeerAdmissionSettings peer_admission_settings(const Config& config, unsigned threads,
+                                                  uint32_t refusal_slots) {
+    ws::PeerAdmissionSettings s;
+    s.max_connections = config.max_connections_per_ip;
+    s.rate.per_second = config.connection_rate_per_ip;
+    s.rate.burst = burst_or_rate(config.connection_burst_per_ip, config.connection_rate_per_ip);
+    s.ipv6_prefix_bits = config.ipv6_prefix_length;
+    // Every socket a process holds: its connections and each loop's refusal slots.
+    s.max_open_keys = config.max_connections + threads * refusal_slots;
+    return s;
 }
 
 }  // namespace wsgate::gateway

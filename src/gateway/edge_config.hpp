@@ -7,6 +7,7 @@
 
 #include "gateway/config.hpp"
 #include "ws/edge_limits.hpp"
+#include "ws/peer_admission.hpp"
 
 namespace wsgate::gateway {
 
@@ -17,5 +18,11 @@ std::string check_origin_rule(std::string_view rule);
 // not one of the --listen addresses, or that is the seventh or a later one
 // (per-listener lists cover the first six; later listeners share one).
 std::string edge_limits(const Config& config, ws::EdgeLimits* out);
+
+// The per-address limits (--max-connections-per-ip, --connection-rate-per-ip)
+// for a process of `threads` loops, each with `refusal_slots` sockets
+// beyond --max-connections (ws::kRefusalSlots).
+ws::PeerAdmissionSettings peer_admission_settings(const Config& config, unsigned threads,
+                                                  uint32_t refusal_slots);
 
 }  // namespace wsgate::gateway

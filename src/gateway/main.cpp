@@ -256,6 +256,8 @@ int serve(const Config& config, io::BackendKind backend,
                      static_cast<unsigned long long>(deflate_stream_bytes(config.deflate) / 1024));
     }
     ws::LoopShared shared;
+    ws::PeerAdmission peer_admission(peer_admission_settings(config, threads, ws::kRefusalSlots));
+    if (peer_admission.enabled()) shared.peers = &peer_admission;
     // Inboxes outlive every loop (joined below), so a producer never posts
     // to a freed one.
     std::vector<std::unique_ptr<ws::LoopInbox>> inboxes;

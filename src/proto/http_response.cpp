@@ -104,7 +104,7 @@ size_t write_upgrade_response(char* out, size_t cap, std::string_view client_key
 }
 
 size_t write_http_error(char* out, size_t cap, int status, std::string_view reason,
-                        bool head_request) {
+                        bool head_request, uint32_t retry_after_s) {
     if (status < kMinStatus || status > kMaxStatus || has_line_break(reason)) return 0;
     Writer w(out, cap);
     status_line(w, status);
@@ -120,6 +120,11 @@ size_t write_http_error(char* out, size_t cap, int status, std::string_view reas
     if (status == kUpgradeRequired) {
         w.header("Upgrade", "websocket");
         w.header("Sec-WebSocket-Version", "13");
+    }
+    if (retry_after_s != 0) {
+        w.put("Retry-After: ");
+        w.put_number(retry_after_s);
+        w.put(kCrlf);
     }
     if (head_request) return w.finish_head();
     w.finish_head();

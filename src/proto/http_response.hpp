@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <string_view>
 
 namespace wsgate::proto {
@@ -29,9 +30,11 @@ size_t write_upgrade_response(char* out, size_t cap, std::string_view client_key
 // "Sec-WebSocket-Version: 13" (RFC 6455 §4.4). head_request: the answer to a
 // HEAD request ends with the head (RFC 9110 §9.3.2: a response to HEAD has no
 // content; Content-Length still gives the size a GET would get, §8.6).
+// retry_after_s > 0 adds "Retry-After: <seconds>" (RFC 9110 §10.2.3; with
+// 429, RFC 6585 §4, and 503, RFC 9110 §15.6.4).
 // Returns 0 also when reason holds CR or LF.
 size_t write_http_error(char* out, size_t cap, int status, std::string_view reason,
-                        bool head_request = false);
+                        bool head_request = false, uint32_t retry_after_s = 0);
 
 // Head of a response whose body the caller sends separately (gather write):
 //   HTTP/1.1 <status> <text> CRLF Content-Type: <content_type> CRLF

@@ -18,6 +18,10 @@ struct EdgeLimits {
     static constexpr size_t kListenerSlots = 7;  // listeners 0..5, then the rest together
     std::array<OriginAllowList, kListenerSlots> origins;
 
+    // IPv6 clients count per prefix of this many bits for the per-address
+    // limits (the handshake cap and ws/peer_admission.hpp).
+    uint32_t ipv6_prefix_bits = 64;
+
     // Request heads: larger or with more fields get 431 (RFC 6585 §5).
     proto::HttpLimits head;
 

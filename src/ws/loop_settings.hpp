@@ -13,9 +13,13 @@ namespace wsgate::ws {
 
 inline constexpr uint32_t kTickMs = 100;  // timer resolution
 
+class PeerAdmission;
+
 struct LoopShared {
     std::atomic<uint32_t> connections{0};  // WebSocket/HTTP connections counted against the limit
     std::atomic<uint32_t> handshakes{0};   // of those, still reading a request head
+    // Per-address connection limits (ws/peer_admission.hpp); nullptr: none.
+    PeerAdmission* peers = nullptr;
 };
 
 struct LoopSettings {

@@ -5,26 +5,28 @@
 #include <time.h>
 #include <xxhash.h>
 
+#include <algorithm>
 #include <cstring>
 
 namespace wsgate::ws {
 
 namespace {
-constexpr size_t kIpv6PrefixBytes = 8;  // /64
+constexpr size_t kIpv6Bytes = 16;
 constexpr uint8_t kFamilyV4 = 4;
 constexpr uint8_t kFamilyV6 = 6;
 
 uint64_t hash_with_family(uint8_t family, const void* bytes, size_t n, uint64_t seed) {
     // The family byte keeps an IPv4 address and an IPv6 prefix with the same
     // leading bytes apart.
-    uint8_t buf[1 + kIpv6PrefixBytes];
+    uint8_t buf[1 + kIpv6Bytes];
     buf[0] = family;
     std::memcpy(buf + 1, bytes, n);
     return XXH3_64bits_withSeed(buf, 1 + n, seed);
 }
 }  // namespace
 
-bool peer_key(const sockaddr* addr, socklen_t len, uint64_t seed, uint64_t* key) {
+bool peer_key(const sockaddr* addr, socklen_t len, uint64_t seed, uint64_t* key,
+              uint32_t ipv6_prefix_bits) {
     if (addr == nullptr) return false;
     if (addr->sa_family == AF_INET && len >= static_cast<socklen_t>(sizeof(sockaddr_in))) {
         const auto* in = reinterpret_cast<const sockaddr_in*>(addr);
@@ -36,7 +38,13 @@ bool peer_key(const sockaddr* addr, socklen_t len, uint64_t seed, uint64_t* key)
         if (IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr)) {
             *key = hash_with_family(kFamilyV4, in6->sin6_addr.s6_addr + 12, 4, seed);
         } else {
-            *key = hash_with_family(kFamilyV6, in6->sin6_addr.s6_addr, kIpv6PrefixBytes, seed);
+            // The prefix's whole bytes, the last one masked to the prefix.
+            uint32_t bits = std::clamp<uint32_t>(ipv6_prefix_bits, 1, 128);
+            uint8_t prefix[kIpv6Bytes];
+            size_t n = (bits + 7) / 8;
+            std::memcpy(prefix, in6->sin6_addr.s6_addr, n);
+            if (bits % 8 != 0) prefix[n - 1] &= static_cast<uint8_t>(0xFF00u >> (bits % 8));
+            *key = hash_with_family(kFamilyV6, prefix, n, seed);
         }
         return true;
     }

@@ -15,7 +15,10 @@ namespace wsgate::ws {
 // counts. Returns false (key untouched) for other families or a short length.
 // The seed is per process and random, so a client cannot choose addresses
 // whose keys collide in a loop's PeerTable.
-bool peer_key(const sockaddr* addr, socklen_t len, uint64_t seed, uint64_t* key);
+// ipv6_prefix_bits (1..128) replaces the /64 where a network hands out
+// larger or smaller prefixes.
+bool peer_key(const sockaddr* addr, socklen_t len, uint64_t seed, uint64_t* key,
+              uint32_t ipv6_prefix_bits = 64);
 
 // A random seed for peer_key (getrandom; a clock-based value if that fails).
 uint64_t random_peer_seed();

@@ -48,6 +48,7 @@
 #include "ws/message_rate_limit.hpp"
 #include "ws/outbound.hpp"
 #include "ws/parked_input.hpp"
+#include "ws/peer_admission.hpp"
 #include "ws/peer_key.hpp"
 #include "ws/peer_table.hpp"
 #include "ws/refusal_log.hpp"
@@ -367,8 +368,13 @@ class ServerLoop {
         c.sock.fd = fd;
         c.last_rx_tick = now_;
         uint64_t peer = 0;
-        bool has_peer = peer_of(fd, &peer);
+        uint64_t edge_peer = 0;
+        bool has_peer = peer_of(fd, &peer, &edge_peer);
         backend_.start_socket(index, pool_.generation(index), c.sock);
+        if (edge_peer != 0 && !admit_peer(index, c, edge_peer)) {
+            after_output(index, c);
+            return;
+        }
         if (has_peer && peers_.count(peer) >= settings_.max_handshakes_per_peer) {
             refuse(index, c, kPeerCapStatus, "too many handshakes from this address");
             after_output(index, c);
@@ -391,7 +397,7 @@ class ServerLoop {
             return;
         }
         if (full != Limit::none) {
-            refuse(index, c, kOverloadStatus, "too many connections");
+            refuse(index, c, kOverloadStatus, "too many connections", false, kOverloadRetryAfterS);
             after_output(index, c);
             return;
         }
@@ -507,6 +513,10 @@ class ServerLoop {
 
     void on_released(uint32_t index) {
         Connection& c = pool_[index];
+        if (edge_peer_of_slot_ && edge_peer_of_slot_[index] != 0) {
+            shared_.peers->release(edge_peer_of_slot_[index]);
+            edge_peer_of_slot_[index] = 0;
+        }
         end_app(index, c);
         timers_.cancel(index);
         drop_buffers(index, c);
@@ -1284,12 +1294,12 @@ class ServerLoop {
     // refused connection stops counting against max_connections.
     // head_request: the request was a HEAD, whose answer has no body.
     void refuse(uint32_t index, Connection& c, int status, std::string_view reason,
-                bool head_request = false) {
+                bool head_request = false, uint32_t retry_after_s = 0) {
         refusal_log_.note(stderr, now_ms_, c.sock.fd, status, reason);
         metrics_.refused(status);
         char response[kResponseCap];
-        size_t n =
-            proto::write_http_error(response, sizeof(response), status, reason, head_request);
+        size_t n = proto::write_http_error(response, sizeof(response), status, reason, head_request,
+                                           retry_after_s);
         c.out.append(chunks_, response, n);
         trace(c, "response", {response, n});
         uncount(c);
@@ -1424,7 +1434,8 @@ class ServerLoop {
         switch (c.state) {
             case ConnState::http:
                 if (handshakes_.in(index, HandshakeQueue::List::probation)) {
-                    refuse(index, c, kOverloadStatus, "too many connections");
+                    refuse(index, c, kOverloadStatus, "too many connections", false,
+                           kOverloadRetryAfterS);
                     after_output(index, c);
                     return;
                 }
@@ -1478,16 +1489,59 @@ class ServerLoop {
 
     // ---- admission (see the comment above kRefusalSlots) ----
 
-    // The peer key of an accepted socket, for the per-address cap. Not known
-    // for a registered (direct) descriptor: getpeername needs a real one.
-    bool peer_of(int fd, uint64_t* key) const {
-        if (settings_.max_handshakes_per_peer == 0 || settings_.backend.direct_descriptors) {
+    // The peer key of an accepted socket for this loop's per-address
+    // handshake cap (true when there is one), and into *edge_key the key of
+    // the process-wide per-address limits (ws/peer_admission.hpp; 0: none).
+    // Not known for a registered (direct) descriptor: getpeername needs a
+    // real one.
+    bool peer_of(int fd, uint64_t* key, uint64_t* edge_key) const {
+        const bool edge = shared_.peers != nullptr && shared_.peers->enabled();
+        if ((settings_.max_handshakes_per_peer == 0 && !edge) ||
+            settings_.backend.direct_descriptors) {
             return false;
         }
         sockaddr_storage addr;
         socklen_t len = sizeof(addr);
         if (getpeername(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) return false;
-        return peer_key(reinterpret_cast<const sockaddr*>(&addr), len, peer_seed_, key);
+        const auto* sa = reinterpret_cast<const sockaddr*>(&addr);
+        if (edge && !shared_.peers->key_of(sa, len, edge_key)) *edge_key = 0;
+        return settings_.max_handshakes_per_peer != 0 &&
+               peer_key(sa, len, peer_seed_, key, settings_.edge.ipv6_prefix_bits);
+    }
+
+    // --max-connections-per-ip and --connection-rate-per-ip: 429 with
+    // Retry-After (false) or admitted, counted until the slot is released.
+    bool admit_peer(uint32_t index, Connection& c, uint64_t key) {
+        PeerAdmission::Result r = shared_.peers->admit(key, monotonic_ms32());
+        switch (r.verdict) {
+            case PeerAdmission::Verdict::admitted:
+                if (shared_.peers->counts_connections()) {
+                    if (!edge_peer_of_slot_)
+                        edge_peer_of_slot_.reset(new uint64_t[pool_.capacity()]());
+                    edge_peer_of_slot_[index] = key;
+                }
+                return true;
+            case PeerAdmission::Verdict::over_connections:
+                metrics_.limited(EdgeLimit::peer_connections);
+                refuse(index, c, kPeerCapStatus, "too many connections from this address", false,
+                       r.retry_after_s);
+                return false;
+            case PeerAdmission::Verdict::over_rate:
+                metrics_.limited(EdgeLimit::peer_connection_rate);
+                refuse(index, c, kPeerCapStatus, "connection rate from this address over the limit",
+                       false, r.retry_after_s);
+                return false;
+            case PeerAdmission::Verdict::table_full:
+                break;
+        }
+        refuse(index, c, kOverloadStatus, "too many connections", false, kOverloadRetryAfterS);
+        return false;
+    }
+
+    // The turn's clock as CLOCK_MONOTONIC milliseconds, which every loop
+    // shares (the loops' own clocks start at their own start-up).
+    uint32_t monotonic_ms32() const {
+        return static_cast<uint32_t>(start_.tv_sec * 1000 + start_.tv_nsec / 1000000 + now_ms_);
     }
 
     // Which process-wide limit stopped an admission.
@@ -1533,7 +1587,7 @@ class ServerLoop {
             }
         }
         if (!admitted) {
-            refuse(index, c, kOverloadStatus, "too many connections");
+            refuse(index, c, kOverloadStatus, "too many connections", false, kOverloadRetryAfterS);
             return false;
         }
         c.counted = true;
@@ -1663,6 +1717,10 @@ class ServerLoop {
     static constexpr uint16_t kClosedAbnormally = 1006;  // RFC 6455 §7.4.1
     static constexpr uint16_t kNoStatusReceived = 1005;
     static constexpr int kOverloadStatus = 503;
+    // When a client refused for load (503) or for its address's open
+    // connections (429) may try again: no one knows when a slot frees up;
+    // a second spreads the retries of a crowd over the next turns.
+    static constexpr uint32_t kOverloadRetryAfterS = 1;
     // RFC 9110 §15.6.5: the server, acting as a gateway, got no timely answer
     // from the application behind it.
     static constexpr int kNoAnswerStatus = 504;
@@ -1692,6 +1750,9 @@ class ServerLoop {
     HandshakeQueue handshakes_;
     PeerTable peers_;
     MessageRateLimit rates_;
+    // The PeerAdmission key each slot's connection is counted under (0:
+    // none), allocated on the first admission with --max-connections-per-ip.
+    std::unique_ptr<uint64_t[]> edge_peer_of_slot_;
     io::TimerWheel timers_;
     // No cap on cached chunks: what closing connections give back stays here
     // until release_memory() frees it, when the allocator returns it to the OS

@@ -47,9 +47,18 @@ struct TokenBucket {
         return (cost - units + rate.per_second - 1) / rate.per_second;
     }
 
+    // A time before last_ms refills nothing and leaves last_ms: a bucket
+    // shared by loops sees each loop's clock of its turn, and a loop whose
+    // turn began earlier may come second (read as unsigned, the step back
+    // would be a 49-day gap that fills the bucket).
     void refill(const TokenBucketRate& rate, uint32_t now_ms) {
         const uint64_t cap = rate.capacity_units();
-        uint64_t elapsed = static_cast<uint32_t>(now_ms - last_ms);
+        const auto step = static_cast<int32_t>(now_ms - last_ms);
+        if (step <= 0) {
+            units = std::min(units, cap);
+            return;
+        }
+        uint64_t elapsed = static_cast<uint64_t>(step);
         last_ms = now_ms;
         if (units >= cap || rate.per_second == 0) {
             units = std::min(units, cap);

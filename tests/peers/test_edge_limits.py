@@ -10,6 +10,13 @@ refusals it counted from GET /metrics (prometheus_client's parser):
 - origin: --allow-origin exact and wildcard patterns, per listener: allowed
   origins (and requests without Origin) upgrade; others get 403 before the
   upgrade, one throttled log line per second, counted by limit.
+- per-address connections: --max-connections-per-ip holds one address's
+  open connections at the limit (429 with Retry-After) while other
+  addresses connect and echo; closing one lets the next in.
+- per-address connection rate: --connection-rate-per-ip with a burst
+  admits the burst then 429 with Retry-After, refills at the rate; other
+  addresses are unaffected; a sweep of 2,000 distinct addresses (one
+  connection each) is admitted with bounded server memory.
 - message and byte rates: a connection sending faster than
   --max-messages-per-second / --max-bytes-per-second (after its burst) is
   closed 1008 with the reason, pings count as messages; connections under
@@ -21,6 +28,7 @@ refusals it counted from GET /metrics (prometheus_client's parser):
 import os
 import re
 import socket
+import struct
 import sys
 import threading
 import time
@@ -29,7 +37,7 @@ import urllib.request
 from prometheus_client.parser import text_string_to_metric_families
 
 import wsraw
-from wsgate_proc import Server, free_port
+from wsgate_proc import Server, free_port, rss_kib
 from wsraw import OP_BINARY, OP_CLOSE, OP_PING, OP_TEXT, check, close_payload, eq, frame
 
 if len(sys.argv) < 3:
@@ -182,6 +190,129 @@ def origin_allow_list():
         check(all("origin not allowed" in l for l in lines), "403 lines name the reason")
 
 
+def retry_after(port, src):
+    """Upgrade from src expecting 429: returns its Retry-After seconds."""
+    status, hdrs, _ = upgrade_status(port, src=src, want_headers=True)
+    eq(status, 429, f"upgrade from {src}")
+    check("retry-after" in hdrs, f"429 without Retry-After: {hdrs}")
+    return int(hdrs["retry-after"])
+
+
+def per_ip_connections():
+    cap = 5
+    with Instance(["--max-connections-per-ip", str(cap)]) as inst:
+        held = []
+        try:
+            for i in range(cap):
+                status, c = upgrade_status(inst.port, src="127.0.0.2")
+                eq(status, 101, f"connection {i} of the capped address")
+                held.append(c)
+            for _ in range(20):
+                eq(retry_after(inst.port, "127.0.0.2"), 1, "Retry-After")
+            # Meanwhile every other address is served, and 127.0.0.1 too.
+            for i in range(10):
+                well_behaved(inst.port, 2, f"address 127.0.0.{3 + i}", src=f"127.0.0.{3 + i}")
+            well_behaved(inst.port, 10, "127.0.0.1")
+            for c in held:
+                c.echo(OP_TEXT, "held connections still echo")
+            # One closes: the address may open one more, not two.
+            echo_and_close(held.pop(), "bye")
+            deadline = time.monotonic() + IO
+            while True:
+                status, c = upgrade_status(inst.port, src="127.0.0.2")
+                if status == 101:
+                    held.append(c)
+                    break
+                check(time.monotonic() < deadline, "the freed place was never given back")
+                time.sleep(0.05)
+            eq(upgrade_status(inst.port, src="127.0.0.2")[0], 429, "over the cap again")
+        finally:
+            for c in held:
+                c.close()
+        got = inst.refusals("ip_connections")
+        check(got >= 21, f"wsgate_limit_refusals_total{{limit=ip_connections}} {got}, want >= 21")
+        eq(inst.refusals("ip_connection_rate"), 0, "rate refusals")
+
+
+def per_ip_rate():
+    rate, burst = 5, 10
+    with Instance(["--connection-rate-per-ip", str(rate), "--connection-burst-per-ip",
+                   str(burst)]) as inst:
+        results = []
+        errors = []
+
+        def steady():
+            try:
+                for i in range(8):
+                    well_behaved(inst.port, 1, "steady client", src=f"127.0.0.{20 + i}")
+                    time.sleep(0.1)
+            except Exception as e:  # noqa: BLE001
+                errors.append(e)
+        t = threading.Thread(target=steady)
+        t.start()
+        t0 = time.monotonic()
+        for _ in range(40):
+            status, hdrs, c = upgrade_status(inst.port, src="127.0.0.2", want_headers=True)
+            results.append((status, hdrs.get("retry-after")))
+            if c:
+                echo_and_close(c, "within the burst")
+        spent = time.monotonic() - t0
+        t.join()
+        eq(errors, [], "steady clients from other addresses")
+        admitted = sum(1 for st, _ in results if st == 101)
+        refused = [ra for st, ra in results if st == 429]
+        print(f"     --connection-rate-per-ip {rate} burst {burst}: 40 connections in "
+              f"{spent:.2f}s from one address, {admitted} admitted, {len(refused)} got 429 "
+              f"(Retry-After {sorted(set(refused))})", flush=True)
+        check(burst <= admitted <= burst + rate * spent + 1, f"{admitted} admitted")
+        eq(admitted + len(refused), 40, "every connection answered 101 or 429")
+        check(all(ra is not None and int(ra) >= 1 for ra in refused), "Retry-After on each 429")
+        eq(inst.refusals("ip_connection_rate"), len(refused), "rate refusals counted")
+        time.sleep(1.0 / rate + 0.1)
+        status, c = upgrade_status(inst.port, src="127.0.0.2")
+        eq(status, 101, "a token back after 1/rate seconds")
+        echo_and_close(c, "refilled")
+
+
+def sweep(port, n, net):
+    """One upgrade from each of n distinct addresses 127.<net>.x.y, closed
+    at once (RST): {status: count}."""
+    statuses = {}
+    for i in range(n):
+        s = socket.socket()
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        s.bind((f"127.{net}.{i // 250}.{i % 250 + 1}", 0))
+        s.settimeout(IO)
+        s.connect(("127.0.0.1", port))
+        s.sendall(wsraw.build_upgrade("/", None, f"127.0.0.1:{port}"))
+        st = s.recv(4096)[9:12].decode()
+        statuses[st] = statuses.get(st, 0) + 1
+        s.close()
+    return statuses
+
+
+def distinct_address_sweep():
+    n = 2000
+    # Few receive buffers, so the io_uring ring is all touched by the warm-up
+    # and what grows after it is per-address state.
+    with Instance(["--connection-rate-per-ip", "1", "--max-connections-per-ip", "1",
+                   "--recv-buffers", "64"]) as inst:
+        for i in range(3):
+            well_behaved(inst.port, 1, "before the sweep", src=f"127.0.0.{1 + i}")
+        eq(sweep(inst.port, 500, 2), {"101": 500}, "warm-up answers")
+        rss0 = rss_kib(inst.srv.pid)
+        statuses = sweep(inst.port, n, 1)
+        rss1 = rss_kib(inst.srv.pid)
+        for i in range(3):
+            well_behaved(inst.port, 1, "after the sweep", src=f"127.0.0.{4 + i}")
+        print(f"     {n} distinct addresses, one connection each: answers {statuses}; server "
+              f"RSS {rss0} -> {rss1} KiB", flush=True)
+        eq(statuses, {"101": n}, "answers")
+        # The tables are allocated once: 2,000 addresses cost at most the
+        # pages they land on in them (a rate entry is 24 bytes).
+        check(rss1 - rss0 < 2 * 1024, f"RSS grew {rss1 - rss0} KiB over {n} addresses")
+
+
 def flood_until_closed(port, make_frame, n, want_reason):
     """Opens a connection, sends n frames at once and reads until the
     server's close: returns how many echoed messages came before it (closed 1008
@@ -314,6 +445,11 @@ def head_limits():
 
 suite.run("--allow-origin: exact, wildcard, per listener; others 403 before the upgrade, "
           "counted, log throttled; well-behaved clients served during a flood", origin_allow_list)
+suite.run("--max-connections-per-ip: 429 with Retry-After at the limit, other addresses "
+          "served, a closed connection frees its place", per_ip_connections)
+suite.run("--connection-rate-per-ip: burst then 429 with Retry-After, refill at the rate, "
+          "other addresses unaffected", per_ip_rate)
+suite.run("2,000 distinct addresses: all admitted, bounded server memory", distinct_address_sweep)
 suite.run("--max-messages-per-second: a flood (and a ping flood) closed 1008 after the burst, "
           "steady clients under the rate unaffected", message_rate)
 suite.run("--max-bytes-per-second: a byte flood closed 1008, steady clients unaffected",

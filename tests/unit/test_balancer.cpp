@@ -31,7 +31,9 @@ HashRing ring_of(const std::vector<std::string>& names, std::vector<uint32_t> we
     return HashRing(names, weights);
 }
 
-std::vector<Candidate> idle(size_t n) { return std::vector<Candidate>(n, Candidate{0, 1}); }
+std::vector<Candidate> idle(size_t n) {
+    return std::vector<Candidate>(n, Candidate{0, 1});
+}
 
 // splitmix64: a fixed sequence, so every run measures the same keys.
 struct Random {

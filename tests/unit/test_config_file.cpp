@@ -150,6 +150,14 @@ TEST(ConfigFile, EverySettingChangedRoundTrips) {
                      "4096",
                      "--max-request-headers",
                      "20",
+                     "--max-connections-per-ip",
+                     "3",
+                     "--connection-rate-per-ip",
+                     "4",
+                     "--connection-burst-per-ip",
+                     "5",
+                     "--ipv6-prefix-length",
+                     "56",
                      "--max-messages-per-second",
                      "6",
                      "--message-burst",
@@ -180,6 +188,7 @@ TEST(ConfigFile, EverySettingChangedRoundTrips) {
     EXPECT_EQ(loaded.deflate.level, 9);
     EXPECT_EQ(loaded.deflate_max_streams, 12u);
     EXPECT_EQ(loaded.max_handshakes_per_ip, 2u);
+    EXPECT_EQ(loaded.ipv6_prefix_length, 56u);
     EXPECT_EQ(
         loaded.allow_origins,
         (std::vector<std::string>{"https://*.example.com", "127.0.0.1:1=http://localhost:3000"}));

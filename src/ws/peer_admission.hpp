@@ -1,0 +1,81 @@
+// Per-client-address admission shared by the loops of one process:
+// concurrent open connections per address (--max-connections-per-ip) and
+// new connections per second per address (--connection-rate-per-ip, a
+// token bucket with a burst). Consulted once per accepted connection and
+// once per release of a counted one, never per message: a mutex is cheap
+// at that rate and makes the limits exact across loops (connections of one
+// address are spread over the loops by the kernel's SO_REUSEPORT hash).
+#pragma once
+
+#include <sys/socket.h>
+
+#include <cstdint>
+#include <cstdlib>
+#include <memory>
+#include <mutex>
+
+#include "ws/peer_table.hpp"
+#include "ws/token_bucket.hpp"
+
+namespace wsgate::ws {
+
+struct PeerAdmissionSettings {
+    uint32_t max_connections = 0;  // per address; 0: no limit
+    TokenBucketRate rate;          // per address; per_second 0: no limit
+    uint32_t ipv6_prefix_bits = 64;
+    // Addresses with open connections the table can hold: every socket of
+    // the process (connections plus refusal slots), so it is never full.
+    uint32_t max_open_keys = 1;
+    // Addresses whose rate bucket is remembered (fixed: a flood of distinct
+    // addresses evicts the fullest buckets, which forget the least).
+    uint32_t rate_entries = 1u << 16;
+};
+
+// Bounded memory whatever the number of distinct addresses: both tables
+// are allocated once (calloc: untouched pages cost nothing) and never grow.
+class PeerAdmission {
+  public:
+    explicit PeerAdmission(const PeerAdmissionSettings& settings);
+
+    bool enabled() const {
+        return settings_.max_connections != 0 || settings_.rate.per_second != 0;
+    }
+    bool counts_connections() const { return settings_.max_connections != 0; }
+
+    // The key of a peer address (IPv4 whole, IPv4-mapped IPv6 as IPv4,
+    // IPv6 by its prefix), never 0; false for other families.
+    bool key_of(const sockaddr* addr, socklen_t len, uint64_t* key) const;
+
+    enum class Verdict : uint8_t { admitted, over_connections, over_rate, table_full };
+    struct Result {
+        Verdict verdict;
+        uint32_t retry_after_s;  // for the refusal's Retry-After (RFC 9110 §10.2.3)
+    };
+    // A new connection from key at now_ms (CLOSE_MONOTONIC milliseconds,
+    // the same clock for every loop). Admitted: counted against
+    // max_connections when that is set (release it once it closes).
+    Result admit(uint64_t key, uint32_t now_ms);
+    void release(uint64_t key);
+
+    uint32_t open_keys();  // addresses with connections counted now
+
+  private:
+    struct RateEntry {
+        uint64_t key;  // 0: empty
+        TokenBucket bucket;
+    };
+    static constexpr uint32_t kWays = 8;
+    RateEntry& rate_entry(uint64_t key, uint32_t now_ms);
+
+    PeerAdmissionSettings settings_;
+    uint64_t seed_;
+    std::mutex mutex_;
+    PeerTable open_;
+    struct Free {
+        void operator()(RateEntry* p) const { std::free(p); }
+    };
+    std::unique_ptr<RateEntry[], Free> rates_;
+    uint32_t rate_set_mask_ = 0;
+};
+
+}  // namespace wsgate::ws
