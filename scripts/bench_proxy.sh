@@ -113,7 +113,7 @@ start_upstream() {  # threads extra-flags...
   local listen=() p
   for p in "${up_ports[@]}"; do listen+=(--listen "127.0.0.1:$p"); done
   "${pin_rest[@]}" "$wsgate" "${listen[@]}" --threads "$threads" --backend io_uring \
-    --max-connections 400000 --idle-timeout 600 "$@" >>"$out/logs/upstream.log" 2>&1 &
+    --max-connections 400000 --idle-timeout 600 --handshake-timeout 60 "$@" >>"$out/logs/upstream.log" 2>&1 &
   upstream_pid=$!
   pids+=("$upstream_pid")
   wait_listening "${up_ports[0]}" "$upstream_pid" "$out/logs/upstream.log"
@@ -137,7 +137,7 @@ start_wsgate() {  # backend relay processes
   [ "$procs" -gt 1 ] && many=(--workers "$procs")
   "${pin_proxy[@]}" "$wsgate" --mode proxy --listen "127.0.0.1:$px_port" --threads 1 "${many[@]}" \
     --backend "$backend" "${upstreams[@]}" --route "$route" --max-connections 400000 \
-    --idle-timeout 600 >>"$log" 2>&1 &
+    --idle-timeout 600 --handshake-timeout 60 >>"$log" 2>&1 &
   proxy_pid=$!
   pids+=("$proxy_pid")
   wait_listening "$px_port" "$proxy_pid" "$log" || return 1
@@ -254,6 +254,8 @@ stop_proxy() {
   for p in "${haproxy_extra[@]}"; do stop_pid "$p"; done
   haproxy_extra=()
   [ -n "$proxy_pid" ] && stop_pid "$proxy_pid"
+  # Workers of a master stopped the hard way (KILL after 10 s) would linger.
+  for p in "${proxy_cpu_pids[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
   proxy_pid="" proxy_cpu_pids=()
   # The next proxy binds the same port: wait until this one's listener is gone.
   for _ in $(seq 50); do ss -ltnH "sport = :$px_port" 2>/dev/null | grep -q . || break; sleep 0.1; done
@@ -373,7 +375,7 @@ if [ "$memory" = 1 ]; then
       ready=$out/ready-$name-$n
       rm -f "$ready"
       load "$j" "$name" "" --url "ws://127.0.0.1:$px_port/" --mode idle -c "$n" -t 8 \
-        --ping-interval 30 --connect-timeout 180 --ready-file "$ready" &
+        --ping-interval 30 --connect-timeout 180 --concurrency 256 --ready-file "$ready" &
       lp=$!
       for _ in $(seq 2000); do [ -f "$ready" ] && break; kill -0 "$lp" 2>/dev/null || break; sleep 0.1; done
       up=""

@@ -181,7 +181,8 @@ std::string check_config(const Config& config) {
         if (std::string e = proxy_routes(config, &table); !e.empty()) return e;
         if (config.direct_descriptors) {
             return "--direct-descriptors is not available with --mode proxy (upstream sockets "
-                   "are plain descriptors)";
+                   "are plain descriptors, two per proxied connection: past RLIMIT_NOFILE / 2 "
+                   "use --workers, processes with a limit each)";
         }
     } else if (!config.upstreams.empty() || !config.routes.empty() || !config.balances.empty()) {
         return "--upstream, --route and --balance need --mode proxy";

@@ -16,6 +16,8 @@
 //    clockwise on the ring), each tried once; when all failed the client
 //    gets 502 (504 when the last one timed out) and one log line (at most
 //    one a second, with the count, when they come in floods).
+//  - No descriptor left for the upstream socket (EMFILE/ENFILE: a proxied
+//    connection takes two): 503 at once, one log line (throttled).
 //  - The upstream ends before answering: 502. After it answered: the client
 //    gets what was relayed, then FIN (and the other way round).
 //  - Backpressure: a side whose peer's queue is over --max-queued-bytes is
@@ -24,6 +26,7 @@
 //    most the cap plus one receive.
 #pragma once
 
+#include <sys/resource.h>
 #include <time.h>
 
 #include <cerrno>
@@ -270,6 +273,13 @@ class ProxyApp {
                 *loop.app_state(up) = id + 1;
                 return;
             }
+            if (error == -EMFILE || error == -ENFILE) {
+                // This process is out of descriptors, not the server out of
+                // reach: another server of the pool would fail the same way.
+                log_out_of_descriptors(error);
+                refuse(loop, id, 503, "proxy out of file descriptors");
+                return;
+            }
             t.last_error = error;
             release_server(t);
         }
@@ -299,6 +309,29 @@ class ProxyApp {
         std::fputc('\n', stderr);
     }
 
+    // A proxied connection holds two descriptors (client and upstream), so a
+    // process holds at most half its RLIMIT_NOFILE of them; --workers are
+    // processes of their own, each with the whole limit.
+    void log_out_of_descriptors(int error) {
+        timespec now{};
+        clock_gettime(CLOCK_MONOTONIC_COARSE, &now);
+        uint64_t n =
+            out_of_descriptors_log_.note(int64_t{now.tv_sec} * 1000 + now.tv_nsec / 1000000);
+        if (n == 0) return;
+        rlimit lim{};
+        getrlimit(RLIMIT_NOFILE, &lim);
+        std::fprintf(stderr,
+                     "wsgate: proxy: no descriptor for an upstream connection (%s; RLIMIT_NOFILE "
+                     "%llu, two per proxied connection; more with --workers): 503",
+                     std::strerror(-error), static_cast<unsigned long long>(lim.rlim_cur));
+        if (n > 1) {
+            std::fprintf(stderr, "; %llu such answers in the last %.1f s",
+                         static_cast<unsigned long long>(n),
+                         static_cast<double>(out_of_descriptors_log_.covered_ms()) / 1000.0);
+        }
+        std::fputc('\n', stderr);
+    }
+
     // An error response to the client, then FIN; the tunnel ends.
     template <class Loop>
     void refuse(Loop& loop, uint32_t id, int status, std::string_view reason) {
@@ -316,6 +349,7 @@ class ProxyApp {
     std::vector<uint32_t> free_;
     std::vector<ws::LogThrottle> unreachable_log_;  // per pool
     std::vector<uint32_t> least_conn_start_;        // per pool: where ties start
+    ws::LogThrottle out_of_descriptors_log_{kLogIntervalMs};
 };
 
 }  // namespace wsgate::proxy

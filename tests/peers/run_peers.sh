@@ -201,6 +201,8 @@ if [ "$bin" != standin ]; then
   run metrics 60 "$py" "$here/test_metrics.py" "$bin" "$backend"
   run proxy 40 "$py" "$here/test_proxy.py" "$bin" "$backend"
   run proxy_balance 60 "$py" "$here/test_proxy_balance.py" "$bin" "$backend"
+  run proxy_scale 60 "$py" "$here/test_proxy_scale.py" "$bin" "$backend"
+  run proxy_chromium 60 node "$here/test_proxy_chromium.mjs" "$bin" "$backend"
 fi
 
 # Graceful shutdown (contract: SIGTERM → close 1001 to every client, wait for
