@@ -85,7 +85,7 @@ void BM_JwtVerifyHs256(benchmark::State& state) {
         "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9."
         "eyJzdWIiOiI0MiIsImV4cCI6MjAwMDAwMDAwMCwiaWF0IjoxNzAwMDAwMDAwLCJpbmZvIjp7Im5hbWUiOiJBbGlj"
         "ZSJ9fQ.v4pCZ3KFpVL5L-qS7jkcAAGSWePO4aYbA84T6O4CaBk";
-    jwt::Hs256Verifier verifier("wsgate-test-secret");
+    jwt::TokenVerifier verifier("wsgate-test-secret");
     jwt::Claims claims;
     for (auto _ : state) {
         if (verifier.verify(kToken, 1800000000, claims) != jwt::JwtError::none) {

@@ -155,6 +155,17 @@ std::unique_ptr<pubsub::HubShared> make_hub(
     std::snprintf(uid, sizeof(uid), "%016llx", static_cast<unsigned long long>(hub->seed));
     hub->node_uid = uid;
     hub->pages = serve_pubsub_http;
+    pubsub::TokenKeyFiles key_files{config.hub.token_rsa_public_key,
+                                    config.hub.token_ecdsa_public_key, config.hub.token_jwks_file};
+    if (key_files.any()) {
+        hub->token_keys = std::make_unique<pubsub::TokenKeyStore>(key_files);
+        size_t keys = 0;
+        if (std::string e = hub->token_keys->reload(&keys); !e.empty()) {
+            std::fprintf(stderr, "wsgate: token keys: %s\n", e.c_str());
+            return nullptr;
+        }
+        std::fprintf(stderr, "wsgate: token keys: %zu public key%s\n", keys, keys == 1 ? "" : "s");
+    }
     return hub;
 }
 
@@ -239,6 +250,22 @@ AdminHandler admin_handler(const LoopMetricsRegistry& registry, const pubsub::Hu
     };
 }
 
+// SIGHUP (pub/sub only): the token key files are read again; a bad file
+// keeps the keys in use and says why.
+void reload_on_sighup(pubsub::HubShared* hub) {
+    if (hub == nullptr || !hub->token_keys) {
+        std::fprintf(stderr, "wsgate: SIGHUP: nothing to reload\n");
+        return;
+    }
+    size_t keys = 0;
+    if (std::string e = hub->token_keys->reload(&keys); !e.empty()) {
+        std::fprintf(stderr, "wsgate: SIGHUP: token keys unchanged: %s\n", e.c_str());
+        return;
+    }
+    std::fprintf(stderr, "wsgate: SIGHUP: token keys reloaded: %zu public key%s\n", keys,
+                 keys == 1 ? "" : "s");
+}
+
 // One process: a loop per thread until SIGINT/SIGTERM (blocked, taken here
 // with sigwait). ready_fd >= 0 (a worker): one byte is written to it once
 // every loop is up; otherwise the listening lines are printed. admin_fd >= 0:
@@ -269,7 +296,10 @@ int serve(const Config& config, io::BackendKind backend,
     }
     // Every inbox exists before any loop runs: hub loops post to each other.
     std::unique_ptr<pubsub::HubShared> hub;
-    if (config.mode == Mode::pubsub) hub = make_hub(config, inboxes);
+    if (config.mode == Mode::pubsub) {
+        hub = make_hub(config, inboxes);
+        if (!hub) return 1;
+    }
     LoopMetricsRegistry registry(threads);
     std::atomic<bool> ready{false};
     AdminServer admin;
@@ -325,7 +355,8 @@ int serve(const Config& config, io::BackendKind backend,
     if (ok) {
         ready.store(true);
         int sig = 0;
-        sigwait(&signals, &sig);
+        while (sigwait(&signals, &sig) == 0 && sig == SIGHUP)
+            reload_on_sighup(hub.get());
         ready.store(false);
         if (ready_fd < 0) {
             std::fprintf(stderr, "wsgate: %s, shutting down\n",
@@ -472,6 +503,9 @@ int run(int argc, char** argv) {
     sigemptyset(&signals);
     sigaddset(&signals, SIGINT);
     sigaddset(&signals, SIGTERM);
+    // Pub/sub reloads its token keys on SIGHUP (it runs as one process);
+    // elsewhere SIGHUP keeps its default action.
+    if (config.mode == Mode::pubsub) sigaddset(&signals, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &signals, nullptr);
     signal(SIGPIPE, SIG_IGN);
 

@@ -10,6 +10,7 @@
 #include <utility>
 
 #include "proto/json_walk.hpp"
+#include "proto/jwt_keys.hpp"
 
 namespace wsgate::proto::jwt {
 
@@ -18,6 +19,18 @@ namespace {
 namespace od = simdjson::ondemand;
 
 constexpr size_t kSha256Bytes = 32;
+// The longest signature read: RS256 with an 8192-bit key.
+constexpr size_t kMaxSignatureBytes = 1024;
+constexpr size_t kMaxKidBytes = 256;
+
+enum class Alg : uint8_t { other, hs256, rs256, es256 };
+
+Alg alg_of(std::string_view name) {
+    if (name == "HS256") return Alg::hs256;
+    if (name == "RS256") return Alg::rs256;
+    if (name == "ES256") return Alg::es256;
+    return Alg::other;
+}
 // Header and claims are small objects; this bounds the recursion of the walk.
 constexpr int kMaxClaimsDepth = 16;
 
@@ -95,20 +108,21 @@ long base64url_decode(std::string_view in, std::span<uint8_t> out) {
     return static_cast<long>(o);
 }
 
-struct Hs256Verifier::Json {
+struct TokenVerifier::Json {
     od::parser parser{kMaxTokenBytes};
     // Decoded header or claims, followed by simdjson's padding.
     std::array<uint8_t, kMaxTokenBytes + simdjson::SIMDJSON_PADDING> decoded{};
     od::document doc;
 };
 
-Hs256Verifier::Hs256Verifier(std::string_view secret)
-    : secret_(secret), json_(std::make_unique<Json>()) {}
+TokenVerifier::TokenVerifier(std::string_view hmac_secret, const KeyRing* keys)
+    : secret_(hmac_secret), keys_(keys), json_(std::make_unique<Json>()) {}
 
-Hs256Verifier::~Hs256Verifier() = default;
+TokenVerifier::~TokenVerifier() = default;
 
-JwtError Hs256Verifier::verify(std::string_view token, int64_t now_seconds, Claims& out) {
+JwtError TokenVerifier::verify(std::string_view token, int64_t now_seconds, Claims& out) {
     out = Claims{};
+    kid_.clear();
     if (token.size() > kMaxTokenBytes) return JwtError::malformed;
     size_t dot1 = token.find('.');
     if (dot1 == std::string_view::npos) return JwtError::malformed;
@@ -126,8 +140,10 @@ JwtError Hs256Verifier::verify(std::string_view token, int64_t now_seconds, Clai
         std::memset(json_->decoded.data() + json_len, ' ', simdjson::SIMDJSON_PADDING);
     };
 
-    // Header (RFC 7515 §4.1): alg must be HS256; a `crit` header names
-    // extensions this verifier does not implement, so it must refuse (§4.1.11).
+    // Header (RFC 7515 §4.1): alg must be one this verifier has a key for
+    // (never "none"); a `crit` header names extensions this verifier does
+    // not implement, so it must refuse (§4.1.11). `kid` picks the key of a
+    // JWK Set (§4.1.4).
     long len = base64url_decode(header_b64, buffer);
     if (len <= 0) return JwtError::malformed;
     pad(static_cast<size_t>(len));
@@ -139,7 +155,7 @@ JwtError Hs256Verifier::verify(std::string_view token, int64_t now_seconds, Clai
             doc.get_object().get(header) != simdjson::SUCCESS) {
             return JwtError::malformed;
         }
-        bool hs256 = false;
+        Alg alg = Alg::other;
         bool crit = false;
         for (auto field_result : header) {
             od::field field;
@@ -150,9 +166,16 @@ JwtError Hs256Verifier::verify(std::string_view token, int64_t now_seconds, Clai
             }
             od::value value = field.value();
             if (key == "alg") {
-                std::string_view alg;
-                if (value.get_string().get(alg) != simdjson::SUCCESS) return JwtError::malformed;
-                hs256 = alg == "HS256";
+                std::string_view name;
+                if (value.get_string().get(name) != simdjson::SUCCESS) return JwtError::malformed;
+                alg = alg_of(name);
+            } else if (key == "kid") {
+                // Copied: the next iterate() reuses the parser's string buffer.
+                std::string_view kid;
+                if (value.get_string().get(kid) != simdjson::SUCCESS || kid.size() > kMaxKidBytes) {
+                    return JwtError::malformed;
+                }
+                kid_.assign(kid);
             } else {
                 crit = crit || key == "crit";
                 json::WalkState walk{kMaxClaimsDepth};
@@ -160,24 +183,44 @@ JwtError Hs256Verifier::verify(std::string_view token, int64_t now_seconds, Clai
             }
         }
         if (doc.current_location().error() != simdjson::OUT_OF_BOUNDS) return JwtError::malformed;
-        if (!hs256 || crit) return JwtError::unsupported_alg;
+        if (crit) return JwtError::unsupported_alg;
+        if (alg == Alg::hs256 && secret_.empty()) return JwtError::unsupported_alg;
+        if ((alg == Alg::rs256 || alg == Alg::es256) && keys_ == nullptr) {
+            return JwtError::unsupported_alg;
+        }
+        if (alg == Alg::other) return JwtError::unsupported_alg;
+        alg_ = static_cast<uint8_t>(alg);
     }
 
-    // Signature (RFC 7515 §5.2 step 8; RFC 7518 §3.2): HMAC-SHA256 over the
-    // ASCII of "header.claims" as sent.
-    uint8_t signature[kSha256Bytes + 1];
-    if (base64url_decode(signature_b64, std::span<uint8_t>(signature, sizeof signature)) !=
-        static_cast<long>(kSha256Bytes)) {
-        return JwtError::bad_signature;
-    }
-    uint8_t expected[EVP_MAX_MD_SIZE];
-    unsigned int expected_len = 0;
+    // Signature (RFC 7515 §5.2 step 8) over the ASCII of "header.claims"
+    // as sent: HMAC-SHA256 (RFC 7518 §3.2, compared in constant time), or
+    // the public key's (§3.3, §3.4).
+    uint8_t signature[kMaxSignatureBytes + 1];
+    long signature_len =
+        base64url_decode(signature_b64, std::span<uint8_t>(signature, sizeof signature));
+    if (signature_len <= 0) return JwtError::bad_signature;
     std::string_view signed_part = token.substr(0, dot2);
-    if (HMAC(EVP_sha256(), secret_.data(), static_cast<int>(secret_.size()),
-             reinterpret_cast<const unsigned char*>(signed_part.data()), signed_part.size(),
-             expected, &expected_len) == nullptr ||
-        expected_len != kSha256Bytes || CRYPTO_memcmp(expected, signature, kSha256Bytes) != 0) {
-        return JwtError::bad_signature;
+    const auto alg = static_cast<Alg>(alg_);
+    if (alg == Alg::hs256) {
+        uint8_t expected[EVP_MAX_MD_SIZE];
+        unsigned int expected_len = 0;
+        if (signature_len != static_cast<long>(kSha256Bytes) ||
+            HMAC(EVP_sha256(), secret_.data(), static_cast<int>(secret_.size()),
+                 reinterpret_cast<const unsigned char*>(signed_part.data()), signed_part.size(),
+                 expected, &expected_len) == nullptr ||
+            expected_len != kSha256Bytes || CRYPTO_memcmp(expected, signature, kSha256Bytes) != 0) {
+            return JwtError::bad_signature;
+        }
+    } else {
+        const KeyType type = alg == Alg::rs256 ? KeyType::rsa : KeyType::ec_p256;
+        std::shared_ptr<const PublicKeySet> keys = keys_->load(std::memory_order_acquire);
+        EVP_PKEY* key = keys ? keys->find(kid_, type) : nullptr;
+        if (key == nullptr ||
+            !verify_signature(
+                key, type, signed_part,
+                std::span<const uint8_t>(signature, static_cast<size_t>(signature_len)))) {
+            return JwtError::bad_signature;
+        }
     }
 
     // Claims (RFC 7519 §4.1), parsed only once the signature holds. Their

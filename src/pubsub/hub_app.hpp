@@ -73,8 +73,10 @@ class HubApp {
           parser_(max_command_bytes),
           outbox_(shared.inboxes),
           api_parser_(max_request_bytes) {
-        if (!settings_.token_hmac_secret.empty())
-            verifier_ = std::make_unique<jwt::Hs256Verifier>(settings_.token_hmac_secret);
+        const jwt::KeyRing* keys = shared.token_keys ? &shared.token_keys->ring() : nullptr;
+        if (!settings_.token_hmac_secret.empty() || keys != nullptr) {
+            verifier_ = std::make_unique<jwt::TokenVerifier>(settings_.token_hmac_secret, keys);
+        }
         epoch_counter_ = shared.seed ^ (uint64_t{loop_id} << 56);
     }
     ~HubApp() {
@@ -543,7 +545,7 @@ class HubApp {
     const HubSettings& settings_;
     uint32_t loop_id_;
     cf::CommandParser parser_;
-    std::unique_ptr<jwt::Hs256Verifier> verifier_;
+    std::unique_ptr<jwt::TokenVerifier> verifier_;
     LoopOutbox outbox_;
     ClientTable clients_;
     LoopChannels channels_;

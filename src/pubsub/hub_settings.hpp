@@ -9,7 +9,12 @@ namespace wsgate::pubsub {
 
 struct HubSettings {
     std::string api_key;            // empty: the HTTP server API is off (404)
-    std::string token_hmac_secret;  // empty: connection tokens are not accepted
+    std::string token_hmac_secret;  // empty: HS256 connection tokens are not accepted
+    // Files of public keys for RS256 / ES256 tokens (pubsub/token_keys.hpp),
+    // read again on SIGHUP; empty: none.
+    std::string token_rsa_public_key;
+    std::string token_ecdsa_public_key;
+    std::string token_jwks_file;
     bool allow_client_publish = false;
     bool allow_anonymous = true;
     // Publications each channel keeps for history and recovery (0: none)

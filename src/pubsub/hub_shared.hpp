@@ -6,11 +6,13 @@
 
 #include <atomic>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "proto/http_request.hpp"
 #include "pubsub/hub_settings.hpp"
+#include "pubsub/token_keys.hpp"
 #include "ws/loop_message.hpp"
 #include "ws/outbound.hpp"
 
@@ -40,6 +42,8 @@ struct HubShared {
     int64_t start_ms = 0;  // CLOCK_REALTIME at start (api info uptime)
     std::string node_uid;
     PageServer pages = nullptr;
+    // RS256/ES256 token keys; nullptr when no key file is configured.
+    std::unique_ptr<TokenKeyStore> token_keys;
 
     uint32_t loops() const { return static_cast<uint32_t>(inboxes.size()); }
     uint32_t home_of(uint64_t channel_hash) const {

@@ -49,7 +49,7 @@ bool same(const Command& a, const Command& b) {
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     static CommandParser copied(kMaxCommand);
     static CommandParser padded(kMaxCommand);
-    static jwt::Hs256Verifier verifier("fuzz-secret");
+    static jwt::TokenVerifier verifier("fuzz-secret");
 
     std::vector<char> exact(data, data + size);
     std::vector<char> frame(size + kCommandPadding, '\x7f');

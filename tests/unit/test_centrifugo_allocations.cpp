@@ -170,7 +170,7 @@ TEST(CentrifugoAllocations, JwtVerifierAllocatesNothingOnceWarm) {
         "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9."
         "eyJzdWIiOiI0MiIsImV4cCI6MjAwMDAwMDAwMCwiaWF0IjoxNzAwMDAwMDAwLCJpbmZvIjp7Im5hbWUiOiJBbGlj"
         "ZSJ9fQ.v4pCZ3KFpVL5L-qS7jkcAAGSWePO4aYbA84T6O4CaBk";
-    jwt::Hs256Verifier verifier("wsgate-test-secret");
+    jwt::TokenVerifier verifier("wsgate-test-secret");
     jwt::Claims claims;
     ASSERT_EQ(verifier.verify(kToken, 1800000000, claims), jwt::JwtError::none);
     CountAllocations window;
