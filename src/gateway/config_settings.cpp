@@ -243,11 +243,12 @@ constexpr Setting kSettings[] = {
      .clear = [](Config* c) { c->upstreams.clear(); }},
     {.name = "route",
      .type = SettingType::text_list,
-     .value_name = "PREFIX=POOL",
+     .value_name = "PREFIX=POOL[,relay=tunnel|frames]",
      .help = "WebSocket upgrades whose path starts with PREFIX go to POOL (longest prefix "
              "wins; no route: 404), repeatable. The request goes upstream with "
              "X-Forwarded-For, X-Forwarded-Proto and Forwarded (RFC 7239) added, then bytes "
-             "are relayed unchanged both ways (tunnel)",
+             "are relayed unchanged both ways (tunnel), or wsgate terminates WebSocket on "
+             "both sides and checks every client frame (frames; docs/proxy.md)",
      .set =
          [](std::string_view v, Config* c) {
              proxy::RouteTable check;

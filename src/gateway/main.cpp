@@ -319,6 +319,7 @@ int serve(const Config& config, io::BackendKind backend,
         proxy->connect_timeout_ms =
             static_cast<uint32_t>(std::ceil(config.upstream_connect_timeout_s * 1000.0));
         proxy->pages = serve_http;
+        proxy->max_message_bytes = settings.max_message_bytes;
         // Each client may hold one upstream connection besides its own.
         settings.max_outbound = config.max_connections;
     }

@@ -93,8 +93,9 @@ CloseCode FrameDecoder::begin_frame(const uint8_t* header) {
     if ((first & kRsv2Rsv3Bits) != 0) return CloseCode::protocol_error;
     // RFC 6455 §5.2: reserved opcodes fail the connection.
     if (!is_defined_opcode(opcode)) return CloseCode::protocol_error;
-    // RFC 6455 §5.1: a server MUST close on an unmasked client frame.
-    if ((second & kMaskBit) == 0) return CloseCode::protocol_error;
+    // RFC 6455 §5.1: a server MUST close on an unmasked client frame, a
+    // client on a masked server frame.
+    if (((second & kMaskBit) != 0) != expect_masked_) return CloseCode::protocol_error;
     // RFC 7692 §6.1: RSV1 marks the first frame of a compressed message only —
     // never a continuation or a control frame.
     if (rsv1 && (!rsv1_allowed_ || control || opcode == 0)) {
@@ -144,7 +145,7 @@ CloseCode FrameDecoder::begin_frame(const uint8_t* header) {
     frame_opcode_ = opcode;
     frame_fin_ = fin;
     remaining_ = length;
-    key_ = load_mask_key(rest);
+    key_ = expect_masked_ ? load_mask_key(rest) : 0;  // XOR with 0: nothing to undo
     key_offset_ = 0;
     return CloseCode::none;
 }

@@ -26,6 +26,10 @@ struct FrameDecoderConfig {
     uint64_t max_message_bytes =
         16 * 1024 * 1024;       // over → 1009 as soon as a frame header shows it
     bool rsv1_allowed = false;  // true once permessage-deflate is negotiated
+    // false: decode as a client decodes a server's frames, which MUST NOT be
+    // masked (RFC 6455 §5.1: a client closes on a masked frame) - a reverse
+    // proxy's upstream side.
+    bool expect_masked = true;
 };
 
 struct DataFrame {
@@ -65,7 +69,9 @@ struct DecodeResult {
 class FrameDecoder {
   public:
     explicit FrameDecoder(const FrameDecoderConfig& config = {})
-        : max_message_bytes_(config.max_message_bytes), rsv1_allowed_(config.rsv1_allowed) {}
+        : max_message_bytes_(config.max_message_bytes),
+          rsv1_allowed_(config.rsv1_allowed),
+          expect_masked_(config.expect_masked) {}
     ~FrameDecoder() { drop_stash(); }
     FrameDecoder(const FrameDecoder&) = delete;
     FrameDecoder& operator=(const FrameDecoder&) = delete;
@@ -94,7 +100,7 @@ class FrameDecoder {
         if (tail.empty() || validate_utf8_) return;
         const size_t offset =
             (key_offset_ + kMaskKeyBytes - tail.size() % kMaskKeyBytes) % kMaskKeyBytes;
-        unmask(tail.data(), tail.size(), key_, offset);  // XOR again: masked as received
+        apply_key(tail.data(), tail.size(), offset);  // XOR again: masked as received
         key_offset_ = static_cast<uint8_t>(offset);
         remaining_ += tail.size();
         state_ = State::paused;
@@ -103,6 +109,7 @@ class FrameDecoder {
     void set_config(const FrameDecoderConfig& config) {
         max_message_bytes_ = config.max_message_bytes;
         rsv1_allowed_ = config.rsv1_allowed;
+        expect_masked_ = config.expect_masked;
     }
 
     // The current data frame, for a handler inside on_frame_payload /
@@ -152,6 +159,12 @@ class FrameDecoder {
     // Checks a complete header (header_size bytes) against the server rules and
     // the message in progress; on success sets up the frame. Returns the error.
     CloseCode begin_frame(const uint8_t* header);
+
+    // unmask() with the frame's key; unmasked frames (key 0) are left as they are.
+    size_t apply_key(uint8_t* data, size_t len, size_t offset) const {
+        if (key_ == 0) return (offset + len) % kMaskKeyBytes;
+        return unmask(data, len, key_, offset);
+    }
 
     // Parses a complete, unmasked close payload (RFC 6455 §5.5.1, §7.4).
     static CloseCode parse_close(const uint8_t* payload, size_t len, uint16_t& code,
@@ -211,7 +224,9 @@ class FrameDecoder {
     uint8_t frame_opcode_ = 0;
     bool frame_fin_ = false;
     bool frame_first_ = false;
-    bool rsv1_allowed_;
+    // Settings, read once per frame header: one byte for both.
+    bool rsv1_allowed_ : 1;
+    bool expect_masked_ : 1;
     // The data message in progress (from its first frame's header to the end
     // of its FIN frame's payload).
     bool in_message_ = false;
@@ -247,7 +262,7 @@ CloseCode FrameDecoder::consume_data(uint8_t* data, size_t len, size_t& pos, Han
     const size_t n = static_cast<size_t>(std::min<uint64_t>(remaining_, len - pos));
     if (n > 0) {
         uint8_t* chunk = data + pos;
-        key_offset_ = static_cast<uint8_t>(unmask(chunk, n, key_, key_offset_));
+        key_offset_ = static_cast<uint8_t>(apply_key(chunk, n, key_offset_));
         pos += n;
         remaining_ -= n;
         const uint64_t remaining_after = remaining_;
@@ -331,7 +346,7 @@ DecodeResult FrameDecoder::feed(uint8_t* data, size_t len, Handler& handler) {
                         // Whole control frame in the buffer: unmask in place, no copy.
                         size_t n = static_cast<size_t>(remaining_);
                         uint8_t* payload = data + pos;
-                        unmask(payload, n, key_, 0);
+                        apply_key(payload, n, 0);
                         pos += n;
                         remaining_ = 0;
                         error = deliver_control(payload, n, handler);
@@ -366,7 +381,7 @@ DecodeResult FrameDecoder::feed(uint8_t* data, size_t len, Handler& handler) {
                 pos += n;
                 remaining_ -= n;
                 if (remaining_ == 0) {
-                    unmask(stash, stash_len_, key_, 0);
+                    apply_key(stash, stash_len_, 0);
                     CloseCode error = deliver_control(stash, stash_len_, handler);
                     drop_stash();
                     if (error != CloseCode::none) return fail(error, pos);

@@ -72,7 +72,7 @@ std::string forwarded_element(std::string_view client, std::string_view proto,
 }
 
 std::string forwarded_request_head(const proto::HttpRequest& request, std::string_view client,
-                                   std::string_view proto) {
+                                   std::string_view proto, std::string_view websocket_key) {
     std::string xff;
     std::string forwarded;
     std::string out;
@@ -89,6 +89,12 @@ std::string forwarded_request_head(const proto::HttpRequest& request, std::strin
             append_list(xff, h.value);
         } else if (name_is(h.name, "Forwarded")) {
             append_list(forwarded, h.value);
+        } else if (!websocket_key.empty() && name_is(h.name, "Sec-WebSocket-Key")) {
+            out += "Sec-WebSocket-Key: ";
+            out += websocket_key;
+            out += "\r\n";
+        } else if (!websocket_key.empty() && name_is(h.name, "Sec-WebSocket-Extensions")) {
+            continue;
         } else if (!name_is(h.name, "X-Forwarded-Proto")) {
             out += h.name;
             out += ": ";

@@ -26,8 +26,10 @@ std::string forwarded_element(std::string_view client, std::string_view proto,
 // that X-Forwarded-For gets the client appended (one line, the earlier
 // values first), X-Forwarded-Proto is set to `proto`, and Forwarded gets
 // this hop's element appended (RFC 7239 §4: a proxy appends to the list).
-// Ends with the empty line.
+// Ends with the empty line. With a `websocket_key` (a `frames` relay, where
+// wsgate is the upstream's WebSocket client) Sec-WebSocket-Key is that key
+// and no Sec-WebSocket-Extensions go upstream (compression is per hop).
 std::string forwarded_request_head(const proto::HttpRequest& request, std::string_view client,
-                                   std::string_view proto);
+                                   std::string_view proto, std::string_view websocket_key = {});
 
 }  // namespace wsgate::proxy

@@ -40,6 +40,7 @@
 
 #include "proto/http_response.hpp"
 #include "proxy/forwarded_headers.hpp"
+#include "proxy/frames_relay.hpp"
 #include "proxy/route_table.hpp"
 #include "proxy/upstream_live.hpp"
 #include "ws/application.hpp"
@@ -54,13 +55,15 @@ struct ProxySettings {
     // Shared by the loops; made from `routes` once they are final.
     std::unique_ptr<UpstreamLive> live;
     uint32_t connect_timeout_ms = 5000;
+    uint64_t max_message_bytes = 16 * 1024 * 1024;  // frames relay: upstream messages too
     // Plain HTTP requests (GET /healthz, ...): queues one complete response.
     void (*pages)(const proto::HttpRequest& request, bool keep_alive, ws::Outbound& out) = nullptr;
 };
 
 class ProxyApp {
   public:
-    explicit ProxyApp(const ProxySettings& settings) : settings_(settings) {
+    explicit ProxyApp(const ProxySettings& settings)
+        : settings_(settings), frames_(settings.max_message_bytes) {
         for (const UpstreamPool& pool : settings.routes.pools()) {
             cursors_.emplace_back(pool);
             unreachable_log_.emplace_back(kLogIntervalMs);
@@ -71,11 +74,33 @@ class ProxyApp {
     // ---- WebSocket connections: none are opened in this mode ----
     template <class Loop>
     void on_open(Loop&, ws::ConnectionHandle) {}
+    // ---- frames relay: the client side is the loop's WebSocket (frames_relay.hpp) ----
     template <class Loop>
-    void on_message_piece(Loop&, ws::ConnectionHandle, ws::Outbound&, proto::Opcode,
-                          std::span<const uint8_t>, bool) {}
+    void on_message_piece(Loop& loop, ws::ConnectionHandle h, ws::Outbound&, proto::Opcode opcode,
+                          std::span<const uint8_t> piece, bool last) {
+        uint32_t id = tunnel_of(loop, h);
+        if (id == kNoTunnel || !tunnels_[id].frames) return;
+        Tunnel& t = tunnels_[id];
+        frames_.client_piece(loop, *t.frames, t.client, t.upstream, opcode, piece, last);
+    }
     template <class Loop>
-    void on_close(Loop&, ws::ConnectionHandle, uint16_t) {}
+    void on_peer_close(Loop& loop, ws::ConnectionHandle h, uint16_t code, std::string_view reason) {
+        uint32_t id = tunnel_of(loop, h);
+        if (id == kNoTunnel || !tunnels_[id].frames) return;
+        frames_.client_close_frame(loop, *tunnels_[id].frames, tunnels_[id].upstream, code, reason);
+    }
+    template <class Loop>
+    void on_close(Loop& loop, ws::ConnectionHandle h, uint16_t) {
+        uint32_t id = tunnel_of(loop, h);
+        if (id == kNoTunnel || !tunnels_[id].frames) return;
+        Tunnel& t = tunnels_[id];
+        if (t.frames->feeding) {
+            t.frames->client_gone = true;  // upstream_data ends the tunnel
+            return;
+        }
+        if (!t.upstream.empty()) frames_.client_closed(loop, *t.frames, t.upstream);
+        free_tunnel(id);
+    }
 
     template <class Loop>
     ws::HttpAnswer on_http_request(Loop&, ws::ConnectionHandle, const proto::HttpRequest& request,
@@ -94,23 +119,31 @@ class ProxyApp {
     template <class Loop>
     void relay_upgrade(Loop& loop, ws::ConnectionHandle client, const proto::HttpRequest& request,
                        std::string_view) {
-        int pool = settings_.routes.match_index(request.target);
+        const Route* route = settings_.routes.match_route(request.target);
         uint32_t id = new_tunnel();
         Tunnel& t = tunnels_[id];
         t.client = client;
-        t.pool = static_cast<uint32_t>(pool);
+        t.pool = route->pool;
         sockaddr_storage peer{};
         socklen_t peer_len = 0;
         std::string address;
         if (loop.peer_address(client, peer, peer_len)) {
             address = client_address_text(reinterpret_cast<const sockaddr*>(&peer));
         }
-        t.head = forwarded_request_head(request, address, "http");
         const UpstreamPool& p = settings_.routes.pools()[t.pool];
         if (p.balance.kind == BalanceKind::hash) {
             t.key_hash = hash_of(hash_key(p.balance, request, address));
         }
         *loop.app_state(client) = id + 1;
+        if (route->relay == Relay::frames) {
+            t.frames = frames_.begin(request, address, t.head);
+            if (!t.frames) {
+                refuse(loop, id, 500, "no random key for the upstream handshake");
+                return;
+            }
+        } else {
+            t.head = forwarded_request_head(request, address, "http");
+        }
         connect_next(loop, id);
     }
 
@@ -122,8 +155,9 @@ class ProxyApp {
         t.connected = true;
         loop.send_stream(upstream,
                          {reinterpret_cast<const uint8_t*>(t.head.data()), t.head.size()});
-        std::string().swap(t.head);     // sent: its memory goes back
-        loop.resume_reading(t.client);  // bytes that followed the head
+        std::string().swap(t.head);  // sent: its memory goes back
+        // Bytes that followed the head (frames relay: they wait for the 101).
+        if (!t.frames) loop.resume_reading(t.client);
     }
 
     template <class Loop>
@@ -132,6 +166,21 @@ class ProxyApp {
         if (id == kNoTunnel) return bytes.size();
         Tunnel& t = tunnels_[id];
         const bool from_client = h == t.client;
+        if (t.frames) {
+            if (from_client) return 0;  // decoded by the loop once the client has its 101
+            size_t taken = 0;
+            switch (frames_.upstream_data(loop, *t.frames, t.client, t.upstream, bytes, taken)) {
+                case FramesStep::keep:
+                    return taken;
+                case FramesStep::ended:
+                    free_tunnel(id);
+                    return bytes.size();
+                case FramesStep::refused:
+                    t.frames.reset();  // its answer and what follows go as they came
+                    loop.resume_reading(t.client);
+                    break;
+            }
+        }
         if (from_client && !t.connected) return 0;  // resumed in on_connected
         if (!from_client) t.answered = true;
         ws::ConnectionHandle to = from_client ? t.upstream : t.client;
@@ -169,8 +218,22 @@ class ProxyApp {
             connect_next(loop, id);
             return;
         }
+        if (t.frames && t.frames->open) {
+            // RFC 6455 §7.4.1: the upstream ended without a close frame.
+            ws::ConnectionHandle to = t.client;
+            t.upstream = {};
+            if (!loop.close(to, error == -ESHUTDOWN ? kGoingAway : kBadGateway,
+                            error == -ESHUTDOWN ? "server shutting down" : "bad gateway")) {
+                free_tunnel(id);  // else on_close freed it
+            }
+            return;
+        }
         if (!t.answered) {
-            refuse(loop, id, 502, "upstream closed before answering");
+            if (error == -ETIMEDOUT) {
+                refuse(loop, id, 504, "upstream did not answer in time");
+            } else {
+                refuse(loop, id, 502, "upstream closed before answering");
+            }
             return;
         }
         loop.finish_stream(t.client);
@@ -187,10 +250,11 @@ class ProxyApp {
     struct Tunnel {
         ws::ConnectionHandle client;
         ws::ConnectionHandle upstream;
-        std::string head;        // to send once connected
-        uint64_t key_hash = 0;   // hashing pools: XXH3 of the request's key
-        uint64_t tried = 0;      // bit i: server i of the pool was tried
-        int server = kNoServer;  // counted in its ServerLive::connections
+        std::string head;                       // to send once connected
+        std::unique_ptr<FramesSession> frames;  // frames relay (else tunnel)
+        uint64_t key_hash = 0;                  // hashing pools: XXH3 of the request's key
+        uint64_t tried = 0;                     // bit i: server i of the pool was tried
+        int server = kNoServer;                 // counted in its ServerLive::connections
         uint32_t pool = 0;
         uint32_t tries = 0;  // servers of the pool tried so far
         int last_error = 0;
@@ -344,6 +408,7 @@ class ProxyApp {
     }
 
     const ProxySettings& settings_;
+    FramesRelay frames_;
     std::vector<RoundRobin> cursors_;  // per pool
     std::vector<Tunnel> tunnels_;
     std::vector<uint32_t> free_;

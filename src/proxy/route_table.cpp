@@ -56,7 +56,18 @@ std::string RouteTable::add_upstream(std::string_view spec) {
 }
 
 std::string RouteTable::add_route(std::string_view spec) {
-    const std::string bad = "bad --route " + std::string(spec) + " (PREFIX=POOL)";
+    const std::string bad =
+        "bad --route " + std::string(spec) + " (PREFIX=POOL[,relay=tunnel|frames])";
+    Relay relay = Relay::tunnel;
+    if (size_t comma = spec.rfind(','); comma != std::string_view::npos) {
+        std::string_view option = spec.substr(comma + 1);
+        if (option == "relay=frames") {
+            relay = Relay::frames;
+        } else if (option != "relay=tunnel") {
+            return bad;
+        }
+        spec = spec.substr(0, comma);
+    }
     size_t eq = spec.rfind('=');
     if (eq == std::string_view::npos) return bad;
     std::string_view prefix = spec.substr(0, eq);
@@ -65,7 +76,7 @@ std::string RouteTable::add_route(std::string_view spec) {
     for (const Route& r : routes_) {
         if (r.prefix == prefix) return "--route " + std::string(prefix) + " given twice";
     }
-    routes_.push_back(Route{std::string(prefix), std::string(pool), 0});
+    routes_.push_back(Route{std::string(prefix), std::string(pool), relay, 0});
     return {};
 }
 
@@ -125,6 +136,14 @@ int RouteTable::match_index(std::string_view target) const {
         if (path.starts_with(r.prefix)) return static_cast<int>(r.pool);
     }
     return -1;
+}
+
+const Route* RouteTable::match_route(std::string_view target) const {
+    std::string_view path = target.substr(0, target.find('?'));
+    for (const Route& r : routes_) {
+        if (path.starts_with(r.prefix)) return &r;
+    }
+    return nullptr;
 }
 
 const UpstreamPool* RouteTable::match(std::string_view target) const {

@@ -27,9 +27,15 @@ struct UpstreamPool {
     HashRing ring;          // built by finish() for BalanceKind::hash
 };
 
+// How a route's WebSocket is relayed (docs/proxy.md): tunnel - bytes
+// unchanged both ways after the upstream's 101; frames - wsgate terminates
+// WebSocket on both sides (every client frame checked, re-masked upstream).
+enum class Relay : uint8_t { tunnel, frames };
+
 struct Route {
     std::string prefix;
     std::string pool_name;
+    Relay relay = Relay::tunnel;
     uint32_t pool = 0;  // index into RouteTable::pools(), set by finish()
 };
 
@@ -43,8 +49,8 @@ class RouteTable {
     // "POOL=HOST:PORT[,weight=W]" (numeric IPv4, or IPv6 in brackets; W in
     // 1..kMaxWeight, default 1): one server more in POOL. Empty or an error.
     std::string add_upstream(std::string_view spec);
-    // "PREFIX=POOL": requests whose path starts with PREFIX go to POOL. A
-    // prefix given twice is an error.
+    // "PREFIX=POOL[,relay=tunnel|frames]": requests whose path starts with
+    // PREFIX go to POOL. A prefix given twice is an error.
     std::string add_route(std::string_view spec);
     // "POOL=round-robin|least-conn|hash:ip|hash:header:NAME|hash:cookie:NAME|
     // hash:query:NAME" (balancer.hpp). Empty or an error.
@@ -61,6 +67,8 @@ class RouteTable {
     const UpstreamPool* match(std::string_view target) const;
     // Its index in pools(), or -1.
     int match_index(std::string_view target) const;
+    // The route itself, or nullptr.
+    const Route* match_route(std::string_view target) const;
 
     const std::vector<UpstreamPool>& pools() const { return pools_; }
     const std::vector<Route>& routes() const { return routes_; }

@@ -64,8 +64,9 @@ struct Connection {
     bool served : 1 = false;        // a plain HTTP request was answered (keep-alive)
     bool peer_eof : 1 = false;      // the peer sent FIN; close once our output is out
     bool stream : 1 = false;        // a byte stream (outbound, or a relayed upgrade)
-    bool drain_wanted : 1 = false;  // stream: a send was refused over the cap; tell the app
+    bool drain_wanted : 1 = false;  // a relay send found the queue over the cap; tell the app
     uint8_t listener : 3 = 0;       // where it was accepted (LoopMetrics::listener_slot)
+    bool relay_paused : 1 = false;  // not read: the app's relay target is over its cap
     uint16_t close_code = 0;        // the peer's close code, else ours (0: none yet)
 };
 

@@ -52,6 +52,7 @@
 #include "ws/peer_key.hpp"
 #include "ws/peer_table.hpp"
 #include "ws/refusal_log.hpp"
+#include "ws/relay_table.hpp"
 #include "ws/stream_application.hpp"
 #include "ws/trace_escape.hpp"
 
@@ -305,12 +306,88 @@ class ServerLoop {
 
     bool resume_reading(ConnectionHandle h) {
         Connection* c = resolve(pool_, loop_id_, h);
-        if (c == nullptr || c->state != ConnState::stream || c->sock.closing) return false;
+        if (c == nullptr || c->sock.closing) return false;
+        if (c->state == ConnState::open && c->relay_paused) {
+            c->relay_paused = false;  // paused by pause_reading: its own cap still counts
+            if (c->input_parked) {
+                parked_.schedule(h.index(), h.generation());
+            } else if (!over_cap(*c)) {
+                backend_.set_reading(h.index(), h.generation(), c->sock, true);
+            }
+            return true;
+        }
+        if (c->state != ConnState::stream) return false;
         if (c->input_parked) {
             parked_.schedule(h.index(), h.generation());
         } else {
             backend_.set_reading(h.index(), h.generation(), c->sock, true);
         }
+        return true;
+    }
+
+    // ---- relaying WebSocket messages (ws/relay_table.hpp) ----
+
+    bool accept_relayed(ConnectionHandle h, std::string_view key, std::string_view protocol,
+                        std::string_view extension_offers) {
+        Connection* c = resolve(pool_, loop_id_, h);
+        if (c == nullptr || c->state != ConnState::stream || c->sock.closing || c->out_in_message) {
+            return false;
+        }
+        proto::ExtensionOffers offers;
+        if (!proto::parse_extension_list(extension_offers, offers)) offers.count = 0;
+        c->stream = false;
+        c->app_opened = false;  // answer_upgrade opens it again (app_state kept)
+        answer_upgrade(h.index(), *c, key, protocol, offers);
+        // Frames that came while the upstream answered waited (parked).
+        if (c->input_parked) {
+            parked_.schedule(h.index(), h.generation());
+        } else {
+            backend_.set_reading(h.index(), h.generation(), c->sock, true);
+        }
+        after_output(h.index(), *c);
+        return true;
+    }
+
+    SendResult relay_piece(ConnectionHandle h, proto::Opcode opcode, std::span<const uint8_t> piece,
+                           bool last, size_t headroom) {
+        uint32_t index = 0;
+        Connection* c = sendable(h, index);
+        if (c == nullptr) return SendResult::gone;
+        Outbound out = outbound(*c);
+        LendOffer offer;
+        if (in_receive_buffer(piece)) {
+            offer = lend_offer({const_cast<uint8_t*>(piece.data()), piece.size()}, headroom);
+            if (offer.data != nullptr) out.set_lend_offer(&offer);
+        }
+        out.send_message_piece(opcode, piece, last);
+        after_compressed_send(index, *c);
+        after_output(index, *c);
+        return note_over_cap(*c);
+    }
+
+    SendResult push_stream(ConnectionHandle h, std::span<const uint8_t> bytes) {
+        Connection* c = resolve(pool_, loop_id_, h);
+        if (c == nullptr || c->state != ConnState::stream || c->sock.closing) {
+            return SendResult::gone;
+        }
+        if (!lend_stream_bytes(*c, bytes)) c->out.append(chunks_, bytes);
+        c->last_rx_tick = now_;
+        after_output(h.index(), *c);
+        return note_over_cap(*c);
+    }
+
+    bool pause_reading(ConnectionHandle h) {
+        Connection* c = resolve(pool_, loop_id_, h);
+        if (c == nullptr || c->state != ConnState::open || c->sock.closing) return false;
+        c->relay_paused = true;
+        backend_.set_reading(h.index(), h.generation(), c->sock, false);
+        return true;
+    }
+
+    bool over_cap(ConnectionHandle h) {
+        Connection* c = resolve(pool_, loop_id_, h);
+        if (c == nullptr || !over_cap(*c)) return false;
+        c->drain_wanted = true;
         return true;
     }
 
@@ -502,7 +579,14 @@ class ServerLoop {
             }
             return;
         }
-        if (!c.sock.want_read && c.out.size() <= settings_.max_queued_bytes / 2) {
+        if (c.drain_wanted && c.out.size() <= settings_.max_queued_bytes / 2) {
+            c.drain_wanted = false;  // a relayed message piece went over the cap
+            if constexpr (StreamApplication<App, Self>) {
+                if (c.app_opened) app_.on_stream_drained(*this, handle(index));
+            }
+        }
+        if (!c.sock.want_read && !c.relay_paused &&
+            c.out.size() <= settings_.max_queued_bytes / 2) {
             if (c.input_parked) {
                 parked_.schedule(index, generation(index));  // reading resumes once it is used
             } else {
@@ -652,6 +736,9 @@ class ServerLoop {
             // RFC 6455 §5.5.1: the payload is the code (2 bytes) and the reason.
             loop.count_received_control(code == kNoStatusReceived ? 0 : 2 + reason.size());
             loop.metrics_.close_received.count(code);
+            if constexpr (CloseFrameObserver<App, Self>) {
+                if (c.app_opened) loop.app_.on_peer_close(loop, loop.handle(index), code, reason);
+            }
             c.close_code = code;  // the peer's code wins (1005 when it sent none)
             if (!c.close_sent) {
                 // RFC 6455 §5.5.1: echo the status code; no code received
@@ -834,6 +921,21 @@ class ServerLoop {
         return len;
     }
 
+    bool in_receive_buffer(std::span<const uint8_t> bytes) const {
+        const uint8_t* rx = stream_rx_.data();
+        return rx != nullptr && bytes.data() >= rx &&
+               bytes.data() + bytes.size() <= rx + stream_rx_.size();
+    }
+
+    // After a relayed send that queues even over the cap: over_cap when the
+    // queue is over it now (the app hears on_stream_drained once it is under
+    // half), else queued.
+    SendResult note_over_cap(Connection& c) {
+        if (!over_cap(c)) return SendResult::queued;
+        c.drain_wanted = true;
+        return SendResult::over_cap;
+    }
+
     // Relayed bytes that lie in the receive buffer being delivered are
     // queued by reference to it (the backend keeps it out of its ring until
     // sent), up to kMaxLentChunks per queue, from zero_copy_min_bytes on (as
@@ -1005,7 +1107,7 @@ class ServerLoop {
                 on_eof(index);
                 return;
             }
-            if (c.stream || c.out.size() <= settings_.max_queued_bytes / 2) {
+            if (c.stream || (!c.relay_paused && c.out.size() <= settings_.max_queued_bytes / 2)) {
                 backend_.set_reading(index, generation(index), c.sock, true);
             }
         }
@@ -1226,9 +1328,15 @@ class ServerLoop {
             app_.relay_upgrade(*this, handle(index), request, head);
             return;
         }
+        answer_upgrade(index, c, upgrade.key, {}, upgrade.extensions);
+    }
+
+    // 101 for a valid upgrade: the connection is an open WebSocket.
+    void answer_upgrade(uint32_t index, Connection& c, std::string_view key,
+                        std::string_view protocol, const proto::ExtensionOffers& offers) {
         // RFC 7692 §5: accept the first acceptable permessage-deflate offer
         // (an unusable offer is declined by not answering it, never refused).
-        std::string_view extensions = compression_.negotiate(upgrade.extensions, c.compression);
+        std::string_view extensions = compression_.negotiate(offers, c.compression);
         if (c.compression.negotiated()) {
             proto::FrameDecoderConfig config = decoder_config_;
             config.rsv1_allowed = true;
@@ -1236,7 +1344,7 @@ class ServerLoop {
         }
         char response[kResponseCap];
         size_t n =
-            proto::write_upgrade_response(response, sizeof(response), upgrade.key, {}, extensions);
+            proto::write_upgrade_response(response, sizeof(response), key, protocol, extensions);
         c.out.append(chunks_, response, n);
         trace(c, "response", {response, n});
         enter(c, ConnState::open);

@@ -1,13 +1,13 @@
 // Node's `ws` through `wsgate --mode proxy` (run by test_proxy.py, which
 // starts the proxy and its upstreams): text, binary, 64 KiB, and
 // permessage-deflate negotiated end to end with the upstream, byte-checked.
-//   node proxy_node_client.mjs PORT
+//   node proxy_node_client.mjs PORT [PATH]   (PATH: /node)
 // Prints `N passed, N failed` last.
 import { randomBytes } from 'node:crypto';
 
 import { inbox, openClient, sha } from './node_ws_client.mjs';
 
-const url = `ws://127.0.0.1:${process.argv[2]}/node`;
+const url = `ws://127.0.0.1:${process.argv[2]}${process.argv[3] || '/node'}`;
 let passed = 0;
 let failed = 0;
 

@@ -823,3 +823,58 @@ TEST(FrameDecoder, FrameAccessorsInsideThePayloadCallback) {
 
 }  // namespace
 }  // namespace wsgate::proto
+
+// ---- client role: a server's frames (a proxy's upstream side) ----
+
+namespace wsgate::proto {
+namespace {
+
+FrameDecoderConfig client_role() {
+    FrameDecoderConfig config;
+    config.expect_masked = false;
+    return config;
+}
+
+TEST(FrameDecoderClientRole, UnmaskedServerFramesAreDecoded) {
+    // RFC 6455 §5.7: a single-frame unmasked text message, then a fragmented one.
+    Bytes wire{0x81, 0x05, 'H', 'e', 'l',  'l',  'o', 0x01,
+               0x03, 'H',  'e', 'l', 0x80, 0x02, 'l', 'o'};
+    Outcome out = decode(wire, client_role());
+    EXPECT_EQ(out.error, CloseCode::none);
+    EXPECT_EQ(out.events,
+              (Events{"begin text first fin 5", "data Hello", "end message", "begin text first 3",
+                      "data Hel", "end frame", "begin text fin 2", "data lo", "end message"}));
+}
+
+TEST(FrameDecoderClientRole, MaskedServerFrameIs1002) {
+    // RFC 6455 §5.1: a client closes on a masked frame from the server.
+    Outcome out = decode(client_frame(0x81, "Hello"), client_role());
+    EXPECT_EQ(out.error, CloseCode::protocol_error);
+    EXPECT_TRUE(out.events.empty());
+}
+
+TEST(FrameDecoderClientRole, ServerRulesStillHold) {
+    EXPECT_EQ(decode(client_frame(0x83, "x", kRfcKey, false), client_role()).error,
+              CloseCode::protocol_error);  // reserved opcode
+    EXPECT_EQ(decode(client_frame(0x09, "p", kRfcKey, false), client_role()).error,
+              CloseCode::protocol_error);  // fragmented ping
+    EXPECT_EQ(decode(client_frame(0x81, "\xff", kRfcKey, false), client_role()).error,
+              CloseCode::invalid_payload);
+    Outcome close =
+        decode(client_frame(0x88, close_payload(4001, "bye"), kRfcKey, false), client_role());
+    EXPECT_TRUE(close.closed);
+    EXPECT_EQ(close.events, (Events{"close 4001 bye"}));
+}
+
+TEST(FrameDecoderClientRole, SplitAtEveryByteGivesTheSameEvents) {
+    Bytes wire = concat({client_frame(0x01, "fragm", kRfcKey, false),
+                         client_frame(0x89, "ping", kRfcKey, false),
+                         client_frame(0x80, "ented", kRfcKey, false)});
+    Events whole = decode(wire, client_role()).events;
+    for (size_t cut = 1; cut < wire.size(); ++cut) {
+        EXPECT_EQ(decode_in_pieces(wire, {cut}, client_role()).events, whole) << cut;
+    }
+}
+
+}  // namespace
+}  // namespace wsgate::proto

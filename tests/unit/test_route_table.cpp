@@ -137,3 +137,17 @@ TEST(RouteTable, ProxyFlags) {
                     &direct),
               "");
 }
+
+TEST(RouteTable, RelayModePerRoute) {
+    RouteTable t = table({"e=127.0.0.1:9000"},
+                         {"/a=e", "/b=e,relay=frames", "/c=e,relay=tunnel", "/d=x=e,relay=frames"});
+    ASSERT_NE(t.match_route("/a/1"), nullptr);
+    EXPECT_EQ(t.match_route("/a/1")->relay, wsgate::proxy::Relay::tunnel);
+    EXPECT_EQ(t.match_route("/b?q")->relay, wsgate::proxy::Relay::frames);
+    EXPECT_EQ(t.match_route("/c")->relay, wsgate::proxy::Relay::tunnel);
+    EXPECT_EQ(t.match_route("/d=x/y")->relay, wsgate::proxy::Relay::frames);
+    EXPECT_EQ(t.match_route("/z"), nullptr);
+    RouteTable bad;
+    EXPECT_NE(bad.add_route("/b=e,relay=bytes"), "");
+    EXPECT_NE(bad.add_route("/b=e,weight=2"), "");
+}
