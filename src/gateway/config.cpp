@@ -179,10 +179,12 @@ std::string check_config(const Config& config) {
     if (config.mode == Mode::proxy) {
         proxy::RouteTable table;
         if (std::string e = proxy_routes(config, &table); !e.empty()) return e;
-        if (config.direct_descriptors) {
-            return "--direct-descriptors is not available with --mode proxy (upstream sockets "
-                   "are plain descriptors, two per proxied connection: past RLIMIT_NOFILE / 2 "
-                   "use --workers, processes with a limit each)";
+        // epoll has no registered files: a proxied connection holds two
+        // process descriptors there, RLIMIT_NOFILE / 2 per process.
+        if (config.direct_descriptors && config.backend == io::BackendKind::epoll) {
+            return "--direct-descriptors needs io_uring (with epoll a proxied connection holds two "
+                   "descriptors: past RLIMIT_NOFILE / 2 use --workers, processes with a limit "
+                   "each)";
         }
     } else if (!config.upstreams.empty() || !config.routes.empty() || !config.balances.empty()) {
         return "--upstream, --route and --balance need --mode proxy";

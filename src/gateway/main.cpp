@@ -73,6 +73,12 @@ ws::LoopSettings loop_settings(const Config& config, unsigned threads) {
     }
     s.backend.direct_descriptors = config.direct_descriptors;
     s.backend.fixed_files = config.max_connections + ws::kRefusalSlots;
+    if (config.mode == Mode::proxy) {
+        // Each proxied connection takes a slot for its client and one of
+        // the outbound half for its upstream.
+        s.backend.outbound_direct = true;
+        s.backend.fixed_files *= 2;
+    }
     s.memory_release_delay_ticks = to_ticks(config.memory_release_delay_s);
     s.release_memory = release_free_memory;
     edge_limits(config, &s.edge);  // checked with the rest (check_config)

@@ -17,6 +17,10 @@ struct BackendOptions {
     // up to `fixed_files` connections (at most RLIMIT_NOFILE, a kernel rule).
     bool direct_descriptors = false;
     uint32_t fixed_files = 0;  // 0: the RLIMIT_NOFILE soft limit
+    // With direct_descriptors: the upper half of each table is kept for
+    // outbound sockets (a proxy's upstreams), which move into it once
+    // connected; accepts take the lower half (IORING_REGISTER_FILE_ALLOC_RANGE).
+    bool outbound_direct = false;
 };
 
 // Gather at most this many iovecs into one sendmsg/writev.

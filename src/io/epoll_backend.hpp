@@ -76,7 +76,8 @@ class EpollBackend {
         if (add(s.fd, EPOLLOUT, pack_user_data(Op::connect, index, generation)) != 0) return -errno;
         return 0;
     }
-    void start_connected(uint32_t index, uint32_t generation, SocketState& s) {
+    // Returns 0 (a failure to switch the events is reported as an I/O error).
+    int start_connected(uint32_t index, uint32_t generation, SocketState& s) {
         s.want_read = true;
         s.writable = true;
         epoll_event ev{};
@@ -84,11 +85,12 @@ class EpollBackend {
         ev.data.u64 = pack_user_data(Op::recv, index, generation);
         if (epoll_ctl(epfd_, EPOLL_CTL_MOD, s.fd, &ev) != 0) {
             owner_.on_io_error(index, -errno);
-            return;
+            return 0;
         }
         s.recv_armed = true;
         s.readable = true;
         list_ready(index, generation, s);
+        return 0;
     }
 
     void set_reading(uint32_t index, uint32_t generation, SocketState& s, bool want) {

@@ -22,6 +22,7 @@ struct SocketState {
     bool writable = true;       // epoll: last write did not hit EAGAIN
     bool closing = false;       // close requested; no more callbacks for this socket
     bool shut_write = false;    // FIN sent
+    bool plain_fd = false;      // io_uring direct mode: fd is a process descriptor (connecting)
     SendContext* send = nullptr;
 };
 static_assert(sizeof(SocketState) <= 24);

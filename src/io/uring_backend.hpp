@@ -94,6 +94,15 @@ class UringBackend {
             rc = io_uring_register_files_sparse(&ring_, files);
             if (rc != 0) return rc;
             direct_ = true;
+            if (options.outbound_direct) {
+                uint32_t outbound = files / 2;
+                rc = io_uring_register_file_alloc_range(&ring_, 0, files - outbound);
+                if (rc != 0) return rc;
+                outbound_first_ = files - outbound;
+                outbound_free_.reserve(outbound);
+                for (uint32_t k = files; k-- > outbound_first_;)
+                    outbound_free_.push_back(k);
+            }
         }
         listeners_.assign(listeners.begin(), listeners.end());
         accept_armed_.assign(listeners_.size(), false);
@@ -143,16 +152,36 @@ class UringBackend {
     // the owner hears on_connect_ready once it is writable or has failed, then
     // calls start_connected (or close_socket). A poll rather than
     // IORING_OP_CONNECT, so that the connect itself is the one both backends
-    // share. Direct descriptors are not supported for outbound sockets.
+    // share. With direct descriptors the socket connects as a process
+    // descriptor (the poll, then getsockopt SO_ERROR, need one) and
+    // start_connected moves it into a fixed-file slot.
     int watch_connect(uint32_t index, uint32_t generation, SocketState& s) {
+        s.plain_fd = direct_;
         io_uring_sqe* sqe = get_sqe();
         io_uring_prep_poll_add(sqe, s.fd, POLLOUT);
         io_uring_sqe_set_data64(sqe, pack_user_data(Op::connect, index, generation));
         ++s.inflight;
         return 0;
     }
-    void start_connected(uint32_t index, uint32_t generation, SocketState& s) {
+    // Direct descriptors: the connected socket is installed in a free slot
+    // of the outbound range (IORING_REGISTER_FILES_UPDATE, synchronous: no
+    // completion to wait for) and its process descriptor closed, so an
+    // established outbound connection holds no descriptor, like an accepted
+    // one. Returns 0, or -ENFILE when the range is full (the owner closes).
+    int start_connected(uint32_t index, uint32_t generation, SocketState& s) {
+        if (direct_) {
+            if (outbound_free_.empty()) return -ENFILE;
+            uint32_t slot = outbound_free_.back();
+            int fd = s.fd;
+            int rc = io_uring_register_files_update(&ring_, slot, &fd, 1);
+            if (rc < 0) return rc;
+            outbound_free_.pop_back();
+            ::close(fd);
+            s.fd = static_cast<int>(slot);
+            s.plain_fd = false;
+        }
         start_socket(index, generation, s);
+        return 0;
     }
 
     // Backpressure: want=false stops receiving (cancels the multishot
@@ -242,7 +271,7 @@ class UringBackend {
 
     // At exit: closes a socket's descriptor without any ceremony.
     void forget(SocketState& s) {
-        if (!direct_ && s.fd >= 0) ::close(s.fd);  // direct ones go with the ring
+        if ((!direct_ || s.plain_fd) && s.fd >= 0) ::close(s.fd);  // direct ones go with the ring
         s.fd = -1;
     }
 
@@ -257,7 +286,8 @@ class UringBackend {
         }
         io_uring_sqe* sqe = get_sqe();
         io_uring_prep_cancel_fd(
-            sqe, s.fd, IORING_ASYNC_CANCEL_ALL | (direct_ ? IORING_ASYNC_CANCEL_FD_FIXED : 0));
+            sqe, s.fd,
+            IORING_ASYNC_CANCEL_ALL | (direct_ && !s.plain_fd ? IORING_ASYNC_CANCEL_FD_FIXED : 0));
         io_uring_sqe_set_data64(sqe, pack_user_data(Op::cancel, index, generation));
     }
 
@@ -515,7 +545,7 @@ class UringBackend {
             Ref r = released_[k];
             SocketState* s = owner_.socket(r.index, r.generation);
             if (s == nullptr) continue;
-            close_descriptor(s->fd);
+            release_descriptor(*s);
             s->fd = -1;
             owner_.on_released(r.index);
         }
@@ -552,6 +582,25 @@ class UringBackend {
         LoopWake* target = ring_wake_targets_[slot];
         free_ring_wake_slots_.push_back(slot);
         if (res < 0) target->signal_eventfd();
+    }
+
+    // A released socket's descriptor: a process one closed; a slot of the
+    // outbound range cleared at once (synchronously, so that the slot can go
+    // to the next connect without an IORING_OP_CLOSE still queued for it);
+    // an accepted slot closed through the ring.
+    void release_descriptor(SocketState& s) {
+        if (direct_ && !s.plain_fd && static_cast<uint32_t>(s.fd) >= outbound_first_) {
+            int none = -1;
+            io_uring_register_files_update(&ring_, static_cast<unsigned>(s.fd), &none, 1);
+            outbound_free_.push_back(static_cast<uint32_t>(s.fd));
+            return;
+        }
+        if (s.plain_fd) {
+            ::close(s.fd);
+            s.plain_fd = false;
+            return;
+        }
+        close_descriptor(s.fd);
     }
 
     void close_descriptor(int fd) {
@@ -598,6 +647,10 @@ class UringBackend {
     bool pause_logged_ = false;
     int64_t accept_retry_ms_ = 0;
     bool direct_ = false;
+    // Direct mode with outbound_direct: the outbound range's first slot and
+    // its free slots (taken from the back).
+    uint32_t outbound_first_ = UINT32_MAX;
+    std::vector<uint32_t> outbound_free_;
     static constexpr int64_t kAcceptRetryMs = 100;
     int wake_fd_ = -1;
     uint64_t wake_value_ = 0;

@@ -252,7 +252,8 @@ class ServerLoop {
     // ---- byte streams (StreamTable, ws/stream_application.hpp) ----
 
     ConnectionHandle connect(const sockaddr* addr, socklen_t len, uint32_t timeout_ms, int* error) {
-        if (stopping_ || settings_.backend.direct_descriptors) {
+        if (stopping_ ||
+            (settings_.backend.direct_descriptors && !settings_.backend.outbound_direct)) {
             *error = stopping_ ? -ESHUTDOWN : -EOPNOTSUPP;
             return {};
         }
@@ -540,6 +541,8 @@ class ServerLoop {
         Connection& c = pool_[index];
         if (c.state != ConnState::connecting || c.sock.closing) return;
         int error = io::connect_result(c.sock.fd);
+        // Direct descriptors: the socket moves into the ring's file table.
+        if (error == 0) error = backend_.start_connected(index, generation(index), c.sock);
         if (error != 0) {
             end_app(index, c, error);
             close_now(index, c);
@@ -548,7 +551,6 @@ class ServerLoop {
         enter(c, ConnState::stream);
         c.last_rx_tick = now_;
         timers_.schedule(index, now_ + settings_.idle_timeout_ticks);
-        backend_.start_connected(index, generation(index), c.sock);
         if constexpr (StreamApplication<App, Self>) app_.on_connected(*this, handle(index));
     }
 

@@ -6,17 +6,22 @@
 A proxied connection holds two descriptors in the proxy (the client's and the
 upstream's), and RLIMIT_NOFILE here is 20 000 per process, so one process
 holds at most ~9 990. Past that the proxy runs as --workers (processes of
-their own sharing the port through SO_REUSEPORT, each with the whole limit).
+their own sharing the port through SO_REUSEPORT, each with the whole limit)
+or, on io_uring, with --direct-descriptors: accepted sockets go straight
+into each ring's registered file table, upstream sockets move into its
+other half once connected, and the process keeps no descriptor for either.
   - 10 000 proxied connections at once, byte-checked: wsload (bench/wsload,
-    --mode idle --idle-message) through `--mode proxy --workers 2` to a
-    wsgate echo upstream; a connection counts as up only once its one 1 KiB
-    message came back byte for byte, and all 10 000 are up together.
+    --mode idle --idle-message) through `--mode proxy --workers 2` (and on
+    io_uring through one process, `--direct-descriptors --threads 2`, whose
+    descriptor count stays small while they are up) to a wsgate echo
+    upstream; a connection counts as up only once its one 1 KiB message came
+    back byte for byte, and all 10 000 are up together.
   - One process out of descriptors (RLIMIT_NOFILE 64 via prlimit): the
     client whose upstream socket cannot be opened gets 503 and the log says
     why (not 502 "no server reachable": the server is fine), and once
     tunnels close the proxy serves again.
-  - --direct-descriptors is refused in proxy mode with a message pointing to
-    --workers (upstream sockets are plain descriptors).
+  - --direct-descriptors with epoll is refused in proxy mode with a message
+    naming io_uring and --workers.
 """
 
 import json
@@ -54,27 +59,47 @@ def proxy_args(port, upstream_port, *extra):
             "--close-timeout", "1", *extra]
 
 
-def ten_thousand():
+def ten_thousand(direct):
     up, px = free_port(), free_port()
+    spread = ["--direct-descriptors", "--threads", "2"] if direct else ["--workers", "2"]
     with Server(BIN, ["--listen", f"127.0.0.1:{up}", "--backend", BACKEND, "--threads", "1",
                       "--max-connections", "15000", "--close-timeout", "1"]) as upstream, \
-            Server(BIN, proxy_args(px, up, "--workers", "2", "--max-connections", "15000"),
+            Server(BIN, proxy_args(px, up, *spread, "--max-connections", "15000"),
                    wait_lines=1) as proxy:
-        check(len(proxy.children()) == 2, f"proxy workers {proxy.children()}")
-        baseline = descriptors(proxy.children())
+        procs = [proxy.pid] if direct else proxy.children()
+        check(direct or len(procs) == 2, f"proxy workers {procs}")
+        baseline = descriptors(procs)
         fd, path = tempfile.mkstemp(prefix="wsload-proxy.", suffix=".json")
         os.close(fd)
+        ready = path + ".ready"
         try:
-            r = subprocess.run(
+            load = subprocess.Popen(
                 [WSLOAD, "--url", f"ws://127.0.0.1:{px}/", "--mode", "idle", "-c", str(N_SCALE),
                  "--idle-message", "-s", "1024", "-t", "1", "--ping-interval", "30",
-                 "--connect-timeout", "40", "--no-progress", "--json", path],
-                capture_output=True, text=True, timeout=80)
-            eq(r.returncode, 0, f"wsload exit status; stderr {r.stderr[-400:]!r}")
+                 "--connect-timeout", "40", "--no-progress", "--json", path, "--ready-file", ready],
+                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            held = None
+            deadline = time.monotonic() + 60
+            while load.poll() is None and time.monotonic() < deadline:
+                if held is None and os.path.exists(ready):
+                    held = descriptors(procs)  # all 10 000 up
+                time.sleep(0.05)
+            try:
+                _, err = load.communicate(timeout=30)
+            except subprocess.TimeoutExpired:
+                load.kill()
+                _, err = load.communicate()
+            eq(load.returncode, 0, f"wsload exit status; stderr {err[-400:]!r}")
             with open(path) as f:
                 d = json.load(f)
         finally:
             os.unlink(path)
+            if os.path.exists(ready):
+                os.unlink(ready)
+        print(f"     proxy descriptors: {baseline} before, {held} with all up", flush=True)
+        if direct:
+            check(held is not None and held < baseline + 100,
+                  f"direct descriptors: {held} descriptors with {N_SCALE} tunnels up")
         print(f"     {d['peak_up']} up at once (byte-checked echoes), bring-up {d['bringup_s']:.1f} s, "
               f"errors {d['errors_total']} ({d['errors']['close_timeout']} close_timeout)", flush=True)
         # wsload gives the closing handshakes of all 10 000 three seconds
@@ -85,9 +110,9 @@ def ten_thousand():
         eq(errors, {}, "wsload errors other than close_timeout")
         eq(d["peak_up"], N_SCALE, "proxied connections up at once, each with its echo verified")
         deadline = time.monotonic() + 20
-        while descriptors(proxy.children()) > baseline and time.monotonic() < deadline:
+        while descriptors(procs) > baseline and time.monotonic() < deadline:
             time.sleep(0.2)
-        eq(descriptors(proxy.children()), baseline, "proxy descriptors after every client left")
+        eq(descriptors(procs), baseline, "proxy descriptors after every client left")
         check(upstream.proc.poll() is None and proxy.proc.poll() is None, "a server exited")
 
 
@@ -161,17 +186,21 @@ def out_of_descriptors():
 
 
 def direct_descriptors_refused():
-    rc, _, err = run_flags(BIN, ["--mode", "proxy", "--direct-descriptors", "--upstream",
-                                 "e=127.0.0.1:1", "--route", "/=e"])
+    rc, _, err = run_flags(BIN, ["--mode", "proxy", "--backend", "epoll", "--direct-descriptors",
+                                 "--upstream", "e=127.0.0.1:1", "--route", "/=e"])
     eq(rc, 2, f"exit status; stderr {err!r}")
-    check("--direct-descriptors" in err and "--workers" in err, f"message {err!r}")
+    check("--direct-descriptors needs io_uring" in err and "--workers" in err, f"message {err!r}")
 
 
 if not os.access(WSLOAD, os.X_OK):
     suite.skip(f"{N_SCALE} proxied connections byte-checked", f"no wsload at {WSLOAD}")
 else:
-    suite.run(f"{N_SCALE} proxied connections byte-checked (--workers 2)", ten_thousand)
+    suite.run(f"{N_SCALE} proxied connections byte-checked (--workers 2)", ten_thousand, False)
+    if BACKEND == "io_uring":
+        suite.run(f"{N_SCALE} proxied connections byte-checked, one process "
+                  "(--direct-descriptors --threads 2)", ten_thousand, True)
 suite.run(f"out of descriptors (RLIMIT_NOFILE {FD_LIMIT}): 503, log line, serves again",
           out_of_descriptors)
-suite.run("--direct-descriptors refused in proxy mode, naming --workers", direct_descriptors_refused)
+suite.run("--direct-descriptors with epoll refused in proxy mode, naming --workers",
+          direct_descriptors_refused)
 suite.finish()
