@@ -102,15 +102,18 @@ void message_metrics(PrometheusText& out, const LoopMetricsRegistry& loops) {
     };
     static constexpr std::array<Family, 4> kFamilies = {{
         {"wsgate_messages_received_total",
-         "WebSocket messages received by kind (text, binary; control: ping, pong, close frames).",
+         "WebSocket messages received by opcode: data messages (text, binary) and control "
+         "frames (ping, pong, close).",
          true, false},
         {"wsgate_message_bytes_received_total",
-         "Payload bytes of received messages by kind, as on the wire (compressed or not).", true,
+         "Payload bytes of received messages by opcode, as on the wire (compressed or not).", true,
          true},
-        {"wsgate_messages_sent_total", "WebSocket messages queued for sending by kind.", false,
-         false},
+        {"wsgate_messages_sent_total",
+         "WebSocket messages queued for sending by opcode (text, binary, ping, pong, close).",
+         false, false},
         {"wsgate_message_bytes_sent_total",
-         "Payload bytes of messages queued for sending by kind (before compression).", false, true},
+         "Payload bytes of messages queued for sending by opcode (before compression).", false,
+         true},
     }};
     for (const Family& f : kFamilies) {
         out.family(f.name, f.help, "counter");

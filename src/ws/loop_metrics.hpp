@@ -49,19 +49,22 @@ inline constexpr size_t kConnPhases = 4;
 inline constexpr std::array<const char*, kConnPhases> kConnPhaseNames = {"handshaking", "http",
                                                                          "websocket", "closing"};
 
-// Message kinds counted apart: text, binary (data messages) and control
-// frames (ping, pong, close).
-enum class MessageKind : uint8_t { text, binary, control };
-inline constexpr size_t kMessageKinds = 3;
-inline constexpr std::array<const char*, kMessageKinds> kMessageKindNames = {"text", "binary",
-                                                                             "control"};
+// Messages counted by opcode (RFC 6455 §5.2): data messages by their
+// first frame's (text, binary), control frames each by its own.
+enum class MessageKind : uint8_t { text, binary, ping, pong, close };
+inline constexpr size_t kMessageKinds = 5;
+inline constexpr std::array<const char*, kMessageKinds> kMessageKindNames = {
+    "text", "binary", "ping", "pong", "close"};
 
-// By the opcode's 4 bits (RFC 6455 §5.2): one load, no branch.
+// By the opcode's 4 bits: one load, no branch. Reserved opcodes never reach
+// a counter (the decoder fails them with 1002; the server sends none).
 inline constexpr std::array<MessageKind, 16> kMessageKindOfOpcode = [] {
     std::array<MessageKind, 16> kinds{};
-    kinds.fill(MessageKind::control);
+    kinds.fill(MessageKind::binary);
     kinds[static_cast<size_t>(proto::Opcode::text)] = MessageKind::text;
-    kinds[static_cast<size_t>(proto::Opcode::binary)] = MessageKind::binary;
+    kinds[static_cast<size_t>(proto::Opcode::ping)] = MessageKind::ping;
+    kinds[static_cast<size_t>(proto::Opcode::pong)] = MessageKind::pong;
+    kinds[static_cast<size_t>(proto::Opcode::close)] = MessageKind::close;
     return kinds;
 }();
 inline MessageKind message_kind(proto::Opcode opcode) {

@@ -723,20 +723,21 @@ class ServerLoop {
         }
         void on_ping(std::span<const uint8_t> payload) {
             // RFC 6455 §5.5.2: answer with the same payload, unless we are closing.
-            loop.count_received_control(payload.size());
+            loop.count_received_control(MessageKind::ping, payload.size());
             if (c.close_sent || !loop.control_within_rate(index, c, payload.size())) return;
             uint8_t frame[proto::kMaxServerFrameHeader + proto::kMaxControlPayload];
             size_t n = proto::write_control_frame(frame, proto::Opcode::pong, payload);
             c.out.append(loop.chunks_, frame, n);
-            loop.count_sent(MessageKind::control, payload.size());
+            loop.count_sent(MessageKind::pong, payload.size());
         }
         void on_pong(std::span<const uint8_t> payload) {
-            loop.count_received_control(payload.size());
+            loop.count_received_control(MessageKind::pong, payload.size());
             if (!c.close_sent) loop.control_within_rate(index, c, payload.size());
         }
         void on_close(uint16_t code, std::string_view reason) {
             // RFC 6455 §5.5.1: the payload is the code (2 bytes) and the reason.
-            loop.count_received_control(code == kNoStatusReceived ? 0 : 2 + reason.size());
+            loop.count_received_control(MessageKind::close,
+                                        code == kNoStatusReceived ? 0 : 2 + reason.size());
             loop.metrics_.close_received.count(code);
             if constexpr (CloseFrameObserver<App, Self>) {
                 if (c.app_opened) loop.app_.on_peer_close(loop, loop.handle(index), code, reason);
@@ -815,9 +816,9 @@ class ServerLoop {
         metrics_.out.count_message(kind);
         metrics_.out.count_bytes(kind, bytes);
     }
-    void count_received_control(uint64_t bytes) {
-        metrics_.in.count_message(MessageKind::control);
-        metrics_.in.count_bytes(MessageKind::control, bytes);
+    void count_received_control(MessageKind kind, uint64_t bytes) {
+        metrics_.in.count_message(kind);
+        metrics_.in.count_bytes(kind, bytes);
     }
     // What only the loop may read, copied out once per turn.
     void publish_gauges() {
@@ -1463,7 +1464,7 @@ class ServerLoop {
         size_t n = proto::write_close_frame(frame, code, reason);
         c.out.append(chunks_, frame, n);
         c.close_sent = true;
-        count_sent(MessageKind::control, code == 0 ? 0 : 2 + reason.size());
+        count_sent(MessageKind::close, code == 0 ? 0 : 2 + reason.size());
         metrics_.close_sent.count(code == 0 ? kNoStatusReceived : code);  // 1005: no code sent
     }
 
@@ -1565,7 +1566,7 @@ class ServerLoop {
                     uint8_t frame[proto::kMaxServerFrameHeader];
                     size_t n = proto::write_control_frame(frame, proto::Opcode::ping, {});
                     c.out.append(chunks_, frame, n);
-                    count_sent(MessageKind::control, 0);
+                    count_sent(MessageKind::ping, 0);
                     c.ping_sent = true;
                     timers_.schedule(index, c.last_rx_tick + settings_.idle_timeout_ticks);
                     after_output(index, c);

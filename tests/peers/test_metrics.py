@@ -245,9 +245,13 @@ def messages_counted():
             after = inst.scrape()
             c.send(frame(OP_CLOSE, close_payload(1000)))
             c.expect_close(1000, reply=False)
+        closed = inst.scrape()
 
         def d(name, **labels):
             return val(after, name, **labels) - val(before, name, **labels)
+
+        def d_close(name, **labels):
+            return val(closed, name, **labels) - val(after, name, **labels)
 
         eq(d("wsgate_messages_received_total", kind="text"), float(k), "text messages in")
         eq(d("wsgate_message_bytes_received_total", kind="text"), float(k * len(payload)),
@@ -256,9 +260,17 @@ def messages_counted():
         eq(d("wsgate_message_bytes_sent_total", kind="text"), float(k * len(payload)),
            "text bytes out")
         eq(d("wsgate_messages_received_total", kind="binary"), 0.0, "binary in")
-        eq(d("wsgate_messages_received_total", kind="control"), 1.0, "ping in")
-        eq(d("wsgate_messages_sent_total", kind="control"), 1.0, "pong out")
-        eq(d("wsgate_message_bytes_received_total", kind="control"), 3.0, "ping bytes")
+        # Control frames by opcode.
+        eq(d("wsgate_messages_received_total", kind="ping"), 1.0, "ping in")
+        eq(d("wsgate_messages_sent_total", kind="pong"), 1.0, "pong out")
+        eq(d("wsgate_message_bytes_received_total", kind="ping"), 3.0, "ping bytes")
+        eq(d("wsgate_message_bytes_sent_total", kind="pong"), 3.0, "pong bytes")
+        eq(d("wsgate_messages_received_total", kind="pong"), 0.0, "pong in")
+        eq(d("wsgate_messages_sent_total", kind="ping"), 0.0, "ping out")
+        eq(d("wsgate_messages_received_total", kind="close"), 0.0, "no close yet")
+        eq(d_close("wsgate_messages_received_total", kind="close"), 1.0, "close in")
+        eq(d_close("wsgate_message_bytes_received_total", kind="close"), 2.0, "close bytes in")
+        eq(d_close("wsgate_messages_sent_total", kind="close"), 1.0, "close out")
 
 
 def refusals_counted():
@@ -398,7 +410,8 @@ suite.run("20 WebSocket connections: gauge 20, accepted +20, 101 +20; close 1000
           "ways, gauges back to 0", connections_counted)
 suite.run("two listeners: 3 and 2 connections counted by address, then 0", listeners_counted)
 suite.run("proxy: the upstream connection counted as outbound, then 0", proxy_outbound_counted)
-suite.run("50 text messages echoed: messages and bytes in/out +50 / +500; ping/pong as control",
+suite.run("50 text messages echoed: messages and bytes in/out +50 / +500; ping, pong and close "
+          "counted by opcode",
           messages_counted)
 suite.run("refused handshakes counted by status (426 once, 400 twice)", refusals_counted)
 suite.run("a client that never reads: backpressure pauses counted", backpressure_counted)
