@@ -6,7 +6,7 @@ set -euo pipefail
 packages=(
   meson ninja-build pkg-config g++ clang clang-format libclang-rt-14-dev
   liburing-dev libxxhash-dev libmimalloc-dev libbenchmark-dev libgtest-dev
-  libssl-dev zlib1g-dev libsimdjson-dev libtomlplusplus-dev libhiredis-dev redis-server
+  libssl-dev openssl curl zlib1g-dev libsimdjson-dev libtomlplusplus-dev libhiredis-dev redis-server
   python3 python3-websockets python3-prometheus-client python3-cryptography python3-jwt gnuplot-nox
   chromium tshark
   nodejs npm

@@ -189,7 +189,40 @@ std::string check_config(const Config& config) {
     } else if (!config.upstreams.empty() || !config.routes.empty() || !config.balances.empty()) {
         return "--upstream, --route and --balance need --mode proxy";
     }
+    if (config.tls_certs.size() != config.tls_keys.size()) {
+        return "--tls-cert and --tls-key come in pairs (" +
+               std::to_string(config.tls_certs.size()) + " certificates, " +
+               std::to_string(config.tls_keys.size()) + " keys)";
+    }
+    if (has_tls_listener(config) && config.tls_certs.empty()) {
+        return "a TLS listener (--listen ADDR:PORT,tls) needs --tls-cert and --tls-key";
+    }
     return {};
+}
+
+std::string_view listen_address(std::string_view text, bool* tls) {
+    constexpr std::string_view kTlsSuffix = ",tls";
+    *tls = text.size() > kTlsSuffix.size() && text.ends_with(kTlsSuffix);
+    return *tls ? text.substr(0, text.size() - kTlsSuffix.size()) : text;
+}
+
+bool has_tls_listener(const Config& config) {
+    for (const std::string& text : config.listen) {
+        bool tls = false;
+        listen_address(text, &tls);
+        if (tls) return true;
+    }
+    return false;
+}
+
+tls::TlsSettings tls_settings(const Config& config) {
+    tls::TlsSettings s;
+    for (size_t i = 0; i < config.tls_certs.size() && i < config.tls_keys.size(); ++i)
+        s.certificates.push_back({config.tls_certs[i], config.tls_keys[i]});
+    s.ciphers = config.tls_ciphers;
+    s.ciphersuites = config.tls_ciphersuites;
+    s.ticket_key_rotation_s = config.tls_ticket_key_rotation_s;
+    return s;
 }
 
 std::string proxy_routes(const Config& config, proxy::RouteTable* table) {

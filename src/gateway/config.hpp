@@ -12,6 +12,7 @@
 #include "proto/deflate_negotiation.hpp"
 #include "proxy/route_table.hpp"
 #include "pubsub/hub_settings.hpp"
+#include "tls/tls_settings.hpp"
 
 namespace wsgate::gateway {
 
@@ -51,8 +52,16 @@ struct Config {
     double hash_balance_factor = proxy::kDefaultHashBalanceFactor;
     double upstream_connect_timeout_s = 5;
     std::vector<std::string> listen{kDefaultListen};  // the first --listen replaces the list
-    unsigned threads = 0;                             // 0 ("auto"): number of cores
-    unsigned workers = 1;                             // processes sharing the port (SO_REUSEPORT)
+    // TLS listeners (--listen ADDR:PORT,tls): certificate chains and keys,
+    // paired by order (the first pair is the default; SNI picks the others
+    // by the names in their certificates), cipher lists, ticket key period.
+    std::vector<std::string> tls_certs;
+    std::vector<std::string> tls_keys;
+    std::string tls_ciphers{tls::kDefaultCiphers};
+    std::string tls_ciphersuites{tls::kDefaultCiphersuites};
+    double tls_ticket_key_rotation_s = 12 * 3600;
+    unsigned threads = 0;  // 0 ("auto"): number of cores
+    unsigned workers = 1;  // processes sharing the port (SO_REUSEPORT)
     io::BackendKind backend = io::BackendKind::auto_select;
     std::string admin_listen;  // --admin-listen: /metrics, /healthz, /readyz (empty: off)
     uint64_t max_message_bytes = 16 * 1024 * 1024;
@@ -126,6 +135,13 @@ std::string proxy_routes(const Config& config, proxy::RouteTable* table);
 // quarter of --max-connections, and a quarter of that per address.
 uint32_t resolved_max_handshakes(const Config& config);
 uint32_t resolved_max_handshakes_per_ip(const Config& config);
+
+// A --listen value: the address, and whether it ends in ",tls".
+std::string_view listen_address(std::string_view text, bool* tls);
+// Whether any --listen address is a TLS one.
+bool has_tls_listener(const Config& config);
+// The TLS settings of config (certificate and key files paired by order).
+tls::TlsSettings tls_settings(const Config& config);
 
 // The --help text, made from the settings table.
 std::string config_help();

@@ -87,6 +87,12 @@ bool set_nonempty(std::string_view text, std::string* out) {
     return true;
 }
 
+bool set_nonempty_item(std::string_view text, std::vector<std::string>* out) {
+    if (text.empty()) return false;
+    out->emplace_back(text);
+    return true;
+}
+
 std::string uint_text(uint64_t v) {
     return std::to_string(v);
 }
@@ -153,10 +159,12 @@ constexpr Setting kSettings[] = {
     {.name = "listen",
      .type = SettingType::text_list,
      .value_name = "ADDR:PORT",
-     .help = "listen address, repeatable; IPv6 as [::1]:8080",
+     .help = "listen address, repeatable; IPv6 as [::1]:8080; ADDR:PORT,tls: TLS (https://, "
+             "wss://; needs --tls-cert and --tls-key)",
      .set =
          [](std::string_view v, Config* c) {
-             if (!io::parse_endpoint(v)) return false;
+             bool tls = false;
+             if (!io::parse_endpoint(listen_address(v, &tls))) return false;
              c->listen.emplace_back(v);
              return true;
          },
@@ -626,6 +634,44 @@ constexpr Setting kSettings[] = {
      .set = [](std::string_view v,
                Config* c) { return set_uint(v, 0, kMaxRate64, &c->byte_burst); },
      .get = [](const Config& c) { return uint_text(c.byte_burst); }},
+    {.name = "tls-cert",
+     .type = SettingType::text_list,
+     .value_name = "FILE",
+     .help = "PEM certificate chain (leaf first) for TLS listeners, repeatable, paired with "
+             "--tls-key by order; the first is the default, the others are chosen by the "
+             "client's SNI name against the names in each certificate (subjectAltName, "
+             "wildcards included)",
+     .heading = "TLS",
+     .set = [](std::string_view v, Config* c) { return set_nonempty_item(v, &c->tls_certs); },
+     .get = [](const Config& c) { return optional_text_list(c.tls_certs); },
+     .clear = [](Config* c) { c->tls_certs.clear(); }},
+    {.name = "tls-key",
+     .type = SettingType::text_list,
+     .value_name = "FILE",
+     .help = "PEM private key of the --tls-cert in the same position, repeatable",
+     .set = [](std::string_view v, Config* c) { return set_nonempty_item(v, &c->tls_keys); },
+     .get = [](const Config& c) { return optional_text_list(c.tls_keys); },
+     .clear = [](Config* c) { c->tls_keys.clear(); }},
+    {.name = "tls-ciphers",
+     .type = SettingType::text,
+     .value_name = "LIST",
+     .help = "TLS 1.2 cipher list (OpenSSL syntax); TLS 1.0 and 1.1 are never offered",
+     .set = [](std::string_view v, Config* c) { return set_nonempty(v, &c->tls_ciphers); },
+     .get = [](const Config& c) { return toml_quoted(c.tls_ciphers); }},
+    {.name = "tls-ciphersuites",
+     .type = SettingType::text,
+     .value_name = "LIST",
+     .help = "TLS 1.3 cipher suites (OpenSSL syntax)",
+     .set = [](std::string_view v, Config* c) { return set_nonempty(v, &c->tls_ciphersuites); },
+     .get = [](const Config& c) { return toml_quoted(c.tls_ciphersuites); }},
+    {.name = "tls-ticket-key-rotation",
+     .type = SettingType::seconds,
+     .value_name = "SECONDS",
+     .help = "session tickets are sealed with a key replaced this often; a ticket from the "
+             "previous period still resumes (and is renewed), older ones get a full handshake",
+     .set = [](std::string_view v,
+               Config* c) { return set_seconds(v, &c->tls_ticket_key_rotation_s); },
+     .get = [](const Config& c) { return seconds_text(c.tls_ticket_key_rotation_s); }},
 
     {.name = "deflate",
      .type = SettingType::text,

@@ -43,7 +43,9 @@ std::string edge_limits(const Config& config, ws::EdgeLimits* out) {
             continue;
         }
         size_t index = 0;
-        while (index < config.listen.size() && config.listen[index] != r.listener)
+        bool tls = false;  // a TLS listener is named by its address alone
+        while (index < config.listen.size() &&
+               listen_address(config.listen[index], &tls) != r.listener)
             ++index;
         if (index == config.listen.size()) {
             return "--allow-origin " + text + ": " + std::string(r.listener) +

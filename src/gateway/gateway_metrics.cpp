@@ -156,7 +156,27 @@ void edge_limit_metrics(PrometheusText& out, const LoopMetricsRegistry& loops) {
     }
 }
 
+void tls_metrics(PrometheusText& out, const LoopMetricsRegistry& loops) {
+    out.family("wsgate_tls_handshakes_total",
+               "TLS handshakes completed on TLS listeners, by kind: full, or resumed (a session "
+               "ticket).",
+               "counter");
+    uint64_t all =
+        sum_loops(loops, [](const ws::LoopMetrics& m) { return m.tls_handshakes.get(); });
+    uint64_t resumed =
+        sum_loops(loops, [](const ws::LoopMetrics& m) { return m.tls_resumed.get(); });
+    out.sample("wsgate_tls_handshakes_total", {{"kind", "full"}}, all - resumed);
+    out.sample("wsgate_tls_handshakes_total", {{"kind", "resumed"}}, resumed);
+    out.family("wsgate_tls_failures_total",
+               "TLS connections closed for a TLS failure: a bad or unfinished handshake, a bad "
+               "record, a renegotiation attempt.",
+               "counter");
+    out.sample("wsgate_tls_failures_total", {},
+               sum_loops(loops, [](const ws::LoopMetrics& m) { return m.tls_failures.get(); }));
+}
+
 void flow_metrics(PrometheusText& out, const LoopMetricsRegistry& loops) {
+    tls_metrics(out, loops);
     out.family("wsgate_backpressure_pauses_total",
                "Times reading from a connection paused because its queued output went over "
                "--max-queued-bytes.",

@@ -33,6 +33,7 @@
 #include "proxy/proxy_app.hpp"
 #include "pubsub/hub_app.hpp"
 #include "pubsub/hub_shared.hpp"
+#include "tls/tls_server_context.hpp"
 #include "ws/server_loop.hpp"
 
 namespace wsgate::gateway {
@@ -82,6 +83,11 @@ ws::LoopSettings loop_settings(const Config& config, unsigned threads) {
     s.memory_release_delay_ticks = to_ticks(config.memory_release_delay_s);
     s.release_memory = release_free_memory;
     edge_limits(config, &s.edge);  // checked with the rest (check_config)
+    for (const std::string& text : config.listen) {
+        bool tls = false;
+        listen_address(text, &tls);
+        s.tls_listeners.push_back(tls);
+    }
     return s;
 }
 
@@ -182,7 +188,8 @@ int open_listeners(const Config& config, unsigned slots, std::vector<std::vector
                    std::vector<std::string>* names) {
     listeners->assign(slots, {});
     for (const std::string& text : config.listen) {
-        auto ep = io::parse_endpoint(text);
+        bool tls = false;
+        auto ep = io::parse_endpoint(listen_address(text, &tls));
         if (!ep) {
             std::fprintf(stderr, "wsgate: bad --listen address %s\n", text.c_str());
             return 2;
@@ -226,9 +233,12 @@ void print_listening(const std::vector<std::string>& names, io::BackendKind back
     std::string backend_text(io::backend_name(backend));
     std::string workers;
     if (config.workers > 1) workers = std::to_string(config.workers) + " workers, ";
-    for (const std::string& name : names) {
-        std::fprintf(stderr, "wsgate: listening on %s (%s, %s%u thread%s)\n", name.c_str(),
-                     backend_text.c_str(), workers.c_str(), threads, threads == 1 ? "" : "s");
+    for (size_t i = 0; i < names.size(); ++i) {
+        bool tls = false;
+        if (i < config.listen.size()) listen_address(config.listen[i], &tls);
+        std::fprintf(stderr, "wsgate: listening on %s (%s%s, %s%u thread%s)\n", names[i].c_str(),
+                     tls ? "TLS, " : "", backend_text.c_str(), workers.c_str(), threads,
+                     threads == 1 ? "" : "s");
     }
 }
 
@@ -276,11 +286,12 @@ void reload_on_sighup(pubsub::HubShared* hub) {
 // with sigwait). ready_fd >= 0 (a worker): one byte is written to it once
 // every loop is up; otherwise the listening lines are printed. admin_fd >= 0:
 // the --admin-listen socket, served until the loops are gone.
-int serve(const Config& config, io::BackendKind backend,
+int serve(const Config& config, const tls::TlsServerContext* tls, io::BackendKind backend,
           const std::vector<std::vector<int>>& listeners, const std::vector<std::string>& names,
           const sigset_t& signals, int ready_fd, int admin_fd = -1) {
     unsigned threads = static_cast<unsigned>(listeners.size());
     ws::LoopSettings settings = loop_settings(config, threads);
+    settings.tls = tls;
     if (config.deflate.enabled) {
         std::fprintf(stderr,
                      "wsgate: permessage-deflate: at most %llu zlib streams per loop (%llu KiB "
@@ -399,7 +410,7 @@ constexpr int64_t kWorkerRestartWindowMs = 30 * 1000;
 // over them. The parent keeps every worker's listening sockets open: while a
 // dead worker is being restarted, its share of new connections waits in its
 // sockets' accept queues for the new worker instead of being refused.
-int supervise(const Config& config, io::BackendKind backend,
+int supervise(const Config& config, const tls::TlsServerContext* tls, io::BackendKind backend,
               const std::vector<std::vector<int>>& listeners, const std::vector<std::string>& names,
               const sigset_t& signals, unsigned threads) {
     RunWorker run_worker = [&](unsigned w, int ready_fd) {
@@ -412,7 +423,7 @@ int supervise(const Config& config, io::BackendKind backend,
                     close(fd);
             }
         }
-        return serve(config, backend, mine, names, signals, ready_fd);
+        return serve(config, tls, backend, mine, names, signals, ready_fd);
     };
     int result = supervise_workers(
         config.workers, RestartBudget(kMaxWorkerRestarts, kWorkerRestartWindowMs), signals,
@@ -495,6 +506,18 @@ int run(int argc, char** argv) {
     if (!message.empty()) std::fprintf(stderr, "wsgate: %s\n", message.c_str());
     if (config.backend == io::BackendKind::io_uring && !message.empty()) return 1;
 
+    // Made before any worker forks: they share its ticket keys.
+    std::unique_ptr<tls::TlsServerContext> tls;
+    if (has_tls_listener(config)) {
+        tls = tls::TlsServerContext::create(tls_settings(config), &error);
+        if (!tls) {
+            std::fprintf(stderr, "wsgate: %s\n", error.c_str());
+            return 1;
+        }
+        std::fprintf(stderr, "wsgate: TLS 1.2/1.3, ALPN http/1.1, certificates: %s\n",
+                     tls->describe().c_str());
+    }
+
     std::vector<std::vector<int>> listeners;
     std::vector<std::string> names;
     int rc = open_listeners(config, threads * config.workers, &listeners, &names);
@@ -516,13 +539,15 @@ int run(int argc, char** argv) {
     pthread_sigmask(SIG_BLOCK, &signals, nullptr);
     signal(SIGPIPE, SIG_IGN);
 
-    if (config.workers > 1) return supervise(config, backend, listeners, names, signals, threads);
+    if (config.workers > 1) {
+        return supervise(config, tls.get(), backend, listeners, names, signals, threads);
+    }
     int admin_fd = -1;
     if (!config.admin_listen.empty()) {
         admin_fd = open_admin_listener(config.admin_listen);
         if (admin_fd < 0) return 1;
     }
-    return serve(config, backend, listeners, names, signals, -1, admin_fd);
+    return serve(config, tls.get(), backend, listeners, names, signals, -1, admin_fd);
 }
 
 }  // namespace

@@ -192,6 +192,11 @@ struct LoopMetrics {
     std::array<OwnedCounter, kEdgeLimits> edge_refusals;
     void limited(EdgeLimit limit) { edge_refusals[static_cast<size_t>(limit)].add(); }
     OwnedCounter backpressure_pauses;  // reading paused: output over --max-queued-bytes
+    // TLS listeners: handshakes completed (full or resumed), of those
+    // resumed from a ticket, and connections closed for a TLS failure.
+    OwnedCounter tls_handshakes;
+    OwnedCounter tls_resumed;
+    OwnedCounter tls_failures;
     TurnHistogram turns;
 
     // Published at the end of every turn (the loop's own structures are not

@@ -4,10 +4,15 @@
 
 #include <atomic>
 #include <cstdint>
+#include <vector>
 
 #include "io/backend_options.hpp"
 #include "proto/deflate_negotiation.hpp"
 #include "ws/edge_limits.hpp"
+
+namespace wsgate::tls {
+class TlsServerContext;
+}
 
 namespace wsgate::ws {
 
@@ -70,6 +75,10 @@ struct LoopSettings {
     // keep the loop from its other connections.
     uint64_t inflate_work_per_turn = 256 * 1024;
     EdgeLimits edge;  // Origin allow-lists, head size, message and byte rates
+    // TLS termination (tls/): the process's server context (nullptr: no TLS
+    // listener), and which of init's listeners speak TLS.
+    const tls::TlsServerContext* tls = nullptr;
+    std::vector<bool> tls_listeners;
 };
 
 }  // namespace wsgate::ws

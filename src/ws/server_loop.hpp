@@ -35,6 +35,7 @@
 #include "proto/http_request.hpp"
 #include "proto/http_response.hpp"
 #include "proto/upgrade_request.hpp"
+#include "tls/tls_loop.hpp"
 #include "ws/application.hpp"
 #include "ws/connection.hpp"
 #include "ws/connection_handle.hpp"
@@ -108,6 +109,7 @@ class ServerLoop {
           peers_(std::min(settings.max_handshakes, settings.max_connections)),
           rates_(settings.edge, pool_.capacity()),
           compression_(settings.deflate, settings.max_message_bytes, settings.deflate_max_streams),
+          tls_(settings.tls, settings.tls_listeners, chunks_),
           backend_(*this) {
         decoder_config_.max_message_bytes = settings.max_message_bytes;
         chunks_.set_lend_release({&release_lent, this});
@@ -449,6 +451,10 @@ class ServerLoop {
         uint64_t edge_peer = 0;
         bool has_peer = peer_of(fd, &peer, &edge_peer);
         backend_.start_socket(index, pool_.generation(index), c.sock);
+        if (tls_.listener_is_tls(listener) && !tls_.attach(index)) {
+            close_now(index, c);
+            return;
+        }
         if (edge_peer != 0 && !admit_peer(index, c, edge_peer)) {
             after_output(index, c);
             return;
@@ -489,6 +495,16 @@ class ServerLoop {
     // completion: input that arrives while the queue is over the cap, or
     // behind input parked earlier, is parked instead of processed.
     void on_data(uint32_t index, uint8_t* data, size_t len) {
+        if (tls::TlsSession* t = tls_.find(index)) {
+            on_tls_data(index, *t, data, len);
+            return;
+        }
+        on_plain_data(index, data, len);
+    }
+
+    // Plaintext from a receive buffer, or decrypted (rx_lendable_ false:
+    // not in a receive buffer the backend could hold for a send).
+    void on_plain_data(uint32_t index, uint8_t* data, size_t len) {
         Connection& c = pool_[index];
         c.last_rx_tick = now_;
         c.ping_sent = false;  // any byte answers the idle ping
@@ -503,7 +519,7 @@ class ServerLoop {
             parked_.schedule(index, generation(index));
             return;
         }
-        stream_rx_ = {data, len};  // lendable to send_stream during this call
+        if (rx_lendable_) stream_rx_ = {data, len};  // lendable to send_stream during this call
         size_t used = consume_input(index, c, data, len);
         stream_rx_ = {};
         if (used < len) park_input(index, c, {data + used, len - used});
@@ -522,7 +538,7 @@ class ServerLoop {
             return;
         }
         if (c.stream) end_app(index, c, 0);
-        if (c.out.empty()) {
+        if (!has_output(index, c)) {
             close_now(index, c);
             return;
         }
@@ -555,13 +571,21 @@ class ServerLoop {
     }
 
     size_t gather(uint32_t index, iovec* iov, size_t max) {
-        return pool_[index].out.gather(iov, max);
+        Connection& c = pool_[index];
+        if (tls::TlsSession* t = tls_.find(index)) {
+            return tls_.gather(*t, c.out, c.fin_after_drain, iov, max);
+        }
+        return c.out.gather(iov, max);
     }
 
     void on_sent(uint32_t index, size_t bytes) {
         Connection& c = pool_[index];
-        c.out.consume(chunks_, bytes);
-        if (!c.out.empty()) {
+        if (tls::TlsSession* t = tls_.find(index)) {
+            tls_.sent(*t, bytes);
+        } else {
+            c.out.consume(chunks_, bytes);
+        }
+        if (has_output(index, c)) {
             backend_.request_send(index, pool_.generation(index), c.sock);
         } else if (c.fin_after_drain) {
             if (c.peer_eof) {
@@ -655,6 +679,7 @@ class ServerLoop {
         yielded_.clear();
         if (under_pressure()) drop_overdue_handshakes();
         timers_.advance(now_, [this](uint32_t index) { on_timer(index); });
+        tls_.after_turn(stderr, now_ms_);
         refusal_log_.flush_due(stderr, now_ms_);
         if constexpr (TickingApplication<App, Self>) app_.on_turn_end(*this, now_ms_);
         publish_gauges();
@@ -906,7 +931,7 @@ class ServerLoop {
     // out of its ring until the send is done. Smaller pieces are copied: the
     // copy is cheaper than holding a whole receive buffer for them.
     LendOffer lend_offer(std::span<uint8_t> piece, size_t headroom) {
-        if (piece.size() < settings_.zero_copy_min_bytes) return {};
+        if (piece.size() < settings_.zero_copy_min_bytes || !rx_lendable_) return {};
         return LendOffer{piece.data(), headroom, &lend_buffer, this};
     }
     static uint32_t lend_buffer(void* self) {
@@ -999,8 +1024,9 @@ class ServerLoop {
         if (parked_.any_scheduled()) return 0;
         uint32_t tick = std::min(timers_.next_busy_tick(), release_timer_.due_tick());
         static_assert(io::TimerWheel::kNoTimer == MemoryReleaseTimer::kNotDue);
-        int64_t due_ms = refusal_log_.next_due_ms();
+        int64_t due_ms = std::min(refusal_log_.next_due_ms(), tls_.next_log_due_ms());
         if (tick != io::TimerWheel::kNoTimer) due_ms = std::min(due_ms, int64_t{tick} * kTickMs);
+        static_assert(tls::FailureLog::kNothingDue == RefusalLog::kNothingDue);
         if (due_ms == RefusalLog::kNothingDue) return -1;
         int64_t due = due_ms - elapsed_ms();
         if (due <= 0) return 0;
@@ -1034,6 +1060,7 @@ class ServerLoop {
         c.input_parked = false;
         compression_.release(c.compression);
         c.out.clear(chunks_);
+        tls_.release(index);
         delete c.handshake;
         c.handshake = nullptr;
     }
@@ -1042,11 +1069,64 @@ class ServerLoop {
     void after_output(uint32_t index, Connection& c) {
         peak_queued_ = std::max(peak_queued_, c.out.size());
         if (c.sock.closing) return;
-        if (!c.out.empty()) backend_.request_send(index, generation(index), c.sock);
+        if (has_output(index, c)) backend_.request_send(index, generation(index), c.sock);
         if (c.out.size() > settings_.max_queued_bytes && c.sock.want_read && !c.stream) {
             metrics_.backpressure_pauses.add();
             backend_.set_reading(index, generation(index), c.sock, false);
         }
+    }
+
+    // Queued output, plaintext or (TLS) records not yet sent.
+    bool has_output(uint32_t index, const Connection& c) const {
+        return !c.out.empty() || tls_.has_output(index);
+    }
+
+    // Ciphertext from a receive buffer: the handshake, then records whose
+    // plaintext takes the plain path (on_plain_data).
+    void on_tls_data(uint32_t index, tls::TlsSession& t, uint8_t* data, size_t len) {
+        Connection& c = pool_[index];
+        if (t.failed) return;  // its alert is on its way; the rest is dropped
+        c.last_rx_tick = now_;
+        rx_lendable_ = false;
+        tls::ReceiveResult r = tls_.receive(t, data, len, [&](uint8_t* plain, size_t n) {
+            on_plain_data(index, plain, n);
+            return !c.sock.closing;
+        });
+        rx_lendable_ = true;
+        if (r.established_now) {
+            metrics_.tls_handshakes.add();
+            if (r.resumed) metrics_.tls_resumed.add();
+        }
+        if (c.sock.closing) return;
+        switch (r.what) {
+            case tls::Received::more:
+                after_output(index, c);
+                return;
+            case tls::Received::closed:  // close_notify: as a FIN
+                on_eof(index);
+                return;
+            case tls::Received::failed:
+                fail_tls(index, c, t, r.reason);
+                return;
+        }
+    }
+
+    // A TLS failure (bad handshake, bad record, renegotiation, timeout):
+    // one log line (throttled: a peer can cause these at any rate), the
+    // alert OpenSSL queued goes out, then FIN; plaintext output is dropped.
+    void fail_tls(uint32_t index, Connection& c, tls::TlsSession& t, const char* reason) {
+        metrics_.tls_failures.add();
+        tls_.log_failure(stderr, elapsed_ms(), c.sock.fd, reason);
+        t.failed = true;
+        c.out.clear(chunks_);
+        if (c.input_parked) parked_.drop(index);
+        c.input_parked = false;
+        if (t.cipher.empty()) {
+            end_app(index, c);
+            close_now(index, c);
+            return;
+        }
+        begin_linger(index, c);
     }
 
     bool over_cap(const Connection& c) const { return c.out.size() > settings_.max_queued_bytes; }
@@ -1512,12 +1592,17 @@ class ServerLoop {
         end_app(index, c);
         c.fin_after_drain = true;
         timers_.schedule(index, now_ + linger_ticks);
-        if (c.out.empty() && !c.sock.send_busy) {
+        if (tls::TlsSession* t = tls_.find(index); t != nullptr && c.out.empty()) {
+            tls_.close_notify(*t);
+        }
+        if (!has_output(index, c) && !c.sock.send_busy) {
             if (c.peer_eof) {
                 close_now(index, c);
             } else {
                 send_fin(index, c);
             }
+        } else if (!c.sock.closing) {
+            backend_.request_send(index, generation(index), c.sock);
         }
     }
 
@@ -1769,6 +1854,10 @@ class ServerLoop {
     // keep-alive connection (RFC 9112 §9.5).
     void drop_handshake(uint32_t index, std::string_view reason) {
         Connection& c = pool_[index];
+        if (tls::TlsSession* t = tls_.find(index); t != nullptr && !t->established) {
+            fail_tls(index, c, *t, "TLS handshake not completed in time");
+            return;
+        }
         if (c.served && c.handshake == nullptr && c.out.empty()) {
             begin_linger(index, c);
         } else {
@@ -1886,6 +1975,10 @@ class ServerLoop {
     size_t peak_queued_ = 0;
     MemoryReleaseTimer release_timer_{settings_.memory_release_delay_ticks, kMinReleaseDrop};
     LoopCompression compression_;
+    tls::TlsLoop tls_;
+    // False while decrypted bytes are delivered: they lie in the TLS
+    // scratch, not in a receive buffer a send could borrow.
+    bool rx_lendable_ = true;
     Backend<Self> backend_;
     std::span<uint8_t> last_piece_;
     std::span<uint8_t> stream_rx_;  // the receive buffer on_data is delivering

@@ -200,6 +200,7 @@ if [ "$bin" != standin ]; then
   run pubsub_sdk 90 node "$here/test_pubsub_sdk.mjs" "$bin" "$backend"
   run pubsub_ordering 60 node "$here/test_pubsub_ordering.mjs" "$bin" "$backend"
   run metrics 60 "$py" "$here/test_metrics.py" "$bin" "$backend"
+  run tls 90 "$py" "$here/test_tls.py" "$bin" "$backend"
   run proxy 40 "$py" "$here/test_proxy.py" "$bin" "$backend"
   run proxy_balance 60 "$py" "$here/test_proxy_balance.py" "$bin" "$backend"
   run proxy_scale 60 "$py" "$here/test_proxy_scale.py" "$bin" "$backend"

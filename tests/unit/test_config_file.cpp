@@ -67,7 +67,21 @@ TEST(ConfigFile, EverySettingChangedRoundTrips) {
     ASSERT_EQ(parse({"--listen",
                      "127.0.0.1:1",
                      "--listen",
-                     "[::1]:2",
+                     "[::1]:2,tls",
+                     "--tls-cert",
+                     "a.pem",
+                     "--tls-key",
+                     "a.key",
+                     "--tls-cert",
+                     "b.pem",
+                     "--tls-key",
+                     "b.key",
+                     "--tls-ciphers",
+                     "ECDHE-RSA-AES128-GCM-SHA256",
+                     "--tls-ciphersuites",
+                     "TLS_AES_256_GCM_SHA384",
+                     "--tls-ticket-key-rotation",
+                     "60",
                      "--admin-listen",
                      "127.0.0.1:9",
                      "--threads",
@@ -179,7 +193,13 @@ TEST(ConfigFile, EverySettingChangedRoundTrips) {
     Config loaded;
     ASSERT_EQ(load(printed, &loaded), "") << printed;
     EXPECT_EQ(format_config(loaded), printed);
-    EXPECT_EQ(loaded.listen, (std::vector<std::string>{"127.0.0.1:1", "[::1]:2"}));
+    EXPECT_EQ(loaded.listen, (std::vector<std::string>{"127.0.0.1:1", "[::1]:2,tls"}));
+    tls::TlsSettings tls = tls_settings(loaded);
+    ASSERT_EQ(tls.certificates.size(), 2u);
+    EXPECT_EQ(tls.certificates[1].cert, "b.pem");
+    EXPECT_EQ(tls.certificates[1].key, "b.key");
+    EXPECT_EQ(tls.ciphersuites, "TLS_AES_256_GCM_SHA384");
+    EXPECT_DOUBLE_EQ(tls.ticket_key_rotation_s, 60);
     EXPECT_EQ(loaded.admin_listen, "127.0.0.1:9");
     EXPECT_EQ(loaded.hub.api_key, "k\"e\\y\n\x01");
     EXPECT_EQ(loaded.hub.token_hmac_secret, "s\u00e9cret");
@@ -344,6 +364,30 @@ TEST(ConfigFile, ListenIsAnArrayOfAddresses) {
     EXPECT_EQ(load("listen = [\n  \"127.0.0.1:1\",\n  \"localhost:80\",\n]\n", &c),
               "gate.toml:3:3: bad value for listen: localhost:80");
     EXPECT_EQ(parse({"--listen", "localhost:80"}, &c), "bad value for --listen: localhost:80");
+}
+
+TEST(ConfigFile, TlsListenersNeedPairedCertificatesAndKeys) {
+    Config c;
+    EXPECT_EQ(parse({"--listen", "127.0.0.1:1,tls"}, &c),
+              "a TLS listener (--listen ADDR:PORT,tls) needs --tls-cert and --tls-key");
+    Config unpaired;
+    EXPECT_EQ(
+        parse({"--tls-cert", "a.pem", "--tls-cert", "b.pem", "--tls-key", "a.key"}, &unpaired),
+        "--tls-cert and --tls-key come in pairs (2 certificates, 1 keys)");
+    Config bad;
+    EXPECT_NE(parse({"--listen", "127.0.0.1:1,tl"}, &bad), "");
+    EXPECT_NE(parse({"--listen", ",tls"}, &bad), "");
+    Config file;
+    EXPECT_EQ(load("listen = [\"127.0.0.1:1,tls\", \"127.0.0.1:2\"]\ntls-cert = [\"c.pem\"]\n"
+                   "tls-key = [\"k.pem\"]\n",
+                   &file),
+              "");
+    EXPECT_TRUE(has_tls_listener(file));
+    bool tls = false;
+    EXPECT_EQ(listen_address(file.listen[0], &tls), "127.0.0.1:1");
+    EXPECT_TRUE(tls);
+    EXPECT_EQ(listen_address(file.listen[1], &tls), "127.0.0.1:2");
+    EXPECT_FALSE(tls);
 }
 
 TEST(ConfigFile, PubSubKeys) {

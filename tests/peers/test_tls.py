@@ -1,0 +1,368 @@
+#!/usr/bin/python3
+"""TLS listeners (--listen ADDR:PORT,tls), on instances this suite starts.
+
+  test_tls.py WSGATE_BINARY BACKEND [CASE-FILTER...]
+
+A test PKI is made at start with the openssl CLI (tls_certs.py): root CA,
+intermediate CA, an ECDSA leaf for localhost/127.0.0.1 and an RSA leaf for
+other.test, each served with its chain; clients trust the root only.
+- python-websockets over ssl: echo of 0 B .. 1 MiB, text and binary,
+  permessage-deflate negotiated, close 1000; Node `ws` with `ca:` likewise;
+- curl --cacert: GET /healthz over https (HTTP/1.1 via ALPN), the plain
+  listener beside it still plain;
+- openssl s_client: TLS 1.2 and 1.3 accepted, TLS 1.0 and 1.1 refused with a
+  protocol_version alert; ALPN http/1.1 chosen, h2 alone refused
+  (no_application_protocol); SNI picks the certificate (other.test: the RSA
+  one, localhost or no name: the default);
+- bad input, each closed with one log line: plain HTTP (a plain 400 saying
+  the port speaks TLS), garbage, a silent client and a ClientHello cut short
+  (--handshake-timeout 1), a TLS 1.2 renegotiation;
+- resumption: TLS 1.3 ticket (-sess_out/-sess_in) and TLS 1.2 -reconnect are
+  resumed, counted in /metrics (wsgate_tls_handshakes_total{kind="resumed"});
+  with --tls-ticket-key-rotation 1 a ticket resumes in the next period and
+  not after two;
+- start-up: a TLS listener without a certificate, an unreadable certificate
+  and a key that does not match it are refused with one line.
+"""
+
+import asyncio
+import os
+import re
+import socket
+import ssl
+import subprocess
+import sys
+import time
+import urllib.request
+
+import websockets
+
+import wsraw
+from tls_certs import TestPki
+from wsgate_proc import Server, free_port, run_flags
+from wsraw import check, eq
+
+if len(sys.argv) < 3:
+    print("usage: test_tls.py WSGATE_BINARY BACKEND", file=sys.stderr)
+    print("0 passed, 1 failed")
+    sys.exit(2)
+BIN, BACKEND = sys.argv[1], sys.argv[2]
+del sys.argv[1:3]
+HERE = os.path.dirname(os.path.abspath(__file__))
+suite = wsraw.Suite("tls")
+
+pki = TestPki()
+LEAF, LEAF_KEY = pki.leaf("localhost", ["DNS:localhost", "IP:127.0.0.1"], "ec")
+OTHER, OTHER_KEY = pki.leaf("other.test", ["DNS:other.test", "DNS:*.other.test"], "rsa")
+
+TLS_PORT, PLAIN_PORT, ADMIN_PORT = free_port(), free_port(), free_port()
+FLAGS = ["--backend", BACKEND, "--threads", "2", "--handshake-timeout", "1",
+         "--close-timeout", "2", "--idle-timeout", "30",
+         "--listen", f"127.0.0.1:{TLS_PORT},tls", "--listen", f"127.0.0.1:{PLAIN_PORT}",
+         "--admin-listen", f"127.0.0.1:{ADMIN_PORT}",
+         "--tls-cert", LEAF, "--tls-key", LEAF_KEY, "--tls-cert", OTHER, "--tls-key", OTHER_KEY]
+
+
+def s_client(*args, stdin=b"", timeout=10):
+    p = subprocess.run(["openssl", "s_client", "-connect", f"127.0.0.1:{TLS_PORT}",
+                        "-CAfile", pki.ca, *args], input=stdin, capture_output=True,
+                       timeout=timeout)
+    return p.returncode, p.stdout.decode("latin-1") + p.stderr.decode("latin-1")
+
+
+def failure_lines(srv, reason):
+    return len(re.findall(r"^wsgate: TLS fd \d+ closed: " + re.escape(reason), srv.log(), re.M))
+
+
+def quiet_log():
+    """Failure lines are throttled to one a second per loop (a peer can cause
+    them at any rate): a case that counts its own line waits for that
+    second to pass first."""
+    time.sleep(1.1)
+
+
+def expect_one_line(srv, reason, before):
+    """The log gains exactly one line for `reason` (lines are throttled to
+    one a second: the cases wait for theirs)."""
+    srv.wait_for(lambda _: failure_lines(srv, reason) > before, 3, f"a '{reason}' line")
+    time.sleep(0.2)
+    eq(failure_lines(srv, reason), before + 1, f"log lines for '{reason}'")
+
+
+def metric(name, labels):
+    with urllib.request.urlopen(f"http://127.0.0.1:{ADMIN_PORT}/metrics", timeout=5) as r:
+        text = r.read().decode()
+    m = re.search(r"^" + re.escape(name + labels) + r" (\d+)$", text, re.M)
+    check(m, f"no {name}{labels} in /metrics")
+    return int(m.group(1))
+
+
+def read_until_closed(sock, timeout):
+    """Everything the server sends until it closes; raises on timeout."""
+    sock.settimeout(timeout)
+    data = b""
+    while True:
+        chunk = sock.recv(65536)
+        if not chunk:
+            return data
+        data += chunk
+
+
+async def python_echo():
+    ctx = ssl.create_default_context(cafile=pki.ca)
+    async with websockets.connect(f"wss://localhost:{TLS_PORT}/", ssl=ctx, compression="deflate",
+                                  open_timeout=5, close_timeout=5, ping_interval=None,
+                                  max_size=None) as ws:
+        check("permessage-deflate" in ws.response_headers.get("Sec-WebSocket-Extensions", ""),
+              "permessage-deflate negotiated over TLS")
+        eq(ws.transport.get_extra_info("ssl_object").selected_alpn_protocol(), None,
+           "python-websockets offers no ALPN")
+        for n in (0, 1, 125, 126, 16 * 1024, 70000, 1 << 20):
+            msg = os.urandom(n)
+            await ws.send(msg)
+            eq(await asyncio.wait_for(ws.recv(), 10), msg, f"binary echo of {n} bytes")
+        text = "ü ☃ 𝄞 " * 3000
+        await ws.send(text)
+        eq(await asyncio.wait_for(ws.recv(), 10), text, "text echo (compressible)")
+        # A burst: many messages queued in one turn go out as few records.
+        msgs = [f"burst {i}" for i in range(500)]
+        for m in msgs:
+            await ws.send(m)
+        for m in msgs:
+            eq(await asyncio.wait_for(ws.recv(), 10), m, "burst echo in order")
+    eq(ws.close_code, 1000, "close code over TLS")
+
+
+def node_echo():
+    p = subprocess.run(["node", os.path.join(HERE, "tls_node_client.mjs"),
+                        f"wss://localhost:{TLS_PORT}/", pki.ca], capture_output=True, timeout=20,
+                       cwd=HERE)
+    out = p.stdout.decode()
+    eq(out.splitlines(), ["echo same", "extensions permessage-deflate", "close 1000"],
+       f"node ws over TLS (stderr {p.stderr.decode()[-300:]!r})")
+
+
+def curl_https():
+    for host in ("localhost", "127.0.0.1"):
+        p = subprocess.run(["curl", "-sS", "-v", "--cacert", pki.ca,
+                            f"https://{host}:{TLS_PORT}/healthz"], capture_output=True,
+                           timeout=10)
+        eq((p.returncode, p.stdout), (0, b"ok\n"), f"curl https://{host}/healthz")
+        err = p.stderr.decode()
+        check("ALPN: server accepted http/1.1" in err or "ALPN, server accepted to use http/1.1"
+              in err, f"ALPN http/1.1 in curl's log: {err[-600:]!r}")
+    p = subprocess.run(["curl", "-sS", f"http://127.0.0.1:{PLAIN_PORT}/healthz"],
+                       capture_output=True, timeout=10)
+    eq((p.returncode, p.stdout), (0, b"ok\n"), "the plain listener beside it")
+
+
+def versions_accepted():
+    for flag, name in (("-tls1_2", "TLSv1.2"), ("-tls1_3", "TLSv1.3")):
+        rc, out = s_client(flag, "-servername", "localhost", "-verify_return_error")
+        eq(rc, 0, f"s_client {flag} exit status: {out[-400:]!r}")
+        check(re.search(r"Protocol\s*:\s*" + re.escape(name), out) or f"New, {name}" in out,
+              f"{name} negotiated: {out[-600:]!r}")
+        check("Verify return code: 0 (ok)" in out, f"chain verified with {flag}")
+
+
+def versions_refused(srv):
+    for flag in ("-tls1", "-tls1_1"):
+        quiet_log()
+        before = failure_lines(srv, "unsupported protocol")
+        rc, out = s_client(flag, "-cipher", "DEFAULT:@SECLEVEL=0")
+        check(rc != 0, f"s_client {flag} must fail")
+        check("alert protocol version" in out, f"protocol_version alert for {flag}: "
+              f"{out[-400:]!r}")
+        expect_one_line(srv, "unsupported protocol", before)
+
+
+def alpn():
+    rc, out = s_client("-alpn", "http/1.1")
+    eq(rc, 0, "s_client -alpn http/1.1")
+    check("ALPN protocol: http/1.1" in out, f"http/1.1 chosen: {out[-400:]!r}")
+    rc, out = s_client("-alpn", "h2,http/1.1")
+    check("ALPN protocol: http/1.1" in out, "http/1.1 chosen from h2,http/1.1")
+    rc, out = s_client("-alpn", "h2")
+    check(rc != 0 and "no application protocol" in out,
+          f"h2 alone refused with no_application_protocol: {out[-400:]!r}")
+
+
+def sni():
+    for name, want in (("other.test", "CN = other.test"), ("a.other.test", "CN = other.test"),
+                       ("localhost", "CN = localhost"), (None, "CN = localhost"),
+                       ("unknown.example", "CN = localhost")):
+        args = ["-servername", name] if name else ["-noservername"]
+        rc, out = s_client(*args)
+        eq(rc, 0, f"s_client SNI {name}")
+        m = re.search(r"^subject=(.*)$", out, re.M)
+        check(m and want in m.group(1), f"SNI {name}: certificate {m and m.group(1)!r}")
+    rc, out = s_client("-servername", "other.test", "-tls1_2")
+    check("Server public key is 2048 bit" in out, "other.test is the RSA 2048 certificate")
+
+
+def plain_http(srv):
+    quiet_log()
+    before = failure_lines(srv, "http request")
+    with socket.create_connection(("127.0.0.1", TLS_PORT), timeout=5) as s:
+        s.sendall(b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        data = read_until_closed(s, 3)
+    check(data.startswith(b"HTTP/1.1 400 Bad Request\r\n"), f"plain 400: {data[:80]!r}")
+    check(data.endswith(b"this port speaks TLS: use https:// or wss://\n"), "the body says why")
+    expect_one_line(srv, "http request", before)
+
+
+def garbage(srv):
+    quiet_log()
+    before = len(re.findall(r"^wsgate: TLS fd \d+ closed: ", srv.log(), re.M))
+    with socket.create_connection(("127.0.0.1", TLS_PORT), timeout=5) as s:
+        s.sendall(bytes(range(256)) * 4)
+        t = time.monotonic()
+        read_until_closed(s, 3)
+        check(time.monotonic() - t < 2, "closed at once")
+    srv.wait_for(lambda log: len(re.findall(r"^wsgate: TLS fd \d+ closed: ", log, re.M)) > before,
+                 3, "a TLS failure line")
+    eq(len(re.findall(r"^wsgate: TLS fd \d+ closed: ", srv.log(), re.M)), before + 1,
+       "one line for the garbage")
+
+
+def stalled(srv, first_bytes):
+    quiet_log()
+    reason = "TLS handshake not completed in time"
+    before = failure_lines(srv, reason)
+    with socket.create_connection(("127.0.0.1", TLS_PORT), timeout=5) as s:
+        if first_bytes:
+            s.sendall(first_bytes)
+        t = time.monotonic()
+        read_until_closed(s, 5)
+        took = time.monotonic() - t
+    check(0.8 <= took <= 2.5, f"closed after the 1 s handshake timeout (took {took:.2f} s)")
+    expect_one_line(srv, reason, before)
+
+
+def client_hello_start():
+    """The first bytes of a real ClientHello (taken from python's ssl)."""
+    ctx = ssl.create_default_context()
+    inc, out = ssl.MemoryBIO(), ssl.MemoryBIO()
+    obj = ctx.wrap_bio(inc, out, server_hostname="localhost")
+    try:
+        obj.do_handshake()
+    except ssl.SSLWantReadError:
+        pass
+    hello = out.read()
+    check(len(hello) > 100, "a ClientHello")
+    return hello[:60]
+
+
+def renegotiation(srv):
+    quiet_log()
+    before = failure_lines(srv, "renegotiation refused")
+    p = subprocess.Popen(["openssl", "s_client", "-connect", f"127.0.0.1:{TLS_PORT}", "-tls1_2",
+                          "-CAfile", pki.ca], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                         stderr=subprocess.STDOUT)
+    try:
+        time.sleep(0.5)
+        p.stdin.write(b"R\n")
+        p.stdin.flush()
+        out, _ = p.communicate(timeout=5)  # the server closes: s_client ends
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    check(b"RENEGOTIATING" in out, f"s_client renegotiated: {out[-300:]!r}")
+    expect_one_line(srv, "renegotiation refused", before)
+
+
+HTTP_REQUEST = b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+
+
+def ticket_resumed(session_file, port_args=()):
+    rc, out = s_client("-tls1_3", "-sess_out", session_file, "-ign_eof", stdin=HTTP_REQUEST)
+    eq(rc, 0, f"first connection: {out[-300:]!r}")
+    check("New, TLSv1.3" in out, "a full handshake first")
+    check(os.path.getsize(session_file) > 0, "a ticket was received")
+    rc, out = s_client("-tls1_3", "-sess_in", session_file, "-ign_eof", stdin=HTTP_REQUEST)
+    eq(rc, 0, "second connection")
+    return "Reused, TLSv1.3" in out
+
+
+def resumption(srv):
+    resumed_before = metric("wsgate_tls_handshakes_total", '{kind="resumed"}')
+    path = os.path.join(pki.dir, "session.pem")
+    check(ticket_resumed(path), "TLS 1.3 ticket resumed")
+    rc, out = s_client("-tls1_2", "-reconnect", stdin=b"")
+    eq(rc, 0, f"s_client -reconnect: {out[-300:]!r}")
+    reused = len(re.findall(r"^Reused, TLSv1\.2", out, re.M))
+    eq(reused, 5, "TLS 1.2 -reconnect: 5 of 6 connections resumed")
+    deadline = time.monotonic() + 3
+    while metric("wsgate_tls_handshakes_total", '{kind="resumed"}') < resumed_before + 6:
+        check(time.monotonic() < deadline, "resumed handshakes counted in /metrics")
+        time.sleep(0.1)
+    eq(metric("wsgate_tls_handshakes_total", '{kind="resumed"}'), resumed_before + 6,
+       "6 resumed handshakes counted")
+
+
+def ticket_rotation():
+    global TLS_PORT
+    saved = TLS_PORT
+    TLS_PORT = free_port()
+    flags = ["--backend", BACKEND, "--threads", "1", "--listen", f"127.0.0.1:{TLS_PORT},tls",
+             "--tls-cert", LEAF, "--tls-key", LEAF_KEY, "--tls-ticket-key-rotation", "1"]
+    try:
+        with Server(BIN, flags) as srv:
+            path = os.path.join(pki.dir, "rotation.pem")
+            # Sealed in period p, opened in p + 1: resumed; after p + 2: not.
+            rc, out = s_client("-tls1_3", "-sess_out", path, "-ign_eof", stdin=HTTP_REQUEST)
+            check("New, TLSv1.3" in out, "first handshake")
+            time.sleep(1.05)
+            rc, out = s_client("-tls1_3", "-sess_in", path, "-ign_eof", stdin=HTTP_REQUEST)
+            check("Reused, TLSv1.3" in out, f"resumed in the next period: {out[-300:]!r}")
+            rc, out = s_client("-tls1_3", "-sess_out", path, "-ign_eof", stdin=HTTP_REQUEST)
+            time.sleep(2.1)
+            rc, out = s_client("-tls1_3", "-sess_in", path, "-ign_eof", stdin=HTTP_REQUEST)
+            check("New, TLSv1.3" in out, f"a full handshake two periods later: {out[-300:]!r}")
+            eq(srv.terminate(10), 0, "exit status after SIGTERM")
+    finally:
+        TLS_PORT = saved
+
+
+def refused_at_start(args, want, status):
+    rc, out, err = run_flags(BIN, ["--backend", BACKEND, "--listen",
+                                   f"127.0.0.1:{free_port()},tls"] + args)
+    eq(rc, status, f"exit status ({err!r})")
+    eq(len(err.strip().splitlines()), 1, f"one line: {err!r}")
+    check(want in err, f"{want!r} in {err!r}")
+
+
+with Server(BIN, FLAGS, wait_lines=2) as server:
+    log = server.log()
+    check(re.search(r"^wsgate: listening on 127\.0\.0\.1:%d \(TLS, %s," % (TLS_PORT, BACKEND), log,
+                    re.M), f"TLS listener logged: {log!r}")
+    suite.run("python-websockets over ssl: echo 0 B..1 MiB, deflate, burst, close 1000",
+              lambda: asyncio.run(python_echo()))
+    suite.run("node ws with ca: echo, permessage-deflate, close 1000", node_echo)
+    suite.run("curl --cacert: https GET /healthz, ALPN http/1.1; plain listener stays plain",
+              curl_https)
+    suite.run("s_client: TLS 1.2 and 1.3 accepted, chain verified", versions_accepted)
+    suite.run("s_client: TLS 1.0 and 1.1 refused (protocol_version), one line each",
+              versions_refused, server)
+    suite.run("s_client: ALPN http/1.1 chosen, h2 alone refused", alpn)
+    suite.run("s_client: SNI picks the certificate (exact, wildcard, default)", sni)
+    suite.run("plain HTTP on the TLS port: plain 400, one line", plain_http, server)
+    suite.run("garbage on the TLS port: closed at once, one line", garbage, server)
+    suite.run("silent client: closed at --handshake-timeout, one line", stalled, server, b"")
+    suite.run("ClientHello cut short: closed at --handshake-timeout, one line", stalled, server,
+              client_hello_start())
+    suite.run("TLS 1.2 renegotiation: closed, one line", renegotiation, server)
+    suite.run("resumption: TLS 1.3 ticket, TLS 1.2 -reconnect, counted in /metrics", resumption,
+              server)
+    suite.run("server still serves after all that", lambda: asyncio.run(python_echo()))
+    suite.run("SIGTERM: exit 0", lambda: eq(server.terminate(10), 0, "exit status"))
+suite.run("--tls-ticket-key-rotation 1: resumed next period, full after two", ticket_rotation)
+suite.run("TLS listener without a certificate refused", refused_at_start, [],
+          "needs --tls-cert and --tls-key", 2)
+suite.run("unreadable certificate refused", refused_at_start,
+          ["--tls-cert", "/nonexistent.pem", "--tls-key", LEAF_KEY], "tls-cert /nonexistent.pem", 1)
+suite.run("key that does not match the certificate refused", refused_at_start,
+          ["--tls-cert", LEAF, "--tls-key", OTHER_KEY], "does not match", 1)
+pki.remove()
+suite.finish()
