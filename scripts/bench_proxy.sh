@@ -21,10 +21,11 @@
 #
 # One process may hold 20 000 descriptors here (RLIMIT_NOFILE hard limit) and
 # a proxied connection needs two, so a one-process proxy holds at most ~9 990:
-# the "10 000" points run 9 800 connections. The large memory point runs every
-# proxy as several processes on one port (SO_REUSEPORT): wsgate --workers,
-# nginx worker_processes with `reuseport`, HAProxy as that many instances
-# (HAProxy 2.6 has no multi-process mode).
+# the "10 000" points run 9 800 connections. At the large memory point wsgate
+# is one process with --direct-descriptors (io_uring file tables, a loop per
+# ~9 800 proxied connections), nginx and HAProxy several processes on one
+# port (SO_REUSEPORT): nginx worker_processes with `reuseport`, HAProxy as
+# that many instances (HAProxy 2.6 has no multi-process mode).
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -134,18 +135,16 @@ start_wsgate() {  # backend relay processes
   for p in "${up_ports[@]}"; do upstreams+=(--upstream "echo=127.0.0.1:$p"); done
   local log=$out/logs/wsgate-$backend-$relay.log
   local many=()
-  [ "$procs" -gt 1 ] && many=(--workers "$procs")
-  "${pin_proxy[@]}" "$wsgate" --mode proxy --listen "127.0.0.1:$px_port" --threads 1 "${many[@]}" \
+  # Past one process's descriptors: one process, a loop (and file table) per share.
+  [ "$procs" -gt 1 ] && many=(--direct-descriptors --threads "$procs")
+  [ "$procs" -gt 1 ] || many=(--threads 1)
+  "${pin_proxy[@]}" "$wsgate" --mode proxy --listen "127.0.0.1:$px_port" "${many[@]}" \
     --backend "$backend" "${upstreams[@]}" --route "$route" --max-connections 400000 \
     --idle-timeout 600 --handshake-timeout 60 >>"$log" 2>&1 &
   proxy_pid=$!
   pids+=("$proxy_pid")
   wait_listening "$px_port" "$proxy_pid" "$log" || return 1
   proxy_cpu_pids=("$proxy_pid")
-  if [ "$procs" -gt 1 ]; then
-    sleep 0.3
-    mapfile -t proxy_cpu_pids < <(pgrep -P "$proxy_pid")
-  fi
 }
 
 write_nginx_conf() {  # workers

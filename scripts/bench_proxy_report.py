@@ -75,7 +75,7 @@ if setup:
 
 idle = [r for r in reports if r["_file"].startswith("idle-") and "proxy_rss_up_kb" in r]
 if idle:
-    lines += ["| connections | proxy | processes | up | RSS before | RSS all up | B / proxied connection |",
+    lines += ["| connections | proxy | processes (wsgate: loops) | up | RSS before | RSS all up | B / proxied connection |",
               "|---:|---|---:|---:|---:|---:|---:|"]
     for n in sorted({r["connections"] for r in idle}):
         for name in ORDER:
