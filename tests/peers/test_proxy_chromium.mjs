@@ -1,12 +1,15 @@
 // Headless Chromium (Debian's /usr/bin/chromium, playwright-core) through
-// `wsgate --mode proxy` (tunnel) to three real backends, one route each:
-//   /wsgate -> a wsgate echo server
-//   /python -> a python3-websockets echo server (a process of its own)
-//   /node   -> a Node `ws` echo server (in this process)
-// On every route the page's WebSocket negotiates permessage-deflate end to
-// end: Chromium's offer reaches the backend unchanged (python and node report
-// the offer they got), and the extension and subprotocol the page sees are
-// exactly what the backend answered. Then text and binary messages (empty,
+// `wsgate --mode proxy` to three real backends, one route each per relay:
+//   /wsgate -> a wsgate echo server                         (tunnel)
+//   /python -> a python3-websockets echo server (a process)  (tunnel)
+//   /node   -> a Node `ws` echo server (in this process)     (tunnel)
+//   /frames/python, /frames/node -> the same two backends    (relay=frames)
+// Tunnel routes negotiate permessage-deflate end to end: Chromium's offer
+// reaches the backend unchanged (python and node report the offer they got),
+// and the extension and subprotocol the page sees are exactly what the
+// backend answered. Frames routes compress per hop: the page gets wsgate's
+// own answer, the backend gets no offer (wsgate's upstream side does not
+// compress), and the subprotocol is still the backend's choice. Then text and binary messages (empty,
 // multi-byte UTF-8, 100 KB of compressible JSON that Chromium compresses and
 // fragments, 100 KB random) come back byte for byte (SHA-256), and a close
 // 1000 is answered by the backend through the tunnel (wasClean).
@@ -129,7 +132,9 @@ try {
     '--backend', backend, '--threads', '1', '--close-timeout', '1',
     '--upstream', `wsgate=${host}:${ports.wsgate}`, '--upstream', `python=${host}:${ports.python}`,
     '--upstream', `node=${host}:${ports.node}`,
-    '--route', '/wsgate=wsgate', '--route', '/python=python', '--route', '/node=node'], 'listening on');
+    '--route', '/wsgate=wsgate', '--route', '/python=python', '--route', '/node=node',
+    '--route', '/frames/python=python,relay=frames', '--route', '/frames/node=node,relay=frames'],
+  'listening on');
   procs.push(proxy);
 
   browser = await chromium.launch({
@@ -228,6 +233,31 @@ try {
       `node got the offer ${JSON.stringify(last.offer)}`);
     want(last.answer && r.extensions === last.answer,
       `page sees ${JSON.stringify(r.extensions)}, node answered ${JSON.stringify(last.answer)}`);
+    want(r.protocol === 'chat', `subprotocol ${JSON.stringify(r.protocol)}`);
+    checkExchange(r);
+  });
+
+  const wsgateAnswer = 'permessage-deflate; server_no_context_takeover; client_no_context_takeover';
+  await run('/frames/python -> python3-websockets (frames): deflate per hop, subprotocol, byte for byte',
+    async () => {
+      const before = python.log().split('\n').filter((l) => l.startsWith('{')).length;
+      const r = await exchange('/frames/python/room', ['chat']);
+      const seen = python.log().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l));
+      want(seen.length === before + 1, `python saw ${seen.length - before} handshakes`);
+      const last = seen[seen.length - 1];
+      want(!last.offer && !last.answer, `python got the offer ${JSON.stringify(last.offer)}`);
+      want(r.extensions === wsgateAnswer, `page sees ${JSON.stringify(r.extensions)}`);
+      want(r.protocol === 'chat', `subprotocol ${JSON.stringify(r.protocol)}`);
+      checkExchange(r);
+    });
+
+  await run('/frames/node -> Node ws (frames): deflate per hop, subprotocol, byte for byte', async () => {
+    const before = nodeSeen.length;
+    const r = await exchange('/frames/node/room', ['chat']);
+    want(nodeSeen.length === before + 1, `node saw ${nodeSeen.length - before} handshakes`);
+    const last = nodeSeen[nodeSeen.length - 1];
+    want(!last.offer && !last.answer, `node got the offer ${JSON.stringify(last.offer)}`);
+    want(r.extensions === wsgateAnswer, `page sees ${JSON.stringify(r.extensions)}`);
     want(r.protocol === 'chat', `subprotocol ${JSON.stringify(r.protocol)}`);
     checkExchange(r);
   });
