@@ -537,12 +537,14 @@ constexpr Setting kSettings[] = {
 
     {.name = "allow-origin",
      .type = SettingType::text_list,
-     .value_name = "[ADDR:PORT=]ORIGIN",
+     .value_name = "[ADDR:PORT=|/PREFIX=]ORIGIN",
      .help = "browser origins that may open a WebSocket, repeatable: https://app.example.com, "
              "https://*.example.com (subdomains), *.example.com (any scheme), * (any); a "
-             "pattern without a port matches origins without one. Prefixed with a --listen "
-             "address: for that listener only. Other origins get 403 before the upgrade; a "
-             "request without Origin (not from a browser) is allowed",
+             "pattern without a port matches origins without one. Prefixed with a path prefix "
+             "(a proxy --route, say) or a --listen address: for those upgrades only; the most "
+             "specific scope with patterns decides (path, then listener, then global). Other "
+             "origins get 403 before the upgrade; a request without Origin (not from a "
+             "browser) is allowed",
      .default_note = "any origin",
      .heading = "admission at the edge",
      .set =

@@ -7,7 +7,7 @@ namespace wsgate::gateway {
 namespace {
 
 struct OriginRule {
-    std::string_view listener;  // empty: every listener
+    std::string_view scope;  // a --listen address, a path prefix ("/..."), or empty: everywhere
     std::string_view pattern;
 };
 
@@ -26,8 +26,8 @@ uint64_t burst_or_rate(uint64_t burst, uint64_t rate) {
 
 std::string check_origin_rule(std::string_view rule) {
     OriginRule r = split_rule(rule);
-    if (!r.listener.empty() && !io::parse_endpoint(r.listener)) {
-        return "not a listen address: " + std::string(r.listener);
+    if (!r.scope.empty() && !r.scope.starts_with('/') && !io::parse_endpoint(r.scope)) {
+        return "not a listen address or a path prefix: " + std::string(r.scope);
     }
     ws::OriginAllowList check;
     return check.add(r.pattern);
@@ -36,26 +36,28 @@ std::string check_origin_rule(std::string_view rule) {
 std::string edge_limits(const Config& config, ws::EdgeLimits* out) {
     for (const std::string& text : config.allow_origins) {
         OriginRule r = split_rule(text);
-        if (r.listener.empty()) {
-            for (ws::OriginAllowList& list : out->origins) {
-                if (std::string e = list.add(r.pattern); !e.empty()) return e;
+        ws::OriginAllowList* list = nullptr;
+        if (r.scope.empty()) {
+            list = &out->origins.global();
+        } else if (r.scope.starts_with('/')) {
+            list = &out->origins.path(r.scope);
+        } else {
+            size_t index = 0;
+            bool tls = false;  // a TLS listener is named by its address alone
+            while (index < config.listen.size() &&
+                   listen_address(config.listen[index], &tls) != r.scope)
+                ++index;
+            if (index == config.listen.size()) {
+                return "--allow-origin " + text + ": " + std::string(r.scope) +
+                       " is not a --listen address";
             }
-            continue;
+            if (index >= ws::OriginPolicy::kListenerSlots - 1) {
+                return "--allow-origin " + text +
+                       ": per-listener origins are available for the first six --listen addresses";
+            }
+            list = &out->origins.listener(index);
         }
-        size_t index = 0;
-        bool tls = false;  // a TLS listener is named by its address alone
-        while (index < config.listen.size() &&
-               listen_address(config.listen[index], &tls) != r.listener)
-            ++index;
-        if (index == config.listen.size()) {
-            return "--allow-origin " + text + ": " + std::string(r.listener) +
-                   " is not a --listen address";
-        }
-        if (index >= ws::EdgeLimits::kListenerSlots - 1) {
-            return "--allow-origin " + text +
-                   ": per-listener origins are available for the first six --listen addresses";
-        }
-        if (std::string e = out->origins[index].add(r.pattern); !e.empty()) return e;
+        if (std::string e = list->add(r.pattern); !e.empty()) return e;
     }
     out->ipv6_prefix_bits = config.ipv6_prefix_length;
     out->head.max_header_bytes = static_cast<size_t>(config.max_request_head_bytes);

@@ -11,12 +11,14 @@
 
 namespace wsgate::gateway {
 
-// One --allow-origin value, "[ADDR:PORT=]PATTERN": "" or what is wrong.
+// One --allow-origin value, "[ADDR:PORT=|/PREFIX=]PATTERN": "" or what is wrong.
 std::string check_origin_rule(std::string_view rule);
 
 // Fills *out from config. "" or an error: an --allow-origin address that is
 // not one of the --listen addresses, or that is the seventh or a later one
 // (per-listener lists cover the first six; later listeners share one).
+// A path prefix scope ("/chat=https://app.example.com") applies to upgrades
+// whose path starts with it (the proxy's --route prefixes are such).
 std::string edge_limits(const Config& config, ws::EdgeLimits* out);
 
 // The per-address limits (--max-connections-per-ip, --connection-rate-per-ip)

@@ -4,7 +4,6 @@
 // and ws/peer_admission.hpp (per client address, shared by the loops).
 #pragma once
 
-#include <array>
 #include <cstdint>
 
 #include "proto/http_request.hpp"
@@ -13,10 +12,10 @@
 namespace wsgate::ws {
 
 struct EdgeLimits {
-    // Origin allow-lists by listener slot (LoopMetrics::listener_slot): an
-    // upgrade whose Origin is not allowed gets 403 before it is validated.
-    static constexpr size_t kListenerSlots = 7;  // listeners 0..5, then the rest together
-    std::array<OriginAllowList, kListenerSlots> origins;
+    // Origin allow-lists, global, by listener slot (LoopMetrics::listener_slot)
+    // and by path prefix: an upgrade whose Origin is not allowed gets 403
+    // before it is validated.
+    OriginPolicy origins;
 
     // IPv6 clients count per prefix of this many bits for the per-address
     // limits (the handshake cap and ws/peer_admission.hpp).

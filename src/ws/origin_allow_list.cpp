@@ -124,4 +124,37 @@ bool OriginAllowList::allows(std::string_view origin) const {
     return false;
 }
 
+OriginAllowList& OriginPolicy::path(std::string_view prefix) {
+    for (auto& [p, list] : paths_) {
+        if (p == prefix) return list;
+    }
+    return paths_.emplace_back(std::string(prefix), OriginAllowList{}).second;
+}
+
+bool OriginPolicy::empty() const {
+    if (!global_.empty() || !paths_.empty()) return false;
+    for (const OriginAllowList& l : listeners_) {
+        if (!l.empty()) return false;
+    }
+    return true;
+}
+
+bool OriginPolicy::allows(size_t listener_slot, std::string_view target,
+                          std::string_view origin) const {
+    std::string_view path = target.substr(0, target.find('?'));
+    const OriginAllowList* best = nullptr;
+    size_t best_len = 0;
+    for (const auto& [prefix, list] : paths_) {
+        if (path.starts_with(prefix) && (best == nullptr || prefix.size() > best_len)) {
+            best = &list;
+            best_len = prefix.size();
+        }
+    }
+    if (best == nullptr) {
+        const OriginAllowList& own = listeners_[std::min(listener_slot, kListenerSlots - 1)];
+        best = own.empty() ? &global_ : &own;
+    }
+    return best->allows(origin);
+}
+
 }  // namespace wsgate::ws

@@ -3,6 +3,8 @@
 // cross-site WebSocket hijack is exactly a page of another origin doing so).
 #pragma once
 
+#include <array>
+#include <cstddef>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -43,6 +45,30 @@ class OriginAllowList {
         bool wildcard = false;
     };
     std::vector<Pattern> patterns_;
+};
+
+// Which allow-list an upgrade is checked against: the most specific scope
+// that has patterns decides, as a web server's most specific location
+// does. First the longest path prefix (matched against the path of the
+// request target, without its query: the proxy's routes are such
+// prefixes), then the listener's own list, then the global one; no
+// patterns anywhere: any origin.
+class OriginPolicy {
+  public:
+    static constexpr size_t kListenerSlots = 7;  // listeners 0..5, then the rest together
+
+    OriginAllowList& global() { return global_; }
+    OriginAllowList& listener(size_t slot) { return listeners_[slot]; }
+    // The list for a path prefix ("/chat"), created on first use.
+    OriginAllowList& path(std::string_view prefix);
+
+    bool allows(size_t listener_slot, std::string_view target, std::string_view origin) const;
+    bool empty() const;
+
+  private:
+    OriginAllowList global_;
+    std::array<OriginAllowList, kListenerSlots> listeners_;
+    std::vector<std::pair<std::string, OriginAllowList>> paths_;
 };
 
 }  // namespace wsgate::ws

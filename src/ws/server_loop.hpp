@@ -1440,14 +1440,15 @@ class ServerLoop {
         app_.on_open(*this, handle(index));
     }
 
-    // RFC 6455 §10.2: the listener's allow-list decides which pages' scripts
-    // may connect; more than one Origin line is not one origin.
+    // RFC 6455 §10.2: the allow-list of the path, the listener or the
+    // server decides which pages' scripts may connect; more than one Origin
+    // line is not one origin.
     bool origin_allowed(const Connection& c, const proto::HttpRequest& request) const {
-        const OriginAllowList& allowed =
-            settings_.edge.origins[std::min<size_t>(c.listener, EdgeLimits::kListenerSlots - 1)];
-        if (allowed.empty()) return true;
+        const OriginPolicy& policy = settings_.edge.origins;
+        if (policy.empty()) return true;
         if (request.count(proto::KnownHeader::origin) > 1) return false;
-        return allowed.allows(request.first_value(proto::KnownHeader::origin));
+        return policy.allows(c.listener, request.target,
+                             request.first_value(proto::KnownHeader::origin));
     }
 
     // A response is queued: the connection waits for its next request

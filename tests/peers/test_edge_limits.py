@@ -7,7 +7,8 @@ well-behaved clients on the same machine connect and echo as usual.
 Each case starts an instance of its own with --admin-listen and reads the
 refusals it counted from GET /metrics (prometheus_client's parser):
 
-- origin: --allow-origin exact and wildcard patterns, per listener: allowed
+- origin: --allow-origin exact and wildcard patterns, per listener and per
+  path prefix (most specific scope decides): allowed
   origins (and requests without Origin) upgrade; others get 403 before the
   upgrade, one throttled log line per second, counted by limit.
 - per-address connections: --max-connections-per-ip holds one address's
@@ -92,7 +93,7 @@ class Instance:
         self.srv.stop()
 
 
-def upgrade_status(port, extra=(), src=None, want_headers=False):
+def upgrade_status(port, extra=(), src=None, want_headers=False, path="/"):
     """The status of an upgrade request's answer (101 or the refusal), and
     the open connection when it is 101."""
     sock = socket.socket()
@@ -103,7 +104,7 @@ def upgrade_status(port, extra=(), src=None, want_headers=False):
     c = wsraw.Conn.__new__(wsraw.Conn)
     c.sock, c.buf, c.pos, c.port = sock, bytearray(), 0, port
     key = wsraw.new_key()
-    c.send(wsraw.build_upgrade("/", key, f"127.0.0.1:{port}", extra=extra))
+    c.send(wsraw.build_upgrade(path, key, f"127.0.0.1:{port}", extra=extra))
     status, hdrs, _ = wsraw.read_http_response(c, read_body=False)
     if status != 101:
         if status >= 400:
@@ -133,7 +134,8 @@ def well_behaved(port, n, tag, src="127.0.0.1", origin=None):
 
 def origin_allow_list():
     flags = ["--allow-origin", "https://app.example.com", "--allow-origin", "*.example.org",
-             "--allow-origin", "{listen1}=http://localhost:3000"]
+             "--allow-origin", "{listen1}=http://localhost:3000",
+             "--allow-origin", "/admin=https://admin.example.com"]
     with Instance(flags, listeners=2) as inst:
         p0, p1 = inst.ports
         allowed = ["https://app.example.com", "HTTPS://APP.Example.com", "https://a.example.org",
@@ -150,13 +152,24 @@ def origin_allow_list():
         eq(upgrade_status(p0)[0], 101, "no Origin (not a browser)")
         eq(upgrade_status(p0, ["Origin: https://app.example.com",
                                "Origin: https://evil.example.com"])[0], 403, "two Origin lines")
-        # The second listener adds its own origin to the global ones.
-        for o in ["http://localhost:3000", "https://app.example.com"]:
-            status, c = upgrade_status(p1, [f"Origin: {o}"])
-            eq(status, 101, f"Origin {o} on the second listener")
-            echo_and_close(c, o)
+        # The second listener's own list replaces the global one there.
+        status, c = upgrade_status(p1, ["Origin: http://localhost:3000"])
+        eq(status, 101, "the second listener's own origin")
+        echo_and_close(c, "localhost")
         eq(upgrade_status(p1, ["Origin: http://localhost:3001"])[0], 403, "other port")
-        n_refused = len(refused) + 2
+        eq(upgrade_status(p1, ["Origin: https://app.example.com"])[0], 403,
+           "a global origin on the listener with a list of its own")
+        # A path prefix (a proxy route, say) decides for the paths under it.
+        for p in (p0, p1):
+            status, c = upgrade_status(p, ["Origin: https://admin.example.com"],
+                                       path="/admin/room?x=1")
+            eq(status, 101, "the admin origin under /admin")
+            echo_and_close(c, "admin")
+            eq(upgrade_status(p, ["Origin: https://app.example.com"], path="/admin")[0], 403,
+               "a global origin under /admin")
+        eq(upgrade_status(p0, ["Origin: https://admin.example.com"], path="/chat")[0], 403,
+           "the admin origin elsewhere")
+        n_refused = len(refused) + 2 + 1 + 2 + 1
         eq(inst.refusals("origin"), n_refused, "wsgate_limit_refusals_total{limit=origin}")
         eq(inst.status_count(403), n_refused, "wsgate_handshakes_total{status=403}")
 
@@ -413,6 +426,28 @@ def byte_rate():
         eq(inst.refusals("message_rate"), 0, "message_rate refusals")
 
 
+def proxy_route_origin():
+    upstream = Instance([])
+    try:
+        flags = ["--mode", "proxy", "--upstream", f"pool=127.0.0.1:{upstream.port}",
+                 "--route", "/chat=pool", "--route", "/=pool",
+                 "--allow-origin", "/chat=https://chat.example.com"]
+        with Instance(flags) as proxy:
+            status, c = upgrade_status(proxy.port, ["Origin: https://chat.example.com"],
+                                       path="/chat/1")
+            eq(status, 101, "the route's origin through the proxy")
+            echo_and_close(c, "relayed")
+            eq(upgrade_status(proxy.port, ["Origin: https://evil.test"], path="/chat/1")[0], 403,
+               "another origin on the route")
+            status, c = upgrade_status(proxy.port, ["Origin: https://evil.test"], path="/other")
+            eq(status, 101, "another route has no list")
+            echo_and_close(c, "other route")
+            eq(proxy.refusals("origin"), 1, "origin refusals at the proxy")
+            eq(upstream.refusals("origin"), 0, "nothing refused reached the upstream")
+    finally:
+        upstream.srv.stop()
+
+
 def head_limits():
     head_bytes, headers = 1024, 12
     with Instance(["--max-request-head-bytes", str(head_bytes), "--max-request-headers",
@@ -443,8 +478,10 @@ def head_limits():
         eq(inst.status_count(431), 2, "wsgate_handshakes_total{status=431}")
 
 
-suite.run("--allow-origin: exact, wildcard, per listener; others 403 before the upgrade, "
+suite.run("--allow-origin: exact, wildcard, per listener, per path prefix; others 403 before the upgrade, "
           "counted, log throttled; well-behaved clients served during a flood", origin_allow_list)
+suite.run("--allow-origin /PREFIX= on a proxy route: 403 at the proxy, other routes open",
+          proxy_route_origin)
 suite.run("--max-connections-per-ip: 429 with Retry-After at the limit, other addresses "
           "served, a closed connection frees its place", per_ip_connections)
 suite.run("--connection-rate-per-ip: burst then 429 with Retry-After, refill at the rate, "

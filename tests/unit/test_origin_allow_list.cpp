@@ -4,6 +4,7 @@
 #include "ws/origin_allow_list.hpp"
 
 using wsgate::ws::OriginAllowList;
+using wsgate::ws::OriginPolicy;
 
 TEST(OriginAllowList, EmptyAllowsEverything) {
     OriginAllowList list;
@@ -65,4 +66,27 @@ TEST(OriginAllowList, RefusesWhatIsNoPattern) {
     EXPECT_NE(list.add("https://app.example.com:http"), "");
     EXPECT_NE(list.add("://app.example.com"), "");
     EXPECT_TRUE(list.empty());
+}
+
+TEST(OriginPolicy, TheMostSpecificScopeWithPatternsDecides) {
+    OriginPolicy p;
+    EXPECT_TRUE(p.empty());
+    EXPECT_TRUE(p.allows(0, "/", "https://any.test"));
+    ASSERT_EQ(p.global().add("https://app.test"), "");
+    ASSERT_EQ(p.listener(1).add("http://localhost:3000"), "");
+    ASSERT_EQ(p.path("/admin").add("https://admin.test"), "");
+    ASSERT_EQ(p.path("/admin/deep").add("https://deep.test"), "");
+    EXPECT_FALSE(p.empty());
+    EXPECT_TRUE(p.allows(0, "/chat", "https://app.test"));
+    EXPECT_FALSE(p.allows(0, "/chat", "http://localhost:3000"));
+    EXPECT_TRUE(p.allows(1, "/chat", "http://localhost:3000"));
+    EXPECT_FALSE(p.allows(1, "/chat", "https://app.test"));
+    EXPECT_TRUE(p.allows(0, "/admin?x=/", "https://admin.test"));
+    EXPECT_TRUE(p.allows(1, "/admin/x", "https://admin.test"));
+    EXPECT_FALSE(p.allows(0, "/admin/x", "https://app.test"));
+    EXPECT_TRUE(p.allows(0, "/admin/deep/1", "https://deep.test"));
+    EXPECT_FALSE(p.allows(0, "/admin/deep/1", "https://admin.test"));
+    EXPECT_FALSE(p.allows(0, "/chat?next=/admin", "https://admin.test"));  // the query is no path
+    EXPECT_TRUE(p.allows(6, "/", "https://app.test"));  // later listeners: global
+    EXPECT_TRUE(p.allows(0, "/", ""));                  // no Origin: not a browser
 }
