@@ -186,8 +186,9 @@ std::string check_config(const Config& config) {
                    "descriptors: past RLIMIT_NOFILE / 2 use --workers, processes with a limit "
                    "each)";
         }
-    } else if (!config.upstreams.empty() || !config.routes.empty() || !config.balances.empty()) {
-        return "--upstream, --route and --balance need --mode proxy";
+    } else if (!config.upstreams.empty() || !config.routes.empty() || !config.balances.empty() ||
+               !config.health_checks.empty()) {
+        return "--upstream, --route, --balance and --health-check need --mode proxy";
     }
     if (config.tls_certs.size() != config.tls_keys.size()) {
         return "--tls-cert and --tls-key come in pairs (" +
@@ -235,7 +236,11 @@ std::string proxy_routes(const Config& config, proxy::RouteTable* table) {
     for (const std::string& b : config.balances) {
         if (std::string e = table->add_balance(b); !e.empty()) return e;
     }
+    for (const std::string& h : config.health_checks) {
+        if (std::string e = table->add_health_check(h); !e.empty()) return e;
+    }
     table->set_hash_balance_factor(config.hash_balance_factor);
+    table->set_passive(config.passive_health);
     return table->finish();
 }
 

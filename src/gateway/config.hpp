@@ -50,6 +50,8 @@ struct Config {
     std::vector<std::string> routes;
     std::vector<std::string> balances;  // "POOL=POLICY" (--balance)
     double hash_balance_factor = proxy::kDefaultHashBalanceFactor;
+    std::vector<std::string> health_checks;  // "POOL=path=...,interval=..." (--health-check)
+    proxy::PassiveHealth passive_health;
     double upstream_connect_timeout_s = 5;
     std::vector<std::string> listen{kDefaultListen};  // the first --listen replaces the list
     // TLS listeners (--listen ADDR:PORT,tls): certificate chains and keys,

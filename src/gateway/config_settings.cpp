@@ -101,11 +101,28 @@ std::string uint_or_auto_text(uint64_t v) {
     return v == 0 ? toml_quoted(kAuto) : std::to_string(v);
 }
 
+// Seconds (at least `min`, up to a day) held as milliseconds.
+bool set_ms(std::string_view s, double min, uint32_t* out) {
+    std::string text(s);
+    char* end = nullptr;
+    double v = std::strtod(text.c_str(), &end);
+    if (text.empty() || end != text.c_str() + text.size() || !std::isfinite(v) || v < min ||
+        v > 86400) {
+        return false;
+    }
+    *out = static_cast<uint32_t>(std::llround(v * 1000));
+    return true;
+}
+
 // The shortest text that reads back as the same double (std::to_chars).
 std::string seconds_text(double v) {
     char buf[64];
     auto [end, ec] = std::to_chars(buf, buf + sizeof(buf), v);
     return ec == std::errc() ? std::string(buf, end) : std::string("0");
+}
+
+std::string ms_text(uint32_t ms) {
+    return seconds_text(static_cast<double>(ms) / 1000.0);
 }
 
 std::string on_off_text(bool v) {
@@ -295,6 +312,45 @@ constexpr Setting kSettings[] = {
              return true;
          },
      .get = [](const Config& c) { return seconds_text(c.hash_balance_factor); }},
+    {.name = "health-check",
+     .type = SettingType::text_list,
+     .value_name = "POOL=path=/healthz,interval=2,timeout=1,rise=2,fall=3",
+     .help = "active checks of POOL's servers from the loops: GET PATH every interval seconds; "
+             "2xx/3xx within timeout passes; rise passes bring a server up (slow start), fall "
+             "failures take it down (no new connections; open ones stay); any subset of the "
+             "keys, repeatable",
+     .set =
+         [](std::string_view v, Config* c) {
+             proxy::RouteTable check;
+             if (!check.add_health_check(v).empty()) return false;
+             c->health_checks.emplace_back(v);
+             return true;
+         },
+     .get = [](const Config& c) { return optional_text_list(c.health_checks); },
+     .clear = [](Config* c) { c->health_checks.clear(); }},
+    {.name = "upstream-max-fails",
+     .type = SettingType::integer,
+     .value_name = "N",
+     .help = "passive health: N connect or handshake failures in a row take a server out for "
+             "--upstream-fail-timeout (not the only server of a pool); 0: never",
+     .set = [](std::string_view v,
+               Config* c) { return set_uint(v, 0, 1000, &c->passive_health.max_fails); },
+     .get = [](const Config& c) { return uint_text(c.passive_health.max_fails); }},
+    {.name = "upstream-fail-timeout",
+     .type = SettingType::seconds,
+     .value_name = "SECONDS",
+     .help = "how long a server taken out by failures gets no new connections",
+     .set = [](std::string_view v,
+               Config* c) { return set_ms(v, 0.001, &c->passive_health.fail_timeout_ms); },
+     .get = [](const Config& c) { return ms_text(c.passive_health.fail_timeout_ms); }},
+    {.name = "upstream-slow-start",
+     .type = SettingType::seconds,
+     .value_name = "SECONDS",
+     .help = "a server back from failures or a failed health check ramps its weight from "
+             "1% to 100% over this time; 0: at once",
+     .set = [](std::string_view v,
+               Config* c) { return set_ms(v, 0, &c->passive_health.slow_start_ms); },
+     .get = [](const Config& c) { return ms_text(c.passive_health.slow_start_ms); }},
     {.name = "upstream-connect-timeout",
      .type = SettingType::seconds,
      .value_name = "SECONDS",

@@ -8,6 +8,7 @@
 #include <string_view>
 
 #include "gateway/prometheus_text.hpp"
+#include "gateway/proxy_metrics.hpp"
 
 namespace wsgate::gateway {
 namespace {
@@ -278,6 +279,9 @@ std::string render_metrics(const MetricsSources& sources) {
         edge_limit_metrics(out, *sources.loops);
     }
     if (sources.hub != nullptr) hub_metrics(out, *sources.hub);
+    if (sources.proxy_routes != nullptr && sources.proxy_live != nullptr) {
+        proxy_metrics(out, *sources.proxy_routes, *sources.proxy_live);
+    }
     out.family("wsgate_ready", "1 while the listeners are up and the server is not shutting down.",
                "gauge");
     out.sample("wsgate_ready", {}, uint64_t{sources.ready ? 1u : 0u});

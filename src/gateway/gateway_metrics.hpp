@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include "proxy/route_table.hpp"
+#include "proxy/upstream_live.hpp"
 #include "pubsub/hub_shared.hpp"
 #include "ws/loop_metrics.hpp"
 
@@ -47,6 +49,9 @@ struct MetricsSources {
     bool ready = false;
     // Each listening address, by its index in every loop's listener list.
     const std::vector<std::string>* listeners = nullptr;
+    // --mode proxy only: its upstream servers.
+    const proxy::RouteTable* proxy_routes = nullptr;
+    const proxy::UpstreamLive* proxy_live = nullptr;
 };
 
 // The exposition (Prometheus text format 0.0.4).

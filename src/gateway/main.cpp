@@ -135,7 +135,7 @@ void run_app_loop(pubsub::HubShared* hub, const proxy::ProxySettings* proxy,
                   std::vector<int> listeners, ws::LoopInbox& inbox, unsigned number,
                   ThreadStart& start, LoopMetricsRegistry& registry) {
     if (proxy != nullptr) {
-        proxy::ProxyApp app(*proxy);
+        proxy::ProxyApp app(*proxy, number);
         run_loop<Backend>(app, settings, shared, std::move(listeners), inbox, number, start,
                           registry);
     } else if (hub == nullptr) {
@@ -245,13 +245,18 @@ void print_listening(const std::vector<std::string>& names, io::BackendKind back
 // The admin listener's answers: /readyz is 200 from the moment every loop
 // is up until shutdown begins.
 AdminHandler admin_handler(const LoopMetricsRegistry& registry, const pubsub::HubShared* hub,
-                           const std::atomic<bool>& ready,
+                           const proxy::ProxySettings* proxy, const std::atomic<bool>& ready,
                            const std::vector<std::string>& listeners) {
-    return [&registry, hub, &ready, &listeners](std::string_view path) {
+    return [&registry, hub, proxy, &ready, &listeners](std::string_view path) {
         AdminResponse r;
         if (path == "/metrics") {
             r.content_type = "text/plain; version=0.0.4; charset=utf-8";
-            r.body = render_metrics({&registry, hub, ready.load(), &listeners});
+            MetricsSources sources{&registry, hub, ready.load(), &listeners};
+            if (proxy != nullptr) {
+                sources.proxy_routes = &proxy->routes;
+                sources.proxy_live = proxy->live.get();
+            }
+            r.body = render_metrics(sources);
         } else if (path == "/healthz") {
             r.body = "ok\n";
         } else if (path == "/readyz") {
@@ -317,17 +322,6 @@ int serve(const Config& config, const tls::TlsServerContext* tls, io::BackendKin
         hub = make_hub(config, inboxes);
         if (!hub) return 1;
     }
-    LoopMetricsRegistry registry(threads);
-    std::atomic<bool> ready{false};
-    AdminServer admin;
-    if (admin_fd >= 0) {
-        if (int rc = admin.start(admin_fd, admin_handler(registry, hub.get(), ready, names));
-            rc != 0) {
-            std::fprintf(stderr, "wsgate: admin listener: %s\n", std::strerror(-rc));
-            close(admin_fd);
-            return 1;
-        }
-    }
     std::unique_ptr<proxy::ProxySettings> proxy;
     if (config.mode == Mode::proxy) {
         proxy = std::make_unique<proxy::ProxySettings>();
@@ -337,8 +331,21 @@ int serve(const Config& config, const tls::TlsServerContext* tls, io::BackendKin
             static_cast<uint32_t>(std::ceil(config.upstream_connect_timeout_s * 1000.0));
         proxy->pages = serve_http;
         proxy->max_message_bytes = settings.max_message_bytes;
+        proxy->loops = threads;
         // Each client may hold one upstream connection besides its own.
         settings.max_outbound = config.max_connections;
+    }
+    LoopMetricsRegistry registry(threads);
+    std::atomic<bool> ready{false};
+    AdminServer admin;
+    if (admin_fd >= 0) {
+        if (int rc = admin.start(admin_fd,
+                                 admin_handler(registry, hub.get(), proxy.get(), ready, names));
+            rc != 0) {
+            std::fprintf(stderr, "wsgate: admin listener: %s\n", std::strerror(-rc));
+            close(admin_fd);
+            return 1;
+        }
     }
     for (unsigned t = 0; t < threads; ++t) {
         if (starts[t].result.load() != 1) continue;

@@ -133,7 +133,9 @@ std::string_view hash_key(const BalancePolicy& policy, const proto::HttpRequest&
     return key.empty() ? client_address : key;
 }
 
-uint64_t hash_of(std::string_view key) { return XXH3_64bits(key.data(), key.size()); }
+uint64_t hash_of(std::string_view key) {
+    return XXH3_64bits(key.data(), key.size());
+}
 
 int pick_least_conn(std::span<const Candidate> servers, uint32_t start) {
     int best = kNoServer;
@@ -177,8 +179,7 @@ HashRing::HashRing(std::span<const std::string> names, std::span<const uint32_t>
     });
 }
 
-int HashRing::pick(uint64_t hash, std::span<const Candidate> servers,
-                   double balance_factor) const {
+int HashRing::pick(uint64_t hash, std::span<const Candidate> servers, double balance_factor) const {
     uint64_t live = 1;  // this connection
     uint64_t weights = 0;
     for (const Candidate& c : servers) {

@@ -11,6 +11,9 @@
 //
 // Both sides are byte streams of the loop (ws/stream_application.hpp); a
 // Tunnel record joins them, its index + 1 in each side's app_state.
+//  - Health (upstream_live.hpp, health_prober.hpp): only servers up by their
+//    active check and not taken out by passive failures get new
+//    connections; none left: 503 naming why, and one log line.
 //  - Connect refused, failed or timed out (--upstream-connect-timeout): the
 //    next server of the pool by the same policy (for hashing: the next one
 //    clockwise on the ring), each tried once; when all failed the client
@@ -41,6 +44,7 @@
 #include "proto/http_response.hpp"
 #include "proxy/forwarded_headers.hpp"
 #include "proxy/frames_relay.hpp"
+#include "proxy/health_prober.hpp"
 #include "proxy/route_table.hpp"
 #include "proxy/upstream_live.hpp"
 #include "ws/application.hpp"
@@ -56,14 +60,17 @@ struct ProxySettings {
     std::unique_ptr<UpstreamLive> live;
     uint32_t connect_timeout_ms = 5000;
     uint64_t max_message_bytes = 16 * 1024 * 1024;  // frames relay: upstream messages too
+    uint32_t loops = 1;                             // health checks are shared out among them
     // Plain HTTP requests (GET /healthz, ...): queues one complete response.
     void (*pages)(const proto::HttpRequest& request, bool keep_alive, ws::Outbound& out) = nullptr;
 };
 
 class ProxyApp {
   public:
-    explicit ProxyApp(const ProxySettings& settings)
-        : settings_(settings), frames_(settings.max_message_bytes) {
+    ProxyApp(const ProxySettings& settings, uint32_t loop)
+        : settings_(settings),
+          frames_(settings.max_message_bytes),
+          prober_(settings.routes, *settings.live, loop, settings.loops) {
         for (const UpstreamPool& pool : settings.routes.pools()) {
             cursors_.emplace_back(pool);
             unreachable_log_.emplace_back(kLogIntervalMs);
@@ -149,6 +156,10 @@ class ProxyApp {
 
     template <class Loop>
     void on_connected(Loop& loop, ws::ConnectionHandle upstream) {
+        if (uint64_t probe = probe_of(loop, upstream)) {
+            prober_.on_connected(loop, upstream, probe);
+            return;
+        }
         uint32_t id = tunnel_of(loop, upstream);
         if (id == kNoTunnel) return;
         Tunnel& t = tunnels_[id];
@@ -162,10 +173,15 @@ class ProxyApp {
 
     template <class Loop>
     size_t on_stream_data(Loop& loop, ws::ConnectionHandle h, std::span<uint8_t> bytes) {
+        if (uint64_t probe = probe_of(loop, h)) return prober_.on_data(loop, h, probe, bytes);
         uint32_t id = tunnel_of(loop, h);
         if (id == kNoTunnel) return bytes.size();
         Tunnel& t = tunnels_[id];
         const bool from_client = h == t.client;
+        if (!from_client && !t.server_answered) {
+            t.server_answered = true;  // its failures in a row end here
+            settings_.live->note_success(server_live(t));
+        }
         if (t.frames) {
             if (from_client) return 0;  // decoded by the loop once the client has its 101
             size_t taken = 0;
@@ -202,6 +218,10 @@ class ProxyApp {
 
     template <class Loop>
     void on_stream_end(Loop& loop, ws::ConnectionHandle h, int error) {
+        if (uint64_t probe = probe_of(loop, h)) {
+            prober_.on_end(loop, h, probe, error);
+            return;
+        }
         uint32_t id = tunnel_of(loop, h);
         if (id == kNoTunnel) return;
         Tunnel& t = tunnels_[id];
@@ -214,6 +234,7 @@ class ProxyApp {
             // The connect failed or timed out: the next server, if any.
             t.last_error = error;
             t.upstream = {};
+            if (!local_error(error)) note_failure(t, FailureKind::connect, error);
             release_server(t);
             connect_next(loop, id);
             return;
@@ -229,6 +250,7 @@ class ProxyApp {
             return;
         }
         if (!t.answered) {
+            if (!local_error(error)) note_failure(t, FailureKind::handshake, error);
             if (error == -ETIMEDOUT) {
                 refuse(loop, id, 504, "upstream did not answer in time");
             } else {
@@ -239,6 +261,13 @@ class ProxyApp {
         loop.finish_stream(t.client);
         free_tunnel(id);
     }
+
+    // Health checks and passive returns (TickingApplication).
+    template <class Loop>
+    void on_turn_end(Loop& loop, int64_t now_ms) {
+        prober_.on_turn_end(loop, now_ms);
+    }
+    int ms_until_due(int64_t now_ms) { return prober_.ms_until_due(now_ms); }
 
     // Tunnels open on this loop (tests, stats).
     size_t tunnels() const { return tunnels_.size() - free_.size(); }
@@ -258,8 +287,9 @@ class ProxyApp {
         uint32_t pool = 0;
         uint32_t tries = 0;  // servers of the pool tried so far
         int last_error = 0;
-        bool connected = false;  // the upstream's TCP connect succeeded
-        bool answered = false;   // the upstream sent a byte
+        bool connected = false;        // the upstream's TCP connect succeeded
+        bool answered = false;         // the upstream sent a byte
+        bool server_answered = false;  // noted for passive health (any relay mode)
         bool live = false;
     };
 
@@ -285,15 +315,48 @@ class ProxyApp {
     template <class Loop>
     uint32_t tunnel_of(Loop& loop, ws::ConnectionHandle h) {
         uint64_t* word = loop.app_state(h);
-        if (word == nullptr || *word == 0) return kNoTunnel;
+        if (word == nullptr || *word == 0 || HealthProber::is_probe(*word)) return kNoTunnel;
         uint32_t id = static_cast<uint32_t>(*word - 1);
         return id < tunnels_.size() && tunnels_[id].live ? id : kNoTunnel;
     }
 
-    // The pool's policy picks among the servers this tunnel has not tried.
+    // A health check's stream: its app_state (non-zero), else 0.
+    template <class Loop>
+    static uint64_t probe_of(Loop& loop, ws::ConnectionHandle h) {
+        uint64_t* word = loop.app_state(h);
+        return word != nullptr && HealthProber::is_probe(*word) ? *word : 0;
+    }
+
+    ServerLive& server_live(const Tunnel& t) {
+        return settings_.live->server(t.pool, static_cast<uint32_t>(t.server));
+    }
+
+    // A failure of the tunnel's current server; one log line when it takes
+    // the server out.
+    void note_failure(const Tunnel& t, FailureKind kind, int error) {
+        if (t.server == kNoServer) return;
+        const UpstreamLive& live = *settings_.live;
+        const UpstreamPool& pool = settings_.routes.pools()[t.pool];
+        if (live.note_failure(server_live(t), kind, monotonic_ms(), pool.servers.size() > 1) ==
+            HealthChange::down) {
+            log_taken_out(
+                pool, pool.servers[static_cast<size_t>(t.server)], live.passive().max_fails, kind,
+                error == 0 ? "closed before answering" : std::strerror(-error), live.passive());
+        }
+    }
+
+    // The pool's policy picks among the servers this tunnel has not tried
+    // and that are up (at their slow-start weight).
     int pick_server(Tunnel& t, const UpstreamPool& pool) {
+        const UpstreamLive& live = *settings_.live;
+        const int64_t now = monotonic_ms();
+        for (uint32_t i = 0; i < pool.servers.size(); ++i) {
+            if (live.passive_return(live.server(t.pool, i), now) == HealthChange::up) {
+                log_passive_return(pool, pool.servers[i], live.passive());
+            }
+        }
         Candidate candidates[kMaxPoolServers];
-        settings_.live->candidates(t.pool, pool, t.tried, candidates);
+        live.candidates(t.pool, pool, t.tried, now, candidates);
         std::span<const Candidate> view(candidates, pool.servers.size());
         switch (pool.balance.kind) {
             case BalanceKind::round_robin:
@@ -345,26 +408,54 @@ class ProxyApp {
                 return;
             }
             t.last_error = error;
+            if (!local_error(error)) note_failure(t, FailureKind::connect, error);
             release_server(t);
         }
         Tunnel& t = tunnels_[id];
+        if (t.tries == 0) {
+            // Not one server is up: 503, and why (RFC 9110 §15.6.4).
+            char reason[160];
+            describe_down(t.pool, pool, reason, sizeof(reason));
+            log_unreachable(pool, unreachable_log_[t.pool], reason, 503);
+            refuse(loop, id, 503, reason);
+            return;
+        }
         bool timed_out = t.last_error == -ETIMEDOUT;
-        log_unreachable(pool, unreachable_log_[t.pool], t, timed_out ? 504 : 502);
+        char reason[160];
+        std::snprintf(reason, sizeof(reason), "no server reachable (%u tried, last: %s)", t.tries,
+                      std::strerror(-t.last_error));
+        log_unreachable(pool, unreachable_log_[t.pool], reason, timed_out ? 504 : 502);
         refuse(loop, id, timed_out ? 504 : 502,
                timed_out ? "upstream connect timed out" : "upstream connect failed");
+    }
+
+    // "no server up in pool P (2 down by health check, 1 out after failures)".
+    void describe_down(uint32_t pool_index, const UpstreamPool& pool, char* out, size_t size) {
+        const int64_t now = monotonic_ms();
+        uint32_t by_check = 0, by_failures = 0;
+        for (uint32_t i = 0; i < pool.servers.size(); ++i) {
+            const ServerLive& s = settings_.live->server(pool_index, i);
+            if (!s.check_up.load(std::memory_order_relaxed)) {
+                ++by_check;
+            } else if (settings_.live->effective_weight(s, 1, now) == 0) {
+                ++by_failures;
+            }
+        }
+        std::snprintf(out, size,
+                      "no server up in pool %s (%u down by health check, %u out after failures)",
+                      pool.name.c_str(), by_check, by_failures);
     }
 
     // One line per failure, but a client can cause them at any rate (a dead
     // pool): per pool, the first at once, then at most one a second with the
     // count (so a flood at one pool does not hide another's failures).
     static void log_unreachable(const UpstreamPool& pool, ws::LogThrottle& throttle,
-                                const Tunnel& t, int status) {
+                                const char* reason, int status) {
         timespec now{};
         clock_gettime(CLOCK_MONOTONIC_COARSE, &now);
         uint64_t n = throttle.note(int64_t{now.tv_sec} * 1000 + now.tv_nsec / 1000000);
         if (n == 0) return;
-        std::fprintf(stderr, "wsgate: proxy: pool %s: no server reachable (%u tried, last: %s): %d",
-                     pool.name.c_str(), t.tries, std::strerror(-t.last_error), status);
+        std::fprintf(stderr, "wsgate: proxy: pool %s: %s: %d", pool.name.c_str(), reason, status);
         if (n > 1) {
             std::fprintf(stderr, "; %llu such answers in the last %.1f s",
                          static_cast<unsigned long long>(n),
@@ -415,6 +506,7 @@ class ProxyApp {
     std::vector<ws::LogThrottle> unreachable_log_;  // per pool
     std::vector<uint32_t> least_conn_start_;        // per pool: where ties start
     ws::LogThrottle out_of_descriptors_log_{kLogIntervalMs};
+    HealthProber prober_;
 };
 
 }  // namespace wsgate::proxy

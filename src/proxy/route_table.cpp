@@ -44,7 +44,7 @@ std::string RouteTable::add_upstream(std::string_view spec) {
     auto it = std::find_if(pools_.begin(), pools_.end(),
                            [&](const UpstreamPool& p) { return p.name == name; });
     if (it == pools_.end()) {
-        pools_.push_back(UpstreamPool{std::string(name), {}, {}, {}});
+        pools_.push_back(UpstreamPool{std::string(name), {}, {}, {}, {}});
         it = pools_.end() - 1;
     }
     if (it->servers.size() == kMaxPoolServers) {
@@ -96,6 +96,22 @@ std::string RouteTable::add_balance(std::string_view spec) {
     return {};
 }
 
+std::string RouteTable::add_health_check(std::string_view spec) {
+    const std::string bad = "bad --health-check " + std::string(spec) +
+                            " (POOL=path=/healthz,interval=2,timeout=1,rise=2,fall=3: any of "
+                            "them, timeout <= interval, rise and fall 1..100)";
+    size_t eq = spec.find('=');
+    if (eq == std::string_view::npos) return bad;
+    std::string_view pool = spec.substr(0, eq);
+    auto check = parse_health_check(spec.substr(eq + 1));
+    if (!valid_pool_name(pool) || !check) return bad;
+    for (const auto& c : checks_) {
+        if (c.first == pool) return "--health-check " + std::string(pool) + " given twice";
+    }
+    checks_.emplace_back(std::string(pool), std::move(*check));
+    return {};
+}
+
 std::string RouteTable::finish() {
     if (routes_.empty()) return "--mode proxy needs at least one --route PREFIX=POOL";
     for (auto& [name, policy] : balances_) {
@@ -104,6 +120,14 @@ std::string RouteTable::finish() {
         if (it == pools_.end())
             return "--balance " + name + ": no --upstream " + name + "=HOST:PORT";
         it->balance = policy;
+    }
+    for (auto& [name, check] : checks_) {
+        auto it = std::find_if(pools_.begin(), pools_.end(),
+                               [&](const UpstreamPool& p) { return p.name == name; });
+        if (it == pools_.end()) {
+            return "--health-check " + name + ": no --upstream " + name + "=HOST:PORT";
+        }
+        it->check = check;
     }
     for (UpstreamPool& pool : pools_) {
         if (pool.balance.kind != BalanceKind::hash) continue;

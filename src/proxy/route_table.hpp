@@ -9,8 +9,11 @@
 #include <string_view>
 #include <vector>
 
+#include <optional>
 #include "io/listener.hpp"
+
 #include "proxy/balancer.hpp"
+#include "proxy/health_check.hpp"
 
 namespace wsgate::proxy {
 
@@ -23,8 +26,9 @@ struct UpstreamServer {
 struct UpstreamPool {
     std::string name;
     std::vector<UpstreamServer> servers;
-    BalancePolicy balance;  // round robin unless --balance says otherwise
-    HashRing ring;          // built by finish() for BalanceKind::hash
+    BalancePolicy balance;                 // round robin unless --balance says otherwise
+    HashRing ring;                         // built by finish() for BalanceKind::hash
+    std::optional<HealthCheckSpec> check;  // active health checks (--health-check)
 };
 
 // How a route's WebSocket is relayed (docs/proxy.md): tunnel - bytes
@@ -58,6 +62,13 @@ class RouteTable {
     // Bounded load for hashing pools: no server above ceil(c × average); 0: off.
     void set_hash_balance_factor(double c) { hash_balance_factor_ = c; }
     double hash_balance_factor() const { return hash_balance_factor_; }
+    // "POOL=path=/healthz,interval=2,timeout=1,rise=2,fall=3" (health_check.hpp;
+    // any subset, the rest default): POOL's servers are checked. Empty or an error.
+    std::string add_health_check(std::string_view spec);
+    // Connect/handshake failures that take a server out, for how long, and
+    // its slow start, for every pool.
+    void set_passive(const PassiveHealth& passive) { passive_ = passive; }
+    const PassiveHealth& passive() const { return passive_; }
     // Resolves every route's and --balance's pool once all flags are in and
     // builds the hash rings. Empty or an error (no route, an unknown pool).
     std::string finish();
@@ -79,6 +90,8 @@ class RouteTable {
     std::vector<Route> routes_;  // longest prefix first (after finish)
     std::vector<std::pair<std::string, BalancePolicy>> balances_;  // until finish
     double hash_balance_factor_ = kDefaultHashBalanceFactor;
+    std::vector<std::pair<std::string, HealthCheckSpec>> checks_;  // until finish
+    PassiveHealth passive_;
 };
 
 // Smooth weighted round robin (as nginx's upstream module): each pick adds

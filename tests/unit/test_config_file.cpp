@@ -225,7 +225,8 @@ TEST(ConfigFile, EverySettingChangedRoundTrips) {
     for (const Setting& s : settings()) {
         if (s.type == SettingType::command_line || s.name == "workers" || s.name == "upstream" ||
             s.name == "route" || s.name == "upstream-connect-timeout" || s.name == "balance" ||
-            s.name == "hash-balance-factor") {
+            s.name == "hash-balance-factor" || s.name == "health-check" ||
+            s.name.starts_with("upstream-")) {
             continue;
         }
         EXPECT_NE(s.get(loaded), s.get(defaults)) << s.name;
@@ -239,12 +240,32 @@ TEST(ConfigFile, EverySettingChangedRoundTrips) {
 
 TEST(ConfigFile, ProxyKeysRoundTrip) {
     Config c;
-    ASSERT_EQ(
-        parse({"--mode", "proxy", "--upstream", "a=127.0.0.1:1", "--upstream", "a=[::1]:2,weight=3",
-               "--route", "/=a", "--route", "/chat=a", "--upstream-connect-timeout", "0.25",
-               "--balance", "a=hash:query:room", "--hash-balance-factor", "1.5"},
-              &c),
-        "");
+    ASSERT_EQ(parse({"--mode",
+                     "proxy",
+                     "--upstream",
+                     "a=127.0.0.1:1",
+                     "--upstream",
+                     "a=[::1]:2,weight=3",
+                     "--route",
+                     "/=a",
+                     "--route",
+                     "/chat=a",
+                     "--upstream-connect-timeout",
+                     "0.25",
+                     "--balance",
+                     "a=hash:query:room",
+                     "--hash-balance-factor",
+                     "1.5",
+                     "--health-check",
+                     "a=path=/up,interval=0.5,timeout=0.25,rise=1,fall=2",
+                     "--upstream-max-fails",
+                     "5",
+                     "--upstream-fail-timeout",
+                     "2.5",
+                     "--upstream-slow-start",
+                     "0"},
+                    &c),
+              "");
     std::string printed = format_config(c);
     EXPECT_NE(printed.find("\nupstream = [\"a=127.0.0.1:1\", \"a=[::1]:2,weight=3\"]\n"),
               std::string::npos)
@@ -256,6 +277,11 @@ TEST(ConfigFile, ProxyKeysRoundTrip) {
     EXPECT_DOUBLE_EQ(loaded.upstream_connect_timeout_s, 0.25);
     EXPECT_EQ(loaded.balances, (std::vector<std::string>{"a=hash:query:room"}));
     EXPECT_DOUBLE_EQ(loaded.hash_balance_factor, 1.5);
+    EXPECT_EQ(loaded.health_checks,
+              (std::vector<std::string>{"a=path=/up,interval=0.5,timeout=0.25,rise=1,fall=2"}));
+    EXPECT_EQ(loaded.passive_health.max_fails, 5u);
+    EXPECT_EQ(loaded.passive_health.fail_timeout_ms, 2500u);
+    EXPECT_EQ(loaded.passive_health.slow_start_ms, 0u);
     // Without --mode proxy the lists are not set: comments, which load back.
     std::string plain = format_config(Config{});
     EXPECT_NE(plain.find("\n# upstream is not set\n"), std::string::npos);
