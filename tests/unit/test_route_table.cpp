@@ -131,10 +131,16 @@ TEST(RouteTable, ProxyFlags) {
     EXPECT_NE(parse({"--mode", "proxy", "--upstream", "e=127.0.0.1:9"}, &no_route), "");
     Config not_proxy;
     EXPECT_NE(parse({"--upstream", "e=127.0.0.1:9", "--route", "/=e"}, &not_proxy), "");
-    Config direct;
+    // Direct descriptors in proxy mode need io_uring (epoll has none).
+    Config direct_epoll;
     EXPECT_NE(parse({"--mode", "proxy", "--upstream", "e=127.0.0.1:9", "--route", "/=e",
-                     "--direct-descriptors"},
-                    &direct),
+                     "--direct-descriptors", "--backend", "epoll"},
+                    &direct_epoll),
+              "");
+    Config direct_uring;
+    EXPECT_EQ(parse({"--mode", "proxy", "--upstream", "e=127.0.0.1:9", "--route", "/=e",
+                     "--direct-descriptors", "--backend", "io_uring"},
+                    &direct_uring),
               "");
 }
 
