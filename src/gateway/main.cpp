@@ -33,6 +33,7 @@
 #include "proxy/proxy_app.hpp"
 #include "pubsub/hub_app.hpp"
 #include "pubsub/hub_shared.hpp"
+#include "tls/ktls_probe.hpp"
 #include "tls/tls_server_context.hpp"
 #include "ws/server_loop.hpp"
 
@@ -207,6 +208,22 @@ int open_listeners(const Config& config, unsigned slots, std::vector<std::vector
         names->push_back(io::format_endpoint(*ep));
     }
     return 0;
+}
+
+// What each TLS listener uses, probed once: records are encrypted in user
+// space (OpenSSL in the loop) whatever the kernel offers, as no session keys
+// are handed to the kernel's tls ULP yet.
+void log_tls_listeners(const Config& config, const std::vector<std::string>& names) {
+    tls::KernelTlsProbe ktls = tls::probe_kernel_tls();
+    for (size_t i = 0; i < names.size() && i < config.listen.size(); ++i) {
+        bool is_tls = false;
+        listen_address(config.listen[i], &is_tls);
+        if (!is_tls) continue;
+        std::fprintf(
+            stderr, "wsgate: TLS on %s: user-space TLS (kernel TLS %s; %s)\n", names[i].c_str(),
+            ktls.available ? "offered, not used: keys are not handed to the kernel" : "not offered",
+            ktls.detail.c_str());
+    }
 }
 
 // The --admin-listen socket (port 0 resolves), or -1 after saying why.
@@ -529,6 +546,7 @@ int run(int argc, char** argv) {
     std::vector<std::string> names;
     int rc = open_listeners(config, threads * config.workers, &listeners, &names);
     if (rc != 0) return rc;
+    if (tls) log_tls_listeners(config, names);
     if (config.backend != io::BackendKind::epoll) {
         // Probed once, before any worker or loop exists; every ring reuses it.
         std::fprintf(stderr, "wsgate: io_uring features: %s\n",

@@ -11,6 +11,7 @@
 
 #include <sys/uio.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <vector>
 
@@ -109,9 +110,13 @@ class TlsLoop {
     void log_failure(FILE* out, int64_t now_ms, int fd, const char* reason) {
         failures_.note(out, now_ms, fd, reason);
     }
-    // When after_turn has a held summary to write (RefusalLog::kNothingDue
-    // semantics: INT64_MAX for none).
-    int64_t next_log_due_ms() const { return failures_.next_due_ms(); }
+    // When after_turn has work (a held summary to write, record buffers to
+    // sweep), so an idle loop wakes for it; FailureLog::kNothingDue: none.
+    int64_t next_due_ms() const {
+        int64_t sweep =
+            buffer_holders_.empty() ? FailureLog::kNothingDue : last_sweep_ms_ + kIdleSweepMs;
+        return std::min(sweep, failures_.next_due_ms());
+    }
     size_t sessions() const { return count_; }
 
   private:

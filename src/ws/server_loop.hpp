@@ -1024,7 +1024,7 @@ class ServerLoop {
         if (parked_.any_scheduled()) return 0;
         uint32_t tick = std::min(timers_.next_busy_tick(), release_timer_.due_tick());
         static_assert(io::TimerWheel::kNoTimer == MemoryReleaseTimer::kNotDue);
-        int64_t due_ms = std::min(refusal_log_.next_due_ms(), tls_.next_log_due_ms());
+        int64_t due_ms = std::min(refusal_log_.next_due_ms(), tls_.next_due_ms());
         if (tick != io::TimerWheel::kNoTimer) due_ms = std::min(due_ms, int64_t{tick} * kTickMs);
         static_assert(tls::FailureLog::kNothingDue == RefusalLog::kNothingDue);
         if (due_ms == RefusalLog::kNothingDue) return -1;

@@ -21,6 +21,12 @@ other.test, each served with its chain; clients trust the root only.
   resumed, counted in /metrics (wsgate_tls_handshakes_total{kind="resumed"});
   with --tls-ticket-key-rotation 1 a ticket resumes in the next period and
   not after two;
+- kernel TLS: each TLS listener logs what it uses from the tcp_available_ulp
+  probe (user space here); the case that checks the kernel carries the
+  records (/proc/net/tls_stat) is skipped, visibly, where no tls ULP exists
+  (or where wsgate does not hand it the keys);
+- idle cost: server RSS per idle TLS WebSocket connection (printed; under
+  32 KiB: record buffers of quiet connections are given back);
 - start-up: a TLS listener without a certificate, an unreadable certificate
   and a key that does not match it are refused with one line.
 """
@@ -39,7 +45,7 @@ import websockets
 
 import wsraw
 from tls_certs import TestPki
-from wsgate_proc import Server, free_port, run_flags
+from wsgate_proc import Server, free_port, rss_kib, run_flags
 from wsraw import check, eq
 
 if len(sys.argv) < 3:
@@ -325,6 +331,82 @@ def ticket_rotation():
         TLS_PORT = saved
 
 
+def available_ulps():
+    try:
+        with open("/proc/sys/net/ipv4/tcp_available_ulp") as f:
+            return f.read().split()
+    except OSError:
+        return []
+
+
+def ktls_logged(srv):
+    """Each TLS listener says what it uses, from the tcp_available_ulp probe."""
+    ulps = available_ulps()
+    m = re.search(r"^wsgate: TLS on 127\.0\.0\.1:%d: (.*)$" % TLS_PORT, srv.log(), re.M)
+    check(m, "a line for the TLS listener")
+    offered = "tls" in ulps
+    want = ("user-space TLS (kernel TLS offered, not used" if offered
+            else "user-space TLS (kernel TLS not offered; tcp_available_ulp: ")
+    check(m.group(1).startswith(want), f"{m.group(1)!r} starts with {want!r}")
+    check(not re.search(r"^wsgate: TLS on 127\.0\.0\.1:%d:" % PLAIN_PORT, srv.log(), re.M),
+          "no TLS line for the plain listener")
+
+
+def kernel_tls_skip_reason(srv):
+    """Why the kernel TLS case cannot run here, or None."""
+    if "tls" not in available_ulps():
+        return "no kernel tls (tcp_available_ulp lists no tls)"
+    if "kernel TLS offered, not used" in srv.log():
+        return "kernel tls offered, but wsgate hands no session keys to the kernel yet"
+    return None
+
+
+def kernel_tls_used():
+    """Where wsgate hands the session keys to the kernel's tls ULP, the
+    records of a connection are the kernel's (/proc/net/tls_stat counts them)."""
+    def tls_stat():
+        with open("/proc/net/tls_stat") as f:
+            return {k: int(v) for k, v in (line.split() for line in f if line.strip())}
+    before = tls_stat()
+    asyncio.run(python_echo())
+    after = tls_stat()
+    for key in ("TlsTxSw", "TlsRxSw"):
+        check(after.get(key, 0) > before.get(key, 0), f"{key} grew: kernel TLS was used")
+
+
+def idle_cost(srv, count=600):
+    """Bytes of server memory per idle TLS WebSocket connection (RSS slope),
+    after the record buffers of quiet connections were given back."""
+    ctx = ssl.create_default_context(cafile=pki.ca)
+    socks = []
+    request = (b"GET / HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\n"
+               b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+               b"Sec-WebSocket-Version: 13\r\n\r\n")
+    try:
+        for _ in range(20):  # warm the loops' pools first
+            socks.append(ctx.wrap_socket(socket.create_connection(("127.0.0.1", TLS_PORT)),
+                                         server_hostname="localhost"))
+        time.sleep(1.5)
+        base = rss_kib(srv.pid)
+        for _ in range(count):
+            s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", TLS_PORT), timeout=10),
+                                server_hostname="localhost")
+            s.sendall(request)
+            head = b""
+            while b"\r\n\r\n" not in head:
+                head += s.recv(4096)
+            check(head.startswith(b"HTTP/1.1 101"), "upgraded")
+            socks.append(s)
+        time.sleep(2.5)  # a quiet second, then the sweep
+        per = (rss_kib(srv.pid) - base) * 1024 / count
+        print(f"idle TLS connection: {per:.0f} bytes of server RSS each ({count} connections)",
+              flush=True)
+        check(per < 32 * 1024, f"{per:.0f} bytes per idle TLS connection")
+    finally:
+        for s in socks:
+            s.close()
+
+
 def refused_at_start(args, want, status):
     rc, out, err = run_flags(BIN, ["--backend", BACKEND, "--listen",
                                    f"127.0.0.1:{free_port()},tls"] + args)
@@ -356,6 +438,16 @@ with Server(BIN, FLAGS, wait_lines=2) as server:
     suite.run("resumption: TLS 1.3 ticket, TLS 1.2 -reconnect, counted in /metrics", resumption,
               server)
     suite.run("server still serves after all that", lambda: asyncio.run(python_echo()))
+    suite.run("each TLS listener logs user-space or kernel TLS (tcp_available_ulp probe)",
+              ktls_logged, server)
+    KTLS_CASE = "kernel TLS carries the records (/proc/net/tls_stat)"
+    why_not = kernel_tls_skip_reason(server)
+    if why_not:
+        print(f"skipped: {why_not.split(' (')[0].split(',')[0]}", flush=True)
+        suite.skip(KTLS_CASE, why_not)
+    else:
+        suite.run(KTLS_CASE, kernel_tls_used)
+    suite.run("idle TLS connections: bytes of server memory each", idle_cost, server)
     suite.run("SIGTERM: exit 0", lambda: eq(server.terminate(10), 0, "exit status"))
 suite.run("--tls-ticket-key-rotation 1: resumed next period, full after two", ticket_rotation)
 suite.run("TLS listener without a certificate refused", refused_at_start, [],
