@@ -192,6 +192,8 @@ void RedisLink::tick(Loop& loop, int64_t now_ms) {
         handle_ = loop.connect(reinterpret_cast<const sockaddr*>(&settings_.endpoint.addr),
                                settings_.endpoint.len, settings_.connect_timeout_ms, &error);
         if (handle_.empty()) {
+            // The loop is shutting down: the link ends quietly.
+            if (error == -ESHUTDOWN) stopped_ = true;
             lost(std::strerror(-error), now_ms);
             return;
         }
@@ -275,6 +277,7 @@ template <class Loop>
 void RedisLink::on_end(Loop&, ws::ConnectionHandle h, int error) {
     if (!owns(h)) return;
     handle_ = {};
+    if (error == -ESHUTDOWN) stopped_ = true;
     lost(error == 0 ? "closed by the server" : std::strerror(-error), now_ms_);
 }
 

@@ -174,6 +174,16 @@ std::string check_config(const Config& config) {
         return "--workers > 1 is not available with --mode pubsub (use --threads: the loops of "
                "one process share the hub)";
     }
+    if (config.hub.redis_engine && (config.mode != Mode::pubsub || config.redis.empty())) {
+        return "--engine redis needs --mode pubsub and at least one --redis HOST:PORT";
+    }
+    if (!config.redis.empty() && !config.hub.redis_engine) {
+        return "--redis needs --engine redis";
+    }
+    if (config.hub.redis_engine && config.direct_descriptors) {
+        return "--direct-descriptors is not available with --engine redis (Redis links are "
+               "plain descriptors)";
+    }
     ws::EdgeLimits edge;
     if (std::string e = edge_limits(config, &edge); !e.empty()) return e;
     if (config.mode == Mode::proxy) {

@@ -53,6 +53,13 @@ struct Config {
     std::vector<std::string> health_checks;  // "POOL=path=...,interval=..." (--health-check)
     proxy::PassiveHealth passive_health;
     double upstream_connect_timeout_s = 5;
+    // --mode pubsub --engine redis: shards as given ("HOST:PORT"), AUTH
+    // password, database, timeouts (hub.redis_engine says whether).
+    std::vector<std::string> redis;
+    std::string redis_password;
+    uint32_t redis_db = 0;
+    double redis_connect_timeout_s = 1;
+    double redis_command_timeout_s = 1;
     std::vector<std::string> listen{kDefaultListen};  // the first --listen replaces the list
     // TLS listeners (--listen ADDR:PORT,tls): certificate chains and keys,
     // paired by order (the first pair is the default; SNI picks the others

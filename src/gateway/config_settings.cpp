@@ -451,6 +451,66 @@ constexpr Setting kSettings[] = {
      .set = [](std::string_view v,
                Config* c) { return set_uint(v, 1, UINT64_MAX, &c->hub.max_channels); },
      .get = [](const Config& c) { return uint_text(c.hub.max_channels); }},
+    {.name = "engine",
+     .type = SettingType::text,
+     .value_name = "memory|redis",
+     .help = "where channels, offsets and history live: this process, or Redis (--redis), so "
+             "several nodes serve one channel space (docs/redis-engine.md)",
+     .set =
+         [](std::string_view v, Config* c) {
+             if (v != "memory" && v != "redis") return false;
+             c->hub.redis_engine = v == "redis";
+             return true;
+         },
+     .get = [](const Config& c) { return toml_quoted(c.hub.redis_engine ? "redis" : "memory"); }},
+    {.name = "redis",
+     .type = SettingType::text_list,
+     .value_name = "HOST:PORT",
+     .help = "a Redis shard (numeric IPv4 or [IPv6]), repeatable: channels are spread over "
+             "them by jump consistent hash of XXH3(channel)",
+     .set =
+         [](std::string_view v, Config* c) {
+             if (!io::parse_endpoint(v)) return false;
+             c->redis.emplace_back(v);
+             return true;
+         },
+     .get = [](const Config& c) { return optional_text_list(c.redis); },
+     .clear = [](Config* c) { c->redis.clear(); }},
+    {.name = "redis-password",
+     .type = SettingType::text,
+     .value_name = "S",
+     .help = "AUTH with S on every Redis link",
+     .set = [](std::string_view v, Config* c) { return set_nonempty(v, &c->redis_password); },
+     .get = [](const Config& c) { return optional_text(c.redis_password); }},
+    {.name = "redis-db",
+     .type = SettingType::integer,
+     .value_name = "N",
+     .help = "SELECT N on every Redis link",
+     .set = [](std::string_view v, Config* c) { return set_uint(v, 0, 1 << 20, &c->redis_db); },
+     .get = [](const Config& c) { return uint_text(c.redis_db); }},
+    {.name = "redis-connect-timeout",
+     .type = SettingType::seconds,
+     .value_name = "SECONDS",
+     .help = "a Redis connect taking longer fails (then reconnects with backoff and jitter)",
+     .set = [](std::string_view v,
+               Config* c) { return set_seconds(v, &c->redis_connect_timeout_s); },
+     .get = [](const Config& c) { return seconds_text(c.redis_connect_timeout_s); }},
+    {.name = "redis-command-timeout",
+     .type = SettingType::seconds,
+     .value_name = "SECONDS",
+     .help = "a Redis command unanswered this long closes its link (what waits fails: "
+             "publishes get 108 'not available', HTTP API 503) and it reconnects",
+     .set = [](std::string_view v,
+               Config* c) { return set_seconds(v, &c->redis_command_timeout_s); },
+     .get = [](const Config& c) { return seconds_text(c.redis_command_timeout_s); }},
+    {.name = "redis-health-strict",
+     .type = SettingType::text,
+     .value_name = "on|off",
+     .help = "while a Redis link is down /healthz and /readyz answer 503 with the reason (off: "
+             "200, for a node that may serve local clients alone)",
+     .set = [](std::string_view v,
+               Config* c) { return set_on_off(v, &c->hub.redis_health_strict); },
+     .get = [](const Config& c) { return on_off_text(c.hub.redis_health_strict); }},
 
     {.name = "max-message-bytes",
      .type = SettingType::integer,

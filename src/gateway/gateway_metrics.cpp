@@ -244,6 +244,21 @@ void hub_metrics(PrometheusText& out, const pubsub::HubShared& hub) {
     gauge("wsgate_pubsub_clients", "Clients connected (after their connect command).", hub.clients);
     gauge("wsgate_pubsub_subscriptions",
           "Subscriptions of connected clients to channels (pending or active).", hub.subscriptions);
+    if (!hub.settings.redis_engine) return;
+    counter("wsgate_redis_gap_recovered_total",
+            "Publications a home delivered from Redis's stream after a gap (link lost, message "
+            "missed).",
+            hub.counters.redis_gap_recovered);
+    counter("wsgate_redis_insufficient_state_total",
+            "Gaps history could not cover: the channel's subscribers were closed 3010.",
+            hub.counters.redis_insufficient_state);
+    counter("wsgate_redis_publish_failed_total",
+            "Publishes refused because the channel's Redis link was down or timed out (108).",
+            hub.counters.redis_publish_failed);
+    out.family("wsgate_redis_links_down", "Redis links (all loops, all shards) not up now.",
+               "gauge");
+    out.sample("wsgate_redis_links_down", {},
+               static_cast<uint64_t>(std::max<int64_t>(0, hub.redis_links_down.load())));
 }
 
 }  // namespace

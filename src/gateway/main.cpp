@@ -179,6 +179,21 @@ std::unique_ptr<pubsub::HubShared> make_hub(
         }
         std::fprintf(stderr, "wsgate: token keys: %zu public key%s\n", keys, keys == 1 ? "" : "s");
     }
+    for (const std::string& r : config.redis) {
+        broker::RedisLinkSettings link;
+        link.endpoint = *io::parse_endpoint(r);  // checked by parse_config
+        link.password = config.redis_password;
+        link.db = config.redis_db;
+        link.connect_timeout_ms =
+            static_cast<uint32_t>(std::ceil(config.redis_connect_timeout_s * 1000.0));
+        link.command_timeout_ms =
+            static_cast<uint32_t>(std::ceil(config.redis_command_timeout_s * 1000.0));
+        link.keepalive_ms = std::max<uint32_t>(link.command_timeout_ms / 2, 100);
+        hub->redis_links.push_back(link);
+    }
+    // Each loop opens a command and a subscriber link per shard; the node is
+    // unhealthy until every one of them is up.
+    hub->redis_links_down = static_cast<int64_t>(inboxes.size() * hub->redis_links.size() * 2);
     return hub;
 }
 
@@ -274,12 +289,21 @@ AdminHandler admin_handler(const LoopMetricsRegistry& registry, const pubsub::Hu
                 sources.proxy_live = proxy->live.get();
             }
             r.body = render_metrics(sources);
-        } else if (path == "/healthz") {
-            r.body = "ok\n";
-        } else if (path == "/readyz") {
-            bool up = ready.load();
-            r.status = up ? 200 : 503;
-            r.body = up ? "ready\n" : "not ready\n";
+        } else if (path == "/healthz" || path == "/readyz") {
+            // A node whose Redis links are down cannot serve the channel
+            // space: it says so (--redis-health-strict off: it keeps 200).
+            int64_t down = hub == nullptr ? 0 : hub->redis_links_down.load();
+            bool broker_ok = hub == nullptr || !hub->settings.redis_engine ||
+                             !hub->settings.redis_health_strict || down <= 0;
+            bool up = path == "/healthz" || ready.load();
+            r.status = up && broker_ok ? 200 : 503;
+            if (!broker_ok) {
+                r.body = "redis unavailable: " + std::to_string(down) + " link(s) down\n";
+            } else if (path == "/healthz") {
+                r.body = "ok\n";
+            } else {
+                r.body = up ? "ready\n" : "not ready\n";
+            }
         } else {
             r.status = 404;
             r.body = "not found\n";
@@ -351,6 +375,10 @@ int serve(const Config& config, const tls::TlsServerContext* tls, io::BackendKin
         proxy->loops = threads;
         // Each client may hold one upstream connection besides its own.
         settings.max_outbound = config.max_connections;
+    }
+    if (hub && hub->settings.redis_engine) {
+        // Two links per shard, and room for closed ones still lingering.
+        settings.max_outbound = static_cast<uint32_t>(hub->redis_links.size() * 2 * 4 + 8);
     }
     LoopMetricsRegistry registry(threads);
     std::atomic<bool> ready{false};

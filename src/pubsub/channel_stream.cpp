@@ -4,15 +4,26 @@ namespace wsgate::pubsub {
 
 ChannelStream::ChannelStream(uint32_t history_size, int64_t history_ttl_ms, uint64_t epoch_seed)
     : history_size_(history_size), history_ttl_ms_(history_ttl_ms) {
-    // Eight letters from the seed (the hub mixes a random value per process
-    // with a counter, so a stream created again gets another epoch).
+    epoch_letters(epoch_seed, epoch_);
+}
+
+void ChannelStream::epoch_letters(uint64_t seed, char (&out)[kEpochBytes]) {
+    // The hub mixes a random value per process with a counter, so a stream
+    // created again gets another epoch.
     static constexpr char kLetters[] =
         "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
-    uint64_t x = epoch_seed;
-    for (char& c : epoch_) {
+    uint64_t x = seed;
+    for (char& c : out) {
         c = kLetters[x % (sizeof(kLetters) - 1)];
         x /= sizeof(kLetters) - 1;
     }
+}
+
+void ChannelStream::reposition(uint64_t top, std::string_view epoch) {
+    history_.clear();
+    top_ = top;
+    for (size_t i = 0; i < kEpochBytes; ++i)
+        epoch_[i] = i < epoch.size() ? epoch[i] : '-';
 }
 
 void ChannelStream::append(uint64_t offset, PublicationRef pub) {

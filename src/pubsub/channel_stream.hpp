@@ -32,6 +32,13 @@ class ChannelStream {
     // history, when it keeps one.
     void append(uint64_t offset, PublicationRef pub);
 
+    // The stream as Redis has it now (--engine redis): top and epoch taken
+    // over, the history kept here (a cache of Redis's) emptied.
+    void reposition(uint64_t top, std::string_view epoch);
+
+    // Eight letters from a seed: an epoch.
+    static void epoch_letters(uint64_t seed, char (&out)[kEpochBytes]);
+
     // Drops publications older than the TTL at now_ms.
     void expire(int64_t now_ms);
 

@@ -86,6 +86,8 @@ class ChannelTable {
     Entry& operator[](uint32_t id) { return entries_[id]; }
     const Entry& operator[](uint32_t id) const { return entries_[id]; }
     uint32_t size() const { return size_; }
+    // Ids below this may name an entry (present or freed: its name is empty).
+    uint32_t capacity() const { return static_cast<uint32_t>(entries_.size()); }
 
     // f(id, entry) for every entry present.
     template <class F>

@@ -31,6 +31,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "broker/redis_link.hpp"
 #include "proto/centrifugo_api.hpp"
 #include "proto/centrifugo_channel.hpp"
 #include "proto/centrifugo_codes.hpp"
@@ -45,12 +46,29 @@
 #include "pubsub/hub_state.hpp"
 #include "pubsub/loop_outbox.hpp"
 #include "pubsub/publication_record.hpp"
+#include "pubsub/redis_wire.hpp"
 #include "pubsub/reply_batch.hpp"
 #include "ws/application.hpp"
+#include "ws/log_throttle.hpp"
 #include "ws/loop_message.hpp"
 #include "ws/shared_frame.hpp"
 
 namespace wsgate::pubsub {
+
+class HubApp;
+
+// --engine redis: what a link's callbacks need (the app, the loop, typed
+// where the callback is instantiated, and the shard), and a shard's links.
+struct RedisContext {
+    HubApp* app = nullptr;
+    void* loop = nullptr;
+    uint32_t shard = 0;
+};
+
+struct RedisShard {
+    RedisContext cmd_context, sub_context;
+    std::unique_ptr<broker::RedisLink> cmd, sub;
+};
 
 namespace cf = proto::centrifugo;
 namespace jwt = proto::jwt;
@@ -86,6 +104,8 @@ class HubApp {
         // Streams, and what they hold, go with the channel table.
         channels_.for_each([this](uint32_t, LocalChannel& ch) {
             if (ch.stream) shared_.channels.fetch_sub(1, std::memory_order_relaxed);
+            for (SubscribeRequest* r : ch.redis_waiting)
+                delete r;
         });
     }
 
@@ -131,6 +151,10 @@ class HubApp {
                                    const proto::HttpRequest& request, std::span<const uint8_t> body,
                                    bool keep_alive, ws::Outbound& out) {
         std::string_view path = request.target.substr(0, request.target.find('?'));
+        if (path == "/healthz" && !broker_healthy()) {
+            out.send_raw(broker_unhealthy_response(keep_alive));
+            return ws::HttpAnswer::now;
+        }
         if (!path.starts_with("/api/")) {
             if (shared_.pages != nullptr) shared_.pages(request, keep_alive, out);
             return ws::HttpAnswer::now;
@@ -190,6 +214,12 @@ class HubApp {
                 maybe_drop_channel(id);
                 return;
             }
+            case HubTag::channel_lost: {
+                std::unique_ptr<InterestNote> note(static_cast<InterestNote*>(m.pointer));
+                uint32_t id = channels_.find(note->channel, note->hash);
+                if (id != LoopChannels::kNone) close_channel_subscribers(loop, id);
+                return;
+            }
             case HubTag::history:
                 home_history(loop, static_cast<HistoryRequest*>(m.pointer));
                 return;
@@ -211,14 +241,40 @@ class HubApp {
     template <class Loop>
     void on_turn_end(Loop& loop, int64_t now_ms) {
         now_ms_ = now_ms;
+        if (now_ms >= next_sweep_ms_) {
+            sweep(loop, now_ms);
+            redis_kick_ = redis_engine();  // retries what waited for a link
+        }
+        // After the sweep and before the outbox: commands of this turn go
+        // out in one send per link, posts to other loops after them.
+        if (redis_engine()) redis_tick(loop, now_ms);
         outbox_.flush(loop);
-        if (now_ms >= next_sweep_ms_) sweep(loop, now_ms);
     }
 
     int ms_until_due(int64_t now_ms) const {
         if (!outbox_.empty()) return 1;
         int64_t due = next_sweep_ms_ - now_ms;
-        return due <= 0 ? 0 : static_cast<int>(std::min<int64_t>(due, 60 * 1000));
+        int ms = due <= 0 ? 0 : static_cast<int>(std::min<int64_t>(due, 60 * 1000));
+        if (redis_engine()) ms = std::min(ms, redis_ms_until_due(now_ms));
+        return ms;
+    }
+
+    // ---- ws::StreamApplication: the Redis links (hub_redis.hpp) ----
+
+    template <class Loop>
+    void on_connected(Loop& loop, ws::ConnectionHandle h);
+    template <class Loop>
+    size_t on_stream_data(Loop& loop, ws::ConnectionHandle h, std::span<uint8_t> bytes);
+    template <class Loop>
+    void on_stream_drained(Loop& loop, ws::ConnectionHandle h);
+    template <class Loop>
+    void on_stream_end(Loop& loop, ws::ConnectionHandle h, int error);
+
+    // The node can serve: with --engine redis, every link is up (or
+    // --redis-health-strict is off).
+    bool broker_healthy() const {
+        return !redis_engine() || !settings_.redis_health_strict ||
+               shared_.redis_links_down.load(std::memory_order_relaxed) <= 0;
     }
 
     // The client's connection is gone: leaves every channel, frees the record.
@@ -264,8 +320,13 @@ class HubApp {
     // recovering client missed.
     void home_subscribe_here(SubscribeRequest* req);
 
+    // At the home: answers now, or once the channel is in step with Redis.
     template <class Loop>
     void home_subscribe(Loop& loop, SubscribeRequest* req);
+
+    // Sends the home's answer to the subscriber's loop (or finishes it here).
+    template <class Loop>
+    void answer_subscribe(Loop& loop, SubscribeRequest* req);
 
     template <class Loop>
     void finish_subscribe(Loop& loop, std::unique_ptr<SubscribeRequest> req);
@@ -291,6 +352,15 @@ class HubApp {
     // Back on the loop of the API call that published.
     template <class Loop>
     void finish_publish(Loop& loop, PublishRequest* req);
+
+    // The home has its answer: to the origin loop, or freed when none waits.
+    template <class Loop>
+    void publish_answered(Loop& loop, PublishRequest* req);
+
+    // Records the publication in channel `id`'s stream's count, forwards it
+    // to the loops with subscribers and delivers it here.
+    template <class Loop>
+    void fan_out(Loop& loop, uint32_t id, const PublicationRef& rec);
 
     template <class Loop>
     void finish_broadcast(Loop& loop, std::unique_ptr<Broadcast> b);
@@ -391,6 +461,92 @@ class HubApp {
     // dropped here, telling the home this loop needs no more publications.
     template <class Loop>
     void maybe_drop_channel_here(Loop& loop, uint32_t id);
+
+    // ---- the Redis engine (hub_redis.hpp) ----
+
+    bool redis_engine() const { return settings_.redis_engine; }
+
+    // Keeps channel `id`'s entry (and stream) alive while a link's callback
+    // works on it; whether it is still needed is decided at the end.
+    class BusyChannel {
+      public:
+        BusyChannel(HubApp& app, uint32_t id) : app_(app), id_(id) {
+            ++app_.channels_[id].redis_busy;
+        }
+        ~BusyChannel() {
+            --app_.channels_[id_].redis_busy;
+            app_.maybe_drop_channel(id_);
+        }
+        BusyChannel(const BusyChannel&) = delete;
+        BusyChannel& operator=(const BusyChannel&) = delete;
+
+      private:
+        HubApp& app_;
+        uint32_t id_;
+    };
+    static constexpr size_t kMaxHeldMessages = 4096;
+
+    template <class Loop>
+    void redis_start(Loop& loop);
+    template <class Loop>
+    void redis_tick(Loop& loop, int64_t now_ms);
+    int redis_ms_until_due(int64_t now_ms) const;
+    uint32_t redis_shard_of(uint64_t hash) const;
+    uint64_t redis_cookie(uint32_t id) const;
+    uint32_t redis_channel_of(uint64_t cookie);
+    template <class Loop>
+    void redis_want(Loop& loop, uint32_t id);
+    template <class Loop>
+    void redis_advance(Loop& loop, uint32_t id);
+    void redis_sync_command(broker::RedisLink& link, const LocalChannel& ch, uint64_t from,
+                            uint32_t count);
+    void redis_unsubscribe(uint32_t id);
+    template <class Loop>
+    void redis_after_sync(Loop& loop, uint32_t id);
+    PublicationRef redis_record(const LocalChannel& ch, uint64_t offset, std::string_view body);
+    template <class Loop>
+    void redis_apply(Loop& loop, uint32_t id, PublicationRef rec);
+    template <class Loop>
+    void redis_channel_lost(Loop& loop, uint32_t id);
+    template <class Loop>
+    void close_channel_subscribers(Loop& loop, uint32_t id);
+    template <class Loop>
+    bool redis_hold_subscribe(Loop& loop, SubscribeRequest* req);
+    template <class Loop>
+    void redis_publish(Loop& loop, PublishRequest* req);
+    void redis_publish_command(broker::RedisLink& link, const PublishRequest* req,
+                               bool with_script);
+    void redis_script_refused(const broker::RespValue* reply, const std::string* sha);
+
+    // Link events and replies (function pointers: RedisContext is the owner).
+    template <class Loop>
+    static void redis_cmd_up(void* context);
+    template <class Loop>
+    static void redis_sub_up(void* context);
+    static void redis_link_down(void* context);
+    static void redis_sub_down(void* context);
+    template <class Loop>
+    static void redis_message(void* context, const broker::RespValue& m);
+    template <class Loop>
+    static void redis_subscribed(void* context, uint64_t cookie, const broker::RespValue* reply);
+    template <class Loop>
+    static void redis_synced(void* context, uint64_t cookie, const broker::RespValue* reply);
+    template <class Loop>
+    static void redis_recovered(void* context, uint64_t cookie, const broker::RespValue* reply);
+    template <class Loop>
+    static void redis_published(void* context, uint64_t cookie, const broker::RespValue* reply);
+    static void ignore_reply(void*, uint64_t, const broker::RespValue*) {}
+
+    static std::string_view broker_unhealthy_response(bool keep_alive) {
+        return keep_alive ? std::string_view(
+                                "HTTP/1.1 503 Service Unavailable\r\nContent-Type: "
+                                "text/plain\r\nContent-Length: 26\r\n\r\n"
+                                "redis link(s) unavailable\n")
+                          : std::string_view(
+                                "HTTP/1.1 503 Service Unavailable\r\nContent-Type: "
+                                "text/plain\r\nContent-Length: 26\r\nConnection: "
+                                "close\r\n\r\nredis link(s) unavailable\n");
+    }
 
     // ---- ticks: pings, token expiry, history expiry ----
 
@@ -563,6 +719,14 @@ class HubApp {
     int64_t next_sweep_ms_ = 0;
     int64_t next_ping_ms_ = 0;
     uint64_t epoch_counter_ = 0;
+    // --engine redis
+    std::vector<RedisShard> redis_shards_;  // by shard; empty until the first turn
+    std::string redis_publish_sha_, redis_sync_sha_;
+    std::string redis_key_;   // a key being encoded (capacity kept)
+    std::string redis_body_;  // a publication body being encoded
+    uint32_t redis_gen_ = 0;
+    bool redis_kick_ = false;  // channels to move on at the end of the turn
+    ws::LogThrottle redis_error_log_{1000};
 };
 
 }  // namespace wsgate::pubsub
@@ -572,3 +736,4 @@ class HubApp {
 #include "pubsub/hub_commands.hpp"
 #include "pubsub/hub_gather.hpp"
 #include "pubsub/hub_home.hpp"
+#include "pubsub/hub_redis.hpp"

@@ -221,8 +221,7 @@ bool HubApp::subscribe(Loop& loop, uint32_t ci, const cf::Command& cmd) {
     req->epoch.assign(cmd.epoch);
     uint32_t home = shared_.home_of(hash);
     if (home == loop_id_) {
-        home_subscribe_here(req.get());
-        finish_subscribe(loop, std::move(req));
+        home_subscribe(loop, req.release());
     } else if (ch.positioned && !req->recover) {
         req->top = ch.top;
         req->stream_epoch = ch.epoch;

@@ -29,8 +29,18 @@ inline void HubApp::home_subscribe_here(SubscribeRequest* req) {
 
 template <class Loop>
 void HubApp::home_subscribe(Loop& loop, SubscribeRequest* req) {
+    if (redis_engine() && redis_hold_subscribe(loop, req)) return;  // answered later
     home_subscribe_here(req);
-    post(loop, req->client.loop(), HubTag::subscribe_done, req);
+    answer_subscribe(loop, req);
+}
+
+template <class Loop>
+void HubApp::answer_subscribe(Loop& loop, SubscribeRequest* req) {
+    if (req->client.loop() == loop_id_) {
+        finish_subscribe(loop, std::unique_ptr<SubscribeRequest>(req));
+    } else {
+        post(loop, req->client.loop(), HubTag::subscribe_done, req);
+    }
 }
 
 template <class Loop>
@@ -56,9 +66,8 @@ void HubApp::finish_subscribe(Loop& loop, std::unique_ptr<SubscribeRequest> req)
     if (req->failed) {
         if (k != SIZE_MAX) leave(loop, ci, k);
         if (ci != kNoClient) {
-            reply(loop, req->client, [&](proto::JsonOut& o) {
-                cf::write_error_reply(o, req->id, cf::ErrorCode::limit_exceeded);
-            });
+            reply(loop, req->client,
+                  [&](proto::JsonOut& o) { cf::write_error_reply(o, req->id, req->error); });
         }
     } else {
         if (k != SIZE_MAX) {
@@ -104,6 +113,10 @@ void HubApp::route_publish(Loop& loop, PublishRequest* req) {
 
 template <class Loop>
 void HubApp::home_publish(Loop& loop, PublishRequest* req) {
+    if (redis_engine()) {
+        redis_publish(loop, req);
+        return;
+    }
     uint32_t id = home_channel(req->channel, req->hash);
     if (id == LoopChannels::kNone) {
         req->failed = true;
@@ -129,14 +142,25 @@ void HubApp::home_publish(Loop& loop, PublishRequest* req) {
             req->offset = offset;
             req->epoch.assign(s.epoch());
         }
-        shared_.counters.publications.fetch_add(1, std::memory_order_relaxed);
-        for (uint32_t l = 0; l < shared_.loops(); ++l) {
-            if (l == loop_id_ || !s.interested().test(l)) continue;
-            post(loop, l, HubTag::publication, rec.share().release());
-        }
-        deliver(loop, id, rec.get());
+        fan_out(loop, id, rec);
         maybe_drop_channel(id);
     }
+    publish_answered(loop, req);
+}
+
+template <class Loop>
+void HubApp::fan_out(Loop& loop, uint32_t id, const PublicationRef& rec) {
+    ChannelStream& s = *channels_[id].stream;
+    shared_.counters.publications.fetch_add(1, std::memory_order_relaxed);
+    for (uint32_t l = 0; l < shared_.loops(); ++l) {
+        if (l == loop_id_ || !s.interested().test(l)) continue;
+        post(loop, l, HubTag::publication, rec.share().release());
+    }
+    deliver(loop, id, rec.get());
+}
+
+template <class Loop>
+void HubApp::publish_answered(Loop& loop, PublishRequest* req) {
     if (req->reply.kind == ReplyTo::Kind::none && req->broadcast == nullptr) {
         delete req;
         return;
@@ -163,8 +187,10 @@ void HubApp::finish_publish(Loop& loop, PublishRequest* req) {
         return;
     }
     if (req->reply.kind != ReplyTo::Kind::http) return;
+    // The broker is unreachable: 503, so a backend's retry logic sees it.
+    int status = req->failed && req->error == cf::ErrorCode::not_available ? 503 : 200;
     respond_api(loop, req->reply,
-                api_response_.build(200, req->reply.keep_alive, [&](proto::JsonOut& o) {
+                api_response_.build(status, req->reply.keep_alive, [&](proto::JsonOut& o) {
                     if (req->failed) {
                         cf::write_api_error(o, req->error);
                     } else {
@@ -323,10 +349,13 @@ inline uint32_t HubApp::home_channel(std::string_view name, uint64_t hash) {
 inline void HubApp::maybe_drop_channel(uint32_t id) {
     LocalChannel& ch = channels_[id];
     if (!ch.stream) return;
+    // With Redis the history lives there: the copy here keeps nothing alive.
     if (!ch.subscribers.empty() || ch.pending != 0 || ch.stream->interested().any() ||
-        !ch.stream->history_empty()) {
+        !ch.redis_waiting.empty() || ch.redis_busy != 0 ||
+        (!redis_engine() && !ch.stream->history_empty())) {
         return;
     }
+    if (redis_engine()) redis_unsubscribe(id);
     shared_.channels.fetch_sub(1, std::memory_order_relaxed);
     channels_.erase(id);
 }

@@ -28,6 +28,8 @@ enum class HubTag : uint32_t {
     uninterest,      // InterestNote: the loop has no subscriber of the channel left
     history,         // HistoryRequest, to the home
     history_done,    // HistoryRequest, back
+    channel_lost,    // InterestNote: the home lost the channel's state (--engine redis): close its
+                     // subscribers 3010
     gather,          // Gather, to every loop
     gather_done,     // Gather, back to the origin once every loop added its part
 };
@@ -89,6 +91,7 @@ struct SubscribeRequest {
     std::string stream_epoch;
     bool recovered = false;
     bool failed = false;  // the node's channel limit: error 106
+    proto::centrifugo::ErrorCode error = proto::centrifugo::ErrorCode::limit_exceeded;
     std::vector<PublicationRef> missed;
 };
 
@@ -158,6 +161,7 @@ inline void discard_message(const ws::LoopMessage& m) {
             delete static_cast<SubscribeRequest*>(m.pointer);
             return;
         case HubTag::uninterest:
+        case HubTag::channel_lost:
             delete static_cast<InterestNote*>(m.pointer);
             return;
         case HubTag::history:

@@ -28,6 +28,12 @@ struct HubSettings {
     uint32_t max_channels_per_connection = 128;
     uint64_t max_channels = 1000000;  // channels with a stream on this node
     std::string version = "wsgate";
+    // --engine redis: channels, offsets, epochs and history live in Redis
+    // (docs/redis-engine.md); the links are HubShared::redis_links.
+    bool redis_engine = false;
+    // While a Redis link is down, /healthz and /readyz answer 503 (off:
+    // 200, for a node that may serve its local clients alone).
+    bool redis_health_strict = true;
 };
 
 }  // namespace wsgate::pubsub

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "broker/redis_link.hpp"
 #include "proto/http_request.hpp"
 #include "pubsub/hub_settings.hpp"
 #include "pubsub/token_keys.hpp"
@@ -28,6 +29,12 @@ struct HubCounters {
     std::atomic<uint64_t> slow_disconnects{0};  // subscribers closed 3008 over --max-queued-bytes
     std::atomic<uint64_t> no_pong_disconnects{0};
     std::atomic<uint64_t> bad_requests{0};  // connections closed 3501
+    // --engine redis: publications delivered from a stream's history after
+    // a gap (a lost link, a message missed), channels whose gap history could
+    // not cover (their subscribers closed 3010), publishes refused (108).
+    std::atomic<uint64_t> redis_gap_recovered{0};
+    std::atomic<uint64_t> redis_insufficient_state{0};
+    std::atomic<uint64_t> redis_publish_failed{0};
 };
 
 struct HubShared {
@@ -44,6 +51,11 @@ struct HubShared {
     PageServer pages = nullptr;
     // RS256/ES256 token keys; nullptr when no key file is configured.
     std::unique_ptr<TokenKeyStore> token_keys;
+    // --engine redis: one entry per --redis shard (each loop opens a command
+    // and a subscriber link to each), and how many of all loops' links are
+    // down now (the node is not healthy while any is).
+    std::vector<broker::RedisLinkSettings> redis_links;
+    std::atomic<int64_t> redis_links_down{0};
 
     uint32_t loops() const { return static_cast<uint32_t>(inboxes.size()); }
     uint32_t home_of(uint64_t channel_hash) const {

@@ -28,6 +28,27 @@ struct LocalChannel {
     uint64_t top = 0;
     std::string epoch;
     std::unique_ptr<ChannelStream> stream;  // on the home loop only
+    // --engine redis, on the home: the channel's Redis subscription and
+    // whether `stream` (a copy of Redis's: top, epoch, recent history) is in
+    // step with it. Messages that come while it is not are held (bounded),
+    // subscribes wait.
+    enum class Redis : uint8_t {
+        none,
+        subscribe_wanted,
+        subscribe_sent,
+        sync_wanted,
+        sync_sent,
+        synced
+    };
+    Redis redis = Redis::none;
+    bool redis_synced_once = false;  // the stream has Redis's position (else: take it)
+    bool redis_held_overflow = false;
+    // Set while the home works on the channel from a link's callback: a
+    // subscriber closed meanwhile (3010, slow) must not drop the entry under it.
+    uint16_t redis_busy = 0;
+    uint32_t redis_gen = 0;  // tells replies for an earlier entry with this id apart
+    std::vector<PublicationRef> redis_held;
+    std::vector<struct SubscribeRequest*> redis_waiting;
 };
 
 struct Subscription {

@@ -199,6 +199,7 @@ if [ "$bin" != standin ]; then
   run token_keys 60 "$py" "$here/test_token_keys.py" "$bin" "$backend"
   run pubsub_sdk 90 node "$here/test_pubsub_sdk.mjs" "$bin" "$backend"
   run pubsub_ordering 60 node "$here/test_pubsub_ordering.mjs" "$bin" "$backend"
+  run redis_engine 60 "$py" "$here/test_redis_engine.py" "$bin" "$backend"
   run metrics 60 "$py" "$here/test_metrics.py" "$bin" "$backend"
   run tls 90 "$py" "$here/test_tls.py" "$bin" "$backend"
   run proxy 40 "$py" "$here/test_proxy.py" "$bin" "$backend"

@@ -226,7 +226,7 @@ TEST(ConfigFile, EverySettingChangedRoundTrips) {
         if (s.type == SettingType::command_line || s.name == "workers" || s.name == "upstream" ||
             s.name == "route" || s.name == "upstream-connect-timeout" || s.name == "balance" ||
             s.name == "hash-balance-factor" || s.name == "health-check" ||
-            s.name.starts_with("upstream-")) {
+            s.name.starts_with("upstream-") || s.name.starts_with("redis") || s.name == "engine") {
             continue;
         }
         EXPECT_NE(s.get(loaded), s.get(defaults)) << s.name;
@@ -236,6 +236,34 @@ TEST(ConfigFile, EverySettingChangedRoundTrips) {
     Config workers_loaded;
     ASSERT_EQ(load(format_config(workers), &workers_loaded), "");
     EXPECT_EQ(workers_loaded.workers, 3u);
+}
+
+// The Redis engine's keys (refused with --direct-descriptors, which
+// EverySettingChangedRoundTrips sets), each changed from its default.
+TEST(ConfigFile, RedisKeysRoundTrip) {
+    Config c;
+    ASSERT_EQ(
+        parse({"--mode", "pubsub", "--engine", "redis", "--redis", "127.0.0.1:6379", "--redis",
+               "[::1]:6380", "--redis-password", "pw", "--redis-db", "2", "--redis-connect-timeout",
+               "0.25", "--redis-command-timeout", "0.5", "--redis-health-strict", "off"},
+              &c),
+        "");
+    std::string printed = format_config(c);
+    Config loaded;
+    ASSERT_EQ(load(printed, &loaded), "") << printed;
+    EXPECT_EQ(format_config(loaded), printed);
+    EXPECT_TRUE(loaded.hub.redis_engine);
+    EXPECT_EQ(loaded.redis, (std::vector<std::string>{"127.0.0.1:6379", "[::1]:6380"}));
+    const Config defaults;
+    for (const Setting& s : settings()) {
+        if (s.name.starts_with("redis") || s.name == "engine") {
+            EXPECT_NE(s.get(loaded), s.get(defaults)) << s.name;
+        }
+    }
+    Config a, b, d;
+    EXPECT_NE(parse({"--mode", "pubsub", "--engine", "redis"}, &a), "");  // no --redis
+    EXPECT_NE(parse({"--redis", "127.0.0.1:1"}, &b), "");                 // no --engine redis
+    EXPECT_NE(parse({"--mode", "pubsub", "--engine", "redis", "--redis", "nohost"}, &d), "");
 }
 
 TEST(ConfigFile, ProxyKeysRoundTrip) {

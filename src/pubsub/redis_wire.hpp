@@ -1,0 +1,68 @@
+// What the Redis engine stores and sends, as bytes (docs/redis-engine.md):
+//  - a channel's stream of publications: a Redis Stream `wsgate.s.<channel>`
+//    whose entry ids are `<offset>-0` (so XRANGE by offset needs no index)
+//    with one field `d` = the publication body, trimmed with MAXLEN ~
+//    history-size and expiring history-ttl after the last publication;
+//  - its meta: a hash `wsgate.m.<channel>` with `s` (the top offset) and `e`
+//    (the epoch), living longer than the stream (kMetaTtlSeconds);
+//  - every publication PUBLISHed on `wsgate.p.<channel>` as
+//    `<offset> <epoch> <body>` (offset 0 and epoch `-` without history).
+// A body is `n<data>` or `i<user length> <client length> <user><client><data>`.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "proto/centrifugo_reply_writer.hpp"
+
+namespace wsgate::pubsub::redis {
+
+inline constexpr std::string_view kStreamPrefix = "wsgate.s.";
+inline constexpr std::string_view kMetaPrefix = "wsgate.m.";
+inline constexpr std::string_view kChannelPrefix = "wsgate.p.";
+// A stream's offset and epoch outlive its publications (centrifugo's
+// history_meta_ttl): a client that comes back after history-ttl still
+// learns whether its position is the stream's, rather than a new epoch.
+inline constexpr uint32_t kMetaTtlSeconds = 24 * 3600;
+
+// Publish: offset and epoch in the meta, XADD, EXPIRE, PUBLISH, atomically.
+// KEYS: stream, meta. ARGV: pub/sub channel, body, history size, history
+// ttl, meta ttl, an epoch for a stream that has none. Returns {offset, epoch}.
+extern const std::string_view kPublishScript;
+// Position and what follows an offset. KEYS: stream, meta. ARGV: offset,
+// count (0: none), meta ttl, an epoch for a stream that has none. Returns
+// {top, epoch, XRANGE entries after offset (at most count)}.
+extern const std::string_view kSyncScript;
+
+// SHA1 of a script as hex (EVALSHA's argument).
+std::string script_sha1(std::string_view script);
+
+// Jump consistent hash (Lamping and Veach 2014): the shard of a key among
+// `shards`; adding a shard moves about 1/n of the keys, all to the new one.
+uint32_t jump_hash(uint64_t key, uint32_t shards);
+
+// Appends a publication's body to out.
+void append_body(std::string& out, std::string_view data,
+                 const proto::centrifugo::ClientInfo* info);
+
+struct Body {
+    std::string_view data;
+    bool has_info = false;
+    proto::centrifugo::ClientInfo info;
+};
+std::optional<Body> parse_body(std::string_view body);
+
+// A message received on `wsgate.p.<channel>`.
+struct Message {
+    uint64_t offset = 0;
+    std::string_view epoch;  // "-" without history
+    std::string_view body;
+};
+std::optional<Message> parse_message(std::string_view payload);
+
+// The offset of a stream entry id `<offset>-0`.
+std::optional<uint64_t> entry_offset(std::string_view id);
+
+}  // namespace wsgate::pubsub::redis
