@@ -7,12 +7,10 @@
 #pragma once
 
 #include <cstdint>
-#include <cstdlib>
-#include <memory>
-#include <new>
 
 #include "ws/edge_limits.hpp"
 #include "ws/token_bucket.hpp"
+#include "ws/zero_pages.hpp"
 
 namespace wsgate::ws {
 
@@ -23,14 +21,12 @@ class MessageRateLimit {
     MessageRateLimit(const EdgeLimits& limits, uint32_t slots) {
         messages_ = {limits.messages_per_second, limits.message_burst};
         bytes_ = {limits.bytes_per_second, limits.byte_burst};
-        if (!limits.limits_message_rate()) return;
-        // calloc: pages of slots never used stay untouched (Buckets is an
-        // implicit-lifetime aggregate; zero is a valid, empty bucket).
-        buckets_.reset(static_cast<Buckets*>(std::calloc(slots, sizeof(Buckets))));
-        if (!buckets_) throw std::bad_alloc();
+        // Zero pages: slots never used cost nothing (a zero bucket is empty
+        // and open() fills it).
+        if (limits.limits_message_rate()) buckets_.allocate(slots);
     }
 
-    bool enabled() const { return buckets_ != nullptr; }
+    bool enabled() const { return static_cast<bool>(buckets_); }
 
     // A connection opened (its WebSocket): full buckets.
     void open(uint32_t slot, uint32_t now_ms) {
@@ -40,13 +36,13 @@ class MessageRateLimit {
     }
 
     // One message (or ping/pong) begins on slot.
-    Verdict message(uint32_t slot, uint32_t now_ms) {
+    [[gnu::always_inline]] Verdict message(uint32_t slot, uint32_t now_ms) {
         if (!enabled() || messages_.per_second == 0) return Verdict::ok;
         return buckets_[slot].messages.take(messages_, 1, now_ms) ? Verdict::ok : Verdict::messages;
     }
 
     // n payload bytes arrived on slot.
-    Verdict bytes(uint32_t slot, uint64_t n, uint32_t now_ms) {
+    [[gnu::always_inline]] Verdict bytes(uint32_t slot, uint64_t n, uint32_t now_ms) {
         if (!enabled() || bytes_.per_second == 0) return Verdict::ok;
         return buckets_[slot].bytes.take(bytes_, n, now_ms) ? Verdict::ok : Verdict::bytes;
     }
@@ -58,10 +54,7 @@ class MessageRateLimit {
     };
     TokenBucketRate messages_;
     TokenBucketRate bytes_;
-    struct Free {
-        void operator()(Buckets* p) const { std::free(p); }
-    };
-    std::unique_ptr<Buckets[], Free> buckets_;
+    ZeroPages<Buckets> buckets_;
 };
 
 }  // namespace wsgate::ws

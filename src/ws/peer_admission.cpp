@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <bit>
-#include <new>
 
 #include "ws/peer_key.hpp"
 
@@ -15,10 +14,7 @@ constexpr uint32_t kMsPerSecond = 1000;
 PeerAdmission::PeerAdmission(const PeerAdmissionSettings& settings)
     : settings_(settings), seed_(random_peer_seed()), open_(settings.max_open_keys) {
     uint32_t sets = std::bit_ceil(std::max<uint32_t>(1, settings.rate_entries / kWays));
-    if (settings.rate.per_second != 0) {
-        rates_.reset(static_cast<RateEntry*>(std::calloc(size_t{sets} * kWays, sizeof(RateEntry))));
-        if (!rates_) throw std::bad_alloc();
-    }
+    if (settings.rate.per_second != 0) rates_.allocate(size_t{sets} * kWays);
     rate_set_mask_ = sets - 1;
 }
 

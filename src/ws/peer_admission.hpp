@@ -10,12 +10,11 @@
 #include <sys/socket.h>
 
 #include <cstdint>
-#include <cstdlib>
-#include <memory>
 #include <mutex>
 
 #include "ws/peer_table.hpp"
 #include "ws/token_bucket.hpp"
+#include "ws/zero_pages.hpp"
 
 namespace wsgate::ws {
 
@@ -32,7 +31,7 @@ struct PeerAdmissionSettings {
 };
 
 // Bounded memory whatever the number of distinct addresses: both tables
-// are allocated once (calloc: untouched pages cost nothing) and never grow.
+// are allocated once (zero pages: untouched ones cost nothing) and never grow.
 class PeerAdmission {
   public:
     explicit PeerAdmission(const PeerAdmissionSettings& settings);
@@ -71,10 +70,7 @@ class PeerAdmission {
     uint64_t seed_;
     std::mutex mutex_;
     PeerTable open_;
-    struct Free {
-        void operator()(RateEntry* p) const { std::free(p); }
-    };
-    std::unique_ptr<RateEntry[], Free> rates_;
+    ZeroPages<RateEntry> rates_;
     uint32_t rate_set_mask_ = 0;
 };
 

@@ -16,8 +16,7 @@ PeerTable::PeerTable(uint32_t max_keys) {
     if (max_keys > kMaxKeys) max_keys = kMaxKeys;
     uint32_t slots = std::bit_ceil(2 * max_keys);
     if (slots < kMinSlots) slots = kMinSlots;
-    entries_.reset(static_cast<Entry*>(std::calloc(slots, sizeof(Entry))));
-    if (!entries_) throw std::bad_alloc();
+    entries_.allocate(slots);
     mask_ = slots - 1;
     max_keys_ = max_keys;
 }

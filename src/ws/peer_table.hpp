@@ -5,8 +5,8 @@
 #pragma once
 
 #include <cstdint>
-#include <cstdlib>
-#include <memory>
+
+#include "ws/zero_pages.hpp"
 
 namespace wsgate::ws {
 
@@ -41,12 +41,9 @@ class PeerTable {
     // The entry holding key, or the empty entry where it would go.
     uint32_t find(uint64_t key) const;
 
-    struct Free {
-        void operator()(Entry* p) const { std::free(p); }
-    };
-    // calloc: fresh zero pages from the OS stay untouched until a key lands
-    // on them, so a table sized for many handshakes costs nothing while idle.
-    std::unique_ptr<Entry[], Free> entries_;
+    // Zero pages stay untouched until a key lands on them, so a table sized
+    // for many handshakes costs nothing while idle.
+    ZeroPages<Entry> entries_;
     uint32_t mask_ = 0;
     uint32_t max_keys_ = 0;
     uint32_t keys_ = 0;

@@ -31,7 +31,8 @@ struct TokenBucket {
 
     // Refills for the time since the last call, then takes `tokens` if the
     // bucket holds them. false: not enough (nothing taken).
-    bool take(const TokenBucketRate& rate, uint64_t tokens, uint32_t now_ms) {
+    [[gnu::always_inline]] bool take(const TokenBucketRate& rate, uint64_t tokens,
+                                     uint32_t now_ms) {
         refill(rate, now_ms);
         uint64_t cost = tokens * TokenBucketRate::kUnits;
         if (units < cost) return false;
@@ -51,22 +52,26 @@ struct TokenBucket {
     // shared by loops sees each loop's clock of its turn, and a loop whose
     // turn began earlier may come second (read as unsigned, the step back
     // would be a 49-day gap that fills the bucket).
-    void refill(const TokenBucketRate& rate, uint32_t now_ms) {
+    [[gnu::always_inline]] void refill(const TokenBucketRate& rate, uint32_t now_ms) {
         const uint64_t cap = rate.capacity_units();
         const auto step = static_cast<int32_t>(now_ms - last_ms);
         if (step <= 0) {
             units = std::min(units, cap);
             return;
         }
-        uint64_t elapsed = static_cast<uint64_t>(step);
         last_ms = now_ms;
         if (units >= cap || rate.per_second == 0) {
             units = std::min(units, cap);
             return;
         }
-        // A bucket is full after cap / rate ms: longer gaps add nothing.
-        elapsed = std::min(elapsed, cap / rate.per_second + 1);
-        units = std::min(cap, units + elapsed * rate.per_second);
+        // A gap long enough to overflow the product fills the bucket anyway.
+        uint64_t add = 0;
+        if (__builtin_mul_overflow(static_cast<uint64_t>(step), rate.per_second, &add) ||
+            add >= cap - units) {
+            units = cap;
+        } else {
+            units += add;
+        }
     }
 };
 
