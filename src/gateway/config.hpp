@@ -81,7 +81,9 @@ struct Config {
     double handshake_timeout_s = 10;
     double busy_handshake_timeout_s = 2;  // once over half of max_handshakes are in progress
     double close_timeout_s = 5;
-    double memory_release_delay_s = 5;  // after a loop's load halved (ws::MemoryReleaseTimer)
+    double drain_timeout_s = 0;            // SIGTERM: established connections go on this long
+    double upstream_ping_interval_s = 30;  // proxy frames relay: 0 = no keepalive pings
+    double memory_release_delay_s = 5;     // after a loop's load halved (ws::MemoryReleaseTimer)
     uint64_t max_queued_bytes = 1024 * 1024;
     uint64_t max_request_bytes = 1024 * 1024;  // plain HTTP request bodies; larger: 413
     uint64_t zero_copy_min_bytes = 8192;       // echo without copy from this size (io_uring)

@@ -69,6 +69,15 @@ bool set_seconds(std::string_view s, double* out) {
     return true;
 }
 
+// A duration that may also be 0 ("off").
+bool set_seconds_or_off(std::string_view s, double* out) {
+    if (s == "0") {
+        *out = 0;
+        return true;
+    }
+    return set_seconds(s, out);
+}
+
 bool set_on_off(std::string_view text, bool* out) {
     if (text != "on" && text != "off") return false;
     *out = text == "on";
@@ -358,6 +367,14 @@ constexpr Setting kSettings[] = {
      .set = [](std::string_view v,
                Config* c) { return set_seconds(v, &c->upstream_connect_timeout_s); },
      .get = [](const Config& c) { return seconds_text(c.upstream_connect_timeout_s); }},
+    {.name = "upstream-ping-interval",
+     .type = SettingType::seconds,
+     .value_name = "SECONDS",
+     .help = "relay=frames: ping each upstream this often (answered pongs keep an idle "
+             "proxied connection from --idle-timeout); 0: no pings",
+     .set = [](std::string_view v,
+               Config* c) { return set_seconds_or_off(v, &c->upstream_ping_interval_s); },
+     .get = [](const Config& c) { return seconds_text(c.upstream_ping_interval_s); }},
 
     {.name = "api-key",
      .type = SettingType::text,
@@ -578,6 +595,14 @@ constexpr Setting kSettings[] = {
      .help = "wait for the peer's close",
      .set = [](std::string_view v, Config* c) { return set_seconds(v, &c->close_timeout_s); },
      .get = [](const Config& c) { return seconds_text(c.close_timeout_s); }},
+    {.name = "drain-timeout",
+     .type = SettingType::seconds,
+     .value_name = "SECONDS",
+     .help = "on SIGTERM stop accepting, then let established connections (proxied ones "
+             "too) go on this long before closing them 1001 (0: at once)",
+     .set = [](std::string_view v,
+               Config* c) { return set_seconds_or_off(v, &c->drain_timeout_s); },
+     .get = [](const Config& c) { return seconds_text(c.drain_timeout_s); }},
     {.name = "memory-release-delay",
      .type = SettingType::seconds,
      .value_name = "SECONDS",

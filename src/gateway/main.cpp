@@ -61,6 +61,7 @@ ws::LoopSettings loop_settings(const Config& config, unsigned threads) {
     s.busy_handshake_timeout_ticks = to_ticks(config.busy_handshake_timeout_s);
     s.idle_timeout_ticks = to_ticks(config.idle_timeout_s);
     s.close_timeout_ticks = to_ticks(config.close_timeout_s);
+    s.drain_timeout_ticks = config.drain_timeout_s > 0 ? to_ticks(config.drain_timeout_s) : 0;
     s.max_queued_bytes = config.max_queued_bytes;
     s.max_request_bytes = config.max_request_bytes;
     s.zero_copy_min_bytes = static_cast<size_t>(config.zero_copy_min_bytes);
@@ -373,6 +374,8 @@ int serve(const Config& config, const tls::TlsServerContext* tls, io::BackendKin
         proxy->pages = serve_http;
         proxy->max_message_bytes = settings.max_message_bytes;
         proxy->loops = threads;
+        proxy->upstream_ping_interval_ms =
+            static_cast<uint32_t>(std::ceil(config.upstream_ping_interval_s * 1000.0));
         // Each client may hold one upstream connection besides its own.
         settings.max_outbound = config.max_connections;
     }

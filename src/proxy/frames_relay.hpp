@@ -192,8 +192,20 @@ class FramesRelay {
     // The client stopped being open (its close, a violation, gone, idle):
     // the upstream gets 1001 unless the client's own close went up already.
     template <class Loop>
-    void client_closed(Loop& loop, FramesSession& s, ws::ConnectionHandle upstream) {
-        close_upstream(loop, s, upstream, kGoingAway, "client gone");
+    void client_closed(Loop& loop, FramesSession& s, ws::ConnectionHandle upstream, uint16_t code) {
+        close_upstream(loop, s, upstream, kGoingAway,
+                       code == kGoingAway ? "going away" : "client gone");
+    }
+
+    // A keepalive ping upstream (--upstream-ping-interval): its pong is
+    // input, which keeps the upstream side of an idle relay from the loop's
+    // --idle-timeout.
+    template <class Loop>
+    void ping_upstream(Loop& loop, FramesSession& s, ws::ConnectionHandle upstream) {
+        if (!s.open || s.close_sent_upstream) return;
+        uint8_t frame[proto::kMaxServerControlFrame + 4];
+        size_t n = proto::write_control_frame(frame + 4, proto::Opcode::ping, {});
+        push_control(loop, upstream, frame, n);
     }
 
     // Our close frame (masked) upstream, then FIN once it is out

@@ -32,6 +32,7 @@
 #include <sys/resource.h>
 #include <time.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -61,6 +62,7 @@ struct ProxySettings {
     uint32_t connect_timeout_ms = 5000;
     uint64_t max_message_bytes = 16 * 1024 * 1024;  // frames relay: upstream messages too
     uint32_t loops = 1;                             // health checks are shared out among them
+    uint32_t upstream_ping_interval_ms = 30000;     // frames relay keepalive; 0: none
     // Plain HTTP requests (GET /healthz, ...): queues one complete response.
     void (*pages)(const proto::HttpRequest& request, bool keep_alive, ws::Outbound& out) = nullptr;
 };
@@ -97,7 +99,7 @@ class ProxyApp {
         frames_.client_close_frame(loop, *tunnels_[id].frames, tunnels_[id].upstream, code, reason);
     }
     template <class Loop>
-    void on_close(Loop& loop, ws::ConnectionHandle h, uint16_t) {
+    void on_close(Loop& loop, ws::ConnectionHandle h, uint16_t code) {
         uint32_t id = tunnel_of(loop, h);
         if (id == kNoTunnel || !tunnels_[id].frames) return;
         Tunnel& t = tunnels_[id];
@@ -105,7 +107,7 @@ class ProxyApp {
             t.frames->client_gone = true;  // upstream_data ends the tunnel
             return;
         }
-        if (!t.upstream.empty()) frames_.client_closed(loop, *t.frames, t.upstream);
+        if (!t.upstream.empty()) frames_.client_closed(loop, *t.frames, t.upstream, code);
         free_tunnel(id);
     }
 
@@ -240,8 +242,12 @@ class ProxyApp {
             return;
         }
         if (t.frames && t.frames->open) {
-            // RFC 6455 §7.4.1: the upstream ended without a close frame.
+            // RFC 6455 §7.4.1: the upstream ended without a close frame
+            // (1014), or the server is shutting down: 1001 both ways.
             ws::ConnectionHandle to = t.client;
+            if (error == -ESHUTDOWN) {
+                frames_.close_upstream(loop, *t.frames, h, kGoingAway, "server shutting down");
+            }
             t.upstream = {};
             if (!loop.close(to, error == -ESHUTDOWN ? kGoingAway : kBadGateway,
                             error == -ESHUTDOWN ? "server shutting down" : "bad gateway")) {
@@ -262,12 +268,36 @@ class ProxyApp {
         free_tunnel(id);
     }
 
-    // Health checks and passive returns (TickingApplication).
+    // Health checks and passive returns, and the frames relay's keepalive
+    // pings (TickingApplication).
     template <class Loop>
     void on_turn_end(Loop& loop, int64_t now_ms) {
         prober_.on_turn_end(loop, now_ms);
+        ping_upstreams(loop, now_ms);
     }
-    int ms_until_due(int64_t now_ms) { return prober_.ms_until_due(now_ms); }
+    int ms_until_due(int64_t now_ms) {
+        int probe = prober_.ms_until_due(now_ms);
+        if (next_ping_ms_ == 0) return probe;
+        int ping = static_cast<int>(std::max<int64_t>(0, next_ping_ms_ - now_ms));
+        return probe < 0 ? ping : std::min(probe, ping);
+    }
+
+    // Frames relay keepalive: every --upstream-ping-interval each open
+    // upstream gets a ping (one walk over the tunnels, no timer per connection).
+    template <class Loop>
+    void ping_upstreams(Loop& loop, int64_t now_ms) {
+        const uint32_t interval = settings_.upstream_ping_interval_ms;
+        if (interval == 0 || tunnels() == 0) {
+            next_ping_ms_ = 0;
+            return;
+        }
+        if (next_ping_ms_ == 0) next_ping_ms_ = now_ms + interval;
+        if (now_ms < next_ping_ms_) return;
+        next_ping_ms_ = now_ms + interval;
+        for (Tunnel& t : tunnels_) {
+            if (t.live && t.frames) frames_.ping_upstream(loop, *t.frames, t.upstream);
+        }
+    }
 
     // Tunnels open on this loop (tests, stats).
     size_t tunnels() const { return tunnels_.size() - free_.size(); }
@@ -500,6 +530,7 @@ class ProxyApp {
 
     const ProxySettings& settings_;
     FramesRelay frames_;
+    int64_t next_ping_ms_ = 0;         // 0: no ping due (none to send)
     std::vector<RoundRobin> cursors_;  // per pool
     std::vector<Tunnel> tunnels_;
     std::vector<uint32_t> free_;

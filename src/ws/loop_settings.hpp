@@ -49,6 +49,9 @@ struct LoopSettings {
     // answered within this long gets 504 from the loop, then FIN.
     uint32_t http_response_timeout_ticks = 100;
     uint32_t close_timeout_ticks = 50;
+    // From shutdown (SIGTERM) on, established connections go on this long
+    // before they are closed (1001); 0: closed at once.
+    uint32_t drain_timeout_ticks = 0;
     // Above this many queued outgoing bytes a connection stops being read;
     // reading resumes when the queue is back under half of it.
     size_t max_queued_bytes = 1024 * 1024;

@@ -677,6 +677,10 @@ class ServerLoop {
         for (const YieldedRef& y : yielded_)
             parked_.schedule(y.index, y.generation);
         yielded_.clear();
+        if (draining_ && static_cast<int32_t>(now_ - drain_until_) >= 0) {
+            draining_ = false;
+            close_all(true);
+        }
         if (under_pressure()) drop_overdue_handshakes();
         timers_.advance(now_, [this](uint32_t index) { on_timer(index); });
         tls_.after_turn(stderr, now_ms_);
@@ -1027,6 +1031,7 @@ class ServerLoop {
         int64_t due_ms = std::min(refusal_log_.next_due_ms(), tls_.next_due_ms());
         if (tick != io::TimerWheel::kNoTimer) due_ms = std::min(due_ms, int64_t{tick} * kTickMs);
         static_assert(tls::FailureLog::kNothingDue == RefusalLog::kNothingDue);
+        if (draining_) due_ms = std::min(due_ms, int64_t{drain_until_} * kTickMs);
         if (due_ms == RefusalLog::kNothingDue) return -1;
         int64_t due = due_ms - elapsed_ms();
         if (due <= 0) return 0;
@@ -1885,8 +1890,24 @@ class ServerLoop {
         refusal_log_.flush_all(stderr, elapsed_ms());
         log_stream_refusals(stream_log_.take(elapsed_ms()));
         backend_.stop_accepting();
-        pool_.for_each([this](uint32_t index, Connection& c) {
+        if (settings_.drain_timeout_ticks > 0) {
+            // Drain: established connections (WebSockets, relayed streams)
+            // go on until the deadline or their own end; requests are
+            // answered as at once.
+            draining_ = true;
+            drain_until_ = now_ + settings_.drain_timeout_ticks;
+            close_all(false);
+            return;
+        }
+        close_all(true);
+    }
+
+    // Closes what shutdown closes (`established`: also open WebSockets,
+    // 1001, and streams, which the app hears of with -ESHUTDOWN).
+    void close_all(bool established) {
+        pool_.for_each([this, established](uint32_t index, Connection& c) {
             if (c.sock.closing) return;
+            if (!established && (c.stream || c.state == ConnState::open)) return;
             if (c.stream) {
                 // The app hears of each (it finishes the other side), then
                 // queued bytes go out and FIN follows.
@@ -1990,6 +2011,8 @@ class ServerLoop {
     uint32_t turn_ = 0;  // loop turns begun, modulo 2^32
     uint64_t peer_seed_ = 0;
     bool stopping_ = false;
+    bool draining_ = false;     // shutting down, established connections not closed yet
+    uint32_t drain_until_ = 0;  // tick
     LogThrottle stream_log_{kStreamLogIntervalMs};
     RefusalLog refusal_log_{kRefusalLogIntervalMs};
     LogThrottle message_rate_log_{kRefusalLogIntervalMs};

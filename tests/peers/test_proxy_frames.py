@@ -42,6 +42,8 @@ MAX_MESSAGE = 2 << 20  # --max-message-bytes of the proxy
 MAX_QUEUED = 256 << 10  # --max-queued-bytes of the proxy
 FLOOD_MESSAGE = 64 << 10
 FLOOD_TOTAL = 48 << 20
+IDLE_TIMEOUT = 2  # the second proxy's --idle-timeout
+DRAIN = 1.5  # and its --drain-timeout
 MARK = b"EVIL"  # in every violating frame: must never reach an upstream
 
 
@@ -218,6 +220,10 @@ def run(coro):
 
 def url(path):
     return f"ws://127.0.0.1:{state['port']}{path}"
+
+
+def url2(path):
+    return f"ws://127.0.0.1:{state['port2']}{path}"
 
 
 def raw_client(path, extra=()):
@@ -490,6 +496,77 @@ def slow_upstream_stalls_client():
         s.close()
 
 
+def keepalive_pings():
+    """--upstream-ping-interval keeps an idle proxied connection past --idle-timeout."""
+    async def go():
+        async with websockets.connect(url2("/rec/echo/keep"), ping_interval=None) as ws:
+            await ws.send("before")
+            eq(await ws.recv(), "before", "echo")
+            await asyncio.sleep(IDLE_TIMEOUT + 1.5)  # idle past --idle-timeout
+            await ws.send("after")
+            eq(await ws.recv(), "after", "still relayed after an idle spell")
+    run(go())
+    rec = state["rec"].get("/rec/echo/keep")
+    pings = [k for op, _, k, _ in rec.frames if op == wsraw.OP_PING]
+    check(len(pings) >= 3, f"keepalive pings upstream ({len(pings)} in {IDLE_TIMEOUT + 1.5}s)")
+    upstream_frames_masked(rec)
+
+
+def drain_on_sigterm():
+    """SIGTERM: no new connections; established ones go on for --drain-timeout,
+    then frames relays get 1001 both ways and tunnels are closed (TCP)."""
+    proxy = state["proxy2"]
+    result = {}
+
+    async def frames_client(opened, t0):
+        async with websockets.connect(url2("/rec/echo/drain"), ping_interval=None) as ws:
+            await ws.send("one")
+            eq(await ws.recv(), "one", "echo before SIGTERM")
+            opened.set()
+            await t0.wait()
+            await asyncio.sleep(DRAIN / 3)
+            await ws.send("two")
+            eq(await ws.recv(), "two", "echo during the drain")
+            try:
+                await asyncio.wait_for(ws.recv(), DRAIN + 3)
+            except websockets.ConnectionClosed as e:
+                result["frames"] = (e.rcvd.code if e.rcvd else None, time.monotonic())
+
+    tunnel = wsraw.Conn(state["port2"])
+    tunnel.handshake("/t/drain")
+    tunnel.echo(wsraw.OP_TEXT, "tunnel one")
+
+    async def go():
+        opened, t0 = asyncio.Event(), asyncio.Event()
+        task = asyncio.create_task(frames_client(opened, t0))
+        await opened.wait()
+        start = time.monotonic()
+        proxy.proc.send_signal(15)
+        t0.set()
+        await asyncio.sleep(0.2)
+        try:  # no new connections
+            async with websockets.connect(url2("/rec/echo/late"), open_timeout=1):
+                raise wsraw.Failure("a connection accepted after SIGTERM")
+        except (OSError, asyncio.TimeoutError, websockets.InvalidHandshake):
+            pass
+        tunnel.echo(wsraw.OP_TEXT, "tunnel two")  # during the drain
+        await task
+        return start
+    start = run(go())
+    code, at = result.get("frames", (None, None))
+    eq(code, 1001, "frames client: close 1001 after the drain")
+    took = at - start
+    check(DRAIN - 0.15 <= took < DRAIN + 1.5, f"after --drain-timeout {DRAIN}s: {took:.2f}s")
+    tunnel.expect_eof(3)
+    check(time.monotonic() - start < DRAIN + 2.5, "tunnel closed (TCP) after the drain")
+    rec = state["rec"].get("/rec/echo/drain")
+    check(rec.closed.wait(3), "upstream closed")
+    last = rec.frames[-1]
+    eq((last[0], last[3][:2]), (wsraw.OP_CLOSE, struct.pack("!H", 1001)), "upstream got 1001")
+    check("/rec/echo/late" not in state["rec"].conns, "the late client never went upstream")
+    eq(proxy.proc.wait(10), 0, "exit status 0")
+
+
 def proxy_rss_kib():
     with open(f"/proc/{state['proxy'].pid}/status") as f:
         for line in f:
@@ -546,6 +623,18 @@ try:
               slow_upstream_stalls_client)
     rc = state["proxy"].terminate(10)
     suite.run("SIGTERM: exit 0", lambda: eq(rc, 0, "exit status"))
+
+    state["port2"] = free_port()
+    state["proxy2"] = Server(BIN, [
+        "--mode", "proxy", "--listen", f"127.0.0.1:{state['port2']}", "--threads", "1",
+        "--backend", BACKEND, "--close-timeout", "1", "--idle-timeout", str(IDLE_TIMEOUT),
+        "--upstream-ping-interval", "0.4", "--drain-timeout", str(DRAIN),
+        "--upstream", f"w=127.0.0.1:{echo_port}", "--upstream", f"rec=127.0.0.1:{state['rec'].port}",
+        "--route", "/t=w", "--route", "/rec=rec,relay=frames"])
+    servers.append(state["proxy2"])
+    suite.run("--upstream-ping-interval keeps an idle relay past --idle-timeout", keepalive_pings)
+    suite.run("SIGTERM: --drain-timeout, then 1001 both ways (frames), TCP closed (tunnel), "
+              "exit 0", drain_on_sigterm)
 finally:
     for s in servers:
         s.stop()

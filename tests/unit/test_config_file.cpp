@@ -123,6 +123,8 @@ TEST(ConfigFile, EverySettingChangedRoundTrips) {
                      "1.5",
                      "--close-timeout",
                      "3",
+                     "--drain-timeout",
+                     "2.5",
                      "--memory-release-delay",
                      "7.25",
                      "--max-request-bytes",
@@ -277,7 +279,7 @@ TEST(ConfigFile, ProxyKeysRoundTrip) {
                      "--route",
                      "/=a",
                      "--route",
-                     "/chat=a",
+                     "/chat=a,relay=frames",
                      "--upstream-connect-timeout",
                      "0.25",
                      "--balance",
@@ -291,6 +293,8 @@ TEST(ConfigFile, ProxyKeysRoundTrip) {
                      "--upstream-fail-timeout",
                      "2.5",
                      "--upstream-slow-start",
+                     "0",
+                     "--upstream-ping-interval",
                      "0"},
                     &c),
               "");
@@ -301,7 +305,8 @@ TEST(ConfigFile, ProxyKeysRoundTrip) {
     Config loaded;
     ASSERT_EQ(load(printed, &loaded), "") << printed;
     EXPECT_EQ(format_config(loaded), printed);
-    EXPECT_EQ(loaded.routes, (std::vector<std::string>{"/=a", "/chat=a"}));
+    EXPECT_EQ(loaded.routes, (std::vector<std::string>{"/=a", "/chat=a,relay=frames"}));
+    EXPECT_EQ(loaded.upstream_ping_interval_s, 0);
     EXPECT_DOUBLE_EQ(loaded.upstream_connect_timeout_s, 0.25);
     EXPECT_EQ(loaded.balances, (std::vector<std::string>{"a=hash:query:room"}));
     EXPECT_DOUBLE_EQ(loaded.hash_balance_factor, 1.5);
