@@ -42,7 +42,7 @@ MAX_MESSAGE = 2 << 20  # --max-message-bytes of the proxy
 MAX_QUEUED = 256 << 10  # --max-queued-bytes of the proxy
 FLOOD_MESSAGE = 64 << 10
 FLOOD_TOTAL = 48 << 20
-IDLE_TIMEOUT = 2  # the second proxy's --idle-timeout
+IDLE_TIMEOUT = 3  # the second proxy's --idle-timeout (a loaded machine answers pings late)
 DRAIN = 1.5  # and its --drain-timeout
 MARK = b"EVIL"  # in every violating frame: must never reach an upstream
 
