@@ -169,7 +169,7 @@ int main(int argc, char** argv) {
             : std::max<std::uint32_t>(1, (connections + kPerSourceTarget - 1) / kPerSourceTarget);
 
     Shared sh = map_shared(workers, pubsub ? std::size_t{o.publishers} * o.channels : 0,
-                           pubsub ? std::size_t{o.publishers} * workers : 0);
+                           pubsub ? std::size_t{o.stamp_publishers()} * workers : 0);
     sh.pubsub.publishers = o.publishers;
     sh.pubsub.channels = o.channels;
     sh.pubsub.workers = workers;

@@ -44,6 +44,8 @@ constexpr const char* kUsage =
     "  -c N subscribers; -s BYTES publication data size; -d D closed-loop publications\n"
     "  in flight per publisher\n"
     "  --publishers P                 publishers (default 1; 0: subscribers only, e.g. memory)\n"
+    "  --remote-publishers P          subscribers also take publications stamped by P publishers\n"
+    "                                 of another wsload (cluster nodes; pair with --publishers 0)\n"
     "  --channels K                   channels bench.0..bench.K-1 (default 1); subscriber i\n"
     "                                 takes bench.(i mod K); publishers cycle over all\n"
     "  --subscriptions M              channels per subscriber, i..i+M-1 mod K (default 1)\n"
@@ -217,6 +219,9 @@ std::optional<Options> parse_options(int argc, char** argv) {
             if (!parse_count(take(), o.workers, 256)) return fail("workers", v);
         } else if (a == "--sources") {
             if (!parse_count(take(), o.sources, 250 * 250)) return fail("sources", v);
+        } else if (a == "--remote-publishers") {
+            if (!parse_count(take(), o.remote_publishers, kMaxPublishers))
+                return fail("remote-publishers", v);
         } else if (a == "--publishers") {
             if (!parse_count(take(), o.publishers, kMaxPublishers)) return fail("publishers", v);
         } else if (a == "--channels") {

@@ -55,6 +55,12 @@ struct Options {
     // data. Closed loop: in_flight unanswered publications per publisher;
     // open loop (publish_rate > 0): that many publications per second in all.
     std::uint32_t publishers = 1;
+    // Publishers of another wsload (another node of a cluster): this one's
+    // subscribers accept their stamps 0..remote_publishers-1 too.
+    std::uint32_t remote_publishers = 0;
+    std::uint32_t stamp_publishers() const {
+        return publishers > remote_publishers ? publishers : remote_publishers;
+    }
     std::uint32_t channels = 1;
     std::uint32_t subscriptions = 1;
     PublishVia publish_via = PublishVia::kHttpApi;

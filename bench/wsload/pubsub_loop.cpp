@@ -154,7 +154,7 @@ class PubsubWorker {
                 for (std::uint32_t j = 0; j < o.subscriptions; ++j)
                     fanout_[k] += congruent((k + o.channels - j % o.channels) % o.channels);
         }
-        delivered_local_.assign(o.publishers, 0);
+        delivered_local_.assign(o.stamp_publishers(), 0);
         if (o.publish_rate > 0)
             interval_ns_ = static_cast<std::uint64_t>(static_cast<double>(kNsPerSecond) *
                                                       o.publishers / o.publish_rate);
@@ -410,7 +410,7 @@ void PubsubWorker::start_connect(std::uint32_t i) {
         c.role = Role::kSubscriber;
         c.sub = std::make_unique<Subscriber>();
         c.sub->index = g - o_.publishers;
-        c.sub->streams.resize(std::size_t{o_.subscriptions} * o_.publishers);
+        c.sub->streams.resize(std::size_t{o_.subscriptions} * o_.stamp_publishers());
         c.sub->offsets.resize(o_.subscriptions);
     }
     if (c.role != Role::kHttpPublisher)
@@ -666,7 +666,7 @@ void PubsubWorker::on_publication(std::uint32_t i, const ServerLine& l) {
     std::uint32_t k = 0;
     if (c.role != Role::kSubscriber || !parse_channel_index(l.channel, k) || k >= o_.channels ||
         !parse_publication_data(l.data, stamp, length) || length != data_size_ ||
-        stamp.publisher >= o_.publishers) {
+        stamp.publisher >= o_.stamp_publishers()) {
         fail(i, ErrorKind::kDataMismatch);
         return;
     }
@@ -675,8 +675,8 @@ void PubsubWorker::on_publication(std::uint32_t i, const ServerLine& l) {
         fail(i, ErrorKind::kDataMismatch);
         return;
     }
-    c.sub->streams[std::size_t{j} * o_.publishers + stamp.publisher].deliver(stamp.sequence,
-                                                                             counts_);
+    c.sub->streams[std::size_t{j} * o_.stamp_publishers() + stamp.publisher].deliver(stamp.sequence,
+                                                                                     counts_);
     if (l.has_offset) {
         ++offsets_checked_;
         if (!c.sub->offsets[j].deliver(l.offset)) ++offset_errors_;
@@ -786,7 +786,7 @@ void PubsubWorker::on_answer(std::uint32_t i, bool ok) {
 std::uint64_t PubsubWorker::delivered_to_subscribers(std::uint32_t publisher) const {
     std::uint64_t sum = 0;
     for (std::uint32_t w = 0; w < shared_.workers; ++w)
-        sum += shared_.delivered[std::size_t{w} * o_.publishers + publisher].load(
+        sum += shared_.delivered[std::size_t{w} * o_.stamp_publishers() + publisher].load(
             std::memory_order_relaxed);
     return sum;
 }
@@ -794,8 +794,8 @@ std::uint64_t PubsubWorker::delivered_to_subscribers(std::uint32_t publisher) co
 void PubsubWorker::share_deliveries() {
     if (!delivered_dirty_) return;
     delivered_dirty_ = false;
-    for (std::uint32_t p = 0; p < o_.publishers; ++p)
-        shared_.delivered[std::size_t{plan_.worker} * o_.publishers + p].store(
+    for (std::uint32_t p = 0; p < o_.stamp_publishers(); ++p)
+        shared_.delivered[std::size_t{plan_.worker} * o_.stamp_publishers() + p].store(
             delivered_local_[p], std::memory_order_relaxed);
 }
 
@@ -894,7 +894,7 @@ void PubsubWorker::check_drain() {
             for (std::uint32_t p = 0; p < o_.publishers; ++p) {
                 const std::uint64_t last = shared_.published[std::size_t{p} * o_.channels + k].load(
                     std::memory_order_relaxed);
-                if (c.sub->streams[std::size_t{j} * o_.publishers + p].highest() < last) {
+                if (c.sub->streams[std::size_t{j} * o_.stamp_publishers() + p].highest() < last) {
                     all_complete = false;
                     break;
                 }
@@ -909,7 +909,7 @@ void PubsubWorker::check_drain() {
         for (std::uint32_t j = 0; j < o_.subscriptions; ++j) {
             const std::uint32_t k = (c.sub->index + j) % o_.channels;
             for (std::uint32_t p = 0; p < o_.publishers; ++p)
-                c.sub->streams[std::size_t{j} * o_.publishers + p].finish(
+                c.sub->streams[std::size_t{j} * o_.stamp_publishers() + p].finish(
                     shared_.published[std::size_t{p} * o_.channels + k].load(
                         std::memory_order_relaxed),
                     counts_);
