@@ -313,11 +313,24 @@ AdminHandler admin_handler(const LoopMetricsRegistry& registry, const pubsub::Hu
     };
 }
 
-// SIGHUP (pub/sub only): the token key files are read again; a bad file
-// keeps the keys in use and says why.
-void reload_on_sighup(pubsub::HubShared* hub) {
+// SIGHUP: the TLS certificate and key files are read again (new handshakes
+// use them, open connections keep theirs); a bad file keeps the ones in use
+// and says why.
+void reload_tls_on_sighup(tls::TlsServerContext& tls, const Config& config) {
+    std::string error;
+    if (!tls.reload(tls_settings(config), &error)) {
+        std::fprintf(stderr, "wsgate: SIGHUP: TLS certificates unchanged: %s\n", error.c_str());
+        return;
+    }
+    std::fprintf(stderr, "wsgate: SIGHUP: TLS certificates reloaded: %s\n", tls.describe().c_str());
+}
+
+// SIGHUP (pub/sub): the token key files are read again; a bad file
+// keeps the keys in use and says why. TLS certificates too.
+void reload_on_sighup(pubsub::HubShared* hub, tls::TlsServerContext* tls, const Config& config) {
+    if (tls != nullptr) reload_tls_on_sighup(*tls, config);
     if (hub == nullptr || !hub->token_keys) {
-        std::fprintf(stderr, "wsgate: SIGHUP: nothing to reload\n");
+        if (tls == nullptr) std::fprintf(stderr, "wsgate: SIGHUP: nothing to reload\n");
         return;
     }
     size_t keys = 0;
@@ -333,7 +346,7 @@ void reload_on_sighup(pubsub::HubShared* hub) {
 // with sigwait). ready_fd >= 0 (a worker): one byte is written to it once
 // every loop is up; otherwise the listening lines are printed. admin_fd >= 0:
 // the --admin-listen socket, served until the loops are gone.
-int serve(const Config& config, const tls::TlsServerContext* tls, io::BackendKind backend,
+int serve(const Config& config, tls::TlsServerContext* tls, io::BackendKind backend,
           const std::vector<std::vector<int>>& listeners, const std::vector<std::string>& names,
           const sigset_t& signals, int ready_fd, int admin_fd = -1) {
     unsigned threads = static_cast<unsigned>(listeners.size());
@@ -429,7 +442,7 @@ int serve(const Config& config, const tls::TlsServerContext* tls, io::BackendKin
         ready.store(true);
         int sig = 0;
         while (sigwait(&signals, &sig) == 0 && sig == SIGHUP)
-            reload_on_sighup(hub.get());
+            reload_on_sighup(hub.get(), tls, config);
         ready.store(false);
         if (ready_fd < 0) {
             std::fprintf(stderr, "wsgate: %s, shutting down\n",
@@ -465,7 +478,7 @@ constexpr int64_t kWorkerRestartWindowMs = 30 * 1000;
 // over them. The parent keeps every worker's listening sockets open: while a
 // dead worker is being restarted, its share of new connections waits in its
 // sockets' accept queues for the new worker instead of being refused.
-int supervise(const Config& config, const tls::TlsServerContext* tls, io::BackendKind backend,
+int supervise(const Config& config, tls::TlsServerContext* tls, io::BackendKind backend,
               const std::vector<std::vector<int>>& listeners, const std::vector<std::string>& names,
               const sigset_t& signals, unsigned threads) {
     RunWorker run_worker = [&](unsigned w, int ready_fd) {
@@ -591,7 +604,8 @@ int run(int argc, char** argv) {
     sigaddset(&signals, SIGTERM);
     // Pub/sub reloads its token keys on SIGHUP (it runs as one process);
     // elsewhere SIGHUP keeps its default action.
-    if (config.mode == Mode::pubsub) sigaddset(&signals, SIGHUP);
+    // So do TLS certificates (one process: workers would each need the signal).
+    if (config.mode == Mode::pubsub || (tls && config.workers == 1)) sigaddset(&signals, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &signals, nullptr);
     signal(SIGPIPE, SIG_IGN);
 

@@ -131,39 +131,60 @@ bool set_up(SSL_CTX* ctx, const TlsSettings& settings, const CertificateFiles& f
 
 }  // namespace
 
-std::unique_ptr<TlsServerContext> TlsServerContext::create(const TlsSettings& settings,
-                                                           std::string* error) {
+TlsServerContext::CertificateSet::~CertificateSet() {
+    for (SSL_CTX* ctx : contexts)
+        SSL_CTX_free(ctx);
+}
+
+std::unique_ptr<TlsServerContext::CertificateSet> TlsServerContext::make_set(
+    const TlsSettings& settings, TicketKeys* keys, std::string* error) {
     if (settings.certificates.empty()) {
         *error = "TLS listeners need --tls-cert and --tls-key";
         return nullptr;
     }
-    std::unique_ptr<TlsServerContext> server(new TlsServerContext);
-    server->ticket_keys_ = std::make_unique<TicketKeys>(settings.ticket_key_rotation_s);
+    auto set = std::make_unique<CertificateSet>();
     for (const CertificateFiles& files : settings.certificates) {
         SSL_CTX* ctx = SSL_CTX_new(TLS_server_method());
         if (ctx == nullptr) {
             *error = "SSL_CTX_new: " + openssl_error();
             return nullptr;
         }
-        server->contexts_.push_back(ctx);
+        set->contexts.push_back(ctx);
         if (!set_up(ctx, settings, files, error)) return nullptr;
-        SSL_CTX_set_app_data(ctx, server->ticket_keys_.get());
-        server->names_.push_back(leaf_names(ctx));
+        SSL_CTX_set_app_data(ctx, keys);
+        set->names.push_back(leaf_names(ctx));
     }
     // RFC 6066 §3: the server name picks the certificate, early, while the
     // ClientHello is read (the first certificate when none matches).
-    SSL_CTX_set_client_hello_cb(server->contexts_.front(), on_client_hello_name, server.get());
+    SSL_CTX_set_client_hello_cb(set->contexts.front(), on_client_hello_name, set.get());
+    return set;
+}
+
+std::unique_ptr<TlsServerContext> TlsServerContext::create(const TlsSettings& settings,
+                                                           std::string* error) {
+    std::unique_ptr<TlsServerContext> server(new TlsServerContext);
+    server->ticket_keys_ = std::make_unique<TicketKeys>(settings.ticket_key_rotation_s);
+    std::unique_ptr<CertificateSet> set = make_set(settings, server->ticket_keys_.get(), error);
+    if (!set) return nullptr;
+    server->current_.store(set.get(), std::memory_order_release);
+    server->sets_.push_back(std::move(set));
     return server;
 }
 
-TlsServerContext::~TlsServerContext() {
-    for (SSL_CTX* ctx : contexts_)
-        SSL_CTX_free(ctx);
+bool TlsServerContext::reload(const TlsSettings& settings, std::string* error) {
+    std::lock_guard<std::mutex> lock(reload_mutex_);
+    std::unique_ptr<CertificateSet> set = make_set(settings, ticket_keys_.get(), error);
+    if (!set) return false;
+    current_.store(set.get(), std::memory_order_release);
+    sets_.push_back(std::move(set));
+    return true;
 }
 
+TlsServerContext::~TlsServerContext() = default;
+
 int TlsServerContext::on_client_hello_name(SSL* ssl, int*, void* arg) {
-    auto* self = static_cast<TlsServerContext*>(arg);
-    if (self->contexts_.size() < 2) return SSL_CLIENT_HELLO_SUCCESS;
+    auto* set = static_cast<const CertificateSet*>(arg);
+    if (set->contexts.size() < 2) return SSL_CLIENT_HELLO_SUCCESS;
     // The server_name extension: list length (2), type host_name (1),
     // name length (2), name (RFC 6066 §3).
     const unsigned char* ext = nullptr;
@@ -175,10 +196,10 @@ int TlsServerContext::on_client_hello_name(SSL* ssl, int*, void* arg) {
     size_t name_len = (size_t{ext[3]} << 8) | ext[4];
     if (name_len == 0 || name_len > len - 5) return SSL_CLIENT_HELLO_SUCCESS;
     const char* name = reinterpret_cast<const char*>(ext + 5);
-    for (size_t i = 1; i < self->contexts_.size(); ++i) {
-        X509* leaf = SSL_CTX_get0_certificate(self->contexts_[i]);
+    for (size_t i = 1; i < set->contexts.size(); ++i) {
+        X509* leaf = SSL_CTX_get0_certificate(set->contexts[i]);
         if (leaf != nullptr && X509_check_host(leaf, name, name_len, 0, nullptr) == 1) {
-            SSL_set_SSL_CTX(ssl, self->contexts_[i]);
+            SSL_set_SSL_CTX(ssl, set->contexts[i]);
             return SSL_CLIENT_HELLO_SUCCESS;
         }
     }
@@ -186,12 +207,13 @@ int TlsServerContext::on_client_hello_name(SSL* ssl, int*, void* arg) {
 }
 
 std::string TlsServerContext::describe() const {
+    const CertificateSet& set = *current_.load(std::memory_order_acquire);
     std::string out;
-    for (size_t i = 0; i < contexts_.size(); ++i) {
+    for (size_t i = 0; i < set.contexts.size(); ++i) {
         if (i != 0) out += "; ";
-        out += key_type(contexts_[i]);
+        out += key_type(set.contexts[i]);
         out += ' ';
-        out += names_[i].empty() ? "(no name)" : names_[i];
+        out += set.names[i].empty() ? "(no name)" : set.names[i];
         if (i == 0) out += " (default)";
     }
     return out;

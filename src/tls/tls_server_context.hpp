@@ -6,6 +6,7 @@
 
 #include <openssl/ssl.h>
 
+#include <atomic>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -27,19 +28,41 @@ class TlsServerContext {
     TlsServerContext(const TlsServerContext&) = delete;
     TlsServerContext& operator=(const TlsServerContext&) = delete;
 
-    // A server-side SSL on the default certificate (SNI may switch it).
-    SSL* new_ssl() const { return SSL_new(contexts_.front()); }
+    // Reads the certificate and key files of settings again (SIGHUP): new
+    // handshakes use them, connections keep what they have; the ticket keys
+    // stay, so tickets issued before still resume. false: the certificates
+    // in use stay, *error says why. Not for several threads at once with
+    // itself; new_ssl may run meanwhile.
+    bool reload(const TlsSettings& settings, std::string* error);
 
-    // One line for the start-up log: certificates and the names they serve.
+    // A server-side SSL on the default certificate (SNI may switch it).
+    SSL* new_ssl() const {
+        return SSL_new(current_.load(std::memory_order_acquire)->contexts.front());
+    }
+
+    // One line for the log: certificates and the names they serve.
     std::string describe() const;
 
   private:
-    TlsServerContext() = default;
-    static int on_client_hello_name(SSL* ssl, int* alert, void* self);
+    // One SSL_CTX per certificate, [0] the default; immutable once made.
+    struct CertificateSet {
+        std::vector<SSL_CTX*> contexts;
+        std::vector<std::string> names;  // per context, for describe()
+        ~CertificateSet();
+    };
 
-    std::vector<SSL_CTX*> contexts_;           // [0]: the default certificate
-    std::vector<std::string> names_;           // per context, for describe()
+    TlsServerContext() = default;
+    static std::unique_ptr<CertificateSet> make_set(const TlsSettings& settings, TicketKeys* keys,
+                                                    std::string* error);
+    static int on_client_hello_name(SSL* ssl, int* alert, void* set);
+
     std::unique_ptr<TicketKeys> ticket_keys_;  // shared by every context
+    // Every set made, the current one last: a handshake begun on an older
+    // set still reads it (its SNI callback), so sets live as long as the
+    // process (a few KiB per reload).
+    std::vector<std::unique_ptr<CertificateSet>> sets_;
+    std::atomic<const CertificateSet*> current_{nullptr};
+    std::mutex reload_mutex_;
 };
 
 }  // namespace wsgate::tls

@@ -27,13 +27,19 @@ other.test, each served with its chain; clients trust the root only.
   (or where wsgate does not hand it the keys);
 - idle cost: server RSS per idle TLS WebSocket connection (printed; under
   32 KiB: record buffers of quiet connections are given back);
+- SIGHUP: the certificate and key files are read again (new handshakes get
+  the new certificate, an open wss connection keeps echoing); a bad key file
+  keeps the certificate in use, with one line;
 - start-up: a TLS listener without a certificate, an unreadable certificate
   and a key that does not match it are refused with one line.
 """
 
 import asyncio
+import math
 import os
 import re
+import shutil
+import signal
 import socket
 import ssl
 import subprocess
@@ -316,14 +322,21 @@ def ticket_rotation():
     try:
         with Server(BIN, flags) as srv:
             path = os.path.join(pki.dir, "rotation.pem")
-            # Sealed in period p, opened in p + 1: resumed; after p + 2: not.
+            # Sealed in period p, opened in p + 1: resumed; in p + 2: not.
+            # Periods are whole seconds of CLOCK_MONOTONIC (python's monotonic).
+            def next_period(skip=0):
+                t = time.monotonic()
+                time.sleep(math.ceil(t) - t + skip + 0.05)
+
+            next_period()
             rc, out = s_client("-tls1_3", "-sess_out", path, "-ign_eof", stdin=HTTP_REQUEST)
             check("New, TLSv1.3" in out, "first handshake")
-            time.sleep(1.05)
+            next_period()
             rc, out = s_client("-tls1_3", "-sess_in", path, "-ign_eof", stdin=HTTP_REQUEST)
             check("Reused, TLSv1.3" in out, f"resumed in the next period: {out[-300:]!r}")
+            next_period()
             rc, out = s_client("-tls1_3", "-sess_out", path, "-ign_eof", stdin=HTTP_REQUEST)
-            time.sleep(2.1)
+            next_period(1)
             rc, out = s_client("-tls1_3", "-sess_in", path, "-ign_eof", stdin=HTTP_REQUEST)
             check("New, TLSv1.3" in out, f"a full handshake two periods later: {out[-300:]!r}")
             eq(srv.terminate(10), 0, "exit status after SIGTERM")
@@ -407,6 +420,58 @@ def idle_cost(srv, count=600):
             s.close()
 
 
+def certificate_reload():
+    """SIGHUP reads the certificate and key files again: new handshakes get
+    the new certificate, an open connection keeps echoing; a bad file keeps
+    the certificate in use."""
+    global TLS_PORT
+    saved = TLS_PORT
+    TLS_PORT = free_port()
+    cert, key = os.path.join(pki.dir, "reload.pem"), os.path.join(pki.dir, "reload.key")
+    shutil.copy(LEAF, cert)
+    shutil.copy(LEAF_KEY, key)
+    flags = ["--backend", BACKEND, "--threads", "2", "--listen", f"127.0.0.1:{TLS_PORT},tls",
+             "--tls-cert", cert, "--tls-key", key]
+
+    def subject():
+        rc, out = s_client("-servername", "localhost")
+        eq(rc, 0, "s_client")
+        return re.search(r"^subject=(.*)$", out, re.M).group(1)
+
+    async def during_reload(srv):
+        ctx = ssl.create_default_context(cafile=pki.ca)
+        async with websockets.connect(f"wss://localhost:{TLS_PORT}/", ssl=ctx, open_timeout=5,
+                                      close_timeout=5, ping_interval=None) as ws:
+            await ws.send("before")
+            eq(await asyncio.wait_for(ws.recv(), 5), "before", "echo before the reload")
+            check("CN = localhost" in subject() and "localhost-b" not in subject(), "first cert")
+            new_cert, new_key = pki.leaf("localhost-b", ["DNS:localhost", "IP:127.0.0.1"], "rsa")
+            shutil.copy(new_cert, cert)
+            shutil.copy(new_key, key)
+            srv.proc.send_signal(signal.SIGHUP)
+            srv.wait_for(lambda log: "SIGHUP: TLS certificates reloaded: RSA localhost" in log, 5,
+                         "the reload line")
+            check("CN = localhost-b" in subject(), "new handshakes get the new certificate")
+            await ws.send("after")
+            eq(await asyncio.wait_for(ws.recv(), 5), "after", "the open connection still echoes")
+            with open(key, "w") as f:
+                f.write("not a key\n")
+            srv.proc.send_signal(signal.SIGHUP)
+            srv.wait_for(lambda log: "SIGHUP: TLS certificates unchanged: tls-key " in log, 5,
+                         "the refusal line")
+            check("CN = localhost-b" in subject(), "a bad key file keeps the certificate in use")
+            await ws.send("still")
+            eq(await asyncio.wait_for(ws.recv(), 5), "still", "still echoing")
+        eq(ws.close_code, 1000, "close code")
+
+    try:
+        with Server(BIN, flags) as srv:
+            asyncio.run(during_reload(srv))
+            eq(srv.terminate(10), 0, "exit status after SIGTERM")
+    finally:
+        TLS_PORT = saved
+
+
 def refused_at_start(args, want, status):
     rc, out, err = run_flags(BIN, ["--backend", BACKEND, "--listen",
                                    f"127.0.0.1:{free_port()},tls"] + args)
@@ -450,6 +515,8 @@ with Server(BIN, FLAGS, wait_lines=2) as server:
     suite.run("idle TLS connections: bytes of server memory each", idle_cost, server)
     suite.run("SIGTERM: exit 0", lambda: eq(server.terminate(10), 0, "exit status"))
 suite.run("--tls-ticket-key-rotation 1: resumed next period, full after two", ticket_rotation)
+suite.run("SIGHUP: new certificate for new handshakes, open connection kept, bad file kept out",
+          certificate_reload)
 suite.run("TLS listener without a certificate refused", refused_at_start, [],
           "needs --tls-cert and --tls-key", 2)
 suite.run("unreadable certificate refused", refused_at_start,
