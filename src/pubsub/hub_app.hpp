@@ -244,6 +244,13 @@ class HubApp {
         if (now_ms >= next_sweep_ms_) {
             sweep(loop, now_ms);
             redis_kick_ = redis_engine();  // retries what waited for a link
+            if (redis_engine() && loop_id_ == 0) {
+                // This node's heartbeat in Redis, from its info (every loop's part).
+                auto* g = new Gather;
+                g->kind = Gather::Kind::info;
+                g->heartbeat = true;
+                start_gather(loop, g);
+            }
         }
         // After the sweep and before the outbox: commands of this turn go
         // out in one send per link, posts to other loops after them.
@@ -517,6 +524,12 @@ class HubApp {
     void redis_publish_command(broker::RedisLink& link, const PublishRequest* req,
                                bool with_script);
     void redis_script_refused(const broker::RespValue* reply, const std::string* sha);
+    // Info across the cluster: a heartbeat gather goes to Redis; an API
+    // info call asks Redis for the other nodes. True: taken (g released).
+    template <class Loop>
+    bool redis_info(Loop& loop, std::unique_ptr<Gather>& g);
+    template <class Loop>
+    static void redis_nodes(void* context, uint64_t cookie, const broker::RespValue* reply);
 
     // Link events and replies (function pointers: RedisContext is the owner).
     template <class Loop>

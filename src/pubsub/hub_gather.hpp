@@ -102,6 +102,8 @@ void HubApp::add_part(Loop& loop, Gather& g) {
 
 template <class Loop>
 void HubApp::finish_gather(Loop& loop, std::unique_ptr<Gather> g) {
+    if (redis_engine() && g->kind == Gather::Kind::info && redis_info(loop, g)) return;
+    if (g->heartbeat) return;
     if (g->reply.kind == ReplyTo::Kind::http) {
         respond_api(loop, g->reply,
                     api_response_.build(200, g->reply.keep_alive,
@@ -137,6 +139,17 @@ inline void HubApp::write_gather_result(proto::JsonOut& o, const Gather& g) {
             cf::end_api_channels_result(o);
             return;
         case Gather::Kind::info: {
+            if (!g.node_json.empty()) {
+                // The cluster: this node, then the others from their heartbeats.
+                o.raw(R"({"result":{"nodes":[)");
+                o.raw(g.node_json);
+                for (const std::string& other : g.other_nodes) {
+                    o.raw(",");
+                    o.raw(other);
+                }
+                o.raw("]}}");
+                return;
+            }
             cf::ApiNodeInfo node;
             node.uid = shared_.node_uid;
             node.name = shared_.node_uid;

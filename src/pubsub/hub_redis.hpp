@@ -643,4 +643,59 @@ void HubApp::on_stream_end(Loop& loop, ws::ConnectionHandle h, int error) {
     }
 }
 
+// ---- info across the cluster ----
+
+template <class Loop>
+bool HubApp::redis_info(Loop&, std::unique_ptr<Gather>& g) {
+    // This node's object, as /api/info writes it, without the envelope.
+    redis_body_.resize(4096);
+    proto::JsonOut out({redis_body_.data(), redis_body_.size()});
+    const bool heartbeat = g->heartbeat;
+    write_gather_result(out, *g);
+    std::string_view whole = out.view();
+    constexpr std::string_view kHead = R"({"result":{"nodes":[)";
+    constexpr std::string_view kTail = "]}}";
+    if (!whole.starts_with(kHead) || !whole.ends_with(kTail)) return heartbeat;
+    std::string_view node = whole.substr(kHead.size(), whole.size() - kHead.size() - kTail.size());
+    if (redis_shards_.empty() || !redis_shards_[0].cmd->accepting()) return heartbeat;
+    broker::RedisLink& link = *redis_shards_[0].cmd;
+    redis_key_ = redis::kNodePrefix;
+    redis_key_ += shared_.node_uid;
+    if (heartbeat) {
+        link.send(&ignore_reply, nullptr, 0, "EVAL", redis::kHeartbeatScript, 2, redis::kNodesKey,
+                  redis_key_, shared_.node_uid, node, redis::kNodeTtlMs);
+        return true;
+    }
+    g->node_json.assign(node);
+    link.send(&redis_nodes<Loop>, &redis_shards_[0].cmd_context,
+              reinterpret_cast<uint64_t>(g.get()), "EVAL", redis::kNodesScript, 1, redis::kNodesKey,
+              redis::kNodeTtlMs);
+    g.release();  // the reply's
+    return true;
+}
+
+template <class Loop>
+void HubApp::redis_nodes(void* context, uint64_t cookie, const broker::RespValue* reply) {
+    auto* c = static_cast<RedisContext*>(context);
+    HubApp& app = *c->app;
+    std::unique_ptr<Gather> g(reinterpret_cast<Gather*>(cookie));
+    if (reply != nullptr && reply->type == broker::RespType::array) {
+        // Every node's heartbeat but ours (ours is fresher: just gathered).
+        std::string own = "\"uid\":\"" + app.shared_.node_uid + "\"";
+        for (uint32_t i = 0; i < reply->count; ++i) {
+            std::string_view other = (*reply)[i].text;
+            if ((*reply)[i].type != broker::RespType::string ||
+                other.find(own) != std::string::npos) {
+                continue;
+            }
+            g->other_nodes.emplace_back(other);
+        }
+    }
+    Loop& loop = *static_cast<Loop*>(c->loop);
+    app.respond_api(loop, g->reply,
+                    app.api_response_.build(200, g->reply.keep_alive, [&](proto::JsonOut& o) {
+                        app.write_gather_result(o, *g);
+                    }));
+}
+
 }  // namespace wsgate::pubsub

@@ -136,6 +136,11 @@ struct Gather {
     uint64_t num_subs = 0;
     std::set<std::string> users;
     std::map<std::string, uint64_t> channels;  // channel -> subscribers on this node
+    // --engine redis: info gathered for this node's heartbeat in Redis (no
+    // reply), and this node's object while the other nodes' are fetched.
+    bool heartbeat = false;
+    std::string node_json;
+    std::vector<std::string> other_nodes;
 };
 
 // Frees what a hub message owns without acting on it: for messages still in

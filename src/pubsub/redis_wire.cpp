@@ -37,6 +37,27 @@ end
 return {top, epoch, entries}
 )lua";
 
+const std::string_view kHeartbeatScript = R"lua(
+local t = redis.call('time')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('zadd', KEYS[1], now, ARGV[1])
+redis.call('set', KEYS[2], ARGV[2], 'PX', ARGV[3])
+redis.call('zremrangebyscore', KEYS[1], '-inf', now - tonumber(ARGV[3]))
+return 1
+)lua";
+
+const std::string_view kNodesScript = R"lua(
+local t = redis.call('time')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local uids = redis.call('zrangebyscore', KEYS[1], now - tonumber(ARGV[1]), '+inf')
+local out = {}
+for _, u in ipairs(uids) do
+  local v = redis.call('get', 'wsgate.node.' .. u)
+  if v then out[#out + 1] = v end
+end
+return out
+)lua";
+
 std::string script_sha1(std::string_view script) {
     unsigned char digest[SHA_DIGEST_LENGTH];
     SHA1(reinterpret_cast<const unsigned char*>(script.data()), script.size(), digest);

@@ -36,6 +36,16 @@ extern const std::string_view kPublishScript;
 // {top, epoch, XRANGE entries after offset (at most count)}.
 extern const std::string_view kSyncScript;
 
+// Node heartbeats: each node's /api/info object at `wsgate.node.<uid>`
+// (expiring after kNodeTtlMs) and its uid in the sorted set `wsgate.nodes`
+// scored by Redis's clock. KEYS: set, node key. ARGV: uid, object, ttl ms.
+inline constexpr std::string_view kNodesKey = "wsgate.nodes";
+inline constexpr std::string_view kNodePrefix = "wsgate.node.";
+inline constexpr uint32_t kNodeTtlMs = 5000;
+extern const std::string_view kHeartbeatScript;
+// The objects of the nodes seen within ARGV[1] ms. KEYS: set.
+extern const std::string_view kNodesScript;
+
 // SHA1 of a script as hex (EVALSHA's argument).
 std::string script_sha1(std::string_view script);
 

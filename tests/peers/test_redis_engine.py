@@ -193,6 +193,26 @@ def three_nodes_one_channel_space(A, B, C, redis):
                "UNSUBSCRIBE once the clients left")
 
 
+def info_reports_every_node(A, B, C, redis):
+    conns = [B.client(), B.client(), C.client()]
+    for c in conns:
+        c.subscribe("info-room")
+
+    def nodes():
+        status, body = A.http("/api/info", {})
+        eq(status, 200, f"/api/info ({body})")
+        return json.loads(body)["result"]["nodes"]
+
+    # Heartbeats every second, each carrying its node's counts.
+    wait_until(lambda: sorted(n["num_clients"] for n in nodes()) == [0, 1, 2], 5,
+               "info with every node's clients (heartbeats in Redis)")
+    got = nodes()
+    eq(len({n["uid"] for n in got}), 3, f"three distinct nodes: {got}")
+    eq(sum(n["num_subs"] for n in got), 3, "subscriptions over the cluster")
+    for c in conns:
+        c.close()
+
+
 def killed_node_clients_recover_elsewhere(A, B, C, redis):
     conn = B.client()
     seq, r = subscribe(conn, "orders")
@@ -322,6 +342,7 @@ def main():
         wait_until(lambda: all(n.healthz()[0] == 200 for n in nodes), 10, "nodes healthy")
         for name, fn in [
             ("three nodes: subscribers on B and C get A's publications in order", three_nodes_one_channel_space),
+            ("/api/info on A lists the three nodes with their clients (heartbeats)", info_reports_every_node),
             ("a killed node's client recovers on another node (recovered: true)", killed_node_clients_recover_elsewhere),
             ("subscriber links killed 5x mid-stream: the gap is filled from history", lost_subscriptions_are_filled_from_history),
             ("Redis SIGKILLed and restarted: 503 fast, /healthz 503, then 3010, never a silent gap", redis_killed_and_restarted),
