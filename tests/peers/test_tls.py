@@ -17,6 +17,8 @@ other.test, each served with its chain; clients trust the root only.
 - bad input, each closed with one log line: plain HTTP (a plain 400 saying
   the port speaks TLS), garbage, a silent client and a ClientHello cut short
   (--handshake-timeout 1), a TLS 1.2 renegotiation;
+- tshark on lo decodes the handshake; with the SSLKEYLOGFILE python wrote,
+  the 101 and every WebSocket frame inside the records (none without it);
 - resumption: TLS 1.3 ticket (-sess_out/-sess_in) and TLS 1.2 -reconnect are
   resumed, counted in /metrics (wsgate_tls_handshakes_total{kind="resumed"});
   with --tls-ticket-key-rotation 1 a ticket resumes in the next period and
@@ -472,6 +474,63 @@ def certificate_reload():
         TLS_PORT = saved
 
 
+def tshark_decrypts():
+    """tshark on lo decodes the TLS handshake; with the SSLKEYLOGFILE the
+    Python client wrote (SSLContext.keylog_filename) it decrypts the records
+    and finds the 101 and every WebSocket frame inside; without it, none."""
+    pcap, keys = os.path.join(pki.dir, "tls.pcap"), os.path.join(pki.dir, "keys.log")
+    errlog = open(os.path.join(pki.dir, "tshark.err"), "w+")
+    cap = subprocess.Popen(["timeout", "-k", "2", "40", "tshark", "-i", "lo", "-f",
+                            f"tcp port {TLS_PORT}", "-a", "duration:30", "-w", pcap, "-q"],
+                           stdout=subprocess.DEVNULL, stderr=errlog)
+    try:
+        deadline = time.monotonic() + 20
+        while "Capturing on" not in open(errlog.name).read():
+            check(cap.poll() is None, f"tshark exited early: {open(errlog.name).read()}")
+            check(time.monotonic() < deadline, "tshark did not start capturing in 20 s")
+            time.sleep(0.1)
+        time.sleep(0.3)
+
+        async def client():
+            ctx = ssl.create_default_context(cafile=pki.ca)
+            ctx.keylog_filename = keys
+            async with websockets.connect(f"wss://localhost:{TLS_PORT}/", ssl=ctx,
+                                          compression=None, ping_interval=None) as ws:
+                await ws.send("seen by tshark")
+                eq(await asyncio.wait_for(ws.recv(), 5), "seen by tshark", "echo")
+                await ws.send(b"\x01" * 300)
+                eq(await asyncio.wait_for(ws.recv(), 5), b"\x01" * 300, "binary echo")
+        asyncio.run(client())
+        time.sleep(0.5)
+    finally:
+        if cap.poll() is None:
+            os.kill(cap.pid, signal.SIGINT)  # dumpcap flushes and ends
+        try:
+            cap.wait(10)
+        except subprocess.TimeoutExpired:
+            cap.kill()
+            cap.wait()
+        errlog.close()
+
+    def read(*args):
+        r = subprocess.run(["timeout", "30", "tshark", "-r", pcap, "-d",
+                            f"tcp.port=={TLS_PORT},tls", "-d", f"tls.port=={TLS_PORT},http", *args],
+                           capture_output=True, text=True)
+        check(r.returncode == 0, f"tshark -r: {r.stderr[-300:]}")
+        return r.stdout.split()
+
+    hello = read("-Y", "tls.handshake.type", "-T", "fields", "-e", "tls.handshake.type")
+    check("1" in hello and "2" in hello, f"ClientHello and ServerHello decoded: {hello}")
+    eq(read("-Y", "websocket", "-T", "fields", "-e", "websocket.opcode"), [],
+       "no WebSocket frame visible without the keys")
+    with_keys = ("-o", f"tls.keylog_file:{keys}")
+    eq(read(*with_keys, "-Y", "http.response.code == 101", "-T", "fields", "-e",
+            "http.response.code"), ["101"], "the 101 inside TLS")
+    ops = read(*with_keys, "-Y", "websocket", "-T", "fields", "-e", "websocket.opcode")
+    eq(sorted(ops), ["1", "1", "2", "2", "8", "8"],
+       "text, binary and close frames both ways inside TLS")
+
+
 def refused_at_start(args, want, status):
     rc, out, err = run_flags(BIN, ["--backend", BACKEND, "--listen",
                                    f"127.0.0.1:{free_port()},tls"] + args)
@@ -502,6 +561,8 @@ with Server(BIN, FLAGS, wait_lines=2) as server:
     suite.run("TLS 1.2 renegotiation: closed, one line", renegotiation, server)
     suite.run("resumption: TLS 1.3 ticket, TLS 1.2 -reconnect, counted in /metrics", resumption,
               server)
+    suite.run("tshark: TLS handshake decoded; with SSLKEYLOGFILE the 101 and frames inside",
+              tshark_decrypts)
     suite.run("server still serves after all that", lambda: asyncio.run(python_echo()))
     suite.run("each TLS listener logs user-space or kernel TLS (tcp_available_ulp probe)",
               ktls_logged, server)
