@@ -263,8 +263,9 @@ constexpr Setting kSettings[] = {
     {.name = "upstream",
      .type = SettingType::text_list,
      .value_name = "POOL=HOST:PORT[,weight=W]",
-     .help = "a server of upstream pool POOL (numeric IPv4, or [IPv6]; weight 1..1000, "
-             "default 1), repeatable; servers are picked by smooth weighted round robin",
+     .help = "a server of upstream pool POOL (numeric IPv4, [IPv6], or a name resolved at "
+             "start-up, its first address; weight 1..1000, default 1), repeatable; picked by "
+             "--balance (default smooth weighted round robin)",
      .heading = "reverse proxy (--mode proxy)",
      .set =
          [](std::string_view v, Config* c) {
@@ -277,9 +278,11 @@ constexpr Setting kSettings[] = {
      .clear = [](Config* c) { c->upstreams.clear(); }},
     {.name = "route",
      .type = SettingType::text_list,
-     .value_name = "PREFIX=POOL[,relay=tunnel|frames]",
-     .help = "WebSocket upgrades whose path starts with PREFIX go to POOL (longest prefix "
-             "wins; no route: 404), repeatable. The request goes upstream with "
+     .value_name = "[HOST]/PREFIX=POOL[,relay=tunnel|frames]",
+     .help = "WebSocket upgrades whose path starts with /PREFIX go to POOL (longest prefix "
+             "wins; no route: 404), repeatable; with HOST only requests whose Host is HOST "
+             "(port and case ignored), host-less routes being the fallback. The request goes "
+             "upstream with "
              "X-Forwarded-For, X-Forwarded-Proto and Forwarded (RFC 7239) added, then bytes "
              "are relayed unchanged both ways (tunnel), or wsgate terminates WebSocket on "
              "both sides and checks every client frame (frames; docs/proxy.md)",

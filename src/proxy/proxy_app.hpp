@@ -120,7 +120,7 @@ class ProxyApp {
 
     // No route: the loop answers 404.
     bool accept_upgrade(const proto::HttpRequest& request) const {
-        return settings_.routes.match_index(request.target) >= 0;
+        return settings_.routes.match_route(request.target, request.header("host")) != nullptr;
     }
 
     // ---- streams ----
@@ -128,7 +128,7 @@ class ProxyApp {
     template <class Loop>
     void relay_upgrade(Loop& loop, ws::ConnectionHandle client, const proto::HttpRequest& request,
                        std::string_view) {
-        const Route* route = settings_.routes.match_route(request.target);
+        const Route* route = settings_.routes.match_route(request.target, request.header("host"));
         uint32_t id = new_tunnel();
         Tunnel& t = tunnels_[id];
         t.client = client;

@@ -18,8 +18,13 @@
 namespace wsgate::proxy {
 
 struct UpstreamServer {
-    io::Endpoint endpoint;
-    std::string name;  // as printed in log lines: "1.2.3.4:PORT" / "[::1]:PORT"
+    io::Endpoint endpoint;  // a name's: resolved by RouteTable::finish
+    // As printed in log lines and hashed on the ring: "1.2.3.4:PORT",
+    // "[::1]:PORT", or "NAME:PORT" as given (so its keys stay put when the
+    // name resolves to another address).
+    std::string name;
+    std::string host_name;  // given as NAME:PORT (else empty)
+    uint16_t port = 0;
     uint32_t weight = 1;
 };
 
@@ -37,6 +42,7 @@ struct UpstreamPool {
 enum class Relay : uint8_t { tunnel, frames };
 
 struct Route {
+    std::string host;  // lower case, no port; empty: any Host (a fallback)
     std::string prefix;
     std::string pool_name;
     Relay relay = Relay::tunnel;
@@ -50,8 +56,9 @@ inline constexpr double kDefaultHashBalanceFactor = 1.25;
 
 class RouteTable {
   public:
-    // "POOL=HOST:PORT[,weight=W]" (numeric IPv4, or IPv6 in brackets; W in
-    // 1..kMaxWeight, default 1): one server more in POOL. Empty or an error.
+    // "POOL=HOST:PORT[,weight=W]" (numeric IPv4, IPv6 in brackets, or a DNS
+    // name; W in 1..kMaxWeight, default 1): one server more in POOL. Empty or
+    // an error.
     std::string add_upstream(std::string_view spec);
     // "PREFIX=POOL[,relay=tunnel|frames]": requests whose path starts with
     // PREFIX go to POOL. A prefix given twice is an error.
@@ -69,8 +76,11 @@ class RouteTable {
     // its slow start, for every pool.
     void set_passive(const PassiveHealth& passive) { passive_ = passive; }
     const PassiveHealth& passive() const { return passive_; }
-    // Resolves every route's and --balance's pool once all flags are in and
-    // builds the hash rings. Empty or an error (no route, an unknown pool).
+    // Resolves every route's and --balance's pool once all flags are in,
+    // resolves server names (getaddrinfo, blocking: call it at start-up or
+    // on a reload's thread, never on a loop; the first address it gives is
+    // used) and builds the hash rings. Empty or an error (no route, an
+    // unknown pool, a name that does not resolve).
     std::string finish();
 
     // The pool of the longest route prefix that the path of `target` (the
@@ -78,8 +88,10 @@ class RouteTable {
     const UpstreamPool* match(std::string_view target) const;
     // Its index in pools(), or -1.
     int match_index(std::string_view target) const;
-    // The route itself, or nullptr.
-    const Route* match_route(std::string_view target) const;
+    // The route itself, or nullptr. With `host` (the request's Host value,
+    // port and case ignored): the longest prefix among that host's routes,
+    // else among the host-less ones.
+    const Route* match_route(std::string_view target, std::string_view host = {}) const;
 
     const std::vector<UpstreamPool>& pools() const { return pools_; }
     const std::vector<Route>& routes() const { return routes_; }
@@ -88,6 +100,7 @@ class RouteTable {
   private:
     std::vector<UpstreamPool> pools_;
     std::vector<Route> routes_;  // longest prefix first (after finish)
+    bool has_host_routes_ = false;
     std::vector<std::pair<std::string, BalancePolicy>> balances_;  // until finish
     double hash_balance_factor_ = kDefaultHashBalanceFactor;
     std::vector<std::pair<std::string, HealthCheckSpec>> checks_;  // until finish

@@ -48,9 +48,10 @@ TEST(RouteTable, ParsesServersOfPools) {
 TEST(RouteTable, RefusesBadSpecs) {
     RouteTable t;
     for (const char* bad :
-         {"echo", "=127.0.0.1:1", "echo=127.0.0.1", "echo=localhost:80", "echo=127.0.0.1:70000",
-          "echo=127.0.0.1:1,weight=0", "echo=127.0.0.1:1,weight=1001", "echo=127.0.0.1:1,w=2",
-          "ec ho=127.0.0.1:1", "echo=::1:80"}) {
+         {"echo", "=127.0.0.1:1", "echo=127.0.0.1", "echo=local host:80", "echo=localhost:0",
+          "echo=localhost", "echo=-x:80", "echo=127.0.0.1:70000", "echo=127.0.0.1:1,weight=0",
+          "echo=127.0.0.1:1,weight=1001", "echo=127.0.0.1:1,w=2", "ec ho=127.0.0.1:1",
+          "echo=::1:80"}) {
         EXPECT_NE(t.add_upstream(bad), "") << bad;
     }
     EXPECT_NE(t.add_route("chat=echo"), "");  // a prefix is a path
@@ -156,4 +157,50 @@ TEST(RouteTable, RelayModePerRoute) {
     RouteTable bad;
     EXPECT_NE(bad.add_route("/b=e,relay=bytes"), "");
     EXPECT_NE(bad.add_route("/b=e,weight=2"), "");
+}
+
+TEST(RouteTable, HostRoutesFirstHostlessAsFallback) {
+    RouteTable t =
+        table({"a=127.0.0.1:1", "b=127.0.0.1:2", "c=127.0.0.1:3", "d=127.0.0.1:4"},
+              {"/=a", "/chat=a", "Chat.Example.com/=b", "chat.example.com/admin=c", "[::1]/=d"});
+    auto pool = [&](std::string_view target, std::string_view host) {
+        const auto* r = t.match_route(target, host);
+        return r == nullptr ? std::string("-") : t.pools()[r->pool].name;
+    };
+    EXPECT_EQ(pool("/chat", "chat.example.com"), "b");       // its host's routes first
+    EXPECT_EQ(pool("/chat", "CHAT.example.COM:8443"), "b");  // case and port ignored
+    EXPECT_EQ(pool("/chat", "chat.example.com."), "b");      // absolute name
+    EXPECT_EQ(pool("/admin/x", "chat.example.com"), "c");    // longest within the host
+    EXPECT_EQ(pool("/chat", "other.example.com"), "a");      // host-less: the fallback
+    EXPECT_EQ(pool("/chat", ""), "a");                       // no Host at all
+    EXPECT_EQ(pool("/x", "[::1]:9000"), "d");
+    EXPECT_EQ(pool("/x", "[::2]:9000"), "a");
+    EXPECT_EQ(t.routes().front().host.empty() ? "" : t.routes().front().host, "chat.example.com");
+
+    RouteTable only_hosts = table({"a=127.0.0.1:1"}, {"a.example/=a"});
+    EXPECT_EQ(only_hosts.match_route("/", "b.example"), nullptr);  // 404
+    EXPECT_NE(only_hosts.match_route("/", "A.EXAMPLE"), nullptr);
+
+    RouteTable bad;
+    for (const char* spec : {"exa mple/=a", "host:80/=a", "[::1/=a", "[zz]/=a", "h/x"}) {
+        EXPECT_NE(bad.add_route(spec), "") << spec;
+    }
+    EXPECT_EQ(bad.add_route("h.example/x=a"), "");
+    EXPECT_EQ(bad.add_route("/x=a"), "");           // the same prefix without host: another route
+    EXPECT_NE(bad.add_route("H.example/x=a"), "");  // the same host and prefix twice
+}
+
+// Servers given by name are resolved once all flags are in (localhost: from
+// /etc/hosts, no DNS server needed); the ring and the logs use the name.
+TEST(RouteTable, ServerNamesResolveAtFinish) {
+    RouteTable t = table({"n=localhost:9000", "n=127.0.0.1:9001"}, {"/=n"});
+    const auto& s = t.pools()[0].servers[0];
+    EXPECT_EQ(s.name, "localhost:9000");
+    EXPECT_EQ(s.host_name, "localhost");
+    ASSERT_TRUE(s.endpoint.addr.ss_family == AF_INET || s.endpoint.addr.ss_family == AF_INET6);
+    EXPECT_EQ(wsgate::io::format_endpoint(s.endpoint).ends_with(":9000"), true)
+        << wsgate::io::format_endpoint(s.endpoint);
+    std::string address = wsgate::io::format_endpoint(s.endpoint);
+    EXPECT_TRUE(address == "127.0.0.1:9000" || address == "[::1]:9000") << address;
+    EXPECT_EQ(t.pools()[0].servers[1].host_name, "");
 }
