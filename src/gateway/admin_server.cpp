@@ -111,12 +111,14 @@ void AdminServer::serve_one(int fd) {
         }
     }
     bool head = request.method == "HEAD";
-    if (request.method != "GET" && !head) {
-        answer(fd, {405, "text/plain; charset=utf-8", "method not allowed\n"}, false, "GET, HEAD");
+    if (request.method != "GET" && request.method != "POST" && !head) {
+        answer(fd, {405, "text/plain; charset=utf-8", "method not allowed\n"}, false,
+               "GET, HEAD, POST");
         return;
     }
     std::string_view path = request.target.substr(0, request.target.find('?'));
-    answer(fd, handler_(path), head);
+    AdminResponse response = handler_(head ? std::string_view("GET") : request.method, path);
+    answer(fd, response, head, response.allow);
 }
 
 }  // namespace wsgate::gateway

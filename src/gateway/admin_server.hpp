@@ -1,5 +1,6 @@
 // The admin listener (--admin-listen): GET /metrics, /healthz and /readyz
-// for operators and their monitoring, apart from client traffic.
+// for operators and their monitoring, and POST /admin/... actions (reload),
+// apart from client traffic.
 //
 // Served by one thread of its own with blocking I/O, one connection at a
 // time (each answered and closed: `Connection: close`), never by an event
@@ -21,10 +22,14 @@ struct AdminResponse {
     int status = 200;
     std::string_view content_type = "text/plain; charset=utf-8";
     std::string body;
+    // A 405's Allow header (RFC 9110 §15.5.6): the methods the path takes.
+    std::string_view allow{};
 };
 
-// Answers a GET (or HEAD) for a path (without its query string).
-using AdminHandler = std::function<AdminResponse(std::string_view path)>;
+// Answers a request: its method (GET, HEAD or POST; HEAD is answered as GET
+// without the body) and path (without its query string). A request body,
+// if any, is not read: the admin actions take none.
+using AdminHandler = std::function<AdminResponse(std::string_view method, std::string_view path)>;
 
 class AdminServer {
   public:

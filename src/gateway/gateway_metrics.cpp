@@ -203,6 +203,14 @@ void flow_metrics(PrometheusText& out, const LoopMetricsRegistry& loops) {
         out.sample("wsgate_receive_buffers", {{"loop", loop}, {"use", "lent"}},
                    m.lent_receive_buffers.get());
     });
+    out.family("wsgate_settings_generation",
+               "The settings snapshot each loop runs: 1 from start-up, one more per successful "
+               "reload (SIGHUP, POST /admin/reload) once the loop has adopted it.",
+               "gauge");
+    loops.for_each([&](size_t i, const ws::LoopMetrics& m) {
+        out.sample("wsgate_settings_generation", {{"loop", std::to_string(i)}},
+                   m.settings_generation.get());
+    });
     out.family("wsgate_loop_turn_duration_seconds",
                "Busy time of each loop turn (from the end of its wait for events to the end of "
                "its work): how long an event arriving meanwhile waits (loop lag).",

@@ -25,6 +25,9 @@
 #include "gateway/edge_config.hpp"
 #include "gateway/gateway_metrics.hpp"
 #include "gateway/http_endpoints.hpp"
+#include "gateway/reload_policy.hpp"
+#include "gateway/reloader.hpp"
+#include "gateway/settings_snapshot.hpp"
 #include "gateway/worker_supervisor.hpp"
 #include "io/backend_kind.hpp"
 #include "io/epoll_backend.hpp"
@@ -42,56 +45,6 @@ namespace {
 
 constexpr int kListenBacklog = 4096;
 constexpr int kAdminBacklog = 64;
-
-uint32_t to_ticks(double seconds) {
-    double ticks = std::ceil(seconds * 1000.0 / ws::kTickMs);
-    return ticks < 1 ? 1 : static_cast<uint32_t>(ticks);
-}
-
-ws::LoopSettings loop_settings(const Config& config, unsigned threads) {
-    ws::LoopSettings s;
-    s.backend.recv_buffer_count = config.recv_buffers;
-    s.backend.recv_buffer_size = config.recv_buffer_bytes;
-    s.max_message_bytes = config.max_message_bytes;
-    s.max_connections = config.max_connections;
-    s.handshake_timeout_ticks = to_ticks(config.handshake_timeout_s);
-    s.max_handshakes = resolved_max_handshakes(config);
-    // Each loop keeps its own per-address table: the cap is shared out.
-    s.max_handshakes_per_peer = std::max(1u, resolved_max_handshakes_per_ip(config) / threads);
-    s.busy_handshake_timeout_ticks = to_ticks(config.busy_handshake_timeout_s);
-    s.idle_timeout_ticks = to_ticks(config.idle_timeout_s);
-    s.close_timeout_ticks = to_ticks(config.close_timeout_s);
-    s.drain_timeout_ticks = config.drain_timeout_s > 0 ? to_ticks(config.drain_timeout_s) : 0;
-    s.max_queued_bytes = config.max_queued_bytes;
-    s.max_request_bytes = config.max_request_bytes;
-    s.zero_copy_min_bytes = static_cast<size_t>(config.zero_copy_min_bytes);
-    s.trace = config.trace;
-    s.io_stats = config.io_stats;
-    s.deflate = config.deflate;
-    s.deflate_max_streams = config.deflate_max_streams;
-    if (s.deflate_max_streams == 0) {
-        s.deflate_max_streams =
-            streams_per_loop(physical_memory_bytes(), uint64_t{threads} * config.workers,
-                             deflate_stream_bytes(config.deflate));
-    }
-    s.backend.direct_descriptors = config.direct_descriptors;
-    s.backend.fixed_files = config.max_connections + ws::kRefusalSlots;
-    if (config.mode == Mode::proxy) {
-        // Each proxied connection takes a slot for its client and one of
-        // the outbound half for its upstream.
-        s.backend.outbound_direct = true;
-        s.backend.fixed_files *= 2;
-    }
-    s.memory_release_delay_ticks = to_ticks(config.memory_release_delay_s);
-    s.release_memory = release_free_memory;
-    edge_limits(config, &s.edge);  // checked with the rest (check_config)
-    for (const std::string& text : config.listen) {
-        bool tls = false;
-        listen_address(text, &tls);
-        s.tls_listeners.push_back(tls);
-    }
-    return s;
-}
 
 // Startup handshake between a loop thread and main: 0 ok, else -errno.
 struct ThreadStart {
@@ -154,10 +107,10 @@ void run_app_loop(pubsub::HubShared* hub, const proxy::ProxySettings* proxy,
 // The hub's shared part for --mode pubsub: settings, every loop's inbox, a
 // random seed for client ids and epochs.
 std::unique_ptr<pubsub::HubShared> make_hub(
-    const Config& config, const std::vector<std::unique_ptr<ws::LoopInbox>>& inboxes) {
+    const SettingsSnapshot& snapshot, const std::vector<std::unique_ptr<ws::LoopInbox>>& inboxes) {
+    const Config& config = snapshot.config;
     auto hub = std::make_unique<pubsub::HubShared>();
-    hub->settings = config.hub;
-    hub->settings.version = std::string("wsgate ") + WSGATE_VERSION;
+    hub->settings = snapshot.hub;
     for (const auto& inbox : inboxes)
         hub->inboxes.push_back(inbox.get());
     std::random_device random;
@@ -276,12 +229,34 @@ void print_listening(const std::vector<std::string>& names, io::BackendKind back
 }
 
 // The admin listener's answers: /readyz is 200 from the moment every loop
-// is up until shutdown begins.
+// is up until shutdown begins; POST /admin/reload reloads the configuration
+// and answers what changed (200), or why nothing did (422 for a bad file or
+// a hook that refused it, 503 while shutting down).
 AdminHandler admin_handler(const LoopMetricsRegistry& registry, const pubsub::HubShared* hub,
                            const proxy::ProxySettings* proxy, const std::atomic<bool>& ready,
-                           const std::vector<std::string>& listeners) {
-    return [&registry, hub, proxy, &ready, &listeners](std::string_view path) {
+                           const std::vector<std::string>& listeners, Reloader& reloader) {
+    return [&registry, hub, proxy, &ready, &listeners, &reloader](std::string_view method,
+                                                                  std::string_view path) {
         AdminResponse r;
+        if (path == "/admin/reload") {
+            if (method != "POST") {
+                r.status = 405;
+                r.allow = "POST";
+                r.body = "method not allowed\n";
+                return r;
+            }
+            ReloadOutcome outcome = reloader.reload();
+            r.status = outcome.ok ? 200 : outcome.refused ? 503 : 422;
+            r.content_type = "application/json";
+            r.body = reload_json(outcome);
+            return r;
+        }
+        if (method == "POST") {
+            r.status = 405;
+            r.allow = "GET, HEAD";
+            r.body = "method not allowed\n";
+            return r;
+        }
         if (path == "/metrics") {
             r.content_type = "text/plain; version=0.0.4; charset=utf-8";
             MetricsSources sources{&registry, hub, ready.load(), &listeners};
@@ -313,45 +288,66 @@ AdminHandler admin_handler(const LoopMetricsRegistry& registry, const pubsub::Hu
     };
 }
 
-// SIGHUP: the TLS certificate and key files are read again (new handshakes
-// use them, open connections keep theirs); a bad file keeps the ones in use
-// and says why.
-void reload_tls_on_sighup(tls::TlsServerContext& tls, const Config& config) {
-    std::string error;
-    if (!tls.reload(tls_settings(config), &error)) {
-        std::fprintf(stderr, "wsgate: SIGHUP: TLS certificates unchanged: %s\n", error.c_str());
-        return;
+// On reload: the TLS certificate and key files (as the reloaded
+// configuration names them) are read again; new handshakes use them, open
+// connections keep theirs. The context swaps its certificate set whole and
+// keeps the one in use when a file is bad, so the work is done in prepare
+// (a bad file fails the whole reload).
+class TlsCertificatesReload final : public ReloadHook {
+  public:
+    explicit TlsCertificatesReload(tls::TlsServerContext& tls) : tls_(tls) {}
+    std::string_view name() const override { return "TLS certificates"; }
+    std::string prepare(const Config&, const Config& next,
+                        std::vector<std::string>* changed) override {
+        std::string error;
+        if (!tls_.reload(tls_settings(next), &error)) return error;
+        changed->push_back("TLS certificates: " + tls_.describe());
+        return {};
     }
-    std::fprintf(stderr, "wsgate: SIGHUP: TLS certificates reloaded: %s\n", tls.describe().c_str());
-}
+    void commit() override {}
+    void abort() override {}
 
-// SIGHUP (pub/sub): the token key files are read again; a bad file
-// keeps the keys in use and says why. TLS certificates too.
-void reload_on_sighup(pubsub::HubShared* hub, tls::TlsServerContext* tls, const Config& config) {
-    if (tls != nullptr) reload_tls_on_sighup(*tls, config);
-    if (hub == nullptr || !hub->token_keys) {
-        if (tls == nullptr) std::fprintf(stderr, "wsgate: SIGHUP: nothing to reload\n");
-        return;
+  private:
+    tls::TlsServerContext& tls_;
+};
+
+// On reload (pub/sub with token key files): the files are read again, the
+// same way (the store swaps its key set whole, or keeps it on a bad file).
+class TokenKeysReload final : public ReloadHook {
+  public:
+    explicit TokenKeysReload(pubsub::TokenKeyStore& store) : store_(store) {}
+    std::string_view name() const override { return "token keys"; }
+    std::string prepare(const Config&, const Config&, std::vector<std::string>* changed) override {
+        size_t keys = 0;
+        if (std::string e = store_.reload(&keys); !e.empty()) return e;
+        changed->push_back("token keys: " + std::to_string(keys) + " public key" +
+                           (keys == 1 ? "" : "s"));
+        return {};
     }
-    size_t keys = 0;
-    if (std::string e = hub->token_keys->reload(&keys); !e.empty()) {
-        std::fprintf(stderr, "wsgate: SIGHUP: token keys unchanged: %s\n", e.c_str());
-        return;
-    }
-    std::fprintf(stderr, "wsgate: SIGHUP: token keys reloaded: %zu public key%s\n", keys,
-                 keys == 1 ? "" : "s");
-}
+    void commit() override {}
+    void abort() override {}
+
+  private:
+    pubsub::TokenKeyStore& store_;
+};
 
 // One process: a loop per thread until SIGINT/SIGTERM (blocked, taken here
 // with sigwait). ready_fd >= 0 (a worker): one byte is written to it once
 // every loop is up; otherwise the listening lines are printed. admin_fd >= 0:
 // the --admin-listen socket, served until the loops are gone.
-int serve(const Config& config, tls::TlsServerContext* tls, io::BackendKind backend,
-          const std::vector<std::vector<int>>& listeners, const std::vector<std::string>& names,
-          const sigset_t& signals, int ready_fd, int admin_fd = -1) {
+// SIGHUP (and POST /admin/reload) reloads the configuration: args is the
+// command line, re-read each time.
+int serve(const Config& config, const std::vector<std::string>& args, tls::TlsServerContext* tls,
+          io::BackendKind backend, const std::vector<std::vector<int>>& listeners,
+          const std::vector<std::string>& names, const sigset_t& signals, int ready_fd,
+          int admin_fd = -1) {
     unsigned threads = static_cast<unsigned>(listeners.size());
-    ws::LoopSettings settings = loop_settings(config, threads);
-    settings.tls = tls;
+    const SnapshotContext context{threads, std::string("wsgate ") + WSGATE_VERSION,
+                                  release_free_memory, tls};
+    std::shared_ptr<const SettingsSnapshot> snapshot = build_snapshot(config, context, 1);
+    // What the loops start with: the snapshot plus what only the process
+    // knows (table sizes for outbound streams); a loop keeps those on reload.
+    ws::LoopSettings settings = snapshot->loop;
     if (config.deflate.enabled) {
         std::fprintf(stderr,
                      "wsgate: permessage-deflate: at most %llu zlib streams per loop (%llu KiB "
@@ -374,8 +370,29 @@ int serve(const Config& config, tls::TlsServerContext* tls, io::BackendKind back
     // Every inbox exists before any loop runs: hub loops post to each other.
     std::unique_ptr<pubsub::HubShared> hub;
     if (config.mode == Mode::pubsub) {
-        hub = make_hub(config, inboxes);
+        hub = make_hub(*snapshot, inboxes);
         if (!hub) return 1;
+    }
+    // A reload posts the new snapshot to every loop; a full inbox is being
+    // drained by its loop: wait for room.
+    Reloader reloader(args, snapshot, context,
+                      [&inboxes](const std::shared_ptr<const SettingsSnapshot>& next) {
+                          for (auto& inbox : inboxes) {
+                              if (inbox->wake().event_fd() < 0) continue;
+                              ws::LoopMessage m = ws::settings_message(loop_update(next));
+                              while (!inbox->post_and_signal(m))
+                                  std::this_thread::sleep_for(std::chrono::milliseconds(1));
+                          }
+                      });
+    std::unique_ptr<TokenKeysReload> token_keys_reload;
+    if (hub && hub->token_keys) {
+        token_keys_reload = std::make_unique<TokenKeysReload>(*hub->token_keys);
+        reloader.add_hook(token_keys_reload.get());
+    }
+    std::unique_ptr<TlsCertificatesReload> tls_reload;
+    if (tls != nullptr) {
+        tls_reload = std::make_unique<TlsCertificatesReload>(*tls);
+        reloader.add_hook(tls_reload.get());
     }
     std::unique_ptr<proxy::ProxySettings> proxy;
     if (config.mode == Mode::proxy) {
@@ -400,8 +417,8 @@ int serve(const Config& config, tls::TlsServerContext* tls, io::BackendKind back
     std::atomic<bool> ready{false};
     AdminServer admin;
     if (admin_fd >= 0) {
-        if (int rc = admin.start(admin_fd,
-                                 admin_handler(registry, hub.get(), proxy.get(), ready, names));
+        if (int rc = admin.start(
+                admin_fd, admin_handler(registry, hub.get(), proxy.get(), ready, names, reloader));
             rc != 0) {
             std::fprintf(stderr, "wsgate: admin listener: %s\n", std::strerror(-rc));
             close(admin_fd);
@@ -442,13 +459,15 @@ int serve(const Config& config, tls::TlsServerContext* tls, io::BackendKind back
         ready.store(true);
         int sig = 0;
         while (sigwait(&signals, &sig) == 0 && sig == SIGHUP)
-            reload_on_sighup(hub.get(), tls, config);
+            reloader.reload();
         ready.store(false);
         if (ready_fd < 0) {
             std::fprintf(stderr, "wsgate: %s, shutting down\n",
                          sig == SIGINT ? "SIGINT" : "SIGTERM");
         }
     }
+    // Posted after any snapshot a reload posted: every loop takes it first.
+    reloader.close();
     ws::LoopMessage stop;
     stop.kind = ws::LoopMessageKind::shutdown;
     for (auto& inbox : inboxes) {
@@ -460,9 +479,14 @@ int serve(const Config& config, tls::TlsServerContext* tls, io::BackendKind back
     for (std::thread& t : loops)
         t.join();
     // What loops posted to each other after a loop's last drain: freed.
-    if (hub) {
-        for (auto& inbox : inboxes)
-            inbox->drain([](const ws::LoopMessage& m) { pubsub::discard_message(m); });
+    for (auto& inbox : inboxes) {
+        inbox->drain([&hub](const ws::LoopMessage& m) {
+            if (m.kind == ws::LoopMessageKind::settings) {
+                ws::take_settings_update(m);
+            } else if (hub) {
+                pubsub::discard_message(m);
+            }
+        });
     }
     admin.stop();
     return ok ? 0 : 1;
@@ -478,7 +502,8 @@ constexpr int64_t kWorkerRestartWindowMs = 30 * 1000;
 // over them. The parent keeps every worker's listening sockets open: while a
 // dead worker is being restarted, its share of new connections waits in its
 // sockets' accept queues for the new worker instead of being refused.
-int supervise(const Config& config, tls::TlsServerContext* tls, io::BackendKind backend,
+int supervise(const Config& config, const std::vector<std::string>& args,
+              tls::TlsServerContext* tls, io::BackendKind backend,
               const std::vector<std::vector<int>>& listeners, const std::vector<std::string>& names,
               const sigset_t& signals, unsigned threads) {
     RunWorker run_worker = [&](unsigned w, int ready_fd) {
@@ -491,7 +516,7 @@ int supervise(const Config& config, tls::TlsServerContext* tls, io::BackendKind 
                     close(fd);
             }
         }
-        return serve(config, tls, backend, mine, names, signals, ready_fd);
+        return serve(config, args, tls, backend, mine, names, signals, ready_fd);
     };
     int result = supervise_workers(
         config.workers, RestartBudget(kMaxWorkerRestarts, kWorkerRestartWindowMs), signals,
@@ -525,8 +550,8 @@ int check_config_file(int argc, char** argv) {
         std::fprintf(stderr, "wsgate: %s\n", error.c_str());
         return 2;
     }
-    std::printf("# wsgate %s: the effective configuration of %s%s\n%s", WSGATE_VERSION, argv[2],
-                flags.c_str(), format_config(config).c_str());
+    std::printf("# wsgate %s: the effective configuration of %s%s\n%s\n%s", WSGATE_VERSION, argv[2],
+                flags.c_str(), format_config(config).c_str(), describe_reload_policy().c_str());
     return 0;
 }
 
@@ -602,22 +627,21 @@ int run(int argc, char** argv) {
     sigemptyset(&signals);
     sigaddset(&signals, SIGINT);
     sigaddset(&signals, SIGTERM);
-    // Pub/sub reloads its token keys on SIGHUP (it runs as one process);
-    // elsewhere SIGHUP keeps its default action.
-    // So do TLS certificates (one process: workers would each need the signal).
-    if (config.mode == Mode::pubsub || (tls && config.workers == 1)) sigaddset(&signals, SIGHUP);
+    // SIGHUP reloads (a --workers parent passes it on to every worker).
+    sigaddset(&signals, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &signals, nullptr);
     signal(SIGPIPE, SIG_IGN);
 
+    std::vector<std::string> args(argv, argv + argc);
     if (config.workers > 1) {
-        return supervise(config, tls.get(), backend, listeners, names, signals, threads);
+        return supervise(config, args, tls.get(), backend, listeners, names, signals, threads);
     }
     int admin_fd = -1;
     if (!config.admin_listen.empty()) {
         admin_fd = open_admin_listener(config.admin_listen);
         if (admin_fd < 0) return 1;
     }
-    return serve(config, tls.get(), backend, listeners, names, signals, -1, admin_fd);
+    return serve(config, args, tls.get(), backend, listeners, names, signals, -1, admin_fd);
 }
 
 }  // namespace

@@ -140,6 +140,12 @@ class Supervisor {
             if (fds[0].revents == 0) continue;
             signalfd_siginfo info{};
             if (read(signal_fd_, &info, sizeof(info)) != sizeof(info)) continue;
+            if (info.ssi_signo == SIGHUP) {
+                // Each worker reloads the same file with the same flags itself.
+                std::fprintf(stderr, "wsgate: SIGHUP, passed to every worker\n");
+                forward(SIGHUP);
+                continue;
+            }
             if (info.ssi_signo != SIGCHLD) {
                 std::fprintf(stderr, "wsgate: %s, shutting down\n",
                              info.ssi_signo == SIGINT ? "SIGINT" : "SIGTERM");
@@ -189,6 +195,12 @@ class Supervisor {
             }
             std::fprintf(stderr, "wsgate: restarting worker %u\n", w);
             if (!spawn(w)) return false;
+        }
+    }
+
+    void forward(int sig) {
+        for (Worker& worker : workers_) {
+            if (worker.pid > 0) kill(worker.pid, sig);
         }
     }
 

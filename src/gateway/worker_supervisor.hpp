@@ -1,5 +1,5 @@
 // --workers N: the parent process that forks the workers, restarts one that
-// dies, and stops them all on SIGINT/SIGTERM.
+// dies, passes SIGHUP on and stops them all on SIGINT/SIGTERM.
 #pragma once
 
 #include <signal.h>
@@ -20,8 +20,10 @@ using RunWorker = std::function<int(unsigned worker, int ready_fd)>;
 // - a worker that dies is logged and forked again while `budget` allows
 //   (the crash-loop limit); beyond it every worker is stopped and the
 //   result is 1, with one line saying so;
-// - SIGINT/SIGTERM (stop_signals, which the caller has blocked) are passed
-//   to every worker as SIGTERM; the result is 0 if every worker then exits 0.
+// - SIGINT/SIGTERM (in stop_signals, which the caller has blocked) are
+//   passed to every worker as SIGTERM; the result is 0 if every worker then
+//   exits 0. SIGHUP (if in stop_signals) is passed on to every worker, which
+//   reloads its configuration itself.
 // A worker failing its first start-up stops everything with result 1.
 // Workers get PR_SET_PDEATHSIG(SIGTERM): they shut down if the parent is
 // killed without a chance to stop them.

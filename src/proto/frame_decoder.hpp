@@ -106,6 +106,10 @@ class FrameDecoder {
         state_ = State::paused;
     }
 
+    // A new limit for messages (and frames) whose first header comes after
+    // this call; the message in progress keeps counting against it as well.
+    void set_max_message_bytes(uint64_t n) { max_message_bytes_ = n; }
+
     void set_config(const FrameDecoderConfig& config) {
         max_message_bytes_ = config.max_message_bytes;
         rsv1_allowed_ = config.rsv1_allowed;

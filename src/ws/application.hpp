@@ -7,6 +7,7 @@
 
 #include <concepts>
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <string_view>
 
@@ -111,6 +112,17 @@ concept UpgradeFilter = requires(A& app, const proto::HttpRequest& request) {
 template <class A, class L>
 concept InboxApplication = Application<A, L> && requires(A& app, L& loop, const LoopMessage& m) {
     { app.on_inbox_message(loop, m) } -> std::same_as<void>;
+};
+
+// An application whose settings a reload may change: after the loop adopted
+// a new snapshot (between events, LoopMessageKind::settings) it hands the
+// application its part, whose type the application itself chose when the
+// snapshot was built (e.g. pubsub::HubSettings). Optional: an application
+// without it keeps what it was constructed with.
+template <class A, class L>
+concept ReloadableApplication = Application<A, L> &&
+    requires(A& app, L& loop, const std::shared_ptr<const void>& part) {
+    { app.on_settings(loop, part) } -> std::same_as<void>;
 };
 
 // An application with work of its own in time (pings, expiry) and queued

@@ -158,6 +158,8 @@ class LoopCompression {
     const proto::DeflateConfig& config() const { return config_; }
     const CompressionStats& stats() const { return stats_; }
     uint64_t max_streams() const { return max_streams_; }
+    // A reload's --max-message-bytes, for inflaters made from now on.
+    void set_max_message_bytes(uint64_t n) { max_message_bytes_ = n; }
 
   private:
     bool budget_spent() const { return max_streams_ != 0 && stats_.streams_in_use >= max_streams_; }

@@ -12,6 +12,7 @@ namespace wsgate::ws {
 enum class LoopMessageKind : uint8_t {
     shutdown,  // stop accepting, close every connection with 1001, then end
     app,       // for the application (Application::on_inbox_message); fields are its own
+    settings,  // a reload: pointer owns a ws::SettingsUpdate (ws/settings_update.hpp)
 };
 
 struct LoopMessage {

@@ -204,6 +204,9 @@ struct LoopMetrics {
     OwnedGauge parked_input_bytes;
     OwnedGauge held_receive_buffers;
     OwnedGauge lent_receive_buffers;
+    // The settings snapshot the loop runs (LoopSettings::generation): after a
+    // reload, every loop shows the new one once it has adopted it.
+    OwnedGauge settings_generation;
 
     void refused(int status) {
         if (status < kFirstRefusalStatus ||

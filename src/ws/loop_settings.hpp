@@ -1,5 +1,6 @@
-// What every per-core server loop needs to know, fixed at start-up, and the
-// little state the loops of one process share.
+// What every per-core server loop needs to know (from start-up, and from each
+// reload: ws/settings_update.hpp), and the little state the loops of one
+// process share.
 #pragma once
 
 #include <atomic>
@@ -28,6 +29,8 @@ struct LoopShared {
 };
 
 struct LoopSettings {
+    // Which settings snapshot this is: 1 at start-up, one more per reload.
+    uint64_t generation = 1;
     io::BackendOptions backend;
     uint64_t max_message_bytes = 16 * 1024 * 1024;
     uint32_t max_connections = 100000;

@@ -36,6 +36,9 @@ class MemoryReleaseTimer {
         return true;
     }
 
+    // A new delay for releases that become due from now on.
+    void set_delay(uint32_t delay_ticks) { delay_ticks_ = delay_ticks; }
+
     // The tick a pending release is due, or kNotDue.
     uint32_t due_tick() const { return due_tick_; }
 

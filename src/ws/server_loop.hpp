@@ -24,6 +24,7 @@
 #include <string_view>
 #include <vector>
 
+#include "io/loop_counters.hpp"
 #include "io/out_queue.hpp"
 #include "io/outbound_connect.hpp"
 #include "io/slot_pool.hpp"
@@ -54,6 +55,7 @@
 #include "ws/peer_table.hpp"
 #include "ws/refusal_log.hpp"
 #include "ws/relay_table.hpp"
+#include "ws/settings_update.hpp"
 #include "ws/stream_application.hpp"
 #include "ws/trace_escape.hpp"
 
@@ -116,6 +118,7 @@ class ServerLoop {
         peer_seed_ = random_peer_seed();
         clock_gettime(CLOCK_MONOTONIC, &start_);
         metrics_.backend = Backend<Self>::kName;
+        metrics_.settings_generation.set(static_cast<int64_t>(settings.generation));
         static_assert(Application<App, Self>, "App must be an Application of this loop");
     }
     ~ServerLoop() {
@@ -647,8 +650,42 @@ class ServerLoop {
                 case LoopMessageKind::app:
                     if constexpr (InboxApplication<App, Self>) app_.on_inbox_message(*this, m);
                     return;
+                case LoopMessageKind::settings:
+                    adopt_settings(take_settings_update(m));
+                    return;
             }
         });
+    }
+
+    // A reload's snapshot, adopted between events. What was sized or agreed
+    // at start-up stays as it is (the snapshot's builder keeps those and
+    // reports a change as needing a restart; kept here too so a loop never
+    // outgrows its tables): the backend, the slot pool (max_connections at
+    // most the start-up value), the per-address table, the deflate agreement
+    // and its stream budget. The rest applies from now on: limits at the next
+    // admission, frame header, queue check or timer; a running timer keeps its
+    // deadline and is rescheduled with the new value when it fires.
+    void adopt_settings(const SettingsUpdate& update) {
+        if (update.loop) {
+            LoopSettings next = *update.loop;
+            next.backend = settings_.backend;
+            next.max_outbound = settings_.max_outbound;
+            next.deflate = settings_.deflate;
+            next.deflate_max_streams = settings_.deflate_max_streams;
+            next.io_stats = settings_.io_stats;
+            next.release_memory = settings_.release_memory;
+            next.max_connections = std::min(next.max_connections, started_max_connections_);
+            next.max_handshakes = std::min(next.max_handshakes, started_max_handshakes_);
+            settings_ = next;
+            decoder_config_.max_message_bytes = settings_.max_message_bytes;
+            compression_.set_max_message_bytes(settings_.max_message_bytes);
+            release_timer_.set_delay(settings_.memory_release_delay_ticks);
+            pool_.for_each([this](uint32_t, Connection& c) {
+                c.decoder.set_max_message_bytes(settings_.max_message_bytes);
+            });
+            metrics_.settings_generation.set(static_cast<int64_t>(settings_.generation));
+        }
+        if constexpr (ReloadableApplication<App, Self>) app_.on_settings(*this, update.app);
     }
 
     // The loop may have slept for long (no timer due): deadlines set while
@@ -1964,7 +2001,11 @@ class ServerLoop {
 
     uint32_t loop_id_;
     LoopInbox& inbox_;
-    const LoopSettings& settings_;
+    // The loop's copy of the snapshot it last adopted (adopt_settings): read
+    // only by this thread, replaced whole between events.
+    LoopSettings settings_;
+    uint32_t started_max_connections_ = settings_.max_connections;
+    uint32_t started_max_handshakes_ = settings_.max_handshakes;
     LoopShared& shared_;
     App& app_;
     proto::FrameDecoderConfig decoder_config_;

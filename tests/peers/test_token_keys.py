@@ -142,7 +142,7 @@ def jwks_reload():
         try:
             write_jwks(path, [jwk("rsa2", r2)])
             os.kill(srv.pid, signal.SIGHUP)
-            wait_until(lambda: "SIGHUP: token keys reloaded: 1 public key" in srv.log(), 5,
+            wait_until(lambda: "applied token keys: 1 public key" in srv.log(), 5,
                        "the reload line")
             refused(port, token(r1, "RS256", "a", kid="rsa1"))
             connects_as(port, token(r2, "RS256", "d", kid="rsa2"), "d")
@@ -150,7 +150,7 @@ def jwks_reload():
             with open(path, "w") as f:
                 f.write('{"keys": [{"kty": "RSA", "kid": "x", "n": "!!", "e": "AQAB"}]}')
             os.kill(srv.pid, signal.SIGHUP)
-            wait_until(lambda: "SIGHUP: token keys unchanged: " in srv.log(), 5,
+            wait_until(lambda: "reload failed, nothing changed: token keys: " in srv.log(), 5,
                        "the refused reload line")
             connects_as(port, token(r2, "RS256", "e", kid="rsa2"), "e")
             kept.subscribe("after-reload")

@@ -23,6 +23,7 @@
 #include "io/uring_backend.hpp"
 #include "io/uring_features.hpp"
 #include "ws/server_loop.hpp"
+#include "ws/settings_update.hpp"
 
 namespace {
 
@@ -105,6 +106,14 @@ class ServerLoopTest : public ::testing::Test {
         connect(fd, reinterpret_cast<const sockaddr*>(&endpoint_.addr), endpoint_.len);
         clients_.push_back(fd);
         return fd;
+    }
+    // Hands the loop a copy of settings_ the way a reload does: a settings
+    // message through its inbox, adopted between events.
+    void reload_settings() {
+        wsgate::ws::SettingsUpdate update;
+        update.loop = std::make_shared<const LoopSettings>(settings_);
+        ASSERT_TRUE(inbox_.post_and_signal(wsgate::ws::settings_message(std::move(update))));
+        spin(1);
     }
     void spin(int turns) {
         for (int i = 0; i < turns; ++i)
@@ -529,7 +538,8 @@ TYPED_TEST(ServerLoopTest, PipelinedRequestsFromANonReaderAreCappedAndAllAnswere
 // Zero-copy echo (io_uring lends receive buffers to the output queue; epoll
 // always copies): every echo is byte-exact and every lent buffer goes back.
 TYPED_TEST(ServerLoopTest, ZeroCopyEchoIsExactAndGivesBuffersBack) {
-    this->settings_.zero_copy_min_bytes = 0;  // the loop reads its settings live
+    this->settings_.zero_copy_min_bytes = 0;
+    this->reload_settings();  // adopted as a reload would
     int ws = this->upgraded_client();
     for (size_t size : {size_t{1}, size_t{125}, size_t{126}, size_t{1000}, size_t{5000}}) {
         std::string payload(size, '\0');
@@ -557,7 +567,8 @@ TYPED_TEST(ServerLoopTest, NewClientTakesTheOldestHandshakesPlaceAtTheLimit) {
     this->settings_.max_handshakes = 2;
     this->settings_.max_connections = 3;
     this->settings_.busy_handshake_timeout_ticks = 100;  // not what drops them here
-    const int quick = 200;                               // turns: far less than 10 s
+    this->reload_settings();
+    const int quick = 200;  // turns: far less than 10 s
     // Accepted in one turn: the first two are too young to be displaced (their
     // heads might be on the way), so the third is on probation without a
     // slot; it sends nothing and gets 503 when the probation (100-200 ms) ends.
@@ -594,6 +605,7 @@ TYPED_TEST(ServerLoopTest, NewClientTakesTheOldestHandshakesPlaceAtTheLimit) {
 TYPED_TEST(ServerLoopTest, CompleteHeadOnProbationIsServedInABurst) {
     this->settings_.max_handshakes = 2;
     this->settings_.busy_handshake_timeout_ticks = 100;
+    this->reload_settings();
     int a = this->connect_raw();
     int b = this->connect_raw();
     int fast = this->connect_raw();
@@ -615,6 +627,7 @@ TYPED_TEST(ServerLoopTest, CompleteHeadOnProbationIsServedInABurst) {
 TYPED_TEST(ServerLoopTest, PartialHeadIsDisplacedBeforeASilentOne) {
     this->settings_.max_handshakes = 2;
     this->settings_.busy_handshake_timeout_ticks = 100;
+    this->reload_settings();
     const int quick = 200;
     int silent = this->connect_client();
     int partial = this->connect_client();
@@ -630,6 +643,7 @@ TYPED_TEST(ServerLoopTest, PartialHeadIsDisplacedBeforeASilentOne) {
 
 TYPED_TEST(ServerLoopTest, AddressOverItsHandshakeCapGets429) {
     this->settings_.max_handshakes_per_peer = 1;
+    this->reload_settings();
     int held = this->connect_client();
     int over = this->connect_client();
     EXPECT_EQ(this->receive(over, 12).substr(0, 12), "HTTP/1.1 429");
@@ -643,6 +657,7 @@ TYPED_TEST(ServerLoopTest, AddressOverItsHandshakeCapGets429) {
 TYPED_TEST(ServerLoopTest, UnderPressureSlowHandshakesGetTheBusyDeadline) {
     this->settings_.max_handshakes = 2;
     this->settings_.busy_handshake_timeout_ticks = 2;  // handshake timeout stays 10 s
+    this->reload_settings();
     int a = this->connect_client();
     int b = this->connect_client();  // 2 of 2: more than half in progress
     std::string ra = this->receive(a, 12, 5000);

@@ -1,0 +1,107 @@
+#include "gateway/reload_policy.hpp"
+
+#include <algorithm>
+#include <span>
+
+#include "gateway/config_settings.hpp"
+
+namespace wsgate::gateway {
+
+namespace {
+
+// A key a reload applies live: how its value moves from the new
+// configuration into the effective one, and when a new value still needs a
+// restart (a table sized at start-up): "" or the reason.
+struct LiveKey {
+    std::string_view name;
+    void (*copy)(const Config& from, Config* to);
+    std::string (*restart_reason)(const Config& started, const Config& next) = nullptr;
+};
+
+std::string above_start(uint64_t started, uint64_t next, std::string_view what) {
+    if (next <= started) return {};
+    return "above the start-up value " + std::to_string(started) + " (" + std::string(what) +
+           " is sized at start-up)";
+}
+
+// Every loop reads these at the next admission, frame header, queue check or
+// timer (ws::ServerLoop::adopt_settings).
+constexpr LiveKey kLiveKeys[] = {
+    {"max-message-bytes",
+     [](const Config& f, Config* t) { t->max_message_bytes = f.max_message_bytes; }},
+    {"max-connections", [](const Config& f, Config* t) { t->max_connections = f.max_connections; },
+     [](const Config& s, const Config& n) {
+         return above_start(s.max_connections, n.max_connections, "each loop's connection table");
+     }},
+    {"idle-timeout", [](const Config& f, Config* t) { t->idle_timeout_s = f.idle_timeout_s; }},
+    {"handshake-timeout",
+     [](const Config& f, Config* t) { t->handshake_timeout_s = f.handshake_timeout_s; }},
+    {"max-handshakes", [](const Config& f, Config* t) { t->max_handshakes = f.max_handshakes; },
+     [](const Config& s, const Config& n) {
+         return above_start(resolved_max_handshakes(s), resolved_max_handshakes(n),
+                            "each loop's per-address table");
+     }},
+    {"max-handshakes-per-ip",
+     [](const Config& f, Config* t) { t->max_handshakes_per_ip = f.max_handshakes_per_ip; }},
+    {"busy-handshake-timeout",
+     [](const Config& f, Config* t) { t->busy_handshake_timeout_s = f.busy_handshake_timeout_s; }},
+    {"close-timeout", [](const Config& f, Config* t) { t->close_timeout_s = f.close_timeout_s; }},
+    {"memory-release-delay",
+     [](const Config& f, Config* t) { t->memory_release_delay_s = f.memory_release_delay_s; }},
+    {"max-request-bytes",
+     [](const Config& f, Config* t) { t->max_request_bytes = f.max_request_bytes; }},
+    {"max-queued-bytes",
+     [](const Config& f, Config* t) { t->max_queued_bytes = f.max_queued_bytes; }},
+    {"zero-copy-min-bytes",
+     [](const Config& f, Config* t) { t->zero_copy_min_bytes = f.zero_copy_min_bytes; }},
+    {"trace", [](const Config& f, Config* t) { t->trace = f.trace; }},
+};
+
+const LiveKey* find_live(std::string_view name) {
+    for (const LiveKey& k : kLiveKeys) {
+        if (k.name == name) return &k;
+    }
+    return nullptr;
+}
+
+}  // namespace
+
+bool is_live_key(std::string_view key) {
+    return find_live(key) != nullptr;
+}
+
+ReloadPlan plan_reload(const Config& started, const Config& running, const Config& next) {
+    ReloadPlan plan;
+    plan.effective = running;
+    for (const Setting& s : settings()) {
+        if (s.type == SettingType::command_line) continue;
+        if (s.get(running) == s.get(next)) continue;
+        const LiveKey* live = find_live(s.name);
+        if (live == nullptr) {
+            plan.restart.push_back(std::string(s.name) + ": needs a restart");
+            continue;
+        }
+        std::string reason = live->restart_reason ? live->restart_reason(started, next) : "";
+        if (!reason.empty()) {
+            plan.restart.push_back(std::string(s.name) + ": " + reason);
+            continue;
+        }
+        live->copy(next, &plan.effective);
+        plan.applied.emplace_back(s.name);
+    }
+    return plan;
+}
+
+std::string describe_reload_policy() {
+    std::string live = "# live on reload (SIGHUP, POST /admin/reload):";
+    std::string restart = "# need a restart:";
+    for (const Setting& s : settings()) {
+        if (s.type == SettingType::command_line) continue;
+        std::string& line = is_live_key(s.name) ? live : restart;
+        line += ' ';
+        line += s.name;
+    }
+    return live + "\n" + restart + "\n";
+}
+
+}  // namespace wsgate::gateway

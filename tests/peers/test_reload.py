@@ -1,0 +1,302 @@
+#!/usr/bin/python3
+"""Reloading the configuration of a running wsgate (SIGHUP, POST /admin/reload).
+
+  test_reload.py WSGATE_BINARY BACKEND [CASE-FILTER...]
+
+Starts wsgate instances of its own with --config FILE (echo mode), holds
+connections open across reloads and checks that none is dropped, that the
+new values take effect on old and new connections (a lower
+--max-message-bytes closes a larger message 1009 on a connection opened
+before the reload; a lower --max-connections refuses newcomers with 503
+without touching the established ones), that a bad file changes nothing and
+says why (422 with file:line:col, one log line), that a change needing a
+restart is reported and not applied, that SIGHUP does the same as the admin
+POST, and that with --workers the parent passes SIGHUP to every worker.
+Every loop's settings generation is read from /metrics with
+prometheus_client's parser.
+"""
+
+import json
+import os
+import signal
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+
+from prometheus_client.parser import text_string_to_metric_families
+
+import wsraw
+from wsgate_proc import Server, free_port, run_flags
+from wsraw import OP_CLOSE, OP_TEXT, Conn, check, close_payload, eq, frame
+
+if len(sys.argv) < 3:
+    print("usage: test_reload.py WSGATE_BINARY BACKEND", file=sys.stderr)
+    print("0 passed, 1 failed")
+    sys.exit(2)
+BIN, BACKEND = sys.argv[1], sys.argv[2]
+del sys.argv[1:3]
+suite = wsraw.Suite("reload")
+
+THREADS = 2
+HELD = 40  # connections held open across every reload
+
+
+class ConfigFile:
+    def __init__(self, text):
+        fd, self.path = tempfile.mkstemp(prefix="wsgate-reload.", suffix=".toml")
+        os.close(fd)
+        self.write(text)
+
+    def write(self, text):
+        # Written whole then renamed, as an editor or a deploy tool would:
+        # a reload never reads half a file.
+        tmp = self.path + ".new"
+        with open(tmp, "w") as f:
+            f.write(text)
+        os.replace(tmp, self.path)
+
+    def remove(self):
+        os.unlink(self.path)
+
+
+class Instance:
+    def __init__(self, toml, flags=(), admin=True):
+        self.file = ConfigFile(toml)
+        self.port = free_port()
+        self.admin = free_port() if admin else None
+        args = ["--config", self.file.path, "--listen", f"127.0.0.1:{self.port}",
+                "--backend", BACKEND, "--close-timeout", "2"]
+        if admin:
+            args += ["--admin-listen", f"127.0.0.1:{self.admin}", "--threads", str(THREADS)]
+        self.srv = Server(BIN, args + list(flags))
+
+    def request(self, path, method="GET"):
+        req = urllib.request.Request(f"http://127.0.0.1:{self.admin}{path}", method=method)
+        try:
+            with urllib.request.urlopen(req, timeout=10) as r:
+                return r.status, dict(r.headers), r.read().decode()
+        except urllib.error.HTTPError as e:
+            return e.code, dict(e.headers), e.read().decode()
+
+    def reload(self, want_status):
+        status, headers, body = self.request("/admin/reload", "POST")
+        eq(status, want_status, f"POST /admin/reload status (body {body!r})")
+        eq(headers.get("Content-Type"), "application/json", "reload answer type")
+        return json.loads(body)
+
+    def generations(self):
+        _, _, text = self.request("/metrics")
+        found = {}
+        for family in text_string_to_metric_families(text):
+            for s in family.samples:
+                if s.name == "wsgate_settings_generation":
+                    found[s.labels["loop"]] = s.value
+        eq(len(found), THREADS, "loops with a settings generation")
+        return found
+
+    def wait_generation(self, want):
+        deadline = time.monotonic() + 5
+        while True:
+            got = self.generations()
+            if all(v == want for v in got.values()):
+                return
+            check(time.monotonic() < deadline, f"loops at generations {got}, want {want}")
+            time.sleep(0.05)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.srv.stop()
+        self.file.remove()
+
+
+def open_held(port, n):
+    conns = []
+    for i in range(n):
+        c = Conn(port=port)
+        c.handshake()
+        c.echo(OP_TEXT, f"hello {i}")
+        conns.append(c)
+    return conns
+
+
+def all_echo(conns, what):
+    for i, c in enumerate(conns):
+        try:
+            c.echo(OP_TEXT, f"{what} {i}")
+        except Exception as e:  # noqa: BLE001
+            raise wsraw.Failure(f"held connection {i} after {what}: {e}") from e
+
+
+def close_all(conns):
+    for c in conns:
+        c.send(frame(OP_CLOSE, close_payload(1000)))
+        c.expect_close(1000, reply=False)
+        c.close()
+
+
+def too_big_is_1009(port, size, conn=None):
+    c = conn or Conn(port=port)
+    try:
+        if conn is None:
+            c.handshake()
+        c.send_msg(OP_TEXT, b"x" * size)
+        c.expect_close(1009)
+    finally:
+        c.close()
+
+
+def fits(port, size):
+    with Conn(port=port) as c:
+        c.handshake()
+        c.echo(OP_TEXT, b"y" * size)
+
+
+BASE = "max-message-bytes = 65536\nidle-timeout = 30\n"
+
+
+def live_limits_under_connections():
+    with Instance(BASE) as inst:
+        held = open_held(inst.port, HELD)
+        victim = held.pop()
+        fits(inst.port, 4000)
+        eq(inst.generations(), {"0": 1.0, "1": 1.0}, "start-up generation")
+        # A live change and one that needs a restart (the deflate level: it
+        # is part of what connections agreed at their upgrade).
+        inst.file.write("max-message-bytes = 1000\nidle-timeout = 30\ndeflate-level = 6\n")
+        answer = inst.reload(200)
+        eq(answer["ok"], True, "reload ok")
+        eq(answer["generation"], 2, "generation")
+        eq(answer["applied"], ["max-message-bytes"], "applied")
+        eq(len(answer["restart_needed"]), 1, f"restart_needed {answer['restart_needed']}")
+        check(answer["restart_needed"][0].startswith("deflate-level: "),
+              f"restart_needed {answer['restart_needed']}")
+        inst.wait_generation(2)
+        all_echo(held, "after reload")
+        # The new limit on a connection opened before the reload, and on a new one.
+        too_big_is_1009(inst.port, 2000, victim)
+        too_big_is_1009(inst.port, 2000)
+        fits(inst.port, 900)
+        inst.srv.wait_for(lambda log: "wsgate: reloaded (settings generation 2): applied "
+                          "max-message-bytes; not applied, need a restart: deflate-level" in log,
+                          2, "the reload's log line")
+        close_all(held)
+
+
+def bad_file_changes_nothing():
+    with Instance(BASE) as inst:
+        held = open_held(inst.port, 10)
+        inst.file.write("max-message-bytes = 1000\nidle-timeout = 30\nmax-queue-bytes = 5\n")
+        answer = inst.reload(422)
+        eq(answer["ok"], False, "ok")
+        want = f"{inst.file.path}:3:1: unknown key 'max-queue-bytes' (did you mean " \
+               "'max-queued-bytes'?)"
+        eq(answer["error"], want, "error")
+        inst.file.write("max-message-bytes = 1000\nidle-timeout = \"soon\"\n")
+        answer = inst.reload(422)
+        check(answer["error"].startswith(f"{inst.file.path}:2:16: idle-timeout: expected a "
+                                         "number of seconds"), f"error {answer['error']!r}")
+        eq(inst.generations(), {"0": 1.0, "1": 1.0}, "generation after bad files")
+        fits(inst.port, 4000)  # the old limit still holds
+        all_echo(held, "after bad files")
+        log = inst.srv.log()
+        eq(log.count("wsgate: reload failed, nothing changed: "), 2, "failure log lines")
+        check(f"reload failed, nothing changed: {want}\n" in log, "failure line names the spot")
+        close_all(held)
+
+
+def sighup_reloads():
+    with Instance(BASE) as inst:
+        held = open_held(inst.port, 10)
+        inst.file.write("max-message-bytes = 1000\nidle-timeout = 30\n")
+        os.kill(inst.srv.pid, signal.SIGHUP)
+        inst.wait_generation(2)
+        too_big_is_1009(inst.port, 2000)
+        inst.file.write(BASE)
+        os.kill(inst.srv.pid, signal.SIGHUP)
+        inst.wait_generation(3)
+        fits(inst.port, 4000)
+        all_echo(held, "after two SIGHUPs")
+        inst.srv.wait_for(lambda log: "wsgate: reloaded (settings generation 3): applied "
+                          "max-message-bytes" in log, 2, "the second reload's log line")
+        close_all(held)
+
+
+def lower_max_connections():
+    with Instance(BASE + "max-connections = 1000\n") as inst:
+        held = open_held(inst.port, 20)
+        inst.file.write(BASE + "max-connections = 22\n")
+        eq(inst.reload(200)["applied"], ["max-connections"], "applied")
+        inst.wait_generation(2)
+        extra = open_held(inst.port, 2)  # 22 in all
+        wsraw.expect_http_error(wsraw.build_upgrade(), 503, port=inst.port)
+        all_echo(held + extra, "at the lowered limit")
+        # Above the start-up value: reported, not applied.
+        inst.file.write(BASE + "max-connections = 5000\n")
+        answer = inst.reload(200)
+        eq(answer["applied"], [], "applied above the start-up value")
+        check("above the start-up value 1000" in answer["restart_needed"][0],
+              f"restart_needed {answer['restart_needed']}")
+        wsraw.expect_http_error(wsraw.build_upgrade(), 503, port=inst.port)
+        close_all(held + extra)
+
+
+def reload_method():
+    with Instance(BASE) as inst:
+        status, headers, _ = inst.request("/admin/reload")
+        eq(status, 405, "GET /admin/reload")
+        eq(headers.get("Allow"), "POST", "Allow")
+        eq(inst.request("/metrics", "POST")[0], 405, "POST /metrics")
+        eq(inst.generations(), {"0": 1.0, "1": 1.0}, "a GET reloads nothing")
+
+
+def workers_pass_sighup_on():
+    with Instance(BASE, flags=["--workers", "2", "--threads", "1"], admin=False) as inst:
+        held = open_held(inst.port, 10)
+        inst.file.write("max-message-bytes = 1000\nidle-timeout = 30\n")
+        os.kill(inst.srv.pid, signal.SIGHUP)
+        inst.srv.wait_for(lambda log: log.count("wsgate: reloaded (settings generation 2)") == 2,
+                          5, "both workers' reload lines")
+        check("SIGHUP, passed to every worker" in inst.srv.log(), "parent's SIGHUP line")
+        # New connections land on either worker (SO_REUSEPORT): every one
+        # runs the new limit.
+        for _ in range(8):
+            too_big_is_1009(inst.port, 2000)
+        all_echo(held, "after SIGHUP to the workers")
+        eq(len(inst.srv.children()), 2, "workers still running")
+        close_all(held)
+
+
+def check_config_lists_live_keys():
+    f = ConfigFile(BASE)
+    try:
+        rc, out, err = run_flags(BIN, ["check-config", f.path])
+        eq(rc, 0, f"check-config status ({err!r})")
+        live = [line for line in out.splitlines() if line.startswith("# live on reload")]
+        eq(len(live), 1, "live line")
+        check(" max-message-bytes" in live[0] and " threads" not in live[0], live[0])
+        check(any(line.startswith("# need a restart:") and " threads" in line
+                  for line in out.splitlines()), "restart line")
+        g = ConfigFile(out)  # the output, comments included, loads again
+        try:
+            rc, out2, err = run_flags(BIN, ["check-config", g.path])
+            eq(rc, 0, f"check-config of the output ({err!r})")
+        finally:
+            g.remove()
+    finally:
+        f.remove()
+
+
+suite.run("live limits under 40 connections (none dropped, old and new connections)",
+          live_limits_under_connections)
+suite.run("bad file changes nothing (422, file:line:col, one log line each)",
+          bad_file_changes_nothing)
+suite.run("SIGHUP reloads twice", sighup_reloads)
+suite.run("lower max-connections: newcomers 503, established kept", lower_max_connections)
+suite.run("GET /admin/reload 405", reload_method)
+suite.run("--workers: SIGHUP passed to every worker", workers_pass_sighup_on)
+suite.run("check-config lists live and restart keys", check_config_lists_live_keys)
+suite.finish()
