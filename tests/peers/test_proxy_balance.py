@@ -177,7 +177,7 @@ def least_conn():
         eq(sorted(Counter(p for _, p in held).values()), [2, 2], "four spread two and two")
         first = held[0][1]
         await close_all([ws for ws, p in held if p == first])
-        await asyncio.sleep(0.3)  # the proxy sees the closes
+        await asyncio.sleep(1.0)  # the proxy sees the closes
         more = [await open_one(state["a"], "/lc") for _ in range(2)]
         eq([p for _, p in more], [first, first], "both to the server with fewer")
         await close_all([ws for ws, p in held if p != first] + [ws for ws, _ in more])

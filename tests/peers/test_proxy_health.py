@@ -10,7 +10,7 @@ exists), ports nobody listens on. One proxy, one loop, --admin-listen:
   /pv -> a dead port and U4, passive only (--upstream-max-fails 2,
          --upstream-fail-timeout 1.5)
   /alldown -> a dead port, active checks (fall 1)
---upstream-slow-start 2 for every pool.
+--upstream-slow-start 4 for every pool (long enough to see on a loaded machine).
 """
 
 import asyncio
@@ -41,7 +41,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 suite = wsraw.Suite("proxy_health")
 
 INTERVAL, TIMEOUT, RISE, FALL = 0.3, 0.2, 2, 2
-FAIL_TIMEOUT, SLOW_START = 1.5, 2.0
+FAIL_TIMEOUT, SLOW_START = 1.5, 4.0
 # Checks start every INTERVAL: FALL failures take at most FALL intervals
 # plus a timeout; what is left is slack for a machine shared with builds.
 DOWN_WITHIN = FALL * INTERVAL + TIMEOUT + 1.0
