@@ -530,6 +530,10 @@ class HubApp {
     bool redis_info(Loop& loop, std::unique_ptr<Gather>& g);
     template <class Loop>
     static void redis_nodes(void* context, uint64_t cookie, const broker::RespValue* reply);
+    template <class Loop>
+    void redis_history(Loop& loop, HistoryRequest* req);
+    template <class Loop>
+    static void redis_history_reply(void* context, uint64_t cookie, const broker::RespValue* reply);
 
     // Link events and replies (function pointers: RedisContext is the owner).
     template <class Loop>

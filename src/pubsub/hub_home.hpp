@@ -257,6 +257,10 @@ void HubApp::deliver(Loop& loop, uint32_t id, PublicationRecord* rec) {
 
 template <class Loop>
 void HubApp::route_history(Loop& loop, HistoryRequest* req) {
+    if (redis_engine()) {
+        redis_history(loop, req);  // Redis's stream, asked from this loop
+        return;
+    }
     uint32_t home = shared_.home_of(req->hash);
     if (home == loop_id_) {
         home_history_here(req);

@@ -698,4 +698,78 @@ void HubApp::redis_nodes(void* context, uint64_t cookie, const broker::RespValue
                     }));
 }
 
+// ---- the history API: Redis's stream, whichever node is asked ----
+
+template <class Loop>
+void HubApp::redis_history(Loop& loop, HistoryRequest* req) {
+    broker::RedisLink* link =
+        redis_shards_.empty() ? nullptr : redis_shards_[redis_shard_of(req->hash)].cmd.get();
+    if (settings_.history_size == 0 || link == nullptr || !link->accepting()) {
+        req->failed = true;
+        req->error =
+            settings_.history_size == 0 ? cf::ErrorCode::not_available : cf::ErrorCode::internal;
+        finish_history(loop, std::unique_ptr<HistoryRequest>(req));
+        return;
+    }
+    char epoch[ChannelStream::kEpochBytes];
+    ChannelStream::epoch_letters(next_epoch_seed(), epoch);
+    broker::RespWriter& w = link->writer();
+    w.begin(11);
+    w.argument("EVAL");
+    w.argument(redis::kHistoryScript);
+    w.argument(2);
+    redis_key_ = redis::kStreamPrefix;
+    redis_key_ += req->channel;
+    w.argument(redis_key_);
+    redis_key_ = redis::kMetaPrefix;
+    redis_key_ += req->channel;
+    w.argument(redis_key_);
+    w.argument(req->has_since ? static_cast<int64_t>(req->since_offset) : int64_t{-1});
+    w.argument(int64_t{req->limit});
+    w.argument(req->reverse ? 1 : 0);
+    w.argument(settings_.history_size);
+    w.argument(redis::kMetaTtlSeconds);
+    w.argument(std::string_view(epoch, sizeof(epoch)));
+    link->expect(&redis_history_reply<Loop>, &redis_shards_[redis_shard_of(req->hash)].cmd_context,
+                 reinterpret_cast<uint64_t>(req));
+}
+
+template <class Loop>
+void HubApp::redis_history_reply(void* context, uint64_t cookie, const broker::RespValue* reply) {
+    auto* c = static_cast<RedisContext*>(context);
+    HubApp& app = *c->app;
+    Loop& loop = *static_cast<Loop*>(c->loop);
+    std::unique_ptr<HistoryRequest> req(reinterpret_cast<HistoryRequest*>(cookie));
+    if (reply == nullptr || reply->type != broker::RespType::array || reply->count != 3 ||
+        (*reply)[0].type != broker::RespType::integer) {
+        req->failed = true;
+        req->error = cf::ErrorCode::internal;  // temporary: try again
+        app.finish_history(loop, std::move(req));
+        return;
+    }
+    req->top = static_cast<uint64_t>((*reply)[0].integer);
+    req->epoch.assign((*reply)[1].text);
+    if (req->has_since && req->since_epoch != req->epoch) {
+        req->failed = true;
+        req->error = cf::ErrorCode::unrecoverable_position;
+        app.finish_history(loop, std::move(req));
+        return;
+    }
+    const broker::RespValue& entries = (*reply)[2];
+    int64_t now = wall_ms();
+    for (uint32_t k = 0; entries.type == broker::RespType::array && k < entries.count; ++k) {
+        const broker::RespValue& e = entries[k];
+        if (e.type != broker::RespType::array || e.count < 2 || e[1].count < 2) continue;
+        std::optional<uint64_t> offset = redis::entry_offset(e[0].text);
+        std::optional<redis::Body> b = redis::parse_body(e[1][1].text);
+        if (!offset || !b) continue;
+        cf::Publication pub;
+        pub.data = b->data;
+        pub.info = b->has_info ? &b->info : nullptr;
+        pub.offset = *offset;
+        req->pubs.emplace_back(PublicationRecord::create(req->channel, req->hash, pub, now));
+    }
+    app.finish_history(loop, std::move(req));
+}
+
 }  // namespace wsgate::pubsub

@@ -37,6 +37,38 @@ end
 return {top, epoch, entries}
 )lua";
 
+const std::string_view kHistoryScript = R"lua(
+local top = tonumber(redis.call('hget', KEYS[2], 's') or '0')
+local epoch = redis.call('hget', KEYS[2], 'e')
+if not epoch then
+  epoch = ARGV[6]
+  redis.call('hset', KEYS[2], 'e', epoch)
+  redis.call('expire', KEYS[2], ARGV[5])
+end
+local since = tonumber(ARGV[1])
+local limit = tonumber(ARGV[2])
+local max = tonumber(ARGV[4])
+if limit < 0 or limit > max then limit = max end
+local from = '-'
+if since >= 0 then from = (since + 1) .. '-0' end
+local entries = {}
+if limit > 0 then
+  if ARGV[3] == '1' or since < 0 then
+    -- The newest `limit` (MAXLEN ~ may keep a few more than history-size).
+    entries = redis.call('xrevrange', KEYS[1], '+', from, 'COUNT', limit)
+    if ARGV[3] ~= '1' then
+      local n = #entries
+      for i = 1, math.floor(n / 2) do
+        entries[i], entries[n + 1 - i] = entries[n + 1 - i], entries[i]
+      end
+    end
+  else
+    entries = redis.call('xrange', KEYS[1], from, '+', 'COUNT', limit)
+  end
+end
+return {top, epoch, entries}
+)lua";
+
 const std::string_view kHeartbeatScript = R"lua(
 local t = redis.call('time')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)

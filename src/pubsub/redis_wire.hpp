@@ -46,6 +46,12 @@ extern const std::string_view kHeartbeatScript;
 // The objects of the nodes seen within ARGV[1] ms. KEYS: set.
 extern const std::string_view kNodesScript;
 
+// The history API: KEYS: stream, meta. ARGV: since offset (-1: none), limit
+// (-1: all the stream keeps, 0: none), reverse (1/0), max (history size),
+// meta ttl, an epoch for a stream that has none. Returns {top, epoch,
+// entries}, oldest first unless reverse.
+extern const std::string_view kHistoryScript;
+
 // SHA1 of a script as hex (EVALSHA's argument).
 std::string script_sha1(std::string_view script);
 
