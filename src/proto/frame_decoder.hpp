@@ -309,6 +309,9 @@ template <class Handler>
 DecodeResult FrameDecoder::feed(uint8_t* data, size_t len, Handler& handler) {
     if (state_ == State::failed) return DecodeResult{0, error_, false};
     if (state_ == State::closed) return DecodeResult{0, CloseCode::none, true};
+    // A new caller buffer: nothing before data belongs to this frame (a
+    // header that ended the last feed must not be offered as headroom here).
+    headroom_ = 0;
     size_t pos = 0;
     for (;;) {
         switch (state_) {

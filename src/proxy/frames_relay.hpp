@@ -130,32 +130,33 @@ class FramesRelay {
         // stops reads from its upstream). One receive buffer may pass it.
         if (loop.over_cap(client)) return FramesStep::keep;
         UpstreamSink<Loop> sink{*this, loop, s, client, upstream};
+        // Until the end of this call the tunnel must outlive whatever the
+        // client does (a relayed piece may fail it, loop.close below ends it):
+        // on_close only notes client_gone meanwhile, the caller frees.
         s.feeding = true;
         proto::DecodeResult r = s.decoder.feed(bytes.data(), bytes.size(), sink);
-        s.feeding = false;
         taken += bytes.size();
+        FramesStep step = FramesStep::ended;
         if (s.client_gone) {
             // The client closed (or failed on a relayed piece) meanwhile.
             close_upstream(loop, s, upstream, kGoingAway, "client gone");
-            return FramesStep::ended;
-        }
-        if (r.error != proto::CloseCode::none) {
+        } else if (r.error != proto::CloseCode::none) {
             // RFC 6455 §7.1.7: the upstream broke the protocol: fail it with
             // the decoder's code; the client hears 1014.
             close_upstream(loop, s, upstream, static_cast<uint16_t>(r.error), "protocol violation");
             loop.close(client, kBadGateway, "upstream protocol violation");
-            return FramesStep::ended;
-        }
-        if (r.closed) {
+        } else if (r.closed) {
             // RFC 6455 §5.5.1: answer with the same code, then the client
             // gets the upstream's code and reason.
             uint16_t code = sink.close_code;
             close_upstream(loop, s, upstream, code == kNoStatus ? 0 : code, {});
             loop.close(client, code == kNoStatus ? 0 : code,
                        std::string_view(sink.close_reason, sink.close_reason_len));
-            return FramesStep::ended;
+        } else {
+            step = FramesStep::keep;
         }
-        return FramesStep::keep;
+        s.feeding = false;
+        return step;
     }
 
     // The next piece of a client message (checked by the loop's decoder,

@@ -821,6 +821,30 @@ TEST(FrameDecoder, FrameAccessorsInsideThePayloadCallback) {
     EXPECT_EQ(p2.headroom, (std::vector<size_t>{6, 8}));
 }
 
+TEST(FrameDecoder, HeadroomIsZeroWhenThePayloadStartsTheNextFeed) {
+    // A header that ends its buffer exactly: its payload starts the next
+    // feed, where nothing before the chunk belongs to this frame. A writer
+    // trusting a stale headroom there writes before the caller's buffer.
+    Bytes wire = client_frame(0x82, std::string(300, 'p'));
+    const size_t header = 8;  // 2 + 16-bit length + mask
+    FrameDecoder decoder;
+    FrameProbe probe;
+    probe.decoder = &decoder;
+    decoder.feed(wire.data(), header, probe);
+    decoder.feed(wire.data() + header, wire.size() - header, probe);
+    EXPECT_EQ(probe.headroom, (std::vector<size_t>{0}));
+    // The same in the client role (a proxy's upstream side), unmasked.
+    FrameDecoderConfig config;
+    config.expect_masked = false;
+    Bytes plain = client_frame(0x82, std::string(300, 'p'), kRfcKey, false);
+    FrameDecoder client(config);
+    FrameProbe p2;
+    p2.decoder = &client;
+    client.feed(plain.data(), 4, p2);
+    client.feed(plain.data() + 4, plain.size() - 4, p2);
+    EXPECT_EQ(p2.headroom, (std::vector<size_t>{0}));
+}
+
 }  // namespace
 }  // namespace wsgate::proto
 
