@@ -451,7 +451,7 @@ def certificate_reload():
             shutil.copy(new_cert, cert)
             shutil.copy(new_key, key)
             srv.proc.send_signal(signal.SIGHUP)
-            srv.wait_for(lambda log: "SIGHUP: TLS certificates reloaded: RSA localhost" in log, 5,
+            srv.wait_for(lambda log: "applied TLS certificates: RSA localhost" in log, 5,
                          "the reload line")
             check("CN = localhost-b" in subject(), "new handshakes get the new certificate")
             await ws.send("after")
@@ -459,7 +459,7 @@ def certificate_reload():
             with open(key, "w") as f:
                 f.write("not a key\n")
             srv.proc.send_signal(signal.SIGHUP)
-            srv.wait_for(lambda log: "SIGHUP: TLS certificates unchanged: tls-key " in log, 5,
+            srv.wait_for(lambda log: "reload failed, nothing changed: TLS certificates: tls-key " in log, 5,
                          "the refusal line")
             check("CN = localhost-b" in subject(), "a bad key file keeps the certificate in use")
             await ws.send("still")
