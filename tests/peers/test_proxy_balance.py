@@ -6,12 +6,12 @@ real proxy to upstreams that say who they are.
 
 Upstreams: four python3-websockets servers (ident_upstream.py, processes of
 their own; the first message on each connection names the server's port).
-Two proxies in front of them, one loop each:
-  A (--hash-balance-factor 100, so no key is ever moved for load):
+Two proxies in front of them:
+  A (two loops; --hash-balance-factor 100, so no key is ever moved for load):
     /room -> hash:query:room   /user -> hash:header:X-User
     /sid  -> hash:cookie:sid   /ip   -> hash:ip        (all four servers)
     /lc   -> least-conn over the first two servers
-  B (default factor 1.25): /room -> hash:query:room over all four.
+  B (one loop; default factor 1.25): /room -> hash:query:room over all four.
 """
 
 import asyncio
@@ -194,7 +194,9 @@ try:
     state["a"], state["b"] = free_port(), free_port()
     common = ["--mode", "proxy", "--threads", "1", "--backend", BACKEND,
               "--upstream-connect-timeout", "1", "--close-timeout", "1"]
-    a = common + ["--listen", f"127.0.0.1:{state['a']}", "--hash-balance-factor", "100"]
+    # Two loops: connections land on either, counted once for both.
+    a = common + ["--listen", f"127.0.0.1:{state['a']}", "--hash-balance-factor", "100",
+                  "--threads", "2"]
     for pool in ("room", "user", "sid", "ip"):
         a += [x for p in ports for x in ("--upstream", f"{pool}=127.0.0.1:{p}")]
         a += ["--route", f"/{pool}={pool}"]
