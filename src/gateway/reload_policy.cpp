@@ -55,6 +55,13 @@ constexpr LiveKey kLiveKeys[] = {
     {"zero-copy-min-bytes",
      [](const Config& f, Config* t) { t->zero_copy_min_bytes = f.zero_copy_min_bytes; }},
     {"trace", [](const Config& f, Config* t) { t->trace = f.trace; }},
+    // Admission (ws::EdgeLimits, part of the loop's snapshot): checked at the
+    // next upgrade request or request head.
+    {"allow-origin", [](const Config& f, Config* t) { t->allow_origins = f.allow_origins; }},
+    {"max-request-head-bytes",
+     [](const Config& f, Config* t) { t->max_request_head_bytes = f.max_request_head_bytes; }},
+    {"max-request-headers",
+     [](const Config& f, Config* t) { t->max_request_headers = f.max_request_headers; }},
 };
 
 const LiveKey* find_live(std::string_view name) {

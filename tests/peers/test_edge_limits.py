@@ -28,8 +28,10 @@ refusals it counted from GET /metrics (prometheus_client's parser):
 
 import os
 import re
+import signal
 import socket
 import struct
+import tempfile
 import sys
 import threading
 import time
@@ -51,6 +53,7 @@ suite = wsraw.Suite("edge_limits")
 
 THREADS = 2
 IO = 5.0
+WORK = tempfile.mkdtemp(prefix="wsgate-edge-limits.")
 
 
 class Instance:
@@ -448,6 +451,30 @@ def byte_rate():
         eq(inst.refusals("message_rate"), 0, "message_rate refusals")
 
 
+def origin_reload():
+    """--allow-origin and the head limits are live: SIGHUP with a changed
+    --config file applies them to the next upgrade, open connections stay."""
+    path = os.path.join(WORK, "gate.toml")
+    with open(path, "w") as f:
+        f.write('allow-origin = ["https://a.test"]\nmax-request-headers = 64\n')
+    with Instance(["--config", path]) as inst:
+        eq(upgrade_status(inst.port, ["Origin: https://b.test"])[0], 403, "b.test before")
+        status, kept = upgrade_status(inst.port, ["Origin: https://a.test"])
+        eq(status, 101, "a.test before")
+        with open(path, "w") as f:
+            f.write('allow-origin = ["https://b.test"]\nmax-request-headers = 8\n')
+        os.kill(inst.srv.pid, signal.SIGHUP)
+        inst.srv.wait_for(lambda log: "applied allow-origin, max-request-headers" in log, IO,
+                          "the reload line")
+        status, c = upgrade_status(inst.port, ["Origin: https://b.test"])
+        eq(status, 101, "b.test after the reload")
+        echo_and_close(c, "b.test")
+        eq(upgrade_status(inst.port, ["Origin: https://a.test"])[0], 403, "a.test after")
+        eq(upgrade_status(inst.port, ["Origin: https://b.test"] + [f"X-{i}: v" for i in range(4)])[0],
+           431, "9 fields over the reloaded --max-request-headers 8")
+        echo_and_close(kept, "the connection upgraded before the reload")
+
+
 def proxy_route_origin():
     upstream = Instance([])
     try:
@@ -502,6 +529,8 @@ def head_limits():
 
 suite.run("--allow-origin: exact, wildcard, per listener, per path prefix; others 403 before the upgrade, "
           "counted, log throttled; well-behaved clients served during a flood", origin_allow_list)
+suite.run("--allow-origin and head limits reloaded live on SIGHUP; open connections stay",
+          origin_reload)
 suite.run("--allow-origin /PREFIX= on a proxy route: 403 at the proxy, other routes open",
           proxy_route_origin)
 suite.run("--max-connections-per-ip: 429 with Retry-After at the limit, other addresses "
