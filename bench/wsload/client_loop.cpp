@@ -24,6 +24,7 @@
 #include "deflate_client.hpp"
 #include "echo_reader.hpp"
 #include "payload_pool.hpp"
+#include "tls_client.hpp"
 
 #ifndef IP_BIND_ADDRESS_NO_PORT
 #define IP_BIND_ADDRESS_NO_PORT 24  // linux/in.h; glibc 2.36 does not export it
@@ -43,6 +44,7 @@ constexpr std::uint64_t kCloseTimeoutNs =
     3 * kNsPerSecond;  // after kStop, per connection and overall
 constexpr std::size_t kMaxHandshakeBytes = 16384;
 constexpr std::size_t kInflateScratch = 16384;       // inflated bytes checked per step
+constexpr std::size_t kTlsPlainScratch = 16384;      // one TLS record's plaintext at most
 constexpr std::uint32_t kLoopbackBase = 0x7F000001;  // 127.0.0.1
 
 enum class Op : std::uint8_t { kConnect = 1, kSend = 2, kRecv = 3 };
@@ -115,6 +117,12 @@ struct Conn {
     std::unique_ptr<Handshake> handshake;
     std::string control_out;      // control frames (and the upgrade request) waiting
     std::string control_sending;  // the ones being written now
+    // TLS: the session, when its handshake began, and the records being written
+    // now (one plaintext unit - control frames, a message or a bare handshake
+    // flight - encrypted whole, so a send completion still retires one unit).
+    std::unique_ptr<TlsClientConn> tls;
+    std::uint64_t tls_started_ns = 0;
+    std::string tls_sending;
 };
 
 class Worker {
@@ -159,6 +167,12 @@ class Worker {
     void on_recv(std::uint32_t i, const io_uring_cqe* cqe);
     void arm_recv(std::uint32_t i);
     void flush_send(std::uint32_t i);
+    void flush_send_tls(std::uint32_t i);
+    void start_send(std::uint32_t i, const std::uint8_t* ptr, std::size_t len);
+    void consume_tls(std::uint32_t i, std::span<const std::uint8_t> data);
+    void tls_up(std::uint32_t i);
+    void consume_plain(std::uint32_t i, std::span<const std::uint8_t> data);
+    void send_upgrade(std::uint32_t i);
     void consume(std::uint32_t i, std::span<const std::uint8_t> data);
     void consume_handshake(std::uint32_t i, std::span<const std::uint8_t> data);
     void consume_raw(std::uint32_t i, std::span<const std::uint8_t> data);
@@ -196,6 +210,8 @@ class Worker {
     std::string offer_value_;
     std::array<std::unique_ptr<CompressedFrames>, proto::kMaxWindowBits + 1> compressed_;
     std::vector<std::uint8_t> inflate_scratch_;
+    std::unique_ptr<TlsClientContext> tls_;  // --tls: one per worker process
+    std::vector<std::uint8_t> tls_plain_;    // decrypted bytes, handed on at once
     std::vector<Conn> conns_;
     std::vector<InFlight> in_flight_;
     std::vector<std::uint32_t> rearm_;
@@ -228,6 +244,20 @@ void Worker::return_buffer(std::uint16_t bid) {
 
 int Worker::run() {
     if (!setup_ring()) return 1;
+    if (o_.tls) {
+        tls_ = std::make_unique<TlsClientContext>();
+        TlsClientSettings settings;
+        settings.ca_file = o_.tls_ca;
+        settings.insecure = o_.tls_insecure;
+        settings.resume = o_.tls_resume;
+        settings.server_name = o_.server_name;
+        std::string error;
+        if (!tls_->init(settings, error)) {
+            std::fprintf(stderr, "wsload: %s\n", error.c_str());
+            return 1;
+        }
+        tls_plain_.resize(kTlsPlainScratch);
+    }
     stats_.assigned.store(plan_.count, std::memory_order_relaxed);
     now_ = monotonic_ns();
     std::uint64_t next_tick = now_ + kTickNs;
@@ -428,10 +458,27 @@ void Worker::on_connect(std::uint32_t i, int res) {
         return;
     }
     arm_recv(i);
+    if (tls_) {
+        // The TLS handshake first; the upgrade request (or raw data) once it is done.
+        c.state = ConnState::kHandshaking;
+        c.tls_started_ns = now_;
+        c.tls = std::make_unique<TlsClientConn>();
+        if (!c.tls->start(*tls_)) {
+            fail(i, ErrorKind::kTls);
+            return;
+        }
+        flush_send(i);  // the ClientHello
+        return;
+    }
     if (!framed_) {
         became_open(i);
         return;
     }
+    send_upgrade(i);
+}
+
+void Worker::send_upgrade(std::uint32_t i) {
+    Conn& c = conns_[i];
     c.state = ConnState::kHandshaking;
     c.handshake = std::make_unique<Handshake>();
     c.control_out =
@@ -446,6 +493,10 @@ void Worker::arm_recv(std::uint32_t i) {
 void Worker::flush_send(std::uint32_t i) {
     Conn& c = conns_[i];
     if (c.send_busy || c.fd < 0) return;
+    if (c.tls) {
+        flush_send_tls(i);
+        return;
+    }
     const std::uint8_t* ptr = nullptr;
     std::size_t len = 0;
     if (!c.control_out.empty()) {
@@ -466,11 +517,52 @@ void Worker::flush_send(std::uint32_t i) {
         }
         return;
     }
+    start_send(i, ptr, len);
+}
+
+void Worker::start_send(std::uint32_t i, const std::uint8_t* ptr, std::size_t len) {
+    Conn& c = conns_[i];
     c.send_done = 0;
     c.send_busy = true;
     io_uring_sqe* s = sqe();
     io_uring_prep_send(s, c.fd, ptr, len, MSG_NOSIGNAL);
     io_uring_sqe_set_data64(s, pack(Op::kSend, c.gen, i));
+}
+
+// The next plaintext unit (control frames first, then the oldest unsent message)
+// is encrypted whole together with any pending handshake bytes, and the records
+// go out as one send; with no unit, a bare handshake flight goes alone.
+void Worker::flush_send_tls(std::uint32_t i) {
+    Conn& c = conns_[i];
+    std::span<const std::uint8_t> plain;
+    bool control = true;
+    if (c.tls->handshake_done()) {
+        if (!c.control_out.empty()) {
+            c.control_sending.swap(c.control_out);
+            c.control_out.clear();
+            plain = {reinterpret_cast<const std::uint8_t*>(c.control_sending.data()),
+                     c.control_sending.size()};
+        } else if (c.unsent > 0) {
+            control = false;
+            plain = message_wire(c, slot(i, c.head + c.count - c.unsent).variant);
+        }
+    }
+    if (!plain.empty() && !c.tls->write(plain)) {
+        fail(i, ErrorKind::kTls);
+        return;
+    }
+    c.tls_sending.clear();
+    c.tls->take_output(c.tls_sending);
+    if (c.tls_sending.empty()) {
+        if (!framed_ && c.state == ConnState::kClosing && !c.shut_write) {
+            c.shut_write = true;  // raw mode's "close", as in flush_send
+            shutdown(c.fd, SHUT_WR);
+        }
+        return;
+    }
+    c.sending_control = control;
+    start_send(i, reinterpret_cast<const std::uint8_t*>(c.tls_sending.data()),
+               c.tls_sending.size());
 }
 
 void Worker::on_send(std::uint32_t i, int res) {
@@ -482,7 +574,10 @@ void Worker::on_send(std::uint32_t i, int res) {
     }
     const std::uint8_t* ptr;
     std::size_t len;
-    if (c.sending_control) {
+    if (c.tls) {
+        ptr = reinterpret_cast<const std::uint8_t*>(c.tls_sending.data());
+        len = c.tls_sending.size();
+    } else if (c.sending_control) {
         ptr = reinterpret_cast<const std::uint8_t*>(c.control_sending.data());
         len = c.control_sending.size();
     } else {
@@ -530,6 +625,60 @@ void Worker::on_recv(std::uint32_t i, const io_uring_cqe* cqe) {
 }
 
 void Worker::consume(std::uint32_t i, std::span<const std::uint8_t> data) {
+    if (conns_[i].tls)
+        consume_tls(i, data);
+    else
+        consume_plain(i, data);
+}
+
+// Ciphertext in; the handshake advanced, or plaintext handed to the same
+// handshake/frame readers a plain connection uses.
+void Worker::consume_tls(std::uint32_t i, std::span<const std::uint8_t> data) {
+    Conn& c = conns_[i];
+    const std::uint16_t gen = c.gen;  // connect mode may reopen the slot under us
+    auto same = [&] { return c.gen == gen && c.state != ConnState::kDone && c.tls; };
+    c.tls->feed(data);
+    if (!c.tls->handshake_done()) {
+        switch (c.tls->handshake()) {
+            case TlsClientConn::Step::kFailed:
+                fail(i, ErrorKind::kTls);
+                return;
+            case TlsClientConn::Step::kWant:
+                flush_send(i);
+                return;
+            case TlsClientConn::Step::kDone:
+                tls_up(i);
+                if (!same()) return;
+                break;
+        }
+    }
+    while (same()) {
+        const long n = c.tls->read(tls_plain_);
+        if (n < 0) {
+            fail(i, ErrorKind::kTls);
+            return;
+        }
+        if (n == 0) break;
+        consume_plain(i, {tls_plain_.data(), static_cast<std::size_t>(n)});
+    }
+    if (same() && c.tls->has_output()) flush_send(i);
+}
+
+void Worker::tls_up(std::uint32_t i) {
+    Conn& c = conns_[i];
+    // Connect mode counts the measured window's handshakes; the others count
+    // their bring-up (where all their handshakes happen).
+    if (measuring_ || o_.mode != Mode::kConnect) {
+        add_relaxed(c.tls->resumed() ? stats_.tls_resumed : stats_.tls_full, 1);
+        add_relaxed(stats_.tls_handshake_ns, now_ - c.tls_started_ns);
+    }
+    if (framed_)
+        send_upgrade(i);
+    else
+        became_open(i);
+}
+
+void Worker::consume_plain(std::uint32_t i, std::span<const std::uint8_t> data) {
     switch (conns_[i].state) {
         case ConnState::kHandshaking:
             consume_handshake(i, data);
@@ -833,6 +982,8 @@ void Worker::finish(std::uint32_t i) {
     Conn& c = conns_[i];
     close(c.fd);
     c.fd = -1;
+    if (c.tls) c.tls->closed_cleanly();
+    c.tls.reset();
     c.state = ConnState::kDone;
     ++c.gen;
     --active_;
@@ -863,6 +1014,7 @@ void Worker::fail(std::uint32_t i, ErrorKind kind) {
     if (c.idle_echo_pending) add_relaxed(stats_.bringup_finished, 1);  // failed before its echo
     c.idle_echo_pending = false;
     c.handshake.reset();
+    c.tls.reset();
     c.state = ConnState::kDone;
     ++c.gen;
     --active_;

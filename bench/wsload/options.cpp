@@ -12,7 +12,13 @@ namespace {
 
 constexpr const char* kUsage =
     "usage: wsload [options]\n"
-    "  --url ws://127.0.0.1:8080/     target (loopback only; tcp://HOST:PORT for --mode raw)\n"
+    "  --url ws://127.0.0.1:8080/     target (loopback only; tcp://HOST:PORT for --mode raw;\n"
+    "                                 wss://HOST:PORT/PATH for TLS)\n"
+    "  --tls                          TLS to the target (as wss:// does)\n"
+    "  --tls-ca FILE                  verify the server's certificate against this CA (PEM)\n"
+    "  --tls-insecure                 do not verify the server's certificate\n"
+    "  --tls-resume                   resume the newest TLS session on every new connection\n"
+    "                                 (tickets; connect mode: resumed handshakes)\n"
     "  --mode echo|idle|raw|connect|pubsub  workload (default echo)\n"
     "  -c, --connections N            connections (default 100)\n"
     "  -s, --payload BYTES            message size (default 16)\n"
@@ -70,16 +76,20 @@ bool parse_count(const char* text, std::uint32_t& out, std::uint32_t max) {
     return true;
 }
 
-// Accepts ws://HOST:PORT/PATH or tcp://HOST:PORT with HOST in 127.0.0.0/8 or
+// Accepts ws://HOST:PORT/PATH, wss://HOST:PORT/PATH or tcp://HOST:PORT with HOST in 127.0.0.0/8 or
 // "localhost": a load generator must never point at another machine.
 bool parse_url(std::string_view url, Options& o) {
     std::string_view rest;
-    if (url.starts_with("ws://"))
+    if (url.starts_with("ws://")) {
         rest = url.substr(5);
-    else if (url.starts_with("tcp://"))
+    } else if (url.starts_with("wss://")) {
         rest = url.substr(6);
-    else
+        o.tls = true;
+    } else if (url.starts_with("tcp://")) {
+        rest = url.substr(6);
+    } else {
         return false;
+    }
     const std::size_t slash = rest.find('/');
     const std::string_view authority = rest.substr(0, slash);
     o.path = slash == std::string_view::npos ? "/" : std::string(rest.substr(slash));
@@ -87,6 +97,7 @@ bool parse_url(std::string_view url, Options& o) {
     if (colon == std::string_view::npos) return false;
     std::string host(authority.substr(0, colon));
     const std::string port(authority.substr(colon + 1));
+    o.server_name = host;  // TLS: SNI and the name the certificate must carry
     if (host == "localhost") host = "127.0.0.1";
     in_addr addr{};
     if (inet_pton(AF_INET, host.c_str(), &addr) != 1) {
@@ -161,6 +172,12 @@ std::optional<Options> parse_options(int argc, char** argv) {
             o.idle_message = true;
         } else if (a == "--close-early") {
             o.close_early = true;
+        } else if (a == "--tls") {
+            o.tls = true;
+        } else if (a == "--tls-insecure") {
+            o.tls_insecure = true;
+        } else if (a == "--tls-resume") {
+            o.tls_resume = true;
         } else if (v == nullptr) {
             return fail("option (missing value?)", argv[i]);
         } else if (a == "--url") {
@@ -254,6 +271,8 @@ std::optional<Options> parse_options(int argc, char** argv) {
             std::uint32_t pid = 0;
             if (!parse_count(take(), pid, 1u << 30) || pid == 0) return fail("server-pid", v);
             o.server_pid = static_cast<int>(pid);
+        } else if (a == "--tls-ca") {
+            o.tls_ca = take();
         } else if (a == "--label") {
             o.label = take();
         } else {
@@ -263,6 +282,11 @@ std::optional<Options> parse_options(int argc, char** argv) {
     if (o.mode == Mode::kPubsub && o.subscriptions > o.channels)
         return fail("subscriptions (more than --channels)",
                     std::to_string(o.subscriptions).c_str());
+    if (o.tls_insecure || o.tls_resume || !o.tls_ca.empty()) o.tls = true;
+    if (o.tls && o.mode == Mode::kPubsub)
+        return fail("mode (TLS is not there for pubsub)", "pubsub");
+    if (o.tls && o.tls_ca.empty() && !o.tls_insecure)
+        return fail("TLS options (give --tls-ca FILE or --tls-insecure)", "");
     return o;
 }
 

@@ -20,6 +20,13 @@ struct Options {
     std::uint16_t target_port = 8080;
     std::string host_header = "127.0.0.1:8080";
     std::string path = "/";
+    // wss:// (or --tls): TLS over the same receive/send path; verified against
+    // tls_ca unless tls_insecure; tls_resume offers the newest session on reconnects.
+    bool tls = false;
+    std::string tls_ca;
+    bool tls_insecure = false;
+    bool tls_resume = false;
+    std::string server_name = "127.0.0.1";  // the URL's host as written
 
     std::uint32_t connections = 100;
     std::uint32_t payload_bytes = 16;

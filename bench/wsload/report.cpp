@@ -54,6 +54,9 @@ void add_worker(Summary& s, const WorkerStats& w) {
     s.recv_compressed += get(w.recv_compressed);
     s.deflate_up += get(w.deflate_up);
     s.handshakes += get(w.handshakes);
+    s.tls_full += get(w.tls_full);
+    s.tls_resumed += get(w.tls_resumed);
+    s.tls_handshake_ns += get(w.tls_handshake_ns);
     s.pings_sent += get(w.pings_sent);
     s.pongs_received += get(w.pongs_received);
     s.server_pings += get(w.server_pings);
@@ -163,6 +166,14 @@ void print_summary(const Options& o, const Summary& s) {
                     static_cast<unsigned long long>(s.pongs_received),
                     static_cast<unsigned long long>(s.server_pings));
     }
+    if (o.tls) {
+        const std::uint64_t n = s.tls_full + s.tls_resumed;
+        std::printf(
+            "  TLS handshakes: %llu full, %llu resumed; mean %.1f us each\n",
+            static_cast<unsigned long long>(s.tls_full),
+            static_cast<unsigned long long>(s.tls_resumed),
+            n ? static_cast<double>(s.tls_handshake_ns) / 1e3 / static_cast<double>(n) : 0.0);
+    }
     if (o.deflate) {
         std::printf("  permessage-deflate offered (%s): negotiated on %llu connection(s)\n",
                     deflate_offer_value(o.deflate_offer).c_str(),
@@ -243,6 +254,14 @@ bool write_json(const Options& o, const Summary& s, const std::string& path) {
                  per_second(s.payload_bytes, s.window_s) / kBytesPerMB,
                  static_cast<unsigned long long>(s.handshakes),
                  per_second(s.handshakes, s.window_s));
+    const std::uint64_t tls_n = s.tls_full + s.tls_resumed;
+    std::fprintf(
+        f,
+        "  \"tls\": {\"enabled\": %s, \"resume\": %s, \"full_handshakes\": %llu, "
+        "\"resumed_handshakes\": %llu, \"handshake_mean_us\": %.1f},\n",
+        o.tls ? "true" : "false", o.tls_resume ? "true" : "false",
+        static_cast<unsigned long long>(s.tls_full), static_cast<unsigned long long>(s.tls_resumed),
+        tls_n ? static_cast<double>(s.tls_handshake_ns) / 1e3 / static_cast<double>(tls_n) : 0.0);
     std::fprintf(f,
                  "  \"payload_kind\": \"%s\",\n  \"deflate\": {\"offered\": %s, \"offer\": \"%s\", "
                  "\"negotiated_connections\": %llu},\n",

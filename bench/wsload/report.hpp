@@ -25,6 +25,7 @@ struct Summary {
     std::uint64_t sent_compressed = 0, recv_compressed = 0;  // messages with RSV1 each way
     std::uint64_t deflate_up = 0;  // connections that negotiated permessage-deflate
     std::uint64_t handshakes = 0;
+    std::uint64_t tls_full = 0, tls_resumed = 0, tls_handshake_ns = 0;
     std::uint64_t pings_sent = 0, pongs_received = 0, server_pings = 0;
     // pubsub (deliveries are `messages`)
     std::uint64_t publications = 0, publications_all = 0, publish_errors = 0, publish_missed = 0;

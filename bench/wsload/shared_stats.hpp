@@ -35,13 +35,24 @@ enum class ErrorKind : int {
     kHandshakeExtensions,  // Sec-WebSocket-Extensions answer invalid or not offered (RFC 7692 §7)
     kInflate,              // a compressed echo did not inflate (RFC 7692 §8.2)
     kServerError,          // pubsub: an error reply, or an unsubscribe/disconnect push
+    kTls,                  // TLS handshake (certificate, version, alert) or record failure
     kCount
 };
-inline constexpr const char* kErrorNames[] = {
-    "connect",  "handshake_status", "handshake_accept", "handshake_headers",
-    "protocol", "data_mismatch",    "unexpected_close", "recv",
-    "send",     "timeout",          "close_timeout",    "handshake_extensions",
-    "inflate",  "server_error"};
+inline constexpr const char* kErrorNames[] = {"connect",
+                                              "handshake_status",
+                                              "handshake_accept",
+                                              "handshake_headers",
+                                              "protocol",
+                                              "data_mismatch",
+                                              "unexpected_close",
+                                              "recv",
+                                              "send",
+                                              "timeout",
+                                              "close_timeout",
+                                              "handshake_extensions",
+                                              "inflate",
+                                              "server_error",
+                                              "tls"};
 static_assert(std::size(kErrorNames) == static_cast<std::size_t>(ErrorKind::kCount));
 
 struct WorkerStats {
@@ -60,6 +71,11 @@ struct WorkerStats {
     std::atomic<std::uint64_t> recv_compressed{0};  // echoes that came back with RSV1
     std::atomic<std::uint64_t> deflate_up{0};  // connections that negotiated permessage-deflate
     std::atomic<std::uint64_t> handshakes{0};  // connect mode: full cycles while measuring
+    // TLS: handshakes finished (connect mode: while measuring), full and resumed, and their
+    // time from TCP connected to handshake done (summed, for the mean).
+    std::atomic<std::uint64_t> tls_full{0};
+    std::atomic<std::uint64_t> tls_resumed{0};
+    std::atomic<std::uint64_t> tls_handshake_ns{0};
     std::atomic<std::uint64_t> pings_sent{0};
     std::atomic<std::uint64_t> pongs_received{0};
     std::atomic<std::uint64_t> server_pings{0};
