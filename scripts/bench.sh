@@ -11,12 +11,14 @@
 #
 # usage: scripts/bench.sh [--quick] [--repeat N] [--also ws://127.0.0.1:9001/]... [--text]
 #                         [--build-dir DIR] [--out DIR] [--no-memory] [--no-setup]
-#                         [--no-deflate] [--pubsub | --pubsub-only] [--proxy]
+#                         [--no-deflate] [--pubsub | --pubsub-only] [--proxy] [--tls]
 # --pubsub adds the pub/sub fan-out section (scripts/bench_pubsub.sh: raw fan-out
 # limit, wsgate --mode pubsub on io_uring and epoll, latency, memory; about 6
 # minutes more, 2 with --quick); --pubsub-only runs that section alone.
 # --proxy runs the reverse-proxy comparison alone (scripts/bench_proxy.sh: wsgate
 # --mode proxy beside nginx and HAProxy; about 8 minutes, 1 with --quick).
+# --tls runs the TLS cost comparison alone (scripts/bench_tls.py: echo over
+# wss vs ws, handshakes/s, idle bytes; about 3 minutes, 1 with --quick).
 # BUILD_DIR in the environment sets the default build directory (build/release).
 set -euo pipefail
 
@@ -41,7 +43,8 @@ while [ $# -gt 0 ]; do
     --pubsub) pubsub=1 ;;
     --pubsub-only) pubsub=2 ;;
     --proxy) pubsub=3 ;;
-    -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
+    --tls) pubsub=4 ;;
+    -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
     *) echo "bench: unknown option $1" >&2; exit 2 ;;
   esac
   shift
@@ -71,6 +74,11 @@ port_raw=9301 port_uring=9302 port_epoll=9303 port_mem=9304
 pubsub_args=(--build-dir "$build_dir")
 [ "$quick" = 1 ] && pubsub_args+=(--quick)
 [ "$memory" = 0 ] && pubsub_args+=(--no-memory)
+if [ "$pubsub" = 4 ]; then
+  tls_args=()
+  [ "$quick" = 1 ] && tls_args+=(--quick)
+  exec /usr/bin/python3 scripts/bench_tls.py "$build_dir/src/gateway/wsgate" "${tls_args[@]}"
+fi
 if [ "$pubsub" = 3 ]; then
   proxy_args=(--build-dir "$build_dir")
   [ "$quick" = 1 ] && proxy_args+=(--quick)
