@@ -9,16 +9,9 @@ namespace wsgate::broker {
 namespace {
 // What a node costs against the cap besides its string bytes.
 constexpr size_t kNodeCost = sizeof(RespValue) + 8;
-
-redisReplyObjectFunctions kFunctions;  // filled once, before any reader exists
 }  // namespace
 
 RespReader::RespReader(size_t max_reply_bytes) : max_reply_bytes_(max_reply_bytes) {
-    kFunctions.createString = &RespReader::create_string;
-    kFunctions.createArray = &RespReader::create_array;
-    kFunctions.createInteger = &RespReader::create_integer;
-    kFunctions.createNil = &RespReader::create_nil;
-    kFunctions.freeObject = &RespReader::free_object;
     open_reader();
 }
 
@@ -28,7 +21,12 @@ RespReader::~RespReader() {
 
 void RespReader::open_reader() {
     if (reader_ != nullptr) redisReaderFree(reader_);
-    reader_ = redisReaderCreateWithFunctions(&kFunctions);
+    // One table for every reader of every loop, initialised once (loops
+    // create their links concurrently); hiredis only reads it.
+    static redisReplyObjectFunctions functions = {
+        &RespReader::create_string, &RespReader::create_array, &RespReader::create_integer,
+        &RespReader::create_nil, &RespReader::free_object};
+    reader_ = redisReaderCreateWithFunctions(&functions);
     if (reader_ == nullptr) throw std::bad_alloc();
     reader_->privdata = this;
     // An idle link gives back a buffer that grew past this (a large reply).
