@@ -11,14 +11,16 @@
 #
 # usage: scripts/bench.sh [--quick] [--repeat N] [--also ws://127.0.0.1:9001/]... [--text]
 #                         [--build-dir DIR] [--out DIR] [--no-memory] [--no-setup]
-#                         [--no-deflate] [--pubsub | --pubsub-only] [--proxy] [--tls]
+#                         [--no-deflate] [--pubsub | --pubsub-only] [--proxy] [--tls | --tls-node]
 # --pubsub adds the pub/sub fan-out section (scripts/bench_pubsub.sh: raw fan-out
 # limit, wsgate --mode pubsub on io_uring and epoll, latency, memory; about 6
 # minutes more, 2 with --quick); --pubsub-only runs that section alone.
 # --proxy runs the reverse-proxy comparison alone (scripts/bench_proxy.sh: wsgate
 # --mode proxy beside nginx and HAProxy; about 8 minutes, 1 with --quick).
-# --tls runs the TLS cost comparison alone (scripts/bench_tls.py: echo over
-# wss vs ws, handshakes/s, idle bytes; about 3 minutes, 1 with --quick).
+# --tls runs the TLS cost comparison alone (scripts/bench_tls.sh: wsload over TLS
+# vs plain, echo, handshakes per core, idle bytes; about 3 minutes, 1 with --quick);
+# --tls-node the same with Node `ws` and `openssl s_time` as clients
+# (scripts/bench_tls.py), a cross-check with other clients.
 # BUILD_DIR in the environment sets the default build directory (build/release).
 set -euo pipefail
 
@@ -44,7 +46,8 @@ while [ $# -gt 0 ]; do
     --pubsub-only) pubsub=2 ;;
     --proxy) pubsub=3 ;;
     --tls) pubsub=4 ;;
-    -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
+    --tls-node) pubsub=5 ;;
+    -h|--help) sed -n '2,25p' "$0"; exit 0 ;;
     *) echo "bench: unknown option $1" >&2; exit 2 ;;
   esac
   shift
@@ -75,6 +78,12 @@ pubsub_args=(--build-dir "$build_dir")
 [ "$quick" = 1 ] && pubsub_args+=(--quick)
 [ "$memory" = 0 ] && pubsub_args+=(--no-memory)
 if [ "$pubsub" = 4 ]; then
+  tls_args=(--build-dir "$build_dir")
+  [ "$quick" = 1 ] && tls_args+=(--quick)
+  [ -n "$out" ] && tls_args+=(--out "$out")
+  exec scripts/bench_tls.sh "${tls_args[@]}"
+fi
+if [ "$pubsub" = 5 ]; then
   tls_args=()
   [ "$quick" = 1 ] && tls_args+=(--quick)
   exec /usr/bin/python3 scripts/bench_tls.py "$build_dir/src/gateway/wsgate" "${tls_args[@]}"
