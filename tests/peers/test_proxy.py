@@ -30,7 +30,7 @@ import time
 import websockets
 
 import wsraw
-from wsgate_proc import Server, free_port
+from wsgate_proc import Server, free_port, rss_kib
 from wsraw import check, eq
 
 if len(sys.argv) < 3:
@@ -337,11 +337,24 @@ def client_gone():
     check(ups.wait_closed_at - t0 < 1.0, f"promptly ({ups.wait_closed_at - t0:.2f}s)")
 
 
+# Bytes the stalled side gets through are mostly kernel socket buffers (here
+# net.ipv4.tcp_rmem allows 32 MiB per socket, grown by autotuning), which the
+# proxy does not own; what it owns is its memory. So the checks are: the flow
+# stalls short of the whole flood, and the proxy's RSS stays within its queue
+# cap plus receive buffers in flight.
+PROXY_GROWTH_KIB = 8 << 10
+
+
+def proxy_growth_kib(rss_before):
+    return rss_kib(state["proxy"].pid) - rss_before
+
+
 def backpressure():
     """A client that does not read stops the proxy reading its upstream."""
     ups = state["py"]
     ups.flood_sent = 0
     ups.flood_done.clear()
+    rss_before = rss_kib(state["proxy"].pid)
     s = socket.socket()
     s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 << 10)
     s.connect(("127.0.0.1", state["port"]))
@@ -353,9 +366,11 @@ def backpressure():
         stalled_at = ups.flood_sent
         time.sleep(1.0)
         eq(ups.flood_sent, stalled_at, "the upstream is stalled (bytes it could send)")
-        check(stalled_at < 12 << 20,
+        check(stalled_at < FLOOD_TOTAL,
               f"while the client does not read, the upstream could send only "
               f"{stalled_at >> 10} KiB of {FLOOD_TOTAL >> 10} KiB")
+        growth = proxy_growth_kib(rss_before)
+        check(growth < PROXY_GROWTH_KIB, f"the proxy grew {growth} KiB while stalled")
         # Now read it all: every message arrives, in order, unchanged.
         c = wsraw.Conn.__new__(wsraw.Conn)
         c.sock, c.buf, c.pos = s, bytearray(), 0
@@ -365,14 +380,15 @@ def backpressure():
             f = c.read_frame()
             eq(f.payload, seq.to_bytes(8, "big") * (FLOOD_MESSAGE // 8), f"flood message {seq}")
         check(ups.flood_done.wait(5), "the upstream finished")
-        print(f"     stalled upstream had sent {stalled_at >> 10} KiB "
-              f"(proxy --max-queued-bytes {MAX_QUEUED >> 10} KiB)", flush=True)
+        print(f"     stalled upstream had sent {stalled_at >> 10} KiB, proxy grew {growth} KiB "
+              f"(--max-queued-bytes {MAX_QUEUED >> 10} KiB)", flush=True)
     finally:
         s.close()
 
 
 def slow_upstream():
     """An upstream that does not read stops the proxy reading its client."""
+    rss_before = rss_kib(state["proxy"].pid)
     s = socket.socket()
     s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 64 << 10)
     s.connect(("127.0.0.1", state["port"]))
@@ -392,10 +408,12 @@ def slow_upstream():
                 last_progress = time.monotonic()
             except BlockingIOError:
                 time.sleep(0.01)
-        check(sent < 12 << 20,
+        check(sent < FLOOD_TOTAL,
               f"while the upstream does not read, the client could send only {sent >> 10} KiB "
               f"of {FLOOD_TOTAL >> 10} KiB")
-        print(f"     stalled client had sent {sent >> 10} KiB", flush=True)
+        growth = proxy_growth_kib(rss_before)
+        check(growth < PROXY_GROWTH_KIB, f"the proxy grew {growth} KiB while stalled")
+        print(f"     stalled client had sent {sent >> 10} KiB; proxy grew {growth} KiB", flush=True)
     finally:
         s.close()
 
