@@ -27,6 +27,7 @@
 #include "gateway/http_endpoints.hpp"
 #include "gateway/reload_policy.hpp"
 #include "gateway/reloader.hpp"
+#include "gateway/sd_notify.hpp"
 #include "gateway/settings_snapshot.hpp"
 #include "gateway/worker_supervisor.hpp"
 #include "io/backend_kind.hpp"
@@ -384,6 +385,9 @@ int serve(const Config& config, const std::vector<std::string>& args, tls::TlsSe
                                   std::this_thread::sleep_for(std::chrono::milliseconds(1));
                           }
                       });
+    // Under systemd (Type=notify-reload), the process that is the service
+    // reports its reloads; a worker's parent does that for it.
+    reloader.set_notify(ready_fd < 0);
     std::unique_ptr<TokenKeysReload> token_keys_reload;
     if (hub && hub->token_keys) {
         token_keys_reload = std::make_unique<TokenKeysReload>(*hub->token_keys);
@@ -453,6 +457,7 @@ int serve(const Config& config, const std::vector<std::string>& args, tls::TlsSe
             close(ready_fd);
         } else {
             print_listening(names, backend, config, threads);
+            notify_ready();
         }
     }
     if (ok) {
@@ -462,6 +467,7 @@ int serve(const Config& config, const std::vector<std::string>& args, tls::TlsSe
             reloader.reload();
         ready.store(false);
         if (ready_fd < 0) {
+            notify_stopping();
             std::fprintf(stderr, "wsgate: %s, shutting down\n",
                          sig == SIGINT ? "SIGINT" : "SIGTERM");
         }
@@ -518,9 +524,12 @@ int supervise(const Config& config, const std::vector<std::string>& args,
         }
         return serve(config, args, tls, backend, mine, names, signals, ready_fd);
     };
-    int result = supervise_workers(
-        config.workers, RestartBudget(kMaxWorkerRestarts, kWorkerRestartWindowMs), signals,
-        run_worker, [&] { print_listening(names, backend, config, threads); });
+    int result =
+        supervise_workers(config.workers, RestartBudget(kMaxWorkerRestarts, kWorkerRestartWindowMs),
+                          signals, run_worker, [&] {
+                              print_listening(names, backend, config, threads);
+                              notify_ready();
+                          });
     for (const auto& slot : listeners) {
         for (int fd : slot)
             close(fd);

@@ -4,6 +4,7 @@
 #include <cstdio>
 
 #include "gateway/reload_policy.hpp"
+#include "gateway/sd_notify.hpp"
 #include "proto/json_out.hpp"
 
 namespace wsgate::gateway {
@@ -106,6 +107,7 @@ ReloadOutcome Reloader::reload() {
         outcome.refused = true;
         outcome.error = "shutting down";
     } else {
+        if (notify_) notify_reloading();
         std::vector<const char*> argv;
         for (const std::string& a : args_)
             argv.push_back(a.c_str());
@@ -140,6 +142,8 @@ ReloadOutcome Reloader::reload() {
             outcome.applied.clear();
             outcome.restart.clear();
         }
+        // Serving again either way: a failed reload left everything as it was.
+        if (notify_) notify_ready();
     }
     std::fprintf(stderr, "wsgate: %s\n", reload_log_line(outcome).c_str());
     return outcome;

@@ -75,6 +75,10 @@ class Reloader {
     // One reload, start to end; logs one line. Any thread; serialized.
     ReloadOutcome reload();
 
+    // Whether reload() reports RELOADING=1 / READY=1 to systemd
+    // (gateway/sd_notify.hpp): only the process systemd watches does.
+    void set_notify(bool notify) { notify_ = notify; }
+
     // No reload after this one returns (shutdown: the loops are about to
     // stop draining their inboxes).
     void close();
@@ -90,6 +94,7 @@ class Reloader {
     std::shared_ptr<const SettingsSnapshot> current_;  // under mutex_
     std::vector<ReloadHook*> hooks_;                   // under mutex_
     bool closed_ = false;                              // under mutex_
+    bool notify_ = false;
 };
 
 }  // namespace wsgate::gateway

@@ -14,6 +14,8 @@
 #include <cstring>
 #include <vector>
 
+#include "gateway/sd_notify.hpp"
+
 namespace wsgate::gateway {
 
 namespace {
@@ -143,10 +145,14 @@ class Supervisor {
             if (info.ssi_signo == SIGHUP) {
                 // Each worker reloads the same file with the same flags itself.
                 std::fprintf(stderr, "wsgate: SIGHUP, passed to every worker\n");
+                notify_reloading();
                 forward(SIGHUP);
+                // The workers' outcomes are in their own log lines.
+                notify_ready();
                 continue;
             }
             if (info.ssi_signo != SIGCHLD) {
+                notify_stopping();
                 std::fprintf(stderr, "wsgate: %s, shutting down\n",
                              info.ssi_signo == SIGINT ? "SIGINT" : "SIGTERM");
                 return 0;

@@ -205,6 +205,7 @@ if [ "$bin" != standin ]; then
   run tls_chromium 90 node "$here/test_tls_chromium.mjs" "$bin" "$backend"
   run reload 60 "$py" "$here/test_reload.py" "$bin" "$backend"
   run wsload_tls 60 "$py" "$here/test_wsload_tls.py" "$bin" "$backend"
+  run sd_notify 60 "$py" "$here/test_sd_notify.py" "$bin" "$backend"
   run proxy 40 "$py" "$here/test_proxy.py" "$bin" "$backend"
   run proxy_balance 60 "$py" "$here/test_proxy_balance.py" "$bin" "$backend"
   run proxy_scale 60 "$py" "$here/test_proxy_scale.py" "$bin" "$backend"
