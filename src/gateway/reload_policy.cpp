@@ -46,6 +46,7 @@ constexpr LiveKey kLiveKeys[] = {
     {"busy-handshake-timeout",
      [](const Config& f, Config* t) { t->busy_handshake_timeout_s = f.busy_handshake_timeout_s; }},
     {"close-timeout", [](const Config& f, Config* t) { t->close_timeout_s = f.close_timeout_s; }},
+    {"drain-timeout", [](const Config& f, Config* t) { t->drain_timeout_s = f.drain_timeout_s; }},
     {"memory-release-delay",
      [](const Config& f, Config* t) { t->memory_release_delay_s = f.memory_release_delay_s; }},
     {"max-request-bytes",

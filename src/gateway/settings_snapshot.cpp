@@ -31,6 +31,7 @@ ws::LoopSettings loop_settings(const Config& config, unsigned threads) {
     s.busy_handshake_timeout_ticks = to_ticks(config.busy_handshake_timeout_s);
     s.idle_timeout_ticks = to_ticks(config.idle_timeout_s);
     s.close_timeout_ticks = to_ticks(config.close_timeout_s);
+    s.drain_timeout_ticks = config.drain_timeout_s > 0 ? to_ticks(config.drain_timeout_s) : 0;
     s.max_queued_bytes = config.max_queued_bytes;
     s.max_request_bytes = config.max_request_bytes;
     s.zero_copy_min_bytes = static_cast<size_t>(config.zero_copy_min_bytes);

@@ -78,6 +78,8 @@ constexpr uint8_t kLength64Marker = 127;
 // RFC 6455 §5.2: "the most significant bit MUST be 0" in a 64-bit length.
 constexpr uint64_t kLength64TopBit = uint64_t{1} << 63;
 constexpr size_t kCloseCodeLength = 2;
+constexpr uint16_t kServiceRestart = 1012;
+constexpr uint16_t kBadGateway = 1014;
 }  // namespace
 
 CloseCode FrameDecoder::begin_frame(const uint8_t* header) {
@@ -151,7 +153,7 @@ CloseCode FrameDecoder::begin_frame(const uint8_t* header) {
 }
 
 CloseCode FrameDecoder::parse_close(const uint8_t* payload, size_t len, uint16_t& code,
-                                    std::string_view& reason) {
+                                    std::string_view& reason, bool from_server) {
     if (len == 0) {
         // RFC 6455 §7.1.5: no status code present.
         code = static_cast<uint16_t>(CloseCode::no_status);
@@ -160,7 +162,11 @@ CloseCode FrameDecoder::parse_close(const uint8_t* payload, size_t len, uint16_t
     }
     if (len < kCloseCodeLength) return CloseCode::protocol_error;
     code = static_cast<uint16_t>(payload[0] << 8 | payload[1]);
-    if (!is_valid_wire_close_code(code)) return CloseCode::protocol_error;
+    // A server may also close with the codes registered for servers since
+    // RFC 6455 (IANA registry): 1012 service restart, 1013 try again later,
+    // 1014 bad gateway.
+    const bool server_code = from_server && code >= kServiceRestart && code <= kBadGateway;
+    if (!is_valid_wire_close_code(code) && !server_code) return CloseCode::protocol_error;
     const uint8_t* text = payload + kCloseCodeLength;
     const size_t text_len = len - kCloseCodeLength;
     // RFC 6455 §5.5.1: the reason is UTF-8.

@@ -171,8 +171,9 @@ class FrameDecoder {
     }
 
     // Parses a complete, unmasked close payload (RFC 6455 §5.5.1, §7.4).
+    // from_server: decoding as a client (expect_masked false).
     static CloseCode parse_close(const uint8_t* payload, size_t len, uint16_t& code,
-                                 std::string_view& reason);
+                                 std::string_view& reason, bool from_server);
 
     DecodeResult fail(CloseCode code, size_t consumed) {
         state_ = State::failed;
@@ -296,7 +297,7 @@ CloseCode FrameDecoder::deliver_control(uint8_t* payload, size_t len, Handler& h
         default: {
             uint16_t code = 0;
             std::string_view reason;
-            CloseCode error = parse_close(payload, len, code, reason);
+            CloseCode error = parse_close(payload, len, code, reason, !expect_masked_);
             if (error != CloseCode::none) return error;
             state_ = State::closed;
             handler.on_close(code, reason);

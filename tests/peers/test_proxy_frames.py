@@ -153,8 +153,9 @@ class Recorder:
                 whole, message = b"".join(message), []
                 if path.startswith("/rec/die"):
                     break  # FIN, no close frame
-                if path.startswith("/rec/close"):
-                    writer.write(self._frame(wsraw.OP_CLOSE, wsraw.close_payload(4001, "bye")))
+                if path.startswith("/rec/close") or path.startswith("/rec/restart"):
+                    code, why = (1012, "restarting") if "restart" in path else (4001, "bye")
+                    writer.write(self._frame(wsraw.OP_CLOSE, wsraw.close_payload(code, why)))
                     await writer.drain()
                     continue
                 if path.startswith("/rec/frag"):
@@ -379,6 +380,13 @@ def close_codes_both_ways():
         c.send(wsraw.frame(wsraw.OP_TEXT, "bye?"))
         f = c.expect_close(4001)
         eq(f.payload[2:], b"bye", "the upstream's reason")
+    finally:
+        c.close()
+    c = raw_client("/rec/restart/x")
+    try:  # IANA: 1012 (service restart) is a server's code: relayed, not a violation
+        c.send(wsraw.frame(wsraw.OP_TEXT, "restart?"))
+        f = c.expect_close(1012)
+        eq(f.payload[2:], b"restarting", "the upstream's reason")
     finally:
         c.close()
     c = raw_client("/rec/echo/closeup")

@@ -890,6 +890,23 @@ TEST(FrameDecoderClientRole, ServerRulesStillHold) {
     EXPECT_EQ(close.events, (Events{"close 4001 bye"}));
 }
 
+TEST(FrameDecoderClientRole, ServerOnlyCloseCodesAreAcceptedFromAServer) {
+    // IANA registry: 1012-1014 are sent by servers; a server still fails a
+    // client that sends them (is_valid_wire_close_code).
+    for (uint16_t code : {1012, 1013, 1014}) {
+        Outcome from_server =
+            decode(client_frame(0x88, close_payload(code, "r"), kRfcKey, false), client_role());
+        EXPECT_TRUE(from_server.closed) << code;
+        EXPECT_EQ(from_server.events, (Events{"close " + std::to_string(code) + " r"}));
+        EXPECT_EQ(decode(client_frame(0x88, close_payload(code))).error, CloseCode::protocol_error)
+            << code;
+    }
+    EXPECT_EQ(decode(client_frame(0x88, close_payload(1015), kRfcKey, false), client_role()).error,
+              CloseCode::protocol_error);
+    EXPECT_EQ(decode(client_frame(0x88, close_payload(1016), kRfcKey, false), client_role()).error,
+              CloseCode::protocol_error);
+}
+
 TEST(FrameDecoderClientRole, SplitAtEveryByteGivesTheSameEvents) {
     Bytes wire = concat({client_frame(0x01, "fragm", kRfcKey, false),
                          client_frame(0x89, "ping", kRfcKey, false),
