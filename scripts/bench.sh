@@ -47,7 +47,7 @@ while [ $# -gt 0 ]; do
     --proxy) pubsub=3 ;;
     --tls) pubsub=4 ;;
     --tls-node) pubsub=5 ;;
-    -h|--help) sed -n '2,25p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
     *) echo "bench: unknown option $1" >&2; exit 2 ;;
   esac
   shift

@@ -24,7 +24,7 @@ def errors(r):
 
 
 print("| echo | backend | plain msg/s | TLS msg/s | TLS/plain msg/s | plain server us/msg | "
-      "TLS server us/msg | TLS/plain CPU per msg | errors |")
+      "TLS server us/msg | msgs per server core-second kept | errors |")
 print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
 for name in sorted(k for k in runs if k.startswith("echo-plain-")):
     rest = name[len("echo-plain-"):]
@@ -36,7 +36,7 @@ for name in sorted(k for k in runs if k.startswith("echo-plain-")):
     pm, tm = plain["msg_per_s"], tls["msg_per_s"]
     pc, tc = cpu_us_per_msg(plain), cpu_us_per_msg(tls)
     print(f"| {n} x {size} B | {backend} | {pm:,.0f} | {tm:,.0f} | {tm / pm if pm else 0:.2f} | "
-          f"{pc:.2f} | {tc:.2f} | {tc / pc if pc else 0:.2f} | {errors(plain)}/{errors(tls)} |")
+          f"{pc:.2f} | {tc:.2f} | {pc / tc if tc else 0:.2f} | {errors(plain)}/{errors(tls)} |")
 
 print()
 print("| handshakes (connect mode, io_uring) | cycles/s | full | resumed | server CPU % | "
