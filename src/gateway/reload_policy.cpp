@@ -56,6 +56,22 @@ constexpr LiveKey kLiveKeys[] = {
     {"zero-copy-min-bytes",
      [](const Config& f, Config* t) { t->zero_copy_min_bytes = f.zero_copy_min_bytes; }},
     {"trace", [](const Config& f, Config* t) { t->trace = f.trace; }},
+    // --mode pubsub: every hub loop reads these at the next command
+    // (pubsub::HubApp::on_settings).
+    {"api-key", [](const Config& f, Config* t) { t->hub.api_key = f.hub.api_key; }},
+    {"token-hmac-secret",
+     [](const Config& f, Config* t) { t->hub.token_hmac_secret = f.hub.token_hmac_secret; }},
+    {"allow-client-publish",
+     [](const Config& f, Config* t) { t->hub.allow_client_publish = f.hub.allow_client_publish; }},
+    {"allow-anonymous",
+     [](const Config& f, Config* t) { t->hub.allow_anonymous = f.hub.allow_anonymous; }},
+    {"ping-interval",
+     [](const Config& f, Config* t) { t->hub.ping_interval_s = f.hub.ping_interval_s; }},
+    {"max-channels-per-connection",
+     [](const Config& f, Config* t) {
+         t->hub.max_channels_per_connection = f.hub.max_channels_per_connection;
+     }},
+    {"max-channels", [](const Config& f, Config* t) { t->hub.max_channels = f.hub.max_channels; }},
     // Admission (ws::EdgeLimits, part of the loop's snapshot): checked at the
     // next upgrade request or request head.
     {"allow-origin", [](const Config& f, Config* t) { t->allow_origins = f.allow_origins; }},

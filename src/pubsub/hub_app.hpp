@@ -184,6 +184,26 @@ class HubApp {
     // Centrifugo's client_expired_close_delay gives it the same 25 s.
     static constexpr int64_t kExpiredCloseDelayMs = 25 * 1000;
 
+    // A reload's hub settings (ws::ReloadableApplication: the part is a
+    // HubSettings), adopted between events. The reload policy leaves what
+    // shaped existing state (history size and TTL, the engine) unchanged;
+    // the rest applies to the next command: publish and anonymous rights,
+    // API key, channel limits, ping interval, the HMAC token secret.
+    template <class Loop>
+    void on_settings(Loop&, const std::shared_ptr<const void>& part) {
+        if (!part) return;
+        const auto& next = *static_cast<const HubSettings*>(part.get());
+        bool secret_changed = next.token_hmac_secret != settings_.token_hmac_secret;
+        settings_ = next;
+        if (secret_changed) {
+            const jwt::KeyRing* keys = shared_.token_keys ? &shared_.token_keys->ring() : nullptr;
+            verifier_.reset();
+            if (!settings_.token_hmac_secret.empty() || keys != nullptr) {
+                verifier_ = std::make_unique<jwt::TokenVerifier>(settings_.token_hmac_secret, keys);
+            }
+        }
+    }
+
     template <class Loop>
     void on_inbox_message(Loop& loop, const ws::LoopMessage& m) {
         switch (static_cast<HubTag>(m.tag)) {
@@ -715,7 +735,8 @@ class HubApp {
     }
 
     HubShared& shared_;
-    const HubSettings& settings_;
+    // The snapshot this loop adopted last (start-up, then on_settings).
+    HubSettings settings_;
     uint32_t loop_id_;
     cf::CommandParser parser_;
     std::unique_ptr<jwt::TokenVerifier> verifier_;

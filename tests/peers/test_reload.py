@@ -27,6 +27,7 @@ import urllib.request
 
 from prometheus_client.parser import text_string_to_metric_families
 
+import pubsub_client
 import wsraw
 from wsgate_proc import Server, free_port, run_flags
 from wsraw import OP_CLOSE, OP_TEXT, Conn, check, close_payload, eq, frame
@@ -270,6 +271,32 @@ def workers_pass_sighup_on():
         close_all(held)
 
 
+def pubsub_rights_live():
+    # allow-client-publish, max-channels-per-connection and api-key change
+    # for a client connected before the reload (its loop adopted the hub's
+    # new part); history-size is restart-only (channel streams are sized
+    # when they are made).
+    base = "allow-client-publish = false\nmax-channels-per-connection = 1\napi-key = \"one\"\n"
+    with Instance(base, flags=["--mode", "pubsub"]) as inst:
+        c = pubsub_client.open_connected(inst.port)
+        c.error("publish", {"channel": "room", "data": {"x": 1}}, 103)
+        c.subscribe("a")
+        c.error("subscribe", {"channel": "b"}, 106)  # limit exceeded
+        eq(pubsub_client.Api(inst.port, "one").raw("info", {})[0], 200, "API with the old key")
+        inst.file.write("allow-client-publish = true\nmax-channels-per-connection = 2\n"
+                        "api-key = \"two\"\nhistory-size = 10\n")
+        answer = inst.reload(200)
+        eq(sorted(answer["applied"]), ["allow-client-publish", "api-key",
+                                       "max-channels-per-connection"], "applied")
+        check(answer["restart_needed"][0].startswith("history-size: "), f"{answer}")
+        inst.wait_generation(2)
+        c.ok("publish", {"channel": "room", "data": {"x": 2}})
+        c.subscribe("b")
+        eq(pubsub_client.Api(inst.port, "one").raw("info", {})[0], 401, "API with the old key")
+        eq(pubsub_client.Api(inst.port, "two").raw("info", {})[0], 200, "API with the new key")
+        c.close()
+
+
 def check_config_lists_live_keys():
     f = ConfigFile(BASE)
     try:
@@ -298,5 +325,7 @@ suite.run("SIGHUP reloads twice", sighup_reloads)
 suite.run("lower max-connections: newcomers 503, established kept", lower_max_connections)
 suite.run("GET /admin/reload 405", reload_method)
 suite.run("--workers: SIGHUP passed to every worker", workers_pass_sighup_on)
+suite.run("pub/sub: publish right, channel limit, API key live; history-size restart",
+          pubsub_rights_live)
 suite.run("check-config lists live and restart keys", check_config_lists_live_keys)
 suite.finish()
