@@ -200,6 +200,7 @@ if [ "$bin" != standin ]; then
   run pubsub_sdk 90 node "$here/test_pubsub_sdk.mjs" "$bin" "$backend"
   run pubsub_ordering 60 node "$here/test_pubsub_ordering.mjs" "$bin" "$backend"
   run redis_engine 60 "$py" "$here/test_redis_engine.py" "$bin" "$backend"
+  run redis_sdk 60 node "$here/test_redis_sdk.mjs" "$bin" "$backend"
   run metrics 60 "$py" "$here/test_metrics.py" "$bin" "$backend"
   run tls 90 "$py" "$here/test_tls.py" "$bin" "$backend"
   run tls_chromium 90 node "$here/test_tls_chromium.mjs" "$bin" "$backend"
