@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <deque>
 #include <string>
 #include <vector>
 
@@ -149,6 +150,9 @@ class RedisLinkTest : public wsgate::test::LoopFixture<B, LinkApp> {
         }
         return true;
     }
+    // Recorders outlive the test body: TearDown's stop() still reports to them.
+    Recorder& recorder() { return recorders_.emplace_back(); }
+    std::deque<Recorder> recorders_;
     std::vector<std::unique_ptr<RedisLink>> owned_;
 };
 TYPED_TEST_SUITE(RedisLinkTest, wsgate::test::LoopBackends);
@@ -157,7 +161,7 @@ TYPED_TEST(RedisLinkTest, PipelinedCommandsAreAnsweredInOrder) {
     wsgate::test::RedisServer redis;
     ASSERT_TRUE(redis.start());
     RedisLinkSettings s = this->settings_for(redis.port());
-    Recorder rec;
+    Recorder& rec = this->recorder();
     RedisLink& l = this->link(s, rec);
     ASSERT_TRUE(this->spin_until([&] { return l.up(); }));
     EXPECT_EQ(rec.ups, 1);
@@ -185,7 +189,9 @@ TYPED_TEST(RedisLinkTest, AuthAndSelectBeforeUp) {
     in0.db = 0;
     RedisLinkSettings wrong = in3;
     wrong.password = "nope";
-    Recorder r3, r0, rw;
+    Recorder& r3 = this->recorder();
+    Recorder& r0 = this->recorder();
+    Recorder& rw = this->recorder();
     RedisLink& l3 = this->link(in3, r3);
     RedisLink& l0 = this->link(in0, r0);
     RedisLink& lw = this->link(wrong, rw);
@@ -209,7 +215,8 @@ TYPED_TEST(RedisLinkTest, SubscriberLinkGetsPushes) {
     wsgate::test::RedisServer redis;
     ASSERT_TRUE(redis.start());
     RedisLinkSettings s = this->settings_for(redis.port());
-    Recorder sub, pub;
+    Recorder& sub = this->recorder();
+    Recorder& pub = this->recorder();
     RedisLink& ls = this->link(s, sub, true);
     RedisLink& lp = this->link(s, pub);
     ASSERT_TRUE(this->spin_until([&] { return ls.up() && lp.up(); }));
@@ -232,7 +239,7 @@ TYPED_TEST(RedisLinkTest, KilledServerFailsPendingAndLinkReturnsAfterRestart) {
     wsgate::test::RedisServer redis;
     ASSERT_TRUE(redis.start());
     RedisLinkSettings s = this->settings_for(redis.port());
-    Recorder rec;
+    Recorder& rec = this->recorder();
     RedisLink& l = this->link(s, rec);
     ASSERT_TRUE(this->spin_until([&] { return l.up(); }));
     redis.freeze();  // so these stay unanswered until the kill
@@ -260,7 +267,7 @@ TYPED_TEST(RedisLinkTest, FrozenServerTimesOutThenRecovers) {
     wsgate::test::RedisServer redis;
     ASSERT_TRUE(redis.start());
     RedisLinkSettings s = this->settings_for(redis.port());
-    Recorder rec;
+    Recorder& rec = this->recorder();
     RedisLink& l = this->link(s, rec);
     ASSERT_TRUE(this->spin_until([&] { return l.up(); }));
     redis.freeze();
@@ -291,7 +298,7 @@ TYPED_TEST(RedisLinkTest, ReplyOverTheCapClosesTheLink) {
     ASSERT_TRUE(redis.start());
     RedisLinkSettings s = this->settings_for(redis.port());
     s.max_reply_bytes = 64 * 1024;
-    Recorder rec;
+    Recorder& rec = this->recorder();
     RedisLink& l = this->link(s, rec);
     ASSERT_TRUE(this->spin_until([&] { return l.up(); }));
     std::string big(1 << 20, 'x');
@@ -316,7 +323,7 @@ TYPED_TEST(RedisLinkTest, MalformedReplyClosesTheLink) {
     getsockname(lst, reinterpret_cast<sockaddr*>(&a), &len);
     this->clients_.push_back(lst);
     RedisLinkSettings s = this->settings_for(ntohs(a.sin_port));
-    Recorder rec;
+    Recorder& rec = this->recorder();
     RedisLink& l = this->link(s, rec);
     int peer = -1;
     ASSERT_TRUE(this->spin_until([&] {
@@ -336,7 +343,7 @@ TYPED_TEST(RedisLinkTest, FullPipelineRefusesInsteadOfGrowing) {
     ASSERT_TRUE(redis.start());
     RedisLinkSettings s = this->settings_for(redis.port());
     s.max_pending = 100;
-    Recorder rec;
+    Recorder& rec = this->recorder();
     RedisLink& l = this->link(s, rec);
     ASSERT_TRUE(this->spin_until([&] { return l.up(); }));
     int accepted = 0;
