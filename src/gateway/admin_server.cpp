@@ -101,12 +101,13 @@ void AdminServer::serve_one(int fd) {
         auto r = proto::parse_http_request(buf, len, scanned, request);
         if (r.status == proto::ParseStatus::complete) break;
         if (r.status == proto::ParseStatus::error) {
-            answer(fd, {r.http_status, "text/plain; charset=utf-8", std::string(r.reason) + "\n"},
+            answer(fd,
+                   {r.http_status, "text/plain; charset=utf-8", std::string(r.reason) + "\n", {}},
                    false);
             return;
         }
         if (len == sizeof(buf)) {
-            answer(fd, {431, "text/plain; charset=utf-8", "request head too large\n"}, false);
+            answer(fd, {431, "text/plain; charset=utf-8", "request head too large\n", {}}, false);
             return;
         }
     }

@@ -1,5 +1,5 @@
 // The admin listener (--admin-listen): GET /metrics, /healthz and /readyz
-// for operators and their monitoring, and POST /admin/... actions (reload),
+// for operators and their monitoring, and POST /admin/... actions (reload, upgrade),
 // apart from client traffic.
 //
 // Served by one thread of its own with blocking I/O, one connection at a

@@ -84,6 +84,7 @@ struct Config {
     double drain_timeout_s = 0;            // SIGTERM: established connections go on this long
     double upstream_ping_interval_s = 30;  // proxy frames relay: 0 = no keepalive pings
     double memory_release_delay_s = 5;     // after a loop's load halved (ws::MemoryReleaseTimer)
+    double upgrade_timeout_s = 10;         // live upgrade: new process start, connections to move
     uint64_t max_queued_bytes = 1024 * 1024;
     uint64_t max_request_bytes = 1024 * 1024;  // plain HTTP request bodies; larger: 413
     uint64_t zero_copy_min_bytes = 8192;       // echo without copy from this size (io_uring)

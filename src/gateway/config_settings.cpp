@@ -606,6 +606,13 @@ constexpr Setting kSettings[] = {
      .set = [](std::string_view v,
                Config* c) { return set_seconds_or_off(v, &c->drain_timeout_s); },
      .get = [](const Config& c) { return seconds_text(c.drain_timeout_s); }},
+    {.name = "upgrade-timeout",
+     .type = SettingType::seconds,
+     .value_name = "SECONDS",
+     .help = "live upgrade (SIGUSR2, POST /admin/upgrade): how long the new process may take to "
+             "start, and connections to become quiet enough to move; later ones are closed 1001",
+     .set = [](std::string_view v, Config* c) { return set_seconds(v, &c->upgrade_timeout_s); },
+     .get = [](const Config& c) { return seconds_text(c.upgrade_timeout_s); }},
     {.name = "memory-release-delay",
      .type = SettingType::seconds,
      .value_name = "SECONDS",

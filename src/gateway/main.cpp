@@ -25,6 +25,7 @@
 #include "gateway/edge_config.hpp"
 #include "gateway/gateway_metrics.hpp"
 #include "gateway/http_endpoints.hpp"
+#include "gateway/live_upgrade.hpp"
 #include "gateway/reload_policy.hpp"
 #include "gateway/reloader.hpp"
 #include "gateway/sd_notify.hpp"
@@ -239,6 +240,19 @@ AdminHandler admin_handler(const LoopMetricsRegistry& registry, const pubsub::Hu
     return [&registry, hub, proxy, &ready, &listeners, &reloader](std::string_view method,
                                                                   std::string_view path) {
         AdminResponse r;
+        if (path == "/admin/upgrade") {
+            if (method != "POST") {
+                r.status = 405;
+                r.allow = "POST";
+                r.body = "method not allowed\n";
+            } else {
+                // The main thread takes SIGUSR2 (sigwait) and logs the outcome.
+                kill(getpid(), SIGUSR2);
+                r.status = 202;
+                r.body = "upgrade started\n";
+            }
+            return r;
+        }
         if (path == "/admin/reload") {
             if (method != "POST") {
                 r.status = 405;
@@ -332,6 +346,12 @@ class TokenKeysReload final : public ReloadHook {
     pubsub::TokenKeyStore& store_;
 };
 
+// Echo connections move to the new process on a live upgrade; the others
+// are closed 1001 as at shutdown (docs/live-upgrade.md says why).
+bool movable_connections(const Config& config) {
+    return config.mode == Mode::echo && !config.direct_descriptors;
+}
+
 // One process: a loop per thread until SIGINT/SIGTERM (blocked, taken here
 // with sigwait). ready_fd >= 0 (a worker): one byte is written to it once
 // every loop is up; otherwise the listening lines are printed. admin_fd >= 0:
@@ -341,7 +361,7 @@ class TokenKeysReload final : public ReloadHook {
 int serve(const Config& config, const std::vector<std::string>& args, tls::TlsServerContext* tls,
           io::BackendKind backend, const std::vector<std::vector<int>>& listeners,
           const std::vector<std::string>& names, const sigset_t& signals, int ready_fd,
-          int admin_fd = -1) {
+          int admin_fd = -1, UpgradeReceiver* inherited = nullptr) {
     unsigned threads = static_cast<unsigned>(listeners.size());
     const SnapshotContext context{threads, std::string("wsgate ") + WSGATE_VERSION,
                                   release_free_memory, tls};
@@ -460,22 +480,72 @@ int serve(const Config& config, const std::vector<std::string>& args, tls::TlsSe
             notify_ready();
         }
     }
+    std::unique_ptr<UpgradeLauncher> upgrade;
+    timespec upgrade_start{};
     if (ok) {
-        ready.store(true);
-        int sig = 0;
-        while (sigwait(&signals, &sig) == 0 && sig == SIGHUP)
-            reloader.reload();
-        ready.store(false);
-        if (ready_fd < 0) {
-            notify_stopping();
-            std::fprintf(stderr, "wsgate: %s, shutting down\n",
-                         sig == SIGINT ? "SIGINT" : "SIGTERM");
+        if (inherited != nullptr) {
+            std::vector<ws::LoopInbox*> targets;
+            for (auto& inbox : inboxes)
+                targets.push_back(inbox.get());
+            inherited->start_receiving(std::move(targets));
         }
+        ready.store(true);
+        for (;;) {
+            int sig = 0;
+            sigwait(&signals, &sig);
+            if (sig == SIGHUP) {
+                reloader.reload();
+                continue;
+            }
+            if (sig == SIGUSR2) {
+                if (ready_fd >= 0) {
+                    std::fprintf(stderr, "wsgate: upgrade refused: not with --workers\n");
+                    continue;
+                }
+                if (inherited != nullptr && inherited->active()) {
+                    std::fprintf(stderr,
+                                 "wsgate: upgrade refused: still taking connections "
+                                 "from the previous process\n");
+                    continue;
+                }
+                upgrade = std::make_unique<UpgradeLauncher>();
+                clock_gettime(CLOCK_MONOTONIC, &upgrade_start);
+                if (upgrade->start(listeners, admin_fd,
+                                   static_cast<int64_t>(config.upgrade_timeout_s * 1000))) {
+                    // Under systemd the service goes on as the new process.
+                    sd_notify_state("MAINPID=" + std::to_string(upgrade->child()));
+                    break;
+                }
+                upgrade.reset();
+                continue;
+            }
+            if (ready_fd < 0) {
+                notify_stopping();
+                std::fprintf(stderr, "wsgate: %s, shutting down\n",
+                             sig == SIGINT ? "SIGINT" : "SIGTERM");
+            }
+            break;
+        }
+        ready.store(false);
     }
     // Posted after any snapshot a reload posted: every loop takes it first.
     reloader.close();
+    if (inherited != nullptr) inherited->stop();
     ws::LoopMessage stop;
     stop.kind = ws::LoopMessageKind::shutdown;
+    if (upgrade != nullptr) {
+        if (movable_connections(config)) {
+            stop.kind = ws::LoopMessageKind::hand_over;
+            stop.pointer = &upgrade->channel();
+        } else {
+            std::fprintf(stderr,
+                         "wsgate: upgrade: connections are not moved %s: closing them with 1001 "
+                         "as at shutdown\n",
+                         config.direct_descriptors ? "with --direct-descriptors (they have no "
+                                                     "descriptor to pass)"
+                                                   : "in this --mode yet");
+        }
+    }
     for (auto& inbox : inboxes) {
         if (inbox->wake().event_fd() < 0) continue;
         // A full inbox is being drained by its loop: wait for room.
@@ -495,6 +565,13 @@ int serve(const Config& config, const std::vector<std::string>& args, tls::TlsSe
         });
     }
     admin.stop();
+    if (upgrade != nullptr) {
+        timespec now{};
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        int64_t elapsed = (now.tv_sec - upgrade_start.tv_sec) * 1000 +
+                          (now.tv_nsec - upgrade_start.tv_nsec) / 1000000;
+        upgrade->finish(elapsed, static_cast<int64_t>(config.upgrade_timeout_s * 1000));
+    }
     return ok ? 0 : 1;
 }
 
@@ -567,6 +644,10 @@ int check_config_file(int argc, char** argv) {
 int run(int argc, char** argv) {
     if (argc >= 2 && std::strcmp(argv[1], "check-config") == 0)
         return check_config_file(argc, argv);
+    // Started by a live upgrade: the old process's handover socket.
+    UpgradeReceiver inherited;
+    const int handover_fd = UpgradeReceiver::inherited_socket();
+    UpgradeLauncher::remember(argc, argv);
     Config config;
     std::string error = parse_config(argc, argv, &config);
     if (!error.empty()) {
@@ -622,7 +703,21 @@ int run(int argc, char** argv) {
 
     std::vector<std::vector<int>> listeners;
     std::vector<std::string> names;
-    int rc = open_listeners(config, threads * config.workers, &listeners, &names);
+    int inherited_admin = -1;
+    int rc = 0;
+    if (handover_fd >= 0) {
+        if (config.workers > 1) {
+            std::fprintf(stderr, "wsgate: upgrade: cannot take over with --workers\n");
+            return 1;
+        }
+        rc = inherited.take_listeners(handover_fd, threads, config.listen.size(), &listeners,
+                                      &inherited_admin);
+        if (rc != 0) return rc;
+        for (int fd : listeners[0])
+            names.push_back(io::format_endpoint(io::local_endpoint(fd)));
+    } else {
+        rc = open_listeners(config, threads * config.workers, &listeners, &names);
+    }
     if (rc != 0) return rc;
     if (tls) log_tls_listeners(config, names);
     if (config.backend != io::BackendKind::epoll) {
@@ -638,6 +733,13 @@ int run(int argc, char** argv) {
     sigaddset(&signals, SIGTERM);
     // SIGHUP reloads (a --workers parent passes it on to every worker).
     sigaddset(&signals, SIGHUP);
+    if (config.workers > 1) {
+        // Live upgrade is for a single process (its connections are its
+        // own); the default action of SIGUSR2 would end the process.
+        signal(SIGUSR2, SIG_IGN);
+    } else {
+        sigaddset(&signals, SIGUSR2);  // live upgrade (gateway/live_upgrade.hpp)
+    }
     pthread_sigmask(SIG_BLOCK, &signals, nullptr);
     signal(SIGPIPE, SIG_IGN);
 
@@ -646,11 +748,16 @@ int run(int argc, char** argv) {
         return supervise(config, args, tls.get(), backend, listeners, names, signals, threads);
     }
     int admin_fd = -1;
-    if (!config.admin_listen.empty()) {
+    if (!config.admin_listen.empty() && inherited_admin >= 0) {
+        admin_fd = inherited_admin;
+    } else if (!config.admin_listen.empty()) {
         admin_fd = open_admin_listener(config.admin_listen);
         if (admin_fd < 0) return 1;
+    } else if (inherited_admin >= 0) {
+        close(inherited_admin);
     }
-    return serve(config, args, tls.get(), backend, listeners, names, signals, -1, admin_fd);
+    return serve(config, args, tls.get(), backend, listeners, names, signals, -1, admin_fd,
+                 handover_fd >= 0 ? &inherited : nullptr);
 }
 
 }  // namespace

@@ -120,6 +120,23 @@ class EpollBackend {
         released_.push_back({index, generation});
     }
 
+    // Live upgrade: the descriptor was passed to another process, which
+    // keeps the socket open. Closing ours would leave it in the epoll set
+    // (a registration lives as long as the socket), so it is removed first.
+    void hand_off(uint32_t index, uint32_t generation, SocketState& s) {
+        if (s.closing) return;
+        epoll_ctl(epfd_, EPOLL_CTL_DEL, s.fd, nullptr);
+        close_socket(index, generation, s);
+    }
+    // Nothing in flight: the owner's queue and want_read say the rest.
+    static bool idle(const SocketState&) { return true; }
+    bool accepting() const {
+        for (int fd : listeners_) {
+            if (fd >= 0) return true;
+        }
+        return false;
+    }
+
     // Zero-copy: nothing to lend (bytes are read into one scratch buffer
     // that the next read overwrites).
     static constexpr uint32_t kNoBuffer = UINT32_MAX;

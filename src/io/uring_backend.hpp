@@ -291,6 +291,21 @@ class UringBackend {
         io_uring_sqe_set_data64(sqe, pack_user_data(Op::cancel, index, generation));
     }
 
+    // Live upgrade: the descriptor was passed to another process (call only
+    // when idle(s)); ours is closed, the socket lives on there.
+    void hand_off(uint32_t index, uint32_t generation, SocketState& s) {
+        close_socket(index, generation, s);
+    }
+    // No receive, send or half-close in flight: nothing more can arrive.
+    static bool idle(const SocketState& s) { return s.inflight == 0 && !s.recv_armed; }
+    // An accept may still deliver a connection (until its cancellation completes).
+    bool accepting() const {
+        for (bool armed : accept_armed_) {
+            if (armed) return true;
+        }
+        return false;
+    }
+
     // Stops accepting: cancels the multishot accepts and closes the listeners.
     void stop_accepting() {
         for (uint32_t i = 0; i < listeners_.size(); ++i) {

@@ -134,6 +134,12 @@ class FrameDecoder {
     // True while a cut header or control frame is held (a stash is taken).
     bool holds_stash() const { return stash_ != nullptr; }
 
+    // Between messages with nothing held: a fresh decoder of the same
+    // config would go on exactly as this one (a live upgrade moves it so).
+    bool at_message_boundary() const {
+        return state_ == State::header && !in_message_ && stash_ == nullptr;
+    }
+
   private:
     // paused: data_payload, left for one return from feed() (pause_payload).
     enum class State : uint8_t { header, data_payload, control_payload, failed, closed, paused };

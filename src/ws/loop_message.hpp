@@ -13,6 +13,10 @@ enum class LoopMessageKind : uint8_t {
     shutdown,  // stop accepting, close every connection with 1001, then end
     app,       // for the application (Application::on_inbox_message); fields are its own
     settings,  // a reload: pointer owns a ws::SettingsUpdate (ws/settings_update.hpp)
+    // Live upgrade (ws/connection_export.hpp): pointer is a HandoverChannel
+    // to hand every open connection to, or an AdoptBatch to take.
+    hand_over,
+    adopt,
 };
 
 struct LoopMessage {

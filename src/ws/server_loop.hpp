@@ -39,6 +39,7 @@
 #include "tls/tls_loop.hpp"
 #include "ws/application.hpp"
 #include "ws/connection.hpp"
+#include "ws/connection_export.hpp"
 #include "ws/connection_handle.hpp"
 #include "ws/handshake_queue.hpp"
 #include "ws/log_throttle.hpp"
@@ -117,6 +118,11 @@ class ServerLoop {
         chunks_.set_lend_release({&release_lent, this});
         peer_seed_ = random_peer_seed();
         clock_gettime(CLOCK_MONOTONIC, &start_);
+        // The loop's clock starts kClockHeadroomS in: a connection adopted
+        // from an older process (live upgrade) may have been quiet since
+        // before this loop existed, and its last-receive tick must still be
+        // a tick of this clock.
+        start_.tv_sec -= kClockHeadroomS;
         metrics_.backend = Backend<Self>::kName;
         metrics_.settings_generation.set(static_cast<int64_t>(settings.generation));
         static_assert(Application<App, Self>, "App must be an Application of this loop");
@@ -653,6 +659,12 @@ class ServerLoop {
                 case LoopMessageKind::settings:
                     adopt_settings(take_settings_update(m));
                     return;
+                case LoopMessageKind::hand_over:
+                    begin_handover(static_cast<HandoverChannel*>(m.pointer));
+                    return;
+                case LoopMessageKind::adopt:
+                    adopt(static_cast<AdoptBatch*>(m.pointer));
+                    return;
             }
         });
     }
@@ -719,6 +731,7 @@ class ServerLoop {
             close_all(true);
         }
         if (under_pressure()) drop_overdue_handshakes();
+        if (handover_ != nullptr) handover_turn();
         timers_.advance(now_, [this](uint32_t index) { on_timer(index); });
         tls_.after_turn(stderr, now_ms_);
         refusal_log_.flush_due(stderr, now_ms_);
@@ -1079,6 +1092,9 @@ class ServerLoop {
     // The loop's timers and, for a TickingApplication, the app's.
     int ms_to_sleep() const {
         int ms = ms_to_next_timer();
+        // Handing over: connections become movable as their sends complete
+        // and their input stops; look again soon.
+        if (handover_ != nullptr && (ms < 0 || ms > kHandoverPollMs)) ms = kHandoverPollMs;
         if constexpr (TickingApplication<App, Self>) {
             int app_ms = app_.ms_until_due(elapsed_ms());
             if (app_ms >= 0 && (ms < 0 || app_ms < ms)) ms = app_ms;
@@ -1969,6 +1985,186 @@ class ServerLoop {
         });
     }
 
+    // ---- live upgrade (ws/connection_export.hpp) ----
+
+    // Starts handing every open WebSocket connection to the new process:
+    // stops accepting (the new process accepts on the same sockets), closes
+    // at once what cannot move exactly (a compression context to keep)
+    // and, quietly, idle keep-alive HTTP connections (RFC 9112 §9.6).
+    // handover_turn then moves connections as they become quiet.
+    void begin_handover(HandoverChannel* channel) {
+        if (stopping_ || handover_ != nullptr) return;
+        handover_ = channel;
+        handover_deadline_ms_ = elapsed_ms() + channel->timeout_ms;
+        backend_.stop_accepting();
+        pool_.for_each([this](uint32_t index, Connection& c) {
+            if (c.sock.closing) return;
+            if (c.state == ConnState::open && !movable(index, c)) {
+                handover_->closed.fetch_add(1);
+                fail(index, c, proto::CloseCode::going_away, "server upgrading");
+            } else if (c.state == ConnState::http && c.served && c.handshake == nullptr &&
+                       c.out.empty() && !c.input_parked) {
+                begin_linger(index, c);
+            }
+        });
+    }
+
+    // With no context takeover on either side there is no zlib window to
+    // move: the agreement alone continues the connection exactly. A TLS
+    // session's keys and sequence numbers live in OpenSSL: not movable.
+    bool movable(uint32_t index, const Connection& c) {
+        if (tls_.find(index) != nullptr) return false;
+        if (!c.compression.negotiated()) return true;
+        proto::DeflateAgreement a = c.compression.agreement();
+        return a.server_no_context_takeover && a.client_no_context_takeover;
+    }
+
+    // Once per turn while handing over: each open connection at a message
+    // boundary stops reading; once nothing is in flight and its output is
+    // out, it is sent (in batches of HandoverChannel::kMaxBatch). One that
+    // stopped mid-message reads on until the message is complete. Past the
+    // deadline, or once the channel broke, what is left is closed 1001 as
+    // at shutdown. Ends (the loop then ends too) when nothing is left to
+    // move and no accept can deliver another connection.
+    void handover_turn() {
+        if (elapsed_ms() >= handover_deadline_ms_ || handover_->broken.load()) {
+            uint64_t left = 0;
+            pool_.for_each([&left](uint32_t, Connection& c) {
+                if (!c.sock.closing && c.state == ConnState::open) ++left;
+            });
+            handover_->closed.fetch_add(left);
+            handover_ = nullptr;
+            // Closed now (1001), whatever --drain-timeout says: the new
+            // process serves new connections already.
+            stopping_ = true;
+            close_all(true);
+            return;
+        }
+        uint32_t waiting = 0;
+        pool_.for_each([&](uint32_t index, Connection& c) {
+            if (c.sock.closing) return;
+            if (c.state == ConnState::http || c.state == ConnState::responding ||
+                c.state == ConnState::connecting || c.state == ConnState::stream) {
+                ++waiting;  // on its way to open (or, for a stream, to the deadline)
+                return;
+            }
+            if (c.state != ConnState::open) return;  // closing: finishes here
+            if (!movable(index, c)) {                // opened since the handover began
+                handover_->closed.fetch_add(1);
+                fail(index, c, proto::CloseCode::going_away, "server upgrading");
+                return;
+            }
+            ++waiting;
+            const uint32_t gen = generation(index);
+            if (!c.decoder.at_message_boundary() || c.out_in_message || c.input_parked ||
+                LoopCompression::receiving(c.compression)) {
+                if (!c.sock.want_read && !over_cap(c))
+                    backend_.set_reading(index, gen, c.sock, true);
+                return;
+            }
+            if (c.sock.want_read) {
+                backend_.set_reading(index, gen, c.sock, false);
+                return;
+            }
+            if (!c.out.empty() || !Backend<Self>::idle(c.sock)) return;
+            export_connection(index, c);
+            --waiting;
+        });
+        flush_handover();
+        if (waiting == 0 && !backend_.accepting()) {
+            handover_ = nullptr;
+            stopping_ = true;  // what is closing finishes; then run() returns
+        }
+    }
+
+    void export_connection(uint32_t index, Connection& c) {
+        ExportedConnection r;
+        r.idle_ms = (now_ - c.last_rx_tick) * kTickMs;
+        r.listener = c.listener;
+        r.source_loop = loop_id_;
+        if (c.ping_sent) r.flags |= ExportedConnection::kPingSent;
+        if (c.compression.negotiated()) {
+            proto::DeflateAgreement a = c.compression.agreement();
+            r.flags |= ExportedConnection::kDeflate;
+            if (a.server_no_context_takeover) r.flags |= ExportedConnection::kServerNoTakeover;
+            if (a.client_no_context_takeover) r.flags |= ExportedConnection::kClientNoTakeover;
+            r.server_window_bits = a.server_max_window_bits;
+            r.client_window_bits = a.client_max_window_bits;
+        }
+        export_records_.push_back(r);
+        export_fds_.push_back(c.sock.fd);
+        export_slots_.push_back({index, generation(index)});
+        if (export_records_.size() == HandoverChannel::kMaxBatch) flush_handover();
+    }
+
+    // Sends the batch; each connection sent is let go here without a close
+    // frame or FIN (its socket lives on in the new process). Not sent (the
+    // channel broke): they stay, and the next turn closes them 1001.
+    void flush_handover() {
+        if (export_records_.empty()) return;
+        bool sent = handover_->send(export_records_, export_fds_);
+        for (const YieldedRef& ref : export_slots_) {
+            Connection* c = pool_.find(ref.index, ref.generation);
+            if (c == nullptr) continue;
+            if (!sent) {
+                backend_.set_reading(ref.index, ref.generation, c->sock, true);
+                continue;
+            }
+            timers_.cancel(ref.index);
+            c->app_opened = false;  // it lives on: the app's on_close is not for it
+            backend_.hand_off(ref.index, ref.generation, c->sock);
+        }
+        export_records_.clear();
+        export_fds_.clear();
+        export_slots_.clear();
+    }
+
+    // Takes connections handed over by the old process: open WebSockets at
+    // a message boundary, with their agreement and idle timer.
+    void adopt(AdoptBatch* batch) {
+        for (size_t i = 0; i < batch->records.size(); ++i) {
+            if (stopping_ || !adopt_one(batch->records[i], batch->fds[i])) {
+                ::close(batch->fds[i]);  // the peer sees the connection end
+                continue;
+            }
+            if (batch->adopted != nullptr) batch->adopted->fetch_add(1);
+        }
+        delete batch;
+    }
+
+    bool adopt_one(const ExportedConnection& r, int fd) {
+        uint32_t index = pool_.allocate(decoder_config_);
+        if (index == io::SlotPool<Connection>::kNone) return false;
+        Connection& c = pool_[index];
+        c.sock.fd = fd;
+        c.counted = true;  // over max_connections if need be: it was admitted before
+        shared_.connections.fetch_add(1, std::memory_order_relaxed);
+        c.listener = r.listener & 7;
+        metrics_.by_listener[c.listener].opened();
+        metrics_.connections[static_cast<size_t>(phase_of(ConnState::open))].add();
+        c.state = ConnState::open;
+        if (r.flags & ExportedConnection::kDeflate) {
+            proto::DeflateAgreement a;
+            a.server_no_context_takeover = (r.flags & ExportedConnection::kServerNoTakeover) != 0;
+            a.client_no_context_takeover = (r.flags & ExportedConnection::kClientNoTakeover) != 0;
+            a.server_max_window_bits = r.server_window_bits;
+            a.client_max_window_bits = r.client_window_bits;
+            c.compression.set_agreement(a);
+            proto::FrameDecoderConfig config = decoder_config_;
+            config.rsv1_allowed = true;
+            c.decoder.set_config(config);
+        }
+        const uint32_t quiet = std::min(r.idle_ms / kTickMs, now_);
+        c.last_rx_tick = now_ - quiet;
+        c.ping_sent = (r.flags & ExportedConnection::kPingSent) != 0;
+        timers_.schedule(
+            index, c.last_rx_tick + (c.ping_sent ? settings_.idle_timeout_ticks : idle_half()));
+        c.app_opened = true;
+        app_.on_open(*this, handle(index));
+        backend_.start_socket(index, generation(index), c.sock);
+        return true;
+    }
+
     // Connections plus output chunks (up to 16 KiB each) that must be gone
     // before a release is worth a walk over the allocator's pages.
     static constexpr uint64_t kMinReleaseDrop = 64;
@@ -1998,6 +2194,8 @@ class ServerLoop {
     // 100-200 ms: far longer than a head sent with the connection takes.
     static constexpr uint32_t kProbationTicks = 2;
     static constexpr uint32_t kMaxProbation = kRefusalSlots / 2;  // per loop
+    static constexpr int kHandoverPollMs = 10;
+    static constexpr time_t kClockHeadroomS = 24 * 3600;  // the longest idle time carried over
 
     uint32_t loop_id_;
     LoopInbox& inbox_;
@@ -2033,6 +2231,12 @@ class ServerLoop {
         uint32_t generation;
     };
     std::vector<YieldedRef> yielded_;
+    // Live upgrade: where connections go, by when, and the batch being filled.
+    HandoverChannel* handover_ = nullptr;
+    int64_t handover_deadline_ms_ = 0;
+    std::vector<ExportedConnection> export_records_;
+    std::vector<int> export_fds_;
+    std::vector<YieldedRef> export_slots_;
     bool running_parked_ = false;
     bool yield_spent_ = false;  // the last pause came after some of the budget was spent
     size_t peak_queued_ = 0;

@@ -125,6 +125,8 @@ TEST(ConfigFile, EverySettingChangedRoundTrips) {
                      "3",
                      "--drain-timeout",
                      "2.5",
+                     "--upgrade-timeout",
+                     "4.5",
                      "--memory-release-delay",
                      "7.25",
                      "--max-request-bytes",
