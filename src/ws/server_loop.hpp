@@ -1942,6 +1942,16 @@ class ServerLoop {
         stopping_ = true;
         refusal_log_.flush_all(stderr, elapsed_ms());
         log_stream_refusals(stream_log_.take(elapsed_ms()));
+        // Rate-limit closes still held back by their throttles.
+        for (bool messages : {true, false}) {
+            LogThrottle& log = messages ? message_rate_log_ : byte_rate_log_;
+            if (uint64_t n = log.take(elapsed_ms()); n != 0) {
+                std::fprintf(
+                    stderr, "wsgate: closed %llu connection%s with 1008: %s\n",
+                    static_cast<unsigned long long>(n), n == 1 ? "" : "s",
+                    messages ? "over --max-messages-per-second" : "over --max-bytes-per-second");
+            }
+        }
         backend_.stop_accepting();
         if (settings_.drain_timeout_ticks > 0) {
             // Drain: established connections (WebSockets, relayed streams)

@@ -432,6 +432,9 @@ def message_rate():
         eq(inst.srv.terminate(wsraw.CLOSE_TIMEOUT + 5), 0, "exit status after SIGTERM")
         lines = [l for l in inst.srv.log().splitlines() if "max-messages-per-second" in l]
         check(1 <= len(lines) <= 2, f"log lines for the closes: {lines}")
+        # The counts in the lines add up (the last one is written at shutdown).
+        eq(sum(int(re.search(r"closed (\d+) connection", l).group(1)) for l in lines), 2,
+           f"connections counted in the log lines {lines}")
 
 
 def byte_rate():
