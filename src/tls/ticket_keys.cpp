@@ -85,8 +85,11 @@ int TicketKeys::open(const unsigned char* name, const unsigned char* iv, EVP_CIP
                      EVP_MAC_CTX* mac) {
     std::lock_guard<std::mutex> lock(mutex_);
     catch_up();
+    // 2 = valid, and issue a fresh ticket: RFC 8446 §C.4 asks TLS 1.3 clients
+    // not to use a ticket twice (OpenSSL's client does not), so a resumed
+    // connection without a new ticket leaves its client a full handshake next.
     if (std::memcmp(name, current_.name, kNameBytes) == 0) {
-        return set_up(current_.aes, current_.hmac, iv, cipher, mac, false) == 1 ? 1 : 0;
+        return set_up(current_.aes, current_.hmac, iv, cipher, mac, false) == 1 ? 2 : 0;
     }
     if (has_previous_ && std::memcmp(name, previous_.name, kNameBytes) == 0) {
         return set_up(previous_.aes, previous_.hmac, iv, cipher, mac, false) == 1 ? 2 : 0;

@@ -294,9 +294,18 @@ def ticket_resumed(session_file, port_args=()):
     eq(rc, 0, f"first connection: {out[-300:]!r}")
     check("New, TLSv1.3" in out, "a full handshake first")
     check(os.path.getsize(session_file) > 0, "a ticket was received")
-    rc, out = s_client("-tls1_3", "-sess_in", session_file, "-ign_eof", stdin=HTTP_REQUEST)
+    renewed = session_file + ".renewed"
+    rc, out = s_client("-tls1_3", "-sess_in", session_file, "-sess_out", renewed, "-ign_eof",
+                       stdin=HTTP_REQUEST)
     eq(rc, 0, "second connection")
-    return "Reused, TLSv1.3" in out
+    if "Reused, TLSv1.3" not in out:
+        return False
+    # RFC 8446 §C.4: a client uses a ticket once, so the resumed connection
+    # must hand out the next one.
+    rc, out = s_client("-tls1_3", "-sess_in", renewed, "-ign_eof", stdin=HTTP_REQUEST)
+    eq(rc, 0, "third connection")
+    check("Reused, TLSv1.3" in out, "the resumed connection's new ticket resumes too")
+    return True
 
 
 def resumption(srv):
@@ -308,11 +317,11 @@ def resumption(srv):
     reused = len(re.findall(r"^Reused, TLSv1\.2", out, re.M))
     eq(reused, 5, "TLS 1.2 -reconnect: 5 of 6 connections resumed")
     deadline = time.monotonic() + 3
-    while metric("wsgate_tls_handshakes_total", '{kind="resumed"}') < resumed_before + 6:
+    while metric("wsgate_tls_handshakes_total", '{kind="resumed"}') < resumed_before + 7:
         check(time.monotonic() < deadline, "resumed handshakes counted in /metrics")
         time.sleep(0.1)
-    eq(metric("wsgate_tls_handshakes_total", '{kind="resumed"}'), resumed_before + 6,
-       "6 resumed handshakes counted")
+    eq(metric("wsgate_tls_handshakes_total", '{kind="resumed"}'), resumed_before + 7,
+       "7 resumed handshakes counted")
 
 
 def ticket_rotation():
