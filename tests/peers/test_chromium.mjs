@@ -7,10 +7,7 @@
 // and compressible (JSON) and incompressible (random) 100 KB messages go
 // through it byte for byte. Against a second instance with --deflate off the
 // offer must be declined (extensions '', RFC 7692 §5).
-import { createRequire } from 'node:module';
-
-const require = createRequire(import.meta.url);
-const { chromium } = require('playwright-core');
+import { Suite, launchChromium, want } from './chromium_suite.mjs';
 
 const host = process.env.WSGATE_HOST || '127.0.0.1';
 const port = process.env.WSGATE_PORT || '8080';
@@ -18,31 +15,10 @@ const origin = `http://${host}:${port}`;
 const portNoDeflate = process.env.WSGATE_PORT_NODEFLATE || '';
 const wantExtensions = 'permessage-deflate; server_no_context_takeover; client_no_context_takeover';
 
-let passed = 0;
-let failed = 0;
+const suite = new Suite('chromium');
+const run = (name, fn) => suite.run(name, fn);
 
-async function run(name, fn) {
-  const t0 = Date.now();
-  try {
-    await fn();
-    passed++;
-    console.log(`ok   chromium ${name} (${((Date.now() - t0) / 1000).toFixed(1)}s)`);
-  } catch (e) {
-    failed++;
-    console.log(`FAIL chromium ${name}: ${e && e.message ? e.message.split('\n')[0] : e}`);
-  }
-}
-
-function want(cond, what) {
-  if (!cond) throw new Error(what);
-}
-
-const browser = await chromium.launch({
-  executablePath: '/usr/bin/chromium',
-  args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-    '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  timeout: 30000,
-});
+const browser = await launchChromium();
 try {
   const page = await browser.newPage();
   page.setDefaultTimeout(10000);
@@ -146,8 +122,7 @@ try {
         `close event ${JSON.stringify(results.close)}`);
     });
   } else {
-    failed++;
-    console.log('FAIL chromium page WebSocket: no results');
+    suite.fail('page WebSocket: no results');
   }
 
   await run('--deflate off instance: permessage-deflate declined, echo works', async () => {
@@ -169,5 +144,4 @@ try {
 } finally {
   await browser.close();
 }
-console.log(`${passed} passed, ${failed} failed`);
-process.exit(failed ? 1 : 0);
+suite.finish();

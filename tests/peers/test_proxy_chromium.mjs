@@ -16,10 +16,10 @@
 //   node test_proxy_chromium.mjs WSGATE_BINARY BACKEND
 import { spawn } from 'node:child_process';
 import { createRequire } from 'node:module';
+import { Suite, launchChromium, want } from './chromium_suite.mjs';
 import net from 'node:net';
 
 const require = createRequire(import.meta.url);
-const { chromium } = require('playwright-core');
 const { WebSocketServer } = require('ws');
 
 const [bin, backend] = process.argv.slice(2);
@@ -30,24 +30,8 @@ if (!bin || !backend) {
 }
 const host = '127.0.0.1';
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-let passed = 0;
-let failed = 0;
-
-async function run(name, fn) {
-  const t0 = Date.now();
-  try {
-    await fn();
-    passed++;
-    console.log(`ok   proxy_chromium ${name} (${((Date.now() - t0) / 1000).toFixed(1)}s)`);
-  } catch (e) {
-    failed++;
-    console.log(`FAIL proxy_chromium ${name}: ${e && e.message ? e.message.split('\n')[0] : e}`);
-  }
-}
-
-function want(cond, what) {
-  if (!cond) throw new Error(what);
-}
+const suite = new Suite('proxy_chromium');
+const run = (name, fn) => suite.run(name, fn);
 
 function freePort() {
   return new Promise((resolve, reject) => {
@@ -137,12 +121,7 @@ try {
   'listening on');
   procs.push(proxy);
 
-  browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    timeout: 30000,
-  });
+  browser = await launchChromium();
   const page = await browser.newPage();
   page.setDefaultTimeout(15000);
   const origin = `http://${host}:${ports.proxy}`;
@@ -273,12 +252,10 @@ try {
     checkExchange(again);
   });
 } catch (e) {
-  failed++;
-  console.log(`FAIL proxy_chromium setup: ${e && e.message ? e.message.split('\n')[0] : e}`);
+  suite.fail(`setup: ${e && e.message ? e.message.split('\n')[0] : e}`);
 } finally {
   if (browser) await browser.close();
   if (nodeServer) await new Promise((resolve) => nodeServer.close(resolve));
   for (const p of procs.reverse()) await stopProcess(p);
 }
-console.log(`${passed} passed, ${failed} failed`);
-process.exit(failed ? 1 : 0);
+suite.finish();

@@ -26,12 +26,12 @@
 import { execFile, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createRequire } from 'node:module';
+import { Suite, launchChromium, want } from './chromium_suite.mjs';
 import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const require = createRequire(import.meta.url);
-const { chromium } = require('playwright-core');
 const WebSocket = require('ws');
 const here = path.dirname(fileURLToPath(import.meta.url));
 const sdkBundle = path.join(here, 'node_modules', 'centrifuge', 'dist', 'centrifuge.js');
@@ -46,25 +46,8 @@ const host = '127.0.0.1';
 const apiKey = `test-key-${randomBytes(6).toString('hex')}`;
 const pingSeconds = 1;
 
-let passed = 0;
-let failed = 0;
-let skipped = 0;
-
-async function run(name, fn) {
-  const t0 = Date.now();
-  try {
-    await fn();
-    passed++;
-    console.log(`ok   pubsub_chromium ${name} (${((Date.now() - t0) / 1000).toFixed(1)}s)`);
-  } catch (e) {
-    failed++;
-    console.log(`FAIL pubsub_chromium ${name}: ${e && e.message ? e.message.split('\n')[0] : e}`);
-  }
-}
-
-function want(cond, what) {
-  if (!cond) throw new Error(what);
-}
+const suite = new Suite('pubsub_chromium');
+const run = (name, fn) => suite.run(name, fn);
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -210,12 +193,7 @@ function sameBytes(raw, text) {
 
 let server;
 const pageErrors = [];
-const browser = await chromium.launch({
-  executablePath: '/usr/bin/chromium',
-  args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-    '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  timeout: 30000,
-});
+const browser = await launchChromium();
 try {
   server = await startServer();
   const origin = `http://${host}:${server.port}`;
@@ -371,8 +349,7 @@ try {
   for (const source of sources) {
     const { channel, payloads: sent } = source;
     for (const name of source.skipped || []) {
-      skipped++;
-      console.log(`skip pubsub_chromium ${source.name}: ${name} (a raw line feed in data splits the push)`);
+      suite.skip(`${source.name}: ${name} (a raw line feed in data splits the push)`);
     }
     const first = (sdkStart[channel] || 0) + 1;
     const offsets = sent.map((_, i) => first + i); // what the channel's offsets must be
@@ -535,18 +512,15 @@ try {
   await context.close();
   publisher.close();
 } catch (e) {
-  failed++;
-  console.log(`FAIL pubsub_chromium: ${e && e.stack ? e.stack.split('\n').slice(0, 3).join(' ') : e}`);
+  suite.fail(`set-up: ${e && e.stack ? e.stack.split('\n').slice(0, 3).join(' ') : e}`);
 } finally {
   await browser.close();
   if (server) {
     await stopServer(server);
     const { code, signal } = await server.exited;
     if (code !== 0) {
-      failed++;
-      console.log(`FAIL pubsub_chromium: wsgate exited with ${code ?? signal}; log ends: ${server.log().slice(-800)}`);
+      suite.fail(`exit: wsgate exited with ${code ?? signal}; log ends: ${server.log().slice(-800)}`);
     }
   }
 }
-console.log(`${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ''}`);
-process.exit(failed ? 1 : 0);
+suite.finish();

@@ -15,30 +15,14 @@ import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
+import { Suite, launchChromium, want } from './chromium_suite.mjs';
 
-const require = createRequire(import.meta.url);
-const { chromium } = require('playwright-core');
 const here = path.dirname(fileURLToPath(import.meta.url));
 const [bin, backend] = process.argv.slice(2);
 
-let passed = 0;
-let failed = 0;
-async function run(name, fn) {
-  const t0 = Date.now();
-  try {
-    await fn();
-    passed++;
-    console.log(`ok   tls_chromium ${name} (${((Date.now() - t0) / 1000).toFixed(1)}s)`);
-  } catch (e) {
-    failed++;
-    console.log(`FAIL tls_chromium ${name}: ${e && e.message ? e.message.split('\n')[0] : e}`);
-  }
-}
-function want(cond, what) {
-  if (!cond) throw new Error(what);
-}
+const suite = new Suite('tls_chromium');
+const run = (name, fn) => suite.run(name, fn);
 
 function makePki() {
   const script = `
@@ -96,13 +80,7 @@ try {
   servers.push(await startServer(['--listen', `127.0.0.1:${echoPort},tls`, ...tlsFlags]));
   servers.push(await startServer(['--mode', 'pubsub', '--allow-client-publish',
     '--listen', `127.0.0.1:${hubPort},tls`, ...tlsFlags]));
-  browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync',
-      `--ignore-certificate-errors-spki-list=${pki.spki}`],
-    timeout: 30000,
-  });
+  browser = await launchChromium([`--ignore-certificate-errors-spki-list=${pki.spki}`]);
   const page = await browser.newPage();
   page.setDefaultTimeout(10000);
   const origin = `https://localhost:${echoPort}`;
@@ -199,11 +177,7 @@ try {
   });
 
   await run('a browser without the SPKI flag refuses the certificate', async () => {
-    const plain = await chromium.launch({
-      executablePath: '/usr/bin/chromium',
-      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run'],
-      timeout: 30000,
-    });
+    const plain = await launchChromium();
     try {
       const p = await plain.newPage();
       let error = '';
@@ -218,18 +192,15 @@ try {
     }
   });
 } catch (e) {
-  failed++;
-  console.log(`FAIL tls_chromium set-up: ${e && e.message ? e.message.split('\n')[0] : e}`);
+  suite.fail(`set-up: ${e && e.message ? e.message.split('\n')[0] : e}`);
 } finally {
   if (browser) await browser.close();
   for (const s of servers) {
     const code = await stopServer(s);
     if (code !== 0) {
-      failed++;
-      console.log(`FAIL tls_chromium exit status ${code} after SIGTERM`);
+      suite.fail(`exit status ${code} after SIGTERM`);
     }
   }
   fs.rmSync(pki.dir, { recursive: true, force: true });
 }
-console.log(`${passed} passed, ${failed} failed`);
-process.exit(failed === 0 ? 0 : 1);
+suite.finish();
