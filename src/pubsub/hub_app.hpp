@@ -25,6 +25,7 @@
 #include <cstring>
 #include <memory>
 #include <optional>
+#include <set>
 #include <span>
 #include <string>
 #include <string_view>
@@ -550,6 +551,14 @@ class HubApp {
     bool redis_info(Loop& loop, std::unique_ptr<Gather>& g);
     template <class Loop>
     static void redis_nodes(void* context, uint64_t cookie, const broker::RespValue* reply);
+    // Presence across the cluster: the heartbeat writes this node's part of
+    // each channel; presence_stats adds the other live nodes' parts.
+    void redis_write_presence(broker::RedisLink& link, const Gather& g);
+    template <class Loop>
+    bool redis_presence(Loop& loop, std::unique_ptr<Gather>& g);
+    template <class Loop>
+    static void redis_presence_reply(void* context, uint64_t cookie,
+                                     const broker::RespValue* reply);
     template <class Loop>
     void redis_history(Loop& loop, HistoryRequest* req);
     template <class Loop>
@@ -762,6 +771,8 @@ class HubApp {
     std::string redis_publish_sha_, redis_sync_sha_;
     std::string redis_key_;   // a key being encoded (capacity kept)
     std::string redis_body_;  // a publication body being encoded
+    // Channels whose presence the last heartbeat wrote (deleted once empty).
+    std::set<std::string> redis_presence_written_;
     uint32_t redis_gen_ = 0;
     bool redis_kick_ = false;  // channels to move on at the end of the turn
     ws::LogThrottle redis_error_log_{1000};

@@ -66,6 +66,14 @@ void HubApp::add_part(Loop& loop, Gather& g) {
                 g.num_subs += c.subs.size();
                 g.users.insert(c.user);
             });
+            if (!g.heartbeat || !redis_engine()) return;
+            channels_.for_each([&](uint32_t, LocalChannel& ch) {
+                if (ch.subscribers.empty()) return;
+                Gather::Presence& p = g.presence[ch.name];
+                p.clients += ch.subscribers.size();
+                for (uint32_t ci : ch.subscribers)
+                    p.users.insert(clients_[ci].user);
+            });
             return;
         case Gather::Kind::unsubscribe_user: {
             uint32_t id = channels_.find(g.channel, channel_hash(g.channel));
@@ -103,6 +111,10 @@ void HubApp::add_part(Loop& loop, Gather& g) {
 template <class Loop>
 void HubApp::finish_gather(Loop& loop, std::unique_ptr<Gather> g) {
     if (redis_engine() && g->kind == Gather::Kind::info && redis_info(loop, g)) return;
+    if (redis_engine() && g->kind == Gather::Kind::presence_stats && !g->cluster_asked &&
+        redis_presence(loop, g)) {
+        return;
+    }
     if (g->heartbeat) return;
     if (g->reply.kind == ReplyTo::Kind::http) {
         respond_api(loop, g->reply,

@@ -664,6 +664,7 @@ bool HubApp::redis_info(Loop&, std::unique_ptr<Gather>& g) {
     if (heartbeat) {
         link.send(&ignore_reply, nullptr, 0, "EVAL", redis::kHeartbeatScript, 2, redis::kNodesKey,
                   redis_key_, shared_.node_uid, node, redis::kNodeTtlMs);
+        redis_write_presence(link, *g);
         return true;
     }
     g->node_json.assign(node);
@@ -696,6 +697,70 @@ void HubApp::redis_nodes(void* context, uint64_t cookie, const broker::RespValue
                     app.api_response_.build(200, g->reply.keep_alive, [&](proto::JsonOut& o) {
                         app.write_gather_result(o, *g);
                     }));
+}
+
+// ---- presence across the cluster ----
+
+// Once a second with the heartbeat (loop 0): this node's part of each
+// channel with subscribers, expiring with the node; a channel emptied since
+// the last heartbeat is deleted rather than left to expire.
+inline void HubApp::redis_write_presence(broker::RedisLink& link, const Gather& g) {
+    std::set<std::string> written;
+    for (const auto& [name, p] : g.presence) {
+        redis_key_ = redis::kPresencePrefix;
+        redis_key_ += name;
+        redis_key_ += '.';
+        redis_key_ += shared_.node_uid;
+        redis_body_.clear();
+        redis::append_presence(redis_body_, p.clients, p.users);
+        if (!link.send(&ignore_reply, nullptr, 0, "SET", redis_key_, redis_body_, "PX",
+                       redis::kNodeTtlMs)) {
+            return;  // refused (queue full): the next heartbeat writes again
+        }
+        written.insert(name);
+    }
+    for (const std::string& name : redis_presence_written_) {
+        if (written.contains(name)) continue;
+        redis_key_ = redis::kPresencePrefix;
+        redis_key_ += name;
+        redis_key_ += '.';
+        redis_key_ += shared_.node_uid;
+        link.send(&ignore_reply, nullptr, 0, "DEL", redis_key_);
+    }
+    redis_presence_written_.swap(written);
+}
+
+// This node's part is gathered; the other live nodes' come from Redis. A
+// link that is down answers with this node's part alone (as before).
+template <class Loop>
+bool HubApp::redis_presence(Loop&, std::unique_ptr<Gather>& g) {
+    g->cluster_asked = true;
+    if (redis_shards_.empty() || !redis_shards_[0].cmd->accepting()) return false;
+    redis_key_ = redis::kPresencePrefix;
+    redis_key_ += g->channel;
+    redis_key_ += '.';
+    if (!redis_shards_[0].cmd->send(&redis_presence_reply<Loop>, &redis_shards_[0].cmd_context,
+                                    reinterpret_cast<uint64_t>(g.get()), "EVAL",
+                                    redis::kPresenceScript, 1, redis::kNodesKey, redis::kNodeTtlMs,
+                                    redis_key_, shared_.node_uid)) {
+        return false;
+    }
+    g.release();  // the reply's
+    return true;
+}
+
+template <class Loop>
+void HubApp::redis_presence_reply(void* context, uint64_t cookie, const broker::RespValue* reply) {
+    auto* c = static_cast<RedisContext*>(context);
+    HubApp& app = *c->app;
+    std::unique_ptr<Gather> g(reinterpret_cast<Gather*>(cookie));
+    if (reply != nullptr && reply->type == broker::RespType::array) {
+        for (uint32_t i = 0; i < reply->count; ++i) {
+            if ((*reply)[i].type != broker::RespType::string) continue;
+            redis::parse_presence((*reply)[i].text, g->num_clients, g->users);
+        }
+    }
+    app.finish_gather(*static_cast<Loop*>(c->loop), std::move(g));
 }
 
 // ---- the history API: Redis's stream, whichever node is asked ----

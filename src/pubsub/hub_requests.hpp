@@ -139,6 +139,14 @@ struct Gather {
     // --engine redis: info gathered for this node's heartbeat in Redis (no
     // reply), and this node's object while the other nodes' are fetched.
     bool heartbeat = false;
+    // The heartbeat's presence: channel -> this node's clients and users.
+    struct Presence {
+        uint64_t clients = 0;
+        std::set<std::string> users;
+    };
+    std::map<std::string, Presence> presence;
+    // presence_stats: the other nodes' parts were asked of Redis.
+    bool cluster_asked = false;
     std::string node_json;
     std::vector<std::string> other_nodes;
 };

@@ -90,6 +90,58 @@ end
 return out
 )lua";
 
+const std::string_view kPresenceScript = R"lua(
+local t = redis.call('time')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local uids = redis.call('zrangebyscore', KEYS[1], now - tonumber(ARGV[1]), '+inf')
+local out = {}
+for _, u in ipairs(uids) do
+  if u ~= ARGV[3] then
+    local v = redis.call('get', ARGV[2] .. u)
+    if v then out[#out + 1] = v end
+  end
+end
+return out
+)lua";
+
+void append_presence(std::string& out, uint64_t clients, const std::set<std::string>& users) {
+    out += std::to_string(clients);
+    for (const std::string& u : users) {
+        out += ' ';
+        out += std::to_string(u.size());
+        out += ':';
+        out += u;
+    }
+}
+
+bool parse_presence(std::string_view value, uint64_t& clients, std::set<std::string>& users) {
+    auto number = [&](char stop, uint64_t& n) {
+        size_t end = value.find(stop);
+        std::string_view digits = value.substr(0, end);
+        auto [p, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), n);
+        if (ec != std::errc() || p != digits.data() + digits.size() || digits.empty()) return false;
+        value.remove_prefix(end == std::string_view::npos ? value.size() : end + 1);
+        return true;
+    };
+    uint64_t n = 0;
+    if (!number(' ', n)) return false;
+    std::set<std::string> found;
+    while (!value.empty()) {
+        uint64_t len = 0;
+        if (!number(':', len) || len > value.size()) return false;
+        size_t end = static_cast<size_t>(len);
+        found.emplace(value.substr(0, end));
+        value.remove_prefix(end);
+        if (!value.empty()) {
+            if (value[0] != ' ') return false;
+            value.remove_prefix(1);
+        }
+    }
+    clients += n;
+    users.merge(found);
+    return true;
+}
+
 std::string script_sha1(std::string_view script) {
     unsigned char digest[SHA_DIGEST_LENGTH];
     SHA1(reinterpret_cast<const unsigned char*>(script.data()), script.size(), digest);

@@ -12,6 +12,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 
@@ -45,6 +46,19 @@ inline constexpr uint32_t kNodeTtlMs = 5000;
 extern const std::string_view kHeartbeatScript;
 // The objects of the nodes seen within ARGV[1] ms. KEYS: set.
 extern const std::string_view kNodesScript;
+
+// Presence across the cluster: each node keeps, per channel with local
+// subscribers, `wsgate.presence.<channel>.<uid>` = its presence value
+// (append_presence), written with its heartbeat and expiring after
+// kNodeTtlMs. The values of the nodes seen within ARGV[1] ms but ARGV[3],
+// under the key prefix ARGV[2]. KEYS: set.
+inline constexpr std::string_view kPresencePrefix = "wsgate.presence.";
+extern const std::string_view kPresenceScript;
+// A node's presence in a channel: `<clients>` then `<length>:<user>` for
+// each distinct user (length-prefixed: a user id may hold any byte).
+void append_presence(std::string& out, uint64_t clients, const std::set<std::string>& users);
+// Adds a value's clients and users; false: malformed (nothing added).
+bool parse_presence(std::string_view value, uint64_t& clients, std::set<std::string>& users);
 
 // The history API: KEYS: stream, meta. ARGV: since offset (-1: none), limit
 // (-1: all the stream keeps, 0: none), reverse (1/0), max (history size),

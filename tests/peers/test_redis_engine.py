@@ -25,7 +25,7 @@ import urllib.error
 import urllib.request
 
 import wsraw
-from pubsub_client import PubsubConn, ServerClosed, wait_until
+from pubsub_client import PubsubConn, ServerClosed, hs256_token, wait_until
 from wsgate_proc import Server, free_port
 from wsraw import Failure, check, eq
 
@@ -38,6 +38,7 @@ del sys.argv[1:3]
 suite = wsraw.Suite("redis_engine")
 
 KEY = "k"
+SECRET = "redis-engine-secret"
 COMMAND_TIMEOUT = 0.5  # --redis-command-timeout
 HOSTS = {"A": "127.0.0.1", "B": "127.0.0.2", "C": "127.0.0.3"}
 
@@ -80,6 +81,7 @@ class Node:
         self.flags = ["--mode", "pubsub", "--backend", BACKEND, "--threads", "2",
                       "--listen", f"{self.host}:{self.port}", "--admin-listen",
                       f"{self.host}:{self.admin}", "--close-timeout", "2", "--api-key", KEY,
+                      "--token-hmac-secret", SECRET,
                       "--history-size", "1000", "--engine", "redis", "--redis",
                       f"127.0.0.1:{redis_port}", "--redis-command-timeout",
                       str(COMMAND_TIMEOUT)] + list(extra)
@@ -112,14 +114,14 @@ class Node:
                 return float(line.split()[1])
         raise Failure(f"{self.name}: no metric {name}")
 
-    def client(self):
+    def client(self, user=None):
         saved = wsraw.HOST
         wsraw.HOST = self.host
         try:
             c = PubsubConn(self.port)
         finally:
             wsraw.HOST = saved
-        c.connect()
+        c.connect(None if user is None else hs256_token(SECRET, {"sub": user}))
         return c
 
 
@@ -211,6 +213,49 @@ def info_reports_every_node(A, B, C, redis):
     eq(sum(n["num_subs"] for n in got), 3, "subscriptions over the cluster")
     for c in conns:
         c.close()
+
+
+def presence_counts_the_cluster(A, B, C, redis):
+    # u1 on B and C, u2 on B, u3 on C: 4 clients, 3 distinct users.
+    on_b = [B.client("u1"), B.client("u2")]
+    on_c = [C.client("u1"), C.client("u3")]
+    for c in on_b + on_c:
+        c.subscribe("room")
+    asker = A.client("u9")  # on A, not subscribed: A has no part of its own
+
+    def by_client():
+        return asker.ok("presence_stats", {"channel": "room"})
+
+    def by_api():
+        status, body = A.http("/api/presence_stats", {"channel": "room"})
+        eq(status, 200, f"/api/presence_stats ({body})")
+        return json.loads(body)["result"]
+
+    want = {"num_clients": 4, "num_users": 3}
+    # Each node writes its part with its heartbeat (every second).
+    wait_until(lambda: by_client() == want, 5, "presence_stats on A: B's and C's subscribers")
+    eq(by_api(), want, "/api/presence_stats on A: the cluster")
+    # A's own subscriber counts too (from A itself, not from Redis).
+    mine = A.client("u2")
+    mine.subscribe("room")
+    eq(by_client(), {"num_clients": 5, "num_users": 3}, "A's subscriber added at once")
+    mine.close()
+    # C killed: its entries vanish with its heartbeat (TTL 5 s).
+    os.kill(C.srv.pid, signal.SIGKILL)
+    C.srv.proc.wait()
+    t0 = time.monotonic()
+    wait_until(lambda: by_api() == {"num_clients": 2, "num_users": 2}, 8,
+               "C's part gone after the TTL")
+    check(time.monotonic() - t0 < 7, "gone within the TTL")
+    eq(by_client(), {"num_clients": 2, "num_users": 2}, "client presence_stats after C died")
+    # A client leaving B is seen at B's next heartbeat, not the TTL.
+    on_b[1].close()
+    wait_until(lambda: by_client() == {"num_clients": 1, "num_users": 1}, 3,
+               "B's part updated by its next heartbeat")
+    for c in on_b + [asker]:
+        c.close()
+    C.start()
+    wait_until(lambda: C.healthz()[0] == 200, 10, "C healthy again")
 
 
 def history_api_reads_redis_on_any_node(A, B, C, redis):
@@ -364,6 +409,7 @@ def main():
         for name, fn in [
             ("three nodes: subscribers on B and C get A's publications in order", three_nodes_one_channel_space),
             ("/api/info on A lists the three nodes with their clients (heartbeats)", info_reports_every_node),
+            ("presence_stats on A (client and API) counts B's and C's subscribers; a killed node's part expires", presence_counts_the_cluster),
             ("history API on B and C reads Redis's stream (limit, reverse, since, epoch)", history_api_reads_redis_on_any_node),
             ("a killed node's client recovers on another node (recovered: true)", killed_node_clients_recover_elsewhere),
             ("subscriber links killed 5x mid-stream: the gap is filled from history", lost_subscriptions_are_filled_from_history),

@@ -3,6 +3,8 @@
 // evenly and, when a shard is added, moves only channels to the new shard.
 #include <gtest/gtest.h>
 
+#include <set>
+#include <string>
 #include <vector>
 
 #include "pubsub/channel_table.hpp"
@@ -64,6 +66,32 @@ TEST(RedisWire, JumpHashIsEvenAndMovesOnlyToTheNewShard) {
     for (int c : per)
         EXPECT_NEAR(c, n / 4, n / 40);  // within 10%
     EXPECT_NEAR(moved, n / 4, n / 40);  // about 1/4 moved
+}
+
+TEST(RedisWire, PresenceRoundTripsAndMergesUsers) {
+    std::string b, c;
+    redis::append_presence(b, 2, {"u1", "u 2:x"});  // a user id with the separators
+    redis::append_presence(c, 3, {"", "u1"});       // "" is the anonymous user
+    uint64_t clients = 0;
+    std::set<std::string> users;
+    ASSERT_TRUE(redis::parse_presence(b, clients, users));
+    ASSERT_TRUE(redis::parse_presence(c, clients, users));
+    EXPECT_EQ(clients, 5u);
+    EXPECT_EQ(users, (std::set<std::string>{"", "u1", "u 2:x"}));
+    std::string none;
+    redis::append_presence(none, 0, {});
+    EXPECT_TRUE(redis::parse_presence(none, clients, users));
+    EXPECT_EQ(clients, 5u);
+}
+
+TEST(RedisWire, PresenceRefusesMalformedAndAddsNothing) {
+    for (std::string_view bad : {"", "x", "1 9:ab", "1 2:ab3:abc", "1 a:b", "-1", "1 2ab"}) {
+        uint64_t clients = 7;
+        std::set<std::string> users{"kept"};
+        EXPECT_FALSE(redis::parse_presence(bad, clients, users)) << bad;
+        EXPECT_EQ(clients, 7u) << bad;
+        EXPECT_EQ(users.size(), 1u) << bad;
+    }
 }
 
 TEST(RedisWire, ScriptShaIsSha1Hex) {
