@@ -21,6 +21,7 @@
 #include <time.h>
 
 #include <algorithm>
+#include <charconv>
 #include <cstdio>
 #include <cstring>
 #include <memory>
@@ -558,6 +559,11 @@ class HubApp {
     bool redis_presence(Loop& loop, std::unique_ptr<Gather>& g);
     template <class Loop>
     static void redis_presence_reply(void* context, uint64_t cookie,
+                                     const broker::RespValue* reply);
+    template <class Loop>
+    bool redis_channels(Loop& loop, std::unique_ptr<Gather>& g);
+    template <class Loop>
+    static void redis_channels_reply(void* context, uint64_t cookie,
                                      const broker::RespValue* reply);
     template <class Loop>
     void redis_history(Loop& loop, HistoryRequest* req);

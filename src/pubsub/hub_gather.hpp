@@ -115,6 +115,10 @@ void HubApp::finish_gather(Loop& loop, std::unique_ptr<Gather> g) {
         redis_presence(loop, g)) {
         return;
     }
+    if (redis_engine() && g->kind == Gather::Kind::channels && !g->cluster_asked &&
+        redis_channels(loop, g)) {
+        return;
+    }
     if (g->heartbeat) return;
     if (g->reply.kind == ReplyTo::Kind::http) {
         respond_api(loop, g->reply,

@@ -728,6 +728,53 @@ inline void HubApp::redis_write_presence(broker::RedisLink& link, const Gather& 
         link.send(&ignore_reply, nullptr, 0, "DEL", redis_key_);
     }
     redis_presence_written_.swap(written);
+    // The channels API's part: one hash, replaced atomically.
+    if (!link.accepting()) return;
+    broker::RespWriter& w = link.writer();
+    w.begin(5 + 2 * g.presence.size());
+    w.argument("EVAL");
+    w.argument(redis::kChannelsWriteScript);
+    w.argument(1);
+    redis_key_ = redis::kChannelsPrefix;
+    redis_key_ += shared_.node_uid;
+    w.argument(redis_key_);
+    w.argument(redis::kNodeTtlMs);
+    for (const auto& [name, p] : g.presence) {
+        w.argument(name);
+        w.argument(p.clients);
+    }
+    link.expect(&ignore_reply, nullptr, 0);
+}
+
+template <class Loop>
+bool HubApp::redis_channels(Loop&, std::unique_ptr<Gather>& g) {
+    g->cluster_asked = true;
+    if (redis_shards_.empty() ||
+        !redis_shards_[0].cmd->send(&redis_channels_reply<Loop>, &redis_shards_[0].cmd_context,
+                                    reinterpret_cast<uint64_t>(g.get()), "EVAL",
+                                    redis::kChannelsScript, 1, redis::kNodesKey, redis::kNodeTtlMs,
+                                    shared_.node_uid)) {
+        return false;
+    }
+    g.release();  // the reply's
+    return true;
+}
+
+template <class Loop>
+void HubApp::redis_channels_reply(void* context, uint64_t cookie, const broker::RespValue* reply) {
+    auto* c = static_cast<RedisContext*>(context);
+    HubApp& app = *c->app;
+    std::unique_ptr<Gather> g(reinterpret_cast<Gather*>(cookie));
+    if (reply != nullptr && reply->type == broker::RespType::array) {
+        for (uint32_t i = 0; i + 1 < reply->count; i += 2) {
+            uint64_t n = 0;
+            std::string_view digits = (*reply)[i + 1].text;
+            auto [p, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), n);
+            if (ec != std::errc() || (*reply)[i].type != broker::RespType::string) continue;
+            g->channels[std::string((*reply)[i].text)] += n;
+        }
+    }
+    app.finish_gather(*static_cast<Loop*>(c->loop), std::move(g));
 }
 
 // This node's part is gathered; the other live nodes' come from Redis. A

@@ -145,7 +145,7 @@ struct Gather {
         std::set<std::string> users;
     };
     std::map<std::string, Presence> presence;
-    // presence_stats: the other nodes' parts were asked of Redis.
+    // presence_stats, channels: the other nodes' parts were asked of Redis.
     bool cluster_asked = false;
     std::string node_json;
     std::vector<std::string> other_nodes;

@@ -104,6 +104,30 @@ end
 return out
 )lua";
 
+const std::string_view kChannelsWriteScript = R"lua(
+redis.call('del', KEYS[1])
+if #ARGV < 3 then return 0 end
+for i = 2, #ARGV, 2 do
+  redis.call('hset', KEYS[1], ARGV[i], ARGV[i + 1])
+end
+redis.call('pexpire', KEYS[1], ARGV[1])
+return 1
+)lua";
+
+const std::string_view kChannelsScript = R"lua(
+local t = redis.call('time')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local uids = redis.call('zrangebyscore', KEYS[1], now - tonumber(ARGV[1]), '+inf')
+local out = {}
+for _, u in ipairs(uids) do
+  if u ~= ARGV[2] then
+    local kv = redis.call('hgetall', 'wsgate.channels.' .. u)
+    for i = 1, #kv do out[#out + 1] = kv[i] end
+  end
+end
+return out
+)lua";
+
 void append_presence(std::string& out, uint64_t clients, const std::set<std::string>& users) {
     out += std::to_string(clients);
     for (const std::string& u : users) {

@@ -54,6 +54,14 @@ extern const std::string_view kNodesScript;
 // under the key prefix ARGV[2]. KEYS: set.
 inline constexpr std::string_view kPresencePrefix = "wsgate.presence.";
 extern const std::string_view kPresenceScript;
+// The channels API across the cluster: each node's hash
+// `wsgate.channels.<uid>` (channel -> its subscribers there), replaced with
+// its heartbeat and expiring after kNodeTtlMs. Write: KEYS: hash. ARGV: ttl
+// ms, then channel, count pairs. Read: the pairs of the nodes seen within
+// ARGV[1] ms but ARGV[2], flattened. KEYS: set.
+inline constexpr std::string_view kChannelsPrefix = "wsgate.channels.";
+extern const std::string_view kChannelsWriteScript;
+extern const std::string_view kChannelsScript;
 // A node's presence in a channel: `<clients>` then `<length>:<user>` for
 // each distinct user (length-prefixed: a user id may hold any byte).
 void append_presence(std::string& out, uint64_t clients, const std::set<std::string>& users);

@@ -235,6 +235,13 @@ def presence_counts_the_cluster(A, B, C, redis):
     # Each node writes its part with its heartbeat (every second).
     wait_until(lambda: by_client() == want, 5, "presence_stats on A: B's and C's subscribers")
     eq(by_api(), want, "/api/presence_stats on A: the cluster")
+
+    def room_clients():
+        status, body = A.http("/api/channels", {})
+        eq(status, 200, f"/api/channels ({body})")
+        return json.loads(body)["result"]["channels"].get("room", {}).get("num_clients")
+
+    wait_until(lambda: room_clients() == 4, 3, "/api/channels on A: the cluster's subscribers")
     # A's own subscriber counts too (from A itself, not from Redis).
     mine = A.client("u2")
     mine.subscribe("room")
@@ -248,6 +255,7 @@ def presence_counts_the_cluster(A, B, C, redis):
                "C's part gone after the TTL")
     check(time.monotonic() - t0 < 7, "gone within the TTL")
     eq(by_client(), {"num_clients": 2, "num_users": 2}, "client presence_stats after C died")
+    eq(room_clients(), 2, "/api/channels after C died")
     # A client leaving B is seen at B's next heartbeat, not the TTL.
     on_b[1].close()
     wait_until(lambda: by_client() == {"num_clients": 1, "num_users": 1}, 3,
@@ -409,7 +417,7 @@ def main():
         for name, fn in [
             ("three nodes: subscribers on B and C get A's publications in order", three_nodes_one_channel_space),
             ("/api/info on A lists the three nodes with their clients (heartbeats)", info_reports_every_node),
-            ("presence_stats on A (client and API) counts B's and C's subscribers; a killed node's part expires", presence_counts_the_cluster),
+            ("presence_stats (client, API) and channels on A count B's and C's subscribers; a killed node's part expires", presence_counts_the_cluster),
             ("history API on B and C reads Redis's stream (limit, reverse, since, epoch)", history_api_reads_redis_on_any_node),
             ("a killed node's client recovers on another node (recovered: true)", killed_node_clients_recover_elsewhere),
             ("subscriber links killed 5x mid-stream: the gap is filled from history", lost_subscriptions_are_filled_from_history),
