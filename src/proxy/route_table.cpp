@@ -222,20 +222,26 @@ std::string RouteTable::add_health_check(std::string_view spec) {
 
 std::string RouteTable::finish() {
     if (routes_.empty()) return "--mode proxy needs at least one --route PREFIX=POOL";
-    for (auto& [name, policy] : balances_) {
-        auto it = std::find_if(pools_.begin(), pools_.end(),
-                               [&](const UpstreamPool& p) { return p.name == name; });
+    // Named references, not structured bindings: clang 14 (the fuzz build)
+    // does not yet let a lambda capture a structured binding (P1091).
+    auto pool_named = [&](const std::string& name) {
+        return std::find_if(pools_.begin(), pools_.end(),
+                            [&](const UpstreamPool& p) { return p.name == name; });
+    };
+    for (auto& balance : balances_) {
+        const std::string& name = balance.first;
+        auto it = pool_named(name);
         if (it == pools_.end())
             return "--balance " + name + ": no --upstream " + name + "=HOST:PORT";
-        it->balance = policy;
+        it->balance = balance.second;
     }
-    for (auto& [name, check] : checks_) {
-        auto it = std::find_if(pools_.begin(), pools_.end(),
-                               [&](const UpstreamPool& p) { return p.name == name; });
+    for (auto& health : checks_) {
+        const std::string& name = health.first;
+        auto it = pool_named(name);
         if (it == pools_.end()) {
             return "--health-check " + name + ": no --upstream " + name + "=HOST:PORT";
         }
-        it->check = check;
+        it->check = health.second;
     }
     for (UpstreamPool& pool : pools_) {
         for (UpstreamServer& s : pool.servers) {
