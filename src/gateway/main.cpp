@@ -25,6 +25,7 @@
 #include "gateway/edge_config.hpp"
 #include "gateway/gateway_metrics.hpp"
 #include "gateway/http_endpoints.hpp"
+#include "gateway/live_reload_hooks.hpp"
 #include "gateway/live_upgrade.hpp"
 #include "gateway/reload_policy.hpp"
 #include "gateway/reloader.hpp"
@@ -377,8 +378,9 @@ int serve(const Config& config, const std::vector<std::string>& args, tls::TlsSe
                      static_cast<unsigned long long>(deflate_stream_bytes(config.deflate) / 1024));
     }
     ws::LoopShared shared;
+    // Counts every connection per address, limits or not: a reload may set them.
     ws::PeerAdmission peer_admission(peer_admission_settings(config, threads, ws::kRefusalSlots));
-    if (peer_admission.enabled()) shared.peers = &peer_admission;
+    shared.peers = &peer_admission;
     // Inboxes outlive every loop (joined below), so a producer never posts
     // to a freed one.
     std::vector<std::unique_ptr<ws::LoopInbox>> inboxes;
@@ -413,6 +415,8 @@ int serve(const Config& config, const std::vector<std::string>& args, tls::TlsSe
         token_keys_reload = std::make_unique<TokenKeysReload>(*hub->token_keys);
         reloader.add_hook(token_keys_reload.get());
     }
+    PeerLimitsReload peer_limits_reload(peer_admission, threads);
+    reloader.add_hook(&peer_limits_reload);
     std::unique_ptr<TlsCertificatesReload> tls_reload;
     if (tls != nullptr) {
         tls_reload = std::make_unique<TlsCertificatesReload>(*tls);

@@ -79,6 +79,17 @@ constexpr LiveKey kLiveKeys[] = {
      [](const Config& f, Config* t) { t->max_request_head_bytes = f.max_request_head_bytes; }},
     {"max-request-headers",
      [](const Config& f, Config* t) { t->max_request_headers = f.max_request_headers; }},
+    // Per-address admission (ws::PeerAdmission, shared by the loops; the
+    // reload hook gateway::PeerLimitsReload): the next accepted connection
+    // is admitted by these; open connections stay counted.
+    {"max-connections-per-ip",
+     [](const Config& f, Config* t) { t->max_connections_per_ip = f.max_connections_per_ip; }},
+    {"connection-rate-per-ip",
+     [](const Config& f, Config* t) { t->connection_rate_per_ip = f.connection_rate_per_ip; }},
+    {"connection-burst-per-ip",
+     [](const Config& f, Config* t) { t->connection_burst_per_ip = f.connection_burst_per_ip; }},
+    {"ipv6-prefix-length",
+     [](const Config& f, Config* t) { t->ipv6_prefix_length = f.ipv6_prefix_length; }},
 };
 
 const LiveKey* find_live(std::string_view name) {

@@ -12,14 +12,28 @@ constexpr uint32_t kMsPerSecond = 1000;
 }
 
 PeerAdmission::PeerAdmission(const PeerAdmissionSettings& settings)
-    : settings_(settings), seed_(random_peer_seed()), open_(settings.max_open_keys) {
+    : settings_(settings),
+      ipv6_prefix_bits_(settings.ipv6_prefix_bits),
+      seed_(random_peer_seed()),
+      open_(settings.max_open_keys) {
     uint32_t sets = std::bit_ceil(std::max<uint32_t>(1, settings.rate_entries / kWays));
     if (settings.rate.per_second != 0) rates_.allocate(size_t{sets} * kWays);
     rate_set_mask_ = sets - 1;
 }
 
+void PeerAdmission::update(const PeerAdmissionSettings& next) {
+    std::lock_guard lock(mutex_);
+    settings_.max_connections = next.max_connections;
+    settings_.rate = next.rate;
+    ipv6_prefix_bits_.store(next.ipv6_prefix_bits, std::memory_order_relaxed);
+    // A rate set by a reload: its buckets appear now (zero pages, as at start).
+    if (settings_.rate.per_second != 0 && !rates_)
+        rates_.allocate(size_t{rate_set_mask_ + 1} * kWays);
+}
+
 bool PeerAdmission::key_of(const sockaddr* addr, socklen_t len, uint64_t* key) const {
-    if (!peer_key(addr, len, seed_, key, settings_.ipv6_prefix_bits)) return false;
+    const uint32_t bits = ipv6_prefix_bits_.load(std::memory_order_relaxed);
+    if (!peer_key(addr, len, seed_, key, bits)) return false;
     if (*key == 0) *key = 1;  // 0 marks an empty entry and "not counted"
     return true;
 }
@@ -63,9 +77,9 @@ PeerAdmission::Result PeerAdmission::admit(uint64_t key, uint32_t now_ms) {
             return {Verdict::over_rate, static_cast<uint32_t>(seconds)};
         }
     }
-    if (settings_.max_connections != 0 && !open_.try_add(key, settings_.max_connections)) {
-        return {Verdict::table_full, 1};
-    }
+    // Counted even without a limit (a reload may set one).
+    const uint32_t cap = settings_.max_connections != 0 ? settings_.max_connections : UINT32_MAX;
+    if (!open_.try_add(key, cap)) return {Verdict::table_full, 1};
     return {Verdict::admitted, 0};
 }
 

@@ -5,10 +5,13 @@
 // once per release of a counted one, never per message: a mutex is cheap
 // at that rate and makes the limits exact across loops (connections of one
 // address are spread over the loops by the kernel's SO_REUSEPORT hash).
+// Open connections are counted whether or not a limit is set, so a limit a
+// reload sets or lowers (update) starts from the true counts.
 #pragma once
 
 #include <sys/socket.h>
 
+#include <atomic>
 #include <cstdint>
 #include <mutex>
 
@@ -36,10 +39,11 @@ class PeerAdmission {
   public:
     explicit PeerAdmission(const PeerAdmissionSettings& settings);
 
-    bool enabled() const {
-        return settings_.max_connections != 0 || settings_.rate.per_second != 0;
-    }
-    bool counts_connections() const { return settings_.max_connections != 0; }
+    // A reload's limits (max_connections, rate, ipv6_prefix_bits; the table
+    // sizes stay): new connections are admitted by them from now on; the
+    // counts of open ones stay, and each is released under the key it was
+    // counted with. Any thread.
+    void update(const PeerAdmissionSettings& next);
 
     // The key of a peer address (IPv4 whole, IPv4-mapped IPv6 as IPv4,
     // IPv6 by its prefix), never 0; false for other families.
@@ -50,9 +54,9 @@ class PeerAdmission {
         Verdict verdict;
         uint32_t retry_after_s;  // for the refusal's Retry-After (RFC 9110 §10.2.3)
     };
-    // A new connection from key at now_ms (CLOSE_MONOTONIC milliseconds,
-    // the same clock for every loop). Admitted: counted against
-    // max_connections when that is set (release it once it closes).
+    // A new connection from key at now_ms (CLOCK_MONOTONIC milliseconds,
+    // the same clock for every loop). Admitted: counted (release it once it
+    // closes), whether or not max_connections is set.
     Result admit(uint64_t key, uint32_t now_ms);
     void release(uint64_t key);
 
@@ -66,7 +70,8 @@ class PeerAdmission {
     static constexpr uint32_t kWays = 8;
     RateEntry& rate_entry(uint64_t key, uint32_t now_ms);
 
-    PeerAdmissionSettings settings_;
+    PeerAdmissionSettings settings_;  // under mutex_ (but ipv6_prefix_bits)
+    std::atomic<uint32_t> ipv6_prefix_bits_;
     uint64_t seed_;
     std::mutex mutex_;
     PeerTable open_;

@@ -1750,7 +1750,7 @@ class ServerLoop {
     // Not known for a registered (direct) descriptor: getpeername needs a
     // real one.
     bool peer_of(int fd, uint64_t* key, uint64_t* edge_key) const {
-        const bool edge = shared_.peers != nullptr && shared_.peers->enabled();
+        const bool edge = shared_.peers != nullptr;
         if ((settings_.max_handshakes_per_peer == 0 && !edge) ||
             settings_.backend.direct_descriptors) {
             return false;
@@ -1770,11 +1770,8 @@ class ServerLoop {
         PeerAdmission::Result r = shared_.peers->admit(key, monotonic_ms32());
         switch (r.verdict) {
             case PeerAdmission::Verdict::admitted:
-                if (shared_.peers->counts_connections()) {
-                    if (!edge_peer_of_slot_)
-                        edge_peer_of_slot_.reset(new uint64_t[pool_.capacity()]());
-                    edge_peer_of_slot_[index] = key;
-                }
+                if (!edge_peer_of_slot_) edge_peer_of_slot_.allocate(pool_.capacity());
+                edge_peer_of_slot_[index] = key;
                 return true;
             case PeerAdmission::Verdict::over_connections:
                 metrics_.limited(EdgeLimit::peer_connections);
@@ -2222,8 +2219,9 @@ class ServerLoop {
     PeerTable peers_;
     MessageRateLimit rates_;
     // The PeerAdmission key each slot's connection is counted under (0:
-    // none), allocated on the first admission with --max-connections-per-ip.
-    std::unique_ptr<uint64_t[]> edge_peer_of_slot_;
+    // none), allocated on the first admission (zero pages: only the pages
+    // of slots in use cost memory).
+    ZeroPages<uint64_t> edge_peer_of_slot_;
     io::TimerWheel timers_;
     // No cap on cached chunks: what closing connections give back stays here
     // until release_memory() frees it, when the allocator returns it to the OS

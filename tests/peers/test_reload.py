@@ -16,20 +16,16 @@ Every loop's settings generation is read from /metrics with
 prometheus_client's parser.
 """
 
-import json
 import os
 import signal
 import sys
-import tempfile
 import time
-import urllib.error
-import urllib.request
-
-from prometheus_client.parser import text_string_to_metric_families
 
 import pubsub_client
+import reload_fixture
 import wsraw
-from wsgate_proc import Server, free_port, run_flags
+from reload_fixture import ConfigFile
+from wsgate_proc import run_flags
 from wsraw import OP_CLOSE, OP_TEXT, Conn, check, close_payload, eq, frame
 
 if len(sys.argv) < 3:
@@ -44,74 +40,8 @@ THREADS = 2
 HELD = 40  # connections held open across every reload
 
 
-class ConfigFile:
-    def __init__(self, text):
-        fd, self.path = tempfile.mkstemp(prefix="wsgate-reload.", suffix=".toml")
-        os.close(fd)
-        self.write(text)
-
-    def write(self, text):
-        # Written whole then renamed, as an editor or a deploy tool would:
-        # a reload never reads half a file.
-        tmp = self.path + ".new"
-        with open(tmp, "w") as f:
-            f.write(text)
-        os.replace(tmp, self.path)
-
-    def remove(self):
-        os.unlink(self.path)
-
-
-class Instance:
-    def __init__(self, toml, flags=(), admin=True):
-        self.file = ConfigFile(toml)
-        self.port = free_port()
-        self.admin = free_port() if admin else None
-        args = ["--config", self.file.path, "--listen", f"127.0.0.1:{self.port}",
-                "--backend", BACKEND, "--close-timeout", "2"]
-        if admin:
-            args += ["--admin-listen", f"127.0.0.1:{self.admin}", "--threads", str(THREADS)]
-        self.srv = Server(BIN, args + list(flags))
-
-    def request(self, path, method="GET"):
-        req = urllib.request.Request(f"http://127.0.0.1:{self.admin}{path}", method=method)
-        try:
-            with urllib.request.urlopen(req, timeout=10) as r:
-                return r.status, dict(r.headers), r.read().decode()
-        except urllib.error.HTTPError as e:
-            return e.code, dict(e.headers), e.read().decode()
-
-    def reload(self, want_status):
-        status, headers, body = self.request("/admin/reload", "POST")
-        eq(status, want_status, f"POST /admin/reload status (body {body!r})")
-        eq(headers.get("Content-Type"), "application/json", "reload answer type")
-        return json.loads(body)
-
-    def generations(self):
-        _, _, text = self.request("/metrics")
-        found = {}
-        for family in text_string_to_metric_families(text):
-            for s in family.samples:
-                if s.name == "wsgate_settings_generation":
-                    found[s.labels["loop"]] = s.value
-        eq(len(found), THREADS, "loops with a settings generation")
-        return found
-
-    def wait_generation(self, want):
-        deadline = time.monotonic() + 5
-        while True:
-            got = self.generations()
-            if all(v == want for v in got.values()):
-                return
-            check(time.monotonic() < deadline, f"loops at generations {got}, want {want}")
-            time.sleep(0.05)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.srv.stop()
-        self.file.remove()
+def instance(toml, flags=(), admin=True):
+    return reload_fixture.Instance(BIN, BACKEND, toml, flags, admin, THREADS)
 
 
 def open_held(port, n):
@@ -160,7 +90,7 @@ BASE = "max-message-bytes = 65536\nidle-timeout = 30\n"
 
 
 def live_limits_under_connections():
-    with Instance(BASE) as inst:
+    with instance(BASE) as inst:
         held = open_held(inst.port, HELD)
         victim = held.pop()
         fits(inst.port, 4000)
@@ -188,7 +118,7 @@ def live_limits_under_connections():
 
 
 def bad_file_changes_nothing():
-    with Instance(BASE) as inst:
+    with instance(BASE) as inst:
         held = open_held(inst.port, 10)
         inst.file.write("max-message-bytes = 1000\nidle-timeout = 30\nmax-queue-bytes = 5\n")
         answer = inst.reload(422)
@@ -210,7 +140,7 @@ def bad_file_changes_nothing():
 
 
 def sighup_reloads():
-    with Instance(BASE) as inst:
+    with instance(BASE) as inst:
         held = open_held(inst.port, 10)
         inst.file.write("max-message-bytes = 1000\nidle-timeout = 30\n")
         os.kill(inst.srv.pid, signal.SIGHUP)
@@ -227,7 +157,7 @@ def sighup_reloads():
 
 
 def lower_max_connections():
-    with Instance(BASE + "max-connections = 1000\n") as inst:
+    with instance(BASE + "max-connections = 1000\n") as inst:
         held = open_held(inst.port, 20)
         inst.file.write(BASE + "max-connections = 22\n")
         eq(inst.reload(200)["applied"], ["max-connections"], "applied")
@@ -246,7 +176,7 @@ def lower_max_connections():
 
 
 def reload_method():
-    with Instance(BASE) as inst:
+    with instance(BASE) as inst:
         status, headers, _ = inst.request("/admin/reload")
         eq(status, 405, "GET /admin/reload")
         eq(headers.get("Allow"), "POST", "Allow")
@@ -255,7 +185,7 @@ def reload_method():
 
 
 def workers_pass_sighup_on():
-    with Instance(BASE, flags=["--workers", "2", "--threads", "1"], admin=False) as inst:
+    with instance(BASE, flags=["--workers", "2", "--threads", "1"], admin=False) as inst:
         held = open_held(inst.port, 10)
         inst.file.write("max-message-bytes = 1000\nidle-timeout = 30\n")
         os.kill(inst.srv.pid, signal.SIGHUP)
@@ -277,7 +207,7 @@ def pubsub_rights_live():
     # new part); history-size is restart-only (channel streams are sized
     # when they are made).
     base = "allow-client-publish = false\nmax-channels-per-connection = 1\napi-key = \"one\"\n"
-    with Instance(base, flags=["--mode", "pubsub"]) as inst:
+    with instance(base, flags=["--mode", "pubsub"]) as inst:
         c = pubsub_client.open_connected(inst.port)
         c.error("publish", {"channel": "room", "data": {"x": 1}}, 103)
         c.subscribe("a")
@@ -297,6 +227,55 @@ def pubsub_rights_live():
         c.close()
 
 
+def upgrade_status(port):
+    """An upgrade from 127.0.0.1: (status, Retry-After or None); a 101 is closed at once."""
+    c = Conn(port=port)
+    try:
+        c.send(wsraw.build_upgrade())
+        head = c.read_http_head().decode("latin-1")
+    finally:
+        c.close()
+    lines = head.split("\r\n")
+    status = int(lines[0].split()[1])
+    retry = [l.split(":", 1)[1].strip() for l in lines[1:] if l.lower().startswith("retry-after:")]
+    return status, retry[0] if retry else None
+
+
+def per_ip_limits_live():
+    # Started without per-address limits: the connections open before a
+    # reload sets one count against it (the table counts them all along).
+    with instance(BASE) as inst:
+        held = open_held(inst.port, 4)
+        inst.file.write(BASE + "max-connections-per-ip = 5\n")
+        eq(inst.reload(200)["applied"], ["max-connections-per-ip"], "applied")
+        inst.wait_generation(2)
+        held += open_held(inst.port, 1)  # the fifth from 127.0.0.1
+        eq(upgrade_status(inst.port), (429, "1"), "the sixth, over the reloaded limit")
+        all_echo(held, "at the reloaded per-address limit")
+        # Lowered below what is open: every open connection stays, newcomers 429.
+        inst.file.write(BASE + "max-connections-per-ip = 2\n")
+        eq(inst.reload(200)["applied"], ["max-connections-per-ip"], "applied (lowered)")
+        eq(upgrade_status(inst.port)[0], 429, "over the lowered limit")
+        all_echo(held, "above the lowered limit")
+        close_all(held[:3])  # 2 left open: still at the limit
+        time.sleep(0.2)
+        eq(upgrade_status(inst.port)[0], 429, "2 open, limit 2")
+        close_all(held[3:4])
+        deadline = time.monotonic() + 3
+        while upgrade_status(inst.port)[0] != 101:
+            check(time.monotonic() < deadline, "a newcomer once under the limit")
+            time.sleep(0.05)
+        # A connection rate set by a reload (burst 1): the second at once is 429.
+        inst.file.write(BASE + "connection-rate-per-ip = 1\nconnection-burst-per-ip = 1\n")
+        answer = inst.reload(200)
+        eq(sorted(answer["applied"]), ["connection-burst-per-ip", "connection-rate-per-ip",
+                                       "max-connections-per-ip"], "applied (rate, no cap)")
+        first = upgrade_status(inst.port)[0]
+        eq((first, upgrade_status(inst.port)[0]), (101, 429), "rate 1/s, burst 1")
+        all_echo(held[4:], "after the rate reload")
+        close_all(held[4:])
+
+
 def check_config_lists_live_keys():
     f = ConfigFile(BASE)
     try:
@@ -305,6 +284,8 @@ def check_config_lists_live_keys():
         live = [line for line in out.splitlines() if line.startswith("# live on reload")]
         eq(len(live), 1, "live line")
         check(" max-message-bytes" in live[0] and " threads" not in live[0], live[0])
+        for key in ("max-connections-per-ip", "connection-rate-per-ip", "ipv6-prefix-length"):
+            check(f" {key}" in live[0], f"{key} live: {live[0]}")
         check(any(line.startswith("# need a restart:") and " threads" in line
                   for line in out.splitlines()), "restart line")
         g = ConfigFile(out)  # the output, comments included, loads again
@@ -327,5 +308,7 @@ suite.run("GET /admin/reload 405", reload_method)
 suite.run("--workers: SIGHUP passed to every worker", workers_pass_sighup_on)
 suite.run("pub/sub: publish right, channel limit, API key live; history-size restart",
           pubsub_rights_live)
+suite.run("per-address limits live: counts of open connections kept, newcomers 429",
+          per_ip_limits_live)
 suite.run("check-config lists live and restart keys", check_config_lists_live_keys)
 suite.finish()

@@ -87,13 +87,44 @@ TEST(PeerAdmission, AFloodOfDistinctAddressesDoesNotFreeTheAbuser) {
     PeerAdmissionSettings s;
     s.rate = {1, 10};
     s.rate_entries = 64;
+    s.max_open_keys = 4;  // the abuser's open connections and one passing through
     PeerAdmission p(s);
     const uint64_t abuser = 0xABCDEF0123456789ull;
     for (int i = 0; i < 10; ++i)
         ASSERT_EQ(p.admit(abuser, 0).verdict, PeerAdmission::Verdict::admitted);
-    for (uint64_t k = 1; k <= 100000; ++k)
-        EXPECT_EQ(p.admit(k * 0x9E3779B97F4A7C15ull, 0).verdict, PeerAdmission::Verdict::admitted);
+    for (uint64_t k = 1; k <= 100000; ++k) {
+        const uint64_t key = k * 0x9E3779B97F4A7C15ull;
+        EXPECT_EQ(p.admit(key, 0).verdict, PeerAdmission::Verdict::admitted);
+        p.release(key);  // a short-lived connection
+    }
     EXPECT_EQ(p.admit(abuser, 0).verdict, PeerAdmission::Verdict::over_rate);
+}
+
+TEST(PeerAdmission, AReloadedLimitKeepsTheOpenCounts) {
+    // Counted with no limit set; a limit set later starts from those counts.
+    PeerAdmissionSettings s;
+    s.max_open_keys = 16;
+    PeerAdmission p(s);
+    for (int i = 0; i < 3; ++i)
+        ASSERT_EQ(p.admit(7, 0).verdict, PeerAdmission::Verdict::admitted);
+    EXPECT_EQ(p.open_keys(), 1u);
+    PeerAdmissionSettings lower = s;
+    lower.max_connections = 2;
+    p.update(lower);
+    EXPECT_EQ(p.admit(7, 0).verdict, PeerAdmission::Verdict::over_connections);
+    EXPECT_EQ(p.admit(8, 0).verdict, PeerAdmission::Verdict::admitted);
+    p.release(7);
+    EXPECT_EQ(p.admit(7, 0).verdict, PeerAdmission::Verdict::over_connections);  // still 2 open
+    p.release(7);
+    EXPECT_EQ(p.admit(7, 0).verdict, PeerAdmission::Verdict::admitted);
+    // A rate switched on by a reload: buckets from then on.
+    PeerAdmissionSettings rated = lower;
+    rated.max_connections = 0;
+    rated.rate = {1, 1};
+    p.update(rated);
+    EXPECT_EQ(p.admit(9, 1000).verdict, PeerAdmission::Verdict::admitted);
+    EXPECT_EQ(p.admit(9, 1000).verdict, PeerAdmission::Verdict::over_rate);
+    EXPECT_EQ(p.admit(9, 2000).verdict, PeerAdmission::Verdict::admitted);
 }
 
 TEST(PeerKey, Ipv6PrefixLengthDecidesWhatCountsAsOneClient) {
