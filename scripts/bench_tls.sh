@@ -13,18 +13,21 @@
 # Certificates are made with the openssl CLI in a temporary directory.
 #
 # usage: scripts/bench_tls.sh [--quick] [--build-dir DIR] [--out DIR] [--backends "io_uring epoll"]
+#                             [--only echo|connect|idle] [--idle-backends "io_uring"]
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
-quick=0 build_dir=${BUILD_DIR:-build/release} out="" backends="io_uring epoll"
+quick=0 build_dir=${BUILD_DIR:-build/release} out="" backends="io_uring epoll" only="" idle_backends="io_uring"
 while [ $# -gt 0 ]; do
   case "$1" in
     --quick) quick=1 ;;
     --build-dir) build_dir=$2; shift ;;
     --out) out=$2; shift ;;
     --backends) backends=$2; shift ;;
-    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+    --only) only=$2; shift ;;
+    --idle-backends) idle_backends=$2; shift ;;
+    -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
     *) echo "bench_tls: unknown option $1" >&2; exit 2 ;;
   esac
   shift
@@ -108,7 +111,8 @@ run_plain() { local label=$1; shift; "${pin_load[@]}" "$wsload" --url "$plain_ur
   grep -E "msg/s|handshakes/s|server pid|B per connection|errors" "$out/logs/$label.txt" | sed 's/^/    /'; }
 
 echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)" | tee "$out/loadavg.txt"
-for backend in $backends; do
+wanted() { [ -z "$only" ] || [ "$only" = "$1" ]; }
+wanted echo && for backend in $backends; do
   for point in "${points[@]}"; do
     read -r n size <<<"$point"
     echo "echo $backend $n x $size B"
@@ -119,7 +123,7 @@ for backend in $backends; do
   done
 done
 
-for kind in ec rsa; do
+wanted connect && for kind in ec rsa; do
   echo "handshakes, $kind certificate (io_uring)"
   start_server "connect-$kind" "$kind" io_uring
   [ "$kind" = ec ] && run_plain "connect-plain" --mode connect -c "$connect_slots" -t "$duration" --warmup "$warmup"
@@ -128,16 +132,18 @@ for kind in ec rsa; do
   stop_server
 done
 
-for proto in plain tls; do
-  echo "idle memory, $proto, $idle_n connections (io_uring)"
-  start_server "idle-$proto" ec io_uring
-  sleep 0.5
-  if [ "$proto" = plain ]; then
-    run_plain "idle-plain" --mode idle -c "$idle_n" -t "$idle_hold" --ping-interval 60 --connect-timeout 60
-  else
-    run_load "idle-tls" "$tls_url" --mode idle -c "$idle_n" -t "$idle_hold" --ping-interval 60 --connect-timeout 60
-  fi
-  stop_server
+wanted idle && for backend in $idle_backends; do
+  for proto in plain tls; do
+    echo "idle memory, $proto, $idle_n connections ($backend)"
+    start_server "idle-$proto-$backend" ec "$backend"
+    sleep 0.5
+    if [ "$proto" = plain ]; then
+      run_plain "idle-plain-$backend" --mode idle -c "$idle_n" -t "$idle_hold" --ping-interval 60 --connect-timeout 60
+    else
+      run_load "idle-tls-$backend" "$tls_url" --mode idle -c "$idle_n" -t "$idle_hold" --ping-interval 60 --connect-timeout 60
+    fi
+    stop_server
+  done
 done
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$out/loadavg.txt"
 /usr/bin/python3 scripts/bench_tls_report.py "$out" | tee "$out/tls.md"

@@ -56,13 +56,12 @@ for name in ["connect-plain", "connect-tls-ec-full", "connect-tls-ec-resumed",
           f"{r['handshakes'] / cpu if cpu else 0:,.0f} | {errors(r)} |")
 
 print()
-print("| idle (io_uring) | up | server RSS B/conn (all up) | B/conn (after hold) | errors |")
-print("|---|---:|---:|---:|---:|")
-for name in ["idle-plain", "idle-tls"]:
-    r = runs.get(name)
-    if not r:
-        continue
+print("| idle | backend | up | server RSS B/conn (all up) | B/conn (after hold) | errors |")
+print("|---|---|---:|---:|---:|---:|")
+for name in sorted(k for k in runs if k.startswith("idle-")):
+    r = runs[name]
     s = r.get("server") or {}
-    print(f"| {name[5:]} | {r['peak_up']}/{r['connections']} | "
+    proto, _, backend = name[len("idle-"):].partition("-")
+    print(f"| {proto} | {backend or 'io_uring'} | {r['peak_up']}/{r['connections']} | "
           f"{s.get('rss_per_connection_up_b', 0):,.0f} | "
           f"{s.get('rss_per_connection_end_b', 0):,.0f} | {errors(r)} |")
