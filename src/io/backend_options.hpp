@@ -23,6 +23,11 @@ struct BackendOptions {
     bool outbound_direct = false;
 };
 
+// How a backend stops accepting: at shutdown its listeners close at once;
+// at a live upgrade's handover another process accepts on the same sockets,
+// and this one first takes the connections already queued for it.
+enum class AcceptStop { close, take_queued };
+
 // Gather at most this many iovecs into one sendmsg/writev.
 inline constexpr size_t kMaxSendIov = 16;
 

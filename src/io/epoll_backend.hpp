@@ -159,10 +159,16 @@ class EpollBackend {
         s.fd = -1;
     }
 
-    void stop_accepting() {
-        for (int& fd : listeners_) {
-            if (fd >= 0) ::close(fd);
-            fd = -1;
+    // As UringBackend::stop_accepting; the listeners are non-blocking, so
+    // what is queued for them is taken at once. (epoll wakes every waiter
+    // of a listener, but a queue emptied here is one less race to reason
+    // about.)
+    void stop_accepting(AcceptStop how = AcceptStop::close) {
+        for (uint32_t i = 0; i < listeners_.size(); ++i) {
+            if (listeners_[i] < 0) continue;
+            if (how == AcceptStop::take_queued) accept_all(i);
+            ::close(listeners_[i]);
+            listeners_[i] = -1;
         }
     }
 

@@ -46,3 +46,9 @@
 #ifndef IORING_CQE_F_BUF_MORE
 #define IORING_CQE_F_BUF_MORE (1U << 4)
 #endif
+
+// sqe->ioprio flag for accept: complete at once with -EAGAIN when no
+// connection is queued instead of waiting for one (6.10).
+#ifndef IORING_ACCEPT_DONTWAIT
+#define IORING_ACCEPT_DONTWAIT (1U << 1)
+#endif

@@ -45,6 +45,7 @@
 #include "io/msg_ring.hpp"
 #include "io/ring_setup.hpp"
 #include "io/socket_state.hpp"
+#include "io/uring_abi.hpp"
 #include "io/uring_features.hpp"
 #include "io/user_data.hpp"
 
@@ -106,6 +107,7 @@ class UringBackend {
         }
         listeners_.assign(listeners.begin(), listeners.end());
         accept_armed_.assign(listeners_.size(), false);
+        accept_stopping_.assign(listeners_.size(), false);
         for (uint32_t i = 0; i < listeners_.size(); ++i)
             arm_accept(i);
         wake_fd_ = wake_fd;
@@ -306,13 +308,25 @@ class UringBackend {
         return false;
     }
 
-    // Stops accepting: cancels the multishot accepts and closes the listeners.
-    void stop_accepting() {
+    // Stops accepting: cancels the multishot accepts. At shutdown the
+    // listeners close at once. At a handover (AcceptStop::take_queued)
+    // another process accepts from the same queues, and an io_uring accept
+    // waits as an exclusive waiter: the kernel wakes one waiter per
+    // connection, so a connection whose wake-up went to our accept as it
+    // was cancelled would sit in the queue unseen by the other process until
+    // the next connection wakes it. So each listener stays open until its
+    // cancellation completes, then what is queued is taken here by accepts
+    // that do not wait (on_accept_stopped) and served like any other.
+    void stop_accepting(AcceptStop how = AcceptStop::close) {
         for (uint32_t i = 0; i < listeners_.size(); ++i) {
-            if (listeners_[i] < 0) continue;
+            if (listeners_[i] < 0 || accept_stopping_[i]) continue;
             io_uring_sqe* sqe = get_sqe();
-            io_uring_prep_cancel64(sqe, pack_user_data(Op::accept, i, 0), 0);
+            io_uring_prep_cancel64(sqe, pack_user_data(Op::accept, i, kMultishotAccept), 0);
             io_uring_sqe_set_data64(sqe, pack_user_data(Op::cancel, i, 0));
+            if (how == AcceptStop::take_queued && accept_armed_[i]) {
+                accept_stopping_[i] = true;
+                continue;
+            }
             ::close(listeners_[i]);  // the pending accept holds its own reference until cancelled
             listeners_[i] = -1;
         }
@@ -373,8 +387,23 @@ class UringBackend {
         } else {
             io_uring_prep_multishot_accept(sqe, listeners_[i], nullptr, nullptr, SOCK_CLOEXEC);
         }
-        io_uring_sqe_set_data64(sqe, pack_user_data(Op::accept, i, 0));
+        io_uring_sqe_set_data64(sqe, pack_user_data(Op::accept, i, kMultishotAccept));
         accept_armed_[i] = true;
+    }
+
+    // One accept that completes at once: a connection, or -EAGAIN when the
+    // queue is empty (IORING_ACCEPT_DONTWAIT, 6.10; older kernels refuse
+    // the flag with -EINVAL, which ends the taking as an empty queue does).
+    void accept_queued(uint32_t i) {
+        io_uring_sqe* sqe = get_sqe();
+        if (direct_) {
+            io_uring_prep_accept_direct(sqe, listeners_[i], nullptr, nullptr, 0,
+                                        IORING_FILE_INDEX_ALLOC);
+        } else {
+            io_uring_prep_accept(sqe, listeners_[i], nullptr, nullptr, SOCK_CLOEXEC);
+        }
+        sqe->ioprio |= IORING_ACCEPT_DONTWAIT;
+        io_uring_sqe_set_data64(sqe, pack_user_data(Op::accept, i, kQueuedAccept));
     }
 
     void arm_wake() {
@@ -407,7 +436,11 @@ class UringBackend {
                 on_send(ud, cqe.res);
                 break;
             case Op::accept:
-                on_accept(ud.index, cqe);
+                if (ud.generation == kQueuedAccept) {
+                    on_accept_queued(ud.index, cqe.res);
+                } else {
+                    on_accept(ud.index, cqe);
+                }
                 break;
             case Op::wake:
                 owner_.on_wake();
@@ -447,9 +480,31 @@ class UringBackend {
             std::fprintf(stderr, "wsgate: accept failed: %s\n", std::strerror(-cqe.res));
         }
         if (!(cqe.flags & IORING_CQE_F_MORE)) {
+            if (accept_stopping_[i]) {
+                accept_queued(i);  // accept_armed_ stays set: more may come
+                return;
+            }
             accept_armed_[i] = false;
             if (listeners_[i] >= 0) accept_rearm_ = true;
         }
+    }
+
+    // Taking what is queued at a stopped listener (stop_accepting): one
+    // connection at a time until the queue is empty, then it closes.
+    void on_accept_queued(uint32_t i, int res) {
+        if (res >= 0) {
+            ++counters_.accepts;
+            owner_.on_accept(res, i);
+            accept_queued(i);
+            return;
+        }
+        if (res != -EAGAIN && res != -EINVAL) {
+            std::fprintf(stderr, "wsgate: accept failed: %s\n", std::strerror(-res));
+        }
+        ::close(listeners_[i]);
+        listeners_[i] = -1;
+        accept_stopping_[i] = false;
+        accept_armed_[i] = false;
     }
 
     void on_recv(UserData ud, const io_uring_cqe& cqe) {
@@ -657,6 +712,10 @@ class UringBackend {
     uint32_t recv_limit_ = 0;  // kRecvBytesPerArm when the kernel can limit a receive
     std::vector<int> listeners_;
     std::vector<bool> accept_armed_;
+    std::vector<bool> accept_stopping_;  // cancelled; the queue is taken before closing
+    // user_data generations of the two kinds of accept.
+    static constexpr uint32_t kMultishotAccept = 0;
+    static constexpr uint32_t kQueuedAccept = 1;
     bool accept_rearm_ = false;
     bool accept_backoff_ = false;
     bool pause_logged_ = false;

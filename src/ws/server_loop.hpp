@@ -2003,7 +2003,7 @@ class ServerLoop {
         if (stopping_ || handover_ != nullptr) return;
         handover_ = channel;
         handover_deadline_ms_ = elapsed_ms() + channel->timeout_ms;
-        backend_.stop_accepting();
+        backend_.stop_accepting(io::AcceptStop::take_queued);
         pool_.for_each([this](uint32_t index, Connection& c) {
             if (c.sock.closing) return;
             if (c.state == ConnState::open && !movable(index, c)) {
