@@ -14,7 +14,7 @@
 namespace wsgate::gateway::handover {
 
 inline constexpr uint32_t kMagic = 0x55475357;  // "WSGU" little-endian
-inline constexpr uint16_t kVersion = 1;
+inline constexpr uint16_t kVersion = 2;
 inline constexpr size_t kMaxFdsPerRecord = 253;  // SCM_MAX_FD
 inline constexpr size_t kMaxRecordBytes = 64 * 1024;
 
@@ -22,7 +22,8 @@ enum class Kind : uint16_t {
     hello = 1,        // new -> old: value = its pid; no body
     listeners = 2,    // old -> new: count ListenerEntry, one descriptor each; value = total
     ready = 3,        // new -> old: its loops accept on the listeners; value = its pid
-    connections = 4,  // old -> new: count ws::ExportedConnection, one descriptor each
+    connections = 4,  // old -> new: count ws::ExportedConnection, then their application
+                      // bytes; per connection its socket and its app_fds descriptors
     done = 5,         // old -> new: value = connections sent in all
     taken = 6,        // new -> old: value = connections adopted in all
     refused = 7,      // either way: body = the reason (text, count bytes); the upgrade ends

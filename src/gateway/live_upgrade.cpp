@@ -226,11 +226,13 @@ bool UpgradeLauncher::start(const std::vector<std::vector<int>>& listeners, int 
 }
 
 bool UpgradeLauncher::send_batch(void* self, std::span<const ws::ExportedConnection> records,
-                                 std::span<const int> fds) {
+                                 std::span<const uint8_t> app_bytes, std::span<const int> fds) {
     auto* launcher = static_cast<UpgradeLauncher*>(self);
-    int rc = handover::send_record(launcher->sock_, handover::Kind::connections, 0,
-                                   {reinterpret_cast<const uint8_t*>(records.data()),
-                                    records.size() * sizeof(ws::ExportedConnection)},
+    std::vector<uint8_t>& body = launcher->body_;
+    const auto* first = reinterpret_cast<const uint8_t*>(records.data());
+    body.assign(first, first + records.size() * sizeof(ws::ExportedConnection));
+    body.insert(body.end(), app_bytes.begin(), app_bytes.end());
+    int rc = handover::send_record(launcher->sock_, handover::Kind::connections, 0, body,
                                    static_cast<uint32_t>(records.size()), fds);
     if (rc != 0) {
         std::fprintf(stderr, "wsgate: upgrade: handover socket: %s; closing the rest with 1001\n",
@@ -373,9 +375,64 @@ bool UpgradeReceiver::post_batch(size_t loop, ws::AdoptBatch* batch) {
     return true;
 }
 
+uint64_t UpgradeReceiver::spread(handover::Record& r) {
+    // The records, then their application bytes; per connection its socket
+    // and its application's descriptors. A record that does not add up is
+    // refused whole (its descriptors closed: those peers see the end).
+    const size_t n = r.header.count;
+    const size_t head = n * sizeof(ws::ExportedConnection);
+    std::vector<ws::ExportedConnection> records(n);
+    size_t app_total = 0;
+    size_t fd_total = 0;
+    if (head <= r.body.size()) {
+        std::memcpy(records.data(), r.body.data(), head);
+        for (const ws::ExportedConnection& e : records) {
+            app_total += e.app_bytes;
+            fd_total += 1 + size_t{e.app_fds};
+        }
+    }
+    if (head > r.body.size() || head + app_total != r.body.size() || fd_total != r.fds.size()) {
+        std::fprintf(stderr,
+                     "wsgate: upgrade: a connections record that does not add up (%zu records, "
+                     "%zu bytes, %zu descriptors); its connections are closed\n",
+                     n, r.body.size(), r.fds.size());
+        handover::close_fds(r);
+        return 0;
+    }
+    // Spread over the loops in turn, one batch per loop per record.
+    const size_t loops = inboxes_.size();
+    std::vector<ws::AdoptBatch*> batches(loops, nullptr);
+    size_t at_bytes = head;
+    size_t at_fds = 0;
+    for (const ws::ExportedConnection& e : records) {
+        size_t loop = next_loop_++ % loops;
+        if (batches[loop] == nullptr) {
+            batches[loop] = new ws::AdoptBatch;
+            batches[loop]->adopted = &adopted_;
+        }
+        ws::AdoptBatch& b = *batches[loop];
+        b.records.push_back(e);
+        b.app_bytes.insert(b.app_bytes.end(), r.body.begin() + static_cast<ptrdiff_t>(at_bytes),
+                           r.body.begin() + static_cast<ptrdiff_t>(at_bytes + e.app_bytes));
+        b.fds.insert(b.fds.end(), r.fds.begin() + static_cast<ptrdiff_t>(at_fds),
+                     r.fds.begin() + static_cast<ptrdiff_t>(at_fds + 1 + e.app_fds));
+        at_bytes += e.app_bytes;
+        at_fds += 1 + size_t{e.app_fds};
+    }
+    r.fds.clear();
+    for (size_t loop = 0; loop < loops; ++loop) {
+        if (batches[loop] == nullptr) continue;
+        if (!post_batch(loop, batches[loop])) {
+            for (int fd : batches[loop]->fds)
+                close(fd);
+            delete batches[loop];
+        }
+    }
+    return n;
+}
+
 void UpgradeReceiver::receive_all() {
     uint64_t received = 0;
-    size_t next_loop = 0;
     int64_t first_ms = 0;
     int64_t started_ms = monotonic_ms();
     while (!stop_.load()) {
@@ -391,31 +448,7 @@ void UpgradeReceiver::receive_all() {
         auto kind = static_cast<handover::Kind>(r.header.kind);
         if (kind == handover::Kind::connections) {
             if (first_ms == 0) first_ms = monotonic_ms();
-            auto records = r.entries<ws::ExportedConnection>();
-            size_t n = std::min(records.size(), r.fds.size());
-            // Spread over the loops in turn, one batch per loop per record.
-            const size_t loops = inboxes_.size();
-            std::vector<ws::AdoptBatch*> batches(loops, nullptr);
-            for (size_t i = 0; i < n; ++i) {
-                size_t loop = next_loop++ % loops;
-                if (batches[loop] == nullptr) {
-                    batches[loop] = new ws::AdoptBatch;
-                    batches[loop]->adopted = &adopted_;
-                }
-                batches[loop]->records.push_back(records[i]);
-                batches[loop]->fds.push_back(r.fds[i]);
-            }
-            for (size_t i = n; i < r.fds.size(); ++i)
-                close(r.fds[i]);
-            received += n;
-            for (size_t loop = 0; loop < loops; ++loop) {
-                if (batches[loop] == nullptr) continue;
-                if (!post_batch(loop, batches[loop])) {
-                    for (int fd : batches[loop]->fds)
-                        close(fd);
-                    delete batches[loop];
-                }
-            }
+            received += spread(r);
             continue;
         }
         handover::close_fds(r);

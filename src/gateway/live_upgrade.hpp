@@ -16,6 +16,7 @@
 #include <thread>
 #include <vector>
 
+#include "gateway/handover_wire.hpp"
 #include "ws/connection_export.hpp"
 #include "ws/loop_message.hpp"
 
@@ -49,11 +50,12 @@ class UpgradeLauncher {
   private:
     void fail(const std::string& why);
     static bool send_batch(void* self, std::span<const ws::ExportedConnection> records,
-                           std::span<const int> fds);
+                           std::span<const uint8_t> app_bytes, std::span<const int> fds);
 
     int sock_ = -1;
     pid_t child_ = -1;
     ws::HandoverChannel channel_;
+    std::vector<uint8_t> body_;  // a connections record being sent (one sender at a time)
 };
 
 // The new process's side.
@@ -86,9 +88,12 @@ class UpgradeReceiver {
 
   private:
     void receive_all();
+    // Spreads one connections record over the loops; the count taken.
+    uint64_t spread(handover::Record& r);
     bool post_batch(size_t loop, ws::AdoptBatch* batch);
 
     int sock_ = -1;
+    size_t next_loop_ = 0;
     std::vector<ws::LoopInbox*> inboxes_;
     std::atomic<uint64_t> adopted_{0};
     std::atomic<bool> active_{false};

@@ -9,14 +9,20 @@
 // kernel holds (unread input, unacknowledged output), and the record below
 // the little the loop keeps: the permessage-deflate agreement (exact with
 // no context takeover on both sides: no zlib window to move), the idle
-// timer and which listener accepted it.
+// timer and which listener accepted it. An application with state of its
+// own per connection (pub/sub subscriptions, a proxy's upstream socket)
+// adds it through HandoverApplication: bytes and descriptors that travel
+// with the connection and are handed to the new process's application.
 #pragma once
 
 #include <atomic>
+#include <concepts>
 #include <cstdint>
 #include <mutex>
 #include <span>
 #include <vector>
+
+#include "ws/connection_handle.hpp"
 
 namespace wsgate::ws {
 
@@ -34,21 +40,66 @@ struct ExportedConnection {
     uint8_t server_window_bits = 0;                  // RFC 7692 §7.1.2, when kDeflate
     uint8_t client_window_bits = 0;
     uint32_t source_loop = 0;  // the loop that held it (for logs)
-    uint32_t reserved = 0;
+    uint16_t app_bytes = 0;    // the application's state (HandoverApplication) that follows
+    uint8_t app_fds = 0;       // descriptors of the application's after the connection's own
+    uint8_t reserved = 0;
 };
 static_assert(sizeof(ExportedConnection) == 16);
 
+// What an application adds to one connection it lets go: bytes in a format
+// of its own, and descriptors it holds for the connection (an upstream
+// socket). The descriptors are sent as they are (SCM_RIGHTS duplicates
+// them); the application closes its own copies in handed_over.
+struct AppExport {
+    // Bytes and descriptors one connection may add (a connections record
+    // is at most 64 KiB, SCM_MAX_FD descriptors): more is not movable.
+    static constexpr size_t kMaxBytes = 32 * 1024;
+    static constexpr size_t kMaxFds = 8;
+    std::vector<uint8_t> bytes;
+    std::vector<int> fds;
+    void clear() {
+        bytes.clear();
+        fds.clear();
+    }
+};
+
+// An application whose connections carry state of their own across a live
+// upgrade. Optional: without it a connection moves with its socket alone,
+// and one that arrives with application state is closed 1001.
+//  - movable: nothing of the connection is in the application's hands now
+//    (no answer owed by another loop, nothing half delivered); the loop asks
+//    once the connection is quiet and exports it in the same turn.
+//  - export_state: appends the connection's state; false: it cannot move
+//    (closed 1001, as a connection that never became quiet).
+//  - handed_over: the connection lives on in the new process: forget it
+//    without a word to the peer (on_close is not called for it).
+//  - adopt_state (new process, after on_open): takes the state back; the
+//    application owns `fds` whatever it answers; false: closed 1001.
+template <class A, class L>
+concept HandoverApplication = requires(A& app, L& loop, ConnectionHandle h, AppExport& out,
+                                       std::span<const uint8_t> bytes, std::span<const int> fds) {
+    { app.movable(loop, h) } -> std::same_as<bool>;
+    { app.export_state(loop, h, out) } -> std::same_as<bool>;
+    { app.handed_over(loop, h) } -> std::same_as<void>;
+    { app.adopt_state(loop, h, bytes, fds) } -> std::same_as<bool>;
+};
+
 // Where the loops of the old process send what they hand over. Shared by
 // every loop (send is serialised); `send` writes one record of up to
-// kMaxBatch connections and their descriptors, and answers false once the
-// channel is broken (the new process is gone): the loop then closes what
-// it still holds with 1001, as at shutdown.
+// kMaxBatch descriptors: the connections' records, then their application
+// bytes in the same order, and for each connection its socket followed by
+// its app_fds. It answers false once the channel is broken (the new process
+// is gone): the loop then closes what it still holds with 1001, as at
+// shutdown.
 struct HandoverChannel {
     // SCM_MAX_FD (include/net/scm.h): descriptors one message may carry.
     static constexpr size_t kMaxBatch = 253;
+    // Body bytes of one connections record (records and application bytes):
+    // the wire's record limit less its header.
+    static constexpr size_t kMaxBatchBytes = 64 * 1024 - 16;
 
     bool (*send_batch)(void* context, std::span<const ExportedConnection> records,
-                       std::span<const int> fds) = nullptr;
+                       std::span<const uint8_t> app_bytes, std::span<const int> fds) = nullptr;
     void* context = nullptr;
     int64_t timeout_ms = 10000;  // --upgrade-timeout: then what is left is closed 1001
     std::atomic<uint64_t> handed_over{0};
@@ -56,10 +107,11 @@ struct HandoverChannel {
     std::atomic<bool> broken{false};
     std::mutex mutex;  // one sender at a time
 
-    bool send(std::span<const ExportedConnection> records, std::span<const int> fds) {
+    bool send(std::span<const ExportedConnection> records, std::span<const uint8_t> app_bytes,
+              std::span<const int> fds) {
         if (broken.load()) return false;
         std::lock_guard lock(mutex);
-        if (!send_batch(context, records, fds)) {
+        if (!send_batch(context, records, app_bytes, fds)) {
             broken.store(true);
             return false;
         }
@@ -70,8 +122,11 @@ struct HandoverChannel {
 
 // Connections for one loop of the new process to take (the message's
 // pointer; the loop deletes it). Descriptors it cannot take are closed.
+// Laid out as on the wire: app_bytes holds each record's app_bytes in turn,
+// fds each connection's socket followed by its app_fds.
 struct AdoptBatch {
     std::vector<ExportedConnection> records;
+    std::vector<uint8_t> app_bytes;
     std::vector<int> fds;
     std::atomic<uint64_t>* adopted = nullptr;  // counted up as they are taken
 };

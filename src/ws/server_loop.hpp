@@ -2074,7 +2074,13 @@ class ServerLoop {
                 return;
             }
             if (!c.out.empty() || !Backend<Self>::idle(c.sock)) return;
-            export_connection(index, c);
+            if constexpr (HandoverApplication<App, Self>) {
+                if (!app_.movable(*this, handle(index))) return;  // an answer still owed
+            }
+            if (!export_connection(index, c)) {
+                handover_->closed.fetch_add(1);
+                fail(index, c, proto::CloseCode::going_away, "server upgrading");
+            }
             --waiting;
         });
         flush_handover();
@@ -2084,8 +2090,27 @@ class ServerLoop {
         }
     }
 
-    void export_connection(uint32_t index, Connection& c) {
+    // False: the application cannot move it (its state is too large or
+    // refused); the caller closes it 1001.
+    bool export_connection(uint32_t index, Connection& c) {
         ExportedConnection r;
+        export_app_.clear();
+        if constexpr (HandoverApplication<App, Self>) {
+            if (!app_.export_state(*this, handle(index), export_app_) ||
+                export_app_.bytes.size() > AppExport::kMaxBytes ||
+                export_app_.fds.size() > AppExport::kMaxFds) {
+                return false;
+            }
+            r.app_bytes = static_cast<uint16_t>(export_app_.bytes.size());
+            r.app_fds = static_cast<uint8_t>(export_app_.fds.size());
+        }
+        // The batch is sent first when this connection would not fit in it.
+        if (export_fds_.size() + 1 + r.app_fds > HandoverChannel::kMaxBatch ||
+            (export_records_.size() + 1) * sizeof(ExportedConnection) + export_bytes_.size() +
+                    r.app_bytes >
+                HandoverChannel::kMaxBatchBytes) {
+            flush_handover();
+        }
         r.idle_ms = (now_ - c.last_rx_tick) * kTickMs;
         r.listener = c.listener;
         r.source_loop = loop_id_;
@@ -2099,9 +2124,12 @@ class ServerLoop {
             r.client_window_bits = a.client_max_window_bits;
         }
         export_records_.push_back(r);
+        export_bytes_.insert(export_bytes_.end(), export_app_.bytes.begin(),
+                             export_app_.bytes.end());
         export_fds_.push_back(c.sock.fd);
+        export_fds_.insert(export_fds_.end(), export_app_.fds.begin(), export_app_.fds.end());
         export_slots_.push_back({index, generation(index)});
-        if (export_records_.size() == HandoverChannel::kMaxBatch) flush_handover();
+        return true;
     }
 
     // Sends the batch; each connection sent is let go here without a close
@@ -2109,7 +2137,7 @@ class ServerLoop {
     // channel broke): they stay, and the next turn closes them 1001.
     void flush_handover() {
         if (export_records_.empty()) return;
-        bool sent = handover_->send(export_records_, export_fds_);
+        bool sent = handover_->send(export_records_, export_bytes_, export_fds_);
         for (const YieldedRef& ref : export_slots_) {
             Connection* c = pool_.find(ref.index, ref.generation);
             if (c == nullptr) continue;
@@ -2118,10 +2146,14 @@ class ServerLoop {
                 continue;
             }
             timers_.cancel(ref.index);
+            if constexpr (HandoverApplication<App, Self>) {
+                app_.handed_over(*this, ConnectionHandle(loop_id_, ref.index, ref.generation));
+            }
             c->app_opened = false;  // it lives on: the app's on_close is not for it
             backend_.hand_off(ref.index, ref.generation, c->sock);
         }
         export_records_.clear();
+        export_bytes_.clear();
         export_fds_.clear();
         export_slots_.clear();
     }
@@ -2129,9 +2161,16 @@ class ServerLoop {
     // Takes connections handed over by the old process: open WebSockets at
     // a message boundary, with their agreement and idle timer.
     void adopt(AdoptBatch* batch) {
-        for (size_t i = 0; i < batch->records.size(); ++i) {
-            if (stopping_ || !adopt_one(batch->records[i], batch->fds[i])) {
-                ::close(batch->fds[i]);  // the peer sees the connection end
+        size_t at_bytes = 0;
+        size_t at_fds = 0;
+        for (const ExportedConnection& r : batch->records) {
+            std::span<const uint8_t> bytes(batch->app_bytes.data() + at_bytes, r.app_bytes);
+            std::span<const int> fds(batch->fds.data() + at_fds, 1 + size_t{r.app_fds});
+            at_bytes += r.app_bytes;
+            at_fds += fds.size();
+            if (stopping_ || !adopt_one(r, fds[0], bytes, fds.subspan(1))) {
+                for (int fd : fds)
+                    ::close(fd);  // the peer sees the connection end
                 continue;
             }
             if (batch->adopted != nullptr) batch->adopted->fetch_add(1);
@@ -2139,7 +2178,9 @@ class ServerLoop {
         delete batch;
     }
 
-    bool adopt_one(const ExportedConnection& r, int fd) {
+    // False: not taken (no slot); the caller closes its descriptors.
+    bool adopt_one(const ExportedConnection& r, int fd, std::span<const uint8_t> app_bytes,
+                   std::span<const int> app_fds) {
         uint32_t index = pool_.allocate(decoder_config_);
         if (index == io::SlotPool<Connection>::kNone) return false;
         Connection& c = pool_[index];
@@ -2169,6 +2210,15 @@ class ServerLoop {
         c.app_opened = true;
         app_.on_open(*this, handle(index));
         backend_.start_socket(index, generation(index), c.sock);
+        // The application's state; from here the application owns app_fds.
+        bool adopted = app_bytes.empty() && app_fds.empty();
+        if constexpr (HandoverApplication<App, Self>) {
+            adopted = app_.adopt_state(*this, handle(index), app_bytes, app_fds);
+        } else {
+            for (int extra : app_fds)
+                ::close(extra);
+        }
+        if (!adopted) close(handle(index), 1001, "server upgrading");
         return true;
     }
 
@@ -2243,7 +2293,9 @@ class ServerLoop {
     HandoverChannel* handover_ = nullptr;
     int64_t handover_deadline_ms_ = 0;
     std::vector<ExportedConnection> export_records_;
-    std::vector<int> export_fds_;
+    std::vector<uint8_t> export_bytes_;  // the batch's application bytes, in record order
+    std::vector<int> export_fds_;        // per connection: its socket, then its app_fds
+    AppExport export_app_;               // one connection's, before it joins the batch
     std::vector<YieldedRef> export_slots_;
     bool running_parked_ = false;
     bool yield_spent_ = false;  // the last pause came after some of the budget was spent

@@ -343,6 +343,43 @@ def tls_connection_closed():
         plain.close()
 
 
+def other_wire_version_refused():
+    """A process speaking another version of the handover records (here an
+    old process's version 1 listeners record) is refused cleanly: the new
+    process answers 'refused', closes what came with it and exits 1."""
+    import struct
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    d = tempfile.mkdtemp(prefix="wsgate-upgrade.")
+    try:
+        env = dict(os.environ, WSGATE_HANDOVER_FD=str(theirs.fileno()))
+        with open(os.path.join(d, "stderr.log"), "wb") as err:
+            p = subprocess.Popen([BIN, "--listen", f"127.0.0.1:{free_port()}", "--backend",
+                                  BACKEND, "--threads", "1"], stdout=err, stderr=err,
+                                 stdin=subprocess.DEVNULL, env=env, pass_fds=(theirs.fileno(),))
+        theirs.close()
+        ours.settimeout(10)
+        magic, version, kind, _, value = struct.unpack("<IHHII", ours.recv(65536)[:16])
+        eq((magic, version, kind, value), (0x55475357, 2, 1, p.pid), "the new process's hello")
+        lsock = socket.socket()
+        lsock.bind(("127.0.0.1", 0))
+        lsock.listen()
+        entry = struct.pack("<HHB3x", 0, 0, 0)
+        ours.sendmsg([struct.pack("<IHHII", 0x55475357, 1, 2, 1, 1) + entry],
+                     [(socket.SOL_SOCKET, socket.SCM_RIGHTS, struct.pack("i", lsock.fileno()))])
+        answer = ours.recv(65536)
+        magic, version, kind, count, _ = struct.unpack("<IHHII", answer[:16])
+        eq((version, kind), (2, 7), "a 'refused' record")
+        eq(p.wait(timeout=10), 1, "the new process's exit status")
+        with open(os.path.join(d, "stderr.log"), "rb") as f:
+            log = f.read().decode()
+        check("cannot take over" in log, f"its log line: {log!r}")
+        print(f"     refused: {answer[16:16 + count].decode()!r}", flush=True)
+        lsock.close()
+    finally:
+        ours.close()
+        shutil.rmtree(d, ignore_errors=True)
+
+
 def under_load_twice():
     """wsload echo clients (half plain, half deflate without context
     takeover), every echoed byte checked, upgraded twice in a row: no close,
@@ -407,5 +444,6 @@ suite.run("context takeover connection closed 1001", context_takeover_closed)
 suite.run("stuck mid-frame: closed 1001 after --upgrade-timeout", stuck_mid_frame_closed_after_timeout)
 suite.run("TLS connection closed 1001, TLS listener moves", tls_connection_closed)
 suite.run("broken or missing binary: the old process carries on", failed_binary_carries_on)
+suite.run("another handover record version: refused, exit 1", other_wire_version_refused)
 suite.run(f"under load: {LOAD_CONNECTIONS} echo connections, two upgrades", under_load_twice)
 suite.finish()
