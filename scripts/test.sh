@@ -18,13 +18,41 @@ total_passed=0
 total_failed=0
 total_skipped=0
 
+suite_log() { echo "$logs/${1//\//_}.log"; }
+
 # run_suite NAME CMD...: runs CMD, logs to build/logs/NAME.log, adds its counts.
 run_suite() {
   local name=$1; shift
-  local log="$logs/${name//\//_}.log"
   local start=$SECONDS
-  "$@" >"$log" 2>&1
-  local rc=$?
+  "$@" >"$(suite_log "$name")" 2>&1
+  count_suite "$name" $? $((SECONDS - start))
+}
+
+# run_fuzzers_in_pairs NAME_PREFIX SECONDS BINARY...: runs `tools/run_fuzzer.sh
+# BINARY SECONDS` two at a time (the machine has two cores; each target is one
+# process), then counts each as run_suite does.
+run_fuzzers_in_pairs() {
+  local prefix=$1 secs=$2; shift 2
+  local targets=("$@") k t
+  for ((k = 0; k < ${#targets[@]}; k += 2)); do
+    local names=() pids=() start=$SECONDS
+    for t in "${targets[@]:k:2}"; do
+      names+=("$prefix/$(basename "$t")")
+      tools/run_fuzzer.sh "$t" "$secs" >"$(suite_log "${names[-1]}")" 2>&1 &
+      pids+=($!)
+    done
+    for ((t = 0; t < ${#pids[@]}; t++)); do
+      wait "${pids[t]}"
+      count_suite "${names[t]}" $? $((SECONDS - start))
+    done
+  done
+}
+
+# count_suite NAME EXIT_STATUS SECONDS: reads NAME's log, adds its counts.
+count_suite() {
+  local name=$1 rc=$2 secs=$3
+  local log
+  log=$(suite_log "$name")
   local line p f s
   line=$(grep -E '^([A-Za-z0-9_.-]+: )?[0-9]+ passed, [0-9]+ failed' "$log" | tail -n 1)
   if [ -n "$line" ]; then
@@ -40,7 +68,7 @@ run_suite() {
   total_passed=$((total_passed + p))
   total_failed=$((total_failed + f))
   total_skipped=$((total_skipped + s))
-  printf '%-40s %5d passed %3d failed  %4ds%s%s\n' "$name" "$p" "$f" $((SECONDS - start)) \
+  printf '%-40s %5d passed %3d failed  %4ds%s%s\n' "$name" "$p" "$f" "$secs" \
     "$([ "$s" -ne 0 ] && echo "   ($s skipped)")" "$([ "$f" -ne 0 ] && echo "   <- see $log")"
   if [ "$f" -ne 0 ]; then tail -n 30 "$log" | sed 's/^/    /'; fi
 }
@@ -87,12 +115,26 @@ else
   run_suite "asan/build" sh -c "tail -n 40 \"$logs/asan-build.log\"; false"
 fi
 
-# libFuzzer targets, each for a short bounded time (scripts/fuzz.sh runs them longer).
-if CXX=clang++ build build/fuzz -Dfuzz=true -Dtests=false -Dbenchmarks=false \
-     -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debugoptimized; then
+# libFuzzer targets, each for a short bounded time (scripts/fuzz.sh runs them
+# longer), two at a time. Only the targets are built: the gateway is not fuzzed.
+build_fuzzers() {
+  if [ ! -f build/fuzz/build.ninja ]; then
+    CXX=clang++ meson setup build/fuzz -Dfuzz=true -Dtests=false -Dbenchmarks=false \
+      -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debugoptimized \
+      >"$logs/fuzz-setup.log" 2>&1 || return 1
+  fi
+  local targets
+  targets=$(ninja -C build/fuzz -t targets all | sed -nE 's#^(tests/fuzz/fuzz_[a-z0-9_]+): .*#\1#p')
+  [ -n "$targets" ] || return 1
+  # shellcheck disable=SC2086
+  ninja -C build/fuzz $targets >"$logs/fuzz-build.log" 2>&1
+}
+if build_fuzzers; then
+  fuzzers=()
   for t in build/fuzz/tests/fuzz/fuzz_*; do
-    [ -f "$t" ] && [ -x "$t" ] && run_suite "fuzz/$(basename "$t")" tools/run_fuzzer.sh "$t" 20
+    [ -f "$t" ] && [ -x "$t" ] && fuzzers+=("$t")
   done
+  run_fuzzers_in_pairs fuzz 20 "${fuzzers[@]}"
 else
   run_suite "fuzz/build" sh -c "tail -n 40 \"$logs/fuzz-build.log\"; false"
 fi
