@@ -10,6 +10,7 @@
 
 #include "gateway/config_settings.hpp"
 #include "gateway/edge_config.hpp"
+#include "gateway/namespace_config.hpp"
 
 namespace wsgate::gateway {
 
@@ -174,6 +175,7 @@ std::string check_config(const Config& config) {
         return "--workers > 1 is not available with --mode pubsub (use --threads: the loops of "
                "one process share the hub)";
     }
+    if (std::string e = check_namespaces(config.hub.namespaces); !e.empty()) return e;
     if (config.hub.redis_engine && (config.mode != Mode::pubsub || config.redis.empty())) {
         return "--engine redis needs --mode pubsub and at least one --redis HOST:PORT";
     }

@@ -14,6 +14,7 @@
 
 #include "gateway/config.hpp"
 #include "gateway/config_settings.hpp"
+#include "gateway/namespace_config.hpp"
 
 namespace wsgate::gateway {
 
@@ -108,6 +109,86 @@ std::string bad_value(std::string_view source, const toml::node& node, std::stri
            std::string(text);
 }
 
+// [[namespace]] tables: each a name and Centrifugo channel options; they
+// replace the namespaces given so far (as an array of strings would).
+std::string load_namespace_tables(std::string_view source, const toml::array& tables,
+                                  Config* config) {
+    std::vector<pubsub::ChannelNamespace> loaded;
+    for (const toml::node& item : tables) {
+        const toml::table* table = item.as_table();
+        if (table == nullptr) {
+            return at(source, item.source().begin) +
+                   "namespace: expected tables ([[namespace]]) or strings, got " +
+                   std::string(type_name(item));
+        }
+        pubsub::ChannelNamespace ns;
+        bool named = false;
+        // toml++ orders a table by key: report in the file's order.
+        std::vector<std::pair<const toml::key*, const toml::node*>> entries;
+        for (auto&& [key, node] : *table)
+            entries.emplace_back(&key, &node);
+        std::sort(entries.begin(), entries.end(), [](const auto& a, const auto& b) {
+            const auto& pa = a.first->source().begin;
+            const auto& pb = b.first->source().begin;
+            return pa.line != pb.line ? pa.line < pb.line : pa.column < pb.column;
+        });
+        for (const auto& [key, node] : entries) {
+            std::string_view name = key->str();
+            if (name == "name") {
+                const auto* text = node->as_string();
+                if (text == nullptr) {
+                    return at(source, node->source().begin) +
+                           "namespace name: expected a string, got " +
+                           std::string(type_name(*node));
+                }
+                if (!pubsub::valid_namespace_name(text->get())) {
+                    return at(source, node->source().begin) + "bad namespace name '" + text->get() +
+                           "' (2 or more of letters, digits, '-', '_', '.')";
+                }
+                for (const pubsub::ChannelNamespace& other : loaded) {
+                    if (other.name == text->get()) {
+                        return at(source, node->source().begin) + "namespace '" + text->get() +
+                               "' is defined twice";
+                    }
+                }
+                ns.name = text->get();
+                named = true;
+                continue;
+            }
+            const NamespaceOption* option = find_namespace_option(name);
+            if (option == nullptr)
+                return at(source, key->source().begin) + unknown_namespace_option(name);
+            std::string value;
+            if (const auto* b = node->as_boolean();
+                b != nullptr && option->type == NamespaceOptionType::toggle) {
+                value = b->get() ? "true" : "false";
+            } else if (const auto* i = node->as_integer();
+                       i != nullptr && option->type != NamespaceOptionType::toggle) {
+                value = std::to_string(i->get());
+            } else if (const auto* t = node->as_string();
+                       t != nullptr && option->type == NamespaceOptionType::seconds) {
+                value = t->get();
+            } else {
+                std::string_view want =
+                    option->type == NamespaceOptionType::toggle ? "a boolean (true or false)"
+                    : option->type == NamespaceOptionType::count
+                        ? "an integer"
+                        : "a number of seconds or a duration (\"300s\", \"5m\")";
+                return at(source, node->source().begin) + std::string(name) + ": expected " +
+                       std::string(want) + ", got " + std::string(type_name(*node));
+            }
+            if (!set_namespace_option(*option, value, &ns.options)) {
+                return at(source, node->source().begin) + "bad value for " + std::string(name) +
+                       ": " + value;
+            }
+        }
+        if (!named) return at(source, item.source().begin) + "namespace without a name";
+        loaded.push_back(std::move(ns));
+    }
+    config->hub.namespaces = std::move(loaded);
+    return {};
+}
+
 std::string apply(std::string_view source, const toml::key& key, const toml::node& node,
                   Config* config) {
     const Setting* s = find_setting(key.str());
@@ -119,6 +200,12 @@ std::string apply(std::string_view source, const toml::key& key, const toml::nod
         if (const Setting* near = nearest_setting(key.str(), true); near != nullptr)
             return message + " (did you mean '" + std::string(near->name) + "'?)";
         return message;
+    }
+    if (s->name == "namespace") {
+        if (const toml::array* items = node.as_array();
+            items != nullptr && !items->empty() && !(*items)[0].is_string()) {
+            return load_namespace_tables(source, *items, config);
+        }
     }
     if (s->type == SettingType::text_list) {
         const toml::array* items = node.as_array();

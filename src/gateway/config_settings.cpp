@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "gateway/edge_config.hpp"
+#include "gateway/namespace_config.hpp"
 #include "io/listener.hpp"
 
 namespace wsgate::gateway {
@@ -444,6 +445,30 @@ constexpr Setting kSettings[] = {
      .set = [](std::string_view v,
                Config* c) { return set_uint(v, 1, kMaxHistoryTtlSeconds, &c->hub.history_ttl_s); },
      .get = [](const Config& c) { return uint_text(c.hub.history_ttl_s); }},
+    {.name = "namespace",
+     .type = SettingType::text_list,
+     .value_name = "NAME[,OPTION=VALUE...]",
+     .help = "a channel namespace: channels NAME:... take its options instead of the ones "
+             "above, with Centrifugo v5's names and defaults (history_size, history_ttl, "
+             "presence, allow_subscribe_for_client, allow_publish_for_subscriber, "
+             "allow_history_for_client, allow_presence_for_anonymous, ...; docs/pubsub.md); "
+             "channels of a namespace not configured are error 102. Repeatable; in a file "
+             "also [[namespace]] tables with name = \"NAME\" and the options as keys",
+     .set =
+         [](std::string_view v, Config* c) {
+             pubsub::ChannelNamespace ns;
+             if (!parse_namespace_flag(v, &ns).empty()) return false;
+             c->hub.namespaces.push_back(std::move(ns));
+             return true;
+         },
+     .get =
+         [](const Config& c) {
+             std::vector<std::string> items;
+             for (const pubsub::ChannelNamespace& ns : c.hub.namespaces)
+                 items.push_back(namespace_flag_text(ns));
+             return optional_text_list(items);
+         },
+     .clear = [](Config* c) { c->hub.namespaces.clear(); }},
     {.name = "ping-interval",
      .type = SettingType::integer,
      .value_name = "SECONDS",

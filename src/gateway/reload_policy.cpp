@@ -72,6 +72,12 @@ constexpr LiveKey kLiveKeys[] = {
          t->hub.max_channels_per_connection = f.hub.max_channels_per_connection;
      }},
     {"max-channels", [](const Config& f, Config* t) { t->hub.max_channels = f.hub.max_channels; }},
+    // Channel namespaces and the default namespace's history: each home
+    // loop applies the new limits to its streams when it adopts the
+    // snapshot (HubApp::apply_history_limits).
+    {"namespace", [](const Config& f, Config* t) { t->hub.namespaces = f.hub.namespaces; }},
+    {"history-size", [](const Config& f, Config* t) { t->hub.history_size = f.hub.history_size; }},
+    {"history-ttl", [](const Config& f, Config* t) { t->hub.history_ttl_s = f.hub.history_ttl_s; }},
     // Admission (ws::EdgeLimits, part of the loop's snapshot): checked at the
     // next upgrade request or request head.
     {"allow-origin", [](const Config& f, Config* t) { t->allow_origins = f.allow_origins; }},

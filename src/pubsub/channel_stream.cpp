@@ -29,8 +29,16 @@ void ChannelStream::reposition(uint64_t top, std::string_view epoch) {
 void ChannelStream::append(uint64_t offset, PublicationRef pub) {
     top_ = offset;
     if (history_size_ == 0) return;
-    if (history_.size() == history_size_) history_.pop_front();
+    while (history_.size() >= history_size_)
+        history_.pop_front();
     history_.push_back(std::move(pub));
+}
+
+void ChannelStream::set_history_limits(uint32_t history_size, int64_t history_ttl_ms) {
+    history_size_ = history_size;
+    history_ttl_ms_ = history_ttl_ms;
+    while (history_.size() > history_size_)
+        history_.pop_front();
 }
 
 void ChannelStream::expire(int64_t now_ms) {

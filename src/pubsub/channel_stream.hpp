@@ -42,6 +42,12 @@ class ChannelStream {
     // Drops publications older than the TTL at now_ms.
     void expire(int64_t now_ms);
 
+    // New limits from a reload (the channel's namespace changed): history
+    // is cut to the newest `history_size` at once; the TTL applies at the
+    // next expire().
+    void set_history_limits(uint32_t history_size, int64_t history_ttl_ms);
+    uint32_t history_size() const { return history_size_; }
+
     proto::centrifugo::StreamBounds bounds() const;
 
     // The publication at `offset` (which history must hold), or nullptr.

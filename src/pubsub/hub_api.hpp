@@ -101,15 +101,19 @@ void HubApp::api_broadcast(Loop& loop, const ReplyTo& reply, const cf::ApiReques
 
 template <class Loop>
 void HubApp::api_history(Loop& loop, const ReplyTo& reply, const cf::ApiRequest& r) {
-    if (settings_.history_size == 0) {
-        api_error(loop, reply, cf::ErrorCode::not_available);
-        return;
-    }
     if (std::optional<cf::ErrorCode> bad = api_channel_error(r.channel)) {
         api_error(loop, reply, *bad);
         return;
     }
+    // The server API has every right (centrifugal.dev "Channel permission
+    // model"): only the namespace's history being off refuses it.
+    const ChannelOptions* options = options_of(r.channel);
+    if (options->history_size == 0) {
+        api_error(loop, reply, cf::ErrorCode::not_available);
+        return;
+    }
     auto req = std::make_unique<HistoryRequest>();
+    req->history_size = options->history_size;
     req->channel.assign(r.channel);
     req->hash = channel_hash(r.channel);
     req->reply = reply;
@@ -152,6 +156,10 @@ void HubApp::api_gather(Loop& loop, const ReplyTo& reply, cf::ApiMethod method,
             api_error(loop, reply, *bad);
             return;
         }
+        if (method == cf::ApiMethod::presence_stats && !options_of(r.channel)->presence) {
+            api_error(loop, reply, cf::ErrorCode::not_available);
+            return;
+        }
     }
     if (r.has_disconnect) {
         // RFC 6455 §7.4.2: applications close with 3000-4999.
@@ -165,9 +173,10 @@ void HubApp::api_gather(Loop& loop, const ReplyTo& reply, cf::ApiMethod method,
     start_gather(loop, g.release());
 }
 
-inline std::optional<cf::ErrorCode> HubApp::api_channel_error(std::string_view channel) {
+inline std::optional<cf::ErrorCode> HubApp::api_channel_error(std::string_view channel) const {
     cf::ChannelCheck check = cf::check_channel(channel);
     if (check == cf::ChannelCheck::ok || check == cf::ChannelCheck::private_channel) {
+        if (options_of(channel) == nullptr) return cf::ErrorCode::unknown_channel;
         return std::nullopt;
     }
     return check == cf::ChannelCheck::empty ? cf::ErrorCode::bad_request : cf::channel_error(check);

@@ -42,6 +42,7 @@
 #include "proto/centrifugo_reply_writer.hpp"
 #include "proto/jwt_hs256.hpp"
 #include "pubsub/api_response.hpp"
+#include "pubsub/channel_namespace.hpp"
 #include "pubsub/channel_stream.hpp"
 #include "pubsub/hub_requests.hpp"
 #include "pubsub/hub_shared.hpp"
@@ -98,6 +99,7 @@ class HubApp {
             verifier_ = std::make_unique<jwt::TokenVerifier>(settings_.token_hmac_secret, keys);
         }
         epoch_counter_ = shared.seed ^ (uint64_t{loop_id} << 56);
+        default_options_ = settings_.default_namespace();
     }
     ~HubApp() {
         // Posts that never left (their targets' inboxes stayed full until
@@ -187,16 +189,23 @@ class HubApp {
     static constexpr int64_t kExpiredCloseDelayMs = 25 * 1000;
 
     // A reload's hub settings (ws::ReloadableApplication: the part is a
-    // HubSettings), adopted between events. The reload policy leaves what
-    // shaped existing state (history size and TTL, the engine) unchanged;
-    // the rest applies to the next command: publish and anonymous rights,
-    // API key, channel limits, ping interval, the HMAC token secret.
+    // HubSettings), adopted between events. The reload policy leaves the
+    // engine unchanged; the rest applies to the next command: namespaces and
+    // their rights, publish and anonymous rights, API key, channel limits,
+    // ping interval, the HMAC token secret. History limits apply to the
+    // streams this loop is home of at once (cut to a smaller size now, a
+    // shorter TTL at the next sweep). A channel whose namespace is gone
+    // keeps its subscribers and its stream's limits (as in Centrifugo,
+    // nothing happens to them until they resubscribe, which is then 102);
+    // new subscribes, publishes and history requests get 102.
     template <class Loop>
-    void on_settings(Loop&, const std::shared_ptr<const void>& part) {
+    void on_settings(Loop& loop, const std::shared_ptr<const void>& part) {
         if (!part) return;
         const auto& next = *static_cast<const HubSettings*>(part.get());
         bool secret_changed = next.token_hmac_secret != settings_.token_hmac_secret;
         settings_ = next;
+        default_options_ = settings_.default_namespace();
+        apply_history_limits(loop);
         if (secret_changed) {
             const jwt::KeyRing* keys = shared_.token_keys ? &shared_.token_keys->ring() : nullptr;
             verifier_.reset();
@@ -337,10 +346,13 @@ class HubApp {
     template <class Loop>
     bool refresh(Loop& loop, uint32_t ci, const cf::Command& cmd);
 
-    // Checks a channel name from a client; answers the error itself.
-    // Returns false when the command is answered (or the client closed).
+    // Checks a channel name from a client, its namespace (102) and the
+    // client's right to `action` there; answers the error itself. Returns the
+    // channel's options, or nullptr when the command is answered (*closed:
+    // the client was closed).
     template <class Loop>
-    bool channel_allowed(Loop& loop, uint32_t ci, const cf::Command& cmd, bool* closed);
+    const ChannelOptions* channel_allowed(Loop& loop, uint32_t ci, const cf::Command& cmd,
+                                          ChannelAction action, bool* closed);
 
     template <class Loop>
     bool subscribe(Loop& loop, uint32_t ci, const cf::Command& cmd);
@@ -451,8 +463,8 @@ class HubApp {
                     const cf::ApiRequest& r);
 
     // A channel name from the API: the client rules, except that the API
-    // may publish to private channels.
-    static std::optional<cf::ErrorCode> api_channel_error(std::string_view channel);
+    // may publish to private channels; a namespace not configured is 102.
+    std::optional<cf::ErrorCode> api_channel_error(std::string_view channel) const;
 
     template <class Loop>
     void api_error(Loop& loop, const ReplyTo& reply, cf::ErrorCode code);
@@ -480,6 +492,8 @@ class HubApp {
 
     // The channel's entry with its stream, on its home (this loop), created
     // when missing; kNone when the node's --max-channels is reached.
+    // Its history limits are those of the channel's namespace (the caller
+    // checked that it exists).
     uint32_t home_channel(std::string_view name, uint64_t hash);
 
     // On the home: drops a stream nobody needs any more (no subscriber on
@@ -635,7 +649,7 @@ class HubApp {
                 shared_.counters.no_pong_disconnects.fetch_add(1, std::memory_order_relaxed);
             disconnect(loop, ci, code, "");
         }
-        if (settings_.history_size > 0) {
+        if (settings_.any_history()) {
             int64_t wall = wall_ms();
             std::vector<uint32_t> idle;
             channels_.for_each([&](uint32_t id, LocalChannel& ch) {
@@ -651,6 +665,55 @@ class HubApp {
     // ---- helpers ----
 
     static constexpr uint32_t kNoClient = UINT32_MAX;
+
+    // The options of `channel`'s namespace; nullptr when it has one that is
+    // not configured (102 "unknown channel").
+    const ChannelOptions* options_of(std::string_view channel) const {
+        return find_channel_options(default_options_, settings_.namespaces, channel);
+    }
+
+    // After a reload: the streams this loop is home of take their
+    // namespace's history limits; those left with nothing to keep go.
+    // --engine redis: a channel whose history was off counted offsets
+    // itself, while Redis's stream numbers them from its own top once the
+    // publish script runs: such a channel takes Redis's position again
+    // (messages meanwhile are held, as after a lost link).
+    template <class Loop>
+    void apply_history_limits(Loop& loop) {
+        std::vector<uint32_t> ids, resync;
+        channels_.for_each([&](uint32_t id, LocalChannel& ch) {
+            if (!ch.stream) return;
+            const ChannelOptions* o = options_of(ch.name);
+            if (o == nullptr) return;  // namespace gone: left as it is
+            if (ch.stream->history_size() == 0 && o->history_size > 0 &&
+                ch.redis != LocalChannel::Redis::none) {
+                resync.push_back(id);
+            }
+            ch.stream->set_history_limits(o->history_size, int64_t{o->history_ttl_s} * 1000);
+            ids.push_back(id);
+        });
+        for (uint32_t id : resync) {
+            LocalChannel& ch = channels_[id];
+            ch.redis_synced_once = false;
+            if (ch.redis == LocalChannel::Redis::synced) {
+                ch.redis = LocalChannel::Redis::sync_wanted;
+                redis_advance(loop, id);
+            }
+        }
+        for (uint32_t id : ids)
+            maybe_drop_channel(id);
+    }
+
+    // Whether client `ci` is an active subscriber of `channel` (the
+    // *_for_subscriber rights).
+    bool subscribed(uint32_t ci, std::string_view channel) {
+        uint32_t id = channels_.find(channel, channel_hash(channel));
+        if (id == LoopChannels::kNone) return false;
+        for (const Subscription& s : clients_[ci].subs) {
+            if (s.channel == id && s.place != Subscription::kPending) return true;
+        }
+        return false;
+    }
 
     template <class Loop>
     uint32_t client_of(Loop& loop, ws::ConnectionHandle h) {
@@ -752,6 +815,7 @@ class HubApp {
     HubShared& shared_;
     // The snapshot this loop adopted last (start-up, then on_settings).
     HubSettings settings_;
+    ChannelOptions default_options_;  // settings_.default_namespace()
     uint32_t loop_id_;
     cf::CommandParser parser_;
     std::unique_ptr<jwt::TokenVerifier> verifier_;

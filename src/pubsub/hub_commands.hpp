@@ -161,30 +161,51 @@ bool HubApp::refresh(Loop& loop, uint32_t ci, const cf::Command& cmd) {
 }
 
 template <class Loop>
-bool HubApp::channel_allowed(Loop& loop, uint32_t ci, const cf::Command& cmd, bool* closed) {
+const ChannelOptions* HubApp::channel_allowed(Loop& loop, uint32_t ci, const cf::Command& cmd,
+                                              ChannelAction action, bool* closed) {
     *closed = false;
     cf::ChannelCheck check = cf::check_channel(cmd.channel);
     if (check == cf::ChannelCheck::empty) {
         disconnect(loop, ci, cf::DisconnectCode::bad_request, "empty channel");
         *closed = true;
-        return false;
+        return nullptr;
     }
     if (check != cf::ChannelCheck::ok) {
         error_reply(cmd.id, cf::channel_error(check));
-        return false;
+        return nullptr;
     }
+    const ChannelOptions* options = options_of(cmd.channel);
+    if (options == nullptr) {
+        error_reply(cmd.id, cf::ErrorCode::unknown_channel);
+        return nullptr;
+    }
+    const Client& c = clients_[ci];
     cf::ChannelParts parts = cf::split_channel(cmd.channel);
-    if (parts.user_limited && !cf::user_listed(parts.users, clients_[ci].user)) {
-        error_reply(cmd.id, cf::ErrorCode::permission_denied);
-        return false;
+    if (parts.user_limited) {
+        if (!cf::user_listed(parts.users, c.user)) {
+            error_reply(cmd.id, cf::ErrorCode::permission_denied);
+            return nullptr;
+        }
+        // A listed user may subscribe whatever the namespace's subscribe
+        // rights (centrifugal.dev "Channel permission model": user-limited
+        // channels are one of the ways to grant it).
+        if (action == ChannelAction::subscribe) return options;
     }
-    return true;
+    bool is_subscriber = action != ChannelAction::subscribe && subscribed(ci, cmd.channel);
+    if (std::optional<cf::ErrorCode> refused =
+            action_refused(*options, action, is_subscriber, c.user.empty())) {
+        error_reply(cmd.id, *refused);
+        return nullptr;
+    }
+    return options;
 }
 
 template <class Loop>
 bool HubApp::subscribe(Loop& loop, uint32_t ci, const cf::Command& cmd) {
     bool closed = false;
-    if (!channel_allowed(loop, ci, cmd, &closed)) return !closed;
+    const ChannelOptions* options =
+        channel_allowed(loop, ci, cmd, ChannelAction::subscribe, &closed);
+    if (options == nullptr) return !closed;
     if (cmd.type != 0) {
         error_reply(cmd.id, cf::ErrorCode::not_available);
         return true;
@@ -216,7 +237,8 @@ bool HubApp::subscribe(Loop& loop, uint32_t ci, const cf::Command& cmd) {
     req->hash = hash;
     req->client = c.handle;
     req->id = cmd.id;
-    req->recover = cmd.recover && settings_.history_size > 0;
+    req->recover = cmd.recover && options->history_size > 0;
+    req->history = options->history_size > 0;
     req->offset = cmd.offset;
     req->epoch.assign(cmd.epoch);
     uint32_t home = shared_.home_of(hash);
@@ -273,12 +295,8 @@ void HubApp::leave(Loop& loop, uint32_t ci, size_t k) {
 
 template <class Loop>
 bool HubApp::client_publish(Loop& loop, uint32_t ci, const cf::Command& cmd) {
-    if (!settings_.allow_client_publish) {
-        error_reply(cmd.id, cf::ErrorCode::permission_denied);
-        return true;
-    }
     bool closed = false;
-    if (!channel_allowed(loop, ci, cmd, &closed)) return !closed;
+    if (channel_allowed(loop, ci, cmd, ChannelAction::publish, &closed) == nullptr) return !closed;
     auto req = std::make_unique<PublishRequest>();
     req->channel.assign(cmd.channel);
     req->hash = channel_hash(cmd.channel);
@@ -295,13 +313,11 @@ bool HubApp::client_publish(Loop& loop, uint32_t ci, const cf::Command& cmd) {
 
 template <class Loop>
 bool HubApp::client_history(Loop& loop, uint32_t ci, const cf::Command& cmd) {
-    if (settings_.history_size == 0) {
-        error_reply(cmd.id, cf::ErrorCode::not_available);
-        return true;
-    }
     bool closed = false;
-    if (!channel_allowed(loop, ci, cmd, &closed)) return !closed;
+    const ChannelOptions* options = channel_allowed(loop, ci, cmd, ChannelAction::history, &closed);
+    if (options == nullptr) return !closed;
     auto req = std::make_unique<HistoryRequest>();
+    req->history_size = options->history_size;
     req->channel.assign(cmd.channel);
     req->hash = channel_hash(cmd.channel);
     req->reply = {ReplyTo::Kind::client, clients_[ci].handle, cmd.id};
@@ -317,7 +333,7 @@ bool HubApp::client_history(Loop& loop, uint32_t ci, const cf::Command& cmd) {
 template <class Loop>
 bool HubApp::client_presence_stats(Loop& loop, uint32_t ci, const cf::Command& cmd) {
     bool closed = false;
-    if (!channel_allowed(loop, ci, cmd, &closed)) return !closed;
+    if (channel_allowed(loop, ci, cmd, ChannelAction::presence, &closed) == nullptr) return !closed;
     auto g = std::make_unique<Gather>();
     g->kind = Gather::Kind::presence_stats;
     g->channel.assign(cmd.channel);

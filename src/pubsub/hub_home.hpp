@@ -16,6 +16,7 @@ inline void HubApp::home_subscribe_here(SubscribeRequest* req) {
     if (req->register_interest) s.interested().set(req->client.loop());
     req->top = s.top();
     req->stream_epoch.assign(s.epoch());
+    req->history = s.history_size() > 0;
     if (!req->recover) return;
     cf::RecoveryPlan plan =
         cf::plan_recovery(req->offset, req->epoch, s.bounds(), settings_.recovery_max_publications);
@@ -29,6 +30,14 @@ inline void HubApp::home_subscribe_here(SubscribeRequest* req) {
 
 template <class Loop>
 void HubApp::home_subscribe(Loop& loop, SubscribeRequest* req) {
+    if (options_of(req->channel) == nullptr) {
+        // The namespace went in a reload adopted here before the
+        // subscriber's loop adopted it.
+        req->failed = true;
+        req->error = cf::ErrorCode::unknown_channel;
+        answer_subscribe(loop, req);
+        return;
+    }
     if (redis_engine() && redis_hold_subscribe(loop, req)) return;  // answered later
     home_subscribe_here(req);
     answer_subscribe(loop, req);
@@ -78,7 +87,7 @@ void HubApp::finish_subscribe(Loop& loop, std::unique_ptr<SubscribeRequest> req)
         // command with an id gets its reply.
         if (ci != kNoClient) {
             cf::SubscribeResult r;
-            bool history = settings_.history_size > 0;
+            bool history = req->history;
             r.recoverable = history;
             r.positioned = history;
             r.epoch = req->stream_epoch;
@@ -113,6 +122,16 @@ void HubApp::route_publish(Loop& loop, PublishRequest* req) {
 
 template <class Loop>
 void HubApp::home_publish(Loop& loop, PublishRequest* req) {
+    const ChannelOptions* options = options_of(req->channel);
+    if (options == nullptr) {
+        // Checked by the origin too; here for a reload between the two.
+        req->failed = true;
+        req->error = cf::ErrorCode::unknown_channel;
+        publish_answered(loop, req);
+        return;
+    }
+    req->history_size = options->history_size;
+    req->history_ttl_s = options->history_ttl_s;
     if (redis_engine()) {
         redis_publish(loop, req);
         return;
@@ -131,14 +150,15 @@ void HubApp::home_publish(Loop& loop, PublishRequest* req) {
         pub.info = req->has_info ? &info : nullptr;
         uint64_t offset = s.next_offset();
         // Offsets are written only when subscribers can use them (history on).
-        pub.offset = settings_.history_size > 0 ? offset : 0;
+        bool history = s.history_size() > 0;
+        pub.offset = history ? offset : 0;
         PublicationRef rec(PublicationRecord::create(req->channel, req->hash, pub, now));
         // create() encoded pub.offset; the stream counts every publication.
         s.append(offset, rec.share());
         // Without history a channel's stream does not outlive its
         // subscribers, so its position means nothing to a publisher:
         // the result is empty, as Centrifugo's for unpositioned channels.
-        if (settings_.history_size > 0) {
+        if (history) {
             req->offset = offset;
             req->epoch.assign(s.epoch());
         }
@@ -344,8 +364,12 @@ inline uint32_t HubApp::home_channel(std::string_view name, uint64_t hash) {
     }
     if (id == LoopChannels::kNone) id = channels_.insert(name, hash);
     LocalChannel& ch = channels_[id];
-    ch.stream = std::make_unique<ChannelStream>(
-        settings_.history_size, int64_t{settings_.history_ttl_s} * 1000, next_epoch_seed());
+    const ChannelOptions* o = options_of(name);
+    ChannelOptions none;
+    none.history_size = 0;
+    if (o == nullptr) o = &none;  // not reached: callers checked the namespace
+    ch.stream = std::make_unique<ChannelStream>(o->history_size, int64_t{o->history_ttl_s} * 1000,
+                                                next_epoch_seed());
     ch.positioned = true;
     return id;
 }

@@ -142,7 +142,7 @@ void HubApp::redis_advance(Loop& loop, uint32_t id) {
         ch.redis = LocalChannel::Redis::subscribe_sent;
     }
     if (ch.redis == LocalChannel::Redis::sync_wanted) {
-        if (settings_.history_size == 0) {
+        if (ch.stream->history_size() == 0) {
             // No offsets to compare: subscribed is in step.
             ch.redis = LocalChannel::Redis::synced;
             redis_after_sync(loop, id);
@@ -303,7 +303,7 @@ void HubApp::redis_after_sync(Loop& loop, uint32_t id) {
         redis_apply(loop, id, std::move(rec));
     }
     if (overflow && channels_[id].redis == LocalChannel::Redis::synced &&
-        settings_.history_size > 0) {
+        channels_[id].stream->history_size() > 0) {
         // Messages were dropped while held: what Redis has after our top.
         channels_[id].redis = LocalChannel::Redis::sync_wanted;
         redis_advance(loop, id);
@@ -324,7 +324,7 @@ inline PublicationRef HubApp::redis_record(const LocalChannel& ch, uint64_t offs
     cf::Publication pub;
     pub.data = b->data;
     pub.info = b->has_info ? &b->info : nullptr;
-    pub.offset = settings_.history_size > 0 ? offset : 0;
+    pub.offset = ch.stream->history_size() > 0 ? offset : 0;
     return PublicationRef(PublicationRecord::create(ch.name, ch.hash, pub, wall_ms()));
 }
 
@@ -345,7 +345,7 @@ void HubApp::redis_message(void* context, const broker::RespValue& m) {
     LocalChannel& ch = app.channels_[id];
     PublicationRef rec = app.redis_record(ch, msg->offset, msg->body);
     if (!rec) return;
-    if (app.settings_.history_size > 0 && msg->epoch != ch.stream->epoch() &&
+    if (ch.stream->history_size() > 0 && msg->epoch != ch.stream->epoch() &&
         ch.redis == LocalChannel::Redis::synced) {
         // Another epoch: Redis's stream was created afresh. The sync says how.
         ch.redis_held.push_back(std::move(rec));
@@ -370,7 +370,7 @@ void HubApp::redis_apply(Loop& loop, uint32_t id, PublicationRef rec) {
         }
         return;
     }
-    if (settings_.history_size == 0) {
+    if (s.history_size() == 0) {
         s.append(s.next_offset(), rec.share());
         fan_out(loop, id, rec);
         return;
@@ -534,10 +534,10 @@ inline void HubApp::redis_publish_command(broker::RedisLink& link, const Publish
                                           bool with_script) {
     cf::ClientInfo info{req->user, req->client};
     redis_body_.clear();
-    if (settings_.history_size == 0) redis_body_ = "0 - ";
+    if (req->history_size == 0) redis_body_ = "0 - ";
     redis::append_body(redis_body_, req->data, req->has_info ? &info : nullptr);
     broker::RespWriter& w = link.writer();
-    if (settings_.history_size == 0) {
+    if (req->history_size == 0) {
         w.begin(3);
         w.argument("PUBLISH");
         redis_key_ = redis::kChannelPrefix;
@@ -562,8 +562,8 @@ inline void HubApp::redis_publish_command(broker::RedisLink& link, const Publish
     redis_key_ += req->channel;
     w.argument(redis_key_);
     w.argument(redis_body_);
-    w.argument(settings_.history_size);
-    w.argument(settings_.history_ttl_s);
+    w.argument(req->history_size);
+    w.argument(req->history_ttl_s);
     w.argument(redis::kMetaTtlSeconds);
     w.argument(std::string_view(epoch, sizeof(epoch)));
 }
@@ -589,7 +589,7 @@ void HubApp::redis_published(void* context, uint64_t cookie, const broker::RespV
         req->error = reply == nullptr ? cf::ErrorCode::not_available : cf::ErrorCode::internal;
         app.shared_.counters.redis_publish_failed.fetch_add(1, std::memory_order_relaxed);
         if (reply != nullptr) app.redis_script_refused(reply, nullptr);
-    } else if (app.settings_.history_size > 0 && reply->type == broker::RespType::array &&
+    } else if (req->history_size > 0 && reply->type == broker::RespType::array &&
                reply->count == 2) {
         req->offset = static_cast<uint64_t>((*reply)[0].integer);
         req->epoch.assign((*reply)[1].text);
@@ -816,10 +816,10 @@ template <class Loop>
 void HubApp::redis_history(Loop& loop, HistoryRequest* req) {
     broker::RedisLink* link =
         redis_shards_.empty() ? nullptr : redis_shards_[redis_shard_of(req->hash)].cmd.get();
-    if (settings_.history_size == 0 || link == nullptr || !link->accepting()) {
+    if (req->history_size == 0 || link == nullptr || !link->accepting()) {
         req->failed = true;
         req->error =
-            settings_.history_size == 0 ? cf::ErrorCode::not_available : cf::ErrorCode::internal;
+            req->history_size == 0 ? cf::ErrorCode::not_available : cf::ErrorCode::internal;
         finish_history(loop, std::unique_ptr<HistoryRequest>(req));
         return;
     }
@@ -839,7 +839,7 @@ void HubApp::redis_history(Loop& loop, HistoryRequest* req) {
     w.argument(req->has_since ? static_cast<int64_t>(req->since_offset) : int64_t{-1});
     w.argument(int64_t{req->limit});
     w.argument(req->reverse ? 1 : 0);
-    w.argument(settings_.history_size);
+    w.argument(req->history_size);
     w.argument(redis::kMetaTtlSeconds);
     w.argument(std::string_view(epoch, sizeof(epoch)));
     link->expect(&redis_history_reply<Loop>, &redis_shards_[redis_shard_of(req->hash)].cmd_context,

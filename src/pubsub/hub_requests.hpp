@@ -57,6 +57,10 @@ struct PublishRequest {
     std::string epoch;
     proto::centrifugo::ErrorCode error{};
     bool failed = false;
+    // The channel's namespace's history limits as the home has them
+    // (--engine redis: the publish script's MAXLEN and expiry).
+    uint32_t history_size = 0;
+    uint32_t history_ttl_s = 0;
     // Part of an API broadcast: the home answers into broadcast[index].
     Broadcast* broadcast = nullptr;
     uint32_t index = 0;
@@ -84,13 +88,17 @@ struct SubscribeRequest {
     uint32_t id = 0;  // the subscribe command's id
     bool register_interest = false;
     bool recover = false;
+    // The channel keeps history (its namespace's history_size > 0): the
+    // reply says recoverable and positioned. Set by the subscriber's loop,
+    // then by the home from its stream.
+    bool history = false;
     uint64_t offset = 0;
     std::string epoch;
     // Filled by the home.
     uint64_t top = 0;
     std::string stream_epoch;
     bool recovered = false;
-    bool failed = false;  // the node's channel limit: error 106
+    bool failed = false;  // the node's channel limit (106), an unknown namespace (102)
     proto::centrifugo::ErrorCode error = proto::centrifugo::ErrorCode::limit_exceeded;
     std::vector<PublicationRef> missed;
 };
@@ -110,6 +118,7 @@ struct HistoryRequest {
     uint64_t since_offset = 0;
     std::string since_epoch;
     bool reverse = false;
+    uint32_t history_size = 0;  // of the channel's namespace (--engine redis: the stream's bound)
     // Filled by the home.
     uint64_t top = 0;
     std::string epoch;

@@ -189,7 +189,9 @@ TEST(ConfigFile, EverySettingChangedRoundTrips) {
                      "--max-bytes-per-second",
                      "8",
                      "--byte-burst",
-                     "9"},
+                     "9",
+                     "--namespace",
+                     "chat,history_size=3,history_ttl=60,presence=true"},
                     &c),
               "");
     std::string printed = format_config(c);
