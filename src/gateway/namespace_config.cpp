@@ -31,12 +31,15 @@ constexpr NamespaceOption kOptions[] = {
 
 // Centrifugo v5 channel options wsgate does not implement.
 constexpr std::string_view kNotImplemented[] = {
-    "join_leave",          "force_push_join_leave",   "force_positioning",
-    "allow_positioning",   "force_recovery",          "allow_recovery",
-    "force_recovery_mode", "allow_user_limited_channels", "channel_regex",
-    "proxy_subscribe",     "proxy_publish",           "proxy_sub_refresh",
-    "subscribe_proxy_name", "publish_proxy_name",     "history_meta_ttl",
-    "delta_publish",       "allowed_delta_types",     "subscribe_stream_proxy_name",
+    "join_leave",           "force_push_join_leave",
+    "force_positioning",    "allow_positioning",
+    "force_recovery",       "allow_recovery",
+    "force_recovery_mode",  "allow_user_limited_channels",
+    "channel_regex",        "proxy_subscribe",
+    "proxy_publish",        "proxy_sub_refresh",
+    "subscribe_proxy_name", "publish_proxy_name",
+    "history_meta_ttl",     "delta_publish",
+    "allowed_delta_types",  "subscribe_stream_proxy_name",
 };
 
 bool* toggle_of(std::string_view name, ChannelOptions* o) {
@@ -164,21 +167,20 @@ std::string parse_namespace_flag(std::string_view text, pubsub::ChannelNamespace
     size_t comma = text.find(',');
     ns.name = text.substr(0, comma);
     if (!pubsub::valid_namespace_name(ns.name)) {
-        return "bad namespace name '" + ns.name +
-               "' (2 or more of letters, digits, '-', '_', '.')";
+        return "bad namespace name '" + ns.name + "' (2 or more of letters, digits, '-', '_', '.')";
     }
     while (comma != std::string_view::npos) {
         text.remove_prefix(comma + 1);
         comma = text.find(',');
         std::string_view item = text.substr(0, comma);
         size_t eq = item.find('=');
-        if (eq == std::string_view::npos) return "namespace option without '=': " + std::string(item);
+        if (eq == std::string_view::npos)
+            return "namespace option without '=': " + std::string(item);
         std::string_view key = item.substr(0, eq), value = item.substr(eq + 1);
         const NamespaceOption* option = find_namespace_option(key);
         if (option == nullptr) return unknown_namespace_option(key);
         if (!set_namespace_option(*option, value, &ns.options)) {
-            return "bad value for namespace option " + std::string(key) + ": " +
-                   std::string(value);
+            return "bad value for namespace option " + std::string(key) + ": " + std::string(value);
         }
     }
     *out = std::move(ns);

@@ -196,6 +196,7 @@ if [ "$bin" != standin ]; then
   run pubsub_protocol 60 "$py" "$here/test_pubsub_protocol.py" "$bin" "$backend"
   run wsload_pubsub 60 "$py" "$here/test_wsload_pubsub.py" "$bin" "$backend"
   run pubsub_api 60 "$py" "$here/test_pubsub_api.py" "$bin" "$backend"
+  run pubsub_namespaces 60 "$py" "$here/test_pubsub_namespaces.py" "$bin" "$backend"
   run token_keys 60 "$py" "$here/test_token_keys.py" "$bin" "$backend"
   run pubsub_sdk 90 node "$here/test_pubsub_sdk.mjs" "$bin" "$backend"
   run pubsub_ordering 60 node "$here/test_pubsub_ordering.mjs" "$bin" "$backend"

@@ -9,6 +9,7 @@
 //
 // Instances of its own:
 //   main:   --api-key --allow-client-publish --token-hmac-secret --history-size 300
+//           --namespace room,... (subscribe and publish for subscribers, history 10)
 //   slow:   --allow-client-publish --history-size 300 --max-queued-bytes 262144
 //           --close-timeout 10
 //   small:  --allow-client-publish --history-size 5 --history-ttl 1 --ping-interval 1
@@ -352,6 +353,35 @@ async function errorReplies() {
   eq(await stats('noanon', 'errs'), { numClients: 0, numUsers: 0 }, 'still served');
 }
 
+async function namespaces() {
+  // main: namespace room (users and anonymous subscribe; subscribers publish;
+  // history 10); any other namespace is unknown.
+  const c = newClient(servers.main.url);
+  await connected(c);
+  const bad = newSub(c, 'nope:room');
+  const failed = once(bad, 'unsubscribed');
+  bad.subscribe();
+  // A final subscribe error (not temporary, not < 100, not 109) reaches the
+  // application as the unsubscribed event carrying the error's code and
+  // message (centrifuge-js _subscribeError -> _setUnsubscribed); the error
+  // event is for the temporary ones it retries.
+  const ctx = await failed;
+  eq([ctx.channel, ctx.code, ctx.reason], ['nope:room', 102, 'unknown channel'], 'unsubscribed with the error');
+  eq(bad.events.filter((e) => e.ev === 'error'), [], 'no retried error');
+  await sleep(300);
+  eq(bad.state, 'unsubscribed', 'no retry: 102 is final');
+  const good = newSub(c, 'room:1');
+  const sub = await subscribed(good);
+  eq(sub.recoverable, true, 'room: recoverable (history_size 10)');
+  await good.publish({ text: 'hi' });
+  eq((await pubsOf(good, 1))[0].data, { text: 'hi' }, 'a subscriber publishes in room');
+  const code = (p) => p.then((r) => `resolved ${JSON.stringify(r)}`, (e) => e.code);
+  eq(await code(c.publish('nope:room', { x: 1 })), 102, 'publish to an unknown namespace');
+  eq(await code(c.publish('room:2', { x: 1 })), 103, 'publish in room without subscribing');
+  eq(c.state, 'connected', 'still connected after the errors');
+  c.disconnect();
+}
+
 async function serverPings() {
   // small pings every second; the SDK answers each ping (pong: true in the
   // connect reply) and stays connected, without a reconnect.
@@ -523,7 +553,9 @@ async function serversAlive() {
 
 try {
   servers.main = await startWsgate(bin, backend, ['--api-key', KEY, '--allow-client-publish',
-    '--token-hmac-secret', SECRET, '--history-size', String(HISTORY)]);
+    '--token-hmac-secret', SECRET, '--history-size', String(HISTORY), '--namespace',
+    'room,history_size=10,allow_subscribe_for_client=true,allow_subscribe_for_anonymous=true,'
+    + 'allow_publish_for_subscriber=true,allow_publish_for_anonymous=true']);
   servers.slow = await startWsgate(bin, backend, ['--allow-client-publish', '--history-size', String(HISTORY),
     '--max-queued-bytes', String(QUEUE), '--close-timeout', '10']);
   servers.small = await startWsgate(bin, backend, ['--allow-client-publish', '--history-size', String(SMALL_HISTORY),
@@ -567,6 +599,7 @@ if (news) {
   await suite.run('unsubscribe', unsubscribeCase);
 }
 await suite.run('error replies as the SDK reports them: publish 103, history 108, rpc 104', errorReplies);
+await suite.run('namespaces: unknown namespace -> subscribe error 102, unsubscribed; a configured one serves', namespaces);
 await suite.run('server pings every second: the SDK answers and stays connected', serverPings);
 await suite.run('network drop, missed publications in history -> recovered: true', recoveredTrue);
 await suite.run('network drop, more missed than history -> recovered: false', recoveredFalse);

@@ -169,8 +169,8 @@ TEST(NamespaceConfig, FlagFormAndFlagsReplaceTheFile) {
     EXPECT_EQ(c.hub.namespaces[1].options.history_ttl_s, 120u);
     EXPECT_TRUE(c.hub.namespaces[1].options.allow_publish_for_client);
     Config bad;
-    EXPECT_NE(parse({"--namespace", "x"}, &bad), "");             // a name of one letter
-    EXPECT_NE(parse({"--namespace", "chat,size=3"}, &bad), "");   // no such option
+    EXPECT_NE(parse({"--namespace", "x"}, &bad), "");            // a name of one letter
+    EXPECT_NE(parse({"--namespace", "chat,size=3"}, &bad), "");  // no such option
     EXPECT_NE(parse({"--namespace", "chat,history_size=-1"}, &bad), "");
     EXPECT_NE(parse({"--namespace", "chat,presence=yes"}, &bad), "");
     EXPECT_NE(parse({"--namespace", "chat,history_ttl=0"}, &bad), "");
