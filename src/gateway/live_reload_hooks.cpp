@@ -21,4 +21,31 @@ void PeerLimitsReload::commit() {
     pending_ = false;
 }
 
+std::string ProxyRoutesReload::prepare(const Config&, const Config& next,
+                                       std::vector<std::string>* changed) {
+    prepared_.reset();
+    proxy::RouteTable routes;
+    if (std::string e = proxy_routes(next, &routes); !e.empty()) return e;
+    std::shared_ptr<const proxy::ProxyTable> running = current_.get();
+    if (proxy::same_routing(running->routes, routes)) return {};
+    changed->push_back(proxy::describe_routing_change(running->routes, routes));
+    prepared_ = std::make_shared<proxy::ProxyTable>(std::move(routes), running.get());
+    return {};
+}
+
+void ProxyRoutesReload::fill(SettingsSnapshot& next) {
+    next.proxy = prepared_ ? prepared_ : current_.get();
+}
+
+void ProxyRoutesReload::commit() {
+    if (prepared_) current_.set(std::move(prepared_));
+    prepared_.reset();
+}
+
+std::shared_ptr<const proxy::ProxyTable> start_proxy_table(const Config& config) {
+    proxy::RouteTable routes;
+    proxy_routes(config, &routes);  // checked by parse_config
+    return std::make_shared<proxy::ProxyTable>(std::move(routes), nullptr);
+}
+
 }  // namespace wsgate::gateway

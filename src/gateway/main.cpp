@@ -276,9 +276,11 @@ AdminHandler admin_handler(const LoopMetricsRegistry& registry, const pubsub::Hu
         if (path == "/metrics") {
             r.content_type = "text/plain; version=0.0.4; charset=utf-8";
             MetricsSources sources{&registry, hub, ready.load(), &listeners};
+            std::shared_ptr<const proxy::ProxyTable> table;
             if (proxy != nullptr) {
-                sources.proxy_routes = &proxy->routes;
-                sources.proxy_live = proxy->live.get();
+                table = proxy->table.get();
+                sources.proxy_routes = &table->routes;
+                sources.proxy_live = &table->live;
             }
             r.body = render_metrics(sources);
         } else if (path == "/healthz" || path == "/readyz") {
@@ -366,7 +368,8 @@ int serve(const Config& config, const std::vector<std::string>& args, tls::TlsSe
     unsigned threads = static_cast<unsigned>(listeners.size());
     const SnapshotContext context{threads, std::string("wsgate ") + WSGATE_VERSION,
                                   release_free_memory, tls};
-    std::shared_ptr<const SettingsSnapshot> snapshot = build_snapshot(config, context, 1);
+    std::shared_ptr<SettingsSnapshot> snapshot = build_snapshot(config, context, 1);
+    if (config.mode == Mode::proxy) snapshot->proxy = start_proxy_table(config);
     // What the loops start with: the snapshot plus what only the process
     // knows (table sizes for outbound streams); a loop keeps those on reload.
     ws::LoopSettings settings = snapshot->loop;
@@ -423,10 +426,12 @@ int serve(const Config& config, const std::vector<std::string>& args, tls::TlsSe
         reloader.add_hook(tls_reload.get());
     }
     std::unique_ptr<proxy::ProxySettings> proxy;
+    std::unique_ptr<ProxyRoutesReload> proxy_reload;
     if (config.mode == Mode::proxy) {
         proxy = std::make_unique<proxy::ProxySettings>();
-        proxy_routes(config, &proxy->routes);  // checked by parse_config
-        proxy->live = std::make_unique<proxy::UpstreamLive>(proxy->routes);
+        proxy->table.set(snapshot->proxy);
+        proxy_reload = std::make_unique<ProxyRoutesReload>(proxy->table);
+        reloader.add_hook(proxy_reload.get());
         proxy->connect_timeout_ms =
             static_cast<uint32_t>(std::ceil(config.upstream_connect_timeout_s * 1000.0));
         proxy->pages = serve_http;

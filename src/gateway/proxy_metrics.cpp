@@ -7,12 +7,15 @@ namespace wsgate::gateway {
 void proxy_metrics(PrometheusText& out, const proxy::RouteTable& routes,
                    const proxy::UpstreamLive& live) {
     const int64_t now = proxy::monotonic_ms();
-    // f(pool, server name, its ServerLive, its configured weight) for every server.
+    // f(pool, server name, its ServerLive, its effective weight now) for every server.
     auto each = [&](auto&& f) {
         for (uint32_t p = 0; p < routes.pools().size(); ++p) {
             const proxy::UpstreamPool& pool = routes.pools()[p];
             for (uint32_t s = 0; s < pool.servers.size(); ++s) {
-                f(pool.name, pool.servers[s].name, live.server(p, s), pool.servers[s].weight);
+                const proxy::ServerLive& record = live.server(p, s);
+                f(pool.name, pool.servers[s].name, record,
+                  live.effective_weight(record, pool.servers[s].weight, now,
+                                        pool.check.has_value()));
             }
         }
     };
@@ -22,19 +25,18 @@ void proxy_metrics(PrometheusText& out, const proxy::RouteTable& routes,
                "1 while the server takes new connections (health check up, not out after "
                "failures).",
                "gauge");
-    each([&](const std::string& pool, const std::string& server, const proxy::ServerLive& s,
-             uint32_t weight) {
-        uint64_t up = live.effective_weight(s, weight, now) > 0 ? 1 : 0;
+    each([&](const std::string& pool, const std::string& server, const proxy::ServerLive&,
+             uint32_t effective) {
+        uint64_t up = effective > 0 ? 1 : 0;
         out.sample("wsgate_upstream_up", {{"pool", pool}, {"server", server}}, up);
     });
     out.family("wsgate_upstream_weight",
                "Effective weight for new connections (below the configured one during slow "
                "start, 0 while down).",
                "gauge");
-    each([&](const std::string& pool, const std::string& server, const proxy::ServerLive& s,
-             uint32_t weight) {
-        double w = static_cast<double>(live.effective_weight(s, weight, now)) /
-                   static_cast<double>(proxy::kWeightScale);
+    each([&](const std::string& pool, const std::string& server, const proxy::ServerLive&,
+             uint32_t effective) {
+        double w = static_cast<double>(effective) / static_cast<double>(proxy::kWeightScale);
         out.sample("wsgate_upstream_weight", {{"pool", pool}, {"server", server}}, w);
     });
     out.family("wsgate_upstream_connections", "Proxied connections open to the server.", "gauge");

@@ -85,6 +85,25 @@ constexpr LiveKey kLiveKeys[] = {
      [](const Config& f, Config* t) { t->max_request_head_bytes = f.max_request_head_bytes; }},
     {"max-request-headers",
      [](const Config& f, Config* t) { t->max_request_headers = f.max_request_headers; }},
+    // --mode proxy routing (gateway::ProxyRoutesReload builds the next
+    // proxy::ProxyTable, which comes with the snapshot): new connections
+    // are routed by it, open ones keep relaying where they are.
+    {"upstream", [](const Config& f, Config* t) { t->upstreams = f.upstreams; }},
+    {"route", [](const Config& f, Config* t) { t->routes = f.routes; }},
+    {"balance", [](const Config& f, Config* t) { t->balances = f.balances; }},
+    {"health-check", [](const Config& f, Config* t) { t->health_checks = f.health_checks; }},
+    {"hash-balance-factor",
+     [](const Config& f, Config* t) { t->hash_balance_factor = f.hash_balance_factor; }},
+    {"upstream-max-fails",
+     [](const Config& f, Config* t) { t->passive_health.max_fails = f.passive_health.max_fails; }},
+    {"upstream-fail-timeout",
+     [](const Config& f, Config* t) {
+         t->passive_health.fail_timeout_ms = f.passive_health.fail_timeout_ms;
+     }},
+    {"upstream-slow-start",
+     [](const Config& f, Config* t) {
+         t->passive_health.slow_start_ms = f.passive_health.slow_start_ms;
+     }},
     // Per-address admission (ws::PeerAdmission, shared by the loops; the
     // reload hook gateway::PeerLimitsReload): the next accepted connection
     // is admitted by these; open connections stay counted.

@@ -130,7 +130,11 @@ ReloadOutcome Reloader::reload() {
                 for (size_t i = 0; i < prepared; ++i)
                     hooks_[i]->abort();
             } else {
-                current_ = build_snapshot(plan.effective, context_, current_->generation + 1);
+                std::shared_ptr<SettingsSnapshot> next_snapshot =
+                    build_snapshot(plan.effective, context_, current_->generation + 1);
+                for (ReloadHook* hook : hooks_)
+                    hook->fill(*next_snapshot);
+                current_ = std::move(next_snapshot);
                 publish_(current_);
                 for (ReloadHook* hook : hooks_)
                     hook->commit();

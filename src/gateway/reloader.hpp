@@ -35,6 +35,9 @@ class ReloadHook {
     // (one line: what and where, e.g. "cert.pem: no certificate").
     virtual std::string prepare(const Config& running, const Config& next,
                                 std::vector<std::string>* changed) = 0;
+    // Puts what prepare() readied for the loops into the snapshot about to
+    // be posted (the proxy's table); most hooks have nothing to add.
+    virtual void fill(SettingsSnapshot&) {}
     // Switches to what prepare() readied; cannot fail. Called after the new
     // snapshot was posted to every loop.
     virtual void commit() = 0;

@@ -62,9 +62,9 @@ ws::LoopSettings loop_settings(const Config& config, unsigned threads) {
     return s;
 }
 
-std::shared_ptr<const SettingsSnapshot> build_snapshot(const Config& config,
-                                                       const SnapshotContext& context,
-                                                       uint64_t generation) {
+std::shared_ptr<SettingsSnapshot> build_snapshot(const Config& config,
+                                                 const SnapshotContext& context,
+                                                 uint64_t generation) {
     auto snapshot = std::make_shared<SettingsSnapshot>();
     snapshot->generation = generation;
     snapshot->config = config;
@@ -82,6 +82,7 @@ ws::SettingsUpdate loop_update(const std::shared_ptr<const SettingsSnapshot>& sn
     update.loop = std::shared_ptr<const ws::LoopSettings>(snapshot, &snapshot->loop);
     if (snapshot->config.mode == Mode::pubsub)
         update.app = std::shared_ptr<const void>(snapshot, &snapshot->hub);
+    if (snapshot->config.mode == Mode::proxy) update.app = snapshot->proxy;
     return update;
 }
 

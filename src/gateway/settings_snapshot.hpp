@@ -11,6 +11,7 @@
 #include <string>
 
 #include "gateway/config.hpp"
+#include "proxy/proxy_table.hpp"
 #include "pubsub/hub_settings.hpp"
 #include "ws/loop_settings.hpp"
 #include "ws/settings_update.hpp"
@@ -22,6 +23,9 @@ struct SettingsSnapshot {
     Config config;            // the effective configuration it was built from
     ws::LoopSettings loop;    // every loop's settings (the same for all)
     pubsub::HubSettings hub;  // --mode pubsub: the hub's part
+    // --mode proxy: the routing (the running table again when a reload did
+    // not change it); filled by its owner, not by build_snapshot.
+    std::shared_ptr<const proxy::ProxyTable> proxy;
 };
 
 // What a snapshot takes from the process rather than from the file.
@@ -37,10 +41,11 @@ struct SnapshotContext {
 // The per-loop settings of `config` for a process of `threads` loops.
 ws::LoopSettings loop_settings(const Config& config, unsigned threads);
 
-// Builds the snapshot of `config` (already checked by check_config).
-std::shared_ptr<const SettingsSnapshot> build_snapshot(const Config& config,
-                                                       const SnapshotContext& context,
-                                                       uint64_t generation);
+// Builds the snapshot of `config` (already checked by check_config);
+// mutable until it is published, for the parts built elsewhere.
+std::shared_ptr<SettingsSnapshot> build_snapshot(const Config& config,
+                                                 const SnapshotContext& context,
+                                                 uint64_t generation);
 
 // What one loop is handed: its settings and its application's part, each
 // sharing ownership of the whole snapshot.

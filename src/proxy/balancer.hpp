@@ -28,6 +28,8 @@ struct BalancePolicy {
     BalanceKind kind = BalanceKind::round_robin;
     HashSource source = HashSource::client_address;
     std::string key_name;  // the header, cookie or query parameter
+
+    bool operator==(const BalancePolicy&) const = default;
 };
 
 // "round-robin" | "least-conn" | "hash:ip" | "hash:header:NAME" |

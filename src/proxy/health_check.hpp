@@ -19,6 +19,8 @@ struct HealthCheckSpec {
     uint32_t timeout_ms = 1000;   // connect + request + status line
     uint32_t rise = 2;            // consecutive passes that bring a down server up
     uint32_t fall = 3;            // consecutive failures that take an up server down
+
+    bool operator==(const HealthCheckSpec&) const = default;
 };
 
 // "path=/p,interval=S,timeout=S,rise=N,fall=N", any subset in any order (the
@@ -42,6 +44,8 @@ struct PassiveHealth {
     uint32_t max_fails = 3;            // consecutive failures that take a server out; 0: never
     uint32_t fail_timeout_ms = 10000;  // how long it stays out
     uint32_t slow_start_ms = 10000;    // then its weight ramps from 1/W to W over this; 0: at once
+
+    bool operator==(const PassiveHealth&) const = default;
 };
 
 }  // namespace wsgate::proxy

@@ -36,8 +36,11 @@ class HealthProber {
     static constexpr uint64_t kProbeTag = uint64_t{1} << 62;
     static bool is_probe(uint64_t app_state) { return (app_state & kProbeTag) != 0; }
 
-    HealthProber(const RouteTable& table, UpstreamLive& live, uint32_t loop, uint32_t loops)
-        : table_(table), live_(live) {
+    // The checks of `table`'s servers that this loop (of `loops`) owns. A
+    // reload makes a new prober for the new table (after stop()): verdicts
+    // live on in `live`, the streaks of the checks in flight start again.
+    HealthProber(const RouteTable& table, const UpstreamLive& live, uint32_t loop, uint32_t loops)
+        : table_(&table), live_(&live) {
         uint32_t ordinal = 0;
         for (uint32_t p = 0; p < table.pools().size(); ++p) {
             const UpstreamPool& pool = table.pools()[p];
@@ -109,7 +112,7 @@ class HealthProber {
         const int64_t now = now_ms + base_ms_;
         for (uint32_t i = 0; i < probes_.size(); ++i) {
             Probe& p = probes_[i];
-            const HealthCheckSpec& spec = *table_.pools()[p.pool].check;
+            const HealthCheckSpec& spec = *table_->pools()[p.pool].check;
             if (p.in_flight) {
                 if (now >= p.deadline_ms) {
                     loop.finish_stream(p.handle);
@@ -128,10 +131,10 @@ class HealthProber {
         if (now >= next_return_ms_) {
             next_return_ms_ = INT64_MAX;
             for (const Owned& o : owned_) {
-                ServerLive& s = live_.server(o.pool, o.server);
-                if (live_.passive_return(s, now) == HealthChange::up) {
-                    const UpstreamPool& pool = table_.pools()[o.pool];
-                    log_passive_return(pool, pool.servers[o.server], live_.passive());
+                ServerLive& s = live_->server(o.pool, o.server);
+                if (live_->passive_return(s, now) == HealthChange::up) {
+                    const UpstreamPool& pool = table_->pools()[o.pool];
+                    log_passive_return(pool, pool.servers[o.server], live_->passive());
                 }
             }
         }
@@ -145,7 +148,7 @@ class HealthProber {
         for (const Probe& p : probes_)
             due = std::min(due, p.in_flight ? p.deadline_ms : p.due_ms);
         for (const Owned& o : owned_) {
-            const ServerLive& s = live_.server(o.pool, o.server);
+            const ServerLive& s = live_->server(o.pool, o.server);
             if (s.passive_out.load(std::memory_order_relaxed)) {
                 int64_t until = s.out_until_ms.load(std::memory_order_relaxed);
                 due = std::min(due, until);
@@ -157,6 +160,17 @@ class HealthProber {
     }
 
     size_t probes() const { return probes_.size(); }
+
+    // Ends the checks in flight (a reload replaces this prober): their
+    // streams' callbacks then find no probe of theirs.
+    template <class Loop>
+    void stop(Loop& loop) {
+        for (Probe& p : probes_) {
+            if (p.in_flight && !p.handle.empty()) loop.finish_stream(p.handle);
+            p.in_flight = false;
+            p.handle = {};
+        }
+    }
 
   private:
     static constexpr int64_t kUnset = INT64_MIN;
@@ -184,7 +198,7 @@ class HealthProber {
 
     template <class Loop>
     void start(Loop& loop, uint32_t index, Probe& p, const HealthCheckSpec& spec, int64_t now) {
-        const UpstreamServer& server = table_.pools()[p.pool].servers[p.server];
+        const UpstreamServer& server = table_->pools()[p.pool].servers[p.server];
         p.due_ms = now + spec.interval_ms;
         p.deadline_ms = now + spec.timeout_ms;
         p.got = 0;
@@ -211,8 +225,8 @@ class HealthProber {
         if (!p.in_flight) return;
         p.in_flight = false;
         p.handle = {};
-        ServerLive& s = live_.server(p.pool, p.server);
-        const UpstreamPool& pool = table_.pools()[p.pool];
+        ServerLive& s = live_->server(p.pool, p.server);
+        const UpstreamPool& pool = table_->pools()[p.pool];
         const HealthCheckSpec& spec = *pool.check;
         (passed ? s.checks_passed : s.checks_failed).fetch_add(1, std::memory_order_relaxed);
         HealthChange change = HealthChange::none;
@@ -220,19 +234,21 @@ class HealthProber {
         if (passed) {
             p.failures = 0;
             streak = ++p.passes;
-            if (p.passes >= spec.rise) change = live_.set_check_verdict(s, true, monotonic_ms());
+            if (p.passes >= spec.rise) change = live_->set_check_verdict(s, true, monotonic_ms());
         } else {
             p.passes = 0;
             streak = ++p.failures;
-            if (p.failures >= spec.fall) change = live_.set_check_verdict(s, false, monotonic_ms());
+            if (p.failures >= spec.fall)
+                change = live_->set_check_verdict(s, false, monotonic_ms());
         }
         if (change != HealthChange::none) {
-            log_check_change(pool, pool.servers[p.server], change, streak, result, live_.passive());
+            log_check_change(pool, pool.servers[p.server], change, streak, result,
+                             live_->passive());
         }
     }
 
-    const RouteTable& table_;
-    UpstreamLive& live_;
+    const RouteTable* table_;
+    const UpstreamLive* live_;
     std::vector<Probe> probes_;
     std::vector<Owned> owned_;  // servers whose passive return this loop logs
     int64_t base_ms_ = kUnset;  // monotonic_ms() - the loop's clock

@@ -11,6 +11,9 @@
 //
 // Both sides are byte streams of the loop (ws/stream_application.hpp); a
 // Tunnel record joins them, its index + 1 in each side's app_state.
+//  - Reload (proxy_table.hpp): a new table arrives with the settings snapshot
+//    (on_settings); new connections are routed with it, each tunnel keeps
+//    the table it was routed with until it ends (removed servers drain).
 //  - Health (upstream_live.hpp, health_prober.hpp): only servers up by their
 //    active check and not taken out by passive failures get new
 //    connections; none left: 503 naming why, and one log line.
@@ -46,6 +49,7 @@
 #include "proxy/forwarded_headers.hpp"
 #include "proxy/frames_relay.hpp"
 #include "proxy/health_prober.hpp"
+#include "proxy/proxy_table.hpp"
 #include "proxy/route_table.hpp"
 #include "proxy/upstream_live.hpp"
 #include "ws/application.hpp"
@@ -56,9 +60,9 @@
 namespace wsgate::proxy {
 
 struct ProxySettings {
-    RouteTable routes;
-    // Shared by the loops; made from `routes` once they are final.
-    std::unique_ptr<UpstreamLive> live;
+    // The table the loops start with; a reload's comes with the settings
+    // snapshot (ProxyApp::on_settings).
+    CurrentProxyTable table;
     uint32_t connect_timeout_ms = 5000;
     uint64_t max_message_bytes = 16 * 1024 * 1024;  // frames relay: upstream messages too
     uint32_t loops = 1;                             // health checks are shared out among them
@@ -71,13 +75,24 @@ class ProxyApp {
   public:
     ProxyApp(const ProxySettings& settings, uint32_t loop)
         : settings_(settings),
+          loop_(loop),
           frames_(settings.max_message_bytes),
-          prober_(settings.routes, *settings.live, loop, settings.loops) {
-        for (const UpstreamPool& pool : settings.routes.pools()) {
-            cursors_.emplace_back(pool);
-            unreachable_log_.emplace_back(kLogIntervalMs);
-            least_conn_start_.push_back(0);
-        }
+          table_(settings.table.get()),
+          prober_(table_->routes, table_->live, loop, settings.loops) {
+        per_pool_state();
+    }
+
+    // A reload's table (ws::ReloadableApplication: the part is a
+    // ProxyTable; the same one again when the routing did not change):
+    // new connections are routed with it from now on; tunnels keep theirs.
+    // The health checks this loop owns start again on the new table.
+    template <class Loop>
+    void on_settings(Loop& loop, const std::shared_ptr<const void>& part) {
+        if (!part || part.get() == table_.get()) return;
+        prober_.stop(loop);
+        table_ = std::static_pointer_cast<const ProxyTable>(part);
+        prober_ = HealthProber(table_->routes, table_->live, loop_, settings_.loops);
+        per_pool_state();
     }
 
     // ---- WebSocket connections: none are opened in this mode ----
@@ -120,7 +135,7 @@ class ProxyApp {
 
     // No route: the loop answers 404.
     bool accept_upgrade(const proto::HttpRequest& request) const {
-        return settings_.routes.match_route(request.target, request.header("host")) != nullptr;
+        return table_->routes.match_route(request.target, request.header("host")) != nullptr;
     }
 
     // ---- streams ----
@@ -128,10 +143,11 @@ class ProxyApp {
     template <class Loop>
     void relay_upgrade(Loop& loop, ws::ConnectionHandle client, const proto::HttpRequest& request,
                        std::string_view) {
-        const Route* route = settings_.routes.match_route(request.target, request.header("host"));
+        const Route* route = table_->routes.match_route(request.target, request.header("host"));
         uint32_t id = new_tunnel();
         Tunnel& t = tunnels_[id];
         t.client = client;
+        t.table = table_;
         t.pool = route->pool;
         sockaddr_storage peer{};
         socklen_t peer_len = 0;
@@ -139,7 +155,7 @@ class ProxyApp {
         if (loop.peer_address(client, peer, peer_len)) {
             address = client_address_text(reinterpret_cast<const sockaddr*>(&peer));
         }
-        const UpstreamPool& p = settings_.routes.pools()[t.pool];
+        const UpstreamPool& p = table_->routes.pools()[t.pool];
         if (p.balance.kind == BalanceKind::hash) {
             t.key_hash = hash_of(hash_key(p.balance, request, address));
         }
@@ -182,7 +198,7 @@ class ProxyApp {
         const bool from_client = h == t.client;
         if (!from_client && !t.server_answered) {
             t.server_answered = true;  // its failures in a row end here
-            settings_.live->note_success(server_live(t));
+            t.table->live.note_success(server_live(t));
         }
         if (t.frames) {
             if (from_client) return 0;  // decoded by the loop once the client has its 101
@@ -309,6 +325,9 @@ class ProxyApp {
     struct Tunnel {
         ws::ConnectionHandle client;
         ws::ConnectionHandle upstream;
+        // The table it was routed with: its pool and server indices are into
+        // it, and it keeps a removed server's live record while relaying.
+        std::shared_ptr<const ProxyTable> table;
         std::string head;                       // to send once connected
         std::unique_ptr<FramesSession> frames;  // frames relay (else tunnel)
         uint64_t key_hash = 0;                  // hashing pools: XXH3 of the request's key
@@ -357,16 +376,16 @@ class ProxyApp {
         return word != nullptr && HealthProber::is_probe(*word) ? *word : 0;
     }
 
-    ServerLive& server_live(const Tunnel& t) {
-        return settings_.live->server(t.pool, static_cast<uint32_t>(t.server));
+    static ServerLive& server_live(const Tunnel& t) {
+        return t.table->live.server(t.pool, static_cast<uint32_t>(t.server));
     }
 
     // A failure of the tunnel's current server; one log line when it takes
     // the server out.
     void note_failure(const Tunnel& t, FailureKind kind, int error) {
         if (t.server == kNoServer) return;
-        const UpstreamLive& live = *settings_.live;
-        const UpstreamPool& pool = settings_.routes.pools()[t.pool];
+        const UpstreamLive& live = t.table->live;
+        const UpstreamPool& pool = t.table->routes.pools()[t.pool];
         if (live.note_failure(server_live(t), kind, monotonic_ms(), pool.servers.size() > 1) ==
             HealthChange::down) {
             log_taken_out(
@@ -378,7 +397,7 @@ class ProxyApp {
     // The pool's policy picks among the servers this tunnel has not tried
     // and that are up (at their slow-start weight).
     int pick_server(Tunnel& t, const UpstreamPool& pool) {
-        const UpstreamLive& live = *settings_.live;
+        const UpstreamLive& live = t.table->live;
         const int64_t now = monotonic_ms();
         for (uint32_t i = 0; i < pool.servers.size(); ++i) {
             if (live.passive_return(live.server(t.pool, i), now) == HealthChange::up) {
@@ -388,21 +407,26 @@ class ProxyApp {
         Candidate candidates[kMaxPoolServers];
         live.candidates(t.pool, pool, t.tried, now, candidates);
         std::span<const Candidate> view(candidates, pool.servers.size());
+        // A tunnel routed before this loop adopted a newer table retries on
+        // its own table, from fresh round-robin and least-conn positions.
+        const bool current = t.table == table_;
         switch (pool.balance.kind) {
-            case BalanceKind::round_robin:
-                return cursors_[t.pool].next(view);
+            case BalanceKind::round_robin: {
+                if (current) return cursors_[t.pool].next(view);
+                RoundRobin fresh(pool);
+                return fresh.next(view);
+            }
             case BalanceKind::least_conn:
-                return pick_least_conn(view, least_conn_start_[t.pool]++);
+                return pick_least_conn(view, current ? least_conn_start_[t.pool]++ : 0);
             case BalanceKind::hash:
-                return pool.ring.pick(t.key_hash, view, settings_.routes.hash_balance_factor());
+                return pool.ring.pick(t.key_hash, view, t.table->routes.hash_balance_factor());
         }
         return kNoServer;
     }
 
     void release_server(Tunnel& t) {
         if (t.server == kNoServer) return;
-        settings_.live->server(t.pool, static_cast<uint32_t>(t.server))
-            .connections.fetch_sub(1, std::memory_order_relaxed);
+        server_live(t).connections.fetch_sub(1, std::memory_order_relaxed);
         t.server = kNoServer;
     }
 
@@ -410,7 +434,8 @@ class ProxyApp {
     // answers the client when none is left.
     template <class Loop>
     void connect_next(Loop& loop, uint32_t id) {
-        const UpstreamPool& pool = settings_.routes.pools()[tunnels_[id].pool];
+        // The tunnel's table outlives this call (it holds it).
+        const UpstreamPool& pool = tunnels_[id].table->routes.pools()[tunnels_[id].pool];
         for (;;) {
             Tunnel& t = tunnels_[id];
             int picked = pick_server(t, pool);
@@ -418,8 +443,7 @@ class ProxyApp {
             ++t.tries;
             t.tried |= uint64_t{1} << picked;
             t.server = picked;
-            settings_.live->server(t.pool, static_cast<uint32_t>(picked))
-                .connections.fetch_add(1, std::memory_order_relaxed);
+            server_live(t).connections.fetch_add(1, std::memory_order_relaxed);
             const UpstreamServer& server = pool.servers[static_cast<size_t>(picked)];
             int error = 0;
             ws::ConnectionHandle up =
@@ -445,8 +469,8 @@ class ProxyApp {
         if (t.tries == 0) {
             // Not one server is up: 503, and why (RFC 9110 §15.6.4).
             char reason[160];
-            describe_down(t.pool, pool, reason, sizeof(reason));
-            log_unreachable(pool, unreachable_log_[t.pool], reason, 503);
+            describe_down(t.table->live, t.pool, pool, reason, sizeof(reason));
+            log_unreachable(pool, unreachable_log(t), reason, 503);
             refuse(loop, id, 503, reason);
             return;
         }
@@ -454,20 +478,21 @@ class ProxyApp {
         char reason[160];
         std::snprintf(reason, sizeof(reason), "no server reachable (%u tried, last: %s)", t.tries,
                       std::strerror(-t.last_error));
-        log_unreachable(pool, unreachable_log_[t.pool], reason, timed_out ? 504 : 502);
+        log_unreachable(pool, unreachable_log(t), reason, timed_out ? 504 : 502);
         refuse(loop, id, timed_out ? 504 : 502,
                timed_out ? "upstream connect timed out" : "upstream connect failed");
     }
 
     // "no server up in pool P (2 down by health check, 1 out after failures)".
-    void describe_down(uint32_t pool_index, const UpstreamPool& pool, char* out, size_t size) {
+    static void describe_down(const UpstreamLive& live, uint32_t pool_index,
+                              const UpstreamPool& pool, char* out, size_t size) {
         const int64_t now = monotonic_ms();
         uint32_t by_check = 0, by_failures = 0;
         for (uint32_t i = 0; i < pool.servers.size(); ++i) {
-            const ServerLive& s = settings_.live->server(pool_index, i);
-            if (!s.check_up.load(std::memory_order_relaxed)) {
+            const ServerLive& s = live.server(pool_index, i);
+            if (pool.check && !s.check_up.load(std::memory_order_relaxed)) {
                 ++by_check;
-            } else if (settings_.live->effective_weight(s, 1, now) == 0) {
+            } else if (live.effective_weight(s, 1, now, false) == 0) {
                 ++by_failures;
             }
         }
@@ -517,6 +542,23 @@ class ProxyApp {
         std::fputc('\n', stderr);
     }
 
+    // The per-pool state of the loop's table (a reload's table starts afresh).
+    void per_pool_state() {
+        cursors_.clear();
+        unreachable_log_.clear();
+        least_conn_start_.clear();
+        for (const UpstreamPool& pool : table_->routes.pools()) {
+            cursors_.emplace_back(pool);
+            unreachable_log_.emplace_back(kLogIntervalMs);
+            least_conn_start_.push_back(0);
+        }
+    }
+
+    // The pool's log throttle; a tunnel of an older table shares one.
+    ws::LogThrottle& unreachable_log(const Tunnel& t) {
+        return t.table == table_ ? unreachable_log_[t.pool] : older_table_log_;
+    }
+
     // An error response to the client, then FIN; the tunnel ends.
     template <class Loop>
     void refuse(Loop& loop, uint32_t id, int status, std::string_view reason) {
@@ -529,14 +571,17 @@ class ProxyApp {
     }
 
     const ProxySettings& settings_;
+    uint32_t loop_;
     FramesRelay frames_;
-    int64_t next_ping_ms_ = 0;         // 0: no ping due (none to send)
-    std::vector<RoundRobin> cursors_;  // per pool
+    std::shared_ptr<const ProxyTable> table_;  // new connections are routed with it
+    int64_t next_ping_ms_ = 0;                 // 0: no ping due (none to send)
+    std::vector<RoundRobin> cursors_;          // per pool
     std::vector<Tunnel> tunnels_;
     std::vector<uint32_t> free_;
     std::vector<ws::LogThrottle> unreachable_log_;  // per pool
     std::vector<uint32_t> least_conn_start_;        // per pool: where ties start
     ws::LogThrottle out_of_descriptors_log_{kLogIntervalMs};
+    ws::LogThrottle older_table_log_{kLogIntervalMs};
     HealthProber prober_;
 };
 

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstring>
 
 namespace wsgate::proxy {
 
@@ -13,15 +14,55 @@ int64_t monotonic_ms() {
     return int64_t{now.tv_sec} * 1000 + now.tv_nsec / 1000000;
 }
 
-UpstreamLive::UpstreamLive(const RouteTable& table) : passive_(table.passive()) {
+namespace {
+
+// A server is the same across tables when its pool, name and address are:
+// a name that now resolves elsewhere is a new server (its keys stay on the
+// ring, which hashes the name, but its health is the new address's).
+bool same_server(const UpstreamServer& a, const UpstreamServer& b) {
+    return a.name == b.name && a.endpoint.len == b.endpoint.len &&
+           std::memcmp(&a.endpoint.addr, &b.endpoint.addr, a.endpoint.len) == 0;
+}
+
+}  // namespace
+
+UpstreamLive::UpstreamLive(const RouteTable& table, const RouteTable* previous_table,
+                           const UpstreamLive* previous)
+    : passive_(table.passive()) {
     for (const UpstreamPool& pool : table.pools()) {
-        pools_.push_back(std::make_unique<ServerLive[]>(pool.servers.size()));
+        const UpstreamPool* before = nullptr;
+        size_t before_index = 0;
+        if (previous_table != nullptr && previous != nullptr) {
+            for (; before_index < previous_table->pools().size(); ++before_index) {
+                if (previous_table->pools()[before_index].name == pool.name) {
+                    before = &previous_table->pools()[before_index];
+                    break;
+                }
+            }
+        }
+        std::vector<std::shared_ptr<ServerLive>>& records = pools_.emplace_back();
+        for (const UpstreamServer& server : pool.servers) {
+            std::shared_ptr<ServerLive> record;
+            for (size_t i = 0; before != nullptr && i < before->servers.size() && !record; ++i) {
+                if (same_server(before->servers[i], server))
+                    record = previous->pools_[before_index][i];
+            }
+            if (record) {
+                ++carried_;
+                // A check added to the pool judges from scratch, as at start-up
+                // (nothing wrote the verdict while the pool had no check).
+                if (pool.check && !before->check) record->check_up.store(true);
+            } else {
+                record = std::make_shared<ServerLive>();
+            }
+            records.push_back(std::move(record));
+        }
     }
 }
 
-uint32_t UpstreamLive::effective_weight(const ServerLive& s, uint32_t weight,
-                                        int64_t now_ms) const {
-    if (!s.check_up.load(std::memory_order_relaxed)) return 0;
+uint32_t UpstreamLive::effective_weight(const ServerLive& s, uint32_t weight, int64_t now_ms,
+                                        bool checked) const {
+    if (checked && !s.check_up.load(std::memory_order_relaxed)) return 0;
     if (s.passive_out.load(std::memory_order_relaxed) &&
         now_ms < s.out_until_ms.load(std::memory_order_relaxed)) {
         return 0;
@@ -38,9 +79,11 @@ uint32_t UpstreamLive::effective_weight(const ServerLive& s, uint32_t weight,
 void UpstreamLive::candidates(uint32_t pool_index, const UpstreamPool& pool, uint64_t tried,
                               int64_t now_ms, Candidate* out) const {
     for (size_t i = 0; i < pool.servers.size(); ++i) {
-        const ServerLive& s = pools_[pool_index][i];
+        const ServerLive& s = *pools_[pool_index][i];
         out[i].connections = s.connections.load(std::memory_order_relaxed);
-        out[i].weight = (tried >> i) & 1 ? 0 : effective_weight(s, pool.servers[i].weight, now_ms);
+        out[i].weight = (tried >> i) & 1 ? 0
+                                         : effective_weight(s, pool.servers[i].weight, now_ms,
+                                                            pool.check.has_value());
     }
 }
 

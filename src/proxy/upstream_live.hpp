@@ -11,6 +11,12 @@
 // Times are CLOCK_MONOTONIC milliseconds (monotonic_ms), one clock for all
 // loops. A server is eligible for new connections when its check says up
 // and it is not passively out; its existing connections are never touched.
+//
+// A reload builds the next table's UpstreamLive from the running one: a
+// server that stays (the same name and address in the same pool) shares
+// its ServerLive, so its connection count, health verdict, failures and
+// counters carry on whatever its position; a removed server's record lives
+// on as long as a connection of an older table counts in it.
 #pragma once
 
 #include <atomic>
@@ -60,15 +66,23 @@ enum class HealthChange : uint8_t { none, down, up };
 
 class UpstreamLive {
   public:
-    explicit UpstreamLive(const RouteTable& table);
+    // `table`'s servers; with `previous` (the running table and its live
+    // state), each server that stays in its pool shares its record there.
+    explicit UpstreamLive(const RouteTable& table, const RouteTable* previous_table = nullptr,
+                          const UpstreamLive* previous = nullptr);
 
-    ServerLive& server(uint32_t pool, uint32_t server) const { return pools_[pool][server]; }
+    ServerLive& server(uint32_t pool, uint32_t server) const { return *pools_[pool][server]; }
     const PassiveHealth& passive() const { return passive_; }
+    // Servers whose record came from the previous table.
+    uint32_t carried() const { return carried_; }
 
     // The weight new connections see at `now_ms`, times kWeightScale: 0
     // while the server is down (check) or out (failures); during slow start
-    // a share growing linearly from the start, at least 1.
-    uint32_t effective_weight(const ServerLive& s, uint32_t weight, int64_t now_ms) const;
+    // a share growing linearly from the start, at least 1. `checked`: its
+    // pool has an active check (without one, a verdict left from an earlier
+    // configuration is not consulted).
+    uint32_t effective_weight(const ServerLive& s, uint32_t weight, int64_t now_ms,
+                              bool checked = true) const;
 
     // The servers of `pool` as the pickers see them at now_ms, those in
     // `tried` (bit i: server i) left out; out has room for pool.servers.size().
@@ -92,8 +106,9 @@ class UpstreamLive {
     HealthChange set_check_verdict(ServerLive& s, bool up, int64_t now_ms) const;
 
   private:
-    std::vector<std::unique_ptr<ServerLive[]>> pools_;
+    std::vector<std::vector<std::shared_ptr<ServerLive>>> pools_;
     PassiveHealth passive_;
+    uint32_t carried_ = 0;
 };
 
 }  // namespace wsgate::proxy

@@ -215,6 +215,7 @@ if [ "$bin" != standin ]; then
   run proxy_frames 40 "$py" "$here/test_proxy_frames.py" "$bin" "$backend"
   run proxy_health 60 "$py" "$here/test_proxy_health.py" "$bin" "$backend"
   run proxy_routing 60 "$py" "$here/test_proxy_routing.py" "$bin" "$backend"
+  run proxy_reload 60 "$py" "$here/test_proxy_reload.py" "$bin" "$backend"
   run live_upgrade 90 "$py" "$here/test_live_upgrade.py" "$bin" "$backend"
 fi
 

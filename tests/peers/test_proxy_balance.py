@@ -15,17 +15,12 @@ Two proxies in front of them:
 """
 
 import asyncio
-import json
 import math
-import os
-import subprocess
 import sys
-import time
 from collections import Counter
 
-import websockets
-
 import wsraw
+from proxy_upstreams import IdentUpstream, open_ident
 from wsgate_proc import Server, free_port
 from wsraw import check, eq
 
@@ -35,36 +30,7 @@ if len(sys.argv) < 3:
     sys.exit(2)
 BIN, BACKEND = sys.argv[1], sys.argv[2]
 del sys.argv[1:3]
-HERE = os.path.dirname(os.path.abspath(__file__))
 suite = wsraw.Suite("proxy_balance")
-
-
-class Upstream:
-    """One ident_upstream.py process, stopped by its PID."""
-
-    def __init__(self, port):
-        self.port = port
-        self.proc = None
-        self.start()
-
-    def start(self):
-        self.proc = subprocess.Popen(
-            [sys.executable, os.path.join(HERE, "ident_upstream.py"), "127.0.0.1", str(self.port)],
-            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL, text=True)
-        line = self.proc.stdout.readline()
-        check(line.strip() == "ready", f"upstream {self.port} did not start ({line!r})")
-
-    def stop(self):
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(5)
-
-
-async def open_one(port, path, headers=()):
-    ws = await websockets.connect(f"ws://127.0.0.1:{port}{path}", extra_headers=list(headers),
-                                  compression=None, open_timeout=10)
-    info = json.loads(await ws.recv())
-    return ws, info["port"]
 
 
 async def close_all(sockets):
@@ -81,7 +47,7 @@ def room_affinity():
         sockets, where = [], {}
         for i in range(4):  # interleaved: room 0..11, four times
             for room in range(12):
-                ws, port = await open_one(state["a"], f"/room/chat?user={i}&room=r{room}")
+                ws, port = await open_ident(state["a"], f"/room/chat?user={i}&room=r{room}")
                 sockets.append(ws)
                 where.setdefault(room, set()).add(port)
         await close_all(sockets)
@@ -96,7 +62,7 @@ def room_affinity():
     async def again():
         out = {}
         for room in range(12):
-            ws, port = await open_one(state["a"], f"/room/other?room=r{room}")
+            ws, port = await open_ident(state["a"], f"/room/other?room=r{room}")
             out[room] = port
             await ws.close()
         return out
@@ -107,18 +73,18 @@ def header_cookie_ip_keys():
     async def go():
         got = {"user": Counter(), "sid": Counter(), "users": set(), "ip": Counter()}
         for _ in range(5):
-            ws, port = await open_one(state["a"], "/user", [("X-User", "alice")])
+            ws, port = await open_ident(state["a"], "/user", [("X-User", "alice")])
             got["user"][port] += 1
             await ws.close()
-            ws, port = await open_one(state["a"], "/sid",
+            ws, port = await open_ident(state["a"], "/sid",
                                       [("Cookie", "theme=dark; sid=abc123; x=1")])
             got["sid"][port] += 1
             await ws.close()
-            ws, port = await open_one(state["a"], "/ip")
+            ws, port = await open_ident(state["a"], "/ip")
             got["ip"][port] += 1
             await ws.close()
         for u in range(20):
-            ws, port = await open_one(state["a"], "/user", [("X-User", f"user{u}")])
+            ws, port = await open_ident(state["a"], "/user", [("X-User", f"user{u}")])
             got["users"].add(port)
             await ws.close()
         return got
@@ -137,7 +103,7 @@ def missing_key_falls_back_to_address():
         ports = set()
         for path, headers in (("/room/x", ()), ("/room/x?other=1", ()), ("/user", ()),
                               ("/sid", [("Cookie", "theme=dark")])):
-            ws, port = await open_one(state["a"], path, headers)
+            ws, port = await open_ident(state["a"], path, headers)
             ports.add(port)
             await ws.close()
         return ports
@@ -153,7 +119,7 @@ def bounded_load():
     async def go():
         sockets, count, order = [], Counter(), []
         for i in range(40):
-            ws, port = await open_one(state["b"], f"/room?room=hot&n={i}")
+            ws, port = await open_ident(state["b"], f"/room?room=hot&n={i}")
             sockets.append(ws)
             count[port] += 1
             order.append(port)
@@ -173,12 +139,12 @@ def least_conn():
     """Pool lc (two servers): after the two connections on one server close,
     the next two both go there (round robin would alternate)."""
     async def go():
-        held = [await open_one(state["a"], "/lc") for _ in range(4)]
+        held = [await open_ident(state["a"], "/lc") for _ in range(4)]
         eq(sorted(Counter(p for _, p in held).values()), [2, 2], "four spread two and two")
         first = held[0][1]
         await close_all([ws for ws, p in held if p == first])
         await asyncio.sleep(1.0)  # the proxy sees the closes
-        more = [await open_one(state["a"], "/lc") for _ in range(2)]
+        more = [await open_ident(state["a"], "/lc") for _ in range(2)]
         eq([p for _, p in more], [first, first], "both to the server with fewer")
         await close_all([ws for ws, p in held if p != first] + [ws for ws, _ in more])
     run(go())
@@ -189,7 +155,7 @@ upstreams = []
 servers = []
 try:
     for _ in range(4):
-        upstreams.append(Upstream(free_port()))
+        upstreams.append(IdentUpstream(free_port()))
     ports = [u.port for u in upstreams]
     state["a"], state["b"] = free_port(), free_port()
     common = ["--mode", "proxy", "--threads", "1", "--backend", BACKEND,

@@ -14,20 +14,16 @@ exists), ports nobody listens on. One proxy, one loop, --admin-listen:
 """
 
 import asyncio
-import json
-import os
 import re
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
 import urllib.request
 from collections import Counter
 
-import websockets
-
 import wsraw
+from proxy_upstreams import IdentUpstream, open_ident
 from wsgate_proc import Server, free_port
 from wsraw import check, eq
 
@@ -37,7 +33,6 @@ if len(sys.argv) < 3:
     sys.exit(2)
 BIN, BACKEND = sys.argv[1], sys.argv[2]
 del sys.argv[1:3]
-HERE = os.path.dirname(os.path.abspath(__file__))
 suite = wsraw.Suite("proxy_health")
 
 INTERVAL, TIMEOUT, RISE, FALL = 0.3, 0.2, 2, 2
@@ -49,45 +44,12 @@ UP_WITHIN = RISE * INTERVAL + TIMEOUT + 1.0
 DOWN_DIR = tempfile.mkdtemp(prefix="wsgate-health.")
 
 
-class Upstream:
-    """One ident_upstream.py process, stopped by its PID."""
-
-    def __init__(self, port):
-        self.port = port
-        self.proc = None
-        self.start()
-
-    def start(self):
-        env = dict(os.environ, IDENT_DOWN_DIR=DOWN_DIR)
-        self.proc = subprocess.Popen(
-            [sys.executable, os.path.join(HERE, "ident_upstream.py"), "127.0.0.1", str(self.port)],
-            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL, text=True,
-            env=env)
-        line = self.proc.stdout.readline()
-        check(line.strip() == "ready", f"upstream {self.port} did not start ({line!r})")
-
-    def stop(self):
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(5)
-
-    def set_failing(self, failing):
-        flag = os.path.join(DOWN_DIR, f"{self.port}.down")
-        if failing:
-            open(flag, "w").close()
-        else:
-            os.unlink(flag)
-
-
 def run(coro):
     return asyncio.run(coro)
 
 
 async def open_one(path):
-    ws = await websockets.connect(f"ws://127.0.0.1:{state['port']}{path}", compression=None,
-                                  open_timeout=10)
-    info = json.loads(await ws.recv())
-    return ws, info["port"]
+    return await open_ident(state["port"], path)
 
 
 async def open_many(path, n):
@@ -261,8 +223,8 @@ state = {}
 upstreams = []
 proxy = None
 try:
-    hc = [Upstream(free_port()) for _ in range(3)]
-    u4 = Upstream(free_port())
+    hc = [IdentUpstream(free_port(), down_dir=DOWN_DIR) for _ in range(3)]
+    u4 = IdentUpstream(free_port(), down_dir=DOWN_DIR)
     upstreams += hc + [u4]
     state["hc"], state["u4"] = hc, u4
     state["pv_dead"], alldown_dead = free_port(), free_port()

@@ -22,8 +22,9 @@ import sys
 import websockets
 
 import wsraw
+from proxy_upstreams import IdentUpstream, node_echo
 from wsgate_proc import Server, free_port
-from wsraw import check, eq
+from wsraw import eq
 
 if len(sys.argv) < 3:
     print("usage: test_proxy_routing.py WSGATE_BINARY BACKEND", file=sys.stderr)
@@ -35,23 +36,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 suite = wsraw.Suite("proxy_routing")
 
 
-class Upstream:
-    """A process that prints "ready" once listening, stopped by its PID."""
-
-    def __init__(self, argv):
-        self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                                     stdin=subprocess.DEVNULL, text=True, cwd=HERE)
-        line = self.proc.stdout.readline()
-        check(line.strip() == "ready", f"{argv[1]} did not start ({line!r})")
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(5)
-
-
 def ident(host, port):
-    return Upstream([sys.executable, os.path.join(HERE, "ident_upstream.py"), host, str(port)])
+    return IdentUpstream(port, host)
 
 
 async def via_host(host, path, **kw):
@@ -141,8 +127,7 @@ try:
     upstreams.append(ident("127.0.0.1", state["u2"]))
     upstreams.append(ident("localhost", state["u3"]))
     upstreams.append(ident("::1", state["u4"]))
-    upstreams.append(Upstream(["node", os.path.join(HERE, "node_echo_upstream.mjs"),
-                               str(node_port)]))
+    upstreams.append(node_echo(node_port))
     state["port"] = free_port()
     args = ["--mode", "proxy", "--threads", "1", "--backend", BACKEND,
             "--listen", f"127.0.0.1:{state['port']}", "--close-timeout", "1",

@@ -15,11 +15,14 @@ using namespace wsgate::proxy;
 
 namespace {
 
-RouteTable pool_of(size_t n, PassiveHealth passive = {}) {
+RouteTable pool_of(size_t n, PassiveHealth passive = {}, bool checked = false) {
     RouteTable t;
     for (size_t i = 0; i < n; ++i)
         EXPECT_EQ(t.add_upstream("p=127.0.0.1:" + std::to_string(9000 + i)), "");
     EXPECT_EQ(t.add_route("/=p"), "");
+    if (checked) {
+        EXPECT_EQ(t.add_health_check("p="), "");
+    }
     t.set_passive(passive);
     EXPECT_EQ(t.finish(), "");
     return t;
@@ -150,7 +153,7 @@ TEST(UpstreamLive, SlowStartRampsTheWeight) {
 }
 
 TEST(UpstreamLive, CheckVerdictsChangeStateOnce) {
-    RouteTable t = pool_of(2, PassiveHealth{3, 1000, 2000});
+    RouteTable t = pool_of(2, PassiveHealth{3, 1000, 2000}, true);
     UpstreamLive live(t);
     ServerLive& s = live.server(0, 1);
     EXPECT_EQ(live.set_check_verdict(s, true, 10), HealthChange::none);  // up from the start
