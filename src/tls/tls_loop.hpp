@@ -39,8 +39,9 @@ class TlsLoop {
   public:
     // Plaintext handed to the sink at once, at most (several records).
     static constexpr size_t kPlainScratchBytes = 64 * 1024;
-    // Records encrypted ahead of the socket per connection, at most; the
-    // rest stays plaintext in the connection's queue (counted by its cap).
+    // Records encrypted ahead of the socket per connection, at most (plus
+    // one piece); the rest stays plaintext. The loop's output cap counts
+    // both queues (queued_records), so encrypting moves bytes, adds none.
     static constexpr size_t kMaxCipherQueued = 256 * 1024;
     // Plaintext pieces smaller than this are gathered into full records
     // first (a turn's many small frames: one record, not one each).
@@ -64,6 +65,12 @@ class TlsLoop {
     bool has_output(uint32_t index) const {
         const TlsSession* s = find(index);
         return s != nullptr && !s->cipher.empty();
+    }
+    // Bytes of records queued for the kernel (0: not a TLS connection). The
+    // loop's output cap counts them with the plaintext queue.
+    size_t queued_records(uint32_t index) const {
+        const TlsSession* s = find(index);
+        return s != nullptr ? s->cipher.size() : 0;
     }
 
     // A server-side session for the connection in slot index; false when

@@ -189,7 +189,7 @@ class ServerLoop {
         Connection* c = sendable(h, index);
         if (c == nullptr) return SendResult::gone;
         if (c->out_in_message) return SendResult::busy;  // RFC 6455 §5.4: no interleaving
-        if (over_cap(*c)) return SendResult::over_cap;
+        if (over_cap(index, *c)) return SendResult::over_cap;
         c->out.append_shared(chunks_, frame);
         count_sent(message_kind(static_cast<proto::Opcode>(frame.data()[0] & 0x0F)), frame.size());
         after_output(index, *c);
@@ -203,7 +203,7 @@ class ServerLoop {
         Connection* c = sendable(h, index);
         if (c == nullptr) return SendResult::gone;
         if (c->out_in_message) return SendResult::busy;
-        if (over_cap(*c)) return SendResult::over_cap;
+        if (over_cap(index, *c)) return SendResult::over_cap;
         c->out.append_shared(chunks_, message.frame_for(c->compression, compression_));
         count_sent(message_kind(message.opcode()), message.payload_size());
         after_output(index, *c);
@@ -216,7 +216,7 @@ class ServerLoop {
         Connection* c = sendable(h, index);
         if (c == nullptr) return SendResult::gone;
         if (c->out_in_message) return SendResult::busy;
-        if (over_cap(*c)) return SendResult::over_cap;
+        if (over_cap(index, *c)) return SendResult::over_cap;
         outbound(*c).send_message_piece(opcode, bytes, true);
         after_compressed_send(index, *c);
         after_output(index, *c);
@@ -306,7 +306,7 @@ class ServerLoop {
         if (c == nullptr || c->state != ConnState::stream || c->sock.closing) {
             return SendResult::gone;
         }
-        if (over_cap(*c)) {
+        if (over_cap(h.index(), *c)) {
             c->drain_wanted = true;
             return SendResult::over_cap;
         }
@@ -323,7 +323,7 @@ class ServerLoop {
             c->relay_paused = false;  // paused by pause_reading: its own cap still counts
             if (c->input_parked) {
                 parked_.schedule(h.index(), h.generation());
-            } else if (!over_cap(*c)) {
+            } else if (!over_cap(h.index(), *c)) {
                 backend_.set_reading(h.index(), h.generation(), c->sock, true);
             }
             return true;
@@ -374,7 +374,7 @@ class ServerLoop {
         out.send_message_piece(opcode, piece, last);
         after_compressed_send(index, *c);
         after_output(index, *c);
-        return note_over_cap(*c);
+        return note_over_cap(index, *c);
     }
 
     SendResult push_stream(ConnectionHandle h, std::span<const uint8_t> bytes) {
@@ -385,7 +385,7 @@ class ServerLoop {
         if (!lend_stream_bytes(*c, bytes)) c->out.append(chunks_, bytes);
         c->last_rx_tick = now_;
         after_output(h.index(), *c);
-        return note_over_cap(*c);
+        return note_over_cap(h.index(), *c);
     }
 
     bool pause_reading(ConnectionHandle h) {
@@ -398,7 +398,7 @@ class ServerLoop {
 
     bool over_cap(ConnectionHandle h) {
         Connection* c = resolve(pool_, loop_id_, h);
-        if (c == nullptr || !over_cap(*c)) return false;
+        if (c == nullptr || !over_cap(h.index(), *c)) return false;
         c->drain_wanted = true;
         return true;
     }
@@ -606,7 +606,7 @@ class ServerLoop {
         if (c.stream) {
             // A stream's reading follows the queue of the stream it feeds,
             // which the app watches (on_stream_drained), not its own.
-            if (c.drain_wanted && c.out.size() <= settings_.max_queued_bytes / 2) {
+            if (c.drain_wanted && queued_bytes(index, c) <= settings_.max_queued_bytes / 2) {
                 c.drain_wanted = false;
                 if constexpr (StreamApplication<App, Self>) {
                     if (c.app_opened) app_.on_stream_drained(*this, handle(index));
@@ -614,14 +614,14 @@ class ServerLoop {
             }
             return;
         }
-        if (c.drain_wanted && c.out.size() <= settings_.max_queued_bytes / 2) {
+        if (c.drain_wanted && queued_bytes(index, c) <= settings_.max_queued_bytes / 2) {
             c.drain_wanted = false;  // a relayed message piece went over the cap
             if constexpr (StreamApplication<App, Self>) {
                 if (c.app_opened) app_.on_stream_drained(*this, handle(index));
             }
         }
         if (!c.sock.want_read && !c.relay_paused &&
-            c.out.size() <= settings_.max_queued_bytes / 2) {
+            queued_bytes(index, c) <= settings_.max_queued_bytes / 2) {
             if (c.input_parked) {
                 parked_.schedule(index, generation(index));  // reading resumes once it is used
             } else {
@@ -1012,8 +1012,8 @@ class ServerLoop {
     // After a relayed send that queues even over the cap: over_cap when the
     // queue is over it now (the app hears on_stream_drained once it is under
     // half), else queued.
-    SendResult note_over_cap(Connection& c) {
-        if (!over_cap(c)) return SendResult::queued;
+    SendResult note_over_cap(uint32_t index, Connection& c) {
+        if (!over_cap(index, c)) return SendResult::queued;
         c.drain_wanted = true;
         return SendResult::over_cap;
     }
@@ -1125,10 +1125,10 @@ class ServerLoop {
 
     // Requests a send when output is queued and applies backpressure.
     void after_output(uint32_t index, Connection& c) {
-        peak_queued_ = std::max(peak_queued_, c.out.size());
+        peak_queued_ = std::max(peak_queued_, queued_bytes(index, c));
         if (c.sock.closing) return;
         if (has_output(index, c)) backend_.request_send(index, generation(index), c.sock);
-        if (c.out.size() > settings_.max_queued_bytes && c.sock.want_read && !c.stream) {
+        if (over_cap(index, c) && c.sock.want_read && !c.stream) {
             metrics_.backpressure_pauses.add();
             backend_.set_reading(index, generation(index), c.sock, false);
         }
@@ -1187,7 +1187,16 @@ class ServerLoop {
         begin_linger(index, c);
     }
 
-    bool over_cap(const Connection& c) const { return c.out.size() > settings_.max_queued_bytes; }
+    // What the connection has queued to send: its plaintext queue and, for
+    // TLS, the records encrypted from it that the kernel has not taken yet.
+    // The output cap counts both, so a TLS peer that does not read holds no
+    // more than a plain one.
+    size_t queued_bytes(uint32_t index, const Connection& c) const {
+        return c.out.size() + tls_.queued_records(index);
+    }
+    bool over_cap(uint32_t index, const Connection& c) const {
+        return queued_bytes(index, c) > settings_.max_queued_bytes;
+    }
 
     // Processes data[0, len) while the output queue is within the cap: each
     // request head, or the whole buffer of frames (its echo adds at most the
@@ -1199,12 +1208,12 @@ class ServerLoop {
         while (used < len && !c.sock.closing) {
             switch (c.state) {
                 case ConnState::http:
-                    if (over_cap(c)) return used;
+                    if (over_cap(index, c)) return used;
                     used += handshake_step(index, c, data + used, len - used);
                     break;
                 case ConnState::open:
                 case ConnState::closing:
-                    if (over_cap(c)) return used;
+                    if (over_cap(index, c)) return used;
                     return used + feed_frames(index, c, data + used, len - used);
                 case ConnState::responding:
                     return used;  // the next request waits for the pending answer
@@ -1248,7 +1257,7 @@ class ServerLoop {
                 on_eof(index);
                 return;
             }
-            if (c.stream || (!c.relay_paused && c.out.size() <= settings_.max_queued_bytes / 2)) {
+            if (c.stream || (!c.relay_paused && queued_bytes(index, c) <= settings_.max_queued_bytes / 2)) {
                 backend_.set_reading(index, generation(index), c.sock, true);
             }
         }
@@ -2065,7 +2074,7 @@ class ServerLoop {
             const uint32_t gen = generation(index);
             if (!c.decoder.at_message_boundary() || c.out_in_message || c.input_parked ||
                 LoopCompression::receiving(c.compression)) {
-                if (!c.sock.want_read && !over_cap(c))
+                if (!c.sock.want_read && !over_cap(index, c))
                     backend_.set_reading(index, gen, c.sock, true);
                 return;
             }
