@@ -1257,7 +1257,8 @@ class ServerLoop {
                 on_eof(index);
                 return;
             }
-            if (c.stream || (!c.relay_paused && queued_bytes(index, c) <= settings_.max_queued_bytes / 2)) {
+            if (c.stream ||
+                (!c.relay_paused && queued_bytes(index, c) <= settings_.max_queued_bytes / 2)) {
                 backend_.set_reading(index, generation(index), c.sock, true);
             }
         }
