@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "tls/ktls_track.hpp"
 #include "tls/tls_session.hpp"
 
 namespace wsgate::tls {
@@ -21,6 +22,7 @@ int bio_read(BIO* bio, char* out, size_t len, size_t* read) {
     std::memcpy(out, s->in, n);
     s->in += n;
     s->in_len -= n;
+    if (s->kernel != nullptr) s->kernel->received.feed(reinterpret_cast<uint8_t*>(out), n);
     *read = n;
     return 1;
 }
@@ -29,6 +31,7 @@ int bio_write(BIO* bio, const char* in, size_t len, size_t* written) {
     auto* s = static_cast<TlsSession*>(BIO_get_data(bio));
     BIO_clear_retry_flags(bio);
     s->cipher.append(*s->pool, in, len);
+    if (s->kernel != nullptr) s->kernel->sent.feed(reinterpret_cast<const uint8_t*>(in), len);
     *written = len;
     return 1;
 }

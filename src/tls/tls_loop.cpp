@@ -1,5 +1,6 @@
 #include "tls/tls_loop.hpp"
 
+#include <openssl/crypto.h>
 #include <openssl/err.h>
 
 #include <algorithm>
@@ -7,6 +8,7 @@
 #include <string_view>
 
 #include "io/backend_options.hpp"
+#include "tls/ktls_track.hpp"
 #include "tls/loop_bio.hpp"
 
 namespace wsgate::tls {
@@ -59,6 +61,7 @@ bool TlsLoop::attach(uint32_t index) {
     SSL_set_accept_state(s->ssl);
     SSL_set_app_data(s->ssl, s);
     SSL_set_info_callback(s->ssl, on_info);
+    if (server_->kernel_tls()) s->kernel = new KernelTlsTrack;
     sessions_[index] = s;
     ++count_;
     list_buffers(*s, index);  // the handshake allocates them
@@ -66,13 +69,69 @@ bool TlsLoop::attach(uint32_t index) {
 }
 
 void TlsLoop::release(uint32_t index) {
+    if (in_kernel(index)) {
+        kernel_[index] = 0;
+        --kernel_count_;
+    }
     TlsSession* s = find(index);
-    if (s == nullptr) return;
+    if (s != nullptr) free_session(index, s);
+}
+
+void TlsLoop::free_session(uint32_t index, TlsSession* s) {
     sessions_[index] = nullptr;
     s->cipher.clear(*pool_);
+    stay_in_user_space(*s);
     SSL_free(s->ssl);
     delete s;
     --count_;
+}
+
+bool TlsLoop::kernel_ready(const TlsSession& s) const {
+    return s.kernel != nullptr && s.established && !s.failed && !s.notify_sent &&
+           !s.renegotiation && s.cipher.empty() && s.in_len == 0 && s.kernel->sent.at_boundary() &&
+           s.kernel->received.at_boundary() && SSL_pending(s.ssl) == 0 &&
+           SSL_has_pending(s.ssl) == 0 &&
+           // A KeyUpdate OpenSSL still owes the peer (RFC 8446 §4.6.3).
+           SSL_get_key_update_type(s.ssl) == SSL_KEY_UPDATE_NONE;
+}
+
+const char* TlsLoop::kernel_keys(const TlsSession& s, KernelKeys* out) const {
+    if (!kernel_ready(s)) return "session not at a record boundary";
+    return derive_kernel_keys(s.ssl, s.kernel->secrets, s.kernel->sent.next_seq(),
+                              s.kernel->received.next_seq(), out);
+}
+
+void TlsLoop::stay_in_user_space(TlsSession& s) {
+    if (s.kernel == nullptr) return;
+    OPENSSL_cleanse(&s.kernel->secrets, sizeof(s.kernel->secrets));
+    delete s.kernel;
+    s.kernel = nullptr;
+}
+
+void TlsLoop::handed_to_kernel(uint32_t index) {
+    TlsSession* s = find(index);
+    if (s == nullptr) return;
+    free_session(index, s);
+    if (index >= kernel_.size()) kernel_.resize(index + 1, 0);
+    kernel_[index] = kInKernel;
+    ++kernel_count_;
+}
+
+// The key log line of a session prepared for the kernel: its TLS 1.3
+// application secrets, and the record from which each direction uses them.
+void ktls_key_log(const SSL* ssl, const char* line) {
+    auto* s = static_cast<TlsSession*>(SSL_get_app_data(ssl));
+    if (s == nullptr || s->kernel == nullptr) return;
+    switch (take_key_log_line(line, &s->kernel->secrets)) {
+        case SecretKind::server_application:
+            s->kernel->sent.mark();
+            break;
+        case SecretKind::client_application:
+            s->kernel->received.mark();
+            break;
+        case SecretKind::none:
+            break;
+    }
 }
 
 // RFC 5746 / RFC 8446 §4.1.2 : a ClientHello on an established TLS 1.2

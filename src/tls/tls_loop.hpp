@@ -17,6 +17,7 @@
 
 #include "io/out_queue.hpp"
 #include "tls/failure_log.hpp"
+#include "tls/ktls_keys.hpp"
 #include "tls/tls_server_context.hpp"
 #include "tls/tls_session.hpp"
 
@@ -76,8 +77,34 @@ class TlsLoop {
     // A server-side session for the connection in slot index; false when
     // OpenSSL could not make one.
     bool attach(uint32_t index);
-    // Frees the session (its SSL, its queued records).
+    // Frees the session (its SSL, its queued records), or forgets that the
+    // kernel carries the connection's records.
     void release(uint32_t index);
+
+    // Kernel TLS. A session may be handed over once it is established and
+    // quiet at a record boundary both ways: nothing queued to send, nothing
+    // half read, nothing OpenSSL holds back (RFC 8446 §5.3: the kernel goes
+    // on from the record numbers counted here).
+    bool kernel_ready(const TlsSession& s) const;
+    // s's keys for setsockopt(SOL_TLS), or why not (static text; the
+    // session then stays in user space: stay_in_user_space). *out is wiped
+    // by the caller once used.
+    const char* kernel_keys(const TlsSession& s, KernelKeys* out) const;
+    // Stops preparing s for the kernel (no more counting, secrets wiped).
+    void stay_in_user_space(TlsSession& s);
+    // The kernel took slot index's records: its session is freed (the SSL
+    // object is what an idle kernel TLS connection no longer costs).
+    void handed_to_kernel(uint32_t index);
+    bool in_kernel(uint32_t index) const {
+        return index < kernel_.size() && (kernel_[index] & kInKernel) != 0;
+    }
+    // Whether close_notify may still be sent on a kernel connection (once).
+    bool take_kernel_close_notify(uint32_t index) {
+        if (!in_kernel(index) || (kernel_[index] & kNotifySent) != 0) return false;
+        kernel_[index] |= kNotifySent;
+        return true;
+    }
+    size_t kernel_connections() const { return kernel_count_; }
 
     // Feeds data[0, len) (ciphertext) through the session. Plaintext goes to
     // sink(uint8_t* bytes, size_t n) -> bool, valid during the call; false
@@ -135,6 +162,11 @@ class TlsLoop {
     void list_buffers(TlsSession& s, uint32_t index);
     static void on_info(const SSL* ssl, int where, int ret);
 
+    void free_session(uint32_t index, TlsSession* s);
+
+    static constexpr uint8_t kInKernel = 1;
+    static constexpr uint8_t kNotifySent = 2;
+
     const TlsServerContext* server_;
     std::vector<bool> tls_listeners_;
     io::ChunkPool* pool_;
@@ -142,7 +174,9 @@ class TlsLoop {
     std::vector<uint32_t> buffer_holders_;  // slot indexes of sessions that may hold buffers
     std::vector<uint8_t> scratch_;          // plaintext out of SSL_read
     std::vector<uint8_t> staging_;          // small plaintext pieces gathered into a record
+    std::vector<uint8_t> kernel_;           // by slot index: kInKernel | kNotifySent
     size_t count_ = 0;
+    size_t kernel_count_ = 0;
     int64_t last_sweep_ms_ = 0;
     FailureLog failures_{kFailureLogIntervalMs};
 };

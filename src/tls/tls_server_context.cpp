@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include "tls/alpn.hpp"
+#include "tls/ktls_track.hpp"
 #include "tls/ticket_keys.hpp"
 
 namespace wsgate::tls {
@@ -126,6 +127,9 @@ bool set_up(SSL_CTX* ctx, const TlsSettings& settings, const CertificateFiles& f
     SSL_CTX_set_session_id_context(ctx, kSessionContext, sizeof(kSessionContext) - 1);
     SSL_CTX_set_tlsext_ticket_key_evp_cb(ctx, ticket_key_callback);
     SSL_CTX_set_alpn_select_cb(ctx, select_alpn, nullptr);
+    // Kernel TLS needs the TLS 1.3 traffic secrets, which OpenSSL gives out
+    // only through its key log (nothing is written anywhere).
+    if (settings.kernel_tls) SSL_CTX_set_keylog_callback(ctx, ktls_key_log);
     return true;
 }
 
@@ -168,12 +172,16 @@ std::unique_ptr<TlsServerContext> TlsServerContext::create(const TlsSettings& se
     if (!set) return nullptr;
     server->current_.store(set.get(), std::memory_order_release);
     server->sets_.push_back(std::move(set));
+    server->kernel_tls_ = settings.kernel_tls;
     return server;
 }
 
 bool TlsServerContext::reload(const TlsSettings& settings, std::string* error) {
     std::lock_guard<std::mutex> lock(reload_mutex_);
-    std::unique_ptr<CertificateSet> set = make_set(settings, ticket_keys_.get(), error);
+    // Whether sessions go to the kernel was decided at start-up.
+    TlsSettings same_kernel = settings;
+    same_kernel.kernel_tls = kernel_tls_;
+    std::unique_ptr<CertificateSet> set = make_set(same_kernel, ticket_keys_.get(), error);
     if (!set) return false;
     current_.store(set.get(), std::memory_order_release);
     sets_.push_back(std::move(set));

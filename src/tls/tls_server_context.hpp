@@ -40,6 +40,9 @@ class TlsServerContext {
         return SSL_new(current_.load(std::memory_order_acquire)->contexts.front());
     }
 
+    // Sessions are to be prepared for kernel TLS (TlsSettings::kernel_tls).
+    bool kernel_tls() const { return kernel_tls_; }
+
     // One line for the log: certificates and the names they serve.
     std::string describe() const;
 
@@ -62,6 +65,7 @@ class TlsServerContext {
     // process (a few KiB per reload).
     std::vector<std::unique_ptr<CertificateSet>> sets_;
     std::atomic<const CertificateSet*> current_{nullptr};
+    bool kernel_tls_ = false;
     std::mutex reload_mutex_;
 };
 

@@ -12,12 +12,17 @@
 #include "io/out_queue.hpp"
 
 namespace wsgate::tls {
+struct KernelTlsTrack;
+}
+
+namespace wsgate::tls {
 
 struct TlsSession {
     SSL* ssl = nullptr;
-    io::OutQueue cipher;            // records to send: handshake, data, alerts
-    io::ChunkPool* pool = nullptr;  // the loop's, which `cipher` takes chunks from
-    const uint8_t* in = nullptr;    // ciphertext being fed, read by the BIO
+    io::OutQueue cipher;               // records to send: handshake, data, alerts
+    io::ChunkPool* pool = nullptr;     // the loop's, which `cipher` takes chunks from
+    KernelTlsTrack* kernel = nullptr;  // where kernel TLS may take over: its records and secrets
+    const uint8_t* in = nullptr;       // ciphertext being fed, read by the BIO
     size_t in_len = 0;
     uint32_t index = 0;           // the connection's slot
     bool established = false;     // the handshake completed

@@ -2,6 +2,7 @@
 // TOML file): certificate chains and keys, cipher lists, ticket key rotation.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -27,6 +28,12 @@ inline constexpr std::string_view kDefaultCiphers =
 inline constexpr std::string_view kDefaultCiphersuites =
     "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256";
 
+// Whether established sessions are handed to the kernel's tls ULP
+// (--tls-kernel): automatic where tcp_available_ulp lists tls, off, or
+// always tried (a refusal keeps the connection in user space; tests use it
+// to reach the fallback on hosts without the module).
+enum class KernelTlsMode : uint8_t { automatic, off, always };
+
 struct TlsSettings {
     std::vector<CertificateFiles> certificates;
     std::string ciphers{kDefaultCiphers};
@@ -35,6 +42,9 @@ struct TlsSettings {
     // key before the current one is still accepted (and renewed), so a
     // ticket lives between one and two periods.
     double ticket_key_rotation_s = 12 * 3600;
+    // Sessions are prepared for kernel TLS (record counts, key log): decided
+    // at start-up from KernelTlsMode and the host (tls/ktls_probe.hpp).
+    bool kernel_tls = false;
 };
 
 }  // namespace wsgate::tls
