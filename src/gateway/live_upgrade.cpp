@@ -399,13 +399,17 @@ uint64_t UpgradeReceiver::spread(handover::Record& r) {
         handover::close_fds(r);
         return 0;
     }
-    // Spread over the loops in turn, one batch per loop per record.
+    // Spread over the loops in turn, one batch per loop per record; a
+    // joined pair (kJoinedWithNext) goes to one loop whole.
     const size_t loops = inboxes_.size();
     std::vector<ws::AdoptBatch*> batches(loops, nullptr);
     size_t at_bytes = head;
     size_t at_fds = 0;
+    size_t loop = 0;
+    bool joined = false;  // the previous record leads this one
     for (const ws::ExportedConnection& e : records) {
-        size_t loop = next_loop_++ % loops;
+        if (!joined) loop = next_loop_++ % loops;
+        joined = (e.flags & ws::ExportedConnection::kJoinedWithNext) != 0;
         if (batches[loop] == nullptr) {
             batches[loop] = new ws::AdoptBatch;
             batches[loop]->adopted = &adopted_;

@@ -349,10 +349,11 @@ class TokenKeysReload final : public ReloadHook {
     pubsub::TokenKeyStore& store_;
 };
 
-// Echo connections move to the new process on a live upgrade; the others
-// are closed 1001 as at shutdown (docs/live-upgrade.md says why).
+// Echo connections and proxy pairings move to the new process on a live
+// upgrade; pub/sub connections are closed 1001 as at shutdown
+// (docs/live-upgrade.md says why).
 bool movable_connections(const Config& config) {
-    return config.mode == Mode::echo && !config.direct_descriptors;
+    return (config.mode == Mode::echo || config.mode == Mode::proxy) && !config.direct_descriptors;
 }
 
 // One process: a loop per thread until SIGINT/SIGTERM (blocked, taken here

@@ -109,6 +109,15 @@ class FramesRelay {
         return s;
     }
 
+    // A session handed over by the process before this one (live upgrade):
+    // open, moved with both decoders between messages, so a fresh decoder
+    // continues it exactly.
+    std::unique_ptr<FramesSession> adopted() const {
+        auto s = std::make_unique<FramesSession>(upstream_config_);
+        s->open = true;
+        return s;
+    }
+
     // Bytes from the upstream: its answer, then frames. `taken`: how many
     // were used (the rest waits for on_stream_drained of the client).
     template <class Loop>

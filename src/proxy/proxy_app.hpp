@@ -30,6 +30,9 @@
 //    not read until that queue is under half (on_stream_drained), so a slow
 //    client stops reads from its upstream and vice versa; a queue holds at
 //    most the cap plus one receive.
+//  - Live upgrade: a pairing moves whole to the new process once both sides
+//    are quiet (ws::PairedHandoverApplication; what it carries:
+//    pairing_state.hpp); one still waiting for its upstream's answer waits.
 #pragma once
 
 #include <sys/resource.h>
@@ -49,10 +52,12 @@
 #include "proxy/forwarded_headers.hpp"
 #include "proxy/frames_relay.hpp"
 #include "proxy/health_prober.hpp"
+#include "proxy/pairing_state.hpp"
 #include "proxy/proxy_table.hpp"
 #include "proxy/route_table.hpp"
 #include "proxy/upstream_live.hpp"
 #include "ws/application.hpp"
+#include "ws/connection_export.hpp"
 #include "ws/connection_handle.hpp"
 #include "ws/log_throttle.hpp"
 #include "ws/outbound.hpp"
@@ -288,6 +293,7 @@ class ProxyApp {
     // pings (TickingApplication).
     template <class Loop>
     void on_turn_end(Loop& loop, int64_t now_ms) {
+        last_turn_ms_ = now_ms;
         prober_.on_turn_end(loop, now_ms);
         ping_upstreams(loop, now_ms);
     }
@@ -317,6 +323,96 @@ class ProxyApp {
 
     // Tunnels open on this loop (tests, stats).
     size_t tunnels() const { return tunnels_.size() - free_.size(); }
+
+    // ---- live upgrade (ws::PairedHandoverApplication) ----
+
+    // A pairing moves once its upstream has answered (tunnel) or both sides
+    // are open WebSockets (frames); the client is the lead. Health checks
+    // are not moved: the new process runs its own.
+    template <class Loop>
+    ws::HandoverCheck handover_check(Loop& loop, ws::ConnectionHandle h) {
+        using Verdict = ws::HandoverCheck::Verdict;
+        ws::HandoverCheck check;
+        uint32_t id = tunnel_of(loop, h);
+        if (id == kNoTunnel) {
+            check.verdict = Verdict::close;
+            return check;
+        }
+        const Tunnel& t = tunnels_[id];
+        const bool client = h == t.client;
+        check.partner = client ? t.upstream : t.client;
+        check.lead = client;
+        if (!t.connected || t.upstream.empty() || (!t.frames && !t.answered)) {
+            check.verdict = Verdict::wait;  // the upstream has not answered yet
+        } else if (t.frames) {
+            const FramesSession& s = *t.frames;
+            if (!s.open || s.close_sent_upstream || s.client_gone) check.verdict = Verdict::wait;
+            // The client's decoder is the loop's; the upstream's is the session's.
+            check.at_boundary = client ? !s.upstream_in_message : s.decoder.at_message_boundary();
+        }
+        return check;
+    }
+
+    template <class Loop>
+    void export_pairing(Loop& loop, ws::ConnectionHandle client, ws::AppExport& out) {
+        const Tunnel& t = tunnels_[tunnel_of(loop, client)];
+        PairingState state;
+        state.relay = t.frames ? Relay::frames : Relay::tunnel;
+        if (t.server != kNoServer) {
+            const UpstreamPool& pool = t.table->routes.pools()[t.pool];
+            state.pool = pool.name;
+            state.server = pool.servers[static_cast<size_t>(t.server)].name;
+        }
+        if (t.frames && next_ping_ms_ != 0) {
+            state.ping_due_ms =
+                static_cast<uint32_t>(std::max<int64_t>(0, next_ping_ms_ - last_turn_ms_));
+        }
+        append_pairing_state(state, out.bytes);
+    }
+
+    // Its sockets live on in the new process: nothing is closed or sent.
+    template <class Loop>
+    void pairing_handed_over(Loop& loop, ws::ConnectionHandle client) {
+        uint32_t id = tunnel_of(loop, client);
+        if (id != kNoTunnel) free_tunnel(id);
+    }
+
+    template <class Loop>
+    bool adopt_pairing(Loop& loop, ws::ConnectionHandle client, ws::ConnectionHandle upstream,
+                       std::span<const uint8_t> bytes) {
+        PairingState state;
+        if (!read_pairing_state(bytes, &state)) return false;
+        uint32_t id = new_tunnel();
+        Tunnel& t = tunnels_[id];
+        t.client = client;
+        t.upstream = upstream;
+        t.connected = t.answered = t.server_answered = true;
+        t.table = table_;  // the newest: the pairing is counted in it
+        const std::vector<UpstreamPool>& pools = table_->routes.pools();
+        for (uint32_t p = 0; p < pools.size() && t.server == kNoServer; ++p) {
+            if (pools[p].name != state.pool) continue;
+            for (uint32_t i = 0; i < pools[p].servers.size(); ++i) {
+                if (pools[p].servers[i].name != state.server) continue;
+                t.pool = p;
+                t.server = static_cast<int>(i);
+                table_->live.server(p, i).connections.fetch_add(1, std::memory_order_relaxed);
+                break;
+            }
+        }
+        if (t.server == kNoServer) log_uncounted(state);
+        if (state.relay == Relay::frames) {
+            t.frames = frames_.adopted();
+            // Its upstream is pinged no later than the old process would have.
+            const int64_t due = last_turn_ms_ + state.ping_due_ms;
+            if (settings_.upstream_ping_interval_ms != 0 &&
+                (next_ping_ms_ == 0 || due < next_ping_ms_)) {
+                next_ping_ms_ = std::max<int64_t>(due, 1);
+            }
+        }
+        *loop.app_state(client) = id + 1;
+        *loop.app_state(upstream) = id + 1;
+        return true;
+    }
 
   private:
     static constexpr uint32_t kNoTunnel = UINT32_MAX;
@@ -570,10 +666,27 @@ class ProxyApp {
         free_tunnel(id);
     }
 
+    // A pairing handed over whose pool or server this configuration does not
+    // have: relayed as before, counted against no server (throttled line).
+    void log_uncounted(const PairingState& state) {
+        timespec now{};
+        clock_gettime(CLOCK_MONOTONIC_COARSE, &now);
+        uint64_t n = uncounted_log_.note(int64_t{now.tv_sec} * 1000 + now.tv_nsec / 1000000);
+        if (n == 0) return;
+        std::fprintf(stderr,
+                     "wsgate: proxy: upgrade: a pairing of pool %.*s server %.*s (not in this "
+                     "configuration) relays on, counted against no server",
+                     static_cast<int>(state.pool.size()), state.pool.data(),
+                     static_cast<int>(state.server.size()), state.server.data());
+        if (n > 1) std::fprintf(stderr, "; %llu such pairings", static_cast<unsigned long long>(n));
+        std::fputc('\n', stderr);
+    }
+
     const ProxySettings& settings_;
     uint32_t loop_;
     FramesRelay frames_;
     std::shared_ptr<const ProxyTable> table_;  // new connections are routed with it
+    int64_t last_turn_ms_ = 0;                 // the loop's clock at the end of its last turn
     int64_t next_ping_ms_ = 0;                 // 0: no ping due (none to send)
     std::vector<RoundRobin> cursors_;          // per pool
     std::vector<Tunnel> tunnels_;
@@ -582,6 +695,7 @@ class ProxyApp {
     std::vector<uint32_t> least_conn_start_;        // per pool: where ties start
     ws::LogThrottle out_of_descriptors_log_{kLogIntervalMs};
     ws::LogThrottle older_table_log_{kLogIntervalMs};
+    ws::LogThrottle uncounted_log_{kLogIntervalMs};
     HealthProber prober_;
 };
 

@@ -13,6 +13,10 @@
 // own per connection (pub/sub subscriptions, a proxy's upstream socket)
 // adds it through HandoverApplication: bytes and descriptors that travel
 // with the connection and are handed to the new process's application.
+// Two connections the application joined (a reverse proxy's client and
+// upstream sockets) move as one unit through PairedHandoverApplication:
+// both quiet at once, in the same record, to the same loop, with the
+// application's state of the pair.
 #pragma once
 
 #include <atomic>
@@ -34,10 +38,12 @@ struct ExportedConnection {
     static constexpr uint8_t kDeflate = 2;           // permessage-deflate negotiated
     static constexpr uint8_t kServerNoTakeover = 4;  // RFC 7692 §7.1.1.1
     static constexpr uint8_t kClientNoTakeover = 8;  // RFC 7692 §7.1.1.2
-    uint32_t idle_ms = 0;                            // since the last byte received from the peer
-    uint8_t flags = 0;                               // the k* bits above
-    uint8_t listener = 0;                            // LoopMetrics::listener_slot of its listener
-    uint8_t server_window_bits = 0;                  // RFC 7692 §7.1.2, when kDeflate
+    static constexpr uint8_t kStream = 16;          // a byte stream the app relays, not a WebSocket
+    static constexpr uint8_t kJoinedWithNext = 32;  // moves with the next record as one unit
+    uint32_t idle_ms = 0;                           // since the last byte received from the peer
+    uint8_t flags = 0;                              // the k* bits above
+    uint8_t listener = 0;                           // LoopMetrics::listener_slot of its listener
+    uint8_t server_window_bits = 0;                 // RFC 7692 §7.1.2, when kDeflate
     uint8_t client_window_bits = 0;
     uint32_t source_loop = 0;  // the loop that held it (for logs)
     uint16_t app_bytes = 0;    // the application's state (HandoverApplication) that follows
@@ -82,6 +88,49 @@ concept HandoverApplication = requires(A& app, L& loop, ConnectionHandle h, AppE
     { app.export_state(loop, h, out) } -> std::same_as<bool>;
     { app.handed_over(loop, h) } -> std::same_as<void>;
     { app.adopt_state(loop, h, bytes, fds) } -> std::same_as<bool>;
+};
+
+// What the application says of one of its connections while the loop hands
+// over (PairedHandoverApplication::handover_check).
+struct HandoverCheck {
+    enum class Verdict : uint8_t {
+        move,   // moves once quiet
+        wait,   // not yet (an upstream handshake in flight): the deadline closes it
+        close,  // cannot move: closed now as at shutdown (1001 / FIN)
+    };
+    Verdict verdict = Verdict::move;
+    // The application's own decoding of this connection's input (a relay's
+    // upstream decoder) is between messages: the loop may stop reading it.
+    bool at_boundary = true;
+    // The connection that moves with this one (empty: none), and whether
+    // this one is the lead of the two (it carries the pair's state).
+    ConnectionHandle partner{};
+    bool lead = false;
+};
+
+// An application whose connections come in joined pairs (a reverse proxy:
+// the client's socket and its upstream's) that a live upgrade moves whole,
+// byte streams included. The loop asks each connection's verdict every
+// handover turn and sends a pair once both are quiet (no input held,
+// nothing queued or in flight, both decoders between messages) and stopped
+// reading: the sockets then carry everything the kernel holds, the lead's
+// application bytes (ExportedConnection::kJoinedWithNext) the rest.
+//  - export_pairing: appends the pair's state (lead h) to out.bytes, at most
+//    a kilobyte, as the pair is about to be sent.
+//  - pairing_handed_over: sent; the app forgets the pair and closes nothing
+//    (both sockets live on in the new process); the loop lets both go
+//    without a callback.
+//  - adopt_pairing (new process): both connections are open in this loop
+//    (app_state 0, not read yet); the app takes them with the lead's state.
+//    False: the loop closes both (their peers see the connections end).
+template <class A, class L>
+concept PairedHandoverApplication = requires(A& app, L& loop, ConnectionHandle h,
+                                             ConnectionHandle partner, AppExport& out,
+                                             std::span<const uint8_t> state) {
+    { app.handover_check(loop, h) } -> std::same_as<HandoverCheck>;
+    { app.export_pairing(loop, h, out) } -> std::same_as<void>;
+    { app.pairing_handed_over(loop, h) } -> std::same_as<void>;
+    { app.adopt_pairing(loop, h, partner, state) } -> std::same_as<bool>;
 };
 
 // Where the loops of the old process send what they hand over. Shared by

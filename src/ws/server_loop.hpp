@@ -1978,20 +1978,8 @@ class ServerLoop {
         pool_.for_each([this, established](uint32_t index, Connection& c) {
             if (c.sock.closing) return;
             if (!established && (c.stream || c.state == ConnState::open)) return;
-            if (c.stream) {
-                // The app hears of each (it finishes the other side), then
-                // queued bytes go out and FIN follows.
-                if (c.state == ConnState::lingering) return;
-                end_app(index, c, -ESHUTDOWN);
-                if (c.sock.closing || c.state == ConnState::lingering) return;
-                if (c.state == ConnState::connecting) {
-                    close_now(index, c);
-                } else {
-                    begin_linger(index, c);
-                    after_output(index, c);
-                }
-            } else if (c.state == ConnState::open) {
-                fail(index, c, proto::CloseCode::going_away, "server shutting down");
+            if (c.stream || c.state == ConnState::open) {
+                close_established(index, c, "server shutting down");
             } else if (c.state == ConnState::http && c.out.empty()) {
                 close_now(index, c);
             } else if (c.state == ConnState::responding) {
@@ -2000,6 +1988,24 @@ class ServerLoop {
                 after_output(index, c);
             }
         });
+    }
+
+    // An open WebSocket gets 1001 with `reason`; a stream's app hears of its
+    // end (it finishes the other side), then queued bytes go out and FIN follows.
+    void close_established(uint32_t index, Connection& c, std::string_view reason) {
+        if (!c.stream) {
+            fail(index, c, proto::CloseCode::going_away, reason);
+            return;
+        }
+        if (c.state == ConnState::lingering) return;
+        end_app(index, c, -ESHUTDOWN);
+        if (c.sock.closing || c.state == ConnState::lingering) return;
+        if (c.state == ConnState::connecting) {
+            close_now(index, c);
+        } else {
+            begin_linger(index, c);
+            after_output(index, c);
+        }
     }
 
     // ---- live upgrade (ws/connection_export.hpp) ----
@@ -2016,9 +2022,11 @@ class ServerLoop {
         backend_.stop_accepting(io::AcceptStop::take_queued);
         pool_.for_each([this](uint32_t index, Connection& c) {
             if (c.sock.closing) return;
-            if (c.state == ConnState::open && !movable(index, c)) {
+            if ((c.state == ConnState::open || c.state == ConnState::stream ||
+                 c.state == ConnState::connecting) &&
+                handover_check(index, c).verdict == HandoverCheck::Verdict::close) {
                 handover_->closed.fetch_add(1);
-                fail(index, c, proto::CloseCode::going_away, "server upgrading");
+                close_established(index, c, "server upgrading");
             } else if (c.state == ConnState::http && c.served && c.handshake == nullptr &&
                        c.out.empty() && !c.input_parked) {
                 begin_linger(index, c);
@@ -2036,18 +2044,35 @@ class ServerLoop {
         return a.server_no_context_takeover && a.client_no_context_takeover;
     }
 
-    // Once per turn while handing over: each open connection at a message
-    // boundary stops reading; once nothing is in flight and its output is
-    // out, it is sent (in batches of HandoverChannel::kMaxBatch). One that
-    // stopped mid-message reads on until the message is complete. Past the
-    // deadline, or once the channel broke, what is left is closed 1001 as
-    // at shutdown. Ends (the loop then ends too) when nothing is left to
-    // move and no accept can deliver another connection.
+    // What moves of an open connection or a stream: the loop's own rules
+    // (TLS, compression context), then the app's word for a pair (a stream
+    // belongs to the app: without PairedHandoverApplication it waits for
+    // the deadline).
+    HandoverCheck handover_check(uint32_t index, Connection& c) {
+        HandoverCheck check;
+        if (c.stream) check.verdict = HandoverCheck::Verdict::wait;
+        if constexpr (PairedHandoverApplication<App, Self>) {
+            if (c.app_opened) check = app_.handover_check(*this, handle(index));
+        }
+        if (!movable(index, c)) check.verdict = HandoverCheck::Verdict::close;
+        return check;
+    }
+
+    // Once per turn while handing over: each open connection (or stream of a
+    // pair) at a message boundary stops reading; once nothing is in flight
+    // and its output is out, it is sent (in batches of
+    // HandoverChannel::kMaxBatch descriptors), a pair once both of its
+    // connections are. One that stopped mid-message reads on until the
+    // message is complete. Past the deadline, or once the channel broke,
+    // what is left is closed 1001 (streams: FIN) as at shutdown. Ends (the
+    // loop then ends too) when nothing is left to move and no accept can
+    // deliver another connection.
     void handover_turn() {
         if (elapsed_ms() >= handover_deadline_ms_ || handover_->broken.load()) {
             uint64_t left = 0;
             pool_.for_each([&left](uint32_t, Connection& c) {
-                if (!c.sock.closing && c.state == ConnState::open) ++left;
+                if (!c.sock.closing && (c.state == ConnState::open || c.state == ConnState::stream))
+                    ++left;
             });
             handover_->closed.fetch_add(left);
             handover_ = nullptr;
@@ -2058,32 +2083,38 @@ class ServerLoop {
             return;
         }
         uint32_t waiting = 0;
+        ready_leads_.clear();
+        ready_partners_.clear();
         pool_.for_each([&](uint32_t index, Connection& c) {
             if (c.sock.closing) return;
-            if (c.state == ConnState::http || c.state == ConnState::responding ||
-                c.state == ConnState::connecting || c.state == ConnState::stream) {
-                ++waiting;  // on its way to open (or, for a stream, to the deadline)
+            if (c.state == ConnState::http || c.state == ConnState::responding) {
+                ++waiting;  // on its way to open (or to the deadline)
                 return;
             }
-            if (c.state != ConnState::open) return;  // closing: finishes here
-            if (!movable(index, c)) {                // opened since the handover began
+            if (c.state != ConnState::open && c.state != ConnState::stream &&
+                c.state != ConnState::connecting) {
+                return;  // closing: finishes here
+            }
+            HandoverCheck check = handover_check(index, c);
+            if (check.verdict ==
+                HandoverCheck::Verdict::close) {  // opened since the handover began
                 handover_->closed.fetch_add(1);
-                fail(index, c, proto::CloseCode::going_away, "server upgrading");
+                close_established(index, c, "server upgrading");
                 return;
             }
             ++waiting;
-            const uint32_t gen = generation(index);
-            if (!c.decoder.at_message_boundary() || c.out_in_message || c.input_parked ||
-                LoopCompression::receiving(c.compression)) {
-                if (!c.sock.want_read && !over_cap(index, c))
-                    backend_.set_reading(index, gen, c.sock, true);
+            if (c.state == ConnState::connecting || check.verdict == HandoverCheck::Verdict::wait ||
+                !quiet_for_handover(index, c, check)) {
                 return;
             }
-            if (c.sock.want_read) {
-                backend_.set_reading(index, gen, c.sock, false);
+            if (!check.partner.empty()) {
+                if (check.lead) {
+                    ready_leads_.push_back({index, generation(index), check.partner});
+                } else {
+                    ready_partners_.push_back(handle(index).bits());
+                }
                 return;
             }
-            if (!c.out.empty() || !Backend<Self>::idle(c.sock)) return;
             if constexpr (HandoverApplication<App, Self>) {
                 if (!app_.movable(*this, handle(index))) return;  // an answer still owed
             }
@@ -2093,6 +2124,19 @@ class ServerLoop {
             }
             --waiting;
         });
+        // A pair goes once both of its connections are ready in this turn.
+        std::sort(ready_partners_.begin(), ready_partners_.end());
+        for (const ReadyLead& lead : ready_leads_) {
+            if (!std::binary_search(ready_partners_.begin(), ready_partners_.end(),
+                                    lead.partner.bits())) {
+                continue;
+            }
+            Connection* c = pool_.find(lead.index, lead.generation);
+            Connection* p = resolve(pool_, loop_id_, lead.partner);
+            if (c == nullptr || p == nullptr) continue;
+            export_pair(lead.index, *c, lead.partner.index(), *p);
+            waiting -= 2;
+        }
         flush_handover();
         if (waiting == 0 && !backend_.accepting()) {
             handover_ = nullptr;
@@ -2100,9 +2144,37 @@ class ServerLoop {
         }
     }
 
+    // Steers reading for the handover: a connection between messages stops
+    // reading (io_uring: its receive's last completion is still processed),
+    // one inside a message reads on until it is complete. True once it has
+    // stopped, holds no input, has nothing queued and nothing in flight.
+    bool quiet_for_handover(uint32_t index, Connection& c, const HandoverCheck& check) {
+        const uint32_t gen = generation(index);
+        bool mid_message = !check.at_boundary || c.input_parked;
+        if (c.state == ConnState::open) {
+            mid_message = mid_message || !c.decoder.at_message_boundary() || c.out_in_message ||
+                          LoopCompression::receiving(c.compression);
+        }
+        if (mid_message) {
+            // Parked stream input and a relay's paused side resume by
+            // themselves (on_stream_drained): reading now would pass their cap.
+            if (!c.sock.want_read && !over_cap(index, c) && !c.relay_paused &&
+                !(c.stream && c.input_parked)) {
+                backend_.set_reading(index, gen, c.sock, true);
+            }
+            return false;
+        }
+        if (c.sock.want_read) {
+            backend_.set_reading(index, gen, c.sock, false);
+            return false;
+        }
+        return c.out.empty() && Backend<Self>::idle(c.sock);
+    }
+
     // False: the application cannot move it (its state is too large or
-    // refused); the caller closes it 1001.
-    bool export_connection(uint32_t index, Connection& c) {
+    // refused); the caller closes it 1001. `lead`: the first of a pair, which
+    // carries the pair's application state (the next export is its partner).
+    bool export_connection(uint32_t index, Connection& c, bool lead = false) {
         ExportedConnection r;
         export_app_.clear();
         if constexpr (HandoverApplication<App, Self>) {
@@ -2111,20 +2183,30 @@ class ServerLoop {
                 export_app_.fds.size() > AppExport::kMaxFds) {
                 return false;
             }
-            r.app_bytes = static_cast<uint16_t>(export_app_.bytes.size());
-            r.app_fds = static_cast<uint8_t>(export_app_.fds.size());
         }
-        // The batch is sent first when this connection would not fit in it.
-        if (export_fds_.size() + 1 + r.app_fds > HandoverChannel::kMaxBatch ||
-            (export_records_.size() + 1) * sizeof(ExportedConnection) + export_bytes_.size() +
-                    r.app_bytes >
-                HandoverChannel::kMaxBatchBytes) {
+        if constexpr (PairedHandoverApplication<App, Self>) {
+            if (lead) {
+                app_.export_pairing(*this, handle(index), export_app_);
+                r.flags |= ExportedConnection::kJoinedWithNext;
+            }
+        }
+        r.app_bytes = static_cast<uint16_t>(export_app_.bytes.size());
+        r.app_fds = static_cast<uint8_t>(export_app_.fds.size());
+        // The batch is sent first when this connection would not fit in it
+        // (a pair's room is made for both by export_pair).
+        if (!lead && export_fds_.size() + 1 + r.app_fds > HandoverChannel::kMaxBatch) {
+            flush_handover();
+        }
+        if (!lead && (export_records_.size() + 1) * sizeof(ExportedConnection) +
+                             export_bytes_.size() + r.app_bytes >
+                         HandoverChannel::kMaxBatchBytes) {
             flush_handover();
         }
         r.idle_ms = (now_ - c.last_rx_tick) * kTickMs;
         r.listener = c.listener;
         r.source_loop = loop_id_;
         if (c.ping_sent) r.flags |= ExportedConnection::kPingSent;
+        if (c.stream) r.flags |= ExportedConnection::kStream;
         if (c.compression.negotiated()) {
             proto::DeflateAgreement a = c.compression.agreement();
             r.flags |= ExportedConnection::kDeflate;
@@ -2138,8 +2220,21 @@ class ServerLoop {
                              export_app_.bytes.end());
         export_fds_.push_back(c.sock.fd);
         export_fds_.insert(export_fds_.end(), export_app_.fds.begin(), export_app_.fds.end());
-        export_slots_.push_back({index, generation(index)});
+        export_slots_.push_back({index, generation(index), lead});
         return true;
+    }
+
+    // A pair, lead first, in one batch (sent first when the two would not fit).
+    void export_pair(uint32_t lead_index, Connection& lead, uint32_t partner_index,
+                     Connection& partner) {
+        if (export_fds_.size() + 2 > HandoverChannel::kMaxBatch ||
+            (export_records_.size() + 2) * sizeof(ExportedConnection) + export_bytes_.size() +
+                    kMaxPairStateBytes >
+                HandoverChannel::kMaxBatchBytes) {
+            flush_handover();
+        }
+        export_connection(lead_index, lead, true);
+        export_connection(partner_index, partner);
     }
 
     // Sends the batch; each connection sent is let go here without a close
@@ -2148,7 +2243,7 @@ class ServerLoop {
     void flush_handover() {
         if (export_records_.empty()) return;
         bool sent = handover_->send(export_records_, export_bytes_, export_fds_);
-        for (const YieldedRef& ref : export_slots_) {
+        for (const ExportRef& ref : export_slots_) {
             Connection* c = pool_.find(ref.index, ref.generation);
             if (c == nullptr) continue;
             if (!sent) {
@@ -2156,8 +2251,11 @@ class ServerLoop {
                 continue;
             }
             timers_.cancel(ref.index);
-            if constexpr (HandoverApplication<App, Self>) {
-                app_.handed_over(*this, ConnectionHandle(loop_id_, ref.index, ref.generation));
+            const ConnectionHandle h(loop_id_, ref.index, ref.generation);
+            if constexpr (HandoverApplication<App, Self>) app_.handed_over(*this, h);
+            if constexpr (PairedHandoverApplication<App, Self>) {
+                // Its partner, next in the batch, is still the app's here.
+                if (ref.lead) app_.pairing_handed_over(*this, h);
             }
             c->app_opened = false;  // it lives on: the app's on_close is not for it
             backend_.hand_off(ref.index, ref.generation, c->sock);
@@ -2169,16 +2267,36 @@ class ServerLoop {
     }
 
     // Takes connections handed over by the old process: open WebSockets at
-    // a message boundary, with their agreement and idle timer.
+    // a message boundary, with their agreement and idle timer, and joined
+    // pairs (lead first) that the app takes with the lead's state.
     void adopt(AdoptBatch* batch) {
         size_t at_bytes = 0;
         size_t at_fds = 0;
-        for (const ExportedConnection& r : batch->records) {
+        const size_t n = batch->records.size();
+        for (size_t i = 0; i < n; ++i) {
+            const ExportedConnection& r = batch->records[i];
             std::span<const uint8_t> bytes(batch->app_bytes.data() + at_bytes, r.app_bytes);
             std::span<const int> fds(batch->fds.data() + at_fds, 1 + size_t{r.app_fds});
             at_bytes += r.app_bytes;
             at_fds += fds.size();
-            if (stopping_ || !adopt_one(r, fds[0], bytes, fds.subspan(1))) {
+            if ((r.flags & ExportedConnection::kJoinedWithNext) != 0 && i + 1 < n) {
+                const ExportedConnection& p = batch->records[++i];
+                std::span<const int> partner(batch->fds.data() + at_fds, 1 + size_t{p.app_fds});
+                at_bytes += p.app_bytes;
+                at_fds += partner.size();
+                if (!stopping_ && r.app_fds == 0 && p.app_fds == 0 &&
+                    adopt_pair(r, fds[0], p, partner[0], bytes)) {
+                    if (batch->adopted != nullptr) batch->adopted->fetch_add(2);
+                    continue;
+                }
+                for (int fd : partner)
+                    ::close(fd);
+                for (int fd : fds)
+                    ::close(fd);
+                continue;
+            }
+            if (stopping_ || (r.flags & ExportedConnection::kStream) != 0 ||
+                !adopt_one(r, fds[0], bytes, fds.subspan(1))) {
                 for (int fd : fds)
                     ::close(fd);  // the peer sees the connection end
                 continue;
@@ -2191,16 +2309,64 @@ class ServerLoop {
     // False: not taken (no slot); the caller closes its descriptors.
     bool adopt_one(const ExportedConnection& r, int fd, std::span<const uint8_t> app_bytes,
                    std::span<const int> app_fds) {
-        uint32_t index = pool_.allocate(decoder_config_);
+        uint32_t index = open_adopted(r, fd);
         if (index == io::SlotPool<Connection>::kNone) return false;
+        app_.on_open(*this, handle(index));
+        backend_.start_socket(index, generation(index), pool_[index].sock);
+        // The application's state; from here the application owns app_fds.
+        bool adopted = app_bytes.empty() && app_fds.empty();
+        if constexpr (HandoverApplication<App, Self>) {
+            adopted = app_.adopt_state(*this, handle(index), app_bytes, app_fds);
+        } else {
+            for (int extra : app_fds)
+                ::close(extra);
+        }
+        if (!adopted) close(handle(index), 1001, "server upgrading");
+        return true;
+    }
+
+    // False: not taken (no slot, or the app refused the state); the caller
+    // closes both descriptors.
+    bool adopt_pair(const ExportedConnection& lead, int lead_fd, const ExportedConnection& partner,
+                    int partner_fd, std::span<const uint8_t> state) {
+        if constexpr (PairedHandoverApplication<App, Self>) {
+            const uint32_t a = open_adopted(lead, lead_fd);
+            if (a == io::SlotPool<Connection>::kNone) return false;
+            const uint32_t b = open_adopted(partner, partner_fd);
+            if (b == io::SlotPool<Connection>::kNone ||
+                !app_.adopt_pairing(*this, handle(a), handle(b), state)) {
+                for (uint32_t index : {a, b}) {
+                    if (index == io::SlotPool<Connection>::kNone) continue;
+                    pool_[index].app_opened = false;
+                    pool_[index].sock.fd = -1;  // closed by the caller
+                    close_now(index, pool_[index]);
+                }
+                return false;
+            }
+            backend_.start_socket(a, generation(a), pool_[a].sock);
+            backend_.start_socket(b, generation(b), pool_[b].sock);
+            return true;
+        }
+        return false;
+    }
+
+    // A slot for a handed-over connection, open (a WebSocket) or a stream,
+    // with its agreement and idle timer, not read yet. kNone: no slot.
+    uint32_t open_adopted(const ExportedConnection& r, int fd) {
+        uint32_t index = pool_.allocate(decoder_config_);
+        if (index == io::SlotPool<Connection>::kNone) return index;
         Connection& c = pool_[index];
         c.sock.fd = fd;
-        c.counted = true;  // over max_connections if need be: it was admitted before
-        shared_.connections.fetch_add(1, std::memory_order_relaxed);
         c.listener = r.listener & 7;
+        if (c.listener != LoopMetrics::kOutboundSlot) {
+            c.counted = true;  // over max_connections if need be: it was admitted before
+            shared_.connections.fetch_add(1, std::memory_order_relaxed);
+        }
         metrics_.by_listener[c.listener].opened();
-        metrics_.connections[static_cast<size_t>(phase_of(ConnState::open))].add();
-        c.state = ConnState::open;
+        const bool stream = (r.flags & ExportedConnection::kStream) != 0;
+        c.state = stream ? ConnState::stream : ConnState::open;
+        c.stream = stream;
+        metrics_.connections[static_cast<size_t>(phase_of(c.state))].add();
         if (r.flags & ExportedConnection::kDeflate) {
             proto::DeflateAgreement a;
             a.server_no_context_takeover = (r.flags & ExportedConnection::kServerNoTakeover) != 0;
@@ -2215,21 +2381,14 @@ class ServerLoop {
         const uint32_t quiet = std::min(r.idle_ms / kTickMs, now_);
         c.last_rx_tick = now_ - quiet;
         c.ping_sent = (r.flags & ExportedConnection::kPingSent) != 0;
-        timers_.schedule(
-            index, c.last_rx_tick + (c.ping_sent ? settings_.idle_timeout_ticks : idle_half()));
-        c.app_opened = true;
-        app_.on_open(*this, handle(index));
-        backend_.start_socket(index, generation(index), c.sock);
-        // The application's state; from here the application owns app_fds.
-        bool adopted = app_bytes.empty() && app_fds.empty();
-        if constexpr (HandoverApplication<App, Self>) {
-            adopted = app_.adopt_state(*this, handle(index), app_bytes, app_fds);
+        if (stream) {
+            timers_.schedule(index, c.last_rx_tick + settings_.idle_timeout_ticks);
         } else {
-            for (int extra : app_fds)
-                ::close(extra);
+            timers_.schedule(
+                index, c.last_rx_tick + (c.ping_sent ? settings_.idle_timeout_ticks : idle_half()));
         }
-        if (!adopted) close(handle(index), 1001, "server upgrading");
-        return true;
+        c.app_opened = true;
+        return index;
     }
 
     // Connections plus output chunks (up to 16 KiB each) that must be gone
@@ -2262,6 +2421,9 @@ class ServerLoop {
     static constexpr uint32_t kProbationTicks = 2;
     static constexpr uint32_t kMaxProbation = kRefusalSlots / 2;  // per loop
     static constexpr int kHandoverPollMs = 10;
+    // What a pair's state may take of a batch's application bytes (a
+    // proxy pairing: two names and a few numbers).
+    static constexpr size_t kMaxPairStateBytes = 1024;
     static constexpr time_t kClockHeadroomS = 24 * 3600;  // the longest idle time carried over
 
     uint32_t loop_id_;
@@ -2306,7 +2468,20 @@ class ServerLoop {
     std::vector<uint8_t> export_bytes_;  // the batch's application bytes, in record order
     std::vector<int> export_fds_;        // per connection: its socket, then its app_fds
     AppExport export_app_;               // one connection's, before it joins the batch
-    std::vector<YieldedRef> export_slots_;
+    struct ExportRef {
+        uint32_t index;
+        uint32_t generation;
+        bool lead;  // of a pair: the app forgets the pair once it is sent
+    };
+    std::vector<ExportRef> export_slots_;
+    // Pairs whose connections were quiet in this handover turn.
+    struct ReadyLead {
+        uint32_t index;
+        uint32_t generation;
+        ConnectionHandle partner;
+    };
+    std::vector<ReadyLead> ready_leads_;
+    std::vector<uint64_t> ready_partners_;  // handle bits, sorted
     bool running_parked_ = false;
     bool yield_spent_ = false;  // the last pause came after some of the budget was spent
     size_t peak_queued_ = 0;

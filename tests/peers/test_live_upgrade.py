@@ -5,16 +5,12 @@ listening sockets and every open WebSocket connection; clients see nothing.
   test_live_upgrade.py WSGATE_BINARY BACKEND [CASE-FILTER...]
 
 Each case runs wsgate from a copy of the binary in a directory of its own
-(so a case can replace or remove the file at that path, as an operator's
-package upgrade does). The test is a child subreaper: an old process's
-successor is reparented to it, so every generation's exit status is seen
-and every process is ended by its PID.
+(upgrade_proc.Gateway).
 
 WSGATE_UPGRADE_LOAD_CONNECTIONS (default 1000) sets the load case's size;
 the by-hand run for docs/live-upgrade.md uses 10000.
 """
 
-import ctypes
 import json
 import os
 import re
@@ -27,9 +23,10 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.request
 
+import upgrade_proc
 import wsraw
+from upgrade_proc import fd_count, wait_exit
 from wsgate_proc import free_port, rss_kib
 from wsraw import OP_BINARY, OP_TEXT, Conn, check, eq, frame
 
@@ -44,125 +41,13 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 WSLOAD = os.path.join(os.path.dirname(BIN), "..", "..", "bench", "wsload")
 LOAD_CONNECTIONS = int(os.environ.get("WSGATE_UPGRADE_LOAD_CONNECTIONS", "1000"))
 
-PR_SET_CHILD_SUBREAPER = 36
-ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
-
 DEFLATE_OFFER = ("Sec-WebSocket-Extensions: permessage-deflate; server_no_context_takeover; "
                  "client_no_context_takeover")
 TAKEOVER_OFFER = "Sec-WebSocket-Extensions: permessage-deflate"
 
 
-class Gateway:
-    """wsgate from a private copy of the binary, followed across upgrades."""
-
-    def __init__(self, extra=(), admin=False):
-        self.dir = tempfile.mkdtemp(prefix="wsgate-upgrade.")
-        self.path = os.path.join(self.dir, "wsgate")
-        shutil.copy2(BIN, self.path)
-        self.port = free_port()
-        self.admin_port = free_port() if admin else None
-        args = ["--listen", f"127.0.0.1:{self.port}", "--backend", BACKEND, "--threads", "2",
-                "--close-timeout", "2"] + list(extra)
-        if admin:
-            args += ["--admin-listen", f"127.0.0.1:{self.admin_port}"]
-        self.err_path = os.path.join(self.dir, "stderr.log")
-        self.err = open(self.err_path, "wb")
-        self.proc = subprocess.Popen([self.path] + args, stdout=self.err, stderr=self.err,
-                                     stdin=subprocess.DEVNULL)
-        self.pid = self.proc.pid
-        self.pids = [self.pid]  # every generation, to end them all by PID
-        self.wait_for(lambda log: "wsgate: listening on " in log, 10, "the listening line")
-
-    def log(self):
-        with open(self.err_path, "rb") as f:
-            return f.read().decode("utf-8", "replace")
-
-    def wait_for(self, pred, timeout, what):
-        deadline = time.monotonic() + timeout
-        while True:
-            text = self.log()
-            if pred(text):
-                return text
-            if time.monotonic() > deadline:
-                raise wsraw.Failure(f"no {what} within {timeout}s; log ends: {text[-600:]!r}")
-            time.sleep(0.02)
-
-    def upgrade(self, via="signal", timeout=30):
-        """Starts an upgrade and follows it to its end: returns the number of
-        connections the new process took; the old one must exit 0."""
-        old = self.pid
-        before = self.log().count("upgrade: started ")
-        if via == "signal":
-            os.kill(old, signal.SIGUSR2)
-        else:
-            req = urllib.request.Request(f"http://127.0.0.1:{self.admin_port}/admin/upgrade",
-                                         method="POST", data=b"")
-            with urllib.request.urlopen(req, timeout=5) as r:
-                eq(r.status, 202, "POST /admin/upgrade status")
-        text = self.wait_for(lambda log: log.count("upgrade: started ") > before, 10,
-                             "the new process")
-        new = int(re.findall(r"upgrade: started \S+ as process (\d+)", text)[-1])
-        self.pids.append(new)
-        text = self.wait_for(lambda log: f"process {new} took " in log or
-                             "upgrade failed" in log[log.rfind("upgrade: started "):],
-                             timeout, "the end of the handover")
-        check(f"process {new} took " in text, f"upgrade failed: {text[-500:]!r}")
-        eq(wait_exit(old, 10), 0, "the old process's exit status")
-        self.pid = new
-        return int(re.search(rf"process {new} took (\d+) connections", text).group(1))
-
-    def upgrade_fails(self):
-        """SIGUSR2 with a broken binary at the path: the process carries on."""
-        count = self.log().count("upgrade failed, this process carries on")
-        os.kill(self.pid, signal.SIGUSR2)
-        text = self.wait_for(
-            lambda log: log.count("upgrade failed, this process carries on") > count, 15,
-            "the failure line")
-        check(alive(self.pid), "the old process still runs")
-        return text[text.rfind("upgrade failed"):].splitlines()[0]
-
-    def stop(self):
-        for pid in self.pids:
-            if alive(pid):
-                os.kill(pid, signal.SIGTERM)
-                if wait_exit(pid, 8) is None:
-                    os.kill(pid, signal.SIGKILL)
-                    wait_exit(pid, 5)
-        self.err.close()
-        shutil.rmtree(self.dir, ignore_errors=True)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.stop()
-
-
-def alive(pid):
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().split(") ")[1][0] != "Z"
-    except OSError:
-        return False
-
-
-def wait_exit(pid, timeout):
-    """The exit status of a child (or an orphan reparented to this subreaper),
-    or None if it is still running after `timeout`."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            got, status = os.waitpid(pid, os.WNOHANG)
-        except ChildProcessError:
-            return None if alive(pid) else -1
-        if got == pid:
-            return os.waitstatus_to_exitcode(status)
-        time.sleep(0.02)
-    return None
-
-
-def fd_count(pid):
-    return len(os.listdir(f"/proc/{pid}/fd"))
+def Gateway(extra=(), admin=False):
+    return upgrade_proc.Gateway(BIN, BACKEND, extra, admin)
 
 
 def connect(gw, extra=()):
