@@ -550,7 +550,8 @@ class HubApp {
     template <class Loop>
     void redis_apply(Loop& loop, uint32_t id, PublicationRef rec);
     template <class Loop>
-    void redis_channel_lost(Loop& loop, uint32_t id);
+    void redis_channel_lost(Loop& loop, uint32_t id,
+                            std::string_view why = "history cannot cover a gap");
     template <class Loop>
     void close_channel_subscribers(Loop& loop, uint32_t id);
     template <class Loop>
@@ -675,9 +676,11 @@ class HubApp {
     // After a reload: the streams this loop is home of take their
     // namespace's history limits; those left with nothing to keep go.
     // --engine redis: a channel whose history was off counted offsets
-    // itself, while Redis's stream numbers them from its own top once the
-    // publish script runs: such a channel takes Redis's position again
-    // (messages meanwhile are held, as after a lost link).
+    // itself (every loop with subscribers too), while Redis's stream numbers
+    // them from its own top once the publish script runs: the positions its
+    // subscribers hold mean nothing there. They are closed 3010 (insufficient
+    // state; the SDK reconnects and subscribes afresh) and the home takes
+    // Redis's position (messages meanwhile are held, as after a lost link).
     template <class Loop>
     void apply_history_limits(Loop& loop) {
         std::vector<uint32_t> ids, resync;
@@ -693,6 +696,7 @@ class HubApp {
             ids.push_back(id);
         });
         for (uint32_t id : resync) {
+            redis_channel_lost(loop, id, "history turned on by a reload");
             LocalChannel& ch = channels_[id];
             ch.redis_synced_once = false;
             if (ch.redis == LocalChannel::Redis::synced) {

@@ -390,13 +390,11 @@ void HubApp::redis_apply(Loop& loop, uint32_t id, PublicationRef rec) {
 // closed 3010 (insufficient state); the SDK reconnects and recovers what it
 // can, or learns it cannot (recovered: false).
 template <class Loop>
-void HubApp::redis_channel_lost(Loop& loop, uint32_t id) {
+void HubApp::redis_channel_lost(Loop& loop, uint32_t id, std::string_view why) {
     LocalChannel& ch = channels_[id];
     shared_.counters.redis_insufficient_state.fetch_add(1, std::memory_order_relaxed);
-    std::fprintf(stderr,
-                 "wsgate: redis: channel %s: history cannot cover a gap; its subscribers "
-                 "are closed 3010\n",
-                 ch.name.c_str());
+    std::fprintf(stderr, "wsgate: redis: channel %s: %.*s; its subscribers are closed 3010\n",
+                 ch.name.c_str(), static_cast<int>(why.size()), why.data());
     for (uint32_t l = 0; l < shared_.loops(); ++l) {
         if (l == loop_id_ || !ch.stream->interested().test(l)) continue;
         auto note = std::make_unique<InterestNote>();

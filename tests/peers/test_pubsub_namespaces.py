@@ -14,8 +14,11 @@ skipped and counted):
   subs:   history 10 for 2 s, users only; publish and history for subscribers
   ro:     anonymous may subscribe, nothing else (presence off)
 
-then a reload (POST /admin/reload) that removes `ro`, adds `late` and
-shrinks `open`'s history to 1, with a subscriber of `ro` kept across it.
+  grow:   anonymous may subscribe, history off
+
+then a reload (POST /admin/reload) that removes `ro`, adds `late`, shrinks
+`open`'s history to 1 and turns `grow`'s on, with subscribers of `ro` and
+`grow` kept across it.
 """
 
 import json
@@ -78,9 +81,15 @@ allow_history_for_subscriber = true
 name = "ro"
 allow_subscribe_for_client = true
 allow_subscribe_for_anonymous = true
+
+[[namespace]]
+name = "grow"
+allow_subscribe_for_client = true
+allow_subscribe_for_anonymous = true
 """
 
 RELOADED = NAMESPACES.replace('history_size = 3\n', 'history_size = 1\n').replace(
+    'name = "grow"\n', 'name = "grow"\nhistory_size = 5\n').replace(
     """
 [[namespace]]
 name = "ro"
@@ -308,8 +317,12 @@ def anonymous_refused(inst):
 def reload_changes_namespaces_live(inst):
     keep = inst.client()  # subscribed to ro:kept across the reload
     other = inst.client("erin")
+    grower = inst.client()  # subscribed to grow:x, whose history is turned on
     try:
         keep.subscribe("ro:kept")
+        grower.subscribe("grow:x")
+        inst.api.publish("grow:x", {"i": 0})
+        eq(grower.push(kind="pub")["pub"], {"data": {"i": 0}}, "grow: no history, no offset")
         other.error("subscribe", {"channel": "late:x"}, 102)
         for i in range(1, 4):
             inst.api.publish("open:shrink", {"i": i})
@@ -332,6 +345,24 @@ def reload_changes_namespaces_live(inst):
         inst.api.publish("open:shrink", {"i": 4})
         r = inst.api.result("history", {"channel": "open:shrink", "limit": -1})
         eq(([p["data"]["i"] for p in r["publications"]], r["offset"]), ([4], 4), "and 1 after a publish")
+        # grow's history went from off to 5 under a subscriber. Memory: the
+        # home counted every publication, so its subscriber goes on (now with
+        # offsets). Redis: Redis's stream numbers them afresh, which the
+        # subscriber's position cannot follow: closed 3010, it subscribes again.
+        if inst.redis:
+            grower.expect_disconnect(3010)
+            grower.close()
+            grower = inst.client()
+            eq(grower.subscribe("grow:x").get("recoverable"), True, "grow: subscribed again")
+        for i in range(1, 4):
+            inst.api.publish("grow:x", {"i": i})
+        got = [grower.push(kind="pub")["pub"] for _ in range(3)]
+        eq([p["data"]["i"] for p in got], [1, 2, 3], "grow: every publication after the reload")
+        offsets = [p.get("offset") for p in got]
+        check(offsets[0] is not None and offsets == list(range(offsets[0], offsets[0] + 3)),
+              f"grow: offsets one by one: {offsets}")
+        r = inst.api.result("history", {"channel": "grow:x", "limit": -1})
+        eq([p["offset"] for p in r["publications"]], offsets, "grow: history holds them")
         # The subscriber of the removed namespace stays connected (as in Centrifugo).
         eq(keep.ok("presence_stats", {"channel": "open:x"})["num_clients"] >= 0, True, "kept answers")
         eq(keep.ok("unsubscribe", {"channel": "ro:kept"}), {}, "kept unsubscribes")
@@ -343,6 +374,7 @@ def reload_changes_namespaces_live(inst):
     finally:
         keep.close()
         other.close()
+        grower.close()
 
 
 def plain_keys(result):
