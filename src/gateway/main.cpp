@@ -611,12 +611,32 @@ int supervise(const Config& config, const std::vector<std::string>& args,
         }
         return serve(config, args, tls, backend, mine, names, signals, ready_fd);
     };
-    int result =
-        supervise_workers(config.workers, RestartBudget(kMaxWorkerRestarts, kWorkerRestartWindowMs),
-                          signals, run_worker, [&] {
-                              print_listening(names, backend, config, threads);
-                              notify_ready();
-                          });
+    // Each worker reloads itself on SIGHUP; the parent reads the TLS
+    // certificates again too, so that a worker it forks after a crash starts
+    // with the certificates its siblings serve, not those of start-up. Its
+    // outcome is the workers' (same files): only a failure here is logged.
+    auto reload_certificates = [&] {
+        if (tls == nullptr) return;
+        std::vector<const char*> argv;
+        for (const std::string& a : args)
+            argv.push_back(a.c_str());
+        Config next;
+        std::string error = parse_config(static_cast<int>(argv.size()), argv.data(), &next);
+        if (error.empty()) tls->reload(tls_settings(next), &error);
+        if (!error.empty()) {
+            std::fprintf(stderr,
+                         "wsgate: SIGHUP: certificates for restarted workers unchanged: %s\n",
+                         error.c_str());
+        }
+    };
+    int result = supervise_workers(
+        config.workers, RestartBudget(kMaxWorkerRestarts, kWorkerRestartWindowMs), signals,
+        run_worker,
+        [&] {
+            print_listening(names, backend, config, threads);
+            notify_ready();
+        },
+        reload_certificates);
     for (const auto& slot : listeners) {
         for (int fd : slot)
             close(fd);

@@ -47,7 +47,9 @@ class Supervisor {
     Supervisor(unsigned workers, RestartBudget budget, const RunWorker& run_worker)
         : workers_(workers), budget_(budget), run_worker_(run_worker), parent_(getpid()) {}
 
-    int run(const sigset_t& stop_signals, const std::function<void()>& on_ready) {
+    int run(const sigset_t& stop_signals, const std::function<void()>& on_ready,
+            const std::function<void()>& on_sighup) {
+        on_sighup_ = on_sighup;
         // SIGCHLD is blocked before the first fork so no death goes unnoticed.
         sigset_t signals = stop_signals;
         sigaddset(&signals, SIGCHLD);
@@ -146,6 +148,7 @@ class Supervisor {
                 // Each worker reloads the same file with the same flags itself.
                 std::fprintf(stderr, "wsgate: SIGHUP, passed to every worker\n");
                 notify_reloading();
+                if (on_sighup_) on_sighup_();
                 forward(SIGHUP);
                 // The workers' outcomes are in their own log lines.
                 notify_ready();
@@ -234,14 +237,16 @@ class Supervisor {
     const RunWorker& run_worker_;
     pid_t parent_;
     int signal_fd_ = -1;
+    std::function<void()> on_sighup_;
 };
 
 }  // namespace
 
 int supervise_workers(unsigned workers, RestartBudget budget, const sigset_t& stop_signals,
-                      const RunWorker& run_worker, const std::function<void()>& on_ready) {
+                      const RunWorker& run_worker, const std::function<void()>& on_ready,
+                      const std::function<void()>& on_sighup) {
     Supervisor supervisor(workers, budget, run_worker);
-    return supervisor.run(stop_signals, on_ready);
+    return supervisor.run(stop_signals, on_ready, on_sighup);
 }
 
 }  // namespace wsgate::gateway

@@ -23,11 +23,14 @@ using RunWorker = std::function<int(unsigned worker, int ready_fd)>;
 // - SIGINT/SIGTERM (in stop_signals, which the caller has blocked) are
 //   passed to every worker as SIGTERM; the result is 0 if every worker then
 //   exits 0. SIGHUP (if in stop_signals) is passed on to every worker, which
-//   reloads its configuration itself.
+//   reloads its configuration itself; on_sighup runs in the parent first
+//   (what a worker forked later must start with: the parent's copy of the
+//   TLS certificates).
 // A worker failing its first start-up stops everything with result 1.
 // Workers get PR_SET_PDEATHSIG(SIGTERM): they shut down if the parent is
 // killed without a chance to stop them.
 int supervise_workers(unsigned workers, RestartBudget budget, const sigset_t& stop_signals,
-                      const RunWorker& run_worker, const std::function<void()>& on_ready);
+                      const RunWorker& run_worker, const std::function<void()>& on_ready,
+                      const std::function<void()>& on_sighup = {});
 
 }  // namespace wsgate::gateway

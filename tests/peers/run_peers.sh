@@ -206,6 +206,7 @@ if [ "$bin" != standin ]; then
   run tls 90 "$py" "$here/test_tls.py" "$bin" "$backend"
   run tls_chromium 90 node "$here/test_tls_chromium.mjs" "$bin" "$backend"
   run tls_abuse 60 "$py" "$here/test_tls_abuse.py" "$bin" "$backend"
+  run tls_workers 60 "$py" "$here/test_tls_workers.py" "$bin" "$backend"
   run reload 60 "$py" "$here/test_reload.py" "$bin" "$backend"
   run wsload_tls 60 "$py" "$here/test_wsload_tls.py" "$bin" "$backend"
   run sd_notify 60 "$py" "$here/test_sd_notify.py" "$bin" "$backend"
