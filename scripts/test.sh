@@ -28,24 +28,27 @@ run_suite() {
   count_suite "$name" $? $((SECONDS - start))
 }
 
-# run_fuzzers_in_pairs NAME_PREFIX SECONDS BINARY...: runs `tools/run_fuzzer.sh
-# BINARY SECONDS` two at a time (the machine has two cores; each target is one
-# process), then counts each as run_suite does.
-run_fuzzers_in_pairs() {
-  local prefix=$1 secs=$2; shift 2
-  local targets=("$@") k t
-  for ((k = 0; k < ${#targets[@]}; k += 2)); do
-    local names=() pids=() start=$SECONDS
-    for t in "${targets[@]:k:2}"; do
-      names+=("$prefix/$(basename "$t")")
-      tools/run_fuzzer.sh "$t" "$secs" >"$(suite_log "${names[-1]}")" 2>&1 &
-      pids+=($!)
-    done
-    for ((t = 0; t < ${#pids[@]}; t++)); do
-      wait "${pids[t]}"
-      count_suite "${names[t]}" $? $((SECONDS - start))
-    done
+# start_suite NAME CMD...: runs CMD in the background as run_suite would;
+# finish_suites waits for every suite started so and counts each.
+started_names=()
+started_pids=()
+started_at=()
+start_suite() {
+  local name=$1; shift
+  "$@" >"$(suite_log "$name")" 2>&1 &
+  started_names+=("$name")
+  started_pids+=($!)
+  started_at+=("$SECONDS")
+}
+finish_suites() {
+  local k
+  for ((k = 0; k < ${#started_pids[@]}; k++)); do
+    wait "${started_pids[k]}"
+    count_suite "${started_names[k]}" $? $((SECONDS - started_at[k]))
   done
+  started_names=()
+  started_pids=()
+  started_at=()
 }
 
 # count_suite NAME EXIT_STATUS SECONDS: reads NAME's log, adds its counts.
@@ -116,7 +119,7 @@ else
 fi
 
 # libFuzzer targets, each for a short bounded time (scripts/fuzz.sh runs them
-# longer), two at a time. Only the targets are built: the gateway is not fuzzed.
+# longer). Only the targets are built: the gateway is not fuzzed.
 build_fuzzers() {
   if [ ! -f build/fuzz/build.ninja ]; then
     CXX=clang++ meson setup build/fuzz -Dfuzz=true -Dtests=false -Dbenchmarks=false \
@@ -134,7 +137,12 @@ if build_fuzzers; then
   for t in build/fuzz/tests/fuzz/fuzz_*; do
     [ -f "$t" ] && [ -x "$t" ] && fuzzers+=("$t")
   done
-  run_fuzzers_in_pairs fuzz 20 "${fuzzers[@]}"
+  # Two at a time: each target is one process, the machine has two cores.
+  for ((k = 0; k < ${#fuzzers[@]}; k++)); do
+    start_suite "fuzz/$(basename "${fuzzers[k]}")" tools/run_fuzzer.sh "${fuzzers[k]}" 20
+    if ((k % 2 == 1)); then finish_suites; fi
+  done
+  finish_suites
 else
   run_suite "fuzz/build" sh -c "tail -n 40 \"$logs/fuzz-build.log\"; false"
 fi
@@ -143,9 +151,13 @@ fi
 # (added by the server and peer-test work)
 # Real peers (python3-websockets, Node ws, headless Chromium, tshark, raw-socket
 # violation/conformance/concurrency/timeout suites) against the release binary.
+# The two backends' runs go side by side: their suites mostly wait on
+# peers and timers, every server takes a port of its own, and each run alone
+# takes minutes.
 if [ -x build/release/src/gateway/wsgate ]; then
-  run_suite "peers/io_uring" tests/peers/run_peers.sh build/release/src/gateway/wsgate io_uring
-  run_suite "peers/epoll" tests/peers/run_peers.sh build/release/src/gateway/wsgate epoll
+  start_suite "peers/io_uring" tests/peers/run_peers.sh build/release/src/gateway/wsgate io_uring
+  start_suite "peers/epoll" tests/peers/run_peers.sh build/release/src/gateway/wsgate epoll
+  finish_suites
 else
   run_suite "peers/build" false
 fi

@@ -9,9 +9,14 @@ namespace wsgate::proxy {
 
 namespace {
 
-bool same_server(const UpstreamServer& a, const UpstreamServer& b) {
-    return a.name == b.name && a.weight == b.weight && a.endpoint.len == b.endpoint.len &&
+// The same server (as UpstreamLive carries its state over): name and address.
+bool same_identity(const UpstreamServer& a, const UpstreamServer& b) {
+    return a.name == b.name && a.endpoint.len == b.endpoint.len &&
            std::memcmp(&a.endpoint.addr, &b.endpoint.addr, a.endpoint.len) == 0;
+}
+
+bool same_server(const UpstreamServer& a, const UpstreamServer& b) {
+    return same_identity(a, b) && a.weight == b.weight;
 }
 
 bool same_pool(const UpstreamPool& a, const UpstreamPool& b) {
@@ -86,14 +91,17 @@ std::string describe_routing_change(const RouteTable& before, const RouteTable& 
         }
         for (const UpstreamServer& s : was->servers) {
             if (std::none_of(p.servers.begin(), p.servers.end(),
-                             [&](const UpstreamServer& n) { return same_server(s, n); })) {
+                             [&](const UpstreamServer& n) { return same_identity(s, n); })) {
                 changes.add("-server " + p.name + " " + s.name);
             }
         }
         for (const UpstreamServer& s : p.servers) {
-            if (std::none_of(was->servers.begin(), was->servers.end(),
-                             [&](const UpstreamServer& o) { return same_server(s, o); })) {
+            auto old = std::find_if(was->servers.begin(), was->servers.end(),
+                                    [&](const UpstreamServer& o) { return same_identity(s, o); });
+            if (old == was->servers.end()) {
                 changes.add("+server " + p.name + " " + s.name);
+            } else if (old->weight != s.weight) {
+                changes.add("weight " + p.name + " " + s.name + " " + std::to_string(s.weight));
             }
         }
         if (!(was->balance == p.balance)) {

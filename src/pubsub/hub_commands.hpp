@@ -191,9 +191,14 @@ const ChannelOptions* HubApp::channel_allowed(Loop& loop, uint32_t ci, const cf:
         // channels are one of the ways to grant it).
         if (action == ChannelAction::subscribe) return options;
     }
-    bool is_subscriber = action != ChannelAction::subscribe && subscribed(ci, cmd.channel);
-    if (std::optional<cf::ErrorCode> refused =
-            action_refused(*options, action, is_subscriber, c.user.empty())) {
+    // Whether the client is subscribed matters only when the right is a
+    // subscriber's: looked up then.
+    std::optional<cf::ErrorCode> refused = action_refused(*options, action, false, c.user.empty());
+    if (refused == cf::ErrorCode::permission_denied && action != ChannelAction::subscribe &&
+        subscribed(ci, cmd.channel)) {
+        refused = action_refused(*options, action, true, c.user.empty());
+    }
+    if (refused) {
         error_reply(cmd.id, *refused);
         return nullptr;
     }

@@ -225,8 +225,12 @@ def existing_channel_at_node_limit():
     a = connected("limits")
     others = []
     try:
+        # The previous case's channels are given back once its closed
+        # connections' unsubscribes reach the channels' home loops: under
+        # load that may still be under way.
         for i in range(NODE_CHANNELS):
-            a.subscribe(f"full-{i}")
+            wait_until(lambda: "error" not in a.call("subscribe", {"channel": f"full-{i}"}), 3,
+                       f"subscribe full-{i} once the previous case's channels are given back")
         for _ in range(8):
             c = connected("limits")
             others.append(c)

@@ -143,3 +143,22 @@ TEST(PeerKey, Ipv6PrefixLengthDecidesWhatCountsAsOneClient) {
     EXPECT_NE(key("2001:db8:1:2::1", 60), key("2001:db8:1:12::1", 60));
     EXPECT_NE(key("2001:db8:1:2::1", 128), key("2001:db8:1:2::2", 128));
 }
+
+TEST(PeerAdmission, AReloadedIpv6PrefixGroupsNewConnections) {
+    PeerAdmissionSettings s;
+    s.max_open_keys = 16;
+    PeerAdmission p(s);
+    auto key = [&p](const char* text) {
+        sockaddr_in6 a{};
+        a.sin6_family = AF_INET6;
+        inet_pton(AF_INET6, text, &a.sin6_addr);
+        uint64_t k = 0;
+        EXPECT_TRUE(p.key_of(reinterpret_cast<sockaddr*>(&a), sizeof(a), &k));
+        return k;
+    };
+    EXPECT_EQ(key("2001:db8:1:2::1"), key("2001:db8:1:2:ffff::9"));  // one /64
+    PeerAdmissionSettings finer = s;
+    finer.ipv6_prefix_bits = 128;
+    p.update(finer);
+    EXPECT_NE(key("2001:db8:1:2::1"), key("2001:db8:1:2:ffff::9"));
+}

@@ -86,6 +86,14 @@ TEST(ProxyTable, SameRoutingAndWhatChanged) {
     EXPECT_EQ(describe_routing_change(a, b),
               "proxy routes: -server a 127.0.0.1:9002, +server a 127.0.0.1:9003, +pool n, "
               "+route /new=n");
+    RouteTable heavier;
+    EXPECT_EQ(heavier.add_upstream("a=127.0.0.1:9001,weight=5"), "");
+    EXPECT_EQ(heavier.add_upstream("a=127.0.0.1:9002"), "");
+    EXPECT_EQ(heavier.add_route("/a=a"), "");
+    EXPECT_EQ(heavier.add_balance("a=hash:ip"), "");
+    EXPECT_EQ(heavier.finish(), "");
+    EXPECT_FALSE(same_routing(a, heavier));
+    EXPECT_EQ(describe_routing_change(a, heavier), "proxy routes: weight a 127.0.0.1:9001 5");
 }
 
 TEST(ProxyTable, TheRingKeepsTheKeysOfServersThatStay) {

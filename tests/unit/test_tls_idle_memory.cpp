@@ -92,8 +92,8 @@ void print_sites(size_t per) {
     for (const auto& [site, v] : sites) {
         char line[256];
         std::snprintf(line, sizeof(line), "%8zu B %5.1f blocks  %s:%d", v.first / per,
-                      static_cast<double>(v.second) / static_cast<double>(per),
-                      site.first.c_str(), site.second);
+                      static_cast<double>(v.second) / static_cast<double>(per), site.first.c_str(),
+                      site.second);
         rows.emplace_back(v.first, line);
     }
     std::sort(rows.rbegin(), rows.rend());
@@ -240,7 +240,8 @@ class TlsIdleMemory : public ::testing::Test {
     }
 
     // A handshake and a message each way, as a WebSocket echo would.
-    void open_session(TlsLoop& loop, uint32_t index, std::vector<std::unique_ptr<Client>>* clients) {
+    void open_session(TlsLoop& loop, uint32_t index,
+                      std::vector<std::unique_ptr<Client>>* clients) {
         counting_server = true;
         ASSERT_TRUE(loop.attach(index));
         counting_server = false;
@@ -294,8 +295,8 @@ TEST_F(TlsIdleMemory, IdleSessionHoldsLittle) {
     counting_server = false;
     size_t held = server_live_bytes - before;
     print_sites(kSessions);
-    std::printf("OpenSSL bytes held per idle server session: %zu (%zu blocks)\n",
-                held / kSessions, (server_live_blocks) / kSessions);
+    std::printf("OpenSSL bytes held per idle server session: %zu (%zu blocks)\n", held / kSessions,
+                (server_live_blocks) / kSessions);
     // What OpenSSL 3.0 keeps for a live connection, with room for another
     // 3.0.x; a record buffer left behind is 16.7 KiB more.
     EXPECT_LT(held / kSessions, kIdleBound);
