@@ -91,19 +91,29 @@ class LoopFixture : public ::testing::Test {
         loop_.reset();
         if (listener_ >= 0) close(listener_);
     }
+    // A client the loop has had a few turns to accept.
     int connect_client() {
-        int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
-        connect(fd, reinterpret_cast<const sockaddr*>(&endpoint_.addr), endpoint_.len);
-        clients_.push_back(fd);
+        int fd = connect_raw();
         spin(3);
         return fd;
     }
-    // A client whose WebSocket upgrade went through (101 received).
+    // Connected (the kernel completes the TCP handshake), not accepted yet.
+    int connect_raw() {
+        int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+        connect(fd, reinterpret_cast<const sockaddr*>(&endpoint_.addr), endpoint_.len);
+        clients_.push_back(fd);
+        return fd;
+    }
+    // A client whose WebSocket upgrade went through (101 with the key's
+    // accept value, RFC 6455 §4.2.2).
     int upgraded_client() {
         int fd = connect_client();
         send_all(fd, kUpgradeRequest);
         std::string head = receive(fd, kUpgradeResponseBytes);
         EXPECT_EQ(head.rfind("HTTP/1.1 101 Switching Protocols\r\n", 0), 0u) << head;
+        EXPECT_NE(head.find("Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n"),
+                  std::string::npos)
+            << head;
         return fd;
     }
     void spin(int turns) {

@@ -25,41 +25,26 @@
 #include <string>
 
 #include "gateway/echo_app.hpp"
-#include "io/epoll_backend.hpp"
-#include "io/listener.hpp"
-#include "io/ring_setup.hpp"
-#include "io/uring_backend.hpp"
-#include "ws/server_loop.hpp"
+#include "loop_fixture.hpp"
 
 namespace {
 
 using wsgate::gateway::EchoApp;
 using wsgate::ws::LoopSettings;
-using wsgate::ws::LoopShared;
-using wsgate::ws::ServerLoop;
 
-struct UringDirect {
-    template <class Owner>
-    using Backend = wsgate::io::UringBackend<Owner>;
-    static constexpr bool kUring = true;
+// The fixture's backends, each with and without direct descriptors where
+// the backend has them.
+struct UringDirect : wsgate::test::UseUring {
     static constexpr bool kDirect = true;
 };
-struct UringPlain {
-    template <class Owner>
-    using Backend = wsgate::io::UringBackend<Owner>;
-    static constexpr bool kUring = true;
+struct UringPlain : wsgate::test::UseUring {
     static constexpr bool kDirect = false;
 };
-struct Epoll {
-    template <class Owner>
-    using Backend = wsgate::io::EpollBackend<Owner>;
-    static constexpr bool kUring = false;
+struct Epoll : wsgate::test::UseEpoll {
     static constexpr bool kDirect = false;
 };
 
-constexpr char kUpgrade[] =
-    "GET /chat HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-    "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
+constexpr std::string_view kUpgrade = wsgate::test::kUpgradeRequest;
 // A masked close frame with code 1000 (RFC 6455 §5.5.1), key 0x11223344.
 constexpr char kClientClose[] = {'\x88', '\x82', '\x11', '\x22', '\x33', '\x44', '\x12', '\xca'};
 // The server's unmasked echo of it.
@@ -77,27 +62,16 @@ uint64_t cycles_to_run() {
 enum class Cut { none, before_101, after_101, bad_bytes, stalled };
 
 template <class B>
-class ConnectionChurnTest : public ::testing::Test {
+class ConnectionChurnTest : public wsgate::test::LoopFixture<B, EchoApp> {
   protected:
-    using Loop = ServerLoop<B::template Backend, EchoApp>;
+    using Base = wsgate::test::LoopFixture<B, EchoApp>;
+    using Base::endpoint_;
+    using Base::loop_;
 
-    void SetUp() override {
-        if (B::kUring) {
-            int err = 0;
-            if (!wsgate::io::probe_io_uring(&err)) GTEST_SKIP() << "io_uring unavailable";
-        }
-        settings_.backend.recv_buffer_count = 64;
-        settings_.backend.direct_descriptors = B::kDirect;
-        settings_.deflate.enabled = false;
-        ASSERT_EQ(inbox_.open(), 0);
-        auto ep = wsgate::io::parse_endpoint("127.0.0.1:0");
-        listener_ = wsgate::io::open_listener(*ep, 64);
-        ASSERT_GE(listener_, 0);
-        endpoint_ = wsgate::io::local_endpoint(listener_);
-        loop_.emplace(settings_, shared_, app_, inbox_);
-        ASSERT_EQ(loop_->init(std::span<const int>(&listener_, 1)), 0);
+    void configure(LoopSettings& s) override {
+        s.backend.direct_descriptors = B::kDirect;
+        s.deflate.enabled = false;
     }
-    void TearDown() override { loop_.reset(); }
 
     // Reads until `got` holds `want` bytes (or, with want == 0, a whole
     // HTTP head), turning the loop between reads. Returns the cut seen.
@@ -130,8 +104,8 @@ class ConnectionChurnTest : public ::testing::Test {
         // Loopback connects complete inside connect(): the listener's
         // backlog takes the connection before the loop accepts it.
         if (connect(fd, reinterpret_cast<const sockaddr*>(&endpoint_.addr), endpoint_.len) != 0 ||
-            send(fd, kUpgrade, sizeof(kUpgrade) - 1, MSG_NOSIGNAL) !=
-                static_cast<ssize_t>(sizeof(kUpgrade) - 1)) {
+            send(fd, kUpgrade.data(), kUpgrade.size(), MSG_NOSIGNAL) !=
+                static_cast<ssize_t>(kUpgrade.size())) {
             close(fd);
             return Cut::stalled;
         }
@@ -176,14 +150,6 @@ class ConnectionChurnTest : public ::testing::Test {
         EXPECT_EQ(counts[static_cast<int>(Cut::none)], cycles);
         EXPECT_EQ(loop_->connection_count(), 0u);
     }
-
-    LoopSettings settings_;
-    LoopShared shared_;
-    EchoApp app_;
-    wsgate::ws::LoopInbox inbox_{64};
-    int listener_ = -1;
-    wsgate::io::Endpoint endpoint_;
-    std::optional<Loop> loop_;
 };
 
 using Backends = ::testing::Types<UringDirect, UringPlain, Epoll>;

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "loop_fixture.hpp"
+#include "quiet_websocket_app.hpp"
 
 namespace {
 
@@ -26,7 +27,7 @@ constexpr uint32_t kRespondClose = 2;      // inbox tag: answer the handle, then
 
 // Requests for /defer... are answered later, through the inbox; anything
 // else at once with 204. WebSocket only on /connection/websocket.
-struct DeferApp {
+struct DeferApp : wsgate::test::QuietWebSocketApp {
     std::vector<std::string> targets;         // every request, in order
     std::vector<ConnectionHandle> deferred;   // handles of requests answered later
     std::vector<bool> responded;              // respond_http results, in order
@@ -36,11 +37,6 @@ struct DeferApp {
     void on_open(Loop&, ConnectionHandle h) {
         ws_opened.push_back(h);
     }
-    template <class Loop>
-    void on_message_piece(Loop&, ConnectionHandle, wsgate::ws::Outbound&, wsgate::proto::Opcode,
-                          std::span<const uint8_t>, bool) {}
-    template <class Loop>
-    void on_close(Loop&, ConnectionHandle, uint16_t) {}
     template <class Loop>
     HttpAnswer on_http_request(Loop&, ConnectionHandle h, const wsgate::proto::HttpRequest& request,
                                std::span<const uint8_t>, bool, wsgate::ws::Outbound& out) {

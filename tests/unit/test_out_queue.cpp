@@ -4,20 +4,11 @@
 #include <vector>
 
 #include "io/out_queue.hpp"
+#include "out_queue_text.hpp"
 
 using wsgate::io::ChunkPool;
 using wsgate::io::OutQueue;
-
-namespace {
-std::string gathered(const OutQueue& q) {
-    iovec iov[64];
-    size_t n = q.gather(iov, 64);
-    std::string s;
-    for (size_t i = 0; i < n; ++i)
-        s.append(static_cast<char*>(iov[i].iov_base), iov[i].iov_len);
-    return s;
-}
-}  // namespace
+using wsgate::test::gathered;
 
 TEST(OutQueue, KeepsOrderAcrossChunks) {
     ChunkPool pool;

@@ -16,6 +16,7 @@
 
 #include "broker/redis_link.hpp"
 #include "loop_fixture.hpp"
+#include "quiet_websocket_app.hpp"
 #include "redis_server.hpp"
 #include "ws/stream_application.hpp"
 
@@ -61,16 +62,9 @@ struct Recorder {
 };
 
 // The links live in the app, as the hub's do; the loop drives them.
-struct LinkApp {
+struct LinkApp : wsgate::test::QuietWebSocketApp {
     std::vector<RedisLink*> links;
 
-    template <class Loop>
-    void on_open(Loop&, ConnectionHandle) {}
-    template <class Loop>
-    void on_message_piece(Loop&, ConnectionHandle, wsgate::ws::Outbound&, wsgate::proto::Opcode,
-                          std::span<const uint8_t>, bool) {}
-    template <class Loop>
-    void on_close(Loop&, ConnectionHandle, uint16_t) {}
     template <class Loop>
     wsgate::ws::HttpAnswer on_http_request(Loop&, ConnectionHandle,
                                            const wsgate::proto::HttpRequest&,

@@ -17,96 +17,34 @@
 #include <vector>
 
 #include "gateway/echo_app.hpp"
-#include "io/epoll_backend.hpp"
-#include "io/listener.hpp"
-#include "io/ring_setup.hpp"
-#include "io/uring_backend.hpp"
 #include "io/uring_features.hpp"
-#include "ws/server_loop.hpp"
+#include "loop_fixture.hpp"
 #include "ws/settings_update.hpp"
 
 namespace {
 
 using wsgate::gateway::EchoApp;
 using wsgate::ws::LoopSettings;
-using wsgate::ws::LoopShared;
-using wsgate::ws::ServerLoop;
 
-struct UseUring {
-    template <class Owner>
-    using Backend = wsgate::io::UringBackend<Owner>;
-    static constexpr bool kUring = true;
-};
-struct UseEpoll {
-    template <class Owner>
-    using Backend = wsgate::io::EpollBackend<Owner>;
-    static constexpr bool kUring = false;
-};
-
-constexpr const char* kUpgrade =
-    "GET /chat HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-    "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
-
-std::string masked_frame(uint8_t first_byte, const std::string& payload) {
-    std::string f;
-    f += static_cast<char>(first_byte);
-    const uint8_t mask_bit = 0x80;
-    if (payload.size() < 126) {
-        f += static_cast<char>(mask_bit | payload.size());
-    } else if (payload.size() < 65536) {
-        f += static_cast<char>(mask_bit | 126);
-        f += static_cast<char>(payload.size() >> 8);
-        f += static_cast<char>(payload.size() & 0xFF);
-    } else {
-        f += static_cast<char>(mask_bit | 127);
-        for (int i = 7; i >= 0; --i)
-            f += static_cast<char>((payload.size() >> (8 * i)) & 0xFF);
-    }
-    const char key[4] = {0x11, 0x22, 0x33, 0x44};
-    f.append(key, 4);
-    for (size_t i = 0; i < payload.size(); ++i)
-        f += static_cast<char>(payload[i] ^ key[i % 4]);
-    return f;
-}
+constexpr const char* kUpgrade = wsgate::test::kUpgradeRequest;
+using wsgate::test::masked_frame;
 
 template <class B>
-class ServerLoopTest : public ::testing::Test {
+class ServerLoopTest : public wsgate::test::LoopFixture<B, EchoApp> {
   protected:
-    using Loop = ServerLoop<B::template Backend, EchoApp>;
+    using Base = wsgate::test::LoopFixture<B, EchoApp>;
+    using Loop = typename Base::Loop;
+    using Base::app_;
+    using Base::clients_;
+    using Base::inbox_;
+    using Base::listener_;
+    using Base::loop_;
+    using Base::settings_;
+    using Base::shared_;
+    using Base::spin;
 
-    void SetUp() override {
-        if (B::kUring) {
-            int err = 0;
-            if (!wsgate::io::probe_io_uring(&err)) GTEST_SKIP() << "io_uring unavailable";
-        }
-        settings_.max_queued_bytes = 256 * 1024;
-        settings_.backend.recv_buffer_count = 64;
-        ASSERT_EQ(inbox_.open(), 0);
-        auto ep = wsgate::io::parse_endpoint("127.0.0.1:0");
-        listener_ = wsgate::io::open_listener(*ep, 64);
-        ASSERT_GE(listener_, 0);
-        endpoint_ = wsgate::io::local_endpoint(listener_);
-        loop_.emplace(settings_, shared_, app_, inbox_);
-        ASSERT_EQ(loop_->init(std::span<const int>(&listener_, 1)), 0);
-    }
-    void TearDown() override {
-        for (int fd : clients_)
-            close(fd);
-        loop_.reset();
-    }
+    void configure(LoopSettings& s) override { s.max_queued_bytes = 256 * 1024; }
 
-    int connect_client() {
-        int fd = connect_raw();
-        spin(3);
-        return fd;
-    }
-    // Connected (the kernel completes the TCP handshake), not accepted yet.
-    int connect_raw() {
-        int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
-        connect(fd, reinterpret_cast<const sockaddr*>(&endpoint_.addr), endpoint_.len);
-        clients_.push_back(fd);
-        return fd;
-    }
     // Hands the loop a copy of settings_ the way a reload does: a settings
     // message through its inbox, adopted between events.
     void reload_settings() {
@@ -114,42 +52,6 @@ class ServerLoopTest : public ::testing::Test {
         update.loop = std::make_shared<const LoopSettings>(settings_);
         ASSERT_TRUE(inbox_.post_and_signal(wsgate::ws::settings_message(std::move(update))));
         spin(1);
-    }
-    void spin(int turns) {
-        for (int i = 0; i < turns; ++i)
-            loop_->turn(1);
-    }
-    // Sends all bytes, turning the loop whenever the socket is full.
-    void send_all(int fd, const std::string& bytes) {
-        size_t off = 0;
-        while (off < bytes.size()) {
-            ssize_t n = send(fd, bytes.data() + off, bytes.size() - off, MSG_NOSIGNAL);
-            if (n > 0) {
-                off += static_cast<size_t>(n);
-            } else {
-                ASSERT_EQ(errno, EAGAIN);
-                spin(1);
-            }
-        }
-    }
-    // Reads until `want` bytes arrived, EOF, or max_turns loop turns.
-    std::string receive(int fd, size_t want, int max_turns = 2000, bool* eof = nullptr) {
-        std::string got;
-        char buf[65536];
-        for (int t = 0; t < max_turns && got.size() < want; ++t) {
-            spin(1);
-            for (;;) {
-                ssize_t n = recv(fd, buf, sizeof(buf), 0);
-                if (n > 0) {
-                    got.append(buf, static_cast<size_t>(n));
-                    continue;
-                }
-                if (n == 0 && eof != nullptr) *eof = true;
-                if (n == 0) return got;
-                break;
-            }
-        }
-        return got;
     }
     // What --max-queued-bytes guarantees for plain (uncompressed) echo: the
     // cap plus the echo of one receive buffer (its bytes and one frame header).
@@ -188,28 +90,9 @@ class ServerLoopTest : public ::testing::Test {
         usleep(60 * 1000);
         spin(2);
     }
-    int upgraded_client() {
-        int fd = connect_client();
-        send_all(fd, kUpgrade);
-        std::string head = receive(fd, 129);
-        EXPECT_EQ(head.rfind("HTTP/1.1 101 Switching Protocols\r\n", 0), 0u) << head;
-        EXPECT_NE(head.find("Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n"),
-                  std::string::npos);
-        return fd;
-    }
-
-    LoopSettings settings_;
-    LoopShared shared_;
-    EchoApp app_;
-    wsgate::ws::LoopInbox inbox_{64};
-    int listener_ = -1;
-    wsgate::io::Endpoint endpoint_;
-    std::optional<Loop> loop_;
-    std::vector<int> clients_;
 };
 
-using Backends = ::testing::Types<UseUring, UseEpoll>;
-TYPED_TEST_SUITE(ServerLoopTest, Backends);
+TYPED_TEST_SUITE(ServerLoopTest, wsgate::test::LoopBackends);
 
 TYPED_TEST(ServerLoopTest, HealthzKeepAliveThenUpgradeEcho) {
     int fd = this->connect_client();

@@ -8,6 +8,7 @@
 
 #include "io/out_queue.hpp"
 #include "io/shared_bytes.hpp"
+#include "out_queue_text.hpp"
 #include "proto/frame_writer.hpp"
 #include "ws/shared_frame.hpp"
 
@@ -17,17 +18,10 @@ using wsgate::io::OutQueue;
 using wsgate::io::SharedBytes;
 using wsgate::io::SharedBytesRef;
 using wsgate::proto::Opcode;
+using wsgate::test::gathered;
 using wsgate::ws::make_shared_frame;
 
 namespace {
-std::string gathered(const OutQueue& q) {
-    iovec iov[64];
-    size_t n = q.gather(iov, 64);
-    std::string s;
-    for (size_t i = 0; i < n; ++i)
-        s.append(static_cast<char*>(iov[i].iov_base), iov[i].iov_len);
-    return s;
-}
 
 std::vector<uint8_t> payload_of(size_t n) {
     std::vector<uint8_t> p(n);

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "loop_fixture.hpp"
+#include "quiet_websocket_app.hpp"
 #include "ws/stream_application.hpp"
 
 namespace {
@@ -18,20 +19,13 @@ namespace {
 using wsgate::ws::ConnectionHandle;
 using wsgate::ws::SendResult;
 
-struct StreamApp {
+struct StreamApp : wsgate::test::QuietWebSocketApp {
     std::vector<ConnectionHandle> connected;
     std::vector<std::pair<ConnectionHandle, int>> ended;
     std::vector<ConnectionHandle> drained;
     std::string received;
     bool refuse_bytes = false;  // on_stream_data takes nothing
 
-    template <class Loop>
-    void on_open(Loop&, ConnectionHandle) {}
-    template <class Loop>
-    void on_message_piece(Loop&, ConnectionHandle, wsgate::ws::Outbound&, wsgate::proto::Opcode,
-                          std::span<const uint8_t>, bool) {}
-    template <class Loop>
-    void on_close(Loop&, ConnectionHandle, uint16_t) {}
     template <class Loop>
     wsgate::ws::HttpAnswer on_http_request(Loop&, ConnectionHandle,
                                            const wsgate::proto::HttpRequest&,
