@@ -30,6 +30,8 @@ import time
 import websockets
 
 import wsraw
+import proxy_flood
+from proxy_flood import FLOOD_TOTAL, Flood
 from wsgate_proc import Server, free_port, rss_kib
 from wsraw import check, eq
 
@@ -44,8 +46,6 @@ suite = wsraw.Suite("proxy")
 
 CONNECT_TIMEOUT = 0.5  # --upstream-connect-timeout
 MAX_QUEUED = 256 << 10  # --max-queued-bytes of the proxy
-FLOOD_MESSAGE = 64 << 10
-FLOOD_TOTAL = 48 << 20
 N_MANY = 1000
 
 
@@ -54,8 +54,7 @@ class PythonUpstreams:
 
     def __init__(self):
         self.ports = {"HA": free_port(), "HB": free_port()}
-        self.flood_sent = 0
-        self.flood_done = threading.Event()
+        self.flood = Flood()
         self.wait_closed_at = None
         self.ready = threading.Event()
         self.loop = asyncio.new_event_loop()
@@ -90,25 +89,10 @@ class PythonUpstreams:
     def _handler(self, name):
         async def handle(ws, path):
             if path.startswith("/flood"):
-                # Small socket buffers here, so what the proxy holds is what counts.
-                ws.transport.get_extra_info("socket").setsockopt(
-                    socket.SOL_SOCKET, socket.SO_SNDBUF, 64 << 10)
-                seq = 0
-                try:
-                    while self.flood_sent < FLOOD_TOTAL:
-                        await ws.send(seq.to_bytes(8, "big") * (FLOOD_MESSAGE // 8))
-                        seq += 1
-                        self.flood_sent += FLOOD_MESSAGE
-                finally:
-                    self.flood_done.set()
-                await ws.wait_closed()
+                await self.flood.send(ws)
                 return
             if path.startswith("/hdr/sink"):
-                # Reads nothing: websockets stops reading its socket once
-                # max_queue messages wait, so the proxy's sends to it stall.
-                ws.transport.get_extra_info("socket").setsockopt(
-                    socket.SOL_SOCKET, socket.SO_RCVBUF, 64 << 10)
-                await asyncio.sleep(4)
+                await proxy_flood.sink(ws)
                 return
             await ws.send(json.dumps({"name": name, "path": path,
                                       "headers": list(ws.request_headers.raw_items()),
@@ -337,85 +321,39 @@ def client_gone():
     check(ups.wait_closed_at - t0 < 1.0, f"promptly ({ups.wait_closed_at - t0:.2f}s)")
 
 
-# Bytes the stalled side gets through are mostly kernel socket buffers (here
-# net.ipv4.tcp_rmem allows 32 MiB per socket, grown by autotuning), which the
-# proxy does not own; what it owns is its memory. So the checks are: the flow
-# stalls short of the whole flood, and the proxy's RSS stays within its queue
-# cap plus receive buffers in flight.
-PROXY_GROWTH_KIB = 8 << 10
-
-
-def proxy_growth_kib(rss_before):
-    return rss_kib(state["proxy"].pid) - rss_before
-
-
 def backpressure():
     """A client that does not read stops the proxy reading its upstream."""
-    ups = state["py"]
-    ups.flood_sent = 0
-    ups.flood_done.clear()
+    flood = state["py"].flood
+    flood.reset()
     rss_before = rss_kib(state["proxy"].pid)
-    s = socket.socket()
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 << 10)
-    s.connect(("127.0.0.1", state["port"]))
-    s.settimeout(10)
+    c, _ = proxy_flood.raw_upgrade(state["port"], "/flood/x", socket.SO_RCVBUF, 10)
     try:
-        key = wsraw.new_key()
-        s.sendall(wsraw.build_upgrade("/flood/x", key=key))
-        time.sleep(2.0)  # not reading
-        stalled_at = ups.flood_sent
-        time.sleep(1.0)
-        eq(ups.flood_sent, stalled_at, "the upstream is stalled (bytes it could send)")
-        check(stalled_at < FLOOD_TOTAL,
-              f"while the client does not read, the upstream could send only "
-              f"{stalled_at >> 10} KiB of {FLOOD_TOTAL >> 10} KiB")
-        growth = proxy_growth_kib(rss_before)
-        check(growth < PROXY_GROWTH_KIB, f"the proxy grew {growth} KiB while stalled")
+        stalled_at = proxy_flood.wait_for_stall(flood)
+        growth = proxy_flood.check_growth(rss_before, rss_kib(state["proxy"].pid))
         # Now read it all: every message arrives, in order, unchanged.
-        c = wsraw.Conn.__new__(wsraw.Conn)
-        c.sock, c.buf, c.pos = s, bytearray(), 0
         head = c.read_http_head()
         check(head.startswith(b"HTTP/1.1 101"), "101 through the tunnel")
-        for seq in range(FLOOD_TOTAL // FLOOD_MESSAGE):
+        for seq in range(FLOOD_TOTAL // proxy_flood.FLOOD_MESSAGE):
             f = c.read_frame()
-            eq(f.payload, seq.to_bytes(8, "big") * (FLOOD_MESSAGE // 8), f"flood message {seq}")
-        check(ups.flood_done.wait(5), "the upstream finished")
+            eq(f.payload, proxy_flood.flood_payload(seq), f"flood message {seq}")
+        check(flood.done.wait(5), "the upstream finished")
         print(f"     stalled upstream had sent {stalled_at >> 10} KiB, proxy grew {growth} KiB "
               f"(--max-queued-bytes {MAX_QUEUED >> 10} KiB)", flush=True)
     finally:
-        s.close()
+        c.close()
 
 
 def slow_upstream():
     """An upstream that does not read stops the proxy reading its client."""
     rss_before = rss_kib(state["proxy"].pid)
-    s = socket.socket()
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 64 << 10)
-    s.connect(("127.0.0.1", state["port"]))
-    s.settimeout(5)
+    c, _ = proxy_flood.raw_upgrade(state["port"], "/hdr/sink", socket.SO_SNDBUF, 5)
     try:
-        s.sendall(wsraw.build_upgrade("/hdr/sink"))
-        c = wsraw.Conn.__new__(wsraw.Conn)
-        c.sock, c.buf, c.pos = s, bytearray(), 0
         check(c.read_http_head().startswith(b"HTTP/1.1 101"), "101 through the tunnel")
-        message = wsraw.frame(wsraw.OP_BINARY, os.urandom(FLOOD_MESSAGE))
-        s.setblocking(False)
-        sent, last_progress = 0, time.monotonic()
-        while sent < FLOOD_TOTAL and time.monotonic() - last_progress < 1.0:
-            try:
-                n = s.send(message[sent % len(message):])
-                sent += n
-                last_progress = time.monotonic()
-            except BlockingIOError:
-                time.sleep(0.01)
-        check(sent < FLOOD_TOTAL,
-              f"while the upstream does not read, the client could send only {sent >> 10} KiB "
-              f"of {FLOOD_TOTAL >> 10} KiB")
-        growth = proxy_growth_kib(rss_before)
-        check(growth < PROXY_GROWTH_KIB, f"the proxy grew {growth} KiB while stalled")
+        sent = proxy_flood.send_until_stalled(c)
+        growth = proxy_flood.check_growth(rss_before, rss_kib(state["proxy"].pid))
         print(f"     stalled client had sent {sent >> 10} KiB; proxy grew {growth} KiB", flush=True)
     finally:
-        s.close()
+        c.close()
 
 
 def ipv6_both_sides():

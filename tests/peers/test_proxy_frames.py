@@ -26,7 +26,10 @@ import time
 import websockets
 
 import wsraw
-from wsgate_proc import Server, free_port
+import proxy_flood
+import wsload_runner
+from proxy_flood import FLOOD_TOTAL, Flood
+from wsgate_proc import Server, free_port, rss_kib
 from wsraw import check, eq
 
 if len(sys.argv) < 3:
@@ -37,15 +40,10 @@ BIN, BACKEND = sys.argv[1], sys.argv[2]
 del sys.argv[1:3]
 HERE = os.path.dirname(os.path.abspath(__file__))
 suite = wsraw.Suite("proxy_frames")
-# Next to the binary's build (bench/wsload); a sanitizer build has none.
-WSLOAD = os.path.join(os.path.dirname(os.path.abspath(BIN)), "..", "..", "bench", "wsload")
-if not os.access(WSLOAD, os.X_OK):
-    WSLOAD = os.path.join(HERE, "..", "..", "build", "release", "bench", "wsload")
+WSLOAD = wsload_runner.wsload_path(BIN)
 
 MAX_MESSAGE = 2 << 20  # --max-message-bytes of the proxy
 MAX_QUEUED = 256 << 10  # --max-queued-bytes of the proxy
-FLOOD_MESSAGE = 64 << 10
-FLOOD_TOTAL = 48 << 20
 IDLE_TIMEOUT = 3  # the second proxy's --idle-timeout (a loaded machine answers pings late)
 DRAIN = 1.5  # and its --drain-timeout
 MARK = b"EVIL"  # in every violating frame: must never reach an upstream
@@ -179,8 +177,7 @@ class PythonUpstream:
 
     def __init__(self):
         self.port = free_port()
-        self.flood_sent = 0
-        self.flood_done = threading.Event()
+        self.flood = Flood()
         self.ready = threading.Event()
         self.loop = asyncio.new_event_loop()
         threading.Thread(target=self._run, daemon=True).start()
@@ -198,22 +195,10 @@ class PythonUpstream:
 
     async def _handle(self, ws, path):
         if path.startswith("/p/flood"):
-            ws.transport.get_extra_info("socket").setsockopt(
-                socket.SOL_SOCKET, socket.SO_SNDBUF, 64 << 10)
-            seq = 0
-            try:
-                while self.flood_sent < FLOOD_TOTAL:
-                    await ws.send(seq.to_bytes(8, "big") * (FLOOD_MESSAGE // 8))
-                    seq += 1
-                    self.flood_sent += FLOOD_MESSAGE
-            finally:
-                self.flood_done.set()
-            await ws.wait_closed()
+            await self.flood.send(ws)
             return
         if path.startswith("/p/sink"):
-            ws.transport.get_extra_info("socket").setsockopt(
-                socket.SOL_SOCKET, socket.SO_RCVBUF, 64 << 10)
-            await asyncio.sleep(4)
+            await proxy_flood.sink(ws)
             return
         async for m in ws:
             await ws.send(m)
@@ -484,72 +469,39 @@ def violation(i, data, code):
     return case
 
 
-# What the stalled side gets through sits mostly in kernel socket buffers
-# (tcp_rmem allows 32 MiB per socket here, autotuned), which the proxy does
-# not own: the checks are a stall short of the flood and the proxy's RSS.
-PROXY_GROWTH_KIB = 8 << 10
-
-
 def slow_client_stalls_upstream():
     rss_before = proxy_rss_kib()
-    up = state["py"]
-    up.flood_sent = 0
-    up.flood_done.clear()
-    s = socket.socket()
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 << 10)
-    s.connect(("127.0.0.1", state["port"]))
-    s.settimeout(10)
+    flood = state["py"].flood
+    flood.reset()
+    c, key = proxy_flood.raw_upgrade(state["port"], "/p/flood", socket.SO_RCVBUF, 10)
     try:
-        key = wsraw.new_key()
-        s.sendall(wsraw.build_upgrade("/p/flood", key=key))
-        time.sleep(2.0)
-        stalled_at = up.flood_sent
+        stalled_at = proxy_flood.wait_for_stall(flood)
         rss = proxy_rss_kib()
-        time.sleep(1.0)
-        eq(up.flood_sent, stalled_at, "the upstream is stalled")
-        check(stalled_at < FLOOD_TOTAL, f"the upstream could send only {stalled_at >> 10} KiB")
-        check(rss - rss_before < PROXY_GROWTH_KIB, f"the proxy grew {rss - rss_before} KiB")
-        c = wsraw.Conn.__new__(wsraw.Conn)
-        c.sock, c.buf, c.pos = s, bytearray(), 0
+        proxy_flood.check_growth(rss_before, rss)
         wsraw.check_101(c.read_http_head(), key)
-        for seq in range(FLOOD_TOTAL // FLOOD_MESSAGE):
+        for seq in range(FLOOD_TOTAL // proxy_flood.FLOOD_MESSAGE):
             # Relayed piece by piece as received: a message may come in several frames.
-            eq(c.read_message(), (wsraw.OP_BINARY, seq.to_bytes(8, "big") * (FLOOD_MESSAGE // 8)),
+            eq(c.read_message(), (wsraw.OP_BINARY, proxy_flood.flood_payload(seq)),
                f"message {seq}")
-        check(up.flood_done.wait(5), "the upstream finished")
+        check(flood.done.wait(5), "the upstream finished")
         print(f"     stalled upstream had sent {stalled_at >> 10} KiB; proxy RSS {rss} KiB",
               flush=True)
     finally:
-        s.close()
+        c.close()
 
 
 def slow_upstream_stalls_client():
     rss_before = proxy_rss_kib()
-    s = socket.socket()
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 64 << 10)
-    s.connect(("127.0.0.1", state["port"]))
-    s.settimeout(10)  # a loaded machine (9 agents on 2 cores) can take seconds
+    # a loaded machine (9 agents on 2 cores) can take seconds
+    c, key = proxy_flood.raw_upgrade(state["port"], "/p/sink", socket.SO_SNDBUF, 10)
     try:
-        key = wsraw.new_key()
-        s.sendall(wsraw.build_upgrade("/p/sink", key=key))
-        c = wsraw.Conn.__new__(wsraw.Conn)
-        c.sock, c.buf, c.pos = s, bytearray(), 0
         wsraw.check_101(c.read_http_head(), key)
-        message = wsraw.frame(wsraw.OP_BINARY, os.urandom(FLOOD_MESSAGE))
-        s.setblocking(False)
-        sent, last = 0, time.monotonic()
-        while sent < FLOOD_TOTAL and time.monotonic() - last < 1.0:
-            try:
-                sent += s.send(message[sent % len(message):])
-                last = time.monotonic()
-            except BlockingIOError:
-                time.sleep(0.01)
+        sent = proxy_flood.send_until_stalled(c)
         rss = proxy_rss_kib()
-        check(sent < FLOOD_TOTAL, f"the client could send only {sent >> 10} KiB")
-        check(rss - rss_before < PROXY_GROWTH_KIB, f"the proxy grew {rss - rss_before} KiB")
+        proxy_flood.check_growth(rss_before, rss)
         print(f"     stalled client had sent {sent >> 10} KiB; proxy RSS {rss} KiB", flush=True)
     finally:
-        s.close()
+        c.close()
 
 
 def keepalive_pings():
@@ -624,12 +576,7 @@ def drain_on_sigterm():
 
 
 def proxy_rss_kib():
-    with open(f"/proc/{state['proxy'].pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return -1
-
+    return rss_kib(state["proxy"].pid)
 
 state = {}
 servers = []
@@ -662,7 +609,7 @@ try:
         suite.run(f"Node ws client -> {name} upstream", node_echoes(prefix))
     suite.run("64 KiB messages back to back and odd sizes, byte-exact (wsgate echo upstream)",
               pipelined_large_messages)
-    if os.access(WSLOAD, os.X_OK):
+    if wsload_runner.available(WSLOAD):
         suite.run("wsload: 10 x 64 KiB echoes through the relay, byte-checked",
                   wsload_large_messages)
     else:

@@ -24,14 +24,13 @@ other half once connected, and the process keeps no descriptor for either.
     naming io_uring and --workers.
 """
 
-import json
 import os
 import subprocess
 import sys
-import tempfile
 import time
 
 import wsraw
+import wsload_runner
 from wsgate_proc import Server, free_port, run_flags
 from wsraw import check, eq
 
@@ -41,12 +40,7 @@ if len(sys.argv) < 3:
     sys.exit(2)
 BIN, BACKEND = sys.argv[1], sys.argv[2]
 del sys.argv[1:3]
-HERE = os.path.dirname(os.path.abspath(__file__))
-# Next to the binary's build; a sanitizer build has no benchmarks, so the
-# release build's wsload drives it then.
-WSLOAD = os.path.join(os.path.dirname(os.path.abspath(BIN)), "..", "..", "bench", "wsload")
-if not os.access(WSLOAD, os.X_OK):
-    WSLOAD = os.path.join(HERE, "..", "..", "build", "release", "bench", "wsload")
+WSLOAD = wsload_runner.wsload_path(BIN)
 suite = wsraw.Suite("proxy_scale")
 
 N_SCALE = 10000
@@ -69,19 +63,17 @@ def ten_thousand(direct):
         procs = [proxy.pid] if direct else proxy.children()
         check(direct or len(procs) == 2, f"proxy workers {procs}")
         baseline = descriptors(procs)
-        fd, path = tempfile.mkstemp(prefix="wsload-proxy.", suffix=".json")
-        os.close(fd)
-        ready = path + ".ready"
-        try:
+        with wsload_runner.JsonReport("wsload-proxy.") as report:
             load = subprocess.Popen(
                 [WSLOAD, "--url", f"ws://127.0.0.1:{px}/", "--mode", "idle", "-c", str(N_SCALE),
                  "--idle-message", "-s", "1024", "-t", "1", "--ping-interval", "30",
-                 "--connect-timeout", "40", "--no-progress", "--json", path, "--ready-file", ready],
+                 "--connect-timeout", "40", "--no-progress", "--json", report.path,
+                 "--ready-file", report.ready],
                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
             held = None
             deadline = time.monotonic() + 60
             while load.poll() is None and time.monotonic() < deadline:
-                if held is None and os.path.exists(ready):
+                if held is None and os.path.exists(report.ready):
                     held = descriptors(procs)  # all 10 000 up
                 time.sleep(0.05)
             try:
@@ -90,12 +82,7 @@ def ten_thousand(direct):
                 load.kill()
                 _, err = load.communicate()
             eq(load.returncode, 0, f"wsload exit status; stderr {err[-400:]!r}")
-            with open(path) as f:
-                d = json.load(f)
-        finally:
-            os.unlink(path)
-            if os.path.exists(ready):
-                os.unlink(ready)
+            d = report.load()
         print(f"     proxy descriptors: {baseline} before, {held} with all up", flush=True)
         if direct:
             check(held is not None and held < baseline + 100,
@@ -192,7 +179,7 @@ def direct_descriptors_refused():
     check("--direct-descriptors needs io_uring" in err and "--workers" in err, f"message {err!r}")
 
 
-if not os.access(WSLOAD, os.X_OK):
+if not wsload_runner.available(WSLOAD):
     suite.skip(f"{N_SCALE} proxied connections byte-checked", f"no wsload at {WSLOAD}")
 else:
     suite.run(f"{N_SCALE} proxied connections byte-checked (--workers 2)", ten_thousand, False)

@@ -8,13 +8,10 @@ run of a few seconds, not a benchmark: no rate is checked.
     test_wsload_pubsub.py WSGATE_BINARY BACKEND
 """
 
-import json
-import os
-import subprocess
 import sys
-import tempfile
 
 import wsraw
+import wsload_runner
 from wsgate_proc import Server, free_port
 from wsraw import check, eq
 
@@ -24,30 +21,18 @@ if len(sys.argv) < 3:
     sys.exit(2)
 BIN, BACKEND = sys.argv[1], sys.argv[2]
 del sys.argv[1:3]
-# Next to the binary's build (bench/wsload); a sanitizer build has no
-# benchmarks, so the release build's wsload drives it then.
-HERE = os.path.dirname(os.path.abspath(__file__))
-WSLOAD = os.path.join(os.path.dirname(os.path.abspath(BIN)), "..", "..", "bench", "wsload")
-if not os.access(WSLOAD, os.X_OK):
-    WSLOAD = os.path.join(HERE, "..", "..", "build", "release", "bench", "wsload")
+WSLOAD = wsload_runner.wsload_path(BIN)
 suite = wsraw.Suite("wsload_pubsub")
 KEY = "wsload-smoke-key"
 
 
 def run_wsload(port, via):
-    fd, path = tempfile.mkstemp(prefix="wsload-pubsub.", suffix=".json")
-    os.close(fd)
-    try:
-        args = [WSLOAD, "--mode", "pubsub", "--url", f"ws://127.0.0.1:{port}/connection/websocket",
-                "-c", "400", "-s", "64", "-d", "2", "--publishers", "4", "--channels", "5",
-                "--subscriptions", "2", "--publish-via", via, "--api-key", KEY, "-t", "2",
-                "--warmup", "0.5", "--no-progress", "--json", path]
-        r = subprocess.run(args, capture_output=True, timeout=60, text=True)
-        eq(r.returncode, 0, f"wsload exit status; stderr {r.stderr[-400:]!r}")
-        with open(path) as f:
-            return json.load(f)
-    finally:
-        os.unlink(path)
+    report, _ = wsload_runner.run_json(
+        WSLOAD, ["--mode", "pubsub", "--url", f"ws://127.0.0.1:{port}/connection/websocket",
+                 "-c", "400", "-s", "64", "-d", "2", "--publishers", "4", "--channels", "5",
+                 "--subscriptions", "2", "--publish-via", via, "--api-key", KEY, "-t", "2",
+                 "--warmup", "0.5", "--no-progress"], prefix="wsload-pubsub.")
+    return report
 
 
 def smoke(via):
@@ -68,7 +53,7 @@ def smoke(via):
         eq(srv.terminate(10), 0, "exit status after SIGTERM")
 
 
-if not os.access(WSLOAD, os.X_OK):
+if not wsload_runner.available(WSLOAD):
     suite.skip("client publish", f"no wsload at {WSLOAD}")
     suite.skip("HTTP API publish", f"no wsload at {WSLOAD}")
 else:

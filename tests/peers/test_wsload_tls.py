@@ -14,14 +14,11 @@ wsload reports against what the server counted:
 - a CA that did not sign the server's chain: every connection fails as `tls`.
 """
 
-import json
-import os
 import re
-import subprocess
 import sys
-import tempfile
 import urllib.request
 
+import wsload_runner
 import wsraw
 from tls_certs import TestPki
 from wsgate_proc import Server, free_port
@@ -33,12 +30,7 @@ if len(sys.argv) < 3:
     sys.exit(2)
 BIN, BACKEND = sys.argv[1], sys.argv[2]
 del sys.argv[1:3]
-HERE = os.path.dirname(os.path.abspath(__file__))
-# Next to the binary's build; a sanitizer build has no benchmarks, so the
-# release build's wsload drives it then.
-WSLOAD = os.path.join(os.path.dirname(os.path.abspath(BIN)), "..", "..", "bench", "wsload")
-if not os.access(WSLOAD, os.X_OK):
-    WSLOAD = os.path.join(HERE, "..", "..", "build", "release", "bench", "wsload")
+WSLOAD = wsload_runner.wsload_path(BIN)
 suite = wsraw.Suite("wsload_tls")
 
 pki = TestPki()
@@ -50,16 +42,8 @@ FLAGS = ["--backend", BACKEND, "--threads", "2", "--close-timeout", "2",
 
 
 def wsload(*args):
-    fd, path = tempfile.mkstemp(prefix="wsload-tls.", suffix=".json")
-    os.close(fd)
-    try:
-        p = subprocess.run([WSLOAD, "--no-progress", "--warmup", "0.3", "--json", path, *args],
-                           capture_output=True, text=True, timeout=60)
-        check(p.returncode == 0, f"wsload exit {p.returncode}: {p.stderr[-400:]}")
-        with open(path) as f:
-            return json.load(f), p.stdout
-    finally:
-        os.unlink(path)
+    return wsload_runner.run_json(WSLOAD, ["--no-progress", "--warmup", "0.3", *args],
+                                  prefix="wsload-tls.")
 
 
 def errors(result):
@@ -107,7 +91,7 @@ def untrusted():
     eq(res["messages"], 0, "messages")
 
 
-if not os.access(WSLOAD, os.X_OK):
+if not wsload_runner.available(WSLOAD):
     suite.skip("wsload over wss://", f"no wsload at {WSLOAD}")
 else:
     with Server(BIN, FLAGS):
