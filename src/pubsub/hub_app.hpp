@@ -696,6 +696,8 @@ class HubApp {
             ids.push_back(id);
         });
         for (uint32_t id : resync) {
+            // Closing subscribers must not drop the entry under us.
+            BusyChannel busy(*this, id);
             redis_channel_lost(loop, id, "history turned on by a reload");
             LocalChannel& ch = channels_[id];
             ch.redis_synced_once = false;
