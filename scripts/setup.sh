@@ -8,7 +8,7 @@ packages=(
   liburing-dev libxxhash-dev libmimalloc-dev libbenchmark-dev libgtest-dev
   libssl-dev openssl curl zlib1g-dev libsimdjson-dev libtomlplusplus-dev libhiredis-dev redis-server
   python3 python3-websockets python3-prometheus-client python3-cryptography python3-jwt gnuplot-nox
-  chromium tshark
+  chromium libnss3-tools tshark
   nodejs npm
   nginx haproxy
 )

@@ -11,10 +11,13 @@ const { chromium } = require('playwright-core');
 const quietArgs = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
   '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 
-export function launchChromium(extraArgs = []) {
+// env: variables to set for the browser on top of ours (e.g. HOME, whose
+// .pki/nssdb is the NSS database Chromium on Linux takes trust from).
+export function launchChromium(extraArgs = [], env = undefined) {
   return chromium.launch({
     executablePath: '/usr/bin/chromium',
     args: [...quietArgs, ...extraArgs],
+    env: env ? { ...process.env, ...env } : undefined,
     timeout: 30000,
   });
 }

@@ -1,19 +1,26 @@
 // Headless Chromium (playwright-core) against TLS listeners of wsgate
 // instances this suite starts (echo, and pubsub), with a certificate chain
-// from a test CA made at start by the openssl CLI (tls_certs.py). Only this
-// browser trusts the leaf: --ignore-certificate-errors-spki-list with the
-// SHA-256 of its SubjectPublicKeyInfo.
+// from a test CA made at start by the openssl CLI (tls_certs.py). Only these
+// browsers trust it: the first with --ignore-certificate-errors-spki-list
+// (the SHA-256 of the leaf's SubjectPublicKeyInfo), another through an NSS
+// database of its own that trusts the test root CA, so Chromium validates
+// the real chain (root -> intermediate -> leaf).
 //   - the demo page over https: a secure context, its WebSocket is wss://,
 //     permessage-deflate negotiated, typed text echoed;
 //   - a page WebSocket over wss: text and binary (100 KB, compressible and
 //     random) byte for byte, close 1000;
 //   - pub/sub over wss: two page sockets speak the Centrifugo JSON protocol
 //     on /connection/websocket; a publication by one reaches the other;
-//   - a browser launched without the flag refuses the certificate.
+//   - NSS: a browser whose HOME is a temporary directory holding
+//     .pki/nssdb with the root CA added by certutil (libnss3-tools, trust
+//     "C,,": a CA for TLS servers) and no SPKI flag loads the demo page over
+//     https (the chain's issuer is the intermediate) and echoes over wss;
+//   - a browser launched with neither refuses the certificate.
 //   node test_tls_chromium.mjs WSGATE_BINARY BACKEND
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Suite, launchChromium, want } from './chromium_suite.mjs';
@@ -31,11 +38,26 @@ sys.path.insert(0, ${JSON.stringify(here)})
 from tls_certs import TestPki
 p = TestPki()
 chain, key = p.leaf("localhost", ["DNS:localhost", "IP:127.0.0.1"], "ec")
-print(json.dumps({"dir": p.dir, "chain": chain, "key": key, "spki": p.spki_sha256_base64(chain)}))
+print(json.dumps({"dir": p.dir, "ca": p.ca, "chain": chain, "key": key,
+                  "spki": p.spki_sha256_base64(chain)}))
 `;
   const r = spawnSync('/usr/bin/python3', ['-c', script], { encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`test PKI: ${r.stderr}`);
   return JSON.parse(r.stdout);
+}
+
+// A home directory whose NSS database (sql:HOME/.pki/nssdb, where Chromium
+// on Linux looks) trusts `ca` as an issuer of TLS server certificates.
+function nssHome(ca) {
+  const home = fs.mkdtempSync(path.join(os.tmpdir(), 'wsgate-nss.'));
+  const db = `sql:${path.join(home, '.pki', 'nssdb')}`;
+  fs.mkdirSync(path.join(home, '.pki', 'nssdb'), { recursive: true });
+  for (const args of [['-N', '-d', db, '--empty-password'],
+    ['-A', '-d', db, '-t', 'C,,', '-n', 'wsgate-test', '-i', ca]]) {
+    const r = spawnSync('certutil', args, { encoding: 'utf8' });
+    if (r.status !== 0) throw new Error(`certutil ${args[0]}: ${r.error || r.stderr}`);
+  }
+  return home;
 }
 
 function freePort() {
@@ -176,7 +198,43 @@ try {
     await hub.close();
   });
 
-  await run('a browser without the SPKI flag refuses the certificate', async () => {
+  const haveCertutil = spawnSync('certutil', ['-H'], { encoding: 'utf8' }).error === undefined;
+  const nssCase = 'NSS db trusting the root CA (no SPKI flag): chain validated, demo page, wss echo';
+  if (!haveCertutil) {
+    suite.skip(`${nssCase}: no certutil (Debian's libnss3-tools, scripts/setup.sh)`);
+  } else {
+    await run(nssCase, async () => {
+      const home = nssHome(pki.ca);
+      const trusted = await launchChromium([], { HOME: home });
+      try {
+        const p = await trusted.newPage();
+        p.setDefaultTimeout(10000);
+        const resp = await p.goto(`${origin}/`);
+        want(resp.status() === 200, `GET / status ${resp.status()}`);
+        const sec = await resp.securityDetails();
+        want(sec && sec.subjectName === 'localhost', `subject ${sec && sec.subjectName}`);
+        want(/intermediate/.test(sec.issuer), `issuer ${sec.issuer}`);
+        await p.waitForFunction(() => document.querySelector('#status')?.textContent === 'open');
+        const r = await p.evaluate(async () => {
+          const ws = new WebSocket(`wss://${location.host}/`);
+          await new Promise((res, rej) => { ws.onopen = res; ws.onerror = () => rej(new Error('error')); });
+          const got = new Promise((res) => { ws.onmessage = (e) => res(e.data); });
+          ws.send('trusted through NSS');
+          const echo = await got;
+          const closed = new Promise((res) => { ws.onclose = (e) => res(e.code); });
+          ws.close(1000);
+          return { echo, close: await closed };
+        });
+        want(r.echo === 'trusted through NSS', `echo ${JSON.stringify(r.echo)}`);
+        want(r.close === 1000, `close ${r.close}`);
+      } finally {
+        await trusted.close();
+        fs.rmSync(home, { recursive: true, force: true });
+      }
+    });
+  }
+
+  await run('a browser with neither the SPKI flag nor the NSS db refuses the certificate', async () => {
     const plain = await launchChromium();
     try {
       const p = await plain.newPage();
