@@ -14,7 +14,7 @@
 namespace wsgate::gateway::handover {
 
 inline constexpr uint32_t kMagic = 0x55475357;  // "WSGU" little-endian
-inline constexpr uint16_t kVersion = 2;
+inline constexpr uint16_t kVersion = 3;
 inline constexpr size_t kMaxFdsPerRecord = 253;  // SCM_MAX_FD
 inline constexpr size_t kMaxRecordBytes = 64 * 1024;
 
@@ -27,7 +27,15 @@ enum class Kind : uint16_t {
     done = 5,         // old -> new: value = connections sent in all
     taken = 6,        // new -> old: value = connections adopted in all
     refused = 7,      // either way: body = the reason (text, count bytes); the upgrade ends
+    loop_state = 8,   // old -> new: value = the loop; body = a LoopStatePiece and count bytes of
+                      // that loop's application state (the last piece has last = 1)
 };
+
+struct LoopStatePiece {
+    uint32_t last = 0;  // 1: the loop's state is complete with this piece
+    uint32_t reserved = 0;
+};
+static_assert(sizeof(LoopStatePiece) == 8);
 
 struct RecordHeader {
     uint32_t magic = kMagic;

@@ -216,6 +216,8 @@ bool UpgradeLauncher::start(const std::vector<std::vector<int>>& listeners, int 
                  "wsgate: upgrade: process %d accepts on the listeners; handing over connections\n",
                  static_cast<int>(child_));
     channel_.send_batch = &UpgradeLauncher::send_batch;
+    channel_.send_state = &UpgradeLauncher::send_state;
+    channel_.loops = static_cast<uint32_t>(listeners.size());
     channel_.context = this;
     channel_.timeout_ms = timeout_ms;
     // A new process that stops reading must not hold a loop for ever.
@@ -239,6 +241,32 @@ bool UpgradeLauncher::send_batch(void* self, std::span<const ws::ExportedConnect
                      std::strerror(-rc));
     }
     return rc == 0;
+}
+
+bool UpgradeLauncher::send_state(void* self, uint32_t loop, std::span<const uint8_t> bytes) {
+    auto* launcher = static_cast<UpgradeLauncher*>(self);
+    constexpr size_t kPiece = handover::kMaxRecordBytes - sizeof(handover::RecordHeader) -
+                              sizeof(handover::LoopStatePiece);
+    size_t at = 0;
+    do {
+        size_t n = std::min(kPiece, bytes.size() - at);
+        handover::LoopStatePiece piece;
+        piece.last = at + n == bytes.size() ? 1 : 0;
+        std::vector<uint8_t>& body = launcher->body_;
+        const auto* p = reinterpret_cast<const uint8_t*>(&piece);
+        body.assign(p, p + sizeof(piece));
+        body.insert(body.end(), bytes.begin() + static_cast<ptrdiff_t>(at),
+                    bytes.begin() + static_cast<ptrdiff_t>(at + n));
+        int rc = handover::send_record(launcher->sock_, handover::Kind::loop_state, loop, body,
+                                       static_cast<uint32_t>(n), {});
+        if (rc != 0) {
+            std::fprintf(stderr, "wsgate: upgrade: handover socket: %s (loop %u's state)\n",
+                         std::strerror(-rc), loop);
+            return false;
+        }
+        at += n;
+    } while (at < bytes.size());
+    return true;
 }
 
 void UpgradeLauncher::finish(int64_t elapsed_ms, int64_t timeout_ms) {
@@ -344,9 +372,12 @@ int UpgradeReceiver::take_listeners(int sock, unsigned threads, size_t addresses
 void UpgradeReceiver::start_receiving(std::vector<ws::LoopInbox*> inboxes) {
     if (sock_ < 0) return;
     inboxes_ = std::move(inboxes);
+    states_.assign(inboxes_.size(), {});
+    state_posted_.assign(inboxes_.size(), false);
     if (handover::send_record(sock_, handover::Kind::ready, static_cast<uint32_t>(getpid()), {}, 0,
                               {}) != 0) {
         std::fprintf(stderr, "wsgate: upgrade: the old process is gone before any connection\n");
+        post_missing_states();
         close(sock_);
         sock_ = -1;
         return;
@@ -455,6 +486,11 @@ void UpgradeReceiver::receive_all() {
             received += spread(r);
             continue;
         }
+        if (kind == handover::Kind::loop_state) {
+            handover::close_fds(r);
+            take_state_piece(r);
+            continue;
+        }
         handover::close_fds(r);
         if (kind == handover::Kind::done) {
             // Every batch posted; the loops take them within a turn or two.
@@ -477,9 +513,47 @@ void UpgradeReceiver::receive_all() {
                      unsigned{r.header.kind});
         break;
     }
+    post_missing_states();
     close(sock_);
     sock_ = -1;
     active_.store(false);
+}
+
+void UpgradeReceiver::post_state(size_t loop, ws::LoopStateBatch* batch) {
+    state_posted_[loop] = true;
+    ws::LoopMessage m;
+    m.kind = ws::LoopMessageKind::adopt_state;
+    m.pointer = batch;
+    while (!inboxes_[loop]->post_and_signal(m)) {
+        if (stop_.load()) {
+            delete batch;
+            return;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+}
+
+void UpgradeReceiver::take_state_piece(const handover::Record& r) {
+    const size_t loop = r.header.value;
+    if (loop >= inboxes_.size() || state_posted_[loop] ||
+        r.body.size() != sizeof(handover::LoopStatePiece) + r.header.count) {
+        std::fprintf(stderr, "wsgate: upgrade: a loop state record that does not fit (loop %zu)\n",
+                     loop);
+        return;
+    }
+    handover::LoopStatePiece piece;
+    std::memcpy(&piece, r.body.data(), sizeof(piece));
+    states_[loop].insert(states_[loop].end(), r.body.begin() + sizeof(piece), r.body.end());
+    if (piece.last == 0) return;
+    auto* batch = new ws::LoopStateBatch;
+    batch->bytes = std::move(states_[loop]);
+    post_state(loop, batch);
+}
+
+void UpgradeReceiver::post_missing_states() {
+    for (size_t loop = 0; loop < inboxes_.size(); ++loop) {
+        if (!state_posted_[loop]) post_state(loop, new ws::LoopStateBatch);
+    }
 }
 
 }  // namespace wsgate::gateway

@@ -51,6 +51,7 @@ class UpgradeLauncher {
     void fail(const std::string& why);
     static bool send_batch(void* self, std::span<const ws::ExportedConnection> records,
                            std::span<const uint8_t> app_bytes, std::span<const int> fds);
+    static bool send_state(void* self, uint32_t loop, std::span<const uint8_t> bytes);
 
     int sock_ = -1;
     pid_t child_ = -1;
@@ -90,10 +91,18 @@ class UpgradeReceiver {
     void receive_all();
     // Spreads one connections record over the loops; the count taken.
     uint64_t spread(handover::Record& r);
+    // Gathers a loop_state record's piece; the whole state goes to its loop.
+    void take_state_piece(const handover::Record& r);
+    // Every loop that got no state from the old process gets an empty one
+    // (its application stops waiting for it).
+    void post_missing_states();
+    void post_state(size_t loop, ws::LoopStateBatch* batch);
     bool post_batch(size_t loop, ws::AdoptBatch* batch);
 
     int sock_ = -1;
     size_t next_loop_ = 0;
+    std::vector<std::vector<uint8_t>> states_;  // by loop: pieces gathered so far
+    std::vector<bool> state_posted_;            // by loop
     std::vector<ws::LoopInbox*> inboxes_;
     std::atomic<uint64_t> adopted_{0};
     std::atomic<bool> active_{false};

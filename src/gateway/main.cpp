@@ -349,11 +349,11 @@ class TokenKeysReload final : public ReloadHook {
     pubsub::TokenKeyStore& store_;
 };
 
-// Echo connections and proxy pairings move to the new process on a live
-// upgrade; pub/sub connections are closed 1001 as at shutdown
-// (docs/live-upgrade.md says why).
+// Echo and pub/sub connections and proxy pairings move to the new process on
+// a live upgrade (docs/live-upgrade.md says what moves and when); with
+// --direct-descriptors they have no descriptor to pass.
 bool movable_connections(const Config& config) {
-    return (config.mode == Mode::echo || config.mode == Mode::proxy) && !config.direct_descriptors;
+    return !config.direct_descriptors;
 }
 
 // One process: a loop per thread until SIGINT/SIGTERM (blocked, taken here
@@ -399,6 +399,8 @@ int serve(const Config& config, const std::vector<std::string>& args, tls::TlsSe
     if (config.mode == Mode::pubsub) {
         hub = make_hub(*snapshot, inboxes);
         if (!hub) return 1;
+        // Started by an upgrade: the old process's streams are to come.
+        hub->awaiting_handover = inherited != nullptr;
     }
     // A reload posts the new snapshot to every loop; a full inbox is being
     // drained by its loop: wait for room.
@@ -569,6 +571,8 @@ int serve(const Config& config, const std::vector<std::string>& args, tls::TlsSe
         inbox->drain([&hub](const ws::LoopMessage& m) {
             if (m.kind == ws::LoopMessageKind::settings) {
                 ws::take_settings_update(m);
+            } else if (m.kind == ws::LoopMessageKind::adopt_state) {
+                delete static_cast<ws::LoopStateBatch*>(m.pointer);
             } else if (hub) {
                 pubsub::discard_message(m);
             }

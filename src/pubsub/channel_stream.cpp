@@ -26,6 +26,16 @@ void ChannelStream::reposition(uint64_t top, std::string_view epoch) {
         epoch_[i] = i < epoch.size() ? epoch[i] : '-';
 }
 
+void ChannelStream::adopt(uint64_t top, std::string_view epoch,
+                          std::vector<PublicationRef> history) {
+    reposition(top, epoch);
+    for (PublicationRef& p : history) {
+        if (history_size_ == 0) break;
+        if (history_.size() == history_size_) history_.pop_front();
+        history_.push_back(std::move(p));
+    }
+}
+
 void ChannelStream::append(uint64_t offset, PublicationRef pub) {
     top_ = offset;
     if (history_size_ == 0) return;

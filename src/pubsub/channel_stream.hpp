@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <deque>
 #include <string_view>
+#include <vector>
 
 #include "proto/centrifugo_recovery.hpp"
 #include "pubsub/publication_record.hpp"
@@ -35,6 +36,10 @@ class ChannelStream {
     // The stream as Redis has it now (--engine redis): top and epoch taken
     // over, the history kept here (a cache of Redis's) emptied.
     void reposition(uint64_t top, std::string_view epoch);
+
+    // The stream another process kept (live upgrade): its top and epoch,
+    // and its history, oldest first (the newest history_size kept).
+    void adopt(uint64_t top, std::string_view epoch, std::vector<PublicationRef> history);
 
     // Eight letters from a seed: an epoch.
     static void epoch_letters(uint64_t seed, char (&out)[kEpochBytes]);

@@ -19,6 +19,7 @@
 #include <openssl/crypto.h>
 #include <strings.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <charconv>
@@ -44,6 +45,7 @@
 #include "pubsub/api_response.hpp"
 #include "pubsub/channel_namespace.hpp"
 #include "pubsub/channel_stream.hpp"
+#include "pubsub/handover_bytes.hpp"
 #include "pubsub/hub_requests.hpp"
 #include "pubsub/hub_shared.hpp"
 #include "pubsub/hub_state.hpp"
@@ -52,6 +54,7 @@
 #include "pubsub/redis_wire.hpp"
 #include "pubsub/reply_batch.hpp"
 #include "ws/application.hpp"
+#include "ws/connection_export.hpp"
 #include "ws/log_throttle.hpp"
 #include "ws/loop_message.hpp"
 #include "ws/shared_frame.hpp"
@@ -99,12 +102,15 @@ class HubApp {
             verifier_ = std::make_unique<jwt::TokenVerifier>(settings_.token_hmac_secret, keys);
         }
         epoch_counter_ = shared.seed ^ (uint64_t{loop_id} << 56);
+        holding_ = shared.awaiting_handover && !settings_.redis_engine;
         default_options_ = settings_.default_namespace();
     }
     ~HubApp() {
         // Posts that never left (their targets' inboxes stayed full until
         // the end) hand their objects back here.
         outbox_.discard_all([](const ws::LoopMessage& m) { discard_message(m); });
+        for (const ws::LoopMessage& m : held_)
+            discard_message(m);
         // Streams, and what they hold, go with the channel table.
         channels_.for_each([this](uint32_t, LocalChannel& ch) {
             if (ch.stream) shared_.channels.fetch_sub(1, std::memory_order_relaxed);
@@ -219,6 +225,7 @@ class HubApp {
     void on_inbox_message(Loop& loop, const ws::LoopMessage& m) {
         switch (static_cast<HubTag>(m.tag)) {
             case HubTag::publish:
+                shared_.publishes_in_flight.fetch_sub(1, std::memory_order_relaxed);
                 home_publish(loop, static_cast<PublishRequest*>(m.pointer));
                 return;
             case HubTag::publish_done:
@@ -323,8 +330,28 @@ class HubApp {
         while (!c.subs.empty())
             leave(loop, ci, c.subs.size() - 1);
         partial_.erase(ci);
+        if (!adopted_ids_.empty()) adopted_ids_.erase(c.handle.bits());
         clients_.remove(ci);
     }
+
+    // ---- ws::HandoverApplication, ws::HandoverLoopApplication (hub_handover.hpp) ----
+
+    template <class Loop>
+    bool movable(Loop& loop, ws::ConnectionHandle h);
+    template <class Loop>
+    bool export_state(Loop& loop, ws::ConnectionHandle h, ws::AppExport& out);
+    template <class Loop>
+    void handed_over(Loop& loop, ws::ConnectionHandle h);
+    template <class Loop>
+    bool adopt_state(Loop& loop, ws::ConnectionHandle h, std::span<const uint8_t> bytes,
+                     std::span<const int> fds);
+    template <class Loop>
+    void on_handover_begin(Loop& loop);
+    bool loop_state_ready() const;
+    template <class Loop>
+    void export_loop_state(Loop& loop, std::vector<uint8_t>& out);
+    template <class Loop>
+    void adopt_loop_state(Loop& loop, std::span<const uint8_t> bytes);
 
     uint32_t client_count() const { return clients_.size(); }
 
@@ -371,6 +398,12 @@ class HubApp {
 
     template <class Loop>
     void finish_subscribe(Loop& loop, std::unique_ptr<SubscribeRequest> req);
+
+    // The home's answer to a subscription adopted from an older process:
+    // pushes what the client missed and makes it active, or disconnects it
+    // (3010) when its position is gone.
+    template <class Loop>
+    void finish_adopted_subscription(Loop& loop, SubscribeRequest& req, uint32_t ci, size_t k);
 
     template <class Loop>
     void unsubscribe(Loop& loop, uint32_t ci, std::string_view channel);
@@ -796,6 +829,16 @@ class HubApp {
     }
 
     void client_id(ws::ConnectionHandle h, char (&out)[40]) const {
+        if (!adopted_ids_.empty()) {
+            // A client adopted from an older process keeps the id it was given.
+            auto it = adopted_ids_.find(h.bits());
+            if (it != adopted_ids_.end()) {
+                size_t n = std::min(it->second.size(), sizeof(out) - 1);
+                std::memcpy(out, it->second.data(), n);
+                out[n] = 0;
+                return;
+            }
+        }
         uint64_t a = shared_.seed;
         uint64_t b = h.bits();
         std::snprintf(out, sizeof(out), "%08x-%04x-%04x-%04x-%012llx",
@@ -852,6 +895,26 @@ class HubApp {
     uint32_t redis_gen_ = 0;
     bool redis_kick_ = false;  // channels to move on at the end of the turn
     ws::LogThrottle redis_error_log_{1000};
+    // Live upgrade (hub_handover.hpp).
+    bool handing_over_ = false;          // old process: streams are kept for the new one
+    bool holding_ = false;               // new process: stream requests wait for the old streams
+    std::vector<ws::LoopMessage> held_;  // those requests, in arrival order
+    std::unordered_map<uint64_t, std::string> adopted_ids_;  // handle bits -> client id
+
+    // True (and `pointer` kept, in order) while this home waits for the old
+    // process's streams.
+    bool hold(HubTag tag, void* pointer) {
+        if (!holding_) return false;
+        ws::LoopMessage m;
+        m.kind = ws::LoopMessageKind::app;
+        m.tag = static_cast<uint32_t>(tag);
+        m.pointer = pointer;
+        held_.push_back(m);
+        return true;
+    }
+    template <class Loop>
+    void release_held(Loop& loop);
+    void write_subscription(HandoverWriter& w, const LocalChannel& ch) const;
 };
 
 }  // namespace wsgate::pubsub
@@ -860,5 +923,6 @@ class HubApp {
 #include "pubsub/hub_api.hpp"
 #include "pubsub/hub_commands.hpp"
 #include "pubsub/hub_gather.hpp"
+#include "pubsub/hub_handover.hpp"
 #include "pubsub/hub_home.hpp"
 #include "pubsub/hub_redis.hpp"

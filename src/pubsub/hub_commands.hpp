@@ -237,6 +237,7 @@ bool HubApp::subscribe(Loop& loop, uint32_t ci, const cf::Command& cmd) {
     shared_.subscriptions.fetch_add(1, std::memory_order_relaxed);
     LocalChannel& ch = channels_[id];
     ++ch.pending;
+    ++c.requests;  // answered by finish_subscribe, here or from the home
     auto req = std::make_unique<SubscribeRequest>();
     req->channel.assign(cmd.channel);
     req->hash = hash;
@@ -331,6 +332,7 @@ bool HubApp::client_history(Loop& loop, uint32_t ci, const cf::Command& cmd) {
     req->since_offset = cmd.offset;
     req->since_epoch.assign(cmd.epoch);
     req->reverse = cmd.reverse;
+    ++clients_[ci].requests;  // answered by finish_history
     route_history(loop, req.release());
     return true;
 }
@@ -343,6 +345,7 @@ bool HubApp::client_presence_stats(Loop& loop, uint32_t ci, const cf::Command& c
     g->kind = Gather::Kind::presence_stats;
     g->channel.assign(cmd.channel);
     g->reply = {ReplyTo::Kind::client, clients_[ci].handle, cmd.id};
+    ++clients_[ci].requests;  // answered by finish_gather
     start_gather(loop, g.release());
     return true;
 }

@@ -127,6 +127,10 @@ void HubApp::finish_gather(Loop& loop, std::unique_ptr<Gather> g) {
         return;
     }
     if (g->reply.kind != ReplyTo::Kind::client) return;
+    if (uint32_t ci = client_of(loop, g->reply.handle);
+        ci != kNoClient && clients_[ci].requests > 0) {
+        --clients_[ci].requests;
+    }
     if (g->kind != Gather::Kind::presence_stats) return;
     reply(loop, g->reply.handle, [&](proto::JsonOut& o) {
         cf::write_presence_stats_reply(o, g->reply.id, static_cast<uint32_t>(g->num_clients),

@@ -30,6 +30,7 @@ inline void HubApp::home_subscribe_here(SubscribeRequest* req) {
 
 template <class Loop>
 void HubApp::home_subscribe(Loop& loop, SubscribeRequest* req) {
+    if (hold(HubTag::subscribe, req)) return;  // the old process's stream is on its way
     if (options_of(req->channel) == nullptr) {
         // The namespace went in a reload adopted here before the
         // subscriber's loop adopted it.
@@ -58,6 +59,10 @@ void HubApp::finish_subscribe(Loop& loop, std::unique_ptr<SubscribeRequest> req)
     if (id == LoopChannels::kNone) return;  // not reached: a pending subscribe keeps it
     LocalChannel& ch = channels_[id];
     --ch.pending;
+    if (uint32_t owner = client_of(loop, req->client);
+        owner != kNoClient && clients_[owner].requests > 0) {
+        --clients_[owner].requests;
+    }
     if (!req->failed && !ch.stream) {
         // The home's position holds for every later publication here.
         ch.positioned = true;
@@ -72,7 +77,9 @@ void HubApp::finish_subscribe(Loop& loop, std::unique_ptr<SubscribeRequest> req)
             if (subs[i].channel == id && subs[i].place == Subscription::kPending) k = i;
         }
     }
-    if (req->failed) {
+    if (req->adopted) {
+        finish_adopted_subscription(loop, *req, ci, k);
+    } else if (req->failed) {
         if (k != SIZE_MAX) leave(loop, ci, k);
         if (ci != kNoClient) {
             reply(loop, req->client,
@@ -116,12 +123,14 @@ void HubApp::route_publish(Loop& loop, PublishRequest* req) {
     if (home == loop_id_) {
         home_publish(loop, req);
     } else {
+        shared_.publishes_in_flight.fetch_add(1, std::memory_order_relaxed);
         post(loop, home, HubTag::publish, req);
     }
 }
 
 template <class Loop>
 void HubApp::home_publish(Loop& loop, PublishRequest* req) {
+    if (hold(HubTag::publish, req)) return;  // the old process's stream is on its way
     const ChannelOptions* options = options_of(req->channel);
     if (options == nullptr) {
         // Checked by the origin too; here for a reload between the two.
@@ -283,6 +292,7 @@ void HubApp::route_history(Loop& loop, HistoryRequest* req) {
     }
     uint32_t home = shared_.home_of(req->hash);
     if (home == loop_id_) {
+        if (hold(HubTag::history, req)) return;
         home_history_here(req);
         finish_history(loop, std::unique_ptr<HistoryRequest>(req));
     } else {
@@ -322,6 +332,7 @@ inline void HubApp::home_history_here(HistoryRequest* req) {
 
 template <class Loop>
 void HubApp::home_history(Loop& loop, HistoryRequest* req) {
+    if (hold(HubTag::history, req)) return;
     home_history_here(req);
     post(loop, req->reply.handle.loop(), HubTag::history_done, req);
 }
@@ -343,6 +354,10 @@ void HubApp::finish_history(Loop& loop, std::unique_ptr<HistoryRequest> req) {
         return;
     }
     if (req->reply.kind != ReplyTo::Kind::client) return;
+    if (uint32_t ci = client_of(loop, req->reply.handle);
+        ci != kNoClient && clients_[ci].requests > 0) {
+        --clients_[ci].requests;
+    }
     reply(loop, req->reply.handle, [&](proto::JsonOut& o) {
         if (req->failed) {
             cf::write_error_reply(o, req->reply.id, req->error);
@@ -376,7 +391,9 @@ inline uint32_t HubApp::home_channel(std::string_view name, uint64_t hash) {
 
 inline void HubApp::maybe_drop_channel(uint32_t id) {
     LocalChannel& ch = channels_[id];
-    if (!ch.stream) return;
+    // Handing over: the new process takes every stream (and, with Redis,
+    // this node's subscriptions stay until it exits).
+    if (!ch.stream || handing_over_) return;
     // With Redis the history lives there: the copy here keeps nothing alive.
     if (!ch.subscribers.empty() || ch.pending != 0 || ch.stream->interested().any() ||
         !ch.redis_waiting.empty() || ch.redis_busy != 0 ||

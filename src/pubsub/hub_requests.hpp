@@ -87,6 +87,10 @@ struct SubscribeRequest {
     ws::ConnectionHandle client;
     uint32_t id = 0;  // the subscribe command's id
     bool register_interest = false;
+    // A subscription adopted from an older process (live upgrade): no reply;
+    // what the client missed since its position is pushed, or it is
+    // disconnected 3010 when the stream cannot give it.
+    bool adopted = false;
     bool recover = false;
     // The channel keeps history (its namespace's history_size > 0): the
     // reply says recoverable and positioned. Set by the subscriber's loop,

@@ -56,6 +56,14 @@ struct HubShared {
     // down now (the node is not healthy while any is).
     std::vector<broker::RedisLinkSettings> redis_links;
     std::atomic<int64_t> redis_links_down{0};
+    // Live upgrade (hub_handover.hpp). Set before the loops start, in a
+    // process started by an upgrade: the homes hold requests that touch a
+    // stream until the old process's streams have come.
+    bool awaiting_handover = false;
+    // Publish requests posted to a home and not yet taken there: a loop's
+    // streams are final for the handover once no loop holds a connection
+    // and this is 0.
+    std::atomic<int64_t> publishes_in_flight{0};
 
     uint32_t loops() const { return static_cast<uint32_t>(inboxes.size()); }
     uint32_t home_of(uint64_t channel_hash) const {

@@ -65,6 +65,9 @@ struct Client {
     bool connected = false;
     bool ping_outstanding = false;
     bool in_use = false;
+    // Commands whose answer another loop owes (subscribe, history,
+    // presence_stats): the connection cannot move to a new process before.
+    uint32_t requests = 0;
 };
 
 // A connected client costs this record (plus its subscriptions' 8 bytes

@@ -32,6 +32,26 @@ PublicationRecord* PublicationRecord::create(std::string_view channel, uint64_t 
     return r;
 }
 
+PublicationRecord* PublicationRecord::from_push(std::string_view channel, uint64_t channel_hash,
+                                                std::string_view push, uint32_t object_begin,
+                                                uint32_t object_len, uint64_t offset,
+                                                int64_t time_ms) {
+    if (object_begin > push.size() || object_len > push.size() - object_begin) return nullptr;
+    void* p = ::operator new(sizeof(PublicationRecord) + channel.size() + push.size());
+    auto* r = new (p) PublicationRecord;
+    std::memcpy(r->text(), channel.data(), channel.size());
+    std::memcpy(r->text() + channel.size(), push.data(), push.size());
+    r->channel_len_ = static_cast<uint32_t>(channel.size());
+    r->push_len_ = static_cast<uint32_t>(push.size());
+    r->object_begin_ = object_begin;
+    r->object_len_ = object_len;
+    r->channel_hash_ = channel_hash;
+    r->offset_ = offset;
+    r->time_ms_ = time_ms;
+    live_records.fetch_add(1, std::memory_order_relaxed);
+    return r;
+}
+
 void PublicationRecord::destroy() {
     live_records.fetch_sub(1, std::memory_order_relaxed);
     this->~PublicationRecord();

@@ -21,6 +21,14 @@ class PublicationRecord {
     static PublicationRecord* create(std::string_view channel, uint64_t channel_hash,
                                      const proto::centrifugo::Publication& pub, int64_t time_ms);
 
+    // A record as another process encoded it (live upgrade): its push as
+    // is, with where the publication object lies in it. nullptr when the
+    // object does not lie within the push.
+    static PublicationRecord* from_push(std::string_view channel, uint64_t channel_hash,
+                                        std::string_view push, uint32_t object_begin,
+                                        uint32_t object_len, uint64_t offset, int64_t time_ms);
+    uint32_t object_begin() const { return object_begin_; }
+
     std::string_view channel() const { return {text(), channel_len_}; }
     uint64_t channel_hash() const { return channel_hash_; }
     uint64_t offset() const { return offset_; }

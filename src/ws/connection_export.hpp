@@ -133,6 +133,27 @@ concept PairedHandoverApplication = requires(A& app, L& loop, ConnectionHandle h
     { app.adopt_pairing(loop, h, partner, state) } -> std::same_as<bool>;
 };
 
+// An application with state of its own per loop that must move too (a
+// pub/sub hub's channel streams: publications, epoch, offsets). Optional.
+//  - on_handover_begin: the loop hands over from now on (keep what the new
+//    process will need, e.g. streams nobody subscribes to here any more).
+//  - loop_state_ready: once every loop of the process has let go of its
+//    last connection, nothing more can change the state (no request still
+//    on its way to this loop); the loop asks each turn until it is.
+//  - export_loop_state: the state, sent once, to the new process's loop of
+//    the same index (the layout of loops is the same on both sides).
+//  - adopt_loop_state (new process): takes it; called exactly once per loop
+//    after an upgrade, with empty bytes when the old process sent none (it
+//    failed or gave up), so the application can stop waiting for it.
+template <class A, class L>
+concept HandoverLoopApplication = requires(A& app, L& loop, std::vector<uint8_t>& out,
+                                           std::span<const uint8_t> bytes) {
+    { app.on_handover_begin(loop) } -> std::same_as<void>;
+    { app.loop_state_ready() } -> std::same_as<bool>;
+    { app.export_loop_state(loop, out) } -> std::same_as<void>;
+    { app.adopt_loop_state(loop, bytes) } -> std::same_as<void>;
+};
+
 // Where the loops of the old process send what they hand over. Shared by
 // every loop (send is serialised); `send` writes one record of up to
 // kMaxBatch descriptors: the connections' records, then their application
@@ -149,8 +170,13 @@ struct HandoverChannel {
 
     bool (*send_batch)(void* context, std::span<const ExportedConnection> records,
                        std::span<const uint8_t> app_bytes, std::span<const int> fds) = nullptr;
+    // One loop's HandoverLoopApplication state (any size: the sender cuts it
+    // into records); false once the channel is broken.
+    bool (*send_state)(void* context, uint32_t loop, std::span<const uint8_t> bytes) = nullptr;
     void* context = nullptr;
-    int64_t timeout_ms = 10000;  // --upgrade-timeout: then what is left is closed 1001
+    uint32_t loops = 1;                    // loops of this process
+    std::atomic<uint32_t> loops_empty{0};  // loops that let go of their last connection
+    int64_t timeout_ms = 10000;            // --upgrade-timeout: then what is left is closed 1001
     std::atomic<uint64_t> handed_over{0};
     std::atomic<uint64_t> closed{0};  // not movable (context takeover) or late: closed 1001
     std::atomic<bool> broken{false};
@@ -167,6 +193,22 @@ struct HandoverChannel {
         handed_over.fetch_add(records.size());
         return true;
     }
+
+    bool send_loop_state(uint32_t loop, std::span<const uint8_t> bytes) {
+        if (broken.load()) return false;
+        std::lock_guard lock(mutex);
+        if (!send_state(context, loop, bytes)) {
+            broken.store(true);
+            return false;
+        }
+        return true;
+    }
+};
+
+// One loop's application state for the new process's loop of the same
+// index (the message's pointer; the loop deletes it). Empty: none came.
+struct LoopStateBatch {
+    std::vector<uint8_t> bytes;
 };
 
 // Connections for one loop of the new process to take (the message's

@@ -17,6 +17,7 @@ enum class LoopMessageKind : uint8_t {
     // to hand every open connection to, or an AdoptBatch to take.
     hand_over,
     adopt,
+    adopt_state,  // pointer owns a LoopStateBatch: the old loop's application state
 };
 
 struct LoopMessage {

@@ -665,6 +665,12 @@ class ServerLoop {
                 case LoopMessageKind::adopt:
                     adopt(static_cast<AdoptBatch*>(m.pointer));
                     return;
+                case LoopMessageKind::adopt_state: {
+                    std::unique_ptr<LoopStateBatch> batch(static_cast<LoopStateBatch*>(m.pointer));
+                    if constexpr (HandoverLoopApplication<App, Self>)
+                        app_.adopt_loop_state(*this, batch->bytes);
+                    return;
+                }
             }
         });
     }
@@ -2019,6 +2025,7 @@ class ServerLoop {
         if (stopping_ || handover_ != nullptr) return;
         handover_ = channel;
         handover_deadline_ms_ = elapsed_ms() + channel->timeout_ms;
+        if constexpr (HandoverLoopApplication<App, Self>) app_.on_handover_begin(*this);
         backend_.stop_accepting(io::AcceptStop::take_queued);
         pool_.for_each([this](uint32_t index, Connection& c) {
             if (c.sock.closing) return;
@@ -2075,6 +2082,10 @@ class ServerLoop {
                     ++left;
             });
             handover_->closed.fetch_add(left);
+            if (!counted_empty_) {
+                counted_empty_ = true;
+                handover_->loops_empty.fetch_add(1);  // the others need not wait for this one
+            }
             handover_ = nullptr;
             // Closed now (1001), whatever --drain-timeout says: the new
             // process serves new connections already.
@@ -2094,6 +2105,11 @@ class ServerLoop {
             if (c.state != ConnState::open && c.state != ConnState::stream &&
                 c.state != ConnState::connecting) {
                 return;  // closing: finishes here
+            }
+            if constexpr (!PairedHandoverApplication<App, Self>) {
+                // Outbound streams not paired with a client are the
+                // application's own links (a broker's): they end with the loop.
+                if (c.stream) return;
             }
             HandoverCheck check = handover_check(index, c);
             if (check.verdict ==
@@ -2139,6 +2155,19 @@ class ServerLoop {
         }
         flush_handover();
         if (waiting == 0 && !backend_.accepting()) {
+            if constexpr (HandoverLoopApplication<App, Self>) {
+                // The loop's own state goes last, once no loop holds a
+                // connection (none can send this loop another request).
+                if (!counted_empty_) {
+                    counted_empty_ = true;
+                    handover_->loops_empty.fetch_add(1);
+                }
+                if (handover_->loops_empty.load() < handover_->loops || !app_.loop_state_ready())
+                    return;
+                std::vector<uint8_t> state;
+                app_.export_loop_state(*this, state);
+                handover_->send_loop_state(loop_id_, state);
+            }
             handover_ = nullptr;
             stopping_ = true;  // what is closing finishes; then run() returns
         }
@@ -2464,6 +2493,7 @@ class ServerLoop {
     // Live upgrade: where connections go, by when, and the batch being filled.
     HandoverChannel* handover_ = nullptr;
     int64_t handover_deadline_ms_ = 0;
+    bool counted_empty_ = false;  // in handover_->loops_empty
     std::vector<ExportedConnection> export_records_;
     std::vector<uint8_t> export_bytes_;  // the batch's application bytes, in record order
     std::vector<int> export_fds_;        // per connection: its socket, then its app_fds

@@ -220,6 +220,7 @@ if [ "$bin" != standin ]; then
   run proxy_reload 60 "$py" "$here/test_proxy_reload.py" "$bin" "$backend"
   run live_upgrade 90 "$py" "$here/test_live_upgrade.py" "$bin" "$backend"
   run live_upgrade_proxy 90 "$py" "$here/test_live_upgrade_proxy.py" "$bin" "$backend"
+  run live_upgrade_pubsub 90 "$py" "$here/test_live_upgrade_pubsub.py" "$bin" "$backend"
 fi
 
 # Graceful shutdown (contract: SIGTERM → close 1001 to every client, wait for

@@ -44,6 +44,7 @@ LOAD_CONNECTIONS = int(os.environ.get("WSGATE_UPGRADE_LOAD_CONNECTIONS", "1000")
 DEFLATE_OFFER = ("Sec-WebSocket-Extensions: permessage-deflate; server_no_context_takeover; "
                  "client_no_context_takeover")
 TAKEOVER_OFFER = "Sec-WebSocket-Extensions: permessage-deflate"
+WIRE_VERSION = 3  # gateway/handover_wire.hpp kVersion
 
 
 def Gateway(extra=(), admin=False):
@@ -244,7 +245,8 @@ def other_wire_version_refused():
         theirs.close()
         ours.settimeout(10)
         magic, version, kind, _, value = struct.unpack("<IHHII", ours.recv(65536)[:16])
-        eq((magic, version, kind, value), (0x55475357, 2, 1, p.pid), "the new process's hello")
+        eq((magic, version, kind, value), (0x55475357, WIRE_VERSION, 1, p.pid),
+           "the new process's hello")
         lsock = socket.socket()
         lsock.bind(("127.0.0.1", 0))
         lsock.listen()
@@ -253,7 +255,7 @@ def other_wire_version_refused():
                      [(socket.SOL_SOCKET, socket.SCM_RIGHTS, struct.pack("i", lsock.fileno()))])
         answer = ours.recv(65536)
         magic, version, kind, count, _ = struct.unpack("<IHHII", answer[:16])
-        eq((version, kind), (2, 7), "a 'refused' record")
+        eq((version, kind), (WIRE_VERSION, 7), "a 'refused' record")
         eq(p.wait(timeout=10), 1, "the new process's exit status")
         with open(os.path.join(d, "stderr.log"), "rb") as f:
             log = f.read().decode()
