@@ -131,15 +131,21 @@ class Proxy:
         self.stop()
 
 
-def connect(proxy, path):
+DEFLATE_OFFER = ("Sec-WebSocket-Extensions: permessage-deflate; server_no_context_takeover; "
+                 "client_no_context_takeover")
+TAKEOVER_OFFER = "Sec-WebSocket-Extensions: permessage-deflate"
+
+
+def connect(proxy, path, extra=()):
     """A WebSocket through the proxy (the 101 is the upstream's for /t,
-    wsgate's for /f)."""
+    wsgate's for /f); its 101 head is kept in c.head."""
     c = Conn(port=proxy.gw.port, timeout=10)
     key = wsraw.new_key()
-    c.send(wsraw.build_upgrade(path, key, f"127.0.0.1:{proxy.gw.port}"))
+    c.send(wsraw.build_upgrade(path, key, f"127.0.0.1:{proxy.gw.port}", extra))
     head = c.read_http_head()
     check(head.startswith(b"HTTP/1.1 101"), f"{path}: {head[:80]!r}")
     check(wsraw.accept_key(key).encode() in head, f"{path}: accept value in {head!r}")
+    c.head = head
     return c
 
 
@@ -287,9 +293,34 @@ def stuck_mid_frame_closed_both_sides():
         fine.close()
 
 
+def frames_deflate_context():
+    """Frames relay, permessage-deflate on the client hop: an agreement
+    without context takeover moves exactly; one keeping a context
+    (--deflate-no-context-takeover none) cannot, and is closed at once on
+    both sides (1001 to the client, the upstream's connection ended)."""
+    with Proxy(("--deflate-no-context-takeover", "none")) as proxy:
+        _, u2, _ = proxy.ups
+        moving = connect(proxy, "/f/deflate", (DEFLATE_OFFER,))
+        kept = connect(proxy, "/f/takeover", (TAKEOVER_OFFER,))
+        check(b"client_no_context_takeover" in moving.head, f"no takeover agreed: {moving.head!r}")
+        check(b"permessage-deflate" in kept.head and b"no_context_takeover" not in kept.head,
+              f"context takeover agreed: {kept.head!r}")
+        for c in (moving, kept):
+            c.echo(OP_TEXT, "before")
+        eq(proxy.gw.upgrade(), 2, "connections taken (the pairing without a context)")
+        kept.expect_close(1001)
+        moving.echo(OP_TEXT, "after")
+        moving.echo(OP_BINARY, b"after, binary")
+        deadline = time.monotonic() + 5
+        while u2.stats()["closed"] != 1 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        eq(u2.stats(), {"opened": 2, "closed": 1, "open": 1}, "upstream: the kept one's ended")
+        moving.close()
+
+
 def under_load_twice():
-    """wsload echo clients through the proxy (half tunnel, half frames),
-    every echoed byte checked, upgraded twice: no close, no error, no
+    """wsload echo clients through the proxy (half tunnel, half frames with
+    permessage-deflate on the client hop), every echoed byte checked, upgraded twice: no close, no error, no
     reconnect at the upstreams; descriptors and RSS of each process and the
     hand-over times recorded."""
     if not os.path.exists(WSLOAD):
@@ -300,11 +331,14 @@ def under_load_twice():
         gw = proxy.gw
         u1, u2, _ = proxy.ups
         runs = []
-        for name, path in (("tunnel", "/t/load"), ("frames", "/f/load")):
+        # The frames half compresses on the client hop (no context takeover).
+        deflate = ["--deflate-params", "server_no_context_takeover; client_no_context_takeover",
+                   "--payload-kind", "json", "-s", "300"]
+        for name, path, extra in (("tunnel", "/t/load", []), ("frames", "/f/load", deflate)):
             out = os.path.join(gw.dir, f"{name}.json")
             cmd = [WSLOAD, "--url", f"ws://127.0.0.1:{gw.port}{path}", "-c", str(n // 2), "-t",
                    str(duration), "--warmup", "0.5", "--json", out, "--no-progress",
-                   "--connect-timeout", "30"]
+                   "--connect-timeout", "30"] + extra
             runs.append((name, out, subprocess.Popen(cmd, stdout=subprocess.DEVNULL,
                                                      stderr=subprocess.PIPE)))
         deadline = time.monotonic() + 60
@@ -349,5 +383,7 @@ suite.run("pairings carry on through two upgrades (tunnel and frames)", pairings
 suite.run("half a frame: the pairing moves once it is complete", half_frame_moves_once_complete)
 suite.run("stuck mid-frame: closed on both sides after --upgrade-timeout",
           stuck_mid_frame_closed_both_sides)
+suite.run("frames, deflate on the client hop: context takeover closed, none moves",
+          frames_deflate_context)
 suite.run(f"under load: {LOAD_PAIRINGS} pairings, two upgrades", under_load_twice)
 suite.finish()
