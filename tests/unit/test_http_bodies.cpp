@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "loop_fixture.hpp"
+#include "quiet_websocket_app.hpp"
 
 namespace {
 
@@ -16,15 +17,8 @@ using wsgate::ws::LoopSettings;
 using wsgate::ws::LoopShared;
 
 // Answers every request with its body (200, Content-Length) and records it.
-struct BodyEchoApp {
+struct BodyEchoApp : wsgate::test::QuietWebSocketApp {
     std::vector<std::string> bodies;
-    template <class Loop>
-    void on_open(Loop&, wsgate::ws::ConnectionHandle) {}
-    template <class Loop>
-    void on_message_piece(Loop&, wsgate::ws::ConnectionHandle, wsgate::ws::Outbound&,
-                          wsgate::proto::Opcode, std::span<const uint8_t>, bool) {}
-    template <class Loop>
-    void on_close(Loop&, wsgate::ws::ConnectionHandle, uint16_t) {}
     template <class Loop>
     wsgate::ws::HttpAnswer on_http_request(Loop&, wsgate::ws::ConnectionHandle,
                                            const wsgate::proto::HttpRequest&,
