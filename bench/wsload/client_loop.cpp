@@ -1,10 +1,6 @@
 #include "client_loop.hpp"
 
-#include <arpa/inet.h>
-#include <liburing.h>
 #include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -13,22 +9,22 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
-#include <ctime>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "client_codec.hpp"
-#include "client_ring.hpp"
+#include "client_socket.hpp"
+#include "completion_driver.hpp"
 #include "compressed_frames.hpp"
 #include "deflate_client.hpp"
 #include "echo_reader.hpp"
+#include "loop_clock.hpp"
 #include "payload_pool.hpp"
 #include "tls_client.hpp"
-
-#ifndef IP_BIND_ADDRESS_NO_PORT
-#define IP_BIND_ADDRESS_NO_PORT 24  // linux/in.h; glibc 2.36 does not export it
-#endif
+#include "upgrade_verdict.hpp"
+#include "worker_loop.hpp"
+#include "xorshift.hpp"
 
 namespace wsgate::bench {
 namespace {
@@ -37,50 +33,12 @@ namespace {
 constexpr std::uint32_t kLoadBufferSize = 16384, kLoadBufferCount = 4096;
 // Idle and connect modes only see handshakes and control frames.
 constexpr std::uint32_t kSmallBufferSize = 2048, kSmallBufferCount = 1024;
-constexpr std::uint64_t kNsPerSecond = 1'000'000'000;
 constexpr std::uint64_t kTickNs = 50'000'000;  // timers (pings, timeouts) checked this often
 constexpr std::uint64_t kHandshakeTimeoutNs = 10 * kNsPerSecond;
 constexpr std::uint64_t kCloseTimeoutNs =
-    3 * kNsPerSecond;  // after kStop, per connection and overall
-constexpr std::size_t kMaxHandshakeBytes = 16384;
-constexpr std::size_t kInflateScratch = 16384;       // inflated bytes checked per step
-constexpr std::size_t kTlsPlainScratch = 16384;      // one TLS record's plaintext at most
-constexpr std::uint32_t kLoopbackBase = 0x7F000001;  // 127.0.0.1
-
-enum class Op : std::uint8_t { kConnect = 1, kSend = 2, kRecv = 3 };
-
-// user_data: operation, the connection slot's generation (so completions that
-// arrive after a slot was closed and reused are recognised), and the slot.
-constexpr std::uint64_t pack(Op op, std::uint16_t gen, std::uint32_t index) {
-    return (std::uint64_t{static_cast<std::uint8_t>(op)} << 56) | (std::uint64_t{gen} << 32) |
-           index;
-}
-constexpr Op op_of(std::uint64_t data) {
-    return static_cast<Op>(data >> 56);
-}
-constexpr std::uint16_t gen_of(std::uint64_t data) {
-    return static_cast<std::uint16_t>(data >> 32);
-}
-constexpr std::uint32_t index_of(std::uint64_t data) {
-    return static_cast<std::uint32_t>(data);
-}
-
-std::uint64_t monotonic_ns() {
-    timespec ts{};
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return static_cast<std::uint64_t>(ts.tv_sec) * kNsPerSecond +
-           static_cast<std::uint64_t>(ts.tv_nsec);
-}
-
-std::uint64_t cpu_ns() {
-    rusage ru{};
-    getrusage(RUSAGE_SELF, &ru);
-    auto ns = [](const timeval& tv) {
-        return static_cast<std::uint64_t>(tv.tv_sec) * kNsPerSecond +
-               static_cast<std::uint64_t>(tv.tv_usec) * 1000;
-    };
-    return ns(ru.ru_utime) + ns(ru.ru_stime);
-}
+    3 * kNsPerSecond;                            // after kStop, per connection and overall
+constexpr std::size_t kInflateScratch = 16384;   // inflated bytes checked per step
+constexpr std::size_t kTlsPlainScratch = 16384;  // one TLS record's plaintext at most
 
 enum class ConnState : std::uint8_t { kUnused, kConnecting, kHandshaking, kOpen, kClosing, kDone };
 
@@ -137,35 +95,49 @@ class Worker {
           pool_(o.payload_bytes, framed_, !o.binary, o.binary ? kOpBinary : kOpText,
                 o.payload_kind),
           conns_(plan.count),
-          in_flight_(sends() ? std::size_t{plan.count} * o.in_flight : 0) {
+          in_flight_(sends() ? std::size_t{plan.count} * o.in_flight : 0),
+          rng_(plan.first_index) {
         if (o.deflate) {
             offer_value_ = deflate_offer_value(o.deflate_offer);
             inflate_scratch_.resize(kInflateScratch);
         }
-        rng_ ^= std::uint64_t{plan.first_index} * 0x9E3779B97F4A7C15ull + 1;
-        dst_.sin_family = AF_INET;
-        dst_.sin_port = htons(o.target_port);
-        dst_.sin_addr.s_addr = htonl(o.target_ip);
+        dst_ = target_address(o);
     }
 
     int run();
+
+    // CompletionHandler (completion_driver.hpp)
+    const Conn& conn(std::uint32_t i) const { return conns_[i]; }
+    std::size_t slot_count() const { return conns_.size(); }
+    bool done(std::uint32_t i) const { return conns_[i].state == ConnState::kDone; }
+    bool receiving(std::uint32_t i) const {
+        const ConnState s = conns_[i].state;
+        return s == ConnState::kHandshaking || s == ConnState::kOpen || s == ConnState::kClosing;
+    }
+    bool closing(std::uint32_t i) const { return conns_[i].state == ConnState::kClosing; }
+    void on_connect(std::uint32_t i, int res);
+    void on_send(std::uint32_t i, int res);
+    void consume(std::uint32_t i, std::span<const std::uint8_t> data);
+    void finish(std::uint32_t i);
+    void fail(std::uint32_t i, ErrorKind kind);
+    // WorkerMode (worker_loop.hpp)
+    void enter_phase(Phase p);
+    void step() { open_more(); }
+    void tick();
+    bool finished() const {
+        return phase_ == Phase::kStop && (active_ == 0 || now_ >= stop_deadline_);
+    }
+    std::uint64_t wait_ns(std::uint64_t) const { return kTickNs; }
+    void after_turn() {}
 
   private:
     bool loads() const { return o_.mode == Mode::kEcho || o_.mode == Mode::kRaw; }
     // Modes that send data messages: the loads, and idle with --idle-message.
     bool sends() const { return loads() || (o_.mode == Mode::kIdle && o_.idle_message); }
     bool setup_ring();
-    io_uring_sqe* sqe();
-    void enter_phase(Phase p);
     void open_more();
-    void tick();
-    void handle(const io_uring_cqe* cqe);
 
     void start_connect(std::uint32_t i);
-    void on_connect(std::uint32_t i, int res);
-    void on_send(std::uint32_t i, int res);
-    void on_recv(std::uint32_t i, const io_uring_cqe* cqe);
-    void arm_recv(std::uint32_t i);
     void flush_send(std::uint32_t i);
     void flush_send_tls(std::uint32_t i);
     void start_send(std::uint32_t i, const std::uint8_t* ptr, std::size_t len);
@@ -173,7 +145,6 @@ class Worker {
     void tls_up(std::uint32_t i);
     void consume_plain(std::uint32_t i, std::span<const std::uint8_t> data);
     void send_upgrade(std::uint32_t i);
-    void consume(std::uint32_t i, std::span<const std::uint8_t> data);
     void consume_handshake(std::uint32_t i, std::span<const std::uint8_t> data);
     void consume_raw(std::uint32_t i, std::span<const std::uint8_t> data);
     void consume_frames(std::uint32_t i, std::span<const std::uint8_t> data);
@@ -186,17 +157,8 @@ class Worker {
     void complete_message(std::uint32_t i);
     void begin_close(std::uint32_t i);
     void drop_unsent(std::uint32_t i);
-    void finish(std::uint32_t i);
-    void fail(std::uint32_t i, ErrorKind kind);
-    void return_buffer(std::uint16_t bid);
     InFlight& slot(std::uint32_t i, std::uint32_t k) {
         return in_flight_[std::size_t{i} * o_.in_flight + (k % o_.in_flight)];
-    }
-    std::uint64_t next_random() {
-        rng_ ^= rng_ >> 12;
-        rng_ ^= rng_ << 25;
-        rng_ ^= rng_ >> 27;
-        return rng_ * 0x2545F4914F6CDD1Dull;
     }
 
     const Options& o_;
@@ -214,15 +176,13 @@ class Worker {
     std::vector<std::uint8_t> tls_plain_;    // decrypted bytes, handed on at once
     std::vector<Conn> conns_;
     std::vector<InFlight> in_flight_;
-    std::vector<std::uint32_t> rearm_;
     std::vector<std::uint32_t> restart_;  // connect mode: slots to reopen at the next tick
     sockaddr_in dst_{};
-    ClientRing ring_;
-    std::uint64_t rng_ = 0x853C49E6748FEA9Bull;
+    CompletionDriver io_;
+    XorShift64 rng_;
     std::uint64_t now_ = 0;
     Phase phase_ = Phase::kBringUp;
-    bool measuring_ = false;
-    std::uint64_t cpu_at_measure_ = 0;
+    MeasureWindow window_;
     std::uint32_t next_to_open_ = 0;
     std::uint32_t opening_ = 0;  // connecting or handshaking
     std::uint32_t active_ = 0;   // not unused and not done
@@ -230,16 +190,8 @@ class Worker {
 };
 
 bool Worker::setup_ring() {
-    return loads() ? ring_.setup(kLoadBufferSize, kLoadBufferCount)
-                   : ring_.setup(kSmallBufferSize, kSmallBufferCount);
-}
-
-io_uring_sqe* Worker::sqe() {
-    return ring_.sqe();
-}
-
-void Worker::return_buffer(std::uint16_t bid) {
-    ring_.return_buffer(bid);
+    return loads() ? io_.setup(kLoadBufferSize, kLoadBufferCount)
+                   : io_.setup(kSmallBufferSize, kSmallBufferCount);
 }
 
 int Worker::run() {
@@ -259,46 +211,7 @@ int Worker::run() {
         tls_plain_.resize(kTlsPlainScratch);
     }
     stats_.assigned.store(plan_.count, std::memory_order_relaxed);
-    now_ = monotonic_ns();
-    std::uint64_t next_tick = now_ + kTickNs;
-    while (true) {
-        now_ = monotonic_ns();
-        const auto wanted = static_cast<Phase>(control_.phase.load(std::memory_order_acquire));
-        while (phase_ < wanted)
-            enter_phase(static_cast<Phase>(static_cast<int>(phase_) + 1));
-        open_more();
-        if (now_ >= next_tick) {
-            tick();
-            next_tick = now_ + kTickNs;
-        }
-        if (phase_ == Phase::kStop && (active_ == 0 || now_ >= stop_deadline_)) break;
-
-        __kernel_timespec timeout{};
-        timeout.tv_nsec = static_cast<long long>(kTickNs);
-        io_uring_cqe* first = nullptr;
-        const int rc = io_uring_submit_and_wait_timeout(ring_.ring(), &first, 1, &timeout, nullptr);
-        if (rc < 0 && rc != -ETIME && rc != -EINTR && rc != -EBUSY) {
-            std::fprintf(stderr, "wsload: io_uring wait: %s\n", std::strerror(-rc));
-            return 1;
-        }
-        unsigned head = 0, seen = 0;
-        io_uring_cqe* cqe = nullptr;
-        io_uring_for_each_cqe(ring_.ring(), head, cqe) {
-            now_ = monotonic_ns();
-            handle(cqe);
-            ++seen;
-        }
-        io_uring_cq_advance(ring_.ring(), seen);
-        ring_.publish_returned();
-        // Receives that stopped for lack of buffers (ENOBUFS is flow control, not an
-        // error) or ended are re-armed only now, after this batch returned its buffers.
-        for (const std::uint32_t i : rearm_) {
-            const ConnState s = conns_[i].state;
-            if (s == ConnState::kHandshaking || s == ConnState::kOpen || s == ConnState::kClosing)
-                arm_recv(i);
-        }
-        rearm_.clear();
-    }
+    if (!run_worker_loop(*this, io_, control_, phase_, now_, kTickNs)) return 1;
     // Whatever did not close in time is counted and left to exit() to close.
     for (auto& c : conns_)
         if (c.state == ConnState::kClosing)
@@ -324,18 +237,16 @@ void Worker::enter_phase(Phase p) {
                         queue_message(i);
                 } else {  // idle: spread the pings over one interval
                     conns_[i].deadline_ns =
-                        now_ + next_random() %
-                                   static_cast<std::uint64_t>(o_.ping_interval_s * kNsPerSecond);
+                        now_ +
+                        rng_.next() % static_cast<std::uint64_t>(o_.ping_interval_s * kNsPerSecond);
                 }
             }
             break;
         case Phase::kMeasure:
-            measuring_ = true;
-            cpu_at_measure_ = cpu_ns();
+            window_.open();
             break;
         case Phase::kStop:
-            if (measuring_) stats_.cpu_measure_ns.store(cpu_ns() - cpu_at_measure_);
-            measuring_ = false;
+            window_.close(stats_.cpu_measure_ns);
             stop_deadline_ = now_ + kCloseTimeoutNs;
             for (std::uint32_t i = 0; i < plan_.count; ++i) {
                 Conn& c = conns_[i];
@@ -343,10 +254,7 @@ void Worker::enter_phase(Phase p) {
                     begin_close(i);
                 } else if (c.state == ConnState::kConnecting ||
                            c.state == ConnState::kHandshaking) {
-                    // Abandoned, not failed: the run is over.
-                    shutdown(c.fd, SHUT_RDWR);
-                    close(c.fd);
-                    c.fd = -1;
+                    abort_socket(c.fd);  // abandoned, not failed: the run is over
                     c.state = ConnState::kDone;
                     ++c.gen;
                     --active_;
@@ -406,49 +314,12 @@ void Worker::start_connect(std::uint32_t i) {
     c.state = ConnState::kConnecting;
     ++active_;
     ++opening_;
-    c.fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    c.fd = open_client_socket((plan_.first_index + i) % plan_.sources);
     if (c.fd < 0) {
         fail(i, ErrorKind::kConnect);
         return;
     }
-    const int one = 1;
-    // Small echoes must not wait for Nagle's delayed-ACK interplay.
-    setsockopt(c.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    // Defer the port choice to connect(), so each source address offers its whole
-    // ephemeral range per destination instead of one global range.
-    setsockopt(c.fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
-    sockaddr_in src{};
-    src.sin_family = AF_INET;
-    src.sin_addr.s_addr = htonl(kLoopbackBase + (plan_.first_index + i) % plan_.sources);
-    if (bind(c.fd, reinterpret_cast<const sockaddr*>(&src), sizeof src) != 0) {
-        fail(i, ErrorKind::kConnect);
-        return;
-    }
-    io_uring_sqe* s = sqe();
-    io_uring_prep_connect(s, c.fd, reinterpret_cast<const sockaddr*>(&dst_), sizeof dst_);
-    io_uring_sqe_set_data64(s, pack(Op::kConnect, c.gen, i));
-}
-
-void Worker::handle(const io_uring_cqe* cqe) {
-    const std::uint64_t data = cqe->user_data;
-    const std::uint32_t i = index_of(data);
-    const bool current =
-        i < conns_.size() && conns_[i].gen == gen_of(data) && conns_[i].state != ConnState::kDone;
-    switch (op_of(data)) {
-        case Op::kConnect:
-            if (current) on_connect(i, cqe->res);
-            break;
-        case Op::kSend:
-            if (current) on_send(i, cqe->res);
-            break;
-        case Op::kRecv:
-            if (current) {
-                on_recv(i, cqe);
-            } else if (cqe->flags & IORING_CQE_F_BUFFER) {
-                return_buffer(static_cast<std::uint16_t>(cqe->flags >> IORING_CQE_BUFFER_SHIFT));
-            }
-            break;
-    }
+    io_.connect(c.fd, dst_, c.gen, i);
 }
 
 void Worker::on_connect(std::uint32_t i, int res) {
@@ -457,7 +328,7 @@ void Worker::on_connect(std::uint32_t i, int res) {
         fail(i, ErrorKind::kConnect);
         return;
     }
-    arm_recv(i);
+    io_.arm_recv(c.fd, c.gen, i);
     if (tls_) {
         // The TLS handshake first; the upgrade request (or raw data) once it is done.
         c.state = ConnState::kHandshaking;
@@ -484,10 +355,6 @@ void Worker::send_upgrade(std::uint32_t i) {
     c.control_out =
         make_upgrade_request(o_.host_header, o_.path, c.handshake->accept, offer_value_);
     flush_send(i);
-}
-
-void Worker::arm_recv(std::uint32_t i) {
-    ring_.arm_recv(conns_[i].fd, pack(Op::kRecv, conns_[i].gen, i));
 }
 
 void Worker::flush_send(std::uint32_t i) {
@@ -524,9 +391,7 @@ void Worker::start_send(std::uint32_t i, const std::uint8_t* ptr, std::size_t le
     Conn& c = conns_[i];
     c.send_done = 0;
     c.send_busy = true;
-    io_uring_sqe* s = sqe();
-    io_uring_prep_send(s, c.fd, ptr, len, MSG_NOSIGNAL);
-    io_uring_sqe_set_data64(s, pack(Op::kSend, c.gen, i));
+    io_.send(c.fd, ptr, len, c.gen, i);
 }
 
 // The next plaintext unit (control frames first, then the oldest unsent message)
@@ -585,12 +450,9 @@ void Worker::on_send(std::uint32_t i, int res) {
         ptr = wire.data();
         len = wire.size();
     }
-    c.send_done += static_cast<std::uint32_t>(res);
-    if (c.send_done < len) {  // short write: send the rest before anything else
+    // A short write: the rest goes before anything else.
+    if (io_.send_rest(c.fd, {ptr, len}, c.send_done, res, c.gen, i)) {
         c.send_busy = true;
-        io_uring_sqe* s = sqe();
-        io_uring_prep_send(s, c.fd, ptr + c.send_done, len - c.send_done, MSG_NOSIGNAL);
-        io_uring_sqe_set_data64(s, pack(Op::kSend, c.gen, i));
         return;
     }
     if (c.sending_control)
@@ -598,30 +460,6 @@ void Worker::on_send(std::uint32_t i, int res) {
     else
         --c.unsent;
     flush_send(i);
-}
-
-void Worker::on_recv(std::uint32_t i, const io_uring_cqe* cqe) {
-    Conn& c = conns_[i];
-    const bool more = (cqe->flags & IORING_CQE_F_MORE) != 0;
-    if (cqe->res < 0) {
-        if (cqe->res == -ENOBUFS)
-            rearm_.push_back(i);
-        else
-            fail(i, ErrorKind::kRecv);
-        return;
-    }
-    if (cqe->res == 0) {
-        // EOF. Expected once we are closing; otherwise the server went away.
-        if (c.state == ConnState::kClosing)
-            finish(i);
-        else
-            fail(i, ErrorKind::kUnexpectedClose);
-        return;
-    }
-    const auto bid = static_cast<std::uint16_t>(cqe->flags >> IORING_CQE_BUFFER_SHIFT);
-    consume(i, ring_.received(bid, cqe->res));
-    return_buffer(bid);
-    if (!more && c.state != ConnState::kDone) rearm_.push_back(i);
 }
 
 void Worker::consume(std::uint32_t i, std::span<const std::uint8_t> data) {
@@ -668,7 +506,7 @@ void Worker::tls_up(std::uint32_t i) {
     Conn& c = conns_[i];
     // Connect mode counts the measured window's handshakes; the others count
     // their bring-up (where all their handshakes happen).
-    if (measuring_ || o_.mode != Mode::kConnect) {
+    if (window_.on() || o_.mode != Mode::kConnect) {
         add_relaxed(c.tls->resumed() ? stats_.tls_resumed : stats_.tls_full, 1);
         add_relaxed(stats_.tls_handshake_ns, now_ - c.tls_started_ns);
     }
@@ -701,22 +539,10 @@ void Worker::consume_handshake(std::uint32_t i, std::span<const std::uint8_t> da
     got.append(reinterpret_cast<const char*>(data.data()), data.size());
     std::size_t header_end = 0;
     std::string extensions;
-    switch (check_upgrade_response(got, c.handshake->accept, header_end, &extensions)) {
-        case HandshakeResult::kIncomplete:
-            if (got.size() > kMaxHandshakeBytes) fail(i, ErrorKind::kHandshakeHeaders);
-            return;
-        case HandshakeResult::kBadStatus:
-            fail(i, ErrorKind::kHandshakeStatus);
-            return;
-        case HandshakeResult::kBadAccept:
-            fail(i, ErrorKind::kHandshakeAccept);
-            return;
-        case HandshakeResult::kBadHeaders:
-            fail(i, ErrorKind::kHandshakeHeaders);
-            return;
-        case HandshakeResult::kOk:
-            break;
-    }
+    const UpgradeVerdict verdict = judge_upgrade(
+        check_upgrade_response(got, c.handshake->accept, header_end, &extensions), got.size());
+    if (verdict.step == UpgradeVerdict::Step::kFail) fail(i, verdict.error);
+    if (verdict.step != UpgradeVerdict::Step::kUpgraded) return;
     if (!accept_extensions(i, extensions)) return;
     const std::string rest = got.substr(header_end);
     c.handshake.reset();
@@ -730,15 +556,12 @@ void Worker::became_open(std::uint32_t i) {
     c.state = ConnState::kOpen;
     c.was_up = true;
     --opening_;
-    add_relaxed(stats_.connections_up, 1);
-    const auto up = stats_.connections_up.load(std::memory_order_relaxed);
-    if (up > stats_.peak_up.load(std::memory_order_relaxed))
-        stats_.peak_up.store(up, std::memory_order_relaxed);
+    count_up(stats_);
     if (o_.mode == Mode::kConnect) {
         // A connect-mode cycle: handshake time recorded, then a proper close (§7.1.2).
         const std::uint64_t took = now_ - c.started_ns;
         stats_.latency_all.record(took);
-        if (measuring_) stats_.latency.record(took);
+        if (window_.on()) stats_.latency.record(took);
         begin_close(i);
         return;
     }
@@ -763,7 +586,7 @@ void Worker::queue_message(std::uint32_t i) {
     Conn& c = conns_[i];
     InFlight& f = slot(i, c.head + c.count);
     const std::uint32_t variants = c.compressed ? c.compressed->variants() : pool_.variants();
-    f.variant = static_cast<std::uint32_t>(next_random() % variants);
+    f.variant = static_cast<std::uint32_t>(rng_.next() % variants);
     f.sent_ns = now_;
     ++c.count;
     ++c.unsent;
@@ -779,7 +602,7 @@ void Worker::complete_message(std::uint32_t i) {
     c.recv_pos = 0;
     stats_.latency_all.record(rtt);
     add_relaxed(stats_.messages_all, 1);
-    if (measuring_) {
+    if (window_.on()) {
         stats_.latency.record(rtt);
         add_relaxed(stats_.messages, 1);
         add_relaxed(stats_.payload_bytes, pool_.payload_bytes());
@@ -923,7 +746,7 @@ void Worker::on_control(std::uint32_t i) {
                 std::memcpy(&sent, p, sizeof sent);
                 if (sent <= now_) {
                     stats_.latency_all.record(now_ - sent);
-                    if (measuring_) stats_.latency.record(now_ - sent);
+                    if (window_.on()) stats_.latency.record(now_ - sent);
                 }
             }
             break;
@@ -991,7 +814,7 @@ void Worker::finish(std::uint32_t i) {
     if (c.idle_echo_pending) add_relaxed(stats_.bringup_finished, 1);  // closed before its echo
     c.idle_echo_pending = false;
     if (o_.mode == Mode::kConnect) {
-        if (measuring_) add_relaxed(stats_.handshakes, 1);
+        if (window_.on()) add_relaxed(stats_.handshakes, 1);
         if (phase_ == Phase::kWarmup || phase_ == Phase::kMeasure) start_connect(i);
     }
 }
@@ -999,11 +822,7 @@ void Worker::finish(std::uint32_t i) {
 void Worker::fail(std::uint32_t i, ErrorKind kind) {
     Conn& c = conns_[i];
     add_relaxed(stats_.errors[static_cast<int>(kind)], 1);
-    if (c.fd >= 0) {
-        shutdown(c.fd, SHUT_RDWR);  // ends a still-armed multishot receive
-        close(c.fd);
-        c.fd = -1;
-    }
+    abort_socket(c.fd);
     const bool bringing_up =
         c.state == ConnState::kConnecting || c.state == ConnState::kHandshaking;
     if (bringing_up) {

@@ -1,44 +1,38 @@
 #include "pubsub_loop.hpp"
 
-#include <arpa/inet.h>
 #include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
-#include <cerrno>
 #include <cstdio>
 #include <cstring>
-#include <ctime>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "centrifugo_client_reader.hpp"
 #include "client_codec.hpp"
-#include "client_ring.hpp"
+#include "client_socket.hpp"
+#include "completion_driver.hpp"
 #include "http_response_reader.hpp"
+#include "loop_clock.hpp"
 #include "pubsub_payload.hpp"
 #include "sequence_tracker.hpp"
-
-#ifndef IP_BIND_ADDRESS_NO_PORT
-#define IP_BIND_ADDRESS_NO_PORT 24  // linux/in.h; glibc 2.36 does not export it
-#endif
+#include "upgrade_verdict.hpp"
+#include "worker_loop.hpp"
+#include "xorshift.hpp"
 
 namespace wsgate::bench {
 namespace {
 
 constexpr std::uint32_t kBufferSize = 16384, kBufferCount = 4096;
-constexpr std::uint64_t kNsPerSecond = 1'000'000'000;
 constexpr std::uint64_t kTickNs = 50'000'000;  // timeouts and drain checks this often
 constexpr std::uint64_t kHandshakeTimeoutNs = 10 * kNsPerSecond;
 // Generous: a server closing 100,000 connections at once takes seconds.
 constexpr std::uint64_t kCloseTimeoutNs = 10 * kNsPerSecond;
 // After kStop: publishers get this long for their last answers.
 constexpr std::uint64_t kAnswerWaitNs = 5 * kNsPerSecond;
-constexpr std::size_t kMaxHandshakeBytes = 16384;
 constexpr std::size_t kMaxServerMessage = 1 << 20;
 // Open loop: a publisher this far behind (unanswered, or bytes not yet
 // written) skips the publication and counts it missed instead of queueing
@@ -47,31 +41,7 @@ constexpr std::uint64_t kMaxUnanswered = 4096;
 constexpr std::size_t kMaxQueuedBytes = 4 << 20;
 constexpr std::uint64_t kMaxCatchUpNs = kNsPerSecond;  // slips beyond this are skipped
 constexpr std::uint64_t kDeliveryPollNs = 100'000;     // closed loop across workers
-constexpr std::uint32_t kLoopbackBase = 0x7F000001;    // 127.0.0.1
 constexpr std::uint32_t kConnectId = 1;                // subscribe j has id j + 2
-
-enum class Op : std::uint8_t { kConnect = 1, kSend = 2, kRecv = 3 };
-constexpr std::uint64_t pack(Op op, std::uint16_t gen, std::uint32_t index) {
-    return (std::uint64_t{static_cast<std::uint8_t>(op)} << 56) | (std::uint64_t{gen} << 32) |
-           index;
-}
-
-std::uint64_t monotonic_ns() {
-    timespec ts{};
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return static_cast<std::uint64_t>(ts.tv_sec) * kNsPerSecond +
-           static_cast<std::uint64_t>(ts.tv_nsec);
-}
-
-std::uint64_t cpu_ns() {
-    rusage ru{};
-    getrusage(RUSAGE_SELF, &ru);
-    auto ns = [](const timeval& tv) {
-        return static_cast<std::uint64_t>(tv.tv_sec) * kNsPerSecond +
-               static_cast<std::uint64_t>(tv.tv_usec) * 1000;
-    };
-    return ns(ru.ru_utime) + ns(ru.ru_stime);
-}
 
 enum class Role : std::uint8_t { kSubscriber, kWsPublisher, kHttpPublisher };
 enum class State : std::uint8_t {
@@ -136,11 +106,9 @@ class PubsubWorker {
           stats_(stats),
           shared_(shared),
           data_size_(std::max<std::size_t>(o.payload_bytes, kMinPublicationData)),
-          conns_(plan.count) {
-        rng_ ^= std::uint64_t{plan.first_index} * 0x9E3779B97F4A7C15ull + 1;
-        dst_.sin_family = AF_INET;
-        dst_.sin_port = htons(o.target_port);
-        dst_.sin_addr.s_addr = htonl(o.target_ip);
+          conns_(plan.count),
+          rng_(plan.first_index) {
+        dst_ = target_address(o);
         for (std::uint32_t k = 0; k < o.channels && o.publishers > 0; ++k)
             channel_names_.push_back(channel_name(k));
         // Subscriber s takes channels (s + j) % K for j < M: channel k is taken
@@ -162,16 +130,34 @@ class PubsubWorker {
 
     int run();
 
+    // CompletionHandler (completion_driver.hpp)
+    const Conn& conn(std::uint32_t i) const { return conns_[i]; }
+    std::size_t slot_count() const { return conns_.size(); }
+    bool done(std::uint32_t i) const { return conns_[i].state == State::kDone; }
+    bool receiving(std::uint32_t i) const {
+        const State s = conns_[i].state;
+        return s != State::kUnused && s != State::kConnecting && s != State::kDone;
+    }
+    bool closing(std::uint32_t i) const { return conns_[i].state == State::kClosing; }
+    void on_connect(std::uint32_t i, int res);
+    void on_send(std::uint32_t i, int res);
+    void consume(std::uint32_t i, std::span<const std::uint8_t> data);
+    void finish(std::uint32_t i);
+    void fail(std::uint32_t i, ErrorKind kind);
+    // WorkerMode (worker_loop.hpp)
+    void enter_phase(Phase p);
+    void step();
+    void tick();
+    bool finished() const {
+        return phase_ == Phase::kStop && (active_ == 0 || now_ >= stop_deadline_);
+    }
+    std::uint64_t wait_ns(std::uint64_t until_tick) const;
+    void after_turn() { share_deliveries(); }
+
   private:
     std::uint32_t global(std::uint32_t i) const { return plan_.first_index + i; }
-    void enter_phase(Phase p);
     void open_more();
-    void tick();
-    void handle(const io_uring_cqe* cqe);
     void start_connect(std::uint32_t i);
-    void on_connect(std::uint32_t i, int res);
-    void on_recv(std::uint32_t i, const io_uring_cqe* cqe);
-    void consume(std::uint32_t i, std::span<const std::uint8_t> data);
     void consume_handshake(std::uint32_t i, std::span<const std::uint8_t> data);
     void consume_frames(std::uint32_t i, std::span<const std::uint8_t> data);
     void consume_http(std::uint32_t i, std::span<const std::uint8_t> data);
@@ -192,18 +178,9 @@ class PubsubWorker {
     void check_drain();
     void send_text(std::uint32_t i, std::string_view payload);
     void flush_send(std::uint32_t i);
-    void on_send(std::uint32_t i, int res);
     void begin_close(std::uint32_t i);
-    void finish(std::uint32_t i);
-    void fail(std::uint32_t i, ErrorKind kind);
     void publish_counts();
     bool publishing() const { return phase_ == Phase::kWarmup || phase_ == Phase::kMeasure; }
-    std::uint64_t next_random() {
-        rng_ ^= rng_ >> 12;
-        rng_ ^= rng_ << 25;
-        rng_ ^= rng_ >> 27;
-        return rng_ * 0x2545F4914F6CDD1Dull;
-    }
 
     const Options& o_;
     const WorkerPlan plan_;
@@ -219,16 +196,14 @@ class PubsubWorker {
     std::vector<Conn> conns_;
     std::vector<std::uint32_t> publishers_;  // indices of this worker's publisher connections
     std::vector<std::uint32_t> deferred_;    // HTTP publishers, connected at warm-up
-    std::vector<std::uint32_t> rearm_;
     std::string scratch_;
-    ClientRing ring_;
+    CompletionDriver io_;
     sockaddr_in dst_{};
-    std::uint64_t rng_ = 0x853C49E6748FEA9Bull;
+    XorShift64 rng_;
     std::uint64_t interval_ns_ = 0;
     std::uint64_t now_ = 0;
     Phase phase_ = Phase::kBringUp;
-    bool measuring_ = false;
-    std::uint64_t cpu_at_measure_ = 0;
+    MeasureWindow window_;
     std::uint32_t next_to_open_ = 0, opening_ = 0, active_ = 0;
     std::uint64_t stop_at_ = 0, stop_deadline_ = 0;
     std::uint64_t all_published_at_ = 0;  // when every publisher had reported; 0: not yet
@@ -239,66 +214,35 @@ class PubsubWorker {
 };
 
 int PubsubWorker::run() {
-    if (!ring_.setup(kBufferSize, kBufferCount)) return 1;
+    if (!io_.setup(kBufferSize, kBufferCount)) return 1;
     stats_.assigned.store(plan_.count, std::memory_order_relaxed);
-    now_ = monotonic_ns();
-    std::uint64_t next_tick = now_ + kTickNs;
-    while (true) {
-        now_ = monotonic_ns();
-        const auto wanted = static_cast<Phase>(control_.phase.load(std::memory_order_acquire));
-        while (phase_ < wanted)
-            enter_phase(static_cast<Phase>(static_cast<int>(phase_) + 1));
-        open_more();
-        if (publishing()) {
-            if (interval_ns_)
-                pump_open_loop();
-            else
-                pump_closed_loop();
-        }
-        if (now_ >= next_tick) {
-            tick();
-            next_tick = now_ + kTickNs;
-        }
-        if (phase_ == Phase::kStop && (active_ == 0 || now_ >= stop_deadline_)) break;
-
-        std::uint64_t wait_ns = next_tick > now_ ? next_tick - now_ : 0;
-        if (interval_ns_ && publishing()) {
-            const std::uint64_t due = next_due();
-            wait_ns = std::min(wait_ns, due > now_ ? due - now_ : 0);
-        }
-        // Deliveries in other workers arrive through shared memory: look again soon.
-        if (waiting_on_deliveries_ && publishing()) wait_ns = std::min(wait_ns, kDeliveryPollNs);
-        __kernel_timespec timeout{};
-        timeout.tv_sec = static_cast<long long>(wait_ns / kNsPerSecond);
-        timeout.tv_nsec = static_cast<long long>(wait_ns % kNsPerSecond);
-        io_uring_cqe* first = nullptr;
-        const int rc = io_uring_submit_and_wait_timeout(ring_.ring(), &first, 1, &timeout, nullptr);
-        if (rc < 0 && rc != -ETIME && rc != -EINTR && rc != -EBUSY) {
-            std::fprintf(stderr, "wsload: io_uring wait: %s\n", std::strerror(-rc));
-            return 1;
-        }
-        unsigned head = 0, seen = 0;
-        io_uring_cqe* cqe = nullptr;
-        io_uring_for_each_cqe(ring_.ring(), head, cqe) {
-            now_ = monotonic_ns();
-            handle(cqe);
-            ++seen;
-        }
-        io_uring_cq_advance(ring_.ring(), seen);
-        ring_.publish_returned();
-        share_deliveries();
-        for (const std::uint32_t i : rearm_) {
-            const State s = conns_[i].state;
-            if (s != State::kUnused && s != State::kConnecting && s != State::kDone)
-                ring_.arm_recv(conns_[i].fd, pack(Op::kRecv, conns_[i].gen, i));
-        }
-        rearm_.clear();
-    }
+    if (!run_worker_loop(*this, io_, control_, phase_, now_, kTickNs)) return 1;
     for (auto& c : conns_)
         if (c.state == State::kClosing)
             add_relaxed(stats_.errors[int(ErrorKind::kCloseTimeout)], 1);
     publish_counts();
     return 0;
+}
+
+void PubsubWorker::step() {
+    open_more();
+    if (publishing()) {
+        if (interval_ns_)
+            pump_open_loop();
+        else
+            pump_closed_loop();
+    }
+}
+
+std::uint64_t PubsubWorker::wait_ns(std::uint64_t until_tick) const {
+    std::uint64_t wait = until_tick;
+    if (interval_ns_ && publishing()) {
+        const std::uint64_t due = next_due();
+        wait = std::min(wait, due > now_ ? due - now_ : 0);
+    }
+    // Deliveries in other workers arrive through shared memory: look again soon.
+    if (waiting_on_deliveries_ && publishing()) wait = std::min(wait, kDeliveryPollNs);
+    return wait;
 }
 
 void PubsubWorker::publish_counts() {
@@ -323,12 +267,10 @@ void PubsubWorker::enter_phase(Phase p) {
                     now_ + interval_ns_ * conns_[i].pub->index / std::max(1u, o_.publishers);
             break;
         case Phase::kMeasure:
-            measuring_ = true;
-            cpu_at_measure_ = cpu_ns();
+            window_.open();
             break;
         case Phase::kStop:
-            if (measuring_) stats_.cpu_measure_ns.store(cpu_ns() - cpu_at_measure_);
-            measuring_ = false;
+            window_.close(stats_.cpu_measure_ns);
             stop_at_ = now_;
             stop_deadline_ = now_ + static_cast<std::uint64_t>(pubsub_stop_budget_s(o_) * 1e9);
             // Connections still coming up are abandoned, not failed: the run is over.
@@ -336,11 +278,7 @@ void PubsubWorker::enter_phase(Phase p) {
                 Conn& c = conns_[i];
                 if (c.state == State::kConnecting || c.state == State::kHandshaking ||
                     c.state == State::kHello || c.state == State::kUnused) {
-                    if (c.fd >= 0) {
-                        shutdown(c.fd, SHUT_RDWR);
-                        close(c.fd);
-                        c.fd = -1;
-                    }
+                    abort_socket(c.fd);
                     if (c.pub && !c.pub->done) {
                         c.pub->done = true;
                         control_.publishers_done.fetch_add(1, std::memory_order_acq_rel);
@@ -415,48 +353,12 @@ void PubsubWorker::start_connect(std::uint32_t i) {
     }
     if (c.role != Role::kHttpPublisher)
         c.reader = std::make_unique<ServerMessageReader>(kMaxServerMessage);
-    c.fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    c.fd = open_client_socket(g % plan_.sources);
     if (c.fd < 0) {
         fail(i, ErrorKind::kConnect);
         return;
     }
-    const int one = 1;
-    setsockopt(c.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    setsockopt(c.fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
-    sockaddr_in src{};
-    src.sin_family = AF_INET;
-    src.sin_addr.s_addr = htonl(kLoopbackBase + g % plan_.sources);
-    if (bind(c.fd, reinterpret_cast<const sockaddr*>(&src), sizeof src) != 0) {
-        fail(i, ErrorKind::kConnect);
-        return;
-    }
-    io_uring_sqe* s = ring_.sqe();
-    io_uring_prep_connect(s, c.fd, reinterpret_cast<const sockaddr*>(&dst_), sizeof dst_);
-    io_uring_sqe_set_data64(s, pack(Op::kConnect, c.gen, i));
-}
-
-void PubsubWorker::handle(const io_uring_cqe* cqe) {
-    const std::uint64_t data = cqe->user_data;
-    const auto i = static_cast<std::uint32_t>(data);
-    const bool current = i < conns_.size() &&
-                         conns_[i].gen == static_cast<std::uint16_t>(data >> 32) &&
-                         conns_[i].state != State::kDone;
-    switch (static_cast<Op>(data >> 56)) {
-        case Op::kConnect:
-            if (current) on_connect(i, cqe->res);
-            break;
-        case Op::kSend:
-            if (current) on_send(i, cqe->res);
-            break;
-        case Op::kRecv:
-            if (current) {
-                on_recv(i, cqe);
-            } else if (cqe->flags & IORING_CQE_F_BUFFER) {
-                ring_.return_buffer(
-                    static_cast<std::uint16_t>(cqe->flags >> IORING_CQE_BUFFER_SHIFT));
-            }
-            break;
-    }
+    io_.connect(c.fd, dst_, c.gen, i);
 }
 
 void PubsubWorker::on_connect(std::uint32_t i, int res) {
@@ -465,7 +367,7 @@ void PubsubWorker::on_connect(std::uint32_t i, int res) {
         fail(i, ErrorKind::kConnect);
         return;
     }
-    ring_.arm_recv(c.fd, pack(Op::kRecv, c.gen, i));
+    io_.arm_recv(c.fd, c.gen, i);
     if (c.role == Role::kHttpPublisher) {  // keep-alive HTTP: nothing to negotiate
         became_up(i);
         return;
@@ -473,29 +375,6 @@ void PubsubWorker::on_connect(std::uint32_t i, int res) {
     c.state = State::kHandshaking;
     c.out = make_upgrade_request(o_.host_header, o_.path, c.accept);
     flush_send(i);
-}
-
-void PubsubWorker::on_recv(std::uint32_t i, const io_uring_cqe* cqe) {
-    Conn& c = conns_[i];
-    const bool more = (cqe->flags & IORING_CQE_F_MORE) != 0;
-    if (cqe->res < 0) {
-        if (cqe->res == -ENOBUFS)
-            rearm_.push_back(i);
-        else
-            fail(i, ErrorKind::kRecv);
-        return;
-    }
-    if (cqe->res == 0) {
-        if (c.state == State::kClosing)
-            finish(i);
-        else
-            fail(i, ErrorKind::kUnexpectedClose);
-        return;
-    }
-    const auto bid = static_cast<std::uint16_t>(cqe->flags >> IORING_CQE_BUFFER_SHIFT);
-    consume(i, ring_.received(bid, cqe->res));
-    ring_.return_buffer(bid);
-    if (!more && conns_[i].state != State::kDone) rearm_.push_back(i);
 }
 
 void PubsubWorker::consume(std::uint32_t i, std::span<const std::uint8_t> data) {
@@ -520,22 +399,10 @@ void PubsubWorker::consume_handshake(std::uint32_t i, std::span<const std::uint8
     Conn& c = conns_[i];
     c.received.append(reinterpret_cast<const char*>(data.data()), data.size());
     std::size_t header_end = 0;
-    switch (check_upgrade_response(c.received, c.accept, header_end)) {
-        case HandshakeResult::kIncomplete:
-            if (c.received.size() > kMaxHandshakeBytes) fail(i, ErrorKind::kHandshakeHeaders);
-            return;
-        case HandshakeResult::kBadStatus:
-            fail(i, ErrorKind::kHandshakeStatus);
-            return;
-        case HandshakeResult::kBadAccept:
-            fail(i, ErrorKind::kHandshakeAccept);
-            return;
-        case HandshakeResult::kBadHeaders:
-            fail(i, ErrorKind::kHandshakeHeaders);
-            return;
-        case HandshakeResult::kOk:
-            break;
-    }
+    const UpgradeVerdict verdict =
+        judge_upgrade(check_upgrade_response(c.received, c.accept, header_end), c.received.size());
+    if (verdict.step == UpgradeVerdict::Step::kFail) fail(i, verdict.error);
+    if (verdict.step != UpgradeVerdict::Step::kUpgraded) return;
     const std::string rest = c.received.substr(header_end);
     c.received = std::string();
     c.accept = std::string();
@@ -686,7 +553,7 @@ void PubsubWorker::on_publication(std::uint32_t i, const ServerLine& l) {
     const std::uint64_t latency = now_ > stamp.sent_ns ? now_ - stamp.sent_ns : 0;
     stats_.latency_all.record(latency);
     add_relaxed(stats_.messages_all, 1);
-    if (measuring_) {
+    if (window_.on()) {
         stats_.latency.record(latency);
         add_relaxed(stats_.messages, 1);
         add_relaxed(stats_.payload_bytes, length);
@@ -701,7 +568,7 @@ void PubsubWorker::on_control(std::uint32_t i) {
             add_relaxed(stats_.server_pings, 1);
             if (c.close_sent) break;
             std::uint8_t mask[4];
-            const std::uint64_t r = next_random();
+            const std::uint64_t r = rng_.next();
             std::memcpy(mask, &r, sizeof mask);
             append_masked_frame(c.out, kOpPong, payload, mask);
             flush_send(i);
@@ -741,10 +608,7 @@ void PubsubWorker::became_up(std::uint32_t i) {
     c.state = State::kOpen;
     c.was_up = true;
     --opening_;
-    add_relaxed(stats_.connections_up, 1);
-    const auto up = stats_.connections_up.load(std::memory_order_relaxed);
-    if (up > stats_.peak_up.load(std::memory_order_relaxed))
-        stats_.peak_up.store(up, std::memory_order_relaxed);
+    count_up(stats_);
     add_relaxed(stats_.bringup_finished, 1);
     if (c.role == Role::kSubscriber) add_relaxed(stats_.subscriptions_up, o_.subscriptions);
     if (c.pub && publishing()) c.pub->next_due_ns = now_;  // up late: join the load
@@ -779,7 +643,7 @@ void PubsubWorker::on_answer(std::uint32_t i, bool ok) {
     ++p.answered;
     add_relaxed(stats_.publications_all, 1);
     if (!ok) add_relaxed(stats_.publish_errors, 1);
-    if (measuring_) add_relaxed(stats_.publications, 1);
+    if (window_.on()) add_relaxed(stats_.publications, 1);
     if (phase_ == Phase::kStop) check_publishers_done();
 }
 
@@ -922,7 +786,7 @@ void PubsubWorker::check_drain() {
 void PubsubWorker::send_text(std::uint32_t i, std::string_view payload) {
     Conn& c = conns_[i];
     std::uint8_t mask[4];
-    const std::uint64_t r = next_random();
+    const std::uint64_t r = rng_.next();
     std::memcpy(mask, &r, sizeof mask);
     append_masked_frame(c.out, kOpText, payload, mask);
     flush_send(i);
@@ -935,9 +799,7 @@ void PubsubWorker::flush_send(std::uint32_t i) {
     c.out.clear();
     c.send_done = 0;
     c.send_busy = true;
-    io_uring_sqe* s = ring_.sqe();
-    io_uring_prep_send(s, c.fd, c.sending.data(), c.sending.size(), MSG_NOSIGNAL);
-    io_uring_sqe_set_data64(s, pack(Op::kSend, c.gen, i));
+    io_.send(c.fd, c.sending.data(), c.sending.size(), c.gen, i);
 }
 
 void PubsubWorker::on_send(std::uint32_t i, int res) {
@@ -947,13 +809,10 @@ void PubsubWorker::on_send(std::uint32_t i, int res) {
         fail(i, ErrorKind::kSend);
         return;
     }
-    c.send_done += static_cast<std::uint32_t>(res);
-    if (c.send_done < c.sending.size()) {  // short write: the rest first
+    const std::span<const std::uint8_t> whole{
+        reinterpret_cast<const std::uint8_t*>(c.sending.data()), c.sending.size()};
+    if (io_.send_rest(c.fd, whole, c.send_done, res, c.gen, i)) {  // short write: the rest first
         c.send_busy = true;
-        io_uring_sqe* s = ring_.sqe();
-        io_uring_prep_send(s, c.fd, c.sending.data() + c.send_done, c.sending.size() - c.send_done,
-                           MSG_NOSIGNAL);
-        io_uring_sqe_set_data64(s, pack(Op::kSend, c.gen, i));
         return;
     }
     c.sending.clear();
@@ -989,11 +848,7 @@ void PubsubWorker::finish(std::uint32_t i) {
 void PubsubWorker::fail(std::uint32_t i, ErrorKind kind) {
     Conn& c = conns_[i];
     add_relaxed(stats_.errors[static_cast<int>(kind)], 1);
-    if (c.fd >= 0) {
-        shutdown(c.fd, SHUT_RDWR);  // ends a still-armed multishot receive
-        close(c.fd);
-        c.fd = -1;
-    }
+    abort_socket(c.fd);
     if (c.state == State::kConnecting || c.state == State::kHandshaking ||
         c.state == State::kHello) {
         --opening_;

@@ -128,5 +128,12 @@ inline void add_relaxed(std::atomic<std::uint64_t>& c, std::uint64_t by) {
 inline void sub_relaxed(std::atomic<std::uint64_t>& c, std::uint64_t by) {
     c.store(c.load(std::memory_order_relaxed) - by, std::memory_order_relaxed);
 }
+// One more connection up, and the peak of those up at once.
+inline void count_up(WorkerStats& stats) {
+    add_relaxed(stats.connections_up, 1);
+    const auto up = stats.connections_up.load(std::memory_order_relaxed);
+    if (up > stats.peak_up.load(std::memory_order_relaxed))
+        stats.peak_up.store(up, std::memory_order_relaxed);
+}
 
 }  // namespace wsgate::bench
