@@ -253,5 +253,66 @@ def subscribers_carry_on():
         sdk.close()
 
 
+def under_load_twice():
+    """wsload --mode pubsub: subscribers on 20 channels (2 each) and 4
+    publishers publishing as clients (they move too), upgraded twice in a
+    row: nothing lost, duplicated or reordered, every offset +1, no error;
+    descriptors and RSS of each process recorded."""
+    if not os.path.exists(WSLOAD):
+        raise wsraw.Failure(f"no {WSLOAD}: build bench/wsload")
+    n = LOAD_CONNECTIONS
+    publishers = 4
+    duration = 10 if n <= 2000 else 30
+    with Gateway(PUBSUB + ["--allow-client-publish", "--idle-timeout", "60"], admin=True) as gw:
+        out = os.path.join(gw.dir, "wsload.json")
+        cmd = [WSLOAD, "--mode", "pubsub", "--url",
+               f"ws://127.0.0.1:{gw.port}/connection/websocket", "-c", str(n), "-s", "64",
+               "-d", "2", "--publishers", str(publishers), "--channels", "20",
+               "--subscriptions", "2", "--publish-via", "ws", "-t", str(duration), "--warmup",
+               "0.5", "--json", out, "--no-progress", "--connect-timeout", "30"]
+        load = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 60
+        while fd_count(gw.pid) < n + publishers and time.monotonic() < deadline:
+            time.sleep(0.1)
+        time.sleep(1.0)
+        stats = []
+        for round_ in (1, 2):
+            old = gw.pid
+            before = (fd_count(old), rss_kib(old))
+            taken = gw.upgrade(via="signal" if round_ == 1 else "post", timeout=60)
+            after = (fd_count(gw.pid), rss_kib(gw.pid))
+            log = gw.log()
+            ms = re.findall(r"handed over (\d+) connections in (\d+) ms", log)[-1]
+            took = re.findall(r"took (\d+) of (\d+) connections in (\d+) ms", log)[-1]
+            pubs = sum(int(p) for p in re.findall(
+                r"hands over \d+ channel streams \((\d+) publications", log)[-2:])
+            stats.append(f"upgrade {round_}: {taken} connections moved; old pid {old} "
+                         f"{before[0]} fds {before[1]} KiB RSS; new pid {gw.pid} {after[0]} fds "
+                         f"{after[1]} KiB RSS; old side {ms[1]} ms, new side {took[2]} ms; "
+                         f"{pubs} publications of history handed over")
+            eq(taken, n + publishers, f"connections moved in upgrade {round_}; log {log[-1500:]}")
+            time.sleep(1.0)
+        try:
+            _, err = load.communicate(timeout=duration + 60)
+        except subprocess.TimeoutExpired:
+            load.kill()
+            raise wsraw.Failure("wsload did not finish")
+        eq(load.returncode, 0, f"wsload exit status; stderr {err[-400:]!r}")
+        with open(out) as f:
+            d = json.load(f)
+        p = d["pubsub"]
+        eq(p["subscriptions_up"], 2 * n, "subscriptions up at the end")
+        for key in ("lost", "duplicates", "reordered", "offset_errors", "publish_errors"):
+            eq(p[key], 0, key)
+        check(p["offsets_checked"] > 0, "no offset was checked")
+        eq(d["errors_total"], 0, f"wsload errors {d['errors']}")
+        stats.append(f"wsload: {n} subscribers x 2 channels, {p['publications']} publications, "
+                     f"{p['deliveries']} deliveries, {p['offsets_checked']} offsets checked, "
+                     f"0 lost/duplicated/reordered, errors 0")
+        for s in stats:
+            print(f"     {s}", flush=True)
+
+
 suite.run("subscribers carry on through two upgrades (memory engine)", subscribers_carry_on)
+suite.run(f"under load: {LOAD_CONNECTIONS} subscribers, two upgrades", under_load_twice)
 suite.finish()
