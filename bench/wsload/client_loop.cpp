@@ -115,7 +115,7 @@ class Worker {
         return s == ConnState::kHandshaking || s == ConnState::kOpen || s == ConnState::kClosing;
     }
     bool closing(std::uint32_t i) const { return conns_[i].state == ConnState::kClosing; }
-    void on_connect(std::uint32_t i, int res);
+    void on_connected(std::uint32_t i);
     void on_send(std::uint32_t i, int res);
     void consume(std::uint32_t i, std::span<const std::uint8_t> data);
     void finish(std::uint32_t i);
@@ -322,13 +322,8 @@ void Worker::start_connect(std::uint32_t i) {
     io_.connect(c.fd, dst_, c.gen, i);
 }
 
-void Worker::on_connect(std::uint32_t i, int res) {
+void Worker::on_connected(std::uint32_t i) {
     Conn& c = conns_[i];
-    if (res < 0) {
-        fail(i, ErrorKind::kConnect);
-        return;
-    }
-    io_.arm_recv(c.fd, c.gen, i);
     if (tls_) {
         // The TLS handshake first; the upgrade request (or raw data) once it is done.
         c.state = ConnState::kHandshaking;

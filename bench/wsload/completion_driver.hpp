@@ -24,7 +24,11 @@
 
 namespace wsgate::bench {
 
-// What a mode answers for slot i < slot_count(). conn(i): its socket (fd) and
+// What a mode answers for slot i < slot_count(), and what it does on events:
+// on_connected(i) once its connect succeeded (its receive is armed by then),
+// on_send(i, res) when a send completed, consume(i, bytes) with what arrived,
+// finish(i) at the expected EOF, fail(i, kind) for everything that ends it
+// otherwise (a failed connect is kConnect). conn(i): its socket (fd) and
 // generation (gen); done(i): the connection is over, nothing is left to
 // receive; receiving(i): a re-armed receive is wanted (connected, not done);
 // closing(i): EOF is the expected end (finish) rather than a failure.
@@ -37,7 +41,7 @@ concept CompletionHandler = requires(M& m, std::uint32_t i, int res,
     { m.done(i) } -> std::same_as<bool>;
     { m.receiving(i) } -> std::same_as<bool>;
     { m.closing(i) } -> std::same_as<bool>;
-    m.on_connect(i, res);
+    m.on_connected(i);
     m.on_send(i, res);
     m.consume(i, data);
     m.finish(i);
@@ -120,7 +124,13 @@ class CompletionDriver {
             i < mode.slot_count() && mode.conn(i).gen == gen_of(data) && !mode.done(i);
         switch (op_of(data)) {
             case Op::kConnect:
-                if (current) mode.on_connect(i, cqe->res);
+                if (!current) break;
+                if (cqe->res < 0) {
+                    mode.fail(i, ErrorKind::kConnect);
+                    break;
+                }
+                arm_recv(mode.conn(i).fd, mode.conn(i).gen, i);
+                mode.on_connected(i);
                 break;
             case Op::kSend:
                 if (current) mode.on_send(i, cqe->res);

@@ -139,7 +139,7 @@ class PubsubWorker {
         return s != State::kUnused && s != State::kConnecting && s != State::kDone;
     }
     bool closing(std::uint32_t i) const { return conns_[i].state == State::kClosing; }
-    void on_connect(std::uint32_t i, int res);
+    void on_connected(std::uint32_t i);
     void on_send(std::uint32_t i, int res);
     void consume(std::uint32_t i, std::span<const std::uint8_t> data);
     void finish(std::uint32_t i);
@@ -361,13 +361,8 @@ void PubsubWorker::start_connect(std::uint32_t i) {
     io_.connect(c.fd, dst_, c.gen, i);
 }
 
-void PubsubWorker::on_connect(std::uint32_t i, int res) {
+void PubsubWorker::on_connected(std::uint32_t i) {
     Conn& c = conns_[i];
-    if (res < 0) {
-        fail(i, ErrorKind::kConnect);
-        return;
-    }
-    io_.arm_recv(c.fd, c.gen, i);
     if (c.role == Role::kHttpPublisher) {  // keep-alive HTTP: nothing to negotiate
         became_up(i);
         return;
