@@ -2170,6 +2170,7 @@ class ServerLoop {
             }
             handover_ = nullptr;
             stopping_ = true;  // what is closing finishes; then run() returns
+            close_all(true);   // the application's own links (FIN): all else has moved
         }
     }
 

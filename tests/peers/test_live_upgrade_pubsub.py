@@ -17,6 +17,7 @@ docs/live-upgrade.md uses 10000.
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import threading
@@ -26,7 +27,7 @@ import upgrade_proc
 import wsraw
 from pubsub_client import Api, PubsubConn, ServerClosed
 from upgrade_proc import fd_count
-from wsgate_proc import rss_kib
+from wsgate_proc import free_port, rss_kib
 from wsraw import check, eq
 
 if len(sys.argv) < 3:
@@ -179,11 +180,46 @@ def check_stream(who, got, start, published, channel):
     return len(got)
 
 
-def subscribers_carry_on():
+class RedisServer:
+    """A redis-server of the suite's own (free loopback port, no
+    persistence), ended by PID."""
+
+    def __init__(self):
+        self.port = free_port()
+        self.proc = subprocess.Popen(
+            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "no", "--loglevel", "warning"],
+            stdout=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+        deadline = time.monotonic() + 5
+        while subprocess.run(["redis-cli", "-p", str(self.port), "PING"], capture_output=True,
+                             text=True).stdout.strip() != "PONG":
+            if time.monotonic() > deadline:
+                raise wsraw.Failure("redis-server not answering")
+            time.sleep(0.05)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.proc.kill()
+        self.proc.wait()
+
+
+def subscribers_carry_on(engine):
     """Raw clients and an SDK client subscribed to five channels, a publisher
     publishing throughout two upgrades: every client gets every publication
-    once, in order, offsets contiguous; no disconnect; the same epochs."""
-    with Gateway(PUBSUB, admin=True) as gw:
+    once, in order, offsets contiguous; no disconnect; the same epochs. With
+    --engine redis the streams stay in Redis and only subscriptions move."""
+    if engine == "redis":
+        with RedisServer() as redis:
+            carry_on(PUBSUB + ["--engine", "redis", "--redis", f"127.0.0.1:{redis.port}"],
+                     streams_move=False)
+    else:
+        carry_on(PUBSUB, streams_move=True)
+
+
+def carry_on(flags, streams_move):
+    with Gateway(flags, admin=True) as gw:
         api = Api(gw.port, KEY)
         # Streams with a past: a few publications before anyone subscribes.
         for i, ch in enumerate(CHANNELS * 3):
@@ -245,7 +281,7 @@ def subscribers_carry_on():
         check(r["num_clients"] >= 1, f"presence after the upgrades: {r}")
         log = gw.log()
         streams = sum(int(n) for n in re.findall(r"took (\d+) channel streams", log))
-        eq(streams, 2 * len(CHANNELS), "streams taken over the two upgrades")
+        eq(streams, 2 * len(CHANNELS) if streams_move else 0, "streams taken in two upgrades")
         print(f"     {checked} publications checked over {len(subs)} raw clients and the SDK; "
               f"{pub.seq} published through two upgrades", flush=True)
         for s in subs:
@@ -313,6 +349,13 @@ def under_load_twice():
             print(f"     {s}", flush=True)
 
 
-suite.run("subscribers carry on through two upgrades (memory engine)", subscribers_carry_on)
+suite.run("subscribers carry on through two upgrades (memory engine)", subscribers_carry_on,
+          "memory")
+if shutil.which("redis-server") is None:
+    suite.skip("subscribers carry on through two upgrades (--engine redis)",
+               "redis-server not installed")
+else:
+    suite.run("subscribers carry on through two upgrades (--engine redis)", subscribers_carry_on,
+              "redis")
 suite.run(f"under load: {LOAD_CONNECTIONS} subscribers, two upgrades", under_load_twice)
 suite.finish()
