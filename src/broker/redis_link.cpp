@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "io/log.hpp"
+
 namespace wsgate::broker {
 
 RedisLink::RedisLink(const RedisLinkSettings& settings, std::string name, LinkEvents events,
@@ -131,10 +133,11 @@ int RedisLink::ms_until_due(int64_t now_ms) const {
 
 void RedisLink::log_line(const char* what, std::string_view why) const {
     if (why.empty()) {
-        std::fprintf(stderr, "wsgate: redis %s: %s\n", name_.c_str(), what);
+        io::log(io::LogLevel::info, "", io::kNoConn, {}, "redis %s: %s", name_.c_str(), what);
     } else {
-        std::fprintf(stderr, "wsgate: redis %s: %s (%.*s); reconnecting with backoff\n",
-                     name_.c_str(), what, static_cast<int>(why.size()), why.data());
+        io::log(io::LogLevel::info, "", io::kNoConn, {},
+                "redis %s: %s (%.*s); reconnecting with backoff", name_.c_str(), what,
+                static_cast<int>(why.size()), why.data());
     }
 }
 

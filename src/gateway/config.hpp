@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "io/backend_kind.hpp"
+#include "io/log.hpp"
 #include "proto/deflate_negotiation.hpp"
 #include "proxy/route_table.hpp"
 #include "pubsub/hub_settings.hpp"
@@ -91,6 +92,8 @@ struct Config {
     uint32_t recv_buffers = 1024;              // per loop, power of two
     uint32_t recv_buffer_bytes = 16384;
     bool trace = false;
+    io::LogLevel log_level = io::LogLevel::info;
+    io::LogFormat log_format = io::LogFormat::text;
     bool io_stats = false;            // each loop prints its system call counters at exit
     bool direct_descriptors = false;  // io_uring: connections in a registered file table
     // permessage-deflate (RFC 7692); defaults from default_deflate_config().

@@ -690,6 +690,21 @@ constexpr Setting kSettings[] = {
      .help = "log handshake bytes (CR as \u240D, LF as \u240A)",
      .set = [](std::string_view v, Config* c) { return set_toggle(v, &c->trace); },
      .get = [](const Config& c) { return bool_text(c.trace); }},
+    {.name = "log-level",
+     .type = SettingType::text,
+     .value_name = "error|warn|info|debug",
+     .help = "lines below this level are not written; debug adds a line per connection "
+             "opened and closed. Live on reload",
+     .set = [](std::string_view v, Config* c) { return io::parse_log_level(v, &c->log_level); },
+     .get = [](const Config& c) { return toml_quoted(io::log_level_name(c.log_level)); }},
+    {.name = "log-format",
+     .type = SettingType::text,
+     .value_name = "text|json",
+     .help = "stderr lines as text (\"wsgate: ...\") or as JSON objects, one per line "
+             "({\"ts\",\"level\",\"msg\",\"conn\": the connection's request id, ...}); "
+             "docs/logging.md",
+     .set = [](std::string_view v, Config* c) { return io::parse_log_format(v, &c->log_format); },
+     .get = [](const Config& c) { return toml_quoted(io::log_format_name(c.log_format)); }},
     {.name = "io-stats",
      .type = SettingType::toggle,
      .help = "at exit, each loop prints its system calls, io_uring submissions and "

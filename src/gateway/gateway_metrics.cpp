@@ -5,10 +5,12 @@
 
 #include <array>
 #include <cstdio>
+#include <cstring>
 #include <string_view>
 
 #include "gateway/prometheus_text.hpp"
 #include "gateway/proxy_metrics.hpp"
+#include "io/log.hpp"
 
 namespace wsgate::gateway {
 namespace {
@@ -292,6 +294,38 @@ int64_t process_open_fds() {
     return n - 1;  // the directory's own descriptor
 }
 
+double process_start_time_seconds() {
+    // Field 22 of /proc/self/stat: start time in clock ticks after boot
+    // (proc(5)); the command name (field 2) may hold spaces: skip past ')'.
+    std::FILE* f = std::fopen("/proc/self/stat", "r");
+    if (f == nullptr) return -1;
+    char buf[1024];
+    size_t n = std::fread(buf, 1, sizeof(buf) - 1, f);
+    std::fclose(f);
+    buf[n] = '\0';
+    const char* p = std::strrchr(buf, ')');
+    if (p == nullptr) return -1;
+    unsigned long long ticks = 0;
+    // After ')': state (3), then fields 4..21, then starttime (22).
+    if (std::sscanf(p + 1,
+                    " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d %*d %*d "
+                    "%*d %llu",
+                    &ticks) != 1) {
+        return -1;
+    }
+    f = std::fopen("/proc/stat", "r");
+    if (f == nullptr) return -1;
+    long long boot = -1;
+    char line[256];
+    while (std::fgets(line, sizeof(line), f) != nullptr) {
+        if (std::sscanf(line, "btime %lld", &boot) == 1) break;
+    }
+    std::fclose(f);
+    if (boot < 0) return -1;
+    return static_cast<double>(boot) +
+           static_cast<double>(ticks) / static_cast<double>(sysconf(_SC_CLK_TCK));
+}
+
 std::string render_metrics(const MetricsSources& sources) {
     PrometheusText out;
     if (sources.loops != nullptr) {
@@ -312,6 +346,19 @@ std::string render_metrics(const MetricsSources& sources) {
     out.sample("process_resident_memory_bytes", {}, process_rss_bytes());
     out.family("process_open_fds", "Number of open file descriptors.", "gauge");
     out.sample("process_open_fds", {}, process_open_fds());
+    out.family("process_start_time_seconds",
+               "Start time of the process since unix epoch in seconds.", "gauge");
+    out.sample("process_start_time_seconds", {}, process_start_time_seconds());
+    out.family("wsgate_reloads_total",
+               "Configuration reloads (SIGHUP, POST /admin/reload): ok, or failed/refused (nothing "
+               "changed).",
+               "counter");
+    out.sample("wsgate_reloads_total", {{"result", "ok"}}, sources.reloads_ok);
+    out.sample("wsgate_reloads_total", {{"result", "failed"}}, sources.reloads_failed);
+    out.family("wsgate_log_lines_suppressed_total",
+               "Log lines not written because of a rate limit (counted in their summary lines).",
+               "counter");
+    out.sample("wsgate_log_lines_suppressed_total", {}, io::log_lines_suppressed());
     return out.text();
 }
 

@@ -1,7 +1,8 @@
 // GET /metrics on the admin listener: every loop's LoopMetrics summed (or
 // labelled by loop where a per-loop value matters: backend, receive
 // buffers, turn durations), the pub/sub hub's counters, and the process's
-// resident memory and open descriptors (from /proc/self).
+// resident memory, open descriptors and start time (from /proc), reloads
+// and log lines suppressed by the rate limits.
 #pragma once
 
 #include <cstddef>
@@ -52,6 +53,9 @@ struct MetricsSources {
     // --mode proxy only: its upstream servers.
     const proxy::RouteTable* proxy_routes = nullptr;
     const proxy::UpstreamLive* proxy_live = nullptr;
+    // Reloads since start (gateway::Reloader).
+    uint64_t reloads_ok = 0;
+    uint64_t reloads_failed = 0;
 };
 
 // The exposition (Prometheus text format 0.0.4).
@@ -61,5 +65,8 @@ std::string render_metrics(const MetricsSources& sources);
 // (-1 when /proc is not readable).
 int64_t process_rss_bytes();
 int64_t process_open_fds();
+// When this process started, in seconds since the Unix epoch (from
+// /proc/self/stat and the boot time in /proc/stat; -1 when unreadable).
+double process_start_time_seconds();
 
 }  // namespace wsgate::gateway

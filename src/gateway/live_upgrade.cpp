@@ -15,6 +15,7 @@
 #include <string_view>
 
 #include "gateway/handover_wire.hpp"
+#include "io/log.hpp"
 
 extern char** environ;
 
@@ -114,7 +115,8 @@ UpgradeLauncher::~UpgradeLauncher() {
 }
 
 void UpgradeLauncher::fail(const std::string& why) {
-    std::fprintf(stderr, "wsgate: upgrade failed, this process carries on: %s\n", why.c_str());
+    io::log(io::LogLevel::error, "", io::kNoConn, {}, "upgrade failed, this process carries on: %s",
+            why.c_str());
     if (child_ > 0) {
         // Ours, started just now: it must not accept on sockets it may hold.
         kill(child_, SIGKILL);
@@ -170,8 +172,8 @@ bool UpgradeLauncher::start(const std::vector<std::vector<int>>& listeners, int 
         return false;
     }
     child_ = pid;
-    std::fprintf(stderr, "wsgate: upgrade: started %s as process %d\n", saved_exe().c_str(),
-                 static_cast<int>(pid));
+    io::log(io::LogLevel::info, "", io::kNoConn, {}, "upgrade: started %s as process %d",
+            saved_exe().c_str(), static_cast<int>(pid));
     handover::Record r;
     std::string why;
     if (!expect(sock_, child_, handover::Kind::hello, timeout_ms, &r, &why)) {
@@ -212,9 +214,9 @@ bool UpgradeLauncher::start(const std::vector<std::vector<int>>& listeners, int 
         fail(why);
         return false;
     }
-    std::fprintf(stderr,
-                 "wsgate: upgrade: process %d accepts on the listeners; handing over connections\n",
-                 static_cast<int>(child_));
+    io::log(io::LogLevel::info, "", io::kNoConn, {},
+            "upgrade: process %d accepts on the listeners; handing over connections",
+            static_cast<int>(child_));
     channel_.send_batch = &UpgradeLauncher::send_batch;
     channel_.send_state = &UpgradeLauncher::send_state;
     channel_.loops = static_cast<uint32_t>(listeners.size());
@@ -237,8 +239,8 @@ bool UpgradeLauncher::send_batch(void* self, std::span<const ws::ExportedConnect
     int rc = handover::send_record(launcher->sock_, handover::Kind::connections, 0, body,
                                    static_cast<uint32_t>(records.size()), fds);
     if (rc != 0) {
-        std::fprintf(stderr, "wsgate: upgrade: handover socket: %s; closing the rest with 1001\n",
-                     std::strerror(-rc));
+        io::log(io::LogLevel::info, "", io::kNoConn, {},
+                "upgrade: handover socket: %s; closing the rest with 1001", std::strerror(-rc));
     }
     return rc == 0;
 }
@@ -260,8 +262,8 @@ bool UpgradeLauncher::send_state(void* self, uint32_t loop, std::span<const uint
         int rc = handover::send_record(launcher->sock_, handover::Kind::loop_state, loop, body,
                                        static_cast<uint32_t>(n), {});
         if (rc != 0) {
-            std::fprintf(stderr, "wsgate: upgrade: handover socket: %s (loop %u's state)\n",
-                         std::strerror(-rc), loop);
+            io::log(io::LogLevel::info, "", io::kNoConn, {},
+                    "upgrade: handover socket: %s (loop %u's state)", std::strerror(-rc), loop);
             return false;
         }
         at += n;
@@ -272,11 +274,10 @@ bool UpgradeLauncher::send_state(void* self, uint32_t loop, std::span<const uint
 void UpgradeLauncher::finish(int64_t elapsed_ms, int64_t timeout_ms) {
     const uint64_t sent = channel_.handed_over.load();
     const uint64_t closed = channel_.closed.load();
-    std::fprintf(stderr,
-                 "wsgate: upgrade: handed over %llu connections in %lld ms (%llu closed with "
-                 "1001)\n",
-                 static_cast<unsigned long long>(sent), static_cast<long long>(elapsed_ms),
-                 static_cast<unsigned long long>(closed));
+    io::log(io::LogLevel::info, "", io::kNoConn, {},
+            "upgrade: handed over %llu connections in %lld ms (%llu closed with 1001)",
+            static_cast<unsigned long long>(sent), static_cast<long long>(elapsed_ms),
+            static_cast<unsigned long long>(closed));
     if (channel_.broken.load()) return;
     int rc =
         handover::send_record(sock_, handover::Kind::done, static_cast<uint32_t>(sent), {}, 0, {});
@@ -285,12 +286,13 @@ void UpgradeLauncher::finish(int64_t elapsed_ms, int64_t timeout_ms) {
     if (rc != 0) {
         why = std::string("handover socket: ") + std::strerror(-rc);
     } else if (expect(sock_, child_, handover::Kind::taken, timeout_ms, &r, &why)) {
-        std::fprintf(stderr, "wsgate: upgrade: process %d took %u connections; exiting\n",
-                     static_cast<int>(child_), r.header.value);
+        io::log(io::LogLevel::info, "", io::kNoConn, {},
+                "upgrade: process %d took %u connections; exiting", static_cast<int>(child_),
+                r.header.value);
         return;
     }
-    std::fprintf(stderr, "wsgate: upgrade: no count from process %d: %s\n",
-                 static_cast<int>(child_), why.c_str());
+    io::log(io::LogLevel::info, "", io::kNoConn, {}, "upgrade: no count from process %d: %s",
+            static_cast<int>(child_), why.c_str());
 }
 
 // ---- the new process ----
@@ -308,7 +310,8 @@ int UpgradeReceiver::take_listeners(int sock, unsigned threads, size_t addresses
     sock_ = sock;
     *admin_fd = -1;
     auto refuse = [&](const std::string& why) {
-        std::fprintf(stderr, "wsgate: upgrade: cannot take over: %s\n", why.c_str());
+        io::log(io::LogLevel::error, "", io::kNoConn, {}, "upgrade: cannot take over: %s",
+                why.c_str());
         handover::send_text(sock_, handover::Kind::refused, why);
         for (auto& loop : *listeners) {
             for (int& fd : loop) {
@@ -322,7 +325,7 @@ int UpgradeReceiver::take_listeners(int sock, unsigned threads, size_t addresses
     listeners->assign(threads, std::vector<int>(addresses, -1));
     if (handover::send_record(sock_, handover::Kind::hello, static_cast<uint32_t>(getpid()), {}, 0,
                               {}) != 0) {
-        std::fprintf(stderr, "wsgate: upgrade: the handover socket is gone\n");
+        io::log(io::LogLevel::info, "", io::kNoConn, {}, "upgrade: the handover socket is gone");
         return 1;
     }
     size_t taken = 0;
@@ -376,7 +379,8 @@ void UpgradeReceiver::start_receiving(std::vector<ws::LoopInbox*> inboxes) {
     state_posted_.assign(inboxes_.size(), false);
     if (handover::send_record(sock_, handover::Kind::ready, static_cast<uint32_t>(getpid()), {}, 0,
                               {}) != 0) {
-        std::fprintf(stderr, "wsgate: upgrade: the old process is gone before any connection\n");
+        io::log(io::LogLevel::info, "", io::kNoConn, {},
+                "upgrade: the old process is gone before any connection");
         post_missing_states();
         close(sock_);
         sock_ = -1;
@@ -423,10 +427,10 @@ uint64_t UpgradeReceiver::spread(handover::Record& r) {
         }
     }
     if (head > r.body.size() || head + app_total != r.body.size() || fd_total != r.fds.size()) {
-        std::fprintf(stderr,
-                     "wsgate: upgrade: a connections record that does not add up (%zu records, "
-                     "%zu bytes, %zu descriptors); its connections are closed\n",
-                     n, r.body.size(), r.fds.size());
+        io::log(io::LogLevel::info, "", io::kNoConn, {},
+                "upgrade: a connections record that does not add up (%zu records, %zu bytes, %zu "
+                "descriptors); its connections are closed",
+                n, r.body.size(), r.fds.size());
         handover::close_fds(r);
         return 0;
     }
@@ -475,9 +479,9 @@ void UpgradeReceiver::receive_all() {
         int rc = handover::receive_record(sock_, 100, &r);
         if (rc == -ETIMEDOUT) continue;
         if (rc != 0) {
-            std::fprintf(stderr,
-                         "wsgate: upgrade: the old process left after %llu connections: %s\n",
-                         static_cast<unsigned long long>(received), std::strerror(-rc));
+            io::log(io::LogLevel::info, "", io::kNoConn, {},
+                    "upgrade: the old process left after %llu connections: %s",
+                    static_cast<unsigned long long>(received), std::strerror(-rc));
             break;
         }
         auto kind = static_cast<handover::Kind>(r.header.kind);
@@ -499,18 +503,17 @@ void UpgradeReceiver::receive_all() {
                 std::this_thread::sleep_for(std::chrono::milliseconds(1));
             uint64_t adopted = adopted_.load();
             int64_t now = monotonic_ms();
-            std::fprintf(stderr,
-                         "wsgate: upgrade: took %llu of %u connections in %lld ms (%lld ms "
-                         "since ready)\n",
-                         static_cast<unsigned long long>(adopted), r.header.value,
-                         static_cast<long long>(first_ms == 0 ? 0 : now - first_ms),
-                         static_cast<long long>(now - started_ms));
+            io::log(io::LogLevel::info, "", io::kNoConn, {},
+                    "upgrade: took %llu of %u connections in %lld ms (%lld ms since ready)",
+                    static_cast<unsigned long long>(adopted), r.header.value,
+                    static_cast<long long>(first_ms == 0 ? 0 : now - first_ms),
+                    static_cast<long long>(now - started_ms));
             handover::send_record(sock_, handover::Kind::taken, static_cast<uint32_t>(adopted), {},
                                   0, {});
             break;
         }
-        std::fprintf(stderr, "wsgate: upgrade: unexpected record %u; stopping\n",
-                     unsigned{r.header.kind});
+        io::log(io::LogLevel::info, "", io::kNoConn, {}, "upgrade: unexpected record %u; stopping",
+                unsigned{r.header.kind});
         break;
     }
     post_missing_states();
@@ -537,8 +540,8 @@ void UpgradeReceiver::take_state_piece(const handover::Record& r) {
     const size_t loop = r.header.value;
     if (loop >= inboxes_.size() || state_posted_[loop] ||
         r.body.size() != sizeof(handover::LoopStatePiece) + r.header.count) {
-        std::fprintf(stderr, "wsgate: upgrade: a loop state record that does not fit (loop %zu)\n",
-                     loop);
+        io::log(io::LogLevel::info, "", io::kNoConn, {},
+                "upgrade: a loop state record that does not fit (loop %zu)", loop);
         return;
     }
     handover::LoopStatePiece piece;

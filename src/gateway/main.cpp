@@ -131,10 +131,11 @@ std::unique_ptr<pubsub::HubShared> make_hub(
         hub->token_keys = std::make_unique<pubsub::TokenKeyStore>(key_files);
         size_t keys = 0;
         if (std::string e = hub->token_keys->reload(&keys); !e.empty()) {
-            std::fprintf(stderr, "wsgate: token keys: %s\n", e.c_str());
+            io::log(io::LogLevel::error, "", io::kNoConn, {}, "token keys: %s", e.c_str());
             return nullptr;
         }
-        std::fprintf(stderr, "wsgate: token keys: %zu public key%s\n", keys, keys == 1 ? "" : "s");
+        io::log(io::LogLevel::info, "", io::kNoConn, {}, "token keys: %zu public key%s", keys,
+                keys == 1 ? "" : "s");
     }
     for (const std::string& r : config.redis) {
         broker::RedisLinkSettings link;
@@ -164,14 +165,15 @@ int open_listeners(const Config& config, unsigned slots, std::vector<std::vector
         bool tls = false;
         auto ep = io::parse_endpoint(listen_address(text, &tls));
         if (!ep) {
-            std::fprintf(stderr, "wsgate: bad --listen address %s\n", text.c_str());
+            io::log(io::LogLevel::error, "", io::kNoConn, {}, "bad --listen address %s",
+                    text.c_str());
             return 2;
         }
         for (unsigned t = 0; t < slots; ++t) {
             int fd = io::open_listener(*ep, kListenBacklog);
             if (fd < 0) {
-                std::fprintf(stderr, "wsgate: cannot listen on %s: %s\n", text.c_str(),
-                             std::strerror(-fd));
+                io::log(io::LogLevel::error, "", io::kNoConn, {}, "cannot listen on %s: %s",
+                        text.c_str(), std::strerror(-fd));
                 return 1;
             }
             if (t == 0) *ep = io::local_endpoint(fd);
@@ -191,8 +193,9 @@ void log_tls_listeners(const Config& config, const std::vector<std::string>& nam
         bool is_tls = false;
         listen_address(config.listen[i], &is_tls);
         if (!is_tls) continue;
-        std::fprintf(
-            stderr, "wsgate: TLS on %s: user-space TLS (kernel TLS %s; %s)\n", names[i].c_str(),
+        io::log(
+            io::LogLevel::info, "", io::kNoConn, {},
+            "TLS on %s: user-space TLS (kernel TLS %s; %s)", names[i].c_str(),
             ktls.available ? "offered, not used: keys are not handed to the kernel" : "not offered",
             ktls.detail.c_str());
     }
@@ -202,18 +205,21 @@ void log_tls_listeners(const Config& config, const std::vector<std::string>& nam
 int open_admin_listener(const std::string& text) {
     auto ep = io::parse_endpoint(text);
     if (!ep) {
-        std::fprintf(stderr, "wsgate: bad --admin-listen address %s\n", text.c_str());
+        io::log(io::LogLevel::error, "", io::kNoConn, {}, "bad --admin-listen address %s",
+                text.c_str());
         return -1;
     }
     // Without SO_REUSEPORT: a second wsgate on the same admin address must
     // fail, not share it (its scrapes would land on either process).
     int fd = io::open_listener(*ep, kAdminBacklog, false);
     if (fd < 0) {
-        std::fprintf(stderr, "wsgate: cannot listen on %s: %s\n", text.c_str(), std::strerror(-fd));
+        io::log(io::LogLevel::error, "", io::kNoConn, {}, "cannot listen on %s: %s", text.c_str(),
+                std::strerror(-fd));
         return -1;
     }
-    std::fprintf(stderr, "wsgate: admin listening on %s (GET /metrics /healthz /readyz)\n",
-                 io::format_endpoint(io::local_endpoint(fd)).c_str());
+    io::log(io::LogLevel::info, "", io::kNoConn, {},
+            "admin listening on %s (GET /metrics /healthz /readyz)",
+            io::format_endpoint(io::local_endpoint(fd)).c_str());
     return fd;
 }
 
@@ -225,9 +231,9 @@ void print_listening(const std::vector<std::string>& names, io::BackendKind back
     for (size_t i = 0; i < names.size(); ++i) {
         bool tls = false;
         if (i < config.listen.size()) listen_address(config.listen[i], &tls);
-        std::fprintf(stderr, "wsgate: listening on %s (%s%s, %s%u thread%s)\n", names[i].c_str(),
-                     tls ? "TLS, " : "", backend_text.c_str(), workers.c_str(), threads,
-                     threads == 1 ? "" : "s");
+        io::log(io::LogLevel::info, "", io::kNoConn, {}, "listening on %s (%s%s, %s%u thread%s)",
+                names[i].c_str(), tls ? "TLS, " : "", backend_text.c_str(), workers.c_str(),
+                threads, threads == 1 ? "" : "s");
     }
 }
 
@@ -277,6 +283,8 @@ AdminHandler admin_handler(const LoopMetricsRegistry& registry, const pubsub::Hu
             r.content_type = "text/plain; version=0.0.4; charset=utf-8";
             MetricsSources sources{&registry, hub, ready.load(), &listeners};
             std::shared_ptr<const proxy::ProxyTable> table;
+            sources.reloads_ok = reloader.reloads_ok();
+            sources.reloads_failed = reloader.reloads_failed();
             if (proxy != nullptr) {
                 table = proxy->table.get();
                 sources.proxy_routes = &table->routes;
@@ -375,11 +383,10 @@ int serve(const Config& config, const std::vector<std::string>& args, tls::TlsSe
     // knows (table sizes for outbound streams); a loop keeps those on reload.
     ws::LoopSettings settings = snapshot->loop;
     if (config.deflate.enabled) {
-        std::fprintf(stderr,
-                     "wsgate: permessage-deflate: at most %llu zlib streams per loop (%llu KiB "
-                     "each)\n",
-                     static_cast<unsigned long long>(settings.deflate_max_streams),
-                     static_cast<unsigned long long>(deflate_stream_bytes(config.deflate) / 1024));
+        io::log(io::LogLevel::info, "", io::kNoConn, {},
+                "permessage-deflate: at most %llu zlib streams per loop (%llu KiB each)",
+                static_cast<unsigned long long>(settings.deflate_max_streams),
+                static_cast<unsigned long long>(deflate_stream_bytes(config.deflate) / 1024));
     }
     ws::LoopShared shared;
     // Counts every connection per address, limits or not: a reload may set them.
@@ -456,7 +463,8 @@ int serve(const Config& config, const std::vector<std::string>& args, tls::TlsSe
         if (int rc = admin.start(
                 admin_fd, admin_handler(registry, hub.get(), proxy.get(), ready, names, reloader));
             rc != 0) {
-            std::fprintf(stderr, "wsgate: admin listener: %s\n", std::strerror(-rc));
+            io::log(io::LogLevel::error, "", io::kNoConn, {}, "admin listener: %s",
+                    std::strerror(-rc));
             close(admin_fd);
             return 1;
         }
@@ -477,8 +485,8 @@ int serve(const Config& config, const std::vector<std::string>& args, tls::TlsSe
     for (ThreadStart& s : starts) {
         s.result.wait(1);
         if (s.result.load() != 0) {
-            std::fprintf(stderr, "wsgate: event loop setup failed: %s\n",
-                         std::strerror(-s.result.load()));
+            io::log(io::LogLevel::error, "", io::kNoConn, {}, "event loop setup failed: %s",
+                    std::strerror(-s.result.load()));
             ok = false;
         }
     }
@@ -511,13 +519,13 @@ int serve(const Config& config, const std::vector<std::string>& args, tls::TlsSe
             }
             if (sig == SIGUSR2) {
                 if (ready_fd >= 0) {
-                    std::fprintf(stderr, "wsgate: upgrade refused: not with --workers\n");
+                    io::log(io::LogLevel::error, "", io::kNoConn, {},
+                            "upgrade refused: not with --workers");
                     continue;
                 }
                 if (inherited != nullptr && inherited->active()) {
-                    std::fprintf(stderr,
-                                 "wsgate: upgrade refused: still taking connections "
-                                 "from the previous process\n");
+                    io::log(io::LogLevel::error, "", io::kNoConn, {},
+                            "upgrade refused: still taking connections from the previous process");
                     continue;
                 }
                 upgrade = std::make_unique<UpgradeLauncher>();
@@ -533,8 +541,8 @@ int serve(const Config& config, const std::vector<std::string>& args, tls::TlsSe
             }
             if (ready_fd < 0) {
                 notify_stopping();
-                std::fprintf(stderr, "wsgate: %s, shutting down\n",
-                             sig == SIGINT ? "SIGINT" : "SIGTERM");
+                io::log(io::LogLevel::info, "", io::kNoConn, {}, "%s, shutting down",
+                        sig == SIGINT ? "SIGINT" : "SIGTERM");
             }
             break;
         }
@@ -550,12 +558,11 @@ int serve(const Config& config, const std::vector<std::string>& args, tls::TlsSe
             stop.kind = ws::LoopMessageKind::hand_over;
             stop.pointer = &upgrade->channel();
         } else {
-            std::fprintf(stderr,
-                         "wsgate: upgrade: connections are not moved %s: closing them with 1001 "
-                         "as at shutdown\n",
-                         config.direct_descriptors ? "with --direct-descriptors (they have no "
-                                                     "descriptor to pass)"
-                                                   : "in this --mode yet");
+            io::log(io::LogLevel::info, "", io::kNoConn, {},
+                    "upgrade: connections are not moved %s: closing them with 1001 as at shutdown",
+                    config.direct_descriptors ? "with --direct-descriptors (they have no "
+                                                "descriptor to pass)"
+                                              : "in this --mode yet");
         }
     }
     for (auto& inbox : inboxes) {
@@ -628,9 +635,8 @@ int supervise(const Config& config, const std::vector<std::string>& args,
         std::string error = parse_config(static_cast<int>(argv.size()), argv.data(), &next);
         if (error.empty()) tls->reload(tls_settings(next), &error);
         if (!error.empty()) {
-            std::fprintf(stderr,
-                         "wsgate: SIGHUP: certificates for restarted workers unchanged: %s\n",
-                         error.c_str());
+            io::log(io::LogLevel::info, "", io::kNoConn, {},
+                    "SIGHUP: certificates for restarted workers unchanged: %s", error.c_str());
         }
     };
     int result = supervise_workers(
@@ -654,7 +660,8 @@ int supervise(const Config& config, const std::vector<std::string>& args,
 // error line (naming the file, line and column when the file is wrong), exit 2.
 int check_config_file(int argc, char** argv) {
     if (argc < 3 || argv[2][0] == '-') {
-        std::fprintf(stderr, "wsgate: usage: wsgate check-config FILE [FLAGS]\n");
+        io::log(io::LogLevel::error, "", io::kNoConn, {},
+                "usage: wsgate check-config FILE [FLAGS]");
         return 2;
     }
     std::vector<const char*> args = {argv[0], "--config", argv[2]};
@@ -667,7 +674,7 @@ int check_config_file(int argc, char** argv) {
     Config config;
     std::string error = parse_config(static_cast<int>(args.size()), args.data(), &config);
     if (!error.empty()) {
-        std::fprintf(stderr, "wsgate: %s\n", error.c_str());
+        io::log(io::LogLevel::error, "", io::kNoConn, {}, "%s", error.c_str());
         return 2;
     }
     std::printf("# wsgate %s: the effective configuration of %s%s\n%s\n%s", WSGATE_VERSION, argv[2],
@@ -685,9 +692,11 @@ int run(int argc, char** argv) {
     Config config;
     std::string error = parse_config(argc, argv, &config);
     if (!error.empty()) {
-        std::fprintf(stderr, "wsgate: %s\n", error.c_str());
+        io::log(io::LogLevel::error, "", io::kNoConn, {}, "%s", error.c_str());
         return 2;
     }
+    io::set_log_format(config.log_format);
+    io::set_log_level(config.log_level);
     if (config.help) {
         std::fputs(config_help().c_str(), stdout);
         return 0;
@@ -703,7 +712,8 @@ int run(int argc, char** argv) {
         return 0;
     }
     if (!config.config_file.empty())
-        std::fprintf(stderr, "wsgate: settings from %s\n", config.config_file.c_str());
+        io::log(io::LogLevel::info, "", io::kNoConn, {}, "settings from %s",
+                config.config_file.c_str());
     // Every connection is a descriptor (or, with --direct-descriptors, a
     // fixed-file slot, whose table size RLIMIT_NOFILE caps): use the hard limit.
     rlimit lim{};
@@ -720,7 +730,7 @@ int run(int argc, char** argv) {
                                   ? io::BackendKind::epoll
                                   : io::choose_backend(config.backend, io::uring_features(),
                                                        config.direct_descriptors, &message);
-    if (!message.empty()) std::fprintf(stderr, "wsgate: %s\n", message.c_str());
+    if (!message.empty()) io::log(io::LogLevel::info, "", io::kNoConn, {}, "%s", message.c_str());
     if (config.backend == io::BackendKind::io_uring && !message.empty()) return 1;
 
     // Made before any worker forks: they share its ticket keys.
@@ -728,11 +738,11 @@ int run(int argc, char** argv) {
     if (has_tls_listener(config)) {
         tls = tls::TlsServerContext::create(tls_settings(config), &error);
         if (!tls) {
-            std::fprintf(stderr, "wsgate: %s\n", error.c_str());
+            io::log(io::LogLevel::error, "", io::kNoConn, {}, "%s", error.c_str());
             return 1;
         }
-        std::fprintf(stderr, "wsgate: TLS 1.2/1.3, ALPN http/1.1, certificates: %s\n",
-                     tls->describe().c_str());
+        io::log(io::LogLevel::info, "", io::kNoConn, {},
+                "TLS 1.2/1.3, ALPN http/1.1, certificates: %s", tls->describe().c_str());
     }
 
     std::vector<std::vector<int>> listeners;
@@ -741,7 +751,8 @@ int run(int argc, char** argv) {
     int rc = 0;
     if (handover_fd >= 0) {
         if (config.workers > 1) {
-            std::fprintf(stderr, "wsgate: upgrade: cannot take over with --workers\n");
+            io::log(io::LogLevel::error, "", io::kNoConn, {},
+                    "upgrade: cannot take over with --workers");
             return 1;
         }
         rc = inherited.take_listeners(handover_fd, threads, config.listen.size(), &listeners,
@@ -756,8 +767,8 @@ int run(int argc, char** argv) {
     if (tls) log_tls_listeners(config, names);
     if (config.backend != io::BackendKind::epoll) {
         // Probed once, before any worker or loop exists; every ring reuses it.
-        std::fprintf(stderr, "wsgate: io_uring features: %s\n",
-                     io::describe_uring_features(io::uring_features()).c_str());
+        io::log(io::LogLevel::info, "", io::kNoConn, {}, "io_uring features: %s",
+                io::describe_uring_features(io::uring_features()).c_str());
     }
 
     // Signals are taken synchronously with sigwait; loop threads never see them.

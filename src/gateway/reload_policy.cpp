@@ -56,6 +56,9 @@ constexpr LiveKey kLiveKeys[] = {
     {"zero-copy-min-bytes",
      [](const Config& f, Config* t) { t->zero_copy_min_bytes = f.zero_copy_min_bytes; }},
     {"trace", [](const Config& f, Config* t) { t->trace = f.trace; }},
+    // Process-wide (io::set_log_level), set by the reloader once the
+    // snapshot is out.
+    {"log-level", [](const Config& f, Config* t) { t->log_level = f.log_level; }},
     // --mode pubsub: every hub loop reads these at the next command
     // (pubsub::HubApp::on_settings).
     {"api-key", [](const Config& f, Config* t) { t->hub.api_key = f.hub.api_key; }},

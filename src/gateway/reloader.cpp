@@ -1,10 +1,10 @@
 #include "gateway/reloader.hpp"
 
 #include <algorithm>
-#include <cstdio>
 
 #include "gateway/reload_policy.hpp"
 #include "gateway/sd_notify.hpp"
+#include "io/log.hpp"
 #include "proto/json_out.hpp"
 
 namespace wsgate::gateway {
@@ -138,6 +138,8 @@ ReloadOutcome Reloader::reload() {
                 publish_(current_);
                 for (ReloadHook* hook : hooks_)
                     hook->commit();
+                // The level is process-wide: every loop's next line obeys it.
+                io::set_log_level(current_->config.log_level);
                 outcome.ok = true;
                 outcome.generation = current_->generation;
             }
@@ -149,7 +151,10 @@ ReloadOutcome Reloader::reload() {
         // Serving again either way: a failed reload left everything as it was.
         if (notify_) notify_ready();
     }
-    std::fprintf(stderr, "wsgate: %s\n", reload_log_line(outcome).c_str());
+    (outcome.ok ? reloads_ok_ : reloads_failed_).fetch_add(1, std::memory_order_relaxed);
+    const std::string line = reload_log_line(outcome);
+    io::log(outcome.ok ? io::LogLevel::info : io::LogLevel::error, "reload", io::kNoConn,
+            {{"ok", outcome.ok ? 1 : 0}, {"generation", outcome.generation}}, "%s", line.c_str());
     return outcome;
 }
 

@@ -6,6 +6,7 @@
 // changes nothing; the outcome says why in one line.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -88,6 +89,11 @@ class Reloader {
 
     std::shared_ptr<const SettingsSnapshot> current() const;
 
+    // Reloads done and refused or failed since start
+    // (wsgate_reloads_total{result="ok|failed"}). Any thread.
+    uint64_t reloads_ok() const { return reloads_ok_.load(std::memory_order_relaxed); }
+    uint64_t reloads_failed() const { return reloads_failed_.load(std::memory_order_relaxed); }
+
   private:
     std::vector<std::string> args_;
     Config started_;
@@ -98,6 +104,8 @@ class Reloader {
     std::vector<ReloadHook*> hooks_;                   // under mutex_
     bool closed_ = false;                              // under mutex_
     bool notify_ = false;
+    std::atomic<uint64_t> reloads_ok_{0};
+    std::atomic<uint64_t> reloads_failed_{0};
 };
 
 }  // namespace wsgate::gateway

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "gateway/sd_notify.hpp"
+#include "io/log.hpp"
 
 namespace wsgate::gateway {
 
@@ -33,13 +34,14 @@ int64_t monotonic_ms() {
 
 void log_worker_exit(unsigned w, pid_t pid, int status) {
     if (WIFSIGNALED(status)) {
-        std::fprintf(stderr, "wsgate: worker %d killed by signal %d (%s)", static_cast<int>(pid),
-                     WTERMSIG(status), strsignal(WTERMSIG(status)));
+        io::log(io::LogLevel::error, "", io::kNoConn, {},
+                "worker %d killed by signal %d (%s) (worker %u)", static_cast<int>(pid),
+                WTERMSIG(status), strsignal(WTERMSIG(status)), w);
     } else {
-        std::fprintf(stderr, "wsgate: worker %d exited with status %d", static_cast<int>(pid),
-                     WEXITSTATUS(status));
+        io::log(io::LogLevel::error, "", io::kNoConn, {},
+                "worker %d exited with status %d (worker %u)", static_cast<int>(pid),
+                WEXITSTATUS(status), w);
     }
-    std::fprintf(stderr, " (worker %u)\n", w);
 }
 
 class Supervisor {
@@ -146,7 +148,7 @@ class Supervisor {
             if (read(signal_fd_, &info, sizeof(info)) != sizeof(info)) continue;
             if (info.ssi_signo == SIGHUP) {
                 // Each worker reloads the same file with the same flags itself.
-                std::fprintf(stderr, "wsgate: SIGHUP, passed to every worker\n");
+                io::log(io::LogLevel::info, "", io::kNoConn, {}, "SIGHUP, passed to every worker");
                 notify_reloading();
                 if (on_sighup_) on_sighup_();
                 forward(SIGHUP);
@@ -156,8 +158,8 @@ class Supervisor {
             }
             if (info.ssi_signo != SIGCHLD) {
                 notify_stopping();
-                std::fprintf(stderr, "wsgate: %s, shutting down\n",
-                             info.ssi_signo == SIGINT ? "SIGINT" : "SIGTERM");
+                io::log(io::LogLevel::info, "", io::kNoConn, {}, "%s, shutting down",
+                        info.ssi_signo == SIGINT ? "SIGINT" : "SIGTERM");
                 return 0;
             }
             if (!reap_and_restart()) return 1;
@@ -170,8 +172,8 @@ class Supervisor {
         Worker& worker = workers_[w];
         char byte = 0;
         if (read(worker.ready_fd, &byte, 1) == 1) {
-            std::fprintf(stderr, "wsgate: worker %d serves again (worker %u)\n",
-                         static_cast<int>(worker.pid), w);
+            io::log(io::LogLevel::info, "", io::kNoConn, {}, "worker %d serves again (worker %u)",
+                    static_cast<int>(worker.pid), w);
         }
         close(worker.ready_fd);
         worker.ready_fd = -1;
@@ -195,14 +197,13 @@ class Supervisor {
                 workers_[w].ready_fd = -1;
             }
             if (!budget_.allow(monotonic_ms())) {
-                std::fprintf(stderr,
-                             "wsgate: crash loop: more than %u worker restarts within %lld s, "
-                             "stopping every worker\n",
-                             budget_.max_restarts(),
-                             static_cast<long long>(budget_.window_ms() / 1000));
+                io::log(
+                    io::LogLevel::info, "", io::kNoConn, {},
+                    "crash loop: more than %u worker restarts within %lld s, stopping every worker",
+                    budget_.max_restarts(), static_cast<long long>(budget_.window_ms() / 1000));
                 return false;
             }
-            std::fprintf(stderr, "wsgate: restarting worker %u\n", w);
+            io::log(io::LogLevel::info, "", io::kNoConn, {}, "restarting worker %u", w);
             if (!spawn(w)) return false;
         }
     }

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "io/backend_options.hpp"
+#include "io/log.hpp"
 #include "io/loop_counters.hpp"
 #include "io/loop_wake.hpp"
 #include "io/socket_state.hpp"
@@ -257,7 +258,8 @@ class EpollBackend {
                     return;
                 }
                 if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED) {
-                    std::fprintf(stderr, "wsgate: accept failed: %s\n", std::strerror(errno));
+                    log_limited(kAcceptFailedEvent, 0, kNoConn, {}, "accept failed: %s",
+                                std::strerror(errno));
                 }
                 if (errno == EINTR || errno == ECONNABORTED) continue;
                 return;
@@ -274,7 +276,8 @@ class EpollBackend {
     // after kAcceptRetryMs; log once until an accept succeeds again.
     void pause_accepting(int error) {
         if (!pause_logged_) {
-            std::fprintf(stderr, "wsgate: accept paused: %s\n", std::strerror(error));
+            log(LogLevel::warn, "accept_paused", kNoConn, {}, "accept paused: %s",
+                std::strerror(error));
             pause_logged_ = true;
         }
         watch_listeners(0);

@@ -40,6 +40,7 @@
 
 #include "io/backend_options.hpp"
 #include "io/buffer_ring.hpp"
+#include "io/log.hpp"
 #include "io/loop_counters.hpp"
 #include "io/loop_wake.hpp"
 #include "io/msg_ring.hpp"
@@ -471,13 +472,15 @@ class UringBackend {
             // the listen backlog; retry later instead of spinning. Logged once
             // until an accept succeeds, not at every retry.
             if (!pause_logged_) {
-                std::fprintf(stderr, "wsgate: accept paused: %s\n", std::strerror(-cqe.res));
+                log(LogLevel::warn, "accept_paused", kNoConn, {}, "accept paused: %s",
+                    std::strerror(-cqe.res));
                 pause_logged_ = true;
             }
             accept_backoff_ = true;
             accept_retry_ms_ = monotonic_ms() + kAcceptRetryMs;
         } else if (cqe.res != -ECANCELED) {
-            std::fprintf(stderr, "wsgate: accept failed: %s\n", std::strerror(-cqe.res));
+            log_limited(kAcceptFailedEvent, 0, kNoConn, {}, "accept failed: %s",
+                        std::strerror(-cqe.res));
         }
         if (!(cqe.flags & IORING_CQE_F_MORE)) {
             if (accept_stopping_[i]) {
@@ -499,7 +502,8 @@ class UringBackend {
             return;
         }
         if (res != -EAGAIN && res != -EINVAL) {
-            std::fprintf(stderr, "wsgate: accept failed: %s\n", std::strerror(-res));
+            log_limited(kAcceptFailedEvent, 0, kNoConn, {}, "accept failed: %s",
+                        std::strerror(-res));
         }
         ::close(listeners_[i]);
         listeners_[i] = -1;

@@ -46,6 +46,7 @@
 #include "proxy/upstream_handshake.hpp"
 #include "ws/application.hpp"
 #include "ws/connection_handle.hpp"
+#include "ws/connection_log.hpp"
 #include "ws/relay_table.hpp"
 
 namespace wsgate::proxy {
@@ -315,9 +316,11 @@ class FramesRelay {
                 taken = 0;
                 return FramesStep::refused;
             case UpstreamAnswer::Kind::invalid:
-                // Not a peer's fault that a client can repeat at will: one line each.
-                std::fprintf(stderr, "wsgate: proxy: upstream answer refused: %.*s: 502\n",
-                             static_cast<int>(a.reason.size()), a.reason.data());
+                // An upstream's fault, but a client can make it repeat at will.
+                io::log_limited(kUpstreamRefusedEvent, 0, ws::request_id(client),
+                                {{"reason", a.reason}, {"status", 502}},
+                                "proxy: upstream answer refused: %.*s: 502",
+                                static_cast<int>(a.reason.size()), a.reason.data());
                 refuse_client(loop, client, a.reason);
                 loop.finish_stream(upstream);
                 taken = bytes.size();
@@ -342,6 +345,8 @@ class FramesRelay {
         loop.finish_stream(client);
     }
 
+    static constexpr io::LogEvent kUpstreamRefusedEvent{"proxy_upstream_refused",
+                                                        io::LogLevel::warn};
     proto::FrameDecoderConfig upstream_config_;
     MaskKeySource keys_;
 };

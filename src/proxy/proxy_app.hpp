@@ -59,6 +59,7 @@
 #include "ws/application.hpp"
 #include "ws/connection_export.hpp"
 #include "ws/connection_handle.hpp"
+#include "ws/connection_log.hpp"
 #include "ws/log_throttle.hpp"
 #include "ws/outbound.hpp"
 
@@ -553,7 +554,7 @@ class ProxyApp {
             if (error == -EMFILE || error == -ENFILE) {
                 // This process is out of descriptors, not the server out of
                 // reach: another server of the pool would fail the same way.
-                log_out_of_descriptors(error);
+                log_out_of_descriptors(error, t.client);
                 refuse(loop, id, 503, "proxy out of file descriptors");
                 return;
             }
@@ -566,7 +567,7 @@ class ProxyApp {
             // Not one server is up: 503, and why (RFC 9110 §15.6.4).
             char reason[160];
             describe_down(t.table->live, t.pool, pool, reason, sizeof(reason));
-            log_unreachable(pool, unreachable_log(t), reason, 503);
+            log_unreachable(pool, unreachable_log(t), reason, 503, t.client);
             refuse(loop, id, 503, reason);
             return;
         }
@@ -574,7 +575,7 @@ class ProxyApp {
         char reason[160];
         std::snprintf(reason, sizeof(reason), "no server reachable (%u tried, last: %s)", t.tries,
                       std::strerror(-t.last_error));
-        log_unreachable(pool, unreachable_log(t), reason, timed_out ? 504 : 502);
+        log_unreachable(pool, unreachable_log(t), reason, timed_out ? 504 : 502, t.client);
         refuse(loop, id, timed_out ? 504 : 502,
                timed_out ? "upstream connect timed out" : "upstream connect failed");
     }
@@ -601,41 +602,45 @@ class ProxyApp {
     // pool): per pool, the first at once, then at most one a second with the
     // count (so a flood at one pool does not hide another's failures).
     static void log_unreachable(const UpstreamPool& pool, ws::LogThrottle& throttle,
-                                const char* reason, int status) {
+                                const char* reason, int status, ws::ConnectionHandle client) {
         timespec now{};
         clock_gettime(CLOCK_MONOTONIC_COARSE, &now);
         uint64_t n = throttle.note(int64_t{now.tv_sec} * 1000 + now.tv_nsec / 1000000);
         if (n == 0) return;
-        std::fprintf(stderr, "wsgate: proxy: pool %s: %s: %d", pool.name.c_str(), reason, status);
+        if (n > 1) io::count_suppressed_lines(n - 1);
+        char count[80] = "";
         if (n > 1) {
-            std::fprintf(stderr, "; %llu such answers in the last %.1f s",
-                         static_cast<unsigned long long>(n),
-                         static_cast<double>(throttle.covered_ms()) / 1000.0);
+            std::snprintf(count, sizeof(count), "; %llu such answers in the last %.1f s",
+                          static_cast<unsigned long long>(n),
+                          static_cast<double>(throttle.covered_ms()) / 1000.0);
         }
-        std::fputc('\n', stderr);
+        io::log(io::LogLevel::warn, "proxy_unreachable", ws::request_id(client),
+                {{"pool", pool.name}, {"status", status}, {"answers", n}},
+                "proxy: pool %s: %s: %d%s", pool.name.c_str(), reason, status, count);
     }
 
     // A proxied connection holds two descriptors (client and upstream), so a
     // process holds at most half its RLIMIT_NOFILE of them; --workers are
     // processes of their own, each with the whole limit.
-    void log_out_of_descriptors(int error) {
+    void log_out_of_descriptors(int error, ws::ConnectionHandle client) {
         timespec now{};
         clock_gettime(CLOCK_MONOTONIC_COARSE, &now);
         uint64_t n =
             out_of_descriptors_log_.note(int64_t{now.tv_sec} * 1000 + now.tv_nsec / 1000000);
         if (n == 0) return;
+        if (n > 1) io::count_suppressed_lines(n - 1);
         rlimit lim{};
         getrlimit(RLIMIT_NOFILE, &lim);
-        std::fprintf(stderr,
-                     "wsgate: proxy: no descriptor for an upstream connection (%s; RLIMIT_NOFILE "
-                     "%llu, two per proxied connection; more with --workers): 503",
-                     std::strerror(-error), static_cast<unsigned long long>(lim.rlim_cur));
+        char count[80] = "";
         if (n > 1) {
-            std::fprintf(stderr, "; %llu such answers in the last %.1f s",
-                         static_cast<unsigned long long>(n),
-                         static_cast<double>(out_of_descriptors_log_.covered_ms()) / 1000.0);
+            std::snprintf(count, sizeof(count), "; %llu such answers in the last %.1f s",
+                          static_cast<unsigned long long>(n),
+                          static_cast<double>(out_of_descriptors_log_.covered_ms()) / 1000.0);
         }
-        std::fputc('\n', stderr);
+        io::log(io::LogLevel::error, "proxy_descriptors", ws::request_id(client), {{"answers", n}},
+                "proxy: no descriptor for an upstream connection (%s; RLIMIT_NOFILE %llu, two per "
+                "proxied connection; more with --workers): 503%s",
+                std::strerror(-error), static_cast<unsigned long long>(lim.rlim_cur), count);
     }
 
     // The per-pool state of the loop's table (a reload's table starts afresh).
@@ -673,13 +678,17 @@ class ProxyApp {
         clock_gettime(CLOCK_MONOTONIC_COARSE, &now);
         uint64_t n = uncounted_log_.note(int64_t{now.tv_sec} * 1000 + now.tv_nsec / 1000000);
         if (n == 0) return;
-        std::fprintf(stderr,
-                     "wsgate: proxy: upgrade: a pairing of pool %.*s server %.*s (not in this "
-                     "configuration) relays on, counted against no server",
-                     static_cast<int>(state.pool.size()), state.pool.data(),
-                     static_cast<int>(state.server.size()), state.server.data());
-        if (n > 1) std::fprintf(stderr, "; %llu such pairings", static_cast<unsigned long long>(n));
-        std::fputc('\n', stderr);
+        if (n > 1) io::count_suppressed_lines(n - 1);
+        char count[48] = "";
+        if (n > 1) {
+            std::snprintf(count, sizeof(count), "; %llu such pairings",
+                          static_cast<unsigned long long>(n));
+        }
+        io::log(io::LogLevel::warn, "proxy_uncounted_pairing", io::kNoConn, {},
+                "proxy: upgrade: a pairing of pool %.*s server %.*s (not in this configuration) "
+                "relays on, counted against no server%s",
+                static_cast<int>(state.pool.size()), state.pool.data(),
+                static_cast<int>(state.server.size()), state.server.data(), count);
     }
 
     const ProxySettings& settings_;

@@ -6,6 +6,8 @@
 #include <cstdio>
 #include <cstring>
 
+#include "io/log.hpp"
+
 namespace wsgate::proxy {
 
 int64_t monotonic_ms() {
@@ -151,36 +153,33 @@ double seconds(uint32_t ms) {
 void log_taken_out(const UpstreamPool& pool, const UpstreamServer& server, uint32_t failures,
                    FailureKind last_kind, std::string_view last_error,
                    const PassiveHealth& passive) {
-    std::fprintf(stderr,
-                 "wsgate: proxy: pool %s server %s out: %u connect/handshake failures in a row "
-                 "(last: %s %.*s); no new connections for %g s\n",
-                 pool.name.c_str(), server.name.c_str(), failures,
-                 last_kind == FailureKind::connect ? "connect" : "handshake",
-                 static_cast<int>(last_error.size()), last_error.data(),
-                 seconds(passive.fail_timeout_ms));
+    io::log(io::LogLevel::info, "", io::kNoConn, {},
+            "proxy: pool %s server %s out: %u connect/handshake failures in a row (last: %s %.*s); "
+            "no new connections for %g s",
+            pool.name.c_str(), server.name.c_str(), failures,
+            last_kind == FailureKind::connect ? "connect" : "handshake",
+            static_cast<int>(last_error.size()), last_error.data(),
+            seconds(passive.fail_timeout_ms));
 }
 
 void log_passive_return(const UpstreamPool& pool, const UpstreamServer& server,
                         const PassiveHealth& passive) {
-    std::fprintf(stderr, "wsgate: proxy: pool %s server %s back after %g s out (slow start %g s)\n",
-                 pool.name.c_str(), server.name.c_str(), seconds(passive.fail_timeout_ms),
-                 seconds(passive.slow_start_ms));
+    io::log(io::LogLevel::info, "", io::kNoConn, {},
+            "proxy: pool %s server %s back after %g s out (slow start %g s)", pool.name.c_str(),
+            server.name.c_str(), seconds(passive.fail_timeout_ms), seconds(passive.slow_start_ms));
 }
 
 void log_check_change(const UpstreamPool& pool, const UpstreamServer& server, HealthChange change,
                       uint32_t streak, std::string_view last_result, const PassiveHealth& passive) {
     if (change == HealthChange::down) {
-        std::fprintf(stderr,
-                     "wsgate: proxy: pool %s server %s down: %u health checks failed in a row "
-                     "(last: %.*s)\n",
-                     pool.name.c_str(), server.name.c_str(), streak,
-                     static_cast<int>(last_result.size()), last_result.data());
+        io::log(io::LogLevel::error, "", io::kNoConn, {},
+                "proxy: pool %s server %s down: %u health checks failed in a row (last: %.*s)",
+                pool.name.c_str(), server.name.c_str(), streak,
+                static_cast<int>(last_result.size()), last_result.data());
     } else if (change == HealthChange::up) {
-        std::fprintf(stderr,
-                     "wsgate: proxy: pool %s server %s up: %u health checks passed in a row "
-                     "(slow start %g s)\n",
-                     pool.name.c_str(), server.name.c_str(), streak,
-                     seconds(passive.slow_start_ms));
+        io::log(io::LogLevel::info, "", io::kNoConn, {},
+                "proxy: pool %s server %s up: %u health checks passed in a row (slow start %g s)",
+                pool.name.c_str(), server.name.c_str(), streak, seconds(passive.slow_start_ms));
     }
 }
 

@@ -204,8 +204,10 @@ inline bool HubApp::api_key_matches(const proto::HttpRequest& request) const {
 }
 
 inline void HubApp::log_api_refusal(ws::ConnectionHandle h, int status, std::string_view why) {
-    std::fprintf(stderr, "wsgate: pubsub api: connection %u.%u: %d %.*s\n", loop_id_, h.index(),
-                 status, static_cast<int>(why.size()), why.data());
+    static constexpr io::LogEvent kEvent{"pubsub_api_refused", io::LogLevel::info};
+    io::log_limited(kEvent, status, ws::request_id(h), {{"status", status}, {"reason", why}},
+                    "pubsub api: connection %u.%u: %d %.*s", loop_id_, h.index(), status,
+                    static_cast<int>(why.size()), why.data());
 }
 
 template <class Loop>

@@ -55,6 +55,7 @@
 #include "pubsub/reply_batch.hpp"
 #include "ws/application.hpp"
 #include "ws/connection_export.hpp"
+#include "ws/connection_log.hpp"
 #include "ws/log_throttle.hpp"
 #include "ws/loop_message.hpp"
 #include "ws/shared_frame.hpp"
@@ -819,11 +820,13 @@ class HubApp {
             shared_.counters.bad_requests.fetch_add(1, std::memory_order_relaxed);
         }
         if (code == cf::DisconnectCode::bad_request || code == cf::DisconnectCode::invalid_token) {
-            std::fprintf(stderr, "wsgate: pubsub: closing client %u.%u: %u %.*s (%.*s)\n", loop_id_,
-                         clients_[ci].handle.index(), c,
-                         static_cast<int>(cf::disconnect_reason(code).size()),
-                         cf::disconnect_reason(code).data(), static_cast<int>(why.size()),
-                         why.data());
+            static constexpr io::LogEvent kEvent{"pubsub_disconnect", io::LogLevel::info};
+            io::log_limited(
+                kEvent, c, ws::request_id(clients_[ci].handle), {{"code", c}, {"reason", why}},
+                "pubsub: closing client %u.%u: %u %.*s (%.*s)", loop_id_,
+                clients_[ci].handle.index(), c,
+                static_cast<int>(cf::disconnect_reason(code).size()),
+                cf::disconnect_reason(code).data(), static_cast<int>(why.size()), why.data());
         }
         loop.close(clients_[ci].handle, c, cf::disconnect_reason(code));
     }

@@ -193,10 +193,9 @@ void HubApp::export_loop_state(Loop&, std::vector<uint8_t>& out) {
         }
         pubs += history.size();
     });
-    std::fprintf(stderr,
-                 "wsgate: upgrade: loop %u hands over %u channel streams (%llu publications, %zu "
-                 "bytes)\n",
-                 loop_id_, streams, static_cast<unsigned long long>(pubs), out.size());
+    io::log(io::LogLevel::info, "", io::kNoConn, {},
+            "upgrade: loop %u hands over %u channel streams (%llu publications, %zu bytes)",
+            loop_id_, streams, static_cast<unsigned long long>(pubs), out.size());
 }
 
 template <class Loop>
@@ -248,17 +247,17 @@ void HubApp::adopt_loop_state(Loop& loop, std::span<const uint8_t> bytes) {
             pubs += count;
         }
         if (!r.done()) {
-            std::fprintf(stderr,
-                         "wsgate: upgrade: loop %u: the old process's channel streams do not "
-                         "read back; the rest start afresh\n",
-                         loop_id_);
+            io::log(io::LogLevel::info, "", io::kNoConn, {},
+                    "upgrade: loop %u: the old process's channel streams do not read back; the "
+                    "rest start afresh",
+                    loop_id_);
         }
     }
     if (holding_) {
-        std::fprintf(stderr,
-                     "wsgate: upgrade: loop %u took %u channel streams (%llu publications); "
-                     "answering %zu held requests\n",
-                     loop_id_, streams, static_cast<unsigned long long>(pubs), held_.size());
+        io::log(io::LogLevel::info, "", io::kNoConn, {},
+                "upgrade: loop %u took %u channel streams (%llu publications); answering %zu held "
+                "requests",
+                loop_id_, streams, static_cast<unsigned long long>(pubs), held_.size());
     }
     release_held(loop);
     // Streams nobody needs (no subscriber came with them, no history).

@@ -393,8 +393,9 @@ template <class Loop>
 void HubApp::redis_channel_lost(Loop& loop, uint32_t id, std::string_view why) {
     LocalChannel& ch = channels_[id];
     shared_.counters.redis_insufficient_state.fetch_add(1, std::memory_order_relaxed);
-    std::fprintf(stderr, "wsgate: redis: channel %s: %.*s; its subscribers are closed 3010\n",
-                 ch.name.c_str(), static_cast<int>(why.size()), why.data());
+    io::log(io::LogLevel::warn, "redis_channel_lost", io::kNoConn, {{"channel", ch.name}},
+            "redis: channel %s: %.*s; its subscribers are closed 3010", ch.name.c_str(),
+            static_cast<int>(why.size()), why.data());
     for (uint32_t l = 0; l < shared_.loops(); ++l) {
         if (l == loop_id_ || !ch.stream->interested().test(l)) continue;
         auto note = std::make_unique<InterestNote>();
@@ -599,10 +600,12 @@ inline void HubApp::redis_script_refused(const broker::RespValue* reply, const s
     if (!reply->is_error()) return;
     int64_t now = wall_ms();
     if (uint64_t n = redis_error_log_.note(now); n > 0) {
-        std::fprintf(stderr, "wsgate: redis: command refused: %.*s (%llu in %.1f s)\n",
-                     static_cast<int>(reply->text.size()), reply->text.data(),
-                     static_cast<unsigned long long>(n),
-                     static_cast<double>(redis_error_log_.covered_ms()) / 1000.0);
+        if (n > 1) io::count_suppressed_lines(n - 1);
+        io::log(io::LogLevel::error, "redis_refused", io::kNoConn, {{"count", n}},
+                "redis: command refused: %.*s (%llu in %.1f s)",
+                static_cast<int>(reply->text.size()), reply->text.data(),
+                static_cast<unsigned long long>(n),
+                static_cast<double>(redis_error_log_.covered_ms()) / 1000.0);
     }
 }
 

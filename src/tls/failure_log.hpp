@@ -10,6 +10,8 @@
 #include <cstdint>
 #include <cstdio>
 
+#include "io/log.hpp"
+
 namespace wsgate::tls {
 
 class FailureLog {
@@ -18,14 +20,16 @@ class FailureLog {
 
     explicit FailureLog(int64_t interval_ms) : interval_ms_(interval_ms) {}
 
-    void note(FILE* out, int64_t now_ms, int fd, const char* reason) {
+    void note(FILE* out, int64_t now_ms, int fd, const char* reason,
+              io::RequestId conn = io::kNoConn) {
         if (window_open_ && now_ms - window_start_ms_ < interval_ms_) {
             ++held_;
             latest_ = reason;
             return;
         }
         summarize(out, now_ms);
-        std::fprintf(out, "wsgate: TLS fd %d closed: %s\n", fd, reason);
+        io::log_to(out, io::LogLevel::info, "tls_failure", conn, {{"fd", fd}, {"reason", reason}},
+                   "TLS fd %d closed: %s", fd, reason);
         window_open_ = true;
         window_start_ms_ = now_ms;
     }
@@ -43,11 +47,12 @@ class FailureLog {
   private:
     void summarize(FILE* out, int64_t now_ms) {
         if (window_open_ && held_ != 0) {
-            std::fprintf(out,
-                         "wsgate: TLS: %llu more connections closed in the last %.1f s (latest: "
-                         "%s)\n",
-                         static_cast<unsigned long long>(held_),
-                         static_cast<double>(now_ms - window_start_ms_) / 1000.0, latest_);
+            io::count_suppressed_lines(held_);
+            io::log_to(out, io::LogLevel::info, "tls_failure", io::kNoConn,
+                       {{"suppressed", held_}, {"reason", latest_}},
+                       "TLS: %llu more connections closed in the last %.1f s (latest: %s)",
+                       static_cast<unsigned long long>(held_),
+                       static_cast<double>(now_ms - window_start_ms_) / 1000.0, latest_);
         }
         window_open_ = false;
         held_ = 0;

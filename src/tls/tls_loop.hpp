@@ -141,8 +141,8 @@ class TlsLoop {
 
     // One line for a connection closed by a TLS failure (FailureLog: at
     // most two lines a second per loop, the rest counted).
-    void log_failure(FILE* out, int64_t now_ms, int fd, const char* reason) {
-        failures_.note(out, now_ms, fd, reason);
+    void log_failure(FILE* out, int64_t now_ms, int fd, const char* reason, io::RequestId conn) {
+        failures_.note(out, now_ms, fd, reason, conn);
     }
     // When after_turn has work (a held summary to write, record buffers to
     // sweep), so an idle loop wakes for it; FailureLog::kNothingDue: none.

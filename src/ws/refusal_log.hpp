@@ -9,6 +9,8 @@
 #include <cstdio>
 #include <string_view>
 
+#include "io/log.hpp"
+
 namespace wsgate::ws {
 
 // Per status code, in windows of interval_ms: the first refusal of a window
@@ -23,7 +25,8 @@ class RefusalLog {
   public:
     explicit RefusalLog(int64_t interval_ms) : interval_ms_(interval_ms) {}
 
-    void note(FILE* out, int64_t now_ms, int fd, int status, std::string_view reason) {
+    void note(FILE* out, int64_t now_ms, int fd, int status, std::string_view reason,
+              io::RequestId conn = io::kNoConn) {
         Kind& k = kind(status);
         if (k.window_open && now_ms - k.window_start_ms < interval_ms_) {
             ++k.held;
@@ -31,8 +34,9 @@ class RefusalLog {
             return;
         }
         summarize(out, k, now_ms);
-        std::fprintf(out, "wsgate: refused fd %d: %d %.*s\n", fd, status,
-                     static_cast<int>(reason.size()), reason.data());
+        io::log_to(out, io::LogLevel::info, "refused", conn,
+                   {{"fd", fd}, {"status", status}, {"reason", reason}}, "refused fd %d: %d %.*s",
+                   fd, status, static_cast<int>(reason.size()), reason.data());
         k.window_open = true;
         k.window_start_ms = now_ms;
     }
@@ -88,11 +92,13 @@ class RefusalLog {
 
     void summarize(FILE* out, Kind& k, int64_t now_ms) {
         if (k.window_open && k.held != 0) {
-            std::fprintf(out,
-                         "wsgate: refused %llu more with %d in the last %.1f s (latest: %.*s)\n",
-                         static_cast<unsigned long long>(k.held), k.status,
-                         static_cast<double>(now_ms - k.window_start_ms) / 1000.0,
-                         static_cast<int>(k.latest.size()), k.latest.data());
+            io::count_suppressed_lines(k.held);
+            io::log_to(out, io::LogLevel::info, "refused", io::kNoConn,
+                       {{"status", k.status}, {"suppressed", k.held}, {"reason", k.latest}},
+                       "refused %llu more with %d in the last %.1f s (latest: %.*s)",
+                       static_cast<unsigned long long>(k.held), k.status,
+                       static_cast<double>(now_ms - k.window_start_ms) / 1000.0,
+                       static_cast<int>(k.latest.size()), k.latest.data());
         }
         k.window_open = false;
         k.held = 0;

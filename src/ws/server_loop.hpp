@@ -41,6 +41,7 @@
 #include "ws/connection.hpp"
 #include "ws/connection_export.hpp"
 #include "ws/connection_handle.hpp"
+#include "ws/connection_log.hpp"
 #include "ws/handshake_queue.hpp"
 #include "ws/log_throttle.hpp"
 #include "ws/loop_compression.hpp"
@@ -247,7 +248,7 @@ class ServerLoop {
         const uint32_t index = h.index();
         size_t before = c->out.size();
         c->out.append(chunks_, response);
-        if (settings_.trace) trace_queued(*c, before);
+        if (settings_.trace) trace_queued(index, *c, before);
         enter(*c, ConnState::http);
         after_response(index, *c, keep_alive);
         resume_parked(index, *c);
@@ -460,6 +461,8 @@ class ServerLoop {
         uint64_t edge_peer = 0;
         bool has_peer = peer_of(fd, &peer, &edge_peer);
         backend_.start_socket(index, pool_.generation(index), c.sock);
+        io::log_limited(kAcceptedEvent, 0, rid(index), {{"fd", fd}, {"listener", listener}},
+                        "accepted fd %d", fd);
         if (tls_.listener_is_tls(listener) && !tls_.attach(index)) {
             close_now(index, c);
             return;
@@ -632,6 +635,9 @@ class ServerLoop {
 
     void on_released(uint32_t index) {
         Connection& c = pool_[index];
+        // Its descriptor is closed by now.
+        io::log_limited(kReleasedEvent, 0, rid(index), {{"code", c.close_code}},
+                        "released (close code %u)", unsigned{c.close_code});
         if (edge_peer_of_slot_ && edge_peer_of_slot_[index] != 0) {
             shared_.peers->release(edge_peer_of_slot_[index]);
             edge_peer_of_slot_[index] = 0;
@@ -741,6 +747,7 @@ class ServerLoop {
         timers_.advance(now_, [this](uint32_t index) { on_timer(index); });
         tls_.after_turn(stderr, now_ms_);
         refusal_log_.flush_due(stderr, now_ms_);
+        io::log_flush_due();
         if constexpr (TickingApplication<App, Self>) app_.on_turn_end(*this, now_ms_);
         publish_gauges();
     }
@@ -849,14 +856,17 @@ class ServerLoop {
         metrics_.limited(messages ? EdgeLimit::message_rate : EdgeLimit::byte_rate);
         LogThrottle& log = messages ? message_rate_log_ : byte_rate_log_;
         if (uint64_t n = log.note(now_ms_); n != 0) {
-            std::fprintf(
-                stderr, "wsgate: closed %llu connection%s with 1008 (latest fd %d): %s\n",
-                static_cast<unsigned long long>(n), n == 1 ? "" : "s", c.sock.fd,
-                messages ? "over --max-messages-per-second" : "over --max-bytes-per-second");
+            if (n > 1) io::count_suppressed_lines(n - 1);
+            io::log(io::LogLevel::info, messages ? "message_rate" : "byte_rate", rid(index),
+                    {{"fd", c.sock.fd}, {"closed", n}},
+                    "closed %llu connection%s with 1008 (latest fd %d): %s",
+                    static_cast<unsigned long long>(n), n == 1 ? "" : "s", c.sock.fd,
+                    messages ? "over --max-messages-per-second" : "over --max-bytes-per-second");
         }
         // RFC 6455 §7.4.1: 1008, a message that violates the server's policy.
+        // Logged above, with a count of its own.
         fail(index, c, proto::CloseCode::policy_violation,
-             messages ? "message rate limit exceeded" : "byte rate limit exceeded");
+             messages ? "message rate limit exceeded" : "byte rate limit exceeded", false);
         return false;
     }
     // A ping or pong counts as a message and its payload as bytes.
@@ -950,40 +960,34 @@ class ServerLoop {
     void after_compressed(uint32_t index, Connection& c, const InflateFailure& f) {
         if (c.state != ConnState::open) return;
         if (f.code != proto::CloseCode::none) {
-            log_compression_failure(c, f);
-            fail(index, c, f.code, f.reason);
+            if (f.code == proto::CloseCode::try_again_later) {
+                log_stream_refusals(stream_log_.note(elapsed_ms()));
+                fail(index, c, f.code, f.reason, false);
+            } else {
+                fail(index, c, f.code, f.reason);
+            }
         } else if (LoopCompression::send_failed(c.compression)) {
             fail(index, c, proto::CloseCode::internal_error, "compression failed");
         }
     }
 
-    // A message refused for what it costs (1008/1009), or for want of
-    // zlib memory (1011), gets one line; corrupt data (1007) is a protocol
-    // violation like the others and gets none. Refusals for a spent stream
-    // budget (1013) come in floods when they come: throttled.
-    void log_compression_failure(const Connection& c, const InflateFailure& f) {
-        if (f.code == proto::CloseCode::invalid_payload) return;
-        if (f.code == proto::CloseCode::try_again_later) {
-            log_stream_refusals(stream_log_.note(elapsed_ms()));
-            return;
-        }
-        std::fprintf(stderr, "wsgate: closed fd %d: %d %.*s\n", c.sock.fd, static_cast<int>(f.code),
-                     static_cast<int>(f.reason.size()), f.reason.data());
-    }
-
+    // Refusals for a spent stream budget (1013) come in floods when they
+    // come: one line per second with their count (the other failures of a
+    // compressed message are closes like any other: fail() logs them).
     void log_stream_refusals(uint64_t count) {
         if (count == 0) return;
         const int64_t covered_ms = stream_log_.covered_ms();
-        std::fprintf(stderr,
-                     "wsgate: refused %llu compressed message%s with 1013: all %llu zlib streams "
-                     "of the loop in use (--deflate-max-streams)",
-                     static_cast<unsigned long long>(count), count == 1 ? "" : "s",
-                     static_cast<unsigned long long>(compression_.max_streams()));
-        if (covered_ms == 0) {
-            std::fprintf(stderr, "; further refusals are logged at most once per second\n");
-        } else {
-            std::fprintf(stderr, " in the last %.1f s\n", static_cast<double>(covered_ms) / 1000.0);
+        if (count > 1) io::count_suppressed_lines(count - 1);
+        char when[64] = "; further refusals are logged at most once per second";
+        if (covered_ms != 0) {
+            std::snprintf(when, sizeof(when), " in the last %.1f s",
+                          static_cast<double>(covered_ms) / 1000.0);
         }
+        io::log(io::LogLevel::info, "deflate_streams", io::kNoConn, {{"refused", count}},
+                "refused %llu compressed message%s with 1013: all %llu zlib streams of the loop "
+                "in use (--deflate-max-streams)%s",
+                static_cast<unsigned long long>(count), count == 1 ? "" : "s",
+                static_cast<unsigned long long>(compression_.max_streams()), when);
     }
 
     // Zero-copy echo (issue 3): a piece of at least zero_copy_min_bytes may
@@ -1045,6 +1049,7 @@ class ServerLoop {
     }
 
     uint32_t generation(uint32_t index) const { return pool_.generation(index); }
+    io::RequestId rid(uint32_t index) const { return {loop_id_, index, generation(index)}; }
     ConnectionHandle handle(uint32_t index) const {
         return ConnectionHandle(loop_id_, index, generation(index));
     }
@@ -1085,6 +1090,9 @@ class ServerLoop {
         uint32_t tick = std::min(timers_.next_busy_tick(), release_timer_.due_tick());
         static_assert(io::TimerWheel::kNoTimer == MemoryReleaseTimer::kNotDue);
         int64_t due_ms = std::min(refusal_log_.next_due_ms(), tls_.next_due_ms());
+        if (int64_t summary = io::log_ms_to_next_summary(); summary >= 0) {
+            due_ms = std::min(due_ms, elapsed_ms() + summary);
+        }
         if (tick != io::TimerWheel::kNoTimer) due_ms = std::min(due_ms, int64_t{tick} * kTickMs);
         static_assert(tls::FailureLog::kNothingDue == RefusalLog::kNothingDue);
         if (draining_) due_ms = std::min(due_ms, int64_t{drain_until_} * kTickMs);
@@ -1180,7 +1188,7 @@ class ServerLoop {
     // alert OpenSSL queued goes out, then FIN; plaintext output is dropped.
     void fail_tls(uint32_t index, Connection& c, tls::TlsSession& t, const char* reason) {
         metrics_.tls_failures.add();
-        tls_.log_failure(stderr, elapsed_ms(), c.sock.fd, reason);
+        tls_.log_failure(stderr, elapsed_ms(), c.sock.fd, reason, rid(index));
         t.failed = true;
         c.out.clear(chunks_);
         if (c.input_parked) parked_.drop(index);
@@ -1349,7 +1357,7 @@ class ServerLoop {
                 handle_request(index, c, request, head, {});
                 return 0;
             case proto::BodyFramingKind::refused:
-                trace(c, "request", head);
+                trace(index, c, "request", head);
                 refuse(index, c, framing.http_status, framing.reason);
                 return after.size();
             case proto::BodyFramingKind::content_length:
@@ -1398,10 +1406,11 @@ class ServerLoop {
         return n;
     }
 
-    void trace(const Connection& c, const char* what, std::string_view bytes) {
+    // Every trace line is written (--trace asks for all of them), at info.
+    void trace(uint32_t index, const Connection& c, const char* what, std::string_view bytes) {
         if (!settings_.trace) return;
-        std::fprintf(stderr, "wsgate: trace fd %d %s %s\n", c.sock.fd, what,
-                     trace_escape(bytes).c_str());
+        io::log(io::LogLevel::info, "trace", rid(index), {{"fd", c.sock.fd}}, "trace fd %d %s %s",
+                c.sock.fd, what, trace_escape(bytes).c_str());
     }
 
     static bool has_header(const proto::HttpRequest& request, std::string_view name) {
@@ -1427,7 +1436,7 @@ class ServerLoop {
 
     void handle_request(uint32_t index, Connection& c, const proto::HttpRequest& request,
                         std::string_view head, std::span<const uint8_t> body) {
-        trace(c, "request", head);
+        trace(index, c, "request", head);
         if (handshakes_.in(index, HandshakeQueue::List::probation) &&
             !admit_from_probation(index, c)) {
             return;
@@ -1451,7 +1460,7 @@ class ServerLoop {
                 timers_.schedule(index, now_ + settings_.http_response_timeout_ticks);
                 return;
             }
-            if (settings_.trace) trace_queued(c, before);
+            if (settings_.trace) trace_queued(index, c, before);
             after_response(index, c, keep_alive);
             return;
         }
@@ -1503,10 +1512,12 @@ class ServerLoop {
         size_t n =
             proto::write_upgrade_response(response, sizeof(response), key, protocol, extensions);
         c.out.append(chunks_, response, n);
-        trace(c, "response", {response, n});
+        trace(index, c, "response", {response, n});
         enter(c, ConnState::open);
         rates_.open(index, now_ms32());
         metrics_.upgrades.add();
+        io::log_limited(kUpgradedEvent, 0, rid(index), {{"fd", c.sock.fd}},
+                        "upgraded fd %d to a WebSocket", c.sock.fd);
         end_handshake(index);
         c.last_rx_tick = now_;
         timers_.schedule(index, now_ + idle_half());
@@ -1544,13 +1555,14 @@ class ServerLoop {
     }
 
     // Traces what the app queued since `before` bytes (slow path: --trace only).
-    void trace_queued(Connection& c, size_t before) {
+    void trace_queued(uint32_t index, Connection& c, size_t before) {
         iovec iov[io::kMaxSendIov];
         size_t n = c.out.gather(iov, io::kMaxSendIov);
         std::string bytes;
         for (size_t i = 0; i < n; ++i)
             bytes.append(static_cast<char*>(iov[i].iov_base), iov[i].iov_len);
-        if (before < bytes.size()) trace(c, "response", std::string_view(bytes).substr(before));
+        if (before < bytes.size())
+            trace(index, c, "response", std::string_view(bytes).substr(before));
     }
 
     // Answers a request with an error status and closes after it (FIN, then
@@ -1561,13 +1573,13 @@ class ServerLoop {
     // head_request: the request was a HEAD, whose answer has no body.
     void refuse(uint32_t index, Connection& c, int status, std::string_view reason,
                 bool head_request = false, uint32_t retry_after_s = 0) {
-        refusal_log_.note(stderr, now_ms_, c.sock.fd, status, reason);
+        refusal_log_.note(stderr, now_ms_, c.sock.fd, status, reason, rid(index));
         metrics_.refused(status);
         char response[kResponseCap];
         size_t n = proto::write_http_error(response, sizeof(response), status, reason, head_request,
                                            retry_after_s);
         c.out.append(chunks_, response, n);
-        trace(c, "response", {response, n});
+        trace(index, c, "response", {response, n});
         uncount(c);
         // Under a flood the refusal slots must turn over quickly.
         uint32_t linger = settings_.close_timeout_ticks;
@@ -1595,7 +1607,11 @@ class ServerLoop {
         // no longer be parsed, so the peer's close frame cannot be recognised:
         // FIN once our close frame is out, then read (and drop) until the
         // peer's FIN or the close timeout, so its unread bytes cause no RST.
-        if (!c.close_sent) queue_close(c, static_cast<uint16_t>(r.error), reason_for(r.error));
+        if (!c.close_sent) {
+            log_server_close(rid(index), c.sock.fd, static_cast<uint16_t>(r.error),
+                             reason_for(r.error));
+            queue_close(c, static_cast<uint16_t>(r.error), reason_for(r.error));
+        }
         begin_linger(index, c);
         return len;
     }
@@ -1648,7 +1664,10 @@ class ServerLoop {
 
     // Starts the closing handshake from our side (RFC 6455 §7.1.7): close
     // frame, then wait for the peer's close up to the close timeout.
-    void fail(uint32_t index, Connection& c, proto::CloseCode code, std::string_view reason) {
+    // One line, unless the caller logged the close already (log = false).
+    void fail(uint32_t index, Connection& c, proto::CloseCode code, std::string_view reason,
+              bool log = true) {
+        if (log) log_server_close(rid(index), c.sock.fd, static_cast<uint16_t>(code), reason);
         queue_close(c, static_cast<uint16_t>(code), reason);
         enter(c, ConnState::closing);
         end_app(index, c);
@@ -1954,13 +1973,16 @@ class ServerLoop {
     void begin_shutdown() {
         stopping_ = true;
         refusal_log_.flush_all(stderr, elapsed_ms());
+        io::log_flush_all();
         log_stream_refusals(stream_log_.take(elapsed_ms()));
         // Rate-limit closes still held back by their throttles.
         for (bool messages : {true, false}) {
             LogThrottle& log = messages ? message_rate_log_ : byte_rate_log_;
             if (uint64_t n = log.take(elapsed_ms()); n != 0) {
-                std::fprintf(
-                    stderr, "wsgate: closed %llu connection%s with 1008: %s\n",
+                io::count_suppressed_lines(n);
+                io::log(
+                    io::LogLevel::info, messages ? "message_rate" : "byte_rate", io::kNoConn,
+                    {{"closed", n}}, "closed %llu connection%s with 1008: %s",
                     static_cast<unsigned long long>(n), n == 1 ? "" : "s",
                     messages ? "over --max-messages-per-second" : "over --max-bytes-per-second");
             }

@@ -203,6 +203,7 @@ if [ "$bin" != standin ]; then
   run redis_engine 60 "$py" "$here/test_redis_engine.py" "$bin" "$backend"
   run redis_sdk 60 node "$here/test_redis_sdk.mjs" "$bin" "$backend"
   run metrics 60 "$py" "$here/test_metrics.py" "$bin" "$backend"
+  run logs 60 "$py" "$here/test_logs.py" "$bin" "$backend"
   run tls 90 "$py" "$here/test_tls.py" "$bin" "$backend"
   run tls_chromium 90 node "$here/test_tls_chromium.mjs" "$bin" "$backend"
   run tls_abuse 60 "$py" "$here/test_tls_abuse.py" "$bin" "$backend"

@@ -124,13 +124,16 @@ def trace():
             head = c.read_http_head()
             wsraw.check_101(head, key)
             log = srv.wait_for(lambda t: " response HTTP/1.1 101" in t, 5, "the traced 101")
-            req = re.search(r"^wsgate: trace fd (\d+) request (.*)$", log, re.M)
+            # The line ends with the connection's request id: " (conn L.S.G)".
+            req = re.search(r"^wsgate: trace fd (\d+) request (.*) \(conn ([\d.]+)\)$", log, re.M)
             check(req, f"no traced request in {log!r}")
             eq(req.group(2), escape(request), "traced request text")
             check("\r" not in log and "\n" not in req.group(2), "raw CR in the trace")
-            resp = re.search(r"^wsgate: trace fd (\d+) response (.*)$", log, re.M)
+            resp = re.search(r"^wsgate: trace fd (\d+) response (.*) \(conn ([\d.]+)\)$", log,
+                             re.M)
             check(resp, f"no traced response in {log!r}")
             eq(resp.group(1), req.group(1), "request and response traced for the same fd")
+            eq(resp.group(3), req.group(3), "request and response traced with the same id")
             check(resp.group(2).endswith("\u240d\u240a\u240d\u240a"),
                   f"traced 101 does not end with ␍␊␍␊: {resp.group(2)!r}")
             eq(resp.group(2), escape(head), "traced 101 is the bytes the client received")

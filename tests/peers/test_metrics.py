@@ -125,6 +125,13 @@ def format_parses():
                f"loop {loop} info with backend {BACKEND}")
         check(val(samples, "process_resident_memory_bytes") > 1 << 20, "RSS above 1 MiB")
         check(val(samples, "process_open_fds") >= 4, "open fds counted")
+        # Started within the last minute (the suite starts one instance per case).
+        started = val(samples, "process_start_time_seconds")
+        check(time.time() - 60 < started <= time.time() + 1, f"process_start_time_seconds {started}")
+        eq(types.get("process_start_time_seconds"), "gauge", "process_start_time_seconds type")
+        eq(val(samples, "wsgate_reloads_total", result="ok"), 0, "no reload yet")
+        eq(val(samples, "wsgate_reloads_total", result="failed"), 0, "no failed reload yet")
+        eq(val(samples, "wsgate_log_lines_suppressed_total"), 0, "no log line suppressed yet")
         eq(val(samples, "wsgate_ready"), 1.0, "wsgate_ready")
         # The turn histogram: cumulative buckets ending with +Inf == _count.
         for loop in range(THREADS):

@@ -191,7 +191,11 @@ TEST(ConfigFile, EverySettingChangedRoundTrips) {
                      "--byte-burst",
                      "9",
                      "--namespace",
-                     "chat,history_size=3,history_ttl=60,presence=true"},
+                     "chat,history_size=3,history_ttl=60,presence=true",
+                     "--log-level",
+                     "debug",
+                     "--log-format",
+                     "json"},
                     &c),
               "");
     std::string printed = format_config(c);
@@ -214,6 +218,8 @@ TEST(ConfigFile, EverySettingChangedRoundTrips) {
     EXPECT_DOUBLE_EQ(loaded.memory_release_delay_s, 7.25);
     EXPECT_EQ(loaded.backend, io::BackendKind::epoll);
     EXPECT_TRUE(loaded.trace && loaded.io_stats && loaded.direct_descriptors);
+    EXPECT_EQ(loaded.log_level, io::LogLevel::debug);
+    EXPECT_EQ(loaded.log_format, io::LogFormat::json);
     EXPECT_FALSE(loaded.deflate.enabled);
     EXPECT_FALSE(loaded.deflate.server_no_context_takeover);
     EXPECT_TRUE(loaded.deflate.client_no_context_takeover);

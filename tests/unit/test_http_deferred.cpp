@@ -292,8 +292,11 @@ TYPED_TEST(HttpDeferredTraceTest, DeferredResponseIsTraced) {
     std::string got = this->receive(fd, ok.size());
     std::string log = testing::internal::GetCapturedStderr();
     EXPECT_EQ(got, ok);
-    EXPECT_NE(log.find(" request GET /defer HTTP/1.1␍␊Host: x␍␊␍␊\n"), std::string::npos) << log;
-    EXPECT_NE(log.find(" response HTTP/1.1 200 OK␍␊Content-Length: 0␍␊␍␊\n"), std::string::npos)
+    // Each line ends with the connection's request id.
+    EXPECT_NE(log.find(" request GET /defer HTTP/1.1␍␊Host: x␍␊␍␊ (conn "), std::string::npos)
+        << log;
+    EXPECT_NE(log.find(" response HTTP/1.1 200 OK␍␊Content-Length: 0␍␊␍␊ (conn "),
+              std::string::npos)
         << log;
 }
 
