@@ -904,10 +904,22 @@ class HubApp {
     std::vector<ws::LoopMessage> held_;  // those requests, in arrival order
     std::unordered_map<uint64_t, std::string> adopted_ids_;  // handle bits -> client id
 
-    // True (and `pointer` kept, in order) while this home waits for the old
-    // process's streams.
-    bool hold(HubTag tag, void* pointer) {
+    // Requests one home holds at most while it waits: the old process sends
+    // its streams within --upgrade-timeout, so this is a bound on memory,
+    // not a queue that fills in practice. Beyond it requests are refused
+    // (108 not available; an API publish gets 503) rather than answered
+    // against a stream that is not the channel's yet.
+    static constexpr size_t kMaxHeld = 65536;
+
+    // True when this home waits for the old process's streams: `pointer` is
+    // kept (in order), or refused when kMaxHeld are kept already.
+    template <class Loop>
+    bool hold(Loop& loop, HubTag tag, void* pointer) {
         if (!holding_) return false;
+        if (held_.size() >= kMaxHeld) {
+            refuse_held(loop, tag, pointer);
+            return true;
+        }
         ws::LoopMessage m;
         m.kind = ws::LoopMessageKind::app;
         m.tag = static_cast<uint32_t>(tag);
@@ -915,6 +927,8 @@ class HubApp {
         held_.push_back(m);
         return true;
     }
+    template <class Loop>
+    void refuse_held(Loop& loop, HubTag tag, void* pointer);
     template <class Loop>
     void release_held(Loop& loop);
     void write_subscription(HandoverWriter& w, const LocalChannel& ch) const;

@@ -270,6 +270,39 @@ void HubApp::adopt_loop_state(Loop& loop, std::span<const uint8_t> bytes) {
 }
 
 template <class Loop>
+void HubApp::refuse_held(Loop& loop, HubTag tag, void* pointer) {
+    switch (tag) {
+        case HubTag::publish: {
+            auto* req = static_cast<PublishRequest*>(pointer);
+            req->failed = true;
+            req->error = cf::ErrorCode::not_available;
+            publish_answered(loop, req);
+            return;
+        }
+        case HubTag::subscribe: {
+            auto* req = static_cast<SubscribeRequest*>(pointer);
+            req->failed = true;
+            req->error = cf::ErrorCode::not_available;
+            answer_subscribe(loop, req);
+            return;
+        }
+        case HubTag::history: {
+            auto* req = static_cast<HistoryRequest*>(pointer);
+            req->failed = true;
+            req->error = cf::ErrorCode::not_available;
+            if (req->reply.handle.loop() == loop_id_) {
+                finish_history(loop, std::unique_ptr<HistoryRequest>(req));
+            } else {
+                post(loop, req->reply.handle.loop(), HubTag::history_done, req);
+            }
+            return;
+        }
+        default:
+            return;
+    }
+}
+
+template <class Loop>
 void HubApp::release_held(Loop& loop) {
     holding_ = false;
     std::vector<ws::LoopMessage> held = std::move(held_);

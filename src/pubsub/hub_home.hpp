@@ -30,7 +30,7 @@ inline void HubApp::home_subscribe_here(SubscribeRequest* req) {
 
 template <class Loop>
 void HubApp::home_subscribe(Loop& loop, SubscribeRequest* req) {
-    if (hold(HubTag::subscribe, req)) return;  // the old process's stream is on its way
+    if (hold(loop, HubTag::subscribe, req)) return;  // the old process's stream is on its way
     if (options_of(req->channel) == nullptr) {
         // The namespace went in a reload adopted here before the
         // subscriber's loop adopted it.
@@ -130,7 +130,7 @@ void HubApp::route_publish(Loop& loop, PublishRequest* req) {
 
 template <class Loop>
 void HubApp::home_publish(Loop& loop, PublishRequest* req) {
-    if (hold(HubTag::publish, req)) return;  // the old process's stream is on its way
+    if (hold(loop, HubTag::publish, req)) return;  // the old process's stream is on its way
     const ChannelOptions* options = options_of(req->channel);
     if (options == nullptr) {
         // Checked by the origin too; here for a reload between the two.
@@ -292,7 +292,7 @@ void HubApp::route_history(Loop& loop, HistoryRequest* req) {
     }
     uint32_t home = shared_.home_of(req->hash);
     if (home == loop_id_) {
-        if (hold(HubTag::history, req)) return;
+        if (hold(loop, HubTag::history, req)) return;
         home_history_here(req);
         finish_history(loop, std::unique_ptr<HistoryRequest>(req));
     } else {
@@ -332,7 +332,7 @@ inline void HubApp::home_history_here(HistoryRequest* req) {
 
 template <class Loop>
 void HubApp::home_history(Loop& loop, HistoryRequest* req) {
-    if (hold(HubTag::history, req)) return;
+    if (hold(loop, HubTag::history, req)) return;
     home_history_here(req);
     post(loop, req->reply.handle.loop(), HubTag::history_done, req);
 }

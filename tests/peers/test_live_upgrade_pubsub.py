@@ -20,6 +20,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 
@@ -349,6 +350,70 @@ def under_load_twice():
             print(f"     {s}", flush=True)
 
 
+def held_until_the_old_streams_come():
+    """A new process (here against a stand-in for the old one on the
+    handover socket) holds API publishes until the old process's streams
+    have come: none is answered before; once the old process says done
+    without sending any, each is answered in order against a new stream."""
+    import socket
+    import struct
+    import urllib.request
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    lsock = socket.socket()
+    lsock.bind(("127.0.0.1", 0))
+    lsock.listen(64)
+    lsock.setblocking(False)  # as the old process's listeners are
+    port = lsock.getsockname()[1]
+    d = tempfile.mkdtemp(prefix="wsgate-upgrade.")
+    p = None
+    try:
+        env = dict(os.environ, WSGATE_HANDOVER_FD=str(theirs.fileno()))
+        with open(os.path.join(d, "stderr.log"), "wb") as err:
+            p = subprocess.Popen([BIN, "--listen", f"127.0.0.1:{port}", "--backend", BACKEND,
+                                  "--threads", "1"] + PUBSUB, stdout=err, stderr=err,
+                                 stdin=subprocess.DEVNULL, env=env, pass_fds=(theirs.fileno(),))
+        theirs.close()
+        ours.settimeout(10)
+        header = struct.Struct("<IHHII")
+        magic, version, kind, _, _ = header.unpack(ours.recv(65536)[:16])
+        eq((magic, kind), (0x55475357, 1), "hello")
+        ours.sendmsg([header.pack(magic, version, 2, 1, 1) + struct.pack("<HHB3x", 0, 0, 0)],
+                     [(socket.SOL_SOCKET, socket.SCM_RIGHTS, struct.pack("i", lsock.fileno()))])
+        eq(header.unpack(ours.recv(65536)[:16])[2], 3, "ready")
+        answers = []
+
+        def publish(seq):
+            req = urllib.request.Request(f"http://127.0.0.1:{port}/api/publish", method="POST",
+                                         data=json.dumps({"channel": "news",
+                                                          "data": {"seq": seq}}).encode())
+            req.add_header("X-API-Key", KEY)
+            with urllib.request.urlopen(req, timeout=10) as r:
+                answers.append((seq, json.loads(r.read())["result"]["offset"]))
+
+        threads = [threading.Thread(target=publish, args=(i,)) for i in range(3)]
+        for i, t in enumerate(threads):
+            t.start()
+            time.sleep(0.1)
+        time.sleep(0.7)
+        eq(answers, [], "publishes answered before the old streams came")
+        ours.send(header.pack(magic, version, 5, 0, 0))  # done: no connection, no state
+        eq(header.unpack(ours.recv(65536)[:16])[2], 6, "taken")
+        for t in threads:
+            t.join(10)
+        eq(sorted(answers), [(0, 1), (1, 2), (2, 3)], "answered in order in a new stream")
+        with open(os.path.join(d, "stderr.log"), "rb") as f:
+            log = f.read().decode()
+        check("took 0 channel streams (0 publications); answering 3 held requests" in log,
+              f"the held requests in the log: {log[-600:]!r}")
+    finally:
+        if p is not None and p.poll() is None:
+            p.terminate()
+            p.wait(10)
+        ours.close()
+        lsock.close()
+        shutil.rmtree(d, ignore_errors=True)
+
+
 suite.run("subscribers carry on through two upgrades (memory engine)", subscribers_carry_on,
           "memory")
 if shutil.which("redis-server") is None:
@@ -357,5 +422,7 @@ if shutil.which("redis-server") is None:
 else:
     suite.run("subscribers carry on through two upgrades (--engine redis)", subscribers_carry_on,
               "redis")
+suite.run("the new process holds publishes until the old streams come",
+          held_until_the_old_streams_come)
 suite.run(f"under load: {LOAD_CONNECTIONS} subscribers, two upgrades", under_load_twice)
 suite.finish()
