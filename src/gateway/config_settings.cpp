@@ -660,7 +660,7 @@ constexpr Setting kSettings[] = {
              "waits unprocessed (never dropped) until the queue is under N/2. Checked per "
              "receive and per HTTP request, so a queue never holds more than N + one receive "
              "buffer's echo (compressed: its re-compressed echo) or N + one HTTP response, on "
-             "both backends",
+             "both backends; over TLS the encrypted records not yet sent count too",
      .set = [](std::string_view v,
                Config* c) { return set_uint(v, 1, UINT64_MAX, &c->max_queued_bytes); },
      .get = [](const Config& c) { return uint_text(c.max_queued_bytes); }},
