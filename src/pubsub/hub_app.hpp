@@ -103,7 +103,7 @@ class HubApp {
             verifier_ = std::make_unique<jwt::TokenVerifier>(settings_.token_hmac_secret, keys);
         }
         epoch_counter_ = shared.seed ^ (uint64_t{loop_id} << 56);
-        holding_ = shared.awaiting_handover && !settings_.redis_engine;
+        holding_ = shared.awaiting_handover;
         default_options_ = settings_.default_namespace();
     }
     ~HubApp() {
@@ -280,6 +280,7 @@ class HubApp {
     template <class Loop>
     void on_turn_end(Loop& loop, int64_t now_ms) {
         now_ms_ = now_ms;
+        if (holding_ && state_adopted_ms_ != 0 && may_release(now_ms)) release_held(loop);
         if (now_ms >= next_sweep_ms_) {
             sweep(loop, now_ms);
             redis_kick_ = redis_engine();  // retries what waited for a link
@@ -899,9 +900,22 @@ class HubApp {
     bool redis_kick_ = false;  // channels to move on at the end of the turn
     ws::LogThrottle redis_error_log_{1000};
     // Live upgrade (hub_handover.hpp).
-    bool handing_over_ = false;          // old process: streams are kept for the new one
-    bool holding_ = false;               // new process: stream requests wait for the old streams
-    std::vector<ws::LoopMessage> held_;  // those requests, in arrival order
+    bool handing_over_ = false;  // old process: streams are kept for the new one
+    // New process: stream requests wait for the old streams (and, with
+    // Redis, for this loop's command links, which connect as the loop starts:
+    // a publish meanwhile would fail 503 although nothing is wrong).
+    bool holding_ = false;
+    int64_t state_adopted_ms_ = 0;                   // when the old loop's state came (0: not yet)
+    static constexpr int64_t kMaxLinkWaitMs = 5000;  // then a publish fails as in an outage
+    bool may_release(int64_t now_ms) const {
+        if (!redis_engine() || now_ms - state_adopted_ms_ >= kMaxLinkWaitMs) return true;
+        if (redis_shards_.empty()) return false;
+        for (const RedisShard& sh : redis_shards_) {
+            if (!sh.cmd || !sh.cmd->up()) return false;
+        }
+        return true;
+    }
+    std::vector<ws::LoopMessage> held_;                      // those requests, in arrival order
     std::unordered_map<uint64_t, std::string> adopted_ids_;  // handle bits -> client id
 
     // Requests one home holds at most while it waits: the old process sends

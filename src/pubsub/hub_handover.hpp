@@ -253,13 +253,14 @@ void HubApp::adopt_loop_state(Loop& loop, std::span<const uint8_t> bytes) {
                     loop_id_);
         }
     }
-    if (holding_) {
+    if (holding_ && !redis_engine()) {
         io::log(io::LogLevel::info, "", io::kNoConn, {},
                 "upgrade: loop %u took %u channel streams (%llu publications); answering %zu held "
                 "requests",
                 loop_id_, streams, static_cast<unsigned long long>(pubs), held_.size());
     }
-    release_held(loop);
+    state_adopted_ms_ = std::max<int64_t>(now_ms_, 1);
+    if (may_release(now_ms_)) release_held(loop);
     // Streams nobody needs (no subscriber came with them, no history).
     std::vector<uint32_t> ids;
     channels_.for_each([&](uint32_t id, LocalChannel& ch) {
