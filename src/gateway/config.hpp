@@ -70,6 +70,7 @@ struct Config {
     std::string tls_ciphers{tls::kDefaultCiphers};
     std::string tls_ciphersuites{tls::kDefaultCiphersuites};
     double tls_ticket_key_rotation_s = 12 * 3600;
+    tls::KernelTlsMode tls_kernel = tls::KernelTlsMode::automatic;
     unsigned threads = 0;  // 0 ("auto"): number of cores
     unsigned workers = 1;  // processes sharing the port (SO_REUSEPORT)
     io::BackendKind backend = io::BackendKind::auto_select;

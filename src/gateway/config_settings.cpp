@@ -865,6 +865,36 @@ constexpr Setting kSettings[] = {
      .set = [](std::string_view v,
                Config* c) { return set_seconds(v, &c->tls_ticket_key_rotation_s); },
      .get = [](const Config& c) { return seconds_text(c.tls_ticket_key_rotation_s); }},
+    {.name = "tls-kernel",
+     .type = SettingType::text,
+     .value_name = "auto|off|always",
+     .help = "hand established sessions to the kernel's tls ULP (kTLS: the kernel encrypts, "
+             "the SSL object is freed); auto: where tcp_available_ulp lists tls; always: try "
+             "even where it does not (a refused connection stays in user-space TLS)",
+     .set =
+         [](std::string_view v, Config* c) {
+             if (v == "auto") {
+                 c->tls_kernel = tls::KernelTlsMode::automatic;
+             } else if (v == "off") {
+                 c->tls_kernel = tls::KernelTlsMode::off;
+             } else if (v == "always") {
+                 c->tls_kernel = tls::KernelTlsMode::always;
+             } else {
+                 return false;
+             }
+             return true;
+         },
+     .get =
+         [](const Config& c) {
+             switch (c.tls_kernel) {
+                 case tls::KernelTlsMode::off:
+                     return toml_quoted("off");
+                 case tls::KernelTlsMode::always:
+                     return toml_quoted("always");
+                 default:
+                     return toml_quoted("auto");
+             }
+         }},
 
     {.name = "deflate",
      .type = SettingType::text,

@@ -176,6 +176,16 @@ void tls_metrics(PrometheusText& out, const LoopMetricsRegistry& loops) {
                "counter");
     out.sample("wsgate_tls_failures_total", {},
                sum_loops(loops, [](const ws::LoopMetrics& m) { return m.tls_failures.get(); }));
+    out.family("wsgate_tls_kernel_total",
+               "TLS connections whose established session went to the kernel (kTLS: the kernel "
+               "encrypts, the SSL object is freed), or that stayed in user space because the "
+               "kernel refused the keys or the session never reached a record boundary.",
+               "counter");
+    out.sample("wsgate_tls_kernel_total", {{"outcome", "switched"}},
+               sum_loops(loops, [](const ws::LoopMetrics& m) { return m.tls_kernel.get(); }));
+    out.sample(
+        "wsgate_tls_kernel_total", {{"outcome", "user_space"}},
+        sum_loops(loops, [](const ws::LoopMetrics& m) { return m.tls_kernel_refused.get(); }));
 }
 
 void flow_metrics(PrometheusText& out, const LoopMetricsRegistry& loops) {

@@ -184,20 +184,15 @@ int open_listeners(const Config& config, unsigned slots, std::vector<std::vector
     return 0;
 }
 
-// What each TLS listener uses, probed once: records are encrypted in user
-// space (OpenSSL in the loop) whatever the kernel offers, as no session keys
-// are handed to the kernel's tls ULP yet.
-void log_tls_listeners(const Config& config, const std::vector<std::string>& names) {
-    tls::KernelTlsProbe ktls = tls::probe_kernel_tls();
+// What each TLS listener uses (tls::plan_kernel_tls, probed once).
+void log_tls_listeners(const Config& config, const std::vector<std::string>& names,
+                       const std::string& plan) {
     for (size_t i = 0; i < names.size() && i < config.listen.size(); ++i) {
         bool is_tls = false;
         listen_address(config.listen[i], &is_tls);
         if (!is_tls) continue;
-        io::log(
-            io::LogLevel::info, "", io::kNoConn, {},
-            "TLS on %s: user-space TLS (kernel TLS %s; %s)", names[i].c_str(),
-            ktls.available ? "offered, not used: keys are not handed to the kernel" : "not offered",
-            ktls.detail.c_str());
+        io::log(io::LogLevel::info, "", io::kNoConn, {}, "TLS on %s: %s", names[i].c_str(),
+                plan.c_str());
     }
 }
 
@@ -735,8 +730,14 @@ int run(int argc, char** argv) {
 
     // Made before any worker forks: they share its ticket keys.
     std::unique_ptr<tls::TlsServerContext> tls;
+    tls::KernelTlsPlan ktls_plan;
     if (has_tls_listener(config)) {
-        tls = tls::TlsServerContext::create(tls_settings(config), &error);
+        ktls_plan =
+            tls::plan_kernel_tls(config.tls_kernel, tls::probe_kernel_tls(),
+                                 config.direct_descriptors && backend == io::BackendKind::io_uring);
+        tls::TlsSettings settings = tls_settings(config);
+        settings.kernel_tls = ktls_plan.prepare;
+        tls = tls::TlsServerContext::create(settings, &error);
         if (!tls) {
             io::log(io::LogLevel::error, "", io::kNoConn, {}, "%s", error.c_str());
             return 1;
@@ -764,7 +765,7 @@ int run(int argc, char** argv) {
         rc = open_listeners(config, threads * config.workers, &listeners, &names);
     }
     if (rc != 0) return rc;
-    if (tls) log_tls_listeners(config, names);
+    if (tls) log_tls_listeners(config, names, ktls_plan.text);
     if (config.backend != io::BackendKind::epoll) {
         // Probed once, before any worker or loop exists; every ring reuses it.
         io::log(io::LogLevel::info, "", io::kNoConn, {}, "io_uring features: %s",

@@ -131,6 +131,15 @@ class EpollBackend {
     }
     // Nothing in flight: the owner's queue and want_read say the rest.
     static bool idle(const SocketState&) { return true; }
+    // Reads are synchronous: none is ever in flight between callbacks.
+    static bool receive_in_flight(const SocketState&) { return false; }
+    // Reads again after the owner dealt with the error that stopped reading
+    // (kernel TLS: EIO for a record that is not data); no edge would come.
+    void resume_reading(uint32_t index, uint32_t generation, SocketState& s) {
+        if (s.closing) return;
+        s.readable = true;
+        if (s.want_read) list_ready(index, generation, s);
+    }
     bool accepting() const {
         for (int fd : listeners_) {
             if (fd >= 0) return true;

@@ -301,6 +301,16 @@ class UringBackend {
     }
     // No receive, send or half-close in flight: nothing more can arrive.
     static bool idle(const SocketState& s) { return s.inflight == 0 && !s.recv_armed; }
+    // A receive may still deliver bytes it took from the socket (after
+    // set_reading(false), until its last completion).
+    static bool receive_in_flight(const SocketState& s) { return s.recv_armed; }
+    // Receives again after the owner dealt with the error that ended the
+    // receive (kernel TLS: EIO for a record that is not data).
+    void resume_reading(uint32_t index, uint32_t generation, SocketState& s) {
+        if (!s.closing && s.want_read && !s.recv_armed && !s.rearm_listed) {
+            arm_recv(index, generation, s);
+        }
+    }
     // An accept may still deliver a connection (until its cancellation completes).
     bool accepting() const {
         for (bool armed : accept_armed_) {

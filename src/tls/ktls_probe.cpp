@@ -37,4 +37,33 @@ KernelTlsProbe probe_kernel_tls(const char* path) {
     return p;
 }
 
+KernelTlsPlan plan_kernel_tls(KernelTlsMode mode, const KernelTlsProbe& probe,
+                              bool direct_descriptors) {
+    KernelTlsPlan plan;
+    if (mode == KernelTlsMode::off) {
+        plan.text = "user-space TLS (--tls-kernel off)";
+        return plan;
+    }
+    if (direct_descriptors) {
+        plan.text =
+            "user-space TLS (kernel TLS needs a process descriptor: not with "
+            "--direct-descriptors)";
+        return plan;
+    }
+    if (probe.available) {
+        plan.prepare = true;
+        plan.text = "kTLS: tx+rx after the handshake, user-space TLS where the kernel refuses (" +
+                    probe.detail + ")";
+        return plan;
+    }
+    if (mode == KernelTlsMode::always) {
+        plan.prepare = true;
+        plan.text = "user-space TLS (no tls ULP; kTLS tried anyway: --tls-kernel always; " +
+                    probe.detail + ")";
+        return plan;
+    }
+    plan.text = "user-space TLS (no tls ULP; " + probe.detail + ")";
+    return plan;
+}
+
 }  // namespace wsgate::tls

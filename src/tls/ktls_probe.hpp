@@ -8,6 +8,8 @@
 #include <string>
 #include <string_view>
 
+#include "tls/tls_settings.hpp"
+
 namespace wsgate::tls {
 
 inline constexpr const char* kAvailableUlpPath = "/proc/sys/net/ipv4/tcp_available_ulp";
@@ -22,5 +24,17 @@ bool ulp_list_has_tls(std::string_view list);
 
 // Reads `path` (kAvailableUlpPath outside tests).
 KernelTlsProbe probe_kernel_tls(const char* path = kAvailableUlpPath);
+
+// What the TLS listeners use, decided once: whether sessions are prepared
+// for the kernel (TlsSettings::kernel_tls) and the start-up log's words.
+struct KernelTlsPlan {
+    bool prepare = false;
+    std::string text;
+};
+
+// direct_descriptors: io_uring connections without a process descriptor,
+// which setsockopt cannot reach.
+KernelTlsPlan plan_kernel_tls(KernelTlsMode mode, const KernelTlsProbe& probe,
+                              bool direct_descriptors);
 
 }  // namespace wsgate::tls

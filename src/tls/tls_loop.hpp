@@ -13,6 +13,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <span>
 #include <vector>
 
 #include "io/out_queue.hpp"
@@ -105,6 +106,11 @@ class TlsLoop {
         return true;
     }
     size_t kernel_connections() const { return kernel_count_; }
+    // Room for one record read with read_control_record (tls/ktls_socket.hpp).
+    std::span<uint8_t> record_buffer() {
+        if (scratch_.empty()) scratch_.resize(kPlainScratchBytes);
+        return scratch_;
+    }
 
     // Feeds data[0, len) (ciphertext) through the session. Plaintext goes to
     // sink(uint8_t* bytes, size_t n) -> bool, valid during the call; false

@@ -24,13 +24,16 @@ struct TlsSession {
     KernelTlsTrack* kernel = nullptr;  // where kernel TLS may take over: its records and secrets
     const uint8_t* in = nullptr;       // ciphertext being fed, read by the BIO
     size_t in_len = 0;
-    uint32_t index = 0;           // the connection's slot
-    bool established = false;     // the handshake completed
-    bool failed = false;          // a fatal error: no more OpenSSL calls on it
-    bool notify_sent = false;     // close_notify queued (RFC 8446 §6.1)
-    bool renegotiation = false;   // the peer began a second handshake (TLS 1.2)
-    bool buffers_listed = false;  // in TlsLoop's list of sessions holding record buffers
-    bool active = false;          // data moved since the last idle sweep
+    uint32_t index = 0;                  // the connection's slot
+    bool established = false;            // the handshake completed
+    bool failed = false;                 // a fatal error: no more OpenSSL calls on it
+    bool notify_sent = false;            // close_notify queued (RFC 8446 §6.1)
+    bool renegotiation = false;          // the peer began a second handshake (TLS 1.2)
+    bool buffers_listed = false;         // in TlsLoop's list of sessions holding record buffers
+    bool active = false;                 // data moved since the last idle sweep
+    bool kernel_pending = false;         // waiting for its receive to stop, to go to the kernel
+    bool kernel_paused_reading = false;  // ... and the loop paused reading for that
+    uint8_t kernel_attempts = 0;         // handovers given up (not at a record boundary)
 };
 
 }  // namespace wsgate::tls

@@ -197,6 +197,10 @@ struct LoopMetrics {
     OwnedCounter tls_handshakes;
     OwnedCounter tls_resumed;
     OwnedCounter tls_failures;
+    // Kernel TLS: sessions handed to the kernel, and sessions prepared for it
+    // that stayed in user space (refused, or never at a record boundary).
+    OwnedCounter tls_kernel;
+    OwnedCounter tls_kernel_refused;
     TurnHistogram turns;
 
     // Published at the end of every turn (the loop's own structures are not

@@ -12,6 +12,7 @@
 // of state for any connection of the loop by ConnectionHandle.
 #pragma once
 
+#include <openssl/crypto.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -21,6 +22,7 @@
 #include <cstdio>
 #include <cstring>
 #include <span>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -36,6 +38,7 @@
 #include "proto/http_request.hpp"
 #include "proto/http_response.hpp"
 #include "proto/upgrade_request.hpp"
+#include "tls/ktls_socket.hpp"
 #include "tls/tls_loop.hpp"
 #include "ws/application.hpp"
 #include "ws/connection.hpp"
@@ -559,6 +562,10 @@ class ServerLoop {
     }
 
     void on_io_error(uint32_t index, int error) {
+        if (error == -EIO && tls_.in_kernel(index)) {
+            on_kernel_tls_record(index);
+            return;
+        }
         Connection& c = pool_[index];
         if (c.stream) end_app(index, c, error);
         close_now(index, c);
@@ -594,6 +601,7 @@ class ServerLoop {
         Connection& c = pool_[index];
         if (tls::TlsSession* t = tls_.find(index)) {
             tls_.sent(*t, bytes);
+            consider_kernel_tls(index, c, *t);
         } else {
             c.out.consume(chunks_, bytes);
         }
@@ -601,6 +609,7 @@ class ServerLoop {
             backend_.request_send(index, pool_.generation(index), c.sock);
         } else if (c.fin_after_drain) {
             if (c.peer_eof) {
+                kernel_close_notify(index, c);
                 close_now(index, c);
                 return;
             }
@@ -745,6 +754,7 @@ class ServerLoop {
         if (under_pressure()) drop_overdue_handshakes();
         if (handover_ != nullptr) handover_turn();
         timers_.advance(now_, [this](uint32_t index) { on_timer(index); });
+        run_kernel_tls_switches();
         tls_.after_turn(stderr, now_ms_);
         refusal_log_.flush_due(stderr, now_ms_);
         io::log_flush_due();
@@ -1173,14 +1183,156 @@ class ServerLoop {
         switch (r.what) {
             case tls::Received::more:
                 after_output(index, c);
+                if (!c.sock.closing) consider_kernel_tls(index, c, t);
                 return;
-            case tls::Received::closed:  // close_notify: as a FIN
+            case tls::Received::closed:
+                // close_notify: answered with ours (RFC 8446 §6.1), then as a FIN.
+                if (c.out.empty()) tls_.close_notify(t);
                 on_eof(index);
                 return;
             case tls::Received::failed:
                 fail_tls(index, c, t, r.reason);
                 return;
         }
+    }
+
+    // Kernel TLS. An established session at a record boundary with nothing
+    // held in OpenSSL (TlsLoop::kernel_ready) stops receiving; once no
+    // receive is in flight (the bytes it took would be ciphertext the kernel
+    // never sees), its keys go to the kernel and the SSL is freed: from then
+    // on the connection is plain to the loop. A session that took more bytes
+    // meanwhile and is not at a boundary any more tries again later.
+    static constexpr uint8_t kKernelTlsAttempts = 4;
+
+    void consider_kernel_tls(uint32_t index, Connection& c, tls::TlsSession& t) {
+        if (t.kernel_pending || c.fin_after_drain || c.sock.closing || !tls_.kernel_ready(t)) {
+            return;
+        }
+        t.kernel_pending = true;
+        if (c.sock.want_read) {
+            t.kernel_paused_reading = true;
+            backend_.set_reading(index, generation(index), c.sock, false);
+        }
+        kernel_pending_.push_back({index, generation(index)});
+    }
+
+    void run_kernel_tls_switches() {
+        size_t kept = 0;
+        for (YieldedRef r : kernel_pending_) {
+            Connection* c = pool_.find(r.index, r.generation);
+            tls::TlsSession* t = c != nullptr ? tls_.find(r.index) : nullptr;
+            if (t == nullptr || !t->kernel_pending) continue;
+            if (!c->sock.closing && Backend<Self>::receive_in_flight(c->sock)) {
+                kernel_pending_[kept++] = r;
+                continue;
+            }
+            t->kernel_pending = false;
+            if (!c->sock.closing) switch_to_kernel_tls(r.index, *c, *t);
+        }
+        kernel_pending_.resize(kept);
+    }
+
+    void switch_to_kernel_tls(uint32_t index, Connection& c, tls::TlsSession& t) {
+        bool resume = t.kernel_paused_reading;
+        t.kernel_paused_reading = false;
+        if (c.fin_after_drain || !tls_.kernel_ready(t)) {
+            if (++t.kernel_attempts >= kKernelTlsAttempts) stay_in_user_space(t, nullptr);
+        } else {
+            tls::KernelKeys keys;
+            const char* why = tls_.kernel_keys(t, &keys);
+            tls::InstallResult r;
+            if (why == nullptr) r = tls::install_kernel_tls(c.sock.fd, keys);
+            OPENSSL_cleanse(&keys, sizeof(keys));
+            if (why == nullptr && r.what == tls::KernelInstall::done) {
+                tls_.handed_to_kernel(index);
+                metrics_.tls_kernel.add();
+            } else if (r.what == tls::KernelInstall::broken) {
+                metrics_.tls_failures.add();
+                tls_.log_failure(stderr, elapsed_ms(), c.sock.fd,
+                                 "kernel TLS took the receive keys but not the send keys",
+                                 rid(index));
+                end_app(index, c);
+                close_now(index, c);
+                return;
+            } else {
+                std::string text = why != nullptr ? why : "setsockopt ";
+                if (why == nullptr) text += std::string(r.step) + ": " + std::strerror(r.error);
+                stay_in_user_space(t, text.c_str());
+            }
+        }
+        if (resume && !c.sock.closing && !c.input_parked && !over_cap(index, c)) {
+            backend_.set_reading(index, generation(index), c.sock, true);
+        }
+    }
+
+    // The session keeps OpenSSL; the loop's first such case says why.
+    void stay_in_user_space(tls::TlsSession& t, const char* why) {
+        tls_.stay_in_user_space(t);
+        metrics_.tls_kernel_refused.add();
+        if (why != nullptr && !kernel_refusal_logged_) {
+            kernel_refusal_logged_ = true;
+            io::log(io::LogLevel::warn, "tls_kernel_refused", io::kNoConn, {},
+                    "kernel TLS refused (%s): such connections stay in user-space TLS", why);
+        }
+    }
+
+    // Under kernel receive a record that is not application data ended the
+    // receive with EIO: it is read with its type, then reading goes on.
+    void on_kernel_tls_record(uint32_t index) {
+        Connection& c = pool_[index];
+        std::span<uint8_t> buf = tls_.record_buffer();
+        uint8_t type = 0;
+        ssize_t n = tls::read_control_record(c.sock.fd, buf.data(), buf.size(), &type);
+        if (n == 0) {
+            on_eof(index);
+            return;
+        }
+        const char* fatal = nullptr;
+        if (n < 0 && n != -EAGAIN) {
+            fatal = "kernel TLS: bad record";
+        } else if (n > 0) {
+            switch (tls::classify_control_record(type, buf.data(), static_cast<size_t>(n))) {
+                case tls::ControlRecord::data:
+                    rx_lendable_ = false;
+                    on_plain_data(index, buf.data(), static_cast<size_t>(n));
+                    rx_lendable_ = true;
+                    break;
+                case tls::ControlRecord::end:  // close_notify: answered, then as a FIN
+                    if (!has_output(index, c) && !c.sock.send_busy) kernel_close_notify(index, c);
+                    on_eof(index);
+                    return;
+                case tls::ControlRecord::ignore:
+                    break;
+                case tls::ControlRecord::key_update:
+                    // RFC 8446 §4.6.3: the peer's next records use new keys,
+                    // which the kernel here cannot be given.
+                    metrics_.tls_failures.add();
+                    tls_.log_failure(stderr, elapsed_ms(), c.sock.fd,
+                                     "client KeyUpdate, which kernel TLS cannot follow: 1011",
+                                     rid(index));
+                    if (c.state == ConnState::open) {
+                        fail(index, c, proto::CloseCode::internal_error, "TLS key update");
+                    } else {
+                        end_app(index, c);
+                        close_now(index, c);
+                    }
+                    return;
+                case tls::ControlRecord::renegotiation:  // as in user space (TlsLoop::on_info)
+                    fatal = "renegotiation refused";
+                    break;
+                case tls::ControlRecord::fatal:
+                    fatal = "kernel TLS: alert or handshake message from the peer";
+                    break;
+            }
+        }
+        if (fatal != nullptr) {
+            metrics_.tls_failures.add();
+            tls_.log_failure(stderr, elapsed_ms(), c.sock.fd, fatal, rid(index));
+            end_app(index, c);
+            close_now(index, c);
+            return;
+        }
+        if (!c.sock.closing) backend_.resume_reading(index, generation(index), c.sock);
     }
 
     // A TLS failure (bad handshake, bad record, renegotiation, timeout):
@@ -1691,6 +1843,7 @@ class ServerLoop {
         }
         if (!has_output(index, c) && !c.sock.send_busy) {
             if (c.peer_eof) {
+                kernel_close_notify(index, c);
                 close_now(index, c);
             } else {
                 send_fin(index, c);
@@ -1700,8 +1853,16 @@ class ServerLoop {
         }
     }
 
+    // Under kernel TLS the close_notify (RFC 8446 §6.1) is an alert record
+    // the kernel seals, sent once (synchronously: all data is out by now,
+    // nothing is in flight) before FIN or the close that ends lingering.
+    void kernel_close_notify(uint32_t index, const Connection& c) {
+        if (tls_.take_kernel_close_notify(index)) tls::send_alert(c.sock.fd, 1, 0);
+    }
+
     void send_fin(uint32_t index, Connection& c) {
         c.fin_after_drain = false;
+        kernel_close_notify(index, c);
         backend_.shutdown_write(index, generation(index), c.sock);
         // Keep reading so the peer's FIN (or its leftover bytes) is seen.
         backend_.set_reading(index, generation(index), c.sock, true);
@@ -2067,7 +2228,7 @@ class ServerLoop {
     // move: the agreement alone continues the connection exactly. A TLS
     // session's keys and sequence numbers live in OpenSSL: not movable.
     bool movable(uint32_t index, const Connection& c) {
-        if (tls_.find(index) != nullptr) return false;
+        if (tls_.find(index) != nullptr || tls_.in_kernel(index)) return false;
         if (!c.compression.negotiated()) return true;
         proto::DeflateAgreement a = c.compression.agreement();
         return a.server_no_context_takeover && a.client_no_context_takeover;
@@ -2541,6 +2702,9 @@ class ServerLoop {
     MemoryReleaseTimer release_timer_{settings_.memory_release_delay_ticks, kMinReleaseDrop};
     LoopCompression compression_;
     tls::TlsLoop tls_;
+    // Sessions waiting for their receive to stop before the kernel takes them.
+    std::vector<YieldedRef> kernel_pending_;
+    bool kernel_refusal_logged_ = false;  // the first refusal of this loop is logged
     // False while decrypted bytes are delivered: they lie in the TLS
     // scratch, not in a receive buffer a send could borrow.
     bool rx_lendable_ = true;

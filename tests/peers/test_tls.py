@@ -24,9 +24,15 @@ other.test, each served with its chain; clients trust the root only.
   with --tls-ticket-key-rotation 1 a ticket resumes in the next period and
   not after two;
 - kernel TLS: each TLS listener logs what it uses from the tcp_available_ulp
-  probe (user space here); the case that checks the kernel carries the
-  records (/proc/net/tls_stat) is skipped, visibly, where no tls ULP exists
-  (or where wsgate does not hand it the keys);
+  probe ("kTLS: tx+rx" or "user-space TLS (no tls ULP; ...)"); close_notify
+  both ways (ssl unwrap) after the session may have gone to the kernel;
+  where the tls ULP exists, the kernel carries the records (/proc/net/
+  tls_stat grows, wsgate_tls_kernel_total{outcome="switched"} counts them):
+  echo 0 B..1 MiB over TLS 1.3 and 1.2 - skipped, visibly ("skipped: no
+  kernel tls"), where it does not; the fallback: --tls-kernel always on a
+  host without the ULP tries each session, is refused at setsockopt
+  (one line), keeps the connection in user space and it still echoes;
+  --tls-kernel off prepares nothing;
 - idle cost: server RSS per idle TLS WebSocket connection (printed; under
   32 KiB: record buffers of quiet connections are given back);
 - SIGHUP: the certificate and key files are read again (new handshakes get
@@ -103,8 +109,8 @@ def expect_one_line(srv, reason, before):
     eq(failure_lines(srv, reason), before + 1, f"log lines for '{reason}'")
 
 
-def metric(name, labels):
-    with urllib.request.urlopen(f"http://127.0.0.1:{ADMIN_PORT}/metrics", timeout=5) as r:
+def metric(name, labels, port=None):
+    with urllib.request.urlopen(f"http://127.0.0.1:{port or ADMIN_PORT}/metrics", timeout=5) as r:
         text = r.read().decode()
     m = re.search(r"^" + re.escape(name + labels) + r" (\d+)$", text, re.M)
     check(m, f"no {name}{labels} in /metrics")
@@ -122,9 +128,12 @@ def read_until_closed(sock, timeout):
         data += chunk
 
 
-async def python_echo():
+async def python_echo(port=None, max_version=None):
     ctx = ssl.create_default_context(cafile=pki.ca)
-    async with websockets.connect(f"wss://localhost:{TLS_PORT}/", ssl=ctx, compression="deflate",
+    if max_version is not None:
+        ctx.maximum_version = max_version
+    port = port or TLS_PORT
+    async with websockets.connect(f"wss://localhost:{port}/", ssl=ctx, compression="deflate",
                                   open_timeout=5, close_timeout=5, ping_interval=None,
                                   max_size=None) as ws:
         check("permessage-deflate" in ws.response_headers.get("Sec-WebSocket-Extensions", ""),
@@ -369,33 +378,116 @@ def ktls_logged(srv):
     m = re.search(r"^wsgate: TLS on 127\.0\.0\.1:%d: (.*)$" % TLS_PORT, srv.log(), re.M)
     check(m, "a line for the TLS listener")
     offered = "tls" in ulps
-    want = ("user-space TLS (kernel TLS offered, not used" if offered
-            else "user-space TLS (kernel TLS not offered; tcp_available_ulp: ")
+    want = ("kTLS: tx+rx after the handshake" if offered
+            else "user-space TLS (no tls ULP; tcp_available_ulp: ")
     check(m.group(1).startswith(want), f"{m.group(1)!r} starts with {want!r}")
     check(not re.search(r"^wsgate: TLS on 127\.0\.0\.1:%d:" % PLAIN_PORT, srv.log(), re.M),
           "no TLS line for the plain listener")
 
 
-def kernel_tls_skip_reason(srv):
+def kernel_tls_skip_reason():
     """Why the kernel TLS case cannot run here, or None."""
     if "tls" not in available_ulps():
         return "no kernel tls (tcp_available_ulp lists no tls)"
-    if "kernel TLS offered, not used" in srv.log():
-        return "kernel tls offered, but wsgate hands no session keys to the kernel yet"
     return None
 
 
+def kernel_metric(outcome, port=None):
+    return metric("wsgate_tls_kernel_total", '{outcome="%s"}' % outcome, port)
+
+
 def kernel_tls_used():
-    """Where wsgate hands the session keys to the kernel's tls ULP, the
-    records of a connection are the kernel's (/proc/net/tls_stat counts them)."""
+    """Where the tls ULP exists, established sessions go to the kernel: the
+    records of a connection are the kernel's (/proc/net/tls_stat counts its
+    software TX/RX contexts) and wsgate counts the switch; echo of 0 B..1 MiB
+    over TLS 1.3 and 1.2 and close_notify both ways go through it."""
     def tls_stat():
         with open("/proc/net/tls_stat") as f:
             return {k: int(v) for k, v in (line.split() for line in f if line.strip())}
     before = tls_stat()
+    switched = kernel_metric("switched")
     asyncio.run(python_echo())
+    asyncio.run(python_echo(max_version=ssl.TLSVersion.TLSv1_2))
+    close_notify_both_ways()
     after = tls_stat()
     for key in ("TlsTxSw", "TlsRxSw"):
-        check(after.get(key, 0) > before.get(key, 0), f"{key} grew: kernel TLS was used")
+        check(after.get(key, 0) >= before.get(key, 0) + 3, f"{key} grew by 3: {before} {after}")
+    check(kernel_metric("switched") >= switched + 3, "3 connections switched to kernel TLS")
+
+
+UPGRADE = (b"GET / HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\n"
+           b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+           b"Sec-WebSocket-Version: 13\r\n\r\n")
+
+
+def close_notify_both_ways(port=None):
+    """The client's close_notify ends the connection like a FIN, and the
+    server answers with its own before its FIN (RFC 8446 §6.1): ssl's
+    unwrap() returns instead of failing on a bare EOF. Under kernel TLS
+    (once the session went to the kernel after the 101) both alerts are
+    records the kernel carries."""
+    ctx = ssl.create_default_context(cafile=pki.ca)
+    ctx.options &= ~ssl.OP_IGNORE_UNEXPECTED_EOF  # a bare EOF fails unwrap()
+    raw = socket.create_connection(("127.0.0.1", port or TLS_PORT), timeout=5)
+    s = ctx.wrap_socket(raw, server_hostname="localhost")
+    try:
+        s.sendall(UPGRADE)
+        head = b""
+        while b"\r\n\r\n" not in head:
+            chunk = s.recv(4096)
+            check(chunk, "the 101 before EOF")
+            head += chunk
+        check(head.startswith(b"HTTP/1.1 101"), f"101: {head[:40]!r}")
+        time.sleep(0.3)  # the switch to the kernel, where it happens, is done by now
+        s.sendall(wsraw.frame(0x2, b"after the handshake"))
+        echo = b""
+        while len(echo) < 2 + 19:
+            chunk = s.recv(4096)
+            check(chunk, "the echo before EOF")
+            echo += chunk
+        eq(echo, b"\x82\x13after the handshake", "echo")
+        s.unwrap()  # sends close_notify, reads the server's (raises on EOF without it)
+    finally:
+        raw.close()
+
+
+def kernel_tls_fallback():
+    """--tls-kernel always on a host without the tls ULP: each established
+    session is tried, refused at setsockopt(TCP_ULP) - one line per loop -
+    and stays in user-space TLS; the connections still echo and close with
+    close_notify. Where the ULP exists the same flags switch instead."""
+    port, admin = free_port(), free_port()
+    flags = ["--backend", BACKEND, "--threads", "1", "--listen", f"127.0.0.1:{port},tls",
+             "--admin-listen", f"127.0.0.1:{admin}", "--tls-cert", LEAF, "--tls-key", LEAF_KEY,
+             "--tls-kernel", "always"]
+    with Server(BIN, flags) as srv:
+        asyncio.run(python_echo(port))
+        asyncio.run(python_echo(port, ssl.TLSVersion.TLSv1_2))
+        close_notify_both_ways(port)
+        if "tls" in available_ulps():
+            check(kernel_metric("switched", admin) >= 3, "switched where the ULP exists")
+            return
+        check("user-space TLS (no tls ULP; kTLS tried anyway: --tls-kernel always;" in srv.log(),
+              "the listener line says kTLS is tried")
+        lines = re.findall(r"^wsgate: kernel TLS refused \(setsockopt TCP_ULP: (.*)\): such "
+                           r"connections stay in user-space TLS$", srv.log(), re.M)
+        eq(lines, ["No such file or directory"], "one refusal line (per loop)")
+        eq(kernel_metric("switched", admin), 0, "none switched")
+        eq(kernel_metric("user_space", admin), 3, "three stayed in user space")
+        eq(srv.terminate(10), 0, "exit status")
+
+
+def kernel_tls_off():
+    """--tls-kernel off: the listener says so, no session is prepared."""
+    port, admin = free_port(), free_port()
+    flags = ["--backend", BACKEND, "--listen", f"127.0.0.1:{port},tls", "--admin-listen",
+             f"127.0.0.1:{admin}", "--tls-cert", LEAF, "--tls-key", LEAF_KEY, "--tls-kernel", "off"]
+    with Server(BIN, flags) as srv:
+        close_notify_both_ways(port)
+        check(f"wsgate: TLS on 127.0.0.1:{port}: user-space TLS (--tls-kernel off)" in srv.log(),
+              "the listener line")
+        eq((kernel_metric("switched", admin), kernel_metric("user_space", admin)), (0, 0),
+           "nothing prepared, nothing counted")
 
 
 def idle_cost(srv, count=600):
@@ -575,8 +667,11 @@ with Server(BIN, FLAGS, wait_lines=2) as server:
     suite.run("server still serves after all that", lambda: asyncio.run(python_echo()))
     suite.run("each TLS listener logs user-space or kernel TLS (tcp_available_ulp probe)",
               ktls_logged, server)
-    KTLS_CASE = "kernel TLS carries the records (/proc/net/tls_stat)"
-    why_not = kernel_tls_skip_reason(server)
+    suite.run("close_notify both ways (ssl unwrap), echo after the session may have gone to "
+              "the kernel", close_notify_both_ways)
+    KTLS_CASE = ("kernel TLS carries the records (/proc/net/tls_stat, switched metric): echo "
+                 "TLS 1.3 and 1.2, close_notify")
+    why_not = kernel_tls_skip_reason()
     if why_not:
         print(f"skipped: {why_not.split(' (')[0].split(',')[0]}", flush=True)
         suite.skip(KTLS_CASE, why_not)
@@ -584,6 +679,9 @@ with Server(BIN, FLAGS, wait_lines=2) as server:
         suite.run(KTLS_CASE, kernel_tls_used)
     suite.run("idle TLS connections: bytes of server memory each", idle_cost, server)
     suite.run("SIGTERM: exit 0", lambda: eq(server.terminate(10), 0, "exit status"))
+suite.run("--tls-kernel always without the tls ULP: refused at setsockopt, one line, "
+          "connections stay in user space and echo", kernel_tls_fallback)
+suite.run("--tls-kernel off: user-space TLS logged, nothing prepared", kernel_tls_off)
 suite.run("--tls-ticket-key-rotation 1: resumed next period, full after two", ticket_rotation)
 suite.run("SIGHUP: new certificate for new handshakes, open connection kept, bad file kept out",
           certificate_reload)

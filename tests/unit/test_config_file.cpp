@@ -82,6 +82,8 @@ TEST(ConfigFile, EverySettingChangedRoundTrips) {
                      "TLS_AES_256_GCM_SHA384",
                      "--tls-ticket-key-rotation",
                      "60",
+                     "--tls-kernel",
+                     "always",
                      "--admin-listen",
                      "127.0.0.1:9",
                      "--threads",
