@@ -39,7 +39,7 @@ const WS_PUBLISHERS = 8;
 const HTTP_PUBLISHERS = Number(process.env.WSGATE_ORDERING_HTTP_PUBLISHERS ?? 8);
 const PER_PUBLISHER_PER_CHANNEL = Number(process.env.WSGATE_ORDERING_PUBLICATIONS || 10);
 const KEY = 'ordering-key';
-const channelName = (i) => `order:${i}`;
+const channelName = (i) => `order-${i}`;
 
 function check(cond, what) {
   if (!cond) throw new Error(what);
@@ -354,7 +354,7 @@ async function everyoneGotEverything() {
       if (Number(k) !== want) note(`${ch}: publisher ${p} publication ${k} where ${want} was next`);
       nextK.set(p, Number(k) + 1);
     }
-    const c = Number(ch.split(':')[1]);
+    const c = Number(ch.split('-')[1]);
     for (const [off, pk] of apiOffsets[c]) {
       if (ref[off - 1] !== pk) note(`${ch}: the API answered offset ${off} for ${pk}, subscribers got ${ref[off - 1]} there`);
     }
