@@ -34,7 +34,7 @@ std::string ProxyRoutesReload::prepare(const Config&, const Config& next,
 }
 
 void ProxyRoutesReload::fill(SettingsSnapshot& next) {
-    next.proxy = prepared_ ? prepared_ : current_.get();
+    next.proxy.table = prepared_ ? prepared_ : current_.get();
 }
 
 void ProxyRoutesReload::commit() {

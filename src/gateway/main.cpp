@@ -373,7 +373,7 @@ int serve(const Config& config, const std::vector<std::string>& args, tls::TlsSe
     const SnapshotContext context{threads, std::string("wsgate ") + WSGATE_VERSION,
                                   release_free_memory, tls};
     std::shared_ptr<SettingsSnapshot> snapshot = build_snapshot(config, context, 1);
-    if (config.mode == Mode::proxy) snapshot->proxy = start_proxy_table(config);
+    if (config.mode == Mode::proxy) snapshot->proxy.table = start_proxy_table(config);
     // What the loops start with: the snapshot plus what only the process
     // knows (table sizes for outbound streams); a loop keeps those on reload.
     ws::LoopSettings settings = snapshot->loop;
@@ -434,16 +434,14 @@ int serve(const Config& config, const std::vector<std::string>& args, tls::TlsSe
     std::unique_ptr<ProxyRoutesReload> proxy_reload;
     if (config.mode == Mode::proxy) {
         proxy = std::make_unique<proxy::ProxySettings>();
-        proxy->table.set(snapshot->proxy);
+        proxy->table.set(snapshot->proxy.table);
         proxy_reload = std::make_unique<ProxyRoutesReload>(proxy->table);
         reloader.add_hook(proxy_reload.get());
-        proxy->connect_timeout_ms =
-            static_cast<uint32_t>(std::ceil(config.upstream_connect_timeout_s * 1000.0));
+        proxy->connect_timeout_ms = snapshot->proxy.connect_timeout_ms;
         proxy->pages = serve_http;
         proxy->max_message_bytes = settings.max_message_bytes;
         proxy->loops = threads;
-        proxy->upstream_ping_interval_ms =
-            static_cast<uint32_t>(std::ceil(config.upstream_ping_interval_s * 1000.0));
+        proxy->upstream_ping_interval_ms = snapshot->proxy.upstream_ping_interval_ms;
         // Each client may hold one upstream connection besides its own.
         settings.max_outbound = config.max_connections;
     }

@@ -88,6 +88,14 @@ constexpr LiveKey kLiveKeys[] = {
      [](const Config& f, Config* t) { t->max_request_head_bytes = f.max_request_head_bytes; }},
     {"max-request-headers",
      [](const Config& f, Config* t) { t->max_request_headers = f.max_request_headers; }},
+    // Per-connection rates (ws::MessageRateLimit::update): every open
+    // connection starts the next second's budget at the new rates.
+    {"max-messages-per-second",
+     [](const Config& f, Config* t) { t->max_messages_per_second = f.max_messages_per_second; }},
+    {"message-burst", [](const Config& f, Config* t) { t->message_burst = f.message_burst; }},
+    {"max-bytes-per-second",
+     [](const Config& f, Config* t) { t->max_bytes_per_second = f.max_bytes_per_second; }},
+    {"byte-burst", [](const Config& f, Config* t) { t->byte_burst = f.byte_burst; }},
     // --mode proxy routing (gateway::ProxyRoutesReload builds the next
     // proxy::ProxyTable, which comes with the snapshot): new connections
     // are routed by it, open ones keep relaying where they are.
@@ -107,6 +115,14 @@ constexpr LiveKey kLiveKeys[] = {
      [](const Config& f, Config* t) {
          t->passive_health.slow_start_ms = f.passive_health.slow_start_ms;
      }},
+    // Proxy timing (proxy::ProxyReload, with the snapshot): connects started
+    // and pings scheduled after the reload use the new values.
+    {"upstream-connect-timeout",
+     [](const Config& f, Config* t) {
+         t->upstream_connect_timeout_s = f.upstream_connect_timeout_s;
+     }},
+    {"upstream-ping-interval",
+     [](const Config& f, Config* t) { t->upstream_ping_interval_s = f.upstream_ping_interval_s; }},
     // Per-address admission (ws::PeerAdmission, shared by the loops; the
     // reload hook gateway::PeerLimitsReload): the next accepted connection
     // is admitted by these; open connections stay counted.

@@ -16,6 +16,10 @@ uint32_t to_ticks(double seconds) {
     return ticks < 1 ? 1 : static_cast<uint32_t>(ticks);
 }
 
+uint32_t ceil_ms(double seconds) {
+    return static_cast<uint32_t>(std::ceil(seconds * 1000.0));
+}
+
 }  // namespace
 
 ws::LoopSettings loop_settings(const Config& config, unsigned threads) {
@@ -74,6 +78,8 @@ std::shared_ptr<SettingsSnapshot> build_snapshot(const Config& config,
     snapshot->loop.tls = context.tls;
     snapshot->hub = config.hub;
     snapshot->hub.version = context.version;
+    snapshot->proxy.connect_timeout_ms = ceil_ms(config.upstream_connect_timeout_s);
+    snapshot->proxy.upstream_ping_interval_ms = ceil_ms(config.upstream_ping_interval_s);
     return snapshot;
 }
 
@@ -82,7 +88,8 @@ ws::SettingsUpdate loop_update(const std::shared_ptr<const SettingsSnapshot>& sn
     update.loop = std::shared_ptr<const ws::LoopSettings>(snapshot, &snapshot->loop);
     if (snapshot->config.mode == Mode::pubsub)
         update.app = std::shared_ptr<const void>(snapshot, &snapshot->hub);
-    if (snapshot->config.mode == Mode::proxy) update.app = snapshot->proxy;
+    if (snapshot->config.mode == Mode::proxy)
+        update.app = std::shared_ptr<const void>(snapshot, &snapshot->proxy);
     return update;
 }
 

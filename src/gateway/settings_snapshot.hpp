@@ -23,9 +23,10 @@ struct SettingsSnapshot {
     Config config;            // the effective configuration it was built from
     ws::LoopSettings loop;    // every loop's settings (the same for all)
     pubsub::HubSettings hub;  // --mode pubsub: the hub's part
-    // --mode proxy: the routing (the running table again when a reload did
-    // not change it); filled by its owner, not by build_snapshot.
-    std::shared_ptr<const proxy::ProxyTable> proxy;
+    // --mode proxy: the upstream timing, and the routing (the running table
+    // again when a reload did not change it; filled by its owner, not by
+    // build_snapshot).
+    proxy::ProxyReload proxy;
 };
 
 // What a snapshot takes from the process rather than from the file.

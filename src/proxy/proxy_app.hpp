@@ -66,8 +66,8 @@
 namespace wsgate::proxy {
 
 struct ProxySettings {
-    // The table the loops start with; a reload's comes with the settings
-    // snapshot (ProxyApp::on_settings).
+    // The table and timing the loops start with; a reload's come with the
+    // settings snapshot (ProxyReload, ProxyApp::on_settings).
     CurrentProxyTable table;
     uint32_t connect_timeout_ms = 5000;
     uint64_t max_message_bytes = 16 * 1024 * 1024;  // frames relay: upstream messages too
@@ -84,19 +84,29 @@ class ProxyApp {
           loop_(loop),
           frames_(settings.max_message_bytes),
           table_(settings.table.get()),
+          connect_timeout_ms_(settings.connect_timeout_ms),
+          ping_interval_ms_(settings.upstream_ping_interval_ms),
           prober_(table_->routes, table_->live, loop, settings.loops) {
         per_pool_state();
     }
 
-    // A reload's table (ws::ReloadableApplication: the part is a
-    // ProxyTable; the same one again when the routing did not change):
+    // A reload's part (ws::ReloadableApplication: a ProxyReload) - its
+    // timing applies to the next connect and ping; its table (the same one
+    // again when the routing did not change):
     // new connections are routed with it from now on; tunnels keep theirs.
     // The health checks this loop owns start again on the new table.
     template <class Loop>
     void on_settings(Loop& loop, const std::shared_ptr<const void>& part) {
-        if (!part || part.get() == table_.get()) return;
+        if (!part) return;
+        const auto& next = *static_cast<const ProxyReload*>(part.get());
+        connect_timeout_ms_ = next.connect_timeout_ms;
+        if (next.upstream_ping_interval_ms != ping_interval_ms_) {
+            ping_interval_ms_ = next.upstream_ping_interval_ms;
+            next_ping_ms_ = 0;  // scheduled again at the next turn's end
+        }
+        if (next.table == nullptr || next.table == table_) return;
         prober_.stop(loop);
-        table_ = std::static_pointer_cast<const ProxyTable>(part);
+        table_ = next.table;
         prober_ = HealthProber(table_->routes, table_->live, loop_, settings_.loops);
         per_pool_state();
     }
@@ -309,7 +319,7 @@ class ProxyApp {
     // upstream gets a ping (one walk over the tunnels, no timer per connection).
     template <class Loop>
     void ping_upstreams(Loop& loop, int64_t now_ms) {
-        const uint32_t interval = settings_.upstream_ping_interval_ms;
+        const uint32_t interval = ping_interval_ms_;
         if (interval == 0 || tunnels() == 0) {
             next_ping_ms_ = 0;
             return;
@@ -405,8 +415,7 @@ class ProxyApp {
             t.frames = frames_.adopted();
             // Its upstream is pinged no later than the old process would have.
             const int64_t due = last_turn_ms_ + state.ping_due_ms;
-            if (settings_.upstream_ping_interval_ms != 0 &&
-                (next_ping_ms_ == 0 || due < next_ping_ms_)) {
+            if (ping_interval_ms_ != 0 && (next_ping_ms_ == 0 || due < next_ping_ms_)) {
                 next_ping_ms_ = std::max<int64_t>(due, 1);
             }
         }
@@ -545,7 +554,7 @@ class ProxyApp {
             int error = 0;
             ws::ConnectionHandle up =
                 loop.connect(reinterpret_cast<const sockaddr*>(&server.endpoint.addr),
-                             server.endpoint.len, settings_.connect_timeout_ms, &error);
+                             server.endpoint.len, connect_timeout_ms_, &error);
             if (!up.empty()) {
                 t.upstream = up;
                 *loop.app_state(up) = id + 1;
@@ -695,6 +704,8 @@ class ProxyApp {
     uint32_t loop_;
     FramesRelay frames_;
     std::shared_ptr<const ProxyTable> table_;  // new connections are routed with it
+    uint32_t connect_timeout_ms_;              // ProxySettings' until a reload's
+    uint32_t ping_interval_ms_;                // 0: no pings
     int64_t last_turn_ms_ = 0;                 // the loop's clock at the end of its last turn
     int64_t next_ping_ms_ = 0;                 // 0: no ping due (none to send)
     std::vector<RoundRobin> cursors_;          // per pool

@@ -8,6 +8,7 @@
 // relays go on untouched and it gets no new connection.
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -27,6 +28,16 @@ struct ProxyTable {
 
     const RouteTable routes;
     const UpstreamLive live;
+};
+
+// What a reload hands each proxy loop with the settings snapshot
+// (ProxyApp::on_settings): the routing (the running table again when the
+// routing did not change) and the upstream timing, which applies to
+// connects started and pings scheduled from then on.
+struct ProxyReload {
+    std::shared_ptr<const ProxyTable> table;
+    uint32_t connect_timeout_ms = 5000;          // --upstream-connect-timeout
+    uint32_t upstream_ping_interval_ms = 30000;  // --upstream-ping-interval; 0: none
 };
 
 // Whether two finished tables route and balance alike: the same routes,

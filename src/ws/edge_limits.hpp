@@ -1,5 +1,5 @@
-// Admission at the edge: what a client may do before and after its upgrade,
-// fixed at start-up (LoopSettings::edge). Each limit is off at its zero /
+// Admission at the edge: what a client may do before and after its upgrade
+// (LoopSettings::edge, replaced by a reload's snapshot). Each limit is off at its zero /
 // empty value; the checks live in ws/edge_admission.hpp (per connection)
 // and ws/peer_admission.hpp (per client address, shared by the loops).
 #pragma once

@@ -1,12 +1,13 @@
 // Per-connection message and byte rates (--max-messages-per-second,
 // --max-bytes-per-second): two token buckets per connection slot, in an
-// array of the loop's own, allocated at start-up only when a rate is set,
-// so the Connection record does not grow and a loop without limits pays one
-// predictable branch per message. Checked with the loop's clock of the
+// array of the loop's own, allocated only once a rate is set (at start-up
+// or by a reload), so the Connection record does not grow and a loop
+// without limits pays one predictable branch per message. Checked with the loop's clock of the
 // turn: no clock read, no allocation, no system call per message.
 #pragma once
 
 #include <cstdint>
+#include <new>
 
 #include "ws/edge_limits.hpp"
 #include "ws/token_bucket.hpp"
@@ -18,12 +19,38 @@ class MessageRateLimit {
   public:
     enum class Verdict : uint8_t { ok, messages, bytes };
 
-    MessageRateLimit(const EdgeLimits& limits, uint32_t slots) {
+    MessageRateLimit(const EdgeLimits& limits, uint32_t slots) : slots_(slots) {
         messages_ = {limits.messages_per_second, limits.message_burst};
         bytes_ = {limits.bytes_per_second, limits.byte_burst};
         // Zero pages: slots never used cost nothing (a zero bucket is empty
         // and open() fills it).
-        if (limits.limits_message_rate()) buckets_.allocate(slots);
+        if (limits.limits_message_rate()) buckets_.allocate(slots_);
+    }
+
+    // A reload's rates. Unchanged: nothing happens. Changed: each open
+    // connection (for_each_open(visit) calls visit(slot) for each) starts
+    // the next second's budget with full buckets at the new rates; a zero
+    // rate is off. false: the table could not be allocated (the rates
+    // stay as they were).
+    template <class ForEachOpen>
+    bool update(const EdgeLimits& limits, uint32_t now_ms, ForEachOpen&& for_each_open) {
+        const TokenBucketRate messages{limits.messages_per_second, limits.message_burst};
+        const TokenBucketRate bytes{limits.bytes_per_second, limits.byte_burst};
+        if (messages.per_second == messages_.per_second && messages.burst == messages_.burst &&
+            bytes.per_second == bytes_.per_second && bytes.burst == bytes_.burst) {
+            return true;
+        }
+        if (!enabled() && limits.limits_message_rate()) {
+            try {
+                buckets_.allocate(slots_);
+            } catch (const std::bad_alloc&) {
+                return false;
+            }
+        }
+        messages_ = messages;
+        bytes_ = bytes;
+        for_each_open([this, now_ms](uint32_t slot) { open(slot, now_ms); });
+        return true;
     }
 
     bool enabled() const { return static_cast<bool>(buckets_); }
@@ -52,6 +79,7 @@ class MessageRateLimit {
         TokenBucket messages;
         TokenBucket bytes;
     };
+    uint32_t slots_;
     TokenBucketRate messages_;
     TokenBucketRate bytes_;
     ZeroPages<Buckets> buckets_;

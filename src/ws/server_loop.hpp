@@ -697,7 +697,9 @@ class ServerLoop {
     // most the start-up value), the per-address table, the deflate agreement
     // and its stream budget. The rest applies from now on: limits at the next
     // admission, frame header, queue check or timer; a running timer keeps its
-    // deadline and is rescheduled with the new value when it fires.
+    // deadline and is rescheduled with the new value when it fires; changed
+    // message/byte rates refill every open connection's buckets at the new
+    // rates (MessageRateLimit::update).
     void adopt_settings(const SettingsUpdate& update) {
         if (update.loop) {
             LoopSettings next = *update.loop;
@@ -716,6 +718,15 @@ class ServerLoop {
             pool_.for_each([this](uint32_t, Connection& c) {
                 c.decoder.set_max_message_bytes(settings_.max_message_bytes);
             });
+            const bool rates = rates_.update(settings_.edge, now_ms32(), [this](auto open) {
+                pool_.for_each([&](uint32_t index, Connection& c) {
+                    if (c.state == ConnState::open) open(index);
+                });
+            });
+            if (!rates) {
+                io::log(io::LogLevel::error, "message_rate", io::kNoConn, {},
+                        "reloaded message/byte rates not applied: no memory for their table");
+            }
             metrics_.settings_generation.set(static_cast<int64_t>(settings_.generation));
         }
         if constexpr (ReloadableApplication<App, Self>) app_.on_settings(*this, update.app);

@@ -278,6 +278,61 @@ def per_ip_limits_live():
         close_all(held[4:])
 
 
+def flood(conn, n, size=2, want_close=None):
+    """Sends n text messages of `size` bytes at once and reads their echoes;
+    with want_close (the reason of a 1008), reads until that close instead:
+    returns the echoes before it and the seconds it took."""
+    t0 = time.monotonic()
+    conn.send_in_background(b"".join(frame(OP_TEXT, b"%d" % (i % 10) * size) for i in range(n)))
+    echoes = 0
+    while True:
+        f = conn.read_frame()
+        if f.opcode == OP_CLOSE:
+            check(want_close is not None, f"close {f.close_code()} after {echoes} echoes")
+            eq((f.close_code(), f.payload[2:].decode()), (1008, want_close), "close")
+            return echoes, time.monotonic() - t0
+        echoes += 1 if f.fin else 0
+        if want_close is None and echoes == n:
+            return echoes, time.monotonic() - t0
+
+
+def rates_live():
+    # Open connections, a high message rate at start-up.
+    with instance(BASE + "max-messages-per-second = 10000\n") as inst:
+        flooder, quiet = open_held(inst.port, 2)
+        flood(flooder, 100)
+        inst.file.write(BASE + "max-messages-per-second = 20\nmax-bytes-per-second = 100000\n")
+        answer = inst.reload(200)
+        eq(sorted(answer["applied"]), ["max-bytes-per-second", "max-messages-per-second"],
+           f"applied (restart_needed {answer['restart_needed']})")
+        inst.wait_generation(2)
+        # The connection opened before the reload gets the new budget: the
+        # burst (one second's worth, 20) and the refill while it floods.
+        echoes, took = flood(flooder, 300, want_close="message rate limit exceeded")
+        check(20 <= echoes <= 20 + 20 * took + 1, f"{echoes} echoes in {took:.3f}s")
+        flooder.close()
+        for i in range(5):  # 10 a second: under the lowered rate
+            quiet.echo(OP_TEXT, f"quiet {i}")
+            time.sleep(0.1)
+        with Conn(port=inst.port) as c:  # 3 x 60,000 bytes: over 100,000 a second
+            c.handshake()
+            flood(c, 3, size=60_000, want_close="byte rate limit exceeded")
+        # Both back off (0): new and old connections send at any rate.
+        inst.file.write(BASE)
+        answer = inst.reload(200)
+        eq(sorted(answer["applied"]), ["max-bytes-per-second", "max-messages-per-second"],
+           "applied (limits off)")
+        inst.wait_generation(3)
+        with Conn(port=inst.port) as c:
+            c.handshake()
+            eq(flood(c, 300)[0], 300, "echoes on a new connection")
+        eq(flood(quiet, 300)[0], 300, "echoes on the quiet connection")
+        eq(flood(quiet, 3, size=60_000)[0], 3, "large echoes on the quiet connection")
+        close_all([quiet])
+        inst.srv.wait_for(lambda log: "over --max-messages-per-second" in log, 2,
+                          "the message rate close's log line")
+
+
 def check_config_lists_live_keys():
     f = ConfigFile(BASE)
     try:
@@ -286,7 +341,9 @@ def check_config_lists_live_keys():
         live = [line for line in out.splitlines() if line.startswith("# live on reload")]
         eq(len(live), 1, "live line")
         check(" max-message-bytes" in live[0] and " threads" not in live[0], live[0])
-        for key in ("max-connections-per-ip", "connection-rate-per-ip", "ipv6-prefix-length"):
+        for key in ("max-connections-per-ip", "connection-rate-per-ip", "ipv6-prefix-length",
+                    "max-messages-per-second", "max-bytes-per-second",
+                    "upstream-connect-timeout", "upstream-ping-interval"):
             check(f" {key}" in live[0], f"{key} live: {live[0]}")
         check(any(line.startswith("# need a restart:") and " threads" in line
                   for line in out.splitlines()), "restart line")
@@ -312,5 +369,7 @@ suite.run("pub/sub: publish right, channel limit, API key, history-size live",
           pubsub_rights_live)
 suite.run("per-address limits live: counts of open connections kept, newcomers 429",
           per_ip_limits_live)
+suite.run("message and byte rates live: an open flooder closed 1008, the quiet one kept; off again",
+          rates_live)
 suite.run("check-config lists live and restart keys", check_config_lists_live_keys)
 suite.finish()

@@ -4,10 +4,13 @@
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 
+#include "ws/message_rate_limit.hpp"
 #include "ws/peer_admission.hpp"
 #include "ws/peer_key.hpp"
 #include "ws/token_bucket.hpp"
 
+using wsgate::ws::EdgeLimits;
+using wsgate::ws::MessageRateLimit;
 using wsgate::ws::PeerAdmission;
 using wsgate::ws::PeerAdmissionSettings;
 using wsgate::ws::TokenBucket;
@@ -48,6 +51,46 @@ TEST(TokenBucket, BytesAtLargeRatesStayExact) {
     EXPECT_TRUE(b.take(rate, uint64_t{1} << 40, 0));
     EXPECT_FALSE(b.take(rate, 1, 0));
     EXPECT_TRUE(b.take(rate, uint64_t{1} << 39, 500));
+}
+
+// A reload's rates (MessageRateLimit::update): a loop started without any
+// allocates its table then, open connections start at full buckets of the
+// new rates, and zero turns a limit off again.
+TEST(MessageRateLimit, AReloadSetsRatesOnOpenConnectionsAndZeroTurnsThemOff) {
+    MessageRateLimit rates(EdgeLimits{}, 8);
+    EXPECT_FALSE(rates.enabled());
+    auto open_slot_3 = [](auto open) { open(3u); };
+    EdgeLimits limits;
+    limits.messages_per_second = 10;
+    limits.message_burst = 4;
+    limits.bytes_per_second = 100;
+    limits.byte_burst = 100;
+    ASSERT_TRUE(rates.update(limits, 1000, open_slot_3));
+    EXPECT_TRUE(rates.enabled());
+    for (int i = 0; i < 4; ++i)
+        EXPECT_EQ(rates.message(3, 1000), MessageRateLimit::Verdict::ok) << i;
+    EXPECT_EQ(rates.message(3, 1000), MessageRateLimit::Verdict::messages);
+    EXPECT_EQ(rates.bytes(3, 100, 1000), MessageRateLimit::Verdict::ok);
+    EXPECT_EQ(rates.bytes(3, 1, 1000), MessageRateLimit::Verdict::bytes);
+    // The same rates again: buckets untouched (still empty).
+    ASSERT_TRUE(rates.update(limits, 1000, open_slot_3));
+    EXPECT_EQ(rates.message(3, 1000), MessageRateLimit::Verdict::messages);
+    // Lowered: the next second's budget at the new rate, from a full bucket.
+    limits.messages_per_second = 2;
+    limits.message_burst = 2;
+    ASSERT_TRUE(rates.update(limits, 1000, open_slot_3));
+    EXPECT_EQ(rates.message(3, 1000), MessageRateLimit::Verdict::ok);
+    EXPECT_EQ(rates.message(3, 1000), MessageRateLimit::Verdict::ok);
+    EXPECT_EQ(rates.message(3, 1100), MessageRateLimit::Verdict::messages);
+    EXPECT_EQ(rates.message(3, 1500), MessageRateLimit::Verdict::ok);
+    // Off (0): any number of messages; the byte rate stays.
+    limits.messages_per_second = 0;
+    limits.message_burst = 0;
+    ASSERT_TRUE(rates.update(limits, 1500, open_slot_3));
+    for (int i = 0; i < 1000; ++i)
+        ASSERT_EQ(rates.message(3, 1500), MessageRateLimit::Verdict::ok) << i;
+    EXPECT_EQ(rates.bytes(3, 100, 1500), MessageRateLimit::Verdict::ok);
+    EXPECT_EQ(rates.bytes(3, 1, 1500), MessageRateLimit::Verdict::bytes);
 }
 
 TEST(PeerAdmission, ConnectionsPerAddressUntilReleased) {

@@ -80,6 +80,29 @@ TEST(ReloadPolicy, TablesSizedAtStartUpOnlyShrink) {
     EXPECT_EQ(over.effective.max_connections, 10u);
 }
 
+// --upstream-connect-timeout and --upstream-ping-interval apply live: the
+// snapshot hands each proxy loop the new values (ProxyApp::on_settings).
+TEST(ReloadPolicy, ProxyTimingReachesTheLoopsPart) {
+    Config started = from_toml("upstream-connect-timeout = 5\nupstream-ping-interval = 30\n");
+    started.mode = Mode::proxy;
+    Config next = from_toml("upstream-connect-timeout = 0.25\nupstream-ping-interval = 0\n");
+    next.mode = Mode::proxy;
+    ReloadPlan plan = plan_reload(started, started, next);
+    EXPECT_EQ(plan.applied,
+              (std::vector<std::string>{"upstream-connect-timeout", "upstream-ping-interval"}));
+    EXPECT_TRUE(plan.restart.empty());
+    SnapshotContext context{2, "wsgate test", nullptr};
+    std::shared_ptr<const SettingsSnapshot> before = build_snapshot(started, context, 1);
+    EXPECT_EQ(before->proxy.connect_timeout_ms, 5000u);
+    EXPECT_EQ(before->proxy.upstream_ping_interval_ms, 30000u);
+    std::shared_ptr<const SettingsSnapshot> after = build_snapshot(plan.effective, context, 2);
+    ws::SettingsUpdate u = loop_update(after);
+    ASSERT_EQ(u.app.get(), &after->proxy);
+    const auto& part = *static_cast<const proxy::ProxyReload*>(u.app.get());
+    EXPECT_EQ(part.connect_timeout_ms, 250u);
+    EXPECT_EQ(part.upstream_ping_interval_ms, 0u);
+}
+
 TEST(ReloadAnswer, JsonAndLogLine) {
     ReloadOutcome ok;
     ok.ok = true;
