@@ -7,14 +7,35 @@ and test_proxy_reload.
 
 import json
 import os
+import socket
 import subprocess
 import sys
+import time
 
 import websockets
 
 from wsraw import check
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def full_listener():
+    """A listener whose accept queue is full: SYNs to it are dropped, so a
+    connect to it neither succeeds nor fails until its timeout."""
+    lst = socket.socket()
+    lst.bind(("127.0.0.1", 0))
+    lst.listen(0)
+    fillers = []
+    for _ in range(3):
+        s = socket.socket()
+        s.setblocking(False)
+        try:
+            s.connect(lst.getsockname())
+        except BlockingIOError:
+            pass
+        fillers.append(s)
+    time.sleep(0.2)
+    return lst, fillers
 
 
 class Upstream:

@@ -32,6 +32,7 @@ import websockets
 import wsraw
 import proxy_flood
 from proxy_flood import FLOOD_TOTAL, Flood
+from proxy_upstreams import full_listener
 from wsgate_proc import Server, free_port, rss_kib
 from wsraw import check, eq
 
@@ -108,25 +109,6 @@ class PythonUpstreams:
     def close(self):
         self.loop.call_soon_threadsafe(self.stop.set)
         self.thread.join(5)
-
-
-def full_listener():
-    """A listener whose accept queue is full: SYNs to it are dropped, so a
-    connect to it neither succeeds nor fails until its timeout."""
-    lst = socket.socket()
-    lst.bind(("127.0.0.1", 0))
-    lst.listen(0)
-    fillers = []
-    for _ in range(3):
-        s = socket.socket()
-        s.setblocking(False)
-        try:
-            s.connect(lst.getsockname())
-        except BlockingIOError:
-            pass
-        fillers.append(s)
-    time.sleep(0.2)
-    return lst, fillers
 
 
 def run(coro):

@@ -20,7 +20,9 @@ shared by every case. Each case starts its own proxy (two loops,
   - health and load carry over: a server down by its check stays down
     across a reload, least-conn counts the connections opened before it;
   - a bad route (an unknown pool) or a bad value: 422, one log line, and the
-    routing in force (itself changed by a reload before) stays.
+    routing in force (itself changed by a reload before) stays;
+  - --upstream-connect-timeout lowered by a reload: the next connect to a
+    server that never answers gets 504 after the new timeout.
 """
 
 import asyncio
@@ -33,7 +35,7 @@ import time
 from prometheus_client.parser import text_string_to_metric_families
 
 import wsraw
-from proxy_upstreams import IdentUpstream, open_ident
+from proxy_upstreams import IdentUpstream, full_listener, open_ident
 from reload_fixture import Instance
 from wsgate_proc import free_port
 from wsraw import check, eq
@@ -261,6 +263,38 @@ def bad_file_changes_nothing():
            "one log line per bad file")
 
 
+def timed_out_upgrade(inst, path):
+    """An upgrade through the proxy: (status line, seconds to the answer)."""
+    t0 = time.monotonic()
+    with wsraw.Conn(inst.port) as c:
+        c.send(wsraw.build_upgrade(path))
+        head = c.read_http_head()
+    return head.split(b"\r\n", 1)[0].decode(), time.monotonic() - t0
+
+
+def connect_timeout_live():
+    lst, fillers = full_listener()  # SYNs dropped: every connect times out
+    slow = (f'mode = "proxy"\nupstream = ["slow=127.0.0.1:{lst.getsockname()[1]}"]\n'
+            'route = ["/s=slow"]\n')
+    try:
+        with Instance(BIN, BACKEND, slow + "upstream-connect-timeout = 2\n") as inst:
+            status, took = timed_out_upgrade(inst, "/s/a")
+            check(status.startswith("HTTP/1.1 504") and took >= 1.9,
+                  f"{status!r} after {took:.2f}s")
+            inst.file.write(slow + "upstream-connect-timeout = 0.3\n")
+            answer = inst.reload(200)
+            eq(answer["applied"], ["upstream-connect-timeout"],
+               f"applied (restart_needed {answer['restart_needed']})")
+            inst.wait_generation(2)
+            status, took = timed_out_upgrade(inst, "/s/b")
+            check(status.startswith("HTTP/1.1 504") and 0.25 <= took < 1.2,
+                  f"{status!r} after {took:.2f}s, want about 0.3s")
+    finally:
+        lst.close()
+        for s in fillers:
+            s.close()
+
+
 try:
     for n in range(1, 6):
         U[n] = IdentUpstream(free_port(), down_dir=DOWN_DIR)
@@ -274,6 +308,8 @@ try:
               health_and_load_carry_over)
     suite.run("bad route or value: 422, one log line, the routing in force stays",
               bad_file_changes_nothing)
+    suite.run("--upstream-connect-timeout lowered live: the next connect times out sooner",
+              connect_timeout_live)
 finally:
     for u in U.values():
         u.stop()
