@@ -26,8 +26,8 @@ import time
 
 import upgrade_proc
 import wsraw
-from upgrade_proc import fd_count, wait_exit
-from wsgate_proc import free_port, rss_kib
+from upgrade_proc import wait_exit
+from wsgate_proc import free_port
 from wsraw import OP_BINARY, OP_TEXT, Conn, check, eq, frame
 
 if len(sys.argv) < 3:
@@ -287,25 +287,7 @@ def under_load_twice():
                    "--connect-timeout", "30"] + extra
             runs.append((name, out, subprocess.Popen(cmd, stdout=subprocess.DEVNULL,
                                                      stderr=subprocess.PIPE)))
-        gw.wait_for(lambda log: True, 1, "")
-        # Every connection up before the first upgrade.
-        deadline = time.monotonic() + 60
-        while fd_count(gw.pid) < n and time.monotonic() < deadline:
-            time.sleep(0.1)
-        time.sleep(1.0)
-        stats = []
-        for round_ in (1, 2):
-            old = gw.pid
-            before = (fd_count(old), rss_kib(old))
-            taken = gw.upgrade(timeout=60)
-            after = (fd_count(gw.pid), rss_kib(gw.pid))
-            ms = re.findall(r"handed over (\d+) connections in (\d+) ms", gw.log())[-1]
-            took = re.findall(r"took (\d+) of (\d+) connections in (\d+) ms", gw.log())[-1]
-            stats.append(f"upgrade {round_}: {taken} connections moved; old pid {old} "
-                         f"{before[0]} fds {before[1]} KiB RSS; new pid {gw.pid} {after[0]} fds "
-                         f"{after[1]} KiB RSS; old side {ms[1]} ms, new side {took[2]} ms")
-            eq(taken, n, f"connections moved in upgrade {round_}; log {gw.log()[-1500:]}")
-            time.sleep(1.0)
+        stats = upgrade_proc.upgrade_twice_under_load(gw, n, n)
         for name, out, p in runs:
             try:
                 _, err = p.communicate(timeout=duration + 60)

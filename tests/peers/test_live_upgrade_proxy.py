@@ -32,8 +32,8 @@ import urllib.request
 
 import upgrade_proc
 import wsraw
-from upgrade_proc import fd_count, wait_exit
-from wsgate_proc import free_port, rss_kib
+from upgrade_proc import upgrade_twice_under_load, wait_exit
+from wsgate_proc import free_port
 from wsraw import OP_BINARY, OP_TEXT, Conn, check, eq, frame
 
 if len(sys.argv) < 3:
@@ -341,23 +341,8 @@ def under_load_twice():
                    "--connect-timeout", "30"] + extra
             runs.append((name, out, subprocess.Popen(cmd, stdout=subprocess.DEVNULL,
                                                      stderr=subprocess.PIPE)))
-        deadline = time.monotonic() + 60
-        while fd_count(gw.pid) < 2 * n and time.monotonic() < deadline:
-            time.sleep(0.1)
-        time.sleep(1.0)
-        stats = []
-        for round_ in (1, 2):
-            old = gw.pid
-            before = (fd_count(old), rss_kib(old))
-            taken = gw.upgrade(timeout=60)
-            after = (fd_count(gw.pid), rss_kib(gw.pid))
-            ms = re.findall(r"handed over (\d+) connections in (\d+) ms", gw.log())[-1]
-            took = re.findall(r"took (\d+) of (\d+) connections in (\d+) ms", gw.log())[-1]
-            stats.append(f"upgrade {round_}: {taken // 2} pairings moved; old pid {old} "
-                         f"{before[0]} fds {before[1]} KiB RSS; new pid {gw.pid} {after[0]} fds "
-                         f"{after[1]} KiB RSS; old side {ms[1]} ms, new side {took[2]} ms")
-            eq(taken, 2 * n, f"connections moved in upgrade {round_}; log {gw.log()[-1500:]}")
-            time.sleep(1.0)
+        stats = upgrade_twice_under_load(gw, 2 * n, 2 * n,
+                                         what=lambda taken: f"{taken // 2} pairings")
         expect_counts(proxy, {("tun", u1.name): n // 2, ("frm", u2.name): n // 2}, "counted")
         for name, out, p in runs:
             try:

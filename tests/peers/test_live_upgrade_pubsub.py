@@ -27,8 +27,8 @@ import time
 import upgrade_proc
 import wsraw
 from pubsub_client import Api, PubsubConn, ServerClosed
-from upgrade_proc import fd_count
-from wsgate_proc import free_port, rss_kib
+from upgrade_proc import upgrade_twice_under_load
+from wsgate_proc import free_port
 from wsraw import check, eq
 
 if len(sys.argv) < 3:
@@ -290,6 +290,12 @@ def carry_on(flags, streams_move):
         sdk.close()
 
 
+def handed_over_publications(log):
+    """Publications of history the last upgrade's loops handed over."""
+    return sum(int(p) for p in re.findall(
+        r"hands over \d+ channel streams \((\d+) publications", log)[-2:])
+
+
 def under_load_twice():
     """wsload --mode pubsub: subscribers on 20 channels (2 each) and 4
     publishers publishing as clients (they move too), upgraded twice in a
@@ -308,27 +314,10 @@ def under_load_twice():
                "--subscriptions", "2", "--publish-via", "ws", "-t", str(duration), "--warmup",
                "0.5", "--json", out, "--no-progress", "--connect-timeout", "30"]
         load = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        deadline = time.monotonic() + 60
-        while fd_count(gw.pid) < n + publishers and time.monotonic() < deadline:
-            time.sleep(0.1)
-        time.sleep(1.0)
-        stats = []
-        for round_ in (1, 2):
-            old = gw.pid
-            before = (fd_count(old), rss_kib(old))
-            taken = gw.upgrade(via="signal" if round_ == 1 else "post", timeout=60)
-            after = (fd_count(gw.pid), rss_kib(gw.pid))
-            log = gw.log()
-            ms = re.findall(r"handed over (\d+) connections in (\d+) ms", log)[-1]
-            took = re.findall(r"took (\d+) of (\d+) connections in (\d+) ms", log)[-1]
-            pubs = sum(int(p) for p in re.findall(
-                r"hands over \d+ channel streams \((\d+) publications", log)[-2:])
-            stats.append(f"upgrade {round_}: {taken} connections moved; old pid {old} "
-                         f"{before[0]} fds {before[1]} KiB RSS; new pid {gw.pid} {after[0]} fds "
-                         f"{after[1]} KiB RSS; old side {ms[1]} ms, new side {took[2]} ms; "
-                         f"{pubs} publications of history handed over")
-            eq(taken, n + publishers, f"connections moved in upgrade {round_}; log {log[-1500:]}")
-            time.sleep(1.0)
+        stats = upgrade_twice_under_load(
+            gw, n + publishers, n + publishers, vias=("signal", "post"),
+            extra=lambda log: f"; {handed_over_publications(log)} publications of history "
+                              "handed over")
         try:
             _, err = load.communicate(timeout=duration + 60)
         except subprocess.TimeoutExpired:

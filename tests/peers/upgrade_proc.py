@@ -16,7 +16,7 @@ import time
 import urllib.request
 
 import wsraw
-from wsgate_proc import free_port
+from wsgate_proc import free_port, rss_kib
 from wsraw import check, eq
 
 PR_SET_CHILD_SUBREAPER = 36
@@ -134,3 +134,30 @@ def wait_exit(pid, timeout):
 
 def fd_count(pid):
     return len(os.listdir(f"/proc/{pid}/fd"))
+
+
+def upgrade_twice_under_load(gw, descriptors, want, what=lambda taken: f"{taken} connections",
+                             vias=("signal", "signal"), extra=lambda log: ""):
+    """Once the process holds `descriptors` descriptors (the load is up),
+    upgrades twice, each taking `want` connections; returns a line per
+    upgrade: what moved, descriptors and RSS of the old and the new process,
+    the hand-over time on each side, and extra(log)."""
+    deadline = time.monotonic() + 60
+    while fd_count(gw.pid) < descriptors and time.monotonic() < deadline:
+        time.sleep(0.1)
+    time.sleep(1.0)
+    stats = []
+    for round_, via in enumerate(vias, start=1):
+        old = gw.pid
+        before = (fd_count(old), rss_kib(old))
+        taken = gw.upgrade(via=via, timeout=60)
+        after = (fd_count(gw.pid), rss_kib(gw.pid))
+        log = gw.log()
+        ms = re.findall(r"handed over (\d+) connections in (\d+) ms", log)[-1]
+        took = re.findall(r"took (\d+) of (\d+) connections in (\d+) ms", log)[-1]
+        stats.append(f"upgrade {round_}: {what(taken)} moved; old pid {old} {before[0]} fds "
+                     f"{before[1]} KiB RSS; new pid {gw.pid} {after[0]} fds {after[1]} KiB RSS; "
+                     f"old side {ms[1]} ms, new side {took[2]} ms{extra(log)}")
+        eq(taken, want, f"connections moved in upgrade {round_}; log {log[-1500:]}")
+        time.sleep(1.0)
+    return stats
