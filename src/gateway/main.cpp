@@ -603,6 +603,9 @@ int supervise(const Config& config, const std::vector<std::string>& args,
               tls::TlsServerContext* tls, io::BackendKind backend,
               const std::vector<std::vector<int>>& listeners, const std::vector<std::string>& names,
               const sigset_t& signals, unsigned threads) {
+    // A worker forked after a crash starts from `running`: the start-up
+    // configuration with the live keys' values of the last reload.
+    Config running = config;
     RunWorker run_worker = [&](unsigned w, int ready_fd) {
         std::vector<std::vector<int>> mine;
         for (unsigned slot = 0; slot < listeners.size(); ++slot) {
@@ -613,24 +616,27 @@ int supervise(const Config& config, const std::vector<std::string>& args,
                     close(fd);
             }
         }
-        return serve(config, args, tls, backend, mine, names, signals, ready_fd);
+        return serve(running, args, tls, backend, mine, names, signals, ready_fd);
     };
-    // Each worker reloads itself on SIGHUP; the parent reads the TLS
-    // certificates again too, so that a worker it forks after a crash starts
-    // with the certificates its siblings serve, not those of start-up. Its
-    // outcome is the workers' (same files): only a failure here is logged.
-    auto reload_certificates = [&] {
-        if (tls == nullptr) return;
+    // Each worker reloads itself on SIGHUP; the parent reads the files again
+    // too (the configuration as a reload plans it, and the TLS certificates),
+    // so that a worker it forks after a crash serves what its siblings serve,
+    // not what they started with. Its outcome is the workers' (same files):
+    // only a failure here is logged.
+    auto reload_for_restarts = [&] {
         std::vector<const char*> argv;
         for (const std::string& a : args)
             argv.push_back(a.c_str());
         Config next;
         std::string error = parse_config(static_cast<int>(argv.size()), argv.data(), &next);
-        if (error.empty()) tls->reload(tls_settings(next), &error);
+        if (error.empty() && tls != nullptr) tls->reload(tls_settings(next), &error);
         if (!error.empty()) {
             io::log(io::LogLevel::info, "", io::kNoConn, {},
-                    "SIGHUP: certificates for restarted workers unchanged: %s", error.c_str());
+                    "SIGHUP: restarted workers keep the previous configuration: %s",
+                    error.c_str());
+            return;
         }
+        running = plan_reload(config, running, next).effective;
     };
     int result = supervise_workers(
         config.workers, RestartBudget(kMaxWorkerRestarts, kWorkerRestartWindowMs), signals,
@@ -639,7 +645,7 @@ int supervise(const Config& config, const std::vector<std::string>& args,
             print_listening(names, backend, config, threads);
             notify_ready();
         },
-        reload_certificates);
+        reload_for_restarts);
     for (const auto& slot : listeners) {
         for (int fd : slot)
             close(fd);

@@ -12,7 +12,9 @@ own, forked from the parent).
   reload keeps echoing.
 - a worker that dies after the reload is restarted by the parent: its
   handshakes get the new certificate too, not the one the parent started
-  with.
+  with, and it applies the configuration file's live keys as reloaded
+  (max-request-head-bytes lowered: a 3 KiB request head gets 431 on both
+  workers).
 """
 
 import asyncio
@@ -43,6 +45,7 @@ pki = TestPki()
 FIRST, FIRST_KEY = pki.leaf("localhost", ["DNS:localhost", "IP:127.0.0.1"], "ec")
 SECOND, SECOND_KEY = pki.leaf("localhost-b", ["DNS:localhost", "IP:127.0.0.1"], "ec")
 CERT, KEY = os.path.join(pki.dir, "served.pem"), os.path.join(pki.dir, "served.key")
+CONFIG = os.path.join(pki.dir, "wsgate.toml")
 PORT = free_port()
 NEW_CONNECTIONS = 12
 FOOTER = "-----END CERTIFICATE-----"
@@ -132,8 +135,9 @@ async def reload_case(srv):
         eq(await asyncio.wait_for(ws.recv(), 5), f"before {i}", "echo before the reload")
     shutil.copy(SECOND, CERT)
     shutil.copy(SECOND_KEY, KEY)
+    write_config(2048)
     srv.proc.send_signal(signal.SIGHUP)
-    srv.wait_for(lambda log: log.count("applied TLS certificates: ECDSA localhost") >= 2, 5,
+    srv.wait_for(lambda log: log.count("TLS certificates: ECDSA localhost") >= 2, 5,
                  "both workers' reload lines")
     handshakes_on_both(srv, leaf_der(SECOND), "after SIGHUP")
     for i, ws in enumerate(conns):
@@ -142,6 +146,48 @@ async def reload_case(srv):
            f"connection {i} opened before the reload still echoes")
         await ws.close()
         eq(ws.close_code, 1000, "close code")
+
+
+def settled_fd_counts(workers):
+    """Each worker's descriptor count once the connections closed before have
+    been let go (the same twice, 0.2 s apart; at most 3 s)."""
+    counts = {w: fd_count(w) for w in workers}
+    deadline = time.monotonic() + 3
+    while time.monotonic() < deadline:
+        time.sleep(0.2)
+        now = {w: fd_count(w) for w in workers}
+        if now == counts:
+            break
+        counts = now
+    return counts
+
+
+def write_config(head_bytes):
+    with open(CONFIG, "w") as f:
+        f.write(f"max-request-head-bytes = {head_bytes}\n")
+
+
+def large_heads_refused_on_both(srv, what):
+    """NEW_CONNECTIONS TLS connections, taken by both workers, each sending a
+    request head of about 3 KiB: 431 on every one."""
+    workers = workers_of(srv)
+    before = settled_fd_counts(workers)
+    held = [served_certificate()[1] for _ in range(NEW_CONNECTIONS)]
+    try:
+        time.sleep(0.2)
+        grew = {w: fd_count(w) - before[w] for w in workers}
+        check(all(n > 0 for n in grew.values()), f"{what}: new connections per worker {grew}: "
+              "both workers should have taken some")
+        for i, s in enumerate(held):
+            s.sendall(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nX-Pad: " + b"a" * 3000 +
+                      b"\r\n\r\n")
+            s.settimeout(5)
+            status = s.recv(64).split(b"\r\n")[0]
+            eq(status, b"HTTP/1.1 431 Request Header Fields Too Large",
+               f"{what}: connection {i}'s 3 KiB head")
+    finally:
+        for s in held:
+            s.close()
 
 
 def restarted_worker(srv):
@@ -153,16 +199,19 @@ def restarted_worker(srv):
         check(time.monotonic() < deadline, "the worker was not replaced")
         time.sleep(0.05)
     handshakes_on_both(srv, leaf_der(SECOND), "after a worker restart")
+    large_heads_refused_on_both(srv, "after a worker restart")
 
 
 shutil.copy(FIRST, CERT)
 shutil.copy(FIRST_KEY, KEY)
-FLAGS = ["--backend", BACKEND, "--workers", "2", "--threads", "1",
+write_config(8192)
+FLAGS = ["--config", CONFIG, "--backend", BACKEND, "--workers", "2", "--threads", "1",
          "--listen", f"127.0.0.1:{PORT},tls", "--tls-cert", CERT, "--tls-key", KEY]
 with Server(BIN, FLAGS) as srv:
     suite.run("SIGHUP: both workers serve the new certificate, open connections kept",
               lambda: asyncio.run(reload_case(srv)))
-    suite.run("a worker restarted after the reload serves the new certificate",
+    suite.run("a worker restarted after the reload serves the new certificate and the reloaded "
+              "configuration",
               restarted_worker, srv)
     suite.run("SIGTERM: exit 0", lambda: eq(srv.terminate(10), 0, "exit status"))
 pki.remove()
