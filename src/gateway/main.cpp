@@ -632,8 +632,7 @@ int supervise(const Config& config, const std::vector<std::string>& args,
         if (error.empty() && tls != nullptr) tls->reload(tls_settings(next), &error);
         if (!error.empty()) {
             io::log(io::LogLevel::info, "", io::kNoConn, {},
-                    "SIGHUP: restarted workers keep the previous configuration: %s",
-                    error.c_str());
+                    "SIGHUP: restarted workers keep the previous configuration: %s", error.c_str());
             return;
         }
         running = plan_reload(config, running, next).effective;
