@@ -24,7 +24,8 @@ namespace {
 
 PublicationRef pub(uint64_t offset, int64_t time_ms) {
     wsgate::proto::centrifugo::Publication p;
-    p.data = "{\"seq\":" + std::to_string(offset) + "}";
+    const std::string data = "{\"seq\":" + std::to_string(offset) + "}";  // p.data views it
+    p.data = data;
     p.offset = offset;
     return PublicationRef(PublicationRecord::create("news", channel_hash("news"), p, time_ms));
 }
